@@ -1,0 +1,40 @@
+"""The ``broker`` command line: one module per command group, each a thin shell over the library.
+
+Every command maps our errors to their documented exit codes and prints one clear line
+(the full traceback with ``-v``). See docs/CLI.md for the exit codes.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from broker import __version__
+from broker.cli import _app
+from broker.cli import demo as demo_cli
+from broker.cli import kafka as kafka_cli
+from broker.cli import schemas as schemas_cli
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="broker")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and debug logs.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """Secure cross-border intelligence exchange on Kafka."""
+    ctx.obj = _app.AppContext(verbose=verbose)
+    _app.configure_logging(verbose=verbose)
+
+
+# Command groups register here, one line each.
+cli.add_command(kafka_cli.group)
+cli.add_command(schemas_cli.group)
+cli.add_command(demo_cli.command)
+
+
+def main() -> None:
+    """Console-script entry point: run the CLI and turn our errors into exit codes."""
+    sys.exit(_app.run(cli))

@@ -1,0 +1,52 @@
+"""What every command shares: the context object, logging set-up, and error-to-exit-code mapping."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import click
+
+from broker import errors
+from broker import logging as broker_logging
+
+__all__ = ["AppContext", "configure_logging", "fail", "run"]
+
+
+@dataclasses.dataclass(frozen=True)
+class AppContext:
+    """Options of the top-level ``broker`` command, visible to every subcommand."""
+
+    verbose: bool = False
+
+
+def configure_logging(*, verbose: bool) -> None:
+    """Readable console logs for people; daemons reconfigure to JSON when they start."""
+    broker_logging.configure(style="console", level="DEBUG" if verbose else "WARNING")
+
+
+def fail(error: errors.BrokerError) -> None:
+    """Print ``error`` as one line on stderr and exit with its documented code."""
+    click.echo(f"error: {error.diagnostics()}", err=True)
+    sys.exit(error.exit_code)
+
+
+def run(command: click.Group) -> int:
+    """Run ``command``; a ``BrokerError`` becomes one line and its exit code, not a traceback."""
+    verbose = "-v" in sys.argv[1:2] or "--verbose" in sys.argv[1:2]
+    try:
+        command.main(standalone_mode=False)
+    except errors.BrokerError as exc:
+        if verbose:
+            raise
+        click.echo(f"error: {exc.diagnostics()}", err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -1,0 +1,73 @@
+"""Typed identifiers: partner codes, key ids, message ids (UUIDv7), accord ids.
+
+``NewType`` keeps a key id from being passed where a message id is expected; the constructors
+here validate the shape once, at the boundary.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from typing import NewType
+
+__all__ = [
+    "AccordId",
+    "CaseId",
+    "KeyId",
+    "MessageId",
+    "PartnerCode",
+    "new_message_id",
+    "parse_message_id",
+    "partner_code",
+]
+
+PartnerCode = NewType("PartnerCode", str)
+"""An ISO 3166-1 alpha-2 style code for a partner (GB, RS, MK, XK, TR, AL, ...)."""
+
+KeyId = NewType("KeyId", str)
+"""The lowercase hex SHA-256 of a public key's raw bytes, truncated to 32 characters."""
+
+MessageId = NewType("MessageId", str)
+"""A UUIDv7 in canonical lowercase text form: time-ordered, so logs and dedup windows sort."""
+
+AccordId = NewType("AccordId", str)
+"""An accord's short name, for example ``gb-rs``."""
+
+CaseId = NewType("CaseId", str)
+"""A case identifier threading requests, replies and receipts."""
+
+_PARTNER_RE = re.compile(r"^[A-Z]{2}$")
+_UUID7_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def partner_code(text: str) -> PartnerCode:
+    """Return ``text`` as a partner code, or raise ``ValueError`` if it is not two capitals."""
+    if not _PARTNER_RE.fullmatch(text):
+        raise ValueError(f"a partner code is two capital letters, got {text!r}")
+    return PartnerCode(text)
+
+
+def new_message_id(*, unix_ms: int | None = None, random_bytes: bytes | None = None) -> MessageId:
+    """Make a UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits.
+
+    Both inputs can be fixed for known-answer tests; in production neither is given.
+    """
+    ms = int(time.time() * 1000) if unix_ms is None else unix_ms
+    rnd = os.urandom(10) if random_bytes is None else random_bytes
+    if len(rnd) != 10:
+        raise ValueError("random_bytes must be 10 bytes")
+    value = (ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= (int.from_bytes(rnd[:2], "big") & 0x0FFF) << 64
+    value |= 0b10 << 62
+    value |= int.from_bytes(rnd[2:], "big") & ((1 << 62) - 1)
+    return MessageId(str(uuid.UUID(int=value)))
+
+
+def parse_message_id(text: str) -> MessageId:
+    """Return ``text`` as a message id, or raise ``ValueError`` if it is not a canonical UUIDv7."""
+    if not _UUID7_RE.fullmatch(text):
+        raise ValueError(f"a message id is a lowercase UUIDv7, got {text!r}")
+    return MessageId(text)
