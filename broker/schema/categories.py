@@ -1,0 +1,109 @@
+"""Data categories, read from the models: what a message holds, its labels, redacted copies.
+
+Nothing here knows any message type. Each body field declares its category once (see
+:mod:`broker.schema.fields`); these functions walk whatever body they are given. A field counts
+as present when it holds something: not ``None`` and not an empty list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from broker import errors
+from broker.schema.fields import Record, category_of
+from broker.schema.labels import DataCategory, Labels
+from broker.schema.message import Message
+
+__all__ = ["categories_present", "field_categories", "labels_of", "redact"]
+
+
+def _present(value: object) -> bool:
+    return value is not None and value != ()
+
+
+def _children(value: object, path: str) -> Iterator[tuple[str, Record]]:
+    if isinstance(value, Record):
+        yield path, value
+    elif isinstance(value, tuple):
+        for index, item in enumerate(value):
+            if isinstance(item, Record):
+                yield f"{path}[{index}]", item
+
+
+def field_categories(record: Record, path: str = "body") -> Iterator[tuple[str, DataCategory]]:
+    """Every present field under ``record``, depth first, as ``(path, category)``."""
+    for name, info in type(record).model_fields.items():
+        value = getattr(record, name)
+        if not _present(value):
+            continue
+        field_path = f"{path}.{name}"
+        yield field_path, category_of(info)
+        for child_path, child in _children(value, field_path):
+            yield from field_categories(child, child_path)
+
+
+def categories_present(message: Message) -> frozenset[DataCategory]:
+    """The categories of the fields this message actually holds."""
+    return frozenset(category for _, category in field_categories(message.body))
+
+
+def labels_of(message: Message) -> Labels:
+    """The clear labels of ``message``, with the data categories it actually holds."""
+    return Labels(
+        message_type=message.type,
+        schema_version=message.schema_version,
+        classification=message.classification,
+        tlp=message.tlp,
+        handling=message.handling,
+        purposes=message.purposes,
+        data_categories=categories_present(message),
+    )
+
+
+def _redact_record(
+    record: Record, path: str, drop: frozenset[DataCategory], removed: list[str]
+) -> Record:
+    update: dict[str, Any] = {}
+    for name, info in type(record).model_fields.items():
+        value = getattr(record, name)
+        if not _present(value):
+            continue
+        field_path = f"{path}.{name}"
+        if category_of(info) in drop:
+            # Record rules guarantee every non-operational default is None or ().
+            update[name] = info.get_default(call_default_factory=True)
+            removed.append(field_path)
+        elif isinstance(value, Record):
+            update[name] = _redact_record(value, field_path, drop, removed)
+        elif isinstance(value, tuple) and any(isinstance(item, Record) for item in value):
+            update[name] = tuple(
+                _redact_record(item, f"{field_path}[{i}]", drop, removed)
+                if isinstance(item, Record)
+                else item
+                for i, item in enumerate(value)
+            )
+    # The copy keeps the validated types of everything it does not empty; validators of
+    # operational fields cannot be affected, because operational fields are never removed.
+    return record.model_copy(update=update) if update else record
+
+
+def redact(message: Message, categories: Iterable[DataCategory]) -> Message:
+    """A copy of ``message`` without any field of ``categories``, and the removed paths recorded.
+
+    A category the message does not hold is simply absent from the result. Operational data is
+    the message itself and cannot be redacted: a flow that may not carry it must drop the
+    message (``UsageError``).
+    """
+    drop = frozenset(categories)
+    if DataCategory.OPERATIONAL in drop:
+        raise errors.UsageError(
+            "operational data cannot be redacted; drop the message instead of redacting it"
+        )
+    removed: list[str] = []
+    body = _redact_record(message.body, "body", drop, removed)
+    if not removed:
+        return message
+    return message.model_copy(
+        update={"body": body, "redacted": tuple(sorted({*message.redacted, *removed}))}
+    )
