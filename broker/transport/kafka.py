@@ -1,0 +1,330 @@
+"""The Kafka seam: the only module that imports aiokafka.
+
+aiokafka's defaults do not suit us (``acks=1``, auto-commit, ``latest`` offset reset), so every
+client here is built from a settings object that states each option explicitly. Every aiokafka
+failure becomes :class:`~broker.errors.TransportError` in :func:`_transport_errors`, the one
+place where exceptions are mapped.
+
+What the embedded broker cannot do shapes the defaults: idempotent producers and transactions
+are off unless asked for (Tansu refuses them), and nothing here calls ``end_offsets()`` (Tansu
+answers it wrongly); a reader starts from ``earliest`` or its group's committed offsets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Final
+
+import aiokafka
+import aiokafka.admin
+import aiokafka.errors
+
+from broker.errors import TransportError, UsageError
+
+__all__ = [
+    "Consumer",
+    "ConsumerSettings",
+    "Delivery",
+    "Producer",
+    "ProducerSettings",
+    "Record",
+    "TopicSpec",
+    "create_topics",
+    "open_consumer",
+    "open_producer",
+]
+
+_TOPIC_ALREADY_EXISTS: Final = 36
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class ProducerSettings:
+    """A producer's options. Every record is acknowledged by all in-sync replicas.
+
+    ``enable_idempotence`` stays off unless asked for: the embedded broker refuses it.
+    """
+
+    bootstrap: str
+    client_id: str
+    enable_idempotence: bool = False
+    request_timeout_ms: int = 30_000
+    linger_ms: int = 5
+    max_batch_size: int = 262_144
+    max_request_size: int = 1_048_576
+
+    def __post_init__(self) -> None:
+        _require_positive(request_timeout_ms=self.request_timeout_ms)
+        _require_positive(max_batch_size=self.max_batch_size)
+        _require_positive(max_request_size=self.max_request_size)
+        if self.linger_ms < 0:
+            raise UsageError(f"linger_ms must be >= 0, not {self.linger_ms}")
+
+    def client_options(self) -> dict[str, object]:
+        """The keyword arguments for ``aiokafka.AIOKafkaProducer``, none left to its defaults."""
+        return {
+            "bootstrap_servers": self.bootstrap,
+            "client_id": self.client_id,
+            "acks": "all",
+            "enable_idempotence": self.enable_idempotence,
+            "request_timeout_ms": self.request_timeout_ms,
+            "linger_ms": self.linger_ms,
+            "max_batch_size": self.max_batch_size,
+            "max_request_size": self.max_request_size,
+            "compression_type": None,
+        }
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class ConsumerSettings:
+    """A group consumer's options. Offsets are committed only by an explicit :meth:`commit`.
+
+    A new group starts from the earliest record: ``latest`` is unreliable on the embedded
+    broker, and a reader that must not miss records cannot start at the end anyway.
+    ``heartbeat_interval_ms`` defaults to a quarter of ``session_timeout_ms``.
+    """
+
+    bootstrap: str
+    group_id: str
+    client_id: str
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int | None = None
+    request_timeout_ms: int = 40_000
+    max_poll_interval_ms: int = 300_000
+    fetch_max_wait_ms: int = 500
+
+    def __post_init__(self) -> None:
+        _require_positive(session_timeout_ms=self.session_timeout_ms)
+        _require_positive(request_timeout_ms=self.request_timeout_ms)
+        _require_positive(max_poll_interval_ms=self.max_poll_interval_ms)
+        if not 0 < self.heartbeat_ms < self.session_timeout_ms:
+            raise UsageError(
+                f"heartbeat_interval_ms must be between 0 and session_timeout_ms "
+                f"({self.session_timeout_ms}), not {self.heartbeat_ms}"
+            )
+
+    @property
+    def heartbeat_ms(self) -> int:
+        """The heartbeat interval in effect."""
+        if self.heartbeat_interval_ms is not None:
+            return self.heartbeat_interval_ms
+        return max(1, self.session_timeout_ms // 4)
+
+    def client_options(self) -> dict[str, object]:
+        """The keyword arguments for ``aiokafka.AIOKafkaConsumer``, none left to its defaults."""
+        return {
+            "bootstrap_servers": self.bootstrap,
+            "client_id": self.client_id,
+            "group_id": self.group_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "isolation_level": "read_uncommitted",
+            "session_timeout_ms": self.session_timeout_ms,
+            "heartbeat_interval_ms": self.heartbeat_ms,
+            "request_timeout_ms": self.request_timeout_ms,
+            "max_poll_interval_ms": self.max_poll_interval_ms,
+            "fetch_max_wait_ms": self.fetch_max_wait_ms,
+            "check_crcs": True,
+            "exclude_internal_topics": True,
+        }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """A topic to create: its name, partition count, replication factor and configs."""
+
+    name: str
+    partitions: int = 1
+    replication_factor: int = 1
+    configs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Delivery:
+    """Where an acknowledged record was stored."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Record:
+    """A record read from Kafka, as raw bytes: parsing is the caller's job."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    timestamp_ms: int
+
+
+class Producer:
+    """A started producer. Obtain one from :func:`open_producer`."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None,
+        *,
+        key: bytes | None = None,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> Delivery:
+        """Send one record and wait until every in-sync replica has acknowledged it."""
+        with _transport_errors(f"sending to {topic}"):
+            metadata = await self._client.send_and_wait(
+                topic, value=value, key=key, headers=list(headers) or None
+            )
+        return Delivery(topic=metadata.topic, partition=metadata.partition, offset=metadata.offset)
+
+
+class Consumer:
+    """A started group consumer. Obtain one from :func:`open_consumer`."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    async def fetch(self, *, timeout_ms: int, max_records: int | None = None) -> list[Record]:
+        """The records available within ``timeout_ms`` (possibly none), in offset order."""
+        with _transport_errors("fetching records"):
+            batches = await self._client.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        return [_record(message) for messages in batches.values() for message in messages]
+
+    async def read(self, count: int, *, timeout_s: float) -> list[Record]:
+        """Exactly ``count`` records, or :class:`TransportError` if they do not come in time.
+
+        The first call includes the group join (``session_timeout_ms / 2`` on the embedded
+        broker).
+        """
+        records: list[Record] = []
+        deadline = time.monotonic() + timeout_s
+        while len(records) < count:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                raise TransportError(
+                    f"received {len(records)} of {count} records within {timeout_s:g} s"
+                )
+            records += await self.fetch(
+                timeout_ms=min(remaining_ms, 1000), max_records=count - len(records)
+            )
+        return records
+
+    async def commit(self, records: Iterable[Record]) -> None:
+        """Commit the group's position past ``records``: call it once their effect is durable."""
+        positions: dict[aiokafka.TopicPartition, int] = {}
+        for record in records:
+            partition = aiokafka.TopicPartition(record.topic, record.partition)
+            positions[partition] = max(positions.get(partition, 0), record.offset + 1)
+        if not positions:
+            return
+        with _transport_errors("committing offsets"):
+            await self._client.commit(positions)
+
+
+@contextlib.asynccontextmanager
+async def open_producer(settings: ProducerSettings) -> AsyncIterator[Producer]:
+    """A started producer for the ``async with`` block; flushed and stopped on the way out."""
+    client = aiokafka.AIOKafkaProducer(**settings.client_options())
+    try:
+        with _transport_errors(f"connecting a producer to {settings.bootstrap}"):
+            await client.start()
+        yield Producer(client)
+    finally:
+        # stop() also after a failed start(): aiokafka leaves the client half-open otherwise
+        with _transport_errors("stopping a producer"):
+            await client.stop()
+
+
+@contextlib.asynccontextmanager
+async def open_consumer(
+    settings: ConsumerSettings, topics: Sequence[str]
+) -> AsyncIterator[Consumer]:
+    """A started group consumer subscribed to ``topics``; it leaves the group on the way out."""
+    if not topics:
+        raise UsageError("a consumer needs at least one topic")
+    client = aiokafka.AIOKafkaConsumer(*topics, **settings.client_options())
+    try:
+        with _transport_errors(f"connecting a consumer to {settings.bootstrap}"):
+            await client.start()
+        yield Consumer(client)
+    finally:
+        with _transport_errors("stopping a consumer"):
+            await client.stop()
+
+
+async def create_topics(
+    bootstrap: str,
+    topics: Sequence[TopicSpec],
+    *,
+    client_id: str = "broker-admin",
+    request_timeout_ms: int = 30_000,
+) -> None:
+    """Create ``topics``; a topic that already exists is left as it is, not an error."""
+    if not topics:
+        return
+    admin = aiokafka.admin.AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id=client_id, request_timeout_ms=request_timeout_ms
+    )
+    try:
+        with _transport_errors(f"connecting an admin client to {bootstrap}"):
+            await admin.start()
+        new_topics = [
+            aiokafka.admin.NewTopic(
+                name=spec.name,
+                num_partitions=spec.partitions,
+                replication_factor=spec.replication_factor,
+                topic_configs=dict(spec.configs),
+            )
+            for spec in topics
+        ]
+        with _transport_errors("creating topics"):
+            response = await admin.create_topics(new_topics, timeout_ms=request_timeout_ms)
+    finally:
+        with _transport_errors("stopping an admin client"):
+            await admin.close()
+    # the broker reports per-topic failures in the response, not as an exception
+    for name, error_code, *detail in response.topic_errors:
+        if error_code not in (0, _TOPIC_ALREADY_EXISTS):
+            reason = detail[0] if detail and detail[0] else f"error code {error_code}"
+            raise TransportError(f"cannot create topic {name}: {reason}")
+
+
+@contextlib.contextmanager
+def _transport_errors(action: str) -> Iterator[None]:
+    """The one place where aiokafka's failures become :class:`TransportError`."""
+    try:
+        yield
+    except aiokafka.errors.KafkaError as exc:
+        raise TransportError(f"{action}: {_describe(exc)}") from exc
+    except (OSError, TimeoutError) as exc:
+        raise TransportError(f"{action}: {_describe(exc)}") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    detail = str(exc)
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+def _record(message: Any) -> Record:
+    return Record(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        headers=tuple((name, bytes(value)) for name, value in message.headers),
+        timestamp_ms=message.timestamp,
+    )
+
+
+def _require_positive(**values: int) -> None:
+    for name, value in values.items():
+        if value <= 0:
+            raise UsageError(f"{name} must be positive, not {value}")

@@ -1,0 +1,72 @@
+"""The Kafka seam against a real broker (the one BROKER_TEST_KAFKA chooses)."""
+
+from __future__ import annotations
+
+import pytest
+
+from broker.errors import TransportError
+from broker.transport.kafka import TopicSpec, create_topics, open_consumer, open_producer
+from broker.transport.probe import answers_api_versions
+from broker.transport.selfcheck import round_trip
+from broker.transport.testing import KafkaUnderTest
+
+pytestmark = pytest.mark.kafka
+
+
+def test_the_broker_answers_the_kafka_protocol(kafka: KafkaUnderTest) -> None:
+    """The fixture's bootstrap address answers ApiVersions."""
+    host, _, port = kafka.bootstrap.rpartition(":")
+    assert answers_api_versions(host, int(port), timeout_s=5.0) is True
+
+
+async def test_records_come_back_with_keys_headers_and_offsets(kafka: KafkaUnderTest) -> None:
+    """Produced with acks=all, read by a fresh group from the earliest offset, byte for byte."""
+    topic = kafka.topic("roundtrip")
+    await create_topics(kafka.bootstrap, [TopicSpec(topic, partitions=1)])
+    sent = [
+        (b"k1", b"first", (("trace", b"\x00\x01"),)),
+        (None, b"", ()),
+        (b"k2", b"\xff" * 300, (("a", b""), ("b", b"2"))),
+    ]
+    async with open_producer(kafka.producer_settings()) as producer:
+        deliveries = [
+            await producer.send(topic, value, key=key, headers=headers)
+            for key, value, headers in sent
+        ]
+    assert [d.offset for d in deliveries] == [0, 1, 2]
+
+    async with open_consumer(kafka.consumer_settings(kafka.group("roundtrip")), [topic]) as reader:
+        records = await reader.read(len(sent), timeout_s=30)
+        await reader.commit(records)
+    assert [(r.key, r.value, r.headers) for r in records] == sent
+    assert [(r.partition, r.offset) for r in records] == [(0, 0), (0, 1), (0, 2)]
+
+
+async def test_creating_an_existing_topic_is_not_an_error(kafka: KafkaUnderTest) -> None:
+    """create_topics is idempotent: provisioning can run on every start."""
+    spec = TopicSpec(kafka.topic("twice"), partitions=2)
+    await create_topics(kafka.bootstrap, [spec])
+    await create_topics(kafka.bootstrap, [spec])
+
+
+async def test_records_that_never_come_are_a_transport_error(kafka: KafkaUnderTest) -> None:
+    """Waiting for records that are not there ends with our error, naming what arrived."""
+    topic = kafka.topic("empty")
+    await create_topics(kafka.bootstrap, [TopicSpec(topic)])
+    async with open_consumer(kafka.consumer_settings(kafka.group("empty")), [topic]) as reader:
+        with pytest.raises(TransportError, match="received 0 of 1 records"):
+            await reader.read(1, timeout_s=0.2)
+
+
+async def test_the_self_check_round_trip(kafka: KafkaUnderTest) -> None:
+    """The round trip behind `broker demo` succeeds on this broker, over several partitions."""
+    values = [f"value {n}".encode() for n in range(12)]
+    result = await round_trip(
+        kafka.bootstrap,
+        values,
+        partitions=3,
+        topic_prefix=kafka.topic("selfcheck"),
+        session_timeout_ms=kafka.session_timeout_ms,
+    )
+    assert sorted(v or b"" for v in result.consumed) == sorted(values)
+    assert len({(d.partition, d.offset) for d in result.deliveries}) == len(values)
