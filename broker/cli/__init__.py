@@ -13,6 +13,7 @@ import click
 from broker import __version__
 from broker.cli import _app
 from broker.cli import demo as demo_cli
+from broker.cli import deploy as deploy_cli
 from broker.cli import kafka as kafka_cli
 from broker.cli import schemas as schemas_cli
 
@@ -33,6 +34,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 cli.add_command(kafka_cli.group)
 cli.add_command(schemas_cli.group)
 cli.add_command(demo_cli.command)
+cli.add_command(deploy_cli.group)
 
 
 def main() -> None:

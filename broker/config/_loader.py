@@ -1,0 +1,183 @@
+"""Loading the configuration: one YAML file, then ``BROKER_*`` environment overrides.
+
+The file is read with a YAML 1.2 safe loader (so ``NO`` stays a string and no tag builds an
+object); duplicate keys, anchors and aliases, and files over 256 KiB are refused before any
+value is used.
+
+Environment overrides
+---------------------
+A variable ``BROKER_<SECTION>__<FIELD>[__<SUBFIELD>...]`` sets one field: the name after
+``BROKER_`` is split on double underscores, lowercased, and each part is one level of nesting
+(single underscores stay inside a field name). For example::
+
+    BROKER_KAFKA__BOOTSTRAP=kafka-1:9093,kafka-2:9093
+    BROKER_KAFKA__SECURITY__PROTOCOL=SASL_SSL
+    BROKER_KAFKA__SESSION_TIMEOUT_MS=15000
+    BROKER_PARTNER=RS
+
+Each value is read as one YAML 1.2 flow value: ``15000`` is a number, ``true`` a boolean,
+``[a, b]`` a list, anything else text (quote it, ``'"0123"'``, to force text). Variables
+``BROKER_<SECTION>_...`` with a single underscore after a known section are refused as a likely
+typo; other ``BROKER_`` variables (secrets named by ``env:``, test settings) are ignored.
+Overrides win over the file. Secrets are never given this way: the file names where they are.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
+
+from broker import errors
+from broker.config._model import Config, SecretSource
+
+__all__ = ["ENV_PREFIX", "MAX_CONFIG_BYTES", "config_json_schema", "load_config", "read_secret"]
+
+ENV_PREFIX = "BROKER_"
+MAX_CONFIG_BYTES = 256 * 1024
+_MAX_ERRORS_SHOWN = 5
+
+
+def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] = os.environ) -> Config:
+    """Read and validate the configuration file at ``path`` with ``env``'s overrides applied.
+
+    Raises :class:`errors.UsageError` if the file cannot be read or an override variable is
+    malformed, and :class:`errors.SchemaError` naming the file (or variable) and the field path
+    if the content is invalid.
+    """
+    file = Path(path)
+    try:
+        with file.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise errors.UsageError(f"{file}: cannot read configuration: {exc.strerror}") from exc
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise errors.SchemaError(f"{file}: configuration larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise errors.SchemaError(f"{file}: configuration is not UTF-8") from exc
+    data = _parse_yaml(text, origin=str(file))
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise errors.SchemaError(f"{file}: the configuration must be a mapping of sections")
+    from_env = _apply_env(data, env)
+    try:
+        return Config.model_validate(data, context={"base_dir": file.resolve().parent})
+    except pydantic.ValidationError as exc:
+        raise errors.SchemaError(_describe(exc, origin=str(file), from_env=from_env)) from None
+
+
+def read_secret(source: SecretSource, *, env: Mapping[str, str] = os.environ) -> bytes:
+    """The secret a :class:`SecretSource` points at; one trailing newline is dropped.
+
+    Raises :class:`errors.UsageError` if the file is unreadable, the variable is unset, or the
+    secret is empty. The error names the place, never the value.
+    """
+    if source.file is not None:
+        try:
+            value = source.file.read_bytes()
+        except OSError as exc:
+            raise errors.UsageError(f"{source.file}: cannot read secret: {exc.strerror}") from exc
+        where = str(source.file)
+    else:
+        name = source.env or ""
+        if name not in env:
+            raise errors.UsageError(f"environment variable {name} (a secret) is not set")
+        value = env[name].encode("utf-8")
+        where = f"environment variable {name}"
+    value = value.removesuffix(b"\n").removesuffix(b"\r")
+    if not value:
+        raise errors.UsageError(f"{where}: the secret is empty")
+    return value
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the configuration file, as published in ``schemas/config.schema.json``."""
+    schema = Config.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "broker daemon configuration"
+    return schema
+
+
+def _parse_yaml(text: str, *, origin: str) -> Any:
+    yaml = YAML(typ="safe", pure=True)
+    yaml.version = (1, 2)
+    yaml.allow_duplicate_keys = False
+    try:
+        # Aliases can multiply a small file into a huge tree (the "billion laughs"); a
+        # configuration never needs them, so refuse them before building anything.
+        for event in yaml.parse(io.StringIO(text)):
+            if isinstance(event, AliasEvent):
+                line = event.start_mark.line + 1 if event.start_mark else 0
+                raise errors.SchemaError(f"{origin}: line {line}: YAML aliases are not allowed")
+        return yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        raise errors.SchemaError(f"{origin}: {where}{problem or 'invalid YAML'}") from None
+    except YAMLError as exc:
+        raise errors.SchemaError(f"{origin}: invalid YAML: {type(exc).__name__}") from None
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+    """Merge override variables into ``data``; return which field path each variable set."""
+    sections = set(Config.model_fields)
+    applied: dict[tuple[str, ...], str] = {}
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        parts = tuple(rest.split("__"))
+        if parts[0] not in sections:
+            near = next((s for s in sections if rest.startswith(s + "_")), None)
+            if near is not None:
+                raise errors.UsageError(
+                    f"environment variable {name}: nesting uses a double underscore, "
+                    f"e.g. {ENV_PREFIX}{near.upper()}__..."
+                )
+            continue
+        if any(not part for part in parts):
+            raise errors.UsageError(f"environment variable {name}: empty name part")
+        value = _parse_yaml(env[name], origin=f"environment variable {name}")
+        node: dict[str, Any] = data
+        for depth, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                where = ".".join(parts[: depth + 1])
+                raise errors.UsageError(f"environment variable {name}: {where} is not a section")
+            node = child
+        node[parts[-1]] = value
+        applied[parts] = name
+    return applied
+
+
+def _describe(
+    exc: pydantic.ValidationError, *, origin: str, from_env: Mapping[tuple[str, ...], str]
+) -> str:
+    lines = []
+    for error in exc.errors(include_url=False)[:_MAX_ERRORS_SHOWN]:
+        loc = tuple(str(part) for part in error["loc"])
+        # Drop the discriminator tags pydantic inserts for unions: they are not in the file.
+        shown = [p for p in loc if p not in {"PLAINTEXT", "SSL", "SASL_SSL"}]
+        field = ".".join(shown) or "(top level)"
+        source = next(
+            (var for path, var in from_env.items() if tuple(shown[: len(path)]) == path), None
+        )
+        where = f"environment variable {source}" if source else origin
+        lines.append(f"{where}: {field}: {error['msg']}")
+    more = exc.error_count() - _MAX_ERRORS_SHOWN
+    if more > 0:
+        lines.append(f"... and {more} more")
+    return "; ".join(lines)

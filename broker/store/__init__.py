@@ -1,0 +1,25 @@
+"""Durable local stores of the daemons, on SQLite (WAL, ``synchronous=FULL``, files mode 0600).
+
+- :class:`DedupStore`: the bounded, atomic de-duplication record (new / duplicate / conflict).
+- :class:`InboxStore`: a receiving adapter's messages, encrypted at rest under per-message
+  keys, with its de-duplication record in the same transaction, crypto-shredded on retention.
+
+Each store owns one connection and opens every transaction explicitly. Times are
+timezone-aware datetimes passed in by the caller; the stores never read the clock.
+"""
+
+from __future__ import annotations
+
+from broker.store.dedup import DIGEST_BYTES, DedupCounters, DedupStore, DedupVerdict
+from broker.store.inbox import KEY_BYTES, InboxStore, Sealer, StoredMessage
+
+__all__ = [
+    "DIGEST_BYTES",
+    "KEY_BYTES",
+    "DedupCounters",
+    "DedupStore",
+    "DedupVerdict",
+    "InboxStore",
+    "Sealer",
+    "StoredMessage",
+]

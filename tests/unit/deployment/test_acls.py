@@ -1,0 +1,183 @@
+"""The generated ACLs give each principal exactly what DESIGN section 3 says, and nothing else.
+
+Both renderings are parsed back (shell words for kafka-acls.sh, YAML for Strimzi) so the tests
+check what an operator would apply, not our internal plan.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import shlex
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from ruamel.yaml import YAML
+
+from broker import errors
+from broker.cli import cli
+from broker.deployment import acl_plan, render_kafka_acls, render_strimzi
+from broker.keys.testing import make_registry
+
+PARTNERS = ["GB", "RS", "MK", "XK", "TR", "AL"]
+
+# (principal, resource type, resource name) -> operations
+Grants = dict[tuple[str, str, str], frozenset[str]]
+
+
+def parse_kafka_acls(script: str) -> Grants:
+    grants: defaultdict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for line in script.splitlines():
+        if not line.startswith("kafka-acls.sh"):
+            continue
+        words = shlex.split(line)
+        options: defaultdict[str, list[str]] = defaultdict(list)
+        for flag, value in itertools.pairwise(words):
+            if flag.startswith("--") and not value.startswith("--"):
+                options[flag].append(value)
+        assert "--add" in words
+        assert options["--resource-pattern-type"] == ["literal"]
+        assert "--deny-principal" not in options
+        [principal] = options["--allow-principal"]
+        kinds = [k for k in ("topic", "group", "cluster") if f"--{k}" in options]
+        assert len(kinds) == 1, line
+        [name] = options[f"--{kinds[0]}"]
+        assert "*" not in name
+        grants[(principal, kinds[0], name)] |= set(options["--operation"])
+    return {key: frozenset(ops) for key, ops in grants.items()}
+
+
+def parse_strimzi(text: str) -> Grants:
+    grants: defaultdict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for doc in YAML(typ="safe", pure=True).load_all(text):
+        assert doc["apiVersion"] == "kafka.strimzi.io/v1beta2"
+        assert doc["kind"] == "KafkaUser"
+        assert doc["spec"]["authentication"] == {"type": "scram-sha-512"}
+        assert doc["spec"]["authorization"]["type"] == "simple"
+        principal = f"User:{doc['metadata']['name']}"
+        for acl in doc["spec"]["authorization"]["acls"]:
+            resource = acl["resource"]
+            assert resource["patternType"] == "literal"
+            assert "*" not in resource["name"]
+            key = (principal, resource["type"], resource["name"])
+            grants[key] |= set(acl["operations"])
+    return {key: frozenset(ops) for key, ops in grants.items()}
+
+
+def expected_grants(partners: Iterable[str], prefix: str = "xb.") -> Grants:
+    """DESIGN section 3, written out by hand."""
+    grants: Grants = {}
+    for p in partners:
+        adapter = f"User:adapter-{p.lower()}"
+        grants[(adapter, "topic", f"{prefix}outbox.{p}")] = frozenset({"Write", "Describe"})
+        grants[(adapter, "topic", f"{prefix}inbox.{p}")] = frozenset({"Read", "Describe"})
+        grants[(adapter, "group", f"{prefix}adapter.{p}")] = frozenset({"Read"})
+        grants[("User:gateway", "topic", f"{prefix}outbox.{p}")] = frozenset({"Read", "Describe"})
+        grants[("User:gateway", "topic", f"{prefix}inbox.{p}")] = frozenset({"Write", "Describe"})
+    grants[("User:gateway", "group", f"{prefix}gateway")] = frozenset({"Read"})
+    grants[("User:gateway", "topic", f"{prefix}quarantine")] = frozenset({"Write", "Describe"})
+    grants[("User:gateway", "topic", f"{prefix}audit")] = frozenset({"Write", "Describe"})
+    grants[("User:auditor", "topic", f"{prefix}audit")] = frozenset({"Read", "Describe"})
+    return grants
+
+
+RENDERINGS = {
+    "kafka-acls": lambda rules: parse_kafka_acls(render_kafka_acls(rules)),
+    "strimzi": lambda rules: parse_strimzi(render_strimzi(rules, cluster="broker")),
+}
+
+
+@pytest.mark.parametrize("rendering", sorted(RENDERINGS))
+@pytest.mark.parametrize("prefix", ["xb.", "prod.xb."])
+def test_rendered_acls_are_exactly_design_section_3(rendering: str, prefix: str) -> None:
+    """The whole grant set, parsed back from the output, equals the hand-written table."""
+    grants = RENDERINGS[rendering](acl_plan(PARTNERS, prefix=prefix))
+    assert grants == expected_grants(PARTNERS, prefix)
+
+
+@pytest.mark.parametrize("rendering", sorted(RENDERINGS))
+def test_each_partner_writes_only_its_outbox_and_reads_only_its_inbox(rendering: str) -> None:
+    grants = RENDERINGS[rendering](acl_plan(PARTNERS, prefix="xb."))
+    for p in PARTNERS:
+        mine = {k: v for k, v in grants.items() if k[0] == f"User:adapter-{p.lower()}"}
+        writes = {name for (_, _, name), ops in mine.items() if "Write" in ops}
+        reads = {(kind, name) for (_, kind, name), ops in mine.items() if "Read" in ops}
+        assert writes == {f"xb.outbox.{p}"}
+        assert reads == {("topic", f"xb.inbox.{p}"), ("group", f"xb.adapter.{p}")}
+
+
+@pytest.mark.parametrize("rendering", sorted(RENDERINGS))
+def test_only_the_gateway_writes_inboxes_quarantine_and_audit(rendering: str) -> None:
+    grants = RENDERINGS[rendering](acl_plan(PARTNERS, prefix="xb."))
+    for (principal, kind, name), ops in grants.items():
+        if "Write" in ops and not name.startswith("xb.outbox."):
+            assert principal == "User:gateway", (principal, name)
+        if kind == "topic" and name.startswith("xb.outbox.") and "Read" in ops:
+            assert principal == "User:gateway"
+
+
+def test_partner_list_is_deduplicated_and_validated() -> None:
+    assert acl_plan(["GB", "GB", "RS"], prefix="xb.") == acl_plan(["RS", "GB"], prefix="xb.")
+    with pytest.raises(errors.UsageError, match="two capital letters"):
+        acl_plan(["GB", "*"], prefix="xb.")
+    with pytest.raises(errors.UsageError, match="at least one partner"):
+        acl_plan([], prefix="xb.")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"auditors": ["gateway"]}, "auditor user"),
+        ({"auditors": ["adapter-gb"]}, "auditor user"),
+        ({"auditors": ["Auditor"]}, "auditor user"),
+        ({"gateway_group": "*"}, "consumer group"),
+        ({"prefix": "*."}, "topic prefix"),
+    ],
+)
+def test_no_option_can_widen_or_alias_a_grant(kwargs: dict[str, object], needle: str) -> None:
+    """An auditor cannot borrow another principal's name; groups and prefixes stay literal."""
+    options: dict[str, object] = {"prefix": "xb.", **kwargs}
+    with pytest.raises(errors.UsageError, match=needle):
+        acl_plan(["GB"], **options)  # type: ignore[arg-type]
+
+
+def test_strimzi_name_must_be_a_kubernetes_name() -> None:
+    with pytest.raises(errors.UsageError, match="Kubernetes"):
+        render_strimzi(acl_plan(["GB"], prefix="xb."), cluster="My Cluster")
+
+
+def test_cli_prints_both_formats() -> None:
+    """`broker deploy acls --partners ...` prints what the renderers produce."""
+    runner = CliRunner()
+    result = runner.invoke(cli, ["deploy", "acls", "--partners", "GB,RS"])
+    assert result.exit_code == 0, result.output
+    assert parse_kafka_acls(result.output) == expected_grants(["GB", "RS"])
+    result = runner.invoke(cli, ["deploy", "acls", "--partners", "GB", "--format", "strimzi"])
+    assert result.exit_code == 0, result.output
+    assert parse_strimzi(result.output) == expected_grants(["GB"])
+
+
+def test_cli_needs_exactly_one_source() -> None:
+    result = CliRunner().invoke(cli, ["deploy", "acls"])
+    assert isinstance(result.exception, errors.UsageError)
+
+
+def test_cli_reads_partners_from_the_verified_registry(tmp_path: Path) -> None:
+    """--registry verifies the document now and grants exactly its partners."""
+    _, data, _ = make_registry(now=dt.datetime.now(dt.UTC), partners=["GB", "RS", "XK"])
+    document = tmp_path / "registry.json"
+    document.write_bytes(data)
+    result = CliRunner().invoke(cli, ["deploy", "acls", "--registry", str(document)])
+    assert result.exit_code == 0, result.output
+    assert parse_kafka_acls(result.output) == expected_grants(["GB", "RS", "XK"])
+
+
+def test_cli_refuses_a_tampered_registry(tmp_path: Path) -> None:
+    _, data, _ = make_registry(now=dt.datetime.now(dt.UTC), partners=["GB", "RS"])
+    document = tmp_path / "registry.json"
+    document.write_bytes(data.replace(b'"RS"', b'"MK"', 1))
+    result = CliRunner().invoke(cli, ["deploy", "acls", "--registry", str(document)])
+    assert isinstance(result.exception, errors.RegistryError)
