@@ -1,0 +1,28 @@
+"""The only package that imports ``cryptography``: keys, signatures, HPKE and hashing.
+
+Two suites (:class:`Suite`), no negotiation. Every verification or decryption failure is one
+opaque error (:class:`broker.errors.VerificationError`, :class:`broker.errors.DecryptionError`)
+whose text says nothing about which check failed; key files that cannot be read raise
+:class:`broker.errors.KeyTrustError`.
+"""
+
+from __future__ import annotations
+
+from broker.crypto._kem import DecryptionKey, EncryptionKey, hpke_open, hpke_seal
+from broker.crypto._primitives import constant_time_equal, hmac_sha256, random_bytes, sha256
+from broker.crypto._signing import SigningKey, VerifyKey
+from broker.crypto._suite import Suite
+
+__all__ = [
+    "DecryptionKey",
+    "EncryptionKey",
+    "SigningKey",
+    "Suite",
+    "VerifyKey",
+    "constant_time_equal",
+    "hmac_sha256",
+    "hpke_open",
+    "hpke_seal",
+    "random_bytes",
+    "sha256",
+]
