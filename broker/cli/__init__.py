@@ -15,6 +15,8 @@ from broker.cli import _app
 from broker.cli import demo as demo_cli
 from broker.cli import deploy as deploy_cli
 from broker.cli import kafka as kafka_cli
+from broker.cli import keys as keys_cli
+from broker.cli import registry as registry_cli
 from broker.cli import schemas as schemas_cli
 
 __all__ = ["cli", "main"]
@@ -35,6 +37,8 @@ cli.add_command(kafka_cli.group)
 cli.add_command(schemas_cli.group)
 cli.add_command(demo_cli.command)
 cli.add_command(deploy_cli.group)
+cli.add_command(keys_cli.group)
+cli.add_command(registry_cli.group)
 
 
 def main() -> None:

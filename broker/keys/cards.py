@@ -1,0 +1,270 @@
+"""Public key cards and key generation: what a key holder hands to the registry's editors.
+
+A *partner card* lists one partner's public signing, encryption and policy-signing keys with
+their validity windows; a *key card* carries one root, gateway or witness public key. Cards
+hold no secrets. Generation returns the private halves separately, for the caller to store.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import json
+from typing import Literal, TypeVar
+
+from pydantic import ValidationError
+
+from broker import crypto, errors
+from broker.ids import KeyId, PartnerCode
+from broker.keys._canonical import parse_model
+from broker.keys._wire import KeyCardModel, KeyEntryModel, PartnerCardModel
+
+__all__ = [
+    "KeyCard",
+    "KeyKind",
+    "PartnerCard",
+    "PartnerKeys",
+    "RotatedKeys",
+    "generate_partner_keys",
+    "generate_service_key",
+    "rotate_partner_keys",
+]
+
+KeyKind = Literal["root", "gateway", "witness"]
+_CardModel = TypeVar("_CardModel", PartnerCardModel, KeyCardModel)
+
+
+@dataclasses.dataclass(frozen=True)
+class PartnerKeys:
+    """A partner's private keys as generated together; the ids name the public halves."""
+
+    partner: PartnerCode
+    signing_key_id: KeyId
+    encryption_key_id: KeyId
+    policy_key_id: KeyId
+    signing: crypto.SigningKey = dataclasses.field(repr=False)
+    decryption: crypto.DecryptionKey = dataclasses.field(repr=False)
+    policy: crypto.SigningKey = dataclasses.field(repr=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class RotatedKeys:
+    """The new signing and decryption keys a rotation made (policy keys are not rotated)."""
+
+    partner: PartnerCode
+    signing_key_id: KeyId
+    encryption_key_id: KeyId
+    signing: crypto.SigningKey = dataclasses.field(repr=False)
+    decryption: crypto.DecryptionKey = dataclasses.field(repr=False)
+
+
+class PartnerCard:
+    """A partner's public keys, importable into the registry with ``registry add-partner``."""
+
+    def __init__(self, model: PartnerCardModel) -> None:
+        self._model = model
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> PartnerCard:
+        """Parse a card strictly; a bad card raises :class:`errors.RegistryError`."""
+        return cls(_parse(PartnerCardModel, data, "partner card"))
+
+    def to_bytes(self) -> bytes:
+        """The card as readable JSON."""
+        return _pretty(self._model.model_dump(mode="json"))
+
+    @property
+    def code(self) -> PartnerCode:
+        return PartnerCode(self._model.code)
+
+    @property
+    def name(self) -> str:
+        return self._model.name
+
+    @property
+    def suite(self) -> crypto.Suite:
+        return crypto.Suite(self._model.suite)
+
+    def entries(self) -> dict[str, list[dict[str, object]]]:
+        """The three key lists as registry JSON, by role name (``signing_keys`` ...)."""
+        dumped = self._model.model_dump(mode="json", exclude_none=True)
+        return {role: dumped[role] for role in ("signing_keys", "encryption_keys", "policy_keys")}
+
+
+class KeyCard:
+    """One root, gateway or witness public key."""
+
+    def __init__(self, model: KeyCardModel) -> None:
+        self._model = model
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> KeyCard:
+        """Parse a card strictly; a bad card raises :class:`errors.RegistryError`."""
+        return cls(_parse(KeyCardModel, data, "key card"))
+
+    def to_bytes(self) -> bytes:
+        """The card as readable JSON."""
+        return _pretty(self._model.model_dump(mode="json", exclude_none=True))
+
+    @property
+    def kind(self) -> KeyKind:
+        return self._model.kind
+
+    @property
+    def key_id(self) -> KeyId:
+        return KeyId(self._model.key_id)
+
+    @property
+    def name(self) -> str:
+        return self._model.name
+
+    def registry_entry(self) -> dict[str, object]:
+        """The entry this card becomes under ``roots.keys``, ``gateways`` or ``witnesses``."""
+        return self._model.model_dump(
+            mode="json", exclude={"type", "spec_version", "kind"}, exclude_none=True
+        )
+
+
+def generate_partner_keys(
+    partner: PartnerCode,
+    *,
+    name: str,
+    suite: crypto.Suite,
+    not_before: dt.datetime,
+    valid_for: dt.timedelta,
+) -> tuple[PartnerCard, PartnerKeys]:
+    """New signing, encryption and policy-signing keys for ``partner``, and their public card."""
+    start = _whole_seconds(not_before)
+    signing = crypto.SigningKey.generate(suite)
+    decryption = crypto.DecryptionKey.generate(suite)
+    policy = crypto.SigningKey.generate(suite)
+    card = PartnerCardModel(
+        type="partner-card",
+        spec_version=1,
+        code=partner,
+        name=name,
+        suite=suite.value,
+        signing_keys=(_entry(signing.public_key(), start, start + valid_for),),
+        encryption_keys=(_entry(decryption.public_key(), start, start + valid_for),),
+        policy_keys=(_entry(policy.public_key(), start, start + valid_for),),
+    )
+    private = PartnerKeys(
+        partner=partner,
+        signing_key_id=signing.public_key().key_id,
+        encryption_key_id=decryption.public_key().key_id,
+        policy_key_id=policy.public_key().key_id,
+        signing=signing,
+        decryption=decryption,
+        policy=policy,
+    )
+    return PartnerCard(card), private
+
+
+def rotate_partner_keys(
+    card: PartnerCard, *, now: dt.datetime, overlap: dt.timedelta, valid_for: dt.timedelta
+) -> tuple[PartnerCard, RotatedKeys]:
+    """New signing and encryption keys valid from ``now``; older keys end at ``now + overlap``.
+
+    During the overlap both generations resolve, so messages sealed to or signed by the old
+    keys just before the switch still open and verify. A key already ending sooner keeps its
+    earlier end.
+    """
+    start = _whole_seconds(now)
+    if overlap <= dt.timedelta(0):
+        raise errors.UsageError("the rotation overlap must be positive")
+    retire = start + overlap
+    signing = crypto.SigningKey.generate(card.suite)
+    decryption = crypto.DecryptionKey.generate(card.suite)
+    model = card._model
+
+    def retired(entries: tuple[KeyEntryModel, ...]) -> tuple[KeyEntryModel, ...]:
+        return tuple(
+            e
+            if e.not_after <= retire or e.not_before >= retire
+            else e.model_copy(update={"not_after": retire})
+            for e in entries
+        )
+
+    rotated = PartnerCardModel.model_validate_json(
+        json.dumps(
+            model.model_copy(
+                update={
+                    "signing_keys": (
+                        *retired(model.signing_keys),
+                        _entry(signing.public_key(), start, start + valid_for),
+                    ),
+                    "encryption_keys": (
+                        *retired(model.encryption_keys),
+                        _entry(decryption.public_key(), start, start + valid_for),
+                    ),
+                }
+            ).model_dump(mode="json")
+        )
+    )
+    keys = RotatedKeys(
+        partner=card.code,
+        signing_key_id=signing.public_key().key_id,
+        encryption_key_id=decryption.public_key().key_id,
+        signing=signing,
+        decryption=decryption,
+    )
+    return PartnerCard(rotated), keys
+
+
+def generate_service_key(
+    kind: KeyKind,
+    *,
+    name: str,
+    suite: crypto.Suite,
+    not_before: dt.datetime | None = None,
+    valid_for: dt.timedelta | None = None,
+) -> tuple[KeyCard, crypto.SigningKey]:
+    """A root, gateway or witness signing key and its card; gateways and witnesses need a window."""
+    key = crypto.SigningKey.generate(suite)
+    public = key.public_key()
+    window: dict[str, dt.datetime] = {}
+    if kind != "root":
+        if not_before is None or valid_for is None:
+            raise errors.UsageError(f"a {kind} key needs not_before and valid_for")
+        start = _whole_seconds(not_before)
+        window = {"not_before": start, "not_after": start + valid_for}
+    try:
+        model = KeyCardModel(
+            type="key-card",
+            spec_version=1,
+            kind=kind,
+            name=name,
+            suite=suite.value,
+            key_id=public.key_id,
+            public_key=base64.b64encode(public.to_bytes()).decode("ascii"),
+            **window,
+        )
+    except ValidationError as exc:
+        raise errors.UsageError(f"cannot make a {kind} key card: {exc.errors()[0]['msg']}") from exc
+    return KeyCard(model), key
+
+
+def _entry(
+    public: crypto.VerifyKey | crypto.EncryptionKey, start: dt.datetime, end: dt.datetime
+) -> KeyEntryModel:
+    return KeyEntryModel(
+        key_id=public.key_id,
+        public_key=base64.b64encode(public.to_bytes()).decode("ascii"),
+        not_before=start,
+        not_after=end,
+    )
+
+
+def _whole_seconds(at: dt.datetime) -> dt.datetime:
+    if at.tzinfo is None:
+        raise errors.UsageError("key validity times must be timezone-aware")
+    return at.astimezone(dt.UTC).replace(microsecond=0)
+
+
+def _parse(model: type[_CardModel], data: bytes, what: str) -> _CardModel:
+    return parse_model(model, data, what=what)[0]
+
+
+def _pretty(value: object) -> bytes:
+    return (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")

@@ -1,0 +1,157 @@
+"""The key and registry ceremony end to end through the command line (CliRunner, real files)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from broker import errors
+from broker.cli import cli
+
+PARTNERS = ("GB", "RS", "MK", "XK", "TR", "AL")
+ENV = {"BROKER_KEY_PASSPHRASE": "a long enough test passphrase"}
+
+
+def _run(runner: CliRunner, *args: str | Path, code: int = 0) -> Result:
+    result = runner.invoke(cli, [str(a) for a in args], env=ENV, catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result
+
+
+@pytest.fixture
+def ceremony(tmp_path: Path) -> tuple[CliRunner, Path, list[Path]]:
+    """Three roots, six partners and a gateway; registry initialised with threshold 2, unsigned."""
+    runner = CliRunner()
+    for i in range(3):
+        _run(runner, "keys", "generate-root", "--out", tmp_path / "roots", "--name", f"root-{i}")
+    _run(runner, "keys", "generate-root", "--out", tmp_path / "gw", "--kind", "gateway")
+    for partner in PARTNERS:
+        _run(runner, "keys", "generate", "--partner", partner, "--out", tmp_path / partner)
+    root_cards = sorted((tmp_path / "roots").glob("*.card.json"))
+    expires = (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    registry = tmp_path / "registry.json"
+    card_args = [arg for card in root_cards for arg in ("--root-card", str(card))]
+    _run(
+        runner,
+        "registry",
+        "init",
+        "--out",
+        registry,
+        *card_args,
+        "--threshold",
+        "2",
+        "--expires",
+        expires,
+    )
+    for partner in PARTNERS:
+        _run(
+            runner, "registry", "add-partner", registry, tmp_path / partner / f"{partner}.card.json"
+        )
+    (gateway_card,) = (tmp_path / "gw").glob("*.card.json")
+    _run(runner, "registry", "add-key", registry, gateway_card)
+    return runner, tmp_path, sorted((tmp_path / "roots").glob("*.pem"))
+
+
+def test_private_key_files_are_owner_only(ceremony: tuple[CliRunner, Path, list[Path]]) -> None:
+    """Every generated private key is mode 0600; cards are public and name no secret."""
+    _, tmp_path, _ = ceremony
+    pems = list(tmp_path.rglob("*.pem"))
+    assert len(pems) == 3 + 1 + 3 * len(PARTNERS)
+    assert {stat.S_IMODE(p.stat().st_mode) for p in pems} == {0o600}
+    assert all(b"PRIVATE" not in c.read_bytes() for c in tmp_path.rglob("*.card.json"))
+
+
+def test_two_of_three_roots_make_a_valid_registry_and_one_does_not(
+    ceremony: tuple[CliRunner, Path, list[Path]],
+) -> None:
+    """With one signature verify fails with the count; with two it prints a one-line summary."""
+    runner, tmp_path, roots = ceremony
+    registry = tmp_path / "registry.json"
+    _run(runner, "registry", "sign", registry, "--key", roots[0])
+    failed = _run(runner, "registry", "verify", registry, code=errors.RegistryError.exit_code)
+    assert "error: registry is signed by 1 of the 2 required distinct keys" in failed.output
+    _run(runner, "registry", "sign", registry, "--key", roots[1])
+    ok = _run(runner, "registry", "verify", registry)
+    assert ok.output.startswith("ok: registry version 1, 6 partners, signed by 2 of 3 roots")
+    assert len(ok.output.strip().splitlines()) == 1
+    shown = _run(runner, "registry", "show", registry)
+    assert "verifies now" in shown.output
+    assert all(partner in shown.output for partner in PARTNERS)
+
+
+def test_rotation_and_revocation_make_version_two_and_rollback_is_refused(
+    ceremony: tuple[CliRunner, Path, list[Path]],
+) -> None:
+    """rotate + add-partner + revoke is one edit session: version 2, verified against version 1."""
+    runner, tmp_path, roots = ceremony
+    registry, v1 = tmp_path / "registry.json", tmp_path / "v1.json"
+    for root in roots[:2]:
+        _run(runner, "registry", "sign", registry, "--key", root)
+    v1.write_bytes(registry.read_bytes())
+    rotated = _run(runner, "keys", "rotate", "--partner", "RS", "--dir", tmp_path / "RS")
+    assert "new signing key" in rotated.output
+    _run(runner, "registry", "add-partner", registry, tmp_path / "RS" / "RS.card.json")
+    gb_signing = json.loads((tmp_path / "GB" / "GB.card.json").read_bytes())["signing_keys"][0]
+    revoke_at = "2026-12-01T00:00:00Z"
+    args = ["--partner", "GB", "--key-id", gb_signing["key_id"], "--at", revoke_at]
+    _run(runner, "registry", "revoke", registry, *args, "--reason", "laptop lost")
+    for root in roots[1:]:
+        _run(runner, "registry", "sign", registry, "--key", root)
+    ok = _run(runner, "registry", "verify", registry, "--trusted", v1)
+    assert ok.output.startswith("ok: registry version 2")
+    rollback = _run(runner, "registry", "verify", v1, "--trusted", registry, code=9)
+    assert "rollback refused" in rollback.output
+    shown = _run(runner, "registry", "show", registry)
+    assert "laptop lost" in shown.output
+    document = json.loads(registry.read_bytes())["signed"]
+    rs = next(p for p in document["partners"] if p["code"] == "RS")
+    assert len(rs["signing_keys"]) == 2
+    assert len(rs["encryption_keys"]) == 2
+
+
+def test_a_key_file_readable_by_others_is_refused_by_sign(
+    ceremony: tuple[CliRunner, Path, list[Path]],
+) -> None:
+    """sign refuses a 0644 key with a KeyTrustError line and exit code 8."""
+    runner, tmp_path, roots = ceremony
+    roots[0].chmod(0o644)
+    result = _run(runner, "registry", "sign", tmp_path / "registry.json", "--key", roots[0], code=8)
+    assert "is accessible to group or others (mode 0644)" in result.output
+
+
+def test_a_wrong_passphrase_from_a_file_is_refused(
+    ceremony: tuple[CliRunner, Path, list[Path]],
+) -> None:
+    """--passphrase-file is read, and a wrong passphrase is one clean line, not a traceback."""
+    runner, tmp_path, roots = ceremony
+    passphrase = tmp_path / "wrong-passphrase"
+    passphrase.write_text("definitely not the passphrase\n")
+    args: list[str | Path] = ["--key", roots[0], "--passphrase-file", passphrase]
+    result = _run(runner, "registry", "sign", tmp_path / "registry.json", *args, code=8)
+    assert "wrong passphrase" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_generate_refuses_to_replace_an_existing_partner(
+    ceremony: tuple[CliRunner, Path, list[Path]],
+) -> None:
+    """Generating again over a partner's directory is a usage error pointing at rotate."""
+    runner, tmp_path, _ = ceremony
+    result = _run(runner, "keys", "generate", "--partner", "RS", "--out", tmp_path / "RS", code=2)
+    assert "use `broker keys rotate`" in result.output
+
+
+def test_a_bad_timestamp_is_a_usage_error(tmp_path: Path) -> None:
+    """Timestamps need a timezone; click reports the bad value."""
+    runner = CliRunner()
+    card = tmp_path / "card.json"
+    card.write_text("{}")
+    args: list[str | Path] = ["--root-card", card, "--threshold", "1"]
+    args += ["--expires", "2027-01-01T00:00:00"]
+    result = _run(runner, "registry", "init", "--out", tmp_path / "r.json", *args, code=2)
+    assert "timezone" in result.output
