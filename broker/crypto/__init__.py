@@ -8,17 +8,22 @@ whose text says nothing about which check failed; key files that cannot be read 
 
 from __future__ import annotations
 
+from broker.crypto._aead import AEAD_KEY_BYTES, AeadSealer, aead_open, aead_seal
 from broker.crypto._kem import DecryptionKey, EncryptionKey, hpke_open, hpke_seal
 from broker.crypto._primitives import constant_time_equal, hmac_sha256, random_bytes, sha256
 from broker.crypto._signing import SigningKey, VerifyKey
 from broker.crypto._suite import Suite
 
 __all__ = [
+    "AEAD_KEY_BYTES",
+    "AeadSealer",
     "DecryptionKey",
     "EncryptionKey",
     "SigningKey",
     "Suite",
     "VerifyKey",
+    "aead_open",
+    "aead_seal",
     "constant_time_equal",
     "hmac_sha256",
     "hpke_open",

@@ -24,7 +24,9 @@ def test_every_exported_error_descends_from_the_root() -> None:
 @pytest.mark.parametrize("cls", ALL_ERRORS, ids=lambda c: c.__name__)
 def test_integrity_and_availability_are_disjoint(cls: type[errors.BrokerError]) -> None:
     """No error is both refused-for-good and worth retrying."""
-    assert not (issubclass(cls, errors.IntegrityError) and issubclass(cls, errors.AvailabilityError))
+    assert not (
+        issubclass(cls, errors.IntegrityError) and issubclass(cls, errors.AvailabilityError)
+    )
     if issubclass(cls, errors.IntegrityError):
         assert not cls.retriable
 
