@@ -16,6 +16,7 @@ from broker.cli import demo as demo_cli
 from broker.cli import deploy as deploy_cli
 from broker.cli import kafka as kafka_cli
 from broker.cli import keys as keys_cli
+from broker.cli import policy as policy_cli
 from broker.cli import registry as registry_cli
 from broker.cli import schemas as schemas_cli
 
@@ -35,6 +36,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 # Command groups register here, one line each.
 cli.add_command(kafka_cli.group)
 cli.add_command(schemas_cli.group)
+cli.add_command(policy_cli.group)
 cli.add_command(demo_cli.command)
 cli.add_command(deploy_cli.group)
 cli.add_command(keys_cli.group)

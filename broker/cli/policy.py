@@ -1,0 +1,272 @@
+"""`broker policy lint|test|diff|explain|simulate|sign|verify|schema`: tools for accords."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import pathlib
+from typing import Any
+
+import click
+import pydantic
+
+from broker import cosign, errors, keys, policy
+from broker.clock import SystemClock
+from broker.ids import PartnerCode, partner_code
+from broker.schema import Labels, parse_message
+
+__all__ = ["group"]
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=pathlib.Path)
+_MAX_MESSAGE = 1_048_576
+
+
+@click.group(name="policy")
+def group() -> None:
+    """Write, check and explain accords (policies/*.yaml)."""
+
+
+@group.command()
+@click.argument("files", nargs=-1, required=True, type=_FILE)
+def lint(files: tuple[pathlib.Path, ...]) -> None:
+    """Check accord FILES; print every problem with file:line:column and how to fix it."""
+    failed = 0
+    for path in files:
+        problems = policy.lint_accord_file(path)
+        if problems:
+            failed += 1
+            for problem in problems:
+                click.echo(str(problem))
+        else:
+            click.echo(f"{path}: ok")
+    if failed:
+        raise errors.PolicyError(f"{failed} of {len(files)} accord files have problems")
+
+
+@group.command(name="test")
+@click.argument(
+    "directory",
+    required=False,
+    default=pathlib.Path("policies/tests"),
+    type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path),
+)
+@click.option("--require-coverage", is_flag=True, help="Fail when a rule id has no case.")
+def test_cases(directory: pathlib.Path, require_coverage: bool) -> None:
+    """Run the accord fixture cases in DIRECTORY (default policies/tests) and report coverage."""
+    failures = total = gaps = 0
+    for path in policy.discover(directory):
+        report = policy.run_case_file(path)
+        click.echo(f"{path} ({report.accord.accord} v{report.accord.version})")
+        for result in report.results:
+            total += 1
+            mark = "PASS" if result.passed else "FAIL"
+            click.echo(f"  {mark} {result.name}")
+            for failure in result.failures:
+                failures += 1
+                click.echo(f"       {failure}")
+        if report.unexercised:
+            gaps += len(report.unexercised)
+            click.echo(f"  rules no case exercised: {', '.join(report.unexercised)}")
+    click.echo(f"{total} cases, {failures} failures, {gaps} rules without a case")
+    if failures:
+        raise errors.PolicyError(f"{failures} accord test expectations failed")
+    if require_coverage and gaps:
+        raise errors.PolicyError(f"{gaps} rules have no test case")
+
+
+@group.command()
+@click.argument("old", type=_FILE)
+@click.argument("new", type=_FILE)
+def diff(old: pathlib.Path, new: pathlib.Path) -> None:
+    """Say what NEW changes against OLD: flows that open, close, widen or narrow."""
+    changes = policy.diff_accords(policy.load_accord(old), policy.load_accord(new))
+    if not changes:
+        click.echo("no changes to what flows or on what terms")
+    for change in changes:
+        click.echo(str(change))
+
+
+@group.command()
+@click.option("--accord", "accord_path", required=True, type=_FILE, help="The accord YAML.")
+@click.option(
+    "--message",
+    "message_path",
+    required=True,
+    type=_FILE,
+    help="A message JSON (full content) or a labels JSON (the gateway's view).",
+)
+@click.option("--from", "sender", required=True, help="The sending partner, e.g. GB.")
+@click.option("--to", "recipient", required=True, help="The receiving partner, e.g. RS.")
+@click.option("--at", "at_text", help="Decide as of this time (ISO 8601 with zone); default now.")
+@click.option(
+    "--content",
+    is_flag=True,
+    help="Treat a labels file as the full content (sender side, before redaction).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the decision record as JSON.")
+def explain(
+    accord_path: pathlib.Path,
+    message_path: pathlib.Path,
+    sender: str,
+    recipient: str,
+    at_text: str | None,
+    content: bool,
+    as_json: bool,
+) -> None:
+    """Explain the decision on a message from one partner to another, in plain words."""
+    accord = policy.load_accord(accord_path)
+    now = _time(at_text) if at_text else SystemClock().now()
+    try:
+        from_code, to_code = partner_code(sender), partner_code(recipient)
+    except ValueError as exc:
+        raise errors.UsageError(str(exc)) from exc
+    document = _json_file(message_path)
+    if "body" in document:
+        message = parse_message(message_path.read_bytes())
+        view = policy.decide_for_recipient(
+            accord, message, from_code, to_code, now=now, counters={}
+        )
+        decision = view.decision
+    else:
+        try:
+            labels = Labels.model_validate_json(json.dumps(document), strict=True)
+        except pydantic.ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise errors.SchemaError(f"{message_path}: {where}: {first['msg']}") from exc
+        request = policy.Request(labels=labels, sender=from_code, recipient=to_code)
+        decide = policy.evaluate_content if content else policy.evaluate
+        decision = decide(accord, request, now=now, counters={})
+    if as_json:
+        click.echo(json.dumps(decision.to_json(), indent=2, sort_keys=True))
+        return
+    click.echo(
+        f"decision: {decision.outcome.upper()} under {decision.accord} "
+        f"v{decision.accord_version} at {now.isoformat()}"
+    )
+    click.echo(f"rules: {', '.join(decision.rule_ids)}")
+    for reason in decision.reasons:
+        click.echo(f"  - {reason}")
+    if decision.redact:
+        click.echo(f"redact before sending: {', '.join(sorted(decision.redact))}")
+
+
+@group.command()
+@click.option("--accord", "accord_path", required=True, type=_FILE, help="The new accord YAML.")
+@click.option("--traffic", required=True, type=_FILE, help="Recorded decisions (JSON Lines).")
+def simulate(accord_path: pathlib.Path, traffic: pathlib.Path) -> None:
+    """Replay recorded traffic against a new accord; list what it decides differently."""
+    accord = policy.load_accord(accord_path)
+    report = policy.simulate(accord, traffic)
+    for difference in report.differences:
+        record = difference.record
+        click.echo(
+            f"line {difference.line}: {record.sender} -> {record.recipient} "
+            f"{record.labels.message_type} at {record.at.isoformat()}: was "
+            f"{record.decision}, now {difference.now.outcome}"
+        )
+        for reason in difference.now.reasons:
+            click.echo(f"    - {reason}")
+    click.echo(
+        f"{report.total} recorded decisions, {len(report.differences)} would change "
+        f"under {accord.accord} v{accord.version}"
+    )
+
+
+@group.command()
+@click.argument("accord_path", metavar="ACCORD", type=_FILE)
+@click.option("--key", "key_path", required=True, type=_FILE, help="The policy-signing key.")
+@click.option("--partner", required=True, help="The party signing, e.g. GB.")
+@click.option("--passphrase-file", type=_FILE, help="File holding the key passphrase.")
+@click.option(
+    "--passphrase-env",
+    default=keys.DEFAULT_PASSPHRASE_ENV,
+    show_default=True,
+    help="Environment variable holding the passphrase (without --passphrase-file).",
+)
+def sign(
+    accord_path: pathlib.Path,
+    key_path: pathlib.Path,
+    partner: str,
+    passphrase_file: pathlib.Path | None,
+    passphrase_env: str,
+) -> None:
+    """Add PARTNER's co-signature to ACCORD.sigs.json (over the parsed accord, not the text)."""
+    accord = policy.load_accord(accord_path)
+    key = keys.load_signing_key(
+        key_path, passphrase=keys.read_passphrase(file=passphrase_file, env=passphrase_env)
+    )
+    sigs = cosign.signature_path(accord_path)
+    existing = cosign.read_signature_file(sigs) if sigs.exists() else None
+    updated = cosign.sign_accord(accord, existing, key=key, partner=_partner(partner))
+    cosign.write_signature_file(sigs, updated)
+    signers = ", ".join(sorted({s.partner for s in updated.signatures}))
+    click.echo(
+        f"{sigs}: {accord.accord} v{accord.version} digest {updated.digest[:16]}... "
+        f"signed by {signers}"
+    )
+
+
+@group.command()
+@click.argument("accord_path", metavar="ACCORD", type=_FILE)
+@click.option(
+    "--registry",
+    "registry_path",
+    required=True,
+    type=_FILE,
+    help="The signed partner registry (checked out of band).",
+)
+@click.option("--at", "at_text", help="Verify as of this time (ISO 8601 with zone); default now.")
+def verify(accord_path: pathlib.Path, registry_path: pathlib.Path, at_text: str | None) -> None:
+    """Check that every party co-signed ACCORD with a current policy key."""
+    now = _time(at_text) if at_text else SystemClock().now()
+    registry = keys.verify_registry(registry_path.read_bytes(), trusted=None, now=now)
+    accord = policy.load_accord(accord_path)
+    verified = cosign.verify_accord(
+        accord,
+        cosign.read_signature_file(cosign.signature_path(accord_path)),
+        registry=registry,
+        now=now,
+    )
+    click.echo(
+        f"{accord_path}: {accord.accord} v{accord.version} co-signed by "
+        f"{', '.join(sorted(verified.signers))} (digest {verified.digest})"
+    )
+
+
+def _partner(text: str) -> PartnerCode:
+    try:
+        return partner_code(text)
+    except ValueError as exc:
+        raise errors.UsageError(str(exc)) from exc
+
+
+@group.command()
+def schema() -> None:
+    """Print the accord JSON Schema (the published copy is schemas/accord.schema.json)."""
+    click.echo(
+        json.dumps(policy.accord_json_schema(), indent=2, sort_keys=True, ensure_ascii=False)
+    )
+
+
+def _time(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise errors.UsageError(f"--at {text!r} is not an ISO 8601 time") from exc
+    if value.tzinfo is None:
+        raise errors.UsageError(f"--at {text!r} needs a timezone, e.g. 2026-03-01T12:00:00Z")
+    return value.astimezone(dt.UTC)
+
+
+def _json_file(path: pathlib.Path) -> dict[str, Any]:
+    data = path.read_bytes()
+    if len(data) > _MAX_MESSAGE:
+        raise errors.SchemaError(f"{path}: over {_MAX_MESSAGE} bytes")
+    try:
+        document = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise errors.SchemaError(f"{path}: not valid JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise errors.SchemaError(f"{path}: expected a JSON object")
+    return document

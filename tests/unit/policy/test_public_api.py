@@ -1,0 +1,51 @@
+"""The public surface of broker.policy is pinned: changing it is a deliberate act."""
+
+from __future__ import annotations
+
+import broker.policy
+
+EXPECTED = {
+    "PERSONAL_CATEGORIES",
+    "Accord",
+    "AccordHolder",
+    "CaseResult",
+    "CategoryRules",
+    "Change",
+    "ChangeKind",
+    "Decision",
+    "Difference",
+    "FileReport",
+    "Flow",
+    "FlowHandling",
+    "OnwardSharing",
+    "Outcome",
+    "Problem",
+    "RateLimit",
+    "RateWindow",
+    "RecipientView",
+    "ReloadResult",
+    "Request",
+    "SimulationReport",
+    "Suite",
+    "Tier",
+    "TrafficRecord",
+    "accord_json_schema",
+    "decide_for_recipient",
+    "diff_accords",
+    "discover",
+    "evaluate",
+    "evaluate_content",
+    "lint_accord",
+    "lint_accord_file",
+    "load_accord",
+    "parse_accord",
+    "rule_ids",
+    "run_case_file",
+    "simulate",
+}
+
+
+def test_all_is_exactly_the_documented_surface() -> None:
+    """`__all__` lists the public names, and every one of them exists."""
+    assert set(broker.policy.__all__) == EXPECTED
+    assert all(hasattr(broker.policy, name) for name in broker.policy.__all__)
