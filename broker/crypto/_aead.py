@@ -28,7 +28,7 @@ def aead_seal(key: bytes, plaintext: bytes, *, aad: bytes) -> bytes:
     a collision is out of reach.
     """
     if len(key) != AEAD_KEY_BYTES:
-        raise ValueError("an AEAD key is 32 bytes")
+        raise errors.UsageError("an AEAD key is 32 bytes")
     nonce = os.urandom(_NONCE_BYTES)
     return nonce + ChaCha20Poly1305(key).encrypt(nonce, plaintext, aad)
 

@@ -183,4 +183,3 @@ class SigningKey:
 
     def __repr__(self) -> str:
         return f"SigningKey({self._suite}, key_id={self._public.key_id})"
-

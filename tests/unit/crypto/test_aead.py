@@ -37,5 +37,5 @@ def test_every_failure_is_one_opaque_error(key: bytes, aad: bytes, mutate: objec
 
 def test_a_key_of_the_wrong_length_is_refused() -> None:
     """A short key is a programming error, not something to pad."""
-    with pytest.raises(ValueError, match="32 bytes"):
+    with pytest.raises(errors.UsageError, match="32 bytes"):
         crypto.aead_seal(b"short", b"x", aad=b"")
