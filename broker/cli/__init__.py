@@ -14,6 +14,7 @@ from broker import __version__
 from broker.cli import _app
 from broker.cli import demo as demo_cli
 from broker.cli import deploy as deploy_cli
+from broker.cli import envelope as envelope_cli
 from broker.cli import kafka as kafka_cli
 from broker.cli import keys as keys_cli
 from broker.cli import policy as policy_cli
@@ -41,6 +42,9 @@ cli.add_command(demo_cli.command)
 cli.add_command(deploy_cli.group)
 cli.add_command(keys_cli.group)
 cli.add_command(registry_cli.group)
+cli.add_command(envelope_cli.seal_command)
+cli.add_command(envelope_cli.open_command)
+cli.add_command(envelope_cli.group)
 
 
 def main() -> None:

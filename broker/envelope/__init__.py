@@ -1,0 +1,49 @@
+"""The v1 envelope: one signed, encrypted view of one message for one recipient.
+
+:func:`seal` builds it; :func:`parse` splits it without trusting anything; :func:`verify`
+checks what can be checked without decrypting (gateways, auditors); :func:`open` verifies,
+decrypts and checks the content against its signed commitments. :func:`disclose` and
+:func:`verify_disclosure` reveal chosen fields to a third party; :class:`ReplayGuard` sorts
+redeliveries from reused ids. The exact bytes are in docs/PROTOCOL.md.
+"""
+
+from __future__ import annotations
+
+from broker.envelope._disclosure import Disclosure, disclose, verify_disclosure
+from broker.envelope._format import MAX_ENVELOPE_BYTES
+from broker.envelope._header import EnvelopeHeader
+from broker.envelope._open import (
+    DEFAULT_MAX_AGE,
+    DEFAULT_MAX_SKEW,
+    KeyRegistry,
+    OpenedEnvelope,
+    ParsedEnvelope,
+    VerifiedHeader,
+    parse,
+    verify,
+)
+from broker.envelope._open import open_envelope as open
+from broker.envelope._replay import DedupStore, InMemoryDedupStore, ReplayGuard, ReplayVerdict
+from broker.envelope._seal import seal
+
+__all__ = [
+    "DEFAULT_MAX_AGE",
+    "DEFAULT_MAX_SKEW",
+    "MAX_ENVELOPE_BYTES",
+    "DedupStore",
+    "Disclosure",
+    "EnvelopeHeader",
+    "InMemoryDedupStore",
+    "KeyRegistry",
+    "OpenedEnvelope",
+    "ParsedEnvelope",
+    "ReplayGuard",
+    "ReplayVerdict",
+    "VerifiedHeader",
+    "disclose",
+    "open",
+    "parse",
+    "seal",
+    "verify",
+    "verify_disclosure",
+]

@@ -1,0 +1,134 @@
+"""Selective disclosure: reveal chosen fields of an opened envelope, provably from its sender.
+
+A disclosure carries the signed header bytes, the ciphertext digest and the signature (so the
+originator's signature verifies without the ciphertext), and for each revealed field its salt
+and value. Unrevealed fields stay hidden behind their salted digests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from broker import crypto, errors
+from broker.envelope._format import canonical_json, signing_input, strict_json_loads
+from broker.envelope._header import field_digest, parse_header, parse_time
+from broker.envelope._open import DEFAULT_MAX_SKEW, KeyRegistry, OpenedEnvelope
+from broker.ids import KeyId, PartnerCode
+
+__all__ = ["Disclosure", "disclose", "verify_disclosure"]
+
+_MAX_DISCLOSURE_BYTES = 4 * 1024 * 1024
+_DISCLOSURE_KEYS = {"header", "ciphertext_digest", "signature", "fields"}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Disclosure:
+    """Revealed fields of one envelope with what a third party needs to check them."""
+
+    header_bytes: bytes
+    ciphertext_digest: bytes
+    signature: bytes
+    #: field path -> (salt, value)
+    revealed: Mapping[str, tuple[bytes, Any]]
+
+    def to_json(self) -> bytes:
+        """Canonical JSON: the header as its exact ASCII text, binary values as hex."""
+        return canonical_json(
+            {
+                "header": self.header_bytes.decode("ascii"),
+                "ciphertext_digest": self.ciphertext_digest.hex(),
+                "signature": self.signature.hex(),
+                "fields": {
+                    path: {"salt": salt.hex(), "value": value}
+                    for path, (salt, value) in self.revealed.items()
+                },
+            }
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Disclosure:
+        """Parse :meth:`to_json` output strictly; any defect is an EnvelopeError."""
+        if len(data) > _MAX_DISCLOSURE_BYTES:
+            raise errors.EnvelopeError("disclosure too large")
+        try:
+            return _parse_disclosure(data)
+        except (errors.SchemaError, ValueError, TypeError, AttributeError) as exc:
+            raise errors.EnvelopeError(f"malformed disclosure: {exc}") from None
+
+
+def _parse_disclosure(data: bytes) -> Disclosure:
+    raw = strict_json_loads(data, what="disclosure")
+    if not isinstance(raw, dict) or set(raw) != {
+        "header",
+        "ciphertext_digest",
+        "signature",
+        "fields",
+    }:
+        raise errors.SchemaError("unexpected top-level keys")
+    revealed: dict[str, tuple[bytes, Any]] = {}
+    for path, item in raw["fields"].items():
+        if not isinstance(item, dict) or set(item) != {"salt", "value"}:
+            raise errors.SchemaError(f"field {path!r}")
+        revealed[path] = (bytes.fromhex(item["salt"]), item["value"])
+    return Disclosure(
+        header_bytes=str(raw["header"]).encode("ascii"),
+        ciphertext_digest=bytes.fromhex(raw["ciphertext_digest"]),
+        signature=bytes.fromhex(raw["signature"]),
+        revealed=revealed,
+    )
+
+
+def disclose(opened: OpenedEnvelope, fields: Iterable[str]) -> Disclosure:
+    """Reveal ``fields`` (committed paths such as ``body.members``) of ``opened``."""
+    chosen = sorted(set(fields))
+    unknown = [path for path in chosen if path not in opened.fields]
+    if unknown:
+        raise errors.UsageError(f"no such committed field(s): {', '.join(unknown)}")
+    header = opened.header
+    return Disclosure(
+        header_bytes=header.header_bytes,
+        ciphertext_digest=header.ciphertext_digest,
+        signature=header.signature,
+        revealed={path: (opened.salts[path], opened.fields[path]) for path in chosen},
+    )
+
+
+def verify_disclosure(
+    disclosure: Disclosure,
+    *,
+    registry: KeyRegistry,
+    now: dt.datetime | None = None,
+    max_skew: dt.timedelta = DEFAULT_MAX_SKEW,
+) -> dict[str, Any]:
+    """Check the originator's signature and each revealed field; return path -> value.
+
+    Expiry is deliberately not checked: auditors verify disclosures long after delivery. With
+    ``now``, a header dated in the future is refused.
+    """
+    header = parse_header(disclosure.header_bytes)
+    created = parse_time(header.created)
+    if now is not None and created > now + max_skew:
+        raise errors.ReplayError("disclosed envelope is dated in the future")
+    sender_key = registry.signing_key(
+        PartnerCode(header.sender), KeyId(header.sender_key_id), at=created
+    )
+    if sender_key.suite is not header.suite:
+        raise errors.KeyTrustError(f"registered key does not use suite {header.suite}")
+    if len(disclosure.ciphertext_digest) != 32:
+        raise errors.VerificationError("disclosure does not verify")
+    sender_key.verify(
+        signature=disclosure.signature,
+        message=signing_input(disclosure.header_bytes, disclosure.ciphertext_digest),
+    )
+    committed = header.commitment.fields
+    result: dict[str, Any] = {}
+    for path, (salt, value) in disclosure.revealed.items():
+        expected = committed.get(path)
+        actual = field_digest(salt=salt, path=path, value=value)
+        if expected is None or not crypto.constant_time_equal(actual, bytes.fromhex(expected)):
+            raise errors.VerificationError("disclosure does not verify")
+        result[path] = value
+    return result

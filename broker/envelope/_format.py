@@ -1,0 +1,223 @@
+"""The exact bytes of a v1 envelope: framing, canonical JSON, length prefixes, padding.
+
+Everything here is pure and deterministic; docs/PROTOCOL.md describes the same bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import struct
+from typing import Any
+
+from broker import errors
+
+__all__ = [
+    "DST_FIELD",
+    "DST_KEY_COMMITMENT",
+    "DST_SIGNATURE",
+    "MAGIC",
+    "MAX_BODY_BYTES",
+    "MAX_ENVELOPE_BYTES",
+    "MAX_HEADER_BYTES",
+    "VERSION",
+    "Frame",
+    "bucket_size",
+    "canonical_json",
+    "canonical_loads",
+    "decode_frame",
+    "encode_frame",
+    "length_prefixed",
+    "pad",
+    "signing_input",
+    "strict_json_loads",
+    "unpad",
+]
+
+MAGIC = b"\x89XBE"
+VERSION = 1
+DST_SIGNATURE = b"broker-envelope/v1 signature"
+DST_FIELD = b"broker-envelope/v1 field"
+DST_KEY_COMMITMENT = b"broker-envelope/v1 key-commitment"
+
+MIN_BUCKET = 512
+#: largest padded body: the biggest bucket, so every length class stays a power of two
+MAX_BODY_BYTES = 1 << 21
+MAX_HEADER_BYTES = 64 * 1024
+MAX_SIGNATURE_BYTES = 4096
+#: checked before any parsing; generous enough for the largest bucket plus hybrid overheads
+MAX_ENVELOPE_BYTES = MAX_BODY_BYTES + MAX_HEADER_BYTES + 8192
+_MAX_JSON_DEPTH = 32
+
+_U32 = struct.Struct(">I")
+_U16 = struct.Struct(">H")
+
+
+def length_prefixed(data: bytes) -> bytes:
+    """``data`` preceded by its length as a 4-byte big-endian unsigned integer."""
+    return _U32.pack(len(data)) + data
+
+
+def signing_input(header: bytes, ciphertext_digest: bytes) -> bytes:
+    """What the sender signs: lp(DST) || lp(header bytes) || lp(SHA-256 of the ciphertext)."""
+    return (
+        length_prefixed(DST_SIGNATURE)
+        + length_prefixed(header)
+        + length_prefixed(ciphertext_digest)
+    )
+
+
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+)
+
+
+def canonical_json(value: Any) -> bytes:
+    """Sorted keys, no whitespace, ASCII only (\\u escapes), no NaN or Infinity."""
+    try:
+        return _CANONICAL.encode(value).encode("ascii")
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise errors.SchemaError(f"value cannot be encoded as canonical JSON: {exc}") from exc
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise errors.SchemaError(f"duplicate JSON key {key!r}")
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise errors.SchemaError(f"JSON constant {name} is not allowed")
+
+
+def _depth(value: Any, limit: int) -> int:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    deepest = 0
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            break
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def strict_json_loads(data: bytes, *, what: str) -> Any:
+    """Parse UTF-8 JSON, refusing duplicate keys, NaN/Infinity and over-deep nesting."""
+    try:
+        text = data.decode("utf-8")
+        value = json.loads(
+            text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
+        )
+    except errors.SchemaError as exc:
+        raise errors.SchemaError(f"{what}: {exc}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise errors.SchemaError(f"{what}: not valid JSON") from exc
+    if _depth(value, _MAX_JSON_DEPTH) > _MAX_JSON_DEPTH:
+        raise errors.SchemaError(f"{what}: nested deeper than {_MAX_JSON_DEPTH}")
+    return value
+
+
+def canonical_loads(data: bytes, *, what: str) -> Any:
+    """Parse JSON that must be exactly in canonical form, else SchemaError.
+
+    Re-encoding must reproduce ``data`` byte for byte, which also refuses duplicate keys
+    (the re-encoding has fewer), NaN and Infinity (not encodable), whitespace and any other
+    spelling; so the plain C parser suffices and no per-object hook is needed.
+    """
+    try:
+        value = json.loads(data)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise errors.SchemaError(f"{what}: not valid JSON") from exc
+    if canonical_json(value) != data:
+        raise errors.SchemaError(f"{what}: not in canonical form")
+    return value
+
+
+def bucket_size(length: int) -> int:
+    """The padded size for a body of ``length`` bytes: a power of two, at least 512."""
+    size = MIN_BUCKET
+    while size < length + 4:
+        size <<= 1
+    return size
+
+
+def pad(body: bytes) -> bytes:
+    """u32 length || body || zero bytes, to the body's bucket size."""
+    size = bucket_size(len(body))
+    if size > MAX_BODY_BYTES:
+        raise errors.EnvelopeError(f"message too large: {len(body)} bytes")
+    return _U32.pack(len(body)) + body + bytes(size - 4 - len(body))
+
+
+def unpad(padded: bytes) -> bytes:
+    """Invert :func:`pad`, refusing any other padding (wrong bucket, non-zero fill)."""
+    if len(padded) < 4:
+        raise errors.VerificationError("envelope content does not verify")
+    (length,) = _U32.unpack_from(padded)
+    if length > len(padded) - 4 or bucket_size(length) != len(padded):
+        raise errors.VerificationError("envelope content does not verify")
+    if any(padded[4 + length :]):
+        raise errors.VerificationError("envelope content does not verify")
+    return padded[4 : 4 + length]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Frame:
+    """The three parts of the wire form, as bytes; nothing in them is verified yet."""
+
+    header: bytes
+    ciphertext: bytes
+    signature: bytes
+
+
+def encode_frame(frame: Frame) -> bytes:
+    """MAGIC || version || lp(header) || lp(ciphertext) || u16 len(signature) || signature."""
+    return b"".join(
+        (
+            MAGIC,
+            bytes([VERSION]),
+            length_prefixed(frame.header),
+            length_prefixed(frame.ciphertext),
+            _U16.pack(len(frame.signature)),
+            frame.signature,
+        )
+    )
+
+
+def decode_frame(data: bytes) -> Frame:
+    """Split the wire form, checking the total size first and every length exactly."""
+    if len(data) > MAX_ENVELOPE_BYTES:
+        raise errors.EnvelopeError(
+            f"envelope is {len(data)} bytes, larger than the limit of {MAX_ENVELOPE_BYTES}"
+        )
+    if len(data) < len(MAGIC) + 1 or data[: len(MAGIC)] != MAGIC:
+        raise errors.EnvelopeError("not an envelope (bad magic)")
+    if data[len(MAGIC)] != VERSION:
+        raise errors.EnvelopeError(f"unsupported envelope version {data[len(MAGIC)]}")
+    offset = len(MAGIC) + 1
+    header, offset = _take_u32_prefixed(data, offset, MAX_HEADER_BYTES, "header")
+    ciphertext, offset = _take_u32_prefixed(data, offset, MAX_ENVELOPE_BYTES, "ciphertext")
+    if offset + 2 > len(data):
+        raise errors.EnvelopeError("envelope truncated in the signature length")
+    (sig_len,) = _U16.unpack_from(data, offset)
+    offset += 2
+    if sig_len > MAX_SIGNATURE_BYTES or offset + sig_len != len(data):
+        raise errors.EnvelopeError("envelope signature length does not match its size")
+    return Frame(header=header, ciphertext=ciphertext, signature=data[offset:])
+
+
+def _take_u32_prefixed(data: bytes, offset: int, limit: int, what: str) -> tuple[bytes, int]:
+    if offset + 4 > len(data):
+        raise errors.EnvelopeError(f"envelope truncated in the {what} length")
+    (length,) = _U32.unpack_from(data, offset)
+    offset += 4
+    if length > limit or offset + length > len(data):
+        raise errors.EnvelopeError(f"envelope {what} length is out of range")
+    return data[offset : offset + length], offset + length

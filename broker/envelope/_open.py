@@ -1,0 +1,290 @@
+"""Parsing, verifying and opening envelopes: results are built only from verified bytes."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any, NoReturn, Protocol
+
+from broker import crypto, errors
+from broker.envelope._content import Body, schema_parse
+from broker.envelope._format import canonical_json, decode_frame, signing_input, unpad
+from broker.envelope._header import (
+    EnvelopeHeader,
+    field_digest,
+    key_commitment,
+    parse_header,
+    parse_time,
+    top_level_fields,
+)
+from broker.envelope._seal import MAX_TTL
+from broker.ids import AccordId, CaseId, KeyId, MessageId, PartnerCode
+from broker.schema import Message
+from broker.schema.labels import Labels
+
+__all__ = [
+    "DEFAULT_MAX_AGE",
+    "DEFAULT_MAX_SKEW",
+    "KeyRegistry",
+    "OpenedEnvelope",
+    "ParsedEnvelope",
+    "VerifiedHeader",
+    "open_envelope",
+    "parse",
+    "verify",
+]
+
+DEFAULT_MAX_AGE = dt.timedelta(hours=24)
+DEFAULT_MAX_SKEW = dt.timedelta(minutes=5)
+
+
+class KeyRegistry(Protocol):
+    """The two registry lookups envelopes need; ``broker.keys.Registry`` satisfies it."""
+
+    def signing_key(
+        self, partner: PartnerCode, key_id: KeyId, *, at: dt.datetime
+    ) -> crypto.VerifyKey:
+        """The sender's verify key valid at ``at``, or raise KeyTrustError."""
+        ...
+
+    def encryption_key(
+        self, partner: PartnerCode, key_id: KeyId, *, at: dt.datetime
+    ) -> crypto.EncryptionKey:
+        """The recipient's encryption key valid at ``at``, or raise KeyTrustError."""
+        ...
+
+
+def _no_truth(self: object) -> NoReturn:
+    raise TypeError(f"{type(self).__name__} has no truth value; verification raises on failure")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ParsedEnvelope:
+    """An envelope split into its parts. Structure only: NOTHING here has been verified."""
+
+    header: EnvelopeHeader
+    header_bytes: bytes
+    ciphertext: bytes
+    signature: bytes
+
+    __bool__ = _no_truth
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class VerifiedHeader:
+    """The header of an envelope whose signature, keys, version, suite and times all checked."""
+
+    suite: crypto.Suite
+    message_id: MessageId
+    case_id: CaseId | None
+    sender: PartnerCode
+    sender_key_id: KeyId
+    recipient: PartnerCode
+    recipient_key_id: KeyId
+    created: dt.datetime
+    expires: dt.datetime
+    labels: Labels
+    accord_id: AccordId
+    accord_digest: str
+    field_digests: Mapping[str, bytes]
+    content_key_commitment: bytes
+    #: the exact signed header bytes, the ciphertext digest and the signature, for disclosures
+    header_bytes: bytes
+    ciphertext_digest: bytes
+    signature: bytes
+    #: SHA-256 of the whole envelope: what replay detection compares
+    envelope_digest: bytes
+
+    __bool__ = _no_truth
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OpenedEnvelope:
+    """A verified, decrypted envelope whose content matched every signed commitment."""
+
+    header: VerifiedHeader
+    #: canonical JSON of the message, exactly as committed
+    message_bytes: bytes
+    #: the validated schema model (None only from format-level test seams)
+    message: Message | None
+    fields: Mapping[str, Any] = dataclasses.field(repr=False)
+    salts: Mapping[str, bytes] = dataclasses.field(repr=False)
+
+    __bool__ = _no_truth
+
+
+def parse(data: bytes) -> ParsedEnvelope:
+    """Split and structurally check ``data`` (size first); raises EnvelopeError."""
+    frame = decode_frame(data)
+    return ParsedEnvelope(
+        header=parse_header(frame.header),
+        header_bytes=frame.header,
+        ciphertext=frame.ciphertext,
+        signature=frame.signature,
+    )
+
+
+def verify(
+    data: bytes,
+    *,
+    registry: KeyRegistry,
+    now: dt.datetime,
+    max_age: dt.timedelta = DEFAULT_MAX_AGE,
+    max_skew: dt.timedelta = DEFAULT_MAX_SKEW,
+) -> VerifiedHeader:
+    """Check everything checkable without decrypting: for gateways and auditors.
+
+    Raises EnvelopeError (malformed, oversized, unknown version or suite), KeyTrustError
+    (sender or recipient key not valid at the creation time), VerificationError (signature)
+    or ReplayError (outside the time window).
+    """
+    return _verify(data, registry=registry, now=now, max_age=max_age, max_skew=max_skew)[0]
+
+
+def _verify(
+    data: bytes,
+    *,
+    registry: KeyRegistry,
+    now: dt.datetime,
+    max_age: dt.timedelta,
+    max_skew: dt.timedelta,
+) -> tuple[VerifiedHeader, ParsedEnvelope]:
+    parsed = parse(data)
+    header = parsed.header
+    created, expires = parse_time(header.created), parse_time(header.expires)
+    sender_key = registry.signing_key(
+        PartnerCode(header.sender), KeyId(header.sender_key_id), at=created
+    )
+    recipient_key = registry.encryption_key(
+        PartnerCode(header.recipient), KeyId(header.recipient_key_id), at=created
+    )
+    # The suite is fixed by the registry, never by the envelope: no downgrade by relabelling.
+    if sender_key.suite is not header.suite or recipient_key.suite is not header.suite:
+        raise errors.KeyTrustError(f"registered keys do not use suite {header.suite}")
+    ciphertext_digest = crypto.sha256(parsed.ciphertext)
+    sender_key.verify(
+        signature=parsed.signature, message=signing_input(parsed.header_bytes, ciphertext_digest)
+    )
+    _check_times(created=created, expires=expires, now=now, max_age=max_age, max_skew=max_skew)
+    verified = VerifiedHeader(
+        suite=header.suite,
+        message_id=MessageId(header.message_id),
+        case_id=None if header.case_id is None else CaseId(header.case_id),
+        sender=PartnerCode(header.sender),
+        sender_key_id=KeyId(header.sender_key_id),
+        recipient=PartnerCode(header.recipient),
+        recipient_key_id=KeyId(header.recipient_key_id),
+        created=created,
+        expires=expires,
+        labels=header.labels,
+        accord_id=AccordId(header.accord_id),
+        accord_digest=header.accord_digest,
+        field_digests={p: bytes.fromhex(d) for p, d in header.commitment.fields.items()},
+        content_key_commitment=bytes.fromhex(header.commitment.key),
+        header_bytes=parsed.header_bytes,
+        ciphertext_digest=ciphertext_digest,
+        signature=parsed.signature,
+        envelope_digest=crypto.sha256(data),
+    )
+    return verified, parsed
+
+
+def _check_times(
+    *,
+    created: dt.datetime,
+    expires: dt.datetime,
+    now: dt.datetime,
+    max_age: dt.timedelta,
+    max_skew: dt.timedelta,
+) -> None:
+    if not dt.timedelta(0) < expires - created <= MAX_TTL:
+        raise errors.EnvelopeError("envelope lifetime is out of range")
+    if created > now + max_skew:
+        raise errors.ReplayError("envelope is dated in the future")
+    if now - created > max_age:
+        raise errors.ReplayError("envelope is too old")
+    if now >= expires:
+        raise errors.ReplayError("envelope has expired")
+
+
+def open_envelope(
+    data: bytes,
+    *,
+    registry: KeyRegistry,
+    recipient: PartnerCode,
+    decryption_keys: Mapping[KeyId, crypto.DecryptionKey],
+    now: dt.datetime,
+    max_age: dt.timedelta = DEFAULT_MAX_AGE,
+    max_skew: dt.timedelta = DEFAULT_MAX_SKEW,
+) -> OpenedEnvelope:
+    """Verify, decrypt, check the commitments, validate the message; return only verified data.
+
+    Besides :func:`verify`'s errors: EnvelopeError if addressed to someone else, KeyTrustError
+    if we hold no key for the recipient key id, DecryptionError, VerificationError when the
+    content does not match its commitments, SchemaError when the message is invalid.
+    """
+    return _open_with(
+        data,
+        registry=registry,
+        recipient=recipient,
+        decryption_keys=decryption_keys,
+        now=now,
+        max_age=max_age,
+        max_skew=max_skew,
+        validate=schema_parse,
+    )
+
+
+def _open_with(
+    data: bytes,
+    *,
+    registry: KeyRegistry,
+    recipient: PartnerCode,
+    decryption_keys: Mapping[KeyId, crypto.DecryptionKey],
+    now: dt.datetime,
+    max_age: dt.timedelta,
+    max_skew: dt.timedelta,
+    validate: Callable[[bytes], Message | None],
+) -> OpenedEnvelope:
+    """:func:`open_envelope` with the content validator as a seam for format-level tests."""
+    header, parsed = _verify(data, registry=registry, now=now, max_age=max_age, max_skew=max_skew)
+    if header.recipient != recipient:
+        raise errors.EnvelopeError(f"envelope is addressed to {header.recipient}, not {recipient}")
+    key = decryption_keys.get(header.recipient_key_id)
+    if key is None:
+        raise errors.KeyTrustError(f"no decryption key for key id {header.recipient_key_id}")
+    if key.suite is not header.suite or key.key_id != header.recipient_key_id:
+        raise errors.KeyTrustError("decryption key does not match the envelope's key id")
+    plaintext = crypto.hpke_open(key, parsed.ciphertext, info=crypto.sha256(parsed.header_bytes))
+    body = Body.from_bytes(unpad(plaintext))
+    fields = _check_commitments(header, body)
+    message_bytes = canonical_json(body.message)
+    return OpenedEnvelope(
+        header=header,
+        message_bytes=message_bytes,
+        message=validate(message_bytes),
+        fields=fields,
+        salts=body.salts,
+    )
+
+
+def _check_commitments(header: VerifiedHeader, body: Body) -> dict[str, Any]:
+    """Every committed field present with a matching digest, and nothing uncommitted."""
+    expected_key = key_commitment(content_key=body.content_key, message_id=header.message_id)
+    try:
+        fields = top_level_fields(body.message)
+    except errors.SchemaError:
+        raise errors.VerificationError("envelope content does not verify") from None
+    committed = header.field_digests
+    ok = crypto.constant_time_equal(expected_key, header.content_key_commitment) and (
+        set(fields) == set(committed) == set(body.salts)
+    )
+    for path, value in fields.items():
+        if not ok:
+            break
+        digest = field_digest(salt=body.salts[path], path=path, value=value)
+        ok = crypto.constant_time_equal(digest, committed[path])
+    if not ok:
+        raise errors.VerificationError("envelope content does not verify")
+    return fields
