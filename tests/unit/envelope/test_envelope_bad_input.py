@@ -8,7 +8,7 @@ import json
 import struct
 
 import pytest
-from conftest import (
+from .conftest import (
     ACCORD_DIGEST,
     NOW,
     SAMPLE_LABELS,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import SAMPLE_LABELS, sample_bytes
+from .conftest import SAMPLE_LABELS, sample_bytes
 
 from broker import envelope, keys
 from broker.cli import cli

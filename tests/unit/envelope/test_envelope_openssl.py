@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Party, seal_from
+from .conftest import Party, seal_from
 
 from broker.envelope._format import decode_frame
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import NOW, Party, TinyRegistry, seal_from
+from .conftest import NOW, Party, TinyRegistry, seal_from
 
 from broker import envelope, errors
 from broker.envelope.dedup import SqliteDedupStore

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 
 import pytest
-from conftest import (
+from .conftest import (
     ACCORD_DIGEST,
     NOW,
     SAMPLE_LABELS,

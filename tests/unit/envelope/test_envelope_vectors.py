@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from conftest import Party, TinyRegistry
+from .conftest import Party, TinyRegistry
 
 from broker import crypto, envelope
 from broker.envelope._seal import _seal_from_parts

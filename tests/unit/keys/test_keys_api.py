@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from keys_support import NOW
+from .keys_support import NOW
 
 from broker import crypto, keys
 from broker.ids import PartnerCode

@@ -8,7 +8,7 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from keys_support import NOW
+from .keys_support import NOW
 
 from broker import crypto, errors, keys
 from broker.ids import KeyId, PartnerCode

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from keys_support import NOW, SECOND
+from .keys_support import NOW, SECOND
 
 from broker import crypto, errors, keys
 from broker.ids import KeyId, PartnerCode
