@@ -1,0 +1,58 @@
+"""What every daemon shares: lifecycle, health and metrics over HTTP, logs, file reloads.
+
+def main() -> int:
+    configure_daemon_logging(style="json")
+    metrics, health = Metrics(), Health()
+
+    async def serve(stop: StopSignal) -> None:
+        async with serve_observability(port=9464, metrics=metrics, health=health):
+            ...                      # connect, then:
+            health.set_ready()
+            while not stop.is_set():
+                ...                  # take and finish work
+            health.set_draining()
+            ...                      # finish in-flight work, commit
+
+    return run(serve, drain_timeout_s=30, name="gateway")
+"""
+
+from __future__ import annotations
+
+from broker.runtime._lifecycle import (
+    EXIT_DRAIN_TIMEOUT,
+    EXIT_FAILURE,
+    EXIT_FORCED,
+    EXIT_OK,
+    Serve,
+    Service,
+    StopSignal,
+    run,
+)
+from broker.runtime.http import OBSERVABILITY_HOST, Health, ObservabilityServer, serve_observability
+from broker.runtime.logs import bind_ids, route_library_logs
+from broker.runtime.metrics import CONTENT_TYPE, Counter, Gauge, Metrics
+from broker.runtime.watch import FileWatcher, OnChange, watch
+
+__all__ = [
+    "CONTENT_TYPE",
+    "EXIT_DRAIN_TIMEOUT",
+    "EXIT_FAILURE",
+    "EXIT_FORCED",
+    "EXIT_OK",
+    "OBSERVABILITY_HOST",
+    "Counter",
+    "FileWatcher",
+    "Gauge",
+    "Health",
+    "Metrics",
+    "ObservabilityServer",
+    "OnChange",
+    "Serve",
+    "Service",
+    "StopSignal",
+    "bind_ids",
+    "route_library_logs",
+    "run",
+    "serve_observability",
+    "watch",
+]
