@@ -15,6 +15,7 @@ from broker.cli import _app
 from broker.cli import demo as demo_cli
 from broker.cli import deploy as deploy_cli
 from broker.cli import envelope as envelope_cli
+from broker.cli import gateway as gateway_cli
 from broker.cli import kafka as kafka_cli
 from broker.cli import keys as keys_cli
 from broker.cli import policy as policy_cli
@@ -45,6 +46,8 @@ cli.add_command(registry_cli.group)
 cli.add_command(envelope_cli.seal_command)
 cli.add_command(envelope_cli.open_command)
 cli.add_command(envelope_cli.group)
+cli.add_command(gateway_cli.gateway_group)
+cli.add_command(gateway_cli.quarantine_group)
 
 
 def main() -> None:

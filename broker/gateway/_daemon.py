@@ -1,0 +1,343 @@
+"""The policy gateway daemon: consume every outbox, route, produce, then commit.
+
+Per batch, in this order (docs/GATEWAY.md explains why):
+
+1. open one SQLite transaction on the de-duplication record;
+2. route every record (pure), recording the dedup entry of each delivery inside it;
+3. produce every delivery, quarantine and audit record with acks=all and await ALL acks;
+4. commit the SQLite transaction (the dedup entries become durable only now);
+5. commit the Kafka offsets.
+
+A crash before 4 redelivers the batch and re-delivers its envelopes (the receiver
+de-duplicates); a crash between 4 and 5 makes the redelivered envelopes duplicates here. In
+neither case is anything lost. A failure in 3 rolls the transaction back and re-reads the
+batch from the committed offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sqlite3
+import time
+from collections.abc import Awaitable, Sequence
+from pathlib import Path
+
+import structlog
+
+from broker import errors
+from broker.clock import Clock, SystemClock
+from broker.config import (
+    Config,
+    PlaintextSecurity,
+    audit_topic,
+    outbox_topic,
+    quarantine_topic,
+)
+from broker.gateway._trust import RateCounters, TrustState, load_gateway_key
+from broker.pipeline.gateway import (
+    DedupKey,
+    Deliver,
+    Duplicate,
+    GatewayOutcome,
+    InboundRecord,
+    Limits,
+    quarantine_unroutable,
+    route,
+)
+from broker.runtime import Health, Metrics, StopSignal, bind_ids, serve_observability, watch
+from broker.store import DedupStore, DedupVerdict
+from broker.transport.kafka import (
+    Consumer,
+    ConsumerSettings,
+    Delivery,
+    Producer,
+    ProducerSettings,
+    Record,
+    open_consumer,
+    open_producer,
+)
+
+__all__ = ["GatewayMetrics", "serve_gateway"]
+
+_log = structlog.get_logger("broker.gateway")
+_FETCH_TIMEOUT_MS = 500
+_MAX_BATCH = 500
+_RECONNECT_BACKOFF_S = 2.0
+_PRUNE_EVERY_S = 600.0
+
+
+class GatewayMetrics:
+    """The gateway's Prometheus series (names in docs/GATEWAY.md)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        c = metrics.counter
+        self.delivered = c("xb_gateway_delivered_total", "Envelopes delivered", ("recipient",))
+        self.quarantined = c(
+            "xb_gateway_quarantined_total", "Records quarantined", ("reason_code",)
+        )
+        self.duplicates = c("xb_gateway_duplicates_total", "Byte-identical redeliveries skipped")
+        self.conflicts = c("xb_gateway_conflicts_total", "Reused message ids with new bytes")
+        self.decisions = c("xb_gateway_decisions_total", "Records decided (every outcome)")
+        self.decision_seconds = c(
+            "xb_gateway_decision_seconds_total", "Time spent deciding, summed over decisions"
+        )
+        self.batch_failures = c(
+            "xb_gateway_batch_failures_total", "Batches rolled back to be read again"
+        )
+
+
+def _open_dedup(path: Path, *, retention: dt.timedelta) -> tuple[sqlite3.Connection, DedupStore]:
+    # DedupStore.open creates the file (mode 0600) and its schema; the gateway then holds its
+    # own connection so one transaction can span a whole batch until the acks are in.
+    DedupStore.open(path, retention=retention).close()
+    conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    return conn, DedupStore(conn, retention=retention)
+
+
+class _Gateway:
+    def __init__(self, config: Config, *, clock: Clock, metrics: GatewayMetrics) -> None:
+        now = clock.now()
+        self.config, self.clock, self.metrics = config, clock, metrics
+        self.trust = TrustState(config, now=now)
+        self.gateway_key = load_gateway_key(config, self.trust.registry, now=now)
+        if config.store is None:
+            raise errors.UsageError("the gateway needs store.path for its de-duplication record")
+        retention = dt.timedelta(seconds=config.limits.replay_window_seconds)
+        self.conn, self.dedup = _open_dedup(config.store.path, retention=retention)
+        self.rates = RateCounters()
+        self.prefix = config.kafka.topic_prefix
+        limits = config.limits
+        self.limits = Limits(
+            max_envelope_bytes=limits.max_envelope_bytes,
+            max_age=dt.timedelta(seconds=limits.max_age_seconds),
+            max_skew=dt.timedelta(seconds=limits.max_clock_skew_seconds),
+        )
+        self.last_prune = time.monotonic()
+
+    def topics(self) -> list[str]:
+        return [outbox_topic(self.prefix, p) for p in self.trust.outbox_partners()]
+
+    def decide(self, records: Sequence[Record], now: dt.datetime) -> list[GatewayOutcome]:
+        counters = self.rates.snapshot(self.trust.book, now=now)
+        outcomes: list[GatewayOutcome] = []
+
+        def dedup(key: DedupKey) -> DedupVerdict:
+            return self.dedup.check_and_record_in_transaction(
+                key.message_id, key.recipient, key.digest, now=now
+            )
+
+        for rec in records:
+            inbound = InboundRecord(rec.topic, rec.partition, rec.offset, rec.value, rec.headers)
+            started = time.perf_counter()
+            with bind_ids(topic=rec.topic, partition=rec.partition, offset=rec.offset):
+                try:
+                    outcome = route(
+                        inbound,
+                        registry=self.trust.registry,
+                        accords=self.trust.book,
+                        gateway_key=self.gateway_key,
+                        now=now,
+                        counters=counters,
+                        dedup=dedup,
+                        topic_prefix=self.prefix,
+                        limits=self.limits,
+                    )
+                except Exception as exc:  # noqa: BLE001 - a poison record must never stop the gateway
+                    _log.exception("route_failed_quarantining")
+                    outcome = quarantine_unroutable(
+                        inbound,
+                        reason=f"the gateway could not process this record ({type(exc).__name__})",
+                        gateway_key=self.gateway_key,
+                        now=now,
+                    )
+                self._log_outcome(outcome)
+            self.metrics.decision_seconds.inc(time.perf_counter() - started)
+            if isinstance(outcome, Deliver) and outcome.rate_counter is not None:
+                counters[outcome.rate_counter] = counters.get(outcome.rate_counter, 0) + 1
+                self.rates.add(self.trust.book, outcome.rate_counter, now=now)
+            outcomes.append(outcome)
+        return outcomes
+
+    def _log_outcome(self, outcome: GatewayOutcome) -> None:
+        if isinstance(outcome, Duplicate):
+            key = outcome.dedup_key
+            _log.info("duplicate_skipped", message_id=key.message_id, recipient=key.recipient)
+            return
+        audit = outcome.audit
+        with bind_ids(message_id=audit.message_id, sender=audit.sender, recipient=audit.recipient):
+            if isinstance(outcome, Deliver):
+                _log.info("delivered", inbox=outcome.topic, rule_ids=list(audit.rule_ids))
+            else:
+                _log.warning(
+                    "quarantined",
+                    reason_code=str(outcome.reason_code),
+                    reason=outcome.record.reason,
+                )
+
+    def sends(
+        self, producer: Producer, outcomes: Sequence[GatewayOutcome]
+    ) -> list[Awaitable[Delivery]]:
+        audit, quarantine = audit_topic(self.prefix), quarantine_topic(self.prefix)
+        sends: list[Awaitable[Delivery]] = []
+        for outcome in outcomes:
+            if isinstance(outcome, Duplicate):
+                continue
+            key = None if outcome.audit.message_id is None else outcome.audit.message_id.encode()
+            if isinstance(outcome, Deliver):
+                sends.append(producer.send(outcome.topic, outcome.frame, key=key))
+            else:
+                record = outcome.record
+                sends.append(producer.send(quarantine, record.to_bytes(), key=record.id.encode()))
+            sends.append(producer.send(audit, outcome.audit.to_bytes(), key=key))
+        return sends
+
+    def count(self, outcomes: Sequence[GatewayOutcome]) -> None:
+        m = self.metrics
+        for outcome in outcomes:
+            m.decisions.inc()
+            if isinstance(outcome, Deliver):
+                m.delivered.inc(recipient=outcome.dedup_key.recipient)
+            elif isinstance(outcome, Duplicate):
+                m.duplicates.inc()
+            else:
+                m.quarantined.inc(reason_code=str(outcome.reason_code))
+                if outcome.reason_code == "replay_conflict":
+                    m.conflicts.inc()
+
+    async def process(self, consumer: Consumer, producer: Producer, records: list[Record]) -> None:
+        now = self.clock.now()
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            outcomes = self.decide(records, now)
+            await _all_acknowledged(self.sends(producer, outcomes))
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        await consumer.commit(records)
+        self.count(outcomes)
+        if time.monotonic() - self.last_prune > _PRUNE_EVERY_S:
+            self.last_prune = time.monotonic()
+            self.dedup.prune(now)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+async def _all_acknowledged(sends: Sequence[Awaitable[Delivery]]) -> None:
+    # Wait for every send, even after one failed, so no produce is still in flight when the
+    # batch is rolled back and read again; then report the first failure.
+    results = await asyncio.gather(*sends, return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        raise failures[0]
+
+
+def _check_security(config: Config) -> None:
+    if not isinstance(config.kafka.security, PlaintextSecurity):
+        # The transport seam does not take TLS or SASL settings yet: refuse rather than connect
+        # without the security the operator asked for.
+        raise errors.UsageError(
+            f"kafka.security.protocol {config.kafka.security.protocol} is not supported by the "
+            "gateway yet; use PLAINTEXT on loopback behind a TLS-terminating proxy"
+        )
+
+
+async def serve_gateway(
+    config: Config,
+    stop: StopSignal,
+    *,
+    metrics: Metrics | None = None,
+    health: Health | None = None,
+    clock: Clock | None = None,
+) -> None:
+    """Run the gateway until ``stop`` is set, then finish the batch in hand, commit and return."""
+    _check_security(config)
+    metrics, health = metrics or Metrics(), health or Health()
+    gateway = _Gateway(config, clock=clock or SystemClock(), metrics=GatewayMetrics(metrics))
+    port = config.observability.port
+    try:
+        if port is None:
+            await _serve(gateway, stop, health)
+        else:
+            async with serve_observability(port=port, metrics=metrics, health=health):
+                await _serve(gateway, stop, health)
+    finally:
+        gateway.close()
+
+
+async def _serve(gateway: _Gateway, stop: StopSignal, health: Health) -> None:
+    config = gateway.config
+    bootstrap = ",".join(config.kafka.bootstrap)
+    producer_settings = ProducerSettings(
+        bootstrap=bootstrap,
+        client_id=f"{config.kafka.client_id}-gateway",
+        request_timeout_ms=config.kafka.request_timeout_ms,
+        # the largest delivery frame: an envelope plus the attestation and signature
+        max_request_size=config.limits.max_envelope_bytes + 64 * 1024,
+    )
+    consumer_settings = ConsumerSettings(
+        bootstrap=bootstrap,
+        group_id=config.gateway_group_id,
+        client_id=f"{config.kafka.client_id}-gateway",
+        session_timeout_ms=config.kafka.session_timeout_ms,
+    )
+    resubscribe = asyncio.Event()
+
+    def on_change(changed: tuple[Path, ...]) -> None:
+        before = gateway.topics()
+        gateway.trust.reload(changed, now=gateway.clock.now())
+        if gateway.topics() != before:
+            resubscribe.set()
+
+    watcher = asyncio.create_task(
+        watch(gateway.trust.watched_paths, on_change, interval_s=2.0, stop=stop)
+    )
+    try:
+        async with open_producer(producer_settings) as producer:
+            while not stop.is_set():
+                try:
+                    await _consume(gateway, producer, consumer_settings, stop, health, resubscribe)
+                except errors.TransportError as exc:
+                    gateway.metrics.batch_failures.inc()
+                    health.set_not_ready(exc.diagnostics())
+                    _log.warning("kafka_unavailable_retrying", reason=exc.diagnostics())
+                    if await stop.sleep(_RECONNECT_BACKOFF_S):
+                        break
+    finally:
+        health.set_draining()
+        stop.set("gateway stopping")
+        await watcher
+
+
+async def _consume(
+    gateway: _Gateway,
+    producer: Producer,
+    settings: ConsumerSettings,
+    stop: StopSignal,
+    health: Health,
+    resubscribe: asyncio.Event,
+) -> None:
+    resubscribe.clear()
+    topics = gateway.topics()
+    async with open_consumer(settings, topics) as consumer:
+        health.set_ready()
+        _log.info("gateway_consuming", topics=topics, group=settings.group_id)
+        while not stop.is_set() and not resubscribe.is_set():
+            if gateway.clock.now() >= gateway.trust.registry.expires:
+                # Fail closed without losing anything: records wait in Kafka until a fresh
+                # registry is installed (a frozen registry could hide a revocation).
+                health.set_not_ready("the partner registry has expired")
+                _log.error("registry_expired_paused", expires=str(gateway.trust.registry.expires))
+                await stop.sleep(_RECONNECT_BACKOFF_S)
+                continue
+            health.set_ready()
+            records = await consumer.fetch(timeout_ms=_FETCH_TIMEOUT_MS, max_records=_MAX_BATCH)
+            if records:
+                await gateway.process(consumer, producer, records)
+        if stop.is_set():
+            health.set_draining()

@@ -1,0 +1,417 @@
+"""The gateway's decision for one outbox record: pure, one record in, one outcome out.
+
+:func:`route` never reads the clock, never does I/O and never raises for bad input: every
+failure becomes a :class:`Quarantine` with a stable :class:`~broker.pipeline.ReasonCode`.
+The daemon passes ``now``, the registry and accords in force, the rate counters and a
+de-duplication callback, then produces what the outcome says (docs/GATEWAY.md).
+
+The gateway never decrypts: it decides on the signed clear labels, after checking the
+sender's signature and key validity. Kafka's own metadata (topic, header) is trusted only to
+be compared with the signed header, never instead of it.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal
+
+from broker import crypto, envelope, errors
+from broker.ids import AccordId, KeyId, MessageId, PartnerCode
+from broker.keys import Registry
+from broker.pipeline.delivery import attest
+from broker.pipeline.records import (
+    AuditKind,
+    AuditRecord,
+    QuarantineRecord,
+    ReasonCode,
+    SourcePosition,
+    format_time,
+    parse_time,
+    sign_audit_record,
+)
+from broker.policy import Accord, Decision, Outcome, Request, evaluate
+from broker.schema.labels import MessageType
+
+__all__ = [
+    "RECIPIENT_HEADER",
+    "AccordBook",
+    "DedupCheck",
+    "DedupKey",
+    "Deliver",
+    "Duplicate",
+    "GatewayOutcome",
+    "InboundRecord",
+    "Limits",
+    "Quarantine",
+    "quarantine_unroutable",
+    "route",
+]
+
+#: the only Kafka header an outbox record may carry: the recipient, for routing
+RECIPIENT_HEADER = "xb-recipient"
+DedupVerdict = Literal["new", "duplicate", "conflict"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InboundRecord:
+    """One record read from an outbox topic, exactly as Kafka returned it."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DedupKey:
+    """What gateway de-duplication compares: (message id, recipient) and the envelope digest."""
+
+    message_id: MessageId
+    recipient: PartnerCode
+    digest: bytes
+
+
+#: checks and records a key (the daemon's SQLite transaction commits it after the acks)
+DedupCheck = Callable[[DedupKey], DedupVerdict]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Limits:
+    """The envelope bounds the gateway enforces (from the config's ``limits`` section)."""
+
+    max_envelope_bytes: int = envelope.MAX_ENVELOPE_BYTES
+    max_age: dt.timedelta = envelope.DEFAULT_MAX_AGE
+    max_skew: dt.timedelta = envelope.DEFAULT_MAX_SKEW
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Deliver:
+    """Produce ``frame`` to ``topic`` and ``audit`` to the audit topic."""
+
+    topic: str
+    frame: bytes = dataclasses.field(repr=False)
+    audit: AuditRecord = dataclasses.field(repr=False)
+    dedup_key: DedupKey
+    #: the flow whose rate counter the daemon increments, when the flow is rate limited
+    rate_counter: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Quarantine:
+    """Produce ``record`` to the quarantine topic and ``audit`` to the audit topic."""
+
+    record: QuarantineRecord = dataclasses.field(repr=False)
+    audit: AuditRecord = dataclasses.field(repr=False)
+
+    @property
+    def reason_code(self) -> ReasonCode:
+        """Why, as a stable code."""
+        return self.record.reason_code
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Duplicate:
+    """A byte-identical redelivery of a message already delivered: produce nothing, count it."""
+
+    dedup_key: DedupKey
+
+
+GatewayOutcome = Deliver | Quarantine | Duplicate
+
+
+class AccordBook:
+    """The accords in force, looked up by the (unordered) pair of parties."""
+
+    def __init__(self, accords: Iterable[tuple[Accord, str]]) -> None:
+        """Index ``(accord, digest)`` pairs; the digest is the hex SHA-256 of the accord file."""
+        self._by_pair: dict[frozenset[PartnerCode], Accord] = {}
+        self._digests: dict[AccordId, str] = {}
+        for accord, digest in accords:
+            parties = sorted(accord.party_codes)
+            for i, first in enumerate(parties):
+                for second in parties[i + 1 :]:
+                    pair = frozenset((first, second))
+                    other = self._by_pair.get(pair)
+                    if other is not None and other.accord != accord.accord:
+                        raise errors.PolicyError(
+                            f"accords {other.accord} and {accord.accord} both cover "
+                            f"{first}-{second}; one accord per pair"
+                        )
+                    self._by_pair[pair] = accord
+            self._digests[accord.accord_id] = digest
+
+    def for_pair(self, a: PartnerCode, b: PartnerCode) -> Accord | None:
+        """The accord in force between ``a`` and ``b``, or None."""
+        return self._by_pair.get(frozenset((a, b)))
+
+    def digest(self, accord: Accord) -> str:
+        """The digest of an accord held here."""
+        return self._digests[accord.accord_id]
+
+    @property
+    def accords(self) -> tuple[Accord, ...]:
+        """Every accord held, once each."""
+        return tuple({a.accord: a for a in self._by_pair.values()}.values())
+
+
+@dataclasses.dataclass
+class _Context:
+    """What route() has learnt so far about a record, for the quarantine and audit records."""
+
+    record: InboundRecord
+    now: dt.datetime
+    gateway_key: crypto.SigningKey
+    digest: bytes = b""
+    claimed: envelope.EnvelopeHeader | None = None
+    header: envelope.VerifiedHeader | None = None
+    accord: Accord | None = None
+    accord_digest: str | None = None
+
+
+def route(
+    record: InboundRecord,
+    *,
+    registry: Registry,
+    accords: AccordBook,
+    gateway_key: crypto.SigningKey,
+    now: dt.datetime,
+    counters: Mapping[str, int],
+    dedup: DedupCheck,
+    topic_prefix: str = "xb.",
+    limits: Limits = Limits(),
+) -> GatewayOutcome:
+    """Decide what happens to one outbox record (the numbered steps are docs/GATEWAY.md's)."""
+    value = record.value or b""
+    ctx = _Context(record=record, now=now, gateway_key=gateway_key, digest=crypto.sha256(value))
+
+    # 1. size, before any parsing
+    if record.value is None:
+        return _quarantine(ctx, ReasonCode.MALFORMED, "the record has no value")
+    if len(value) > limits.max_envelope_bytes:
+        return _quarantine(
+            ctx, ReasonCode.OVERSIZED, f"{len(value)} bytes, over {limits.max_envelope_bytes}"
+        )
+    # 2. structure: parse without trusting anything, to name what it claims
+    try:
+        ctx.claimed = envelope.parse(value).header
+    except errors.EnvelopeError as exc:
+        return _quarantine(ctx, ReasonCode.MALFORMED, str(exc))
+    # 3. signature and key validity with the registry, and the acceptance window at `now`
+    try:
+        ctx.header = header = envelope.verify(
+            value, registry=registry, now=now, max_age=limits.max_age, max_skew=limits.max_skew
+        )
+    except errors.IntegrityError as exc:
+        code, why = _classify_verify_failure(exc, ctx.claimed, registry=registry, now=now)
+        return _quarantine(ctx, code, why)
+    # 4. the outbox a record came from must be its signed sender's own
+    source = _outbox_partner(record.topic, topic_prefix)
+    if source != header.sender:
+        return _quarantine(
+            ctx,
+            ReasonCode.SENDER_MISMATCH,
+            f"signed by {header.sender} but read from topic {record.topic}",
+        )
+    # 5. the recipient is registered, and the routing header (if any) agrees with the signed one
+    if header.recipient not in registry.partners:
+        return _quarantine(ctx, ReasonCode.UNKNOWN_RECIPIENT, f"{header.recipient} is unknown")
+    routed = [v for name, v in record.headers if name == RECIPIENT_HEADER]
+    if len(routed) > 1 or (routed and routed[0] != header.recipient.encode("ascii")):
+        return _quarantine(
+            ctx,
+            ReasonCode.RECIPIENT_MISMATCH,
+            f"Kafka header {RECIPIENT_HEADER}={routed!r} disagrees with the signed recipient "
+            f"{header.recipient}",
+        )
+    # 6. the accord in force for the pair; the signed accord id must name it
+    accord = accords.for_pair(header.sender, header.recipient)
+    if accord is None:
+        return _quarantine(
+            ctx, ReasonCode.NO_ACCORD, f"no accord between {header.sender} and {header.recipient}"
+        )
+    ctx.accord, ctx.accord_digest = accord, accords.digest(accord)
+    if header.accord_id != accord.accord_id:
+        return _quarantine(
+            ctx,
+            ReasonCode.ACCORD_MISMATCH,
+            f"sealed under accord {header.accord_id}; the accord in force is {accord.accord}",
+        )
+    # A different digest under the same id means another version of this accord: the version
+    # in force decides (never an older, possibly laxer one), and the audit record names it.
+    # 7. policy on the signed labels; REDACT here would mean the sender did not redact: deny
+    request = Request(labels=header.labels, sender=header.sender, recipient=header.recipient)
+    decision = evaluate(accord, request, now=now, counters=counters)
+    if decision.outcome is not Outcome.ALLOW:
+        code = _policy_reason(decision, accord, now)
+        return _quarantine(ctx, code, "; ".join(decision.reasons), decision=decision)
+    # 8. de-duplication last, so only what would be delivered is ever recorded
+    key = DedupKey(header.message_id, header.recipient, header.envelope_digest)
+    verdict = dedup(key)
+    if verdict == "duplicate":
+        return Duplicate(dedup_key=key)
+    if verdict == "conflict":
+        return _quarantine(
+            ctx,
+            ReasonCode.REPLAY_CONFLICT,
+            f"message id {header.message_id} was already delivered with different bytes",
+        )
+    # 9. deliver, with the gateway's attestation and audit record
+    frame = attest(
+        value,
+        message_id=header.message_id,
+        sender=header.sender,
+        recipient=header.recipient,
+        accord_id=accord.accord_id,
+        accord_version=accord.version,
+        accord_digest=ctx.accord_digest,
+        rule_ids=decision.rule_ids,
+        decided_at=now,
+        gateway_key=gateway_key,
+    )
+    kind = (
+        AuditKind.RECEIPT
+        if header.labels.message_type is MessageType.RECEIPT
+        else AuditKind.DISCLOSURE
+    )
+    return Deliver(
+        topic=f"{topic_prefix}inbox.{header.recipient}",
+        frame=frame,
+        audit=_audit(ctx, kind=kind, decision=decision, reason_code=None, reasons=decision.reasons),
+        dedup_key=key,
+        rate_counter=decision.rate_counter,
+    )
+
+
+def quarantine_unroutable(
+    record: InboundRecord, *, reason: str, gateway_key: crypto.SigningKey, now: dt.datetime
+) -> Quarantine:
+    """Quarantine a record as malformed without looking inside (the daemon's last resort)."""
+    value = record.value or b""
+    ctx = _Context(record=record, now=now, gateway_key=gateway_key, digest=crypto.sha256(value))
+    return _quarantine(ctx, ReasonCode.MALFORMED, reason)
+
+
+def _outbox_partner(topic: str, prefix: str) -> PartnerCode | None:
+    stem = f"{prefix}outbox."
+    code = topic.removeprefix(stem)
+    if not topic.startswith(stem) or len(code) != 2 or not code.isascii() or not code.isupper():
+        return None
+    return PartnerCode(code)
+
+
+def _classify_verify_failure(
+    exc: errors.IntegrityError,
+    claimed: envelope.EnvelopeHeader,
+    *,
+    registry: Registry,
+    now: dt.datetime,
+) -> tuple[ReasonCode, str]:
+    """Name a verification failure by looking at the registry, never by parsing messages."""
+    if isinstance(exc, errors.ReplayError):
+        future = parse_time(claimed.created) > now
+        return (ReasonCode.FUTURE_DATED if future else ReasonCode.STALE), str(exc)
+    if isinstance(exc, errors.VerificationError):
+        return ReasonCode.BAD_SIGNATURE, "the sender's signature does not verify"
+    if not isinstance(exc, errors.KeyTrustError):
+        return ReasonCode.MALFORMED, str(exc)
+    if claimed.sender not in registry.partners:
+        return ReasonCode.UNKNOWN_SENDER, f"sender {claimed.sender} is not a registered partner"
+    records = {r.key_id: r for r in registry.key_records()}
+    signing = records.get(KeyId(claimed.sender_key_id))
+    if signing is None or signing.role != "signing" or signing.owner != claimed.sender:
+        return (
+            ReasonCode.UNKNOWN_KEY,
+            f"{claimed.sender} has no signing key {claimed.sender_key_id}",
+        )
+    created = dt.datetime.strptime(claimed.created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    status = signing.status_at(created)
+    if status == "revoked":
+        return ReasonCode.REVOKED_KEY, f"signing key {signing.key_id} was revoked: {signing.reason}"
+    if status != "valid":
+        return ReasonCode.EXPIRED_KEY, f"signing key {signing.key_id} {status} at {claimed.created}"
+    if claimed.recipient not in registry.partners:
+        return ReasonCode.UNKNOWN_RECIPIENT, f"recipient {claimed.recipient} is not registered"
+    encryption = records.get(KeyId(claimed.recipient_key_id))
+    if (
+        encryption is None
+        or encryption.owner != claimed.recipient
+        or encryption.status_at(created) != "valid"
+    ):
+        return ReasonCode.RECIPIENT_KEY_INVALID, str(exc)
+    return ReasonCode.SUITE_MISMATCH, str(exc)
+
+
+def _policy_reason(decision: Decision, accord: Accord, now: dt.datetime) -> ReasonCode:
+    rules = decision.rule_ids
+    if any(rule.endswith(".in-force") for rule in rules):
+        return (
+            ReasonCode.ACCORD_EXPIRED
+            if now >= accord.expires_at()
+            else (ReasonCode.ACCORD_NOT_IN_FORCE)
+        )
+    if rules and all(rule.endswith(".rate-limit") for rule in rules):
+        return ReasonCode.RATE_LIMITED
+    return ReasonCode.POLICY_DENIED
+
+
+def _quarantine(
+    ctx: _Context, code: ReasonCode, reason: str, *, decision: Decision | None = None
+) -> Quarantine:
+    record = ctx.record
+    source = SourcePosition(topic=record.topic, partition=record.partition, offset=record.offset)
+    claimed = ctx.claimed
+    quarantined = QuarantineRecord(
+        id=source.record_id,
+        reason_code=code,
+        reason=reason[:4096],
+        quarantined_at=format_time(ctx.now),
+        source=source,
+        message_id=None if claimed is None else claimed.message_id,
+        sender=None if claimed is None else claimed.sender,
+        recipient=None if claimed is None else claimed.recipient,
+        decision=None if decision is None else decision.to_json(),
+        envelope_b64=base64.b64encode(record.value or b"").decode("ascii"),
+    )
+    reasons = (reason,) if decision is None else decision.reasons
+    audit = _audit(
+        ctx, kind=AuditKind.REFUSAL, decision=decision, reason_code=code, reasons=reasons
+    )
+    return Quarantine(record=quarantined, audit=audit)
+
+
+def _audit(
+    ctx: _Context,
+    *,
+    kind: AuditKind,
+    decision: Decision | None,
+    reason_code: ReasonCode | None,
+    reasons: tuple[str, ...],
+) -> AuditRecord:
+    header, claimed, accord = ctx.header, ctx.claimed, ctx.accord
+    fields: dict[str, Any] = {
+        "kind": kind,
+        "message_id": None if claimed is None else claimed.message_id,
+        "sender": None if claimed is None else claimed.sender,
+        "recipient": None if claimed is None else claimed.recipient,
+        "labels": None if header is None else header.labels,
+        "envelope_sha256": ctx.digest.hex(),
+        "decision": "allow" if reason_code is None else "deny",
+        "reason_code": reason_code,
+        "rule_ids": () if decision is None else decision.rule_ids,
+        "reasons": tuple(r[:4096] for r in reasons),
+        "accord_id": None if accord is None else accord.accord,
+        "accord_version": None if accord is None else accord.version,
+        "accord_digest": ctx.accord_digest,
+        "justification": None
+        if header is None
+        else {
+            "purposes": tuple(sorted(str(p) for p in header.labels.purposes)),
+            "flow": None if decision is None else decision.flow,
+        },
+        "decided_at": format_time(ctx.now),
+    }
+    return sign_audit_record(fields, gateway_key=ctx.gateway_key)

@@ -1,0 +1,326 @@
+"""The gateway's own records on the wire: quarantine records and signed audit records.
+
+Both are canonical JSON (sorted keys, no whitespace, no floats) parsed strictly: duplicate
+keys, NaN, unknown fields and any non-canonical byte form are refused, so one record has one
+byte form and a signature over it means one thing. Neither ever carries plaintext: a
+quarantine record holds the envelope exactly as it arrived (still encrypted), an audit record
+holds only the signed clear labels and the decision.
+
+An audit record is signed by the gateway over
+``b"xb-audit-record-v1\\x00" || u32be(len(c)) || c`` where ``c`` is the canonical JSON of the
+record without its ``signature`` field (docs/GATEWAY.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import enum
+import json
+import re
+import struct
+from typing import Annotated, Any, Literal, NoReturn, Protocol, TypeVar
+
+import pydantic
+from pydantic import Field, JsonValue
+
+from broker import crypto, errors
+from broker.ids import KeyId
+from broker.keys import canonical_json
+from broker.schema._base import StrictModel
+from broker.schema.labels import Labels
+
+__all__ = [
+    "AUDIT_DOMAIN",
+    "MAX_RECORD_BYTES",
+    "AuditKind",
+    "AuditRecord",
+    "GatewayKeys",
+    "Justification",
+    "QuarantineRecord",
+    "ReasonCode",
+    "SourcePosition",
+    "format_time",
+    "parse_audit_record",
+    "parse_quarantine_record",
+    "parse_time",
+    "sign_audit_record",
+    "strict_json_object",
+    "validate_object",
+    "verify_audit_record",
+]
+
+AUDIT_DOMAIN = b"xb-audit-record-v1\x00"
+#: a quarantine record carries a whole envelope in base64, so it may be a third larger
+MAX_RECORD_BYTES = 4 * 1024 * 1024
+_MAX_DEPTH = 8
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
+_TIME_RE = re.compile(_TIME)
+_HEX64 = r"^[0-9a-f]{64}$"
+_KEY_ID = r"^[0-9a-f]{32}$"
+_PARTNER = r"^[A-Z]{2}$"
+_U32 = struct.Struct(">I")
+_SCHEMA = errors.SchemaError
+_M = TypeVar("_M", bound=pydantic.BaseModel)
+
+
+class ReasonCode(enum.StrEnum):
+    """Why the gateway quarantined a record: stable names, documented in docs/GATEWAY.md."""
+
+    MALFORMED = "malformed"
+    OVERSIZED = "oversized"
+    BAD_SIGNATURE = "bad_signature"
+    UNKNOWN_SENDER = "unknown_sender"
+    UNKNOWN_KEY = "unknown_key"
+    REVOKED_KEY = "revoked_key"
+    EXPIRED_KEY = "expired_key"
+    SUITE_MISMATCH = "suite_mismatch"
+    STALE = "stale"
+    FUTURE_DATED = "future_dated"
+    SENDER_MISMATCH = "sender_mismatch"
+    UNKNOWN_RECIPIENT = "unknown_recipient"
+    RECIPIENT_KEY_INVALID = "recipient_key_invalid"
+    RECIPIENT_MISMATCH = "recipient_mismatch"
+    NO_ACCORD = "no_accord"
+    ACCORD_MISMATCH = "accord_mismatch"
+    ACCORD_EXPIRED = "accord_expired"
+    ACCORD_NOT_IN_FORCE = "accord_not_in_force"
+    POLICY_DENIED = "policy_denied"
+    RATE_LIMITED = "rate_limited"
+    REPLAY_CONFLICT = "replay_conflict"
+
+
+class AuditKind(enum.StrEnum):
+    """What an audit record is about (UK DPA 2018 s.62 logs disclosures)."""
+
+    DISCLOSURE = "disclosure"
+    REFUSAL = "refusal"
+    RECEIPT = "receipt"
+
+
+def format_time(value: dt.datetime) -> str:
+    """RFC 3339 UTC to the second, the one time form in our records."""
+    if value.tzinfo is None:
+        raise errors.UsageError("record times must be timezone-aware")
+    return value.astimezone(dt.UTC).strftime(_TIME_FORMAT)
+
+
+def parse_time(text: str) -> dt.datetime:
+    """Invert :func:`format_time`; anything else is a SchemaError."""
+    if not _TIME_RE.fullmatch(text):
+        raise errors.SchemaError(f"bad record time {text!r}")
+    try:
+        return dt.datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=dt.UTC)
+    except ValueError as exc:
+        raise errors.SchemaError(f"bad record time {text!r}") from exc
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _no_float(text: str) -> NoReturn:
+    raise ValueError(f"number {text} is not an integer")
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def strict_json_object(
+    data: bytes,
+    *,
+    what: str,
+    max_bytes: int,
+    error: type[errors.IntegrityError] = errors.SchemaError,
+) -> dict[str, Any]:
+    """Parse canonical JSON bytes into an object, refusing everything ambiguous.
+
+    Size is checked first; then UTF-8, duplicate keys, floats/NaN, nesting, and finally that
+    ``data`` is exactly the canonical encoding of what it parses to.
+    """
+    if len(data) > max_bytes:
+        raise error(f"{what} is {len(data)} bytes, over the {max_bytes} limit")
+    try:
+        value = json.loads(
+            data.decode("utf-8"),
+            object_pairs_hook=_no_duplicates,
+            parse_float=_no_float,
+            parse_constant=_no_float,
+        )
+    except UnicodeDecodeError as exc:
+        raise error(f"{what} is not UTF-8") from exc
+    except (ValueError, RecursionError) as exc:
+        raise error(f"{what} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise error(f"{what} is not a JSON object")
+    if _depth(value) > _MAX_DEPTH:
+        raise error(f"{what} nests deeper than {_MAX_DEPTH} levels")
+    try:
+        canonical = canonical_json(value)
+    except (TypeError, ValueError, UnicodeEncodeError) as exc:
+        raise error(f"{what} has a value with no canonical form") from exc
+    if canonical != data:
+        raise error(f"{what} is not in canonical form")
+    return value
+
+
+def validate_object(
+    model: type[_M], raw: dict[str, Any], *, what: str, error: type[errors.IntegrityError]
+) -> _M:
+    """Validate a parsed JSON object into ``model``; the first problem becomes ``error``."""
+    try:
+        # JSON mode: the same coercions as reading the bytes (arrays become frozensets)
+        return model.model_validate_json(json.dumps(raw))
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(record)"
+        raise error(f"{what} field {where}: {first['msg']}") from None
+
+
+class SourcePosition(StrictModel):
+    """Where a record was read: the outbox topic, partition and offset."""
+
+    topic: Annotated[str, Field(min_length=1, max_length=249)]
+    partition: Annotated[int, Field(ge=0)]
+    offset: Annotated[int, Field(ge=0)]
+
+    @property
+    def record_id(self) -> str:
+        """``<topic>/<partition>/<offset>``: unique per record in the cluster."""
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+
+class QuarantineRecord(StrictModel):
+    """One quarantined record: why, when, from where, and the envelope exactly as it came."""
+
+    v: Literal[1] = 1
+    id: Annotated[str, Field(min_length=1, max_length=300)]
+    reason_code: ReasonCode
+    reason: Annotated[str, Field(max_length=4096)]
+    quarantined_at: Annotated[str, Field(pattern=_TIME)]
+    source: SourcePosition
+    #: claimed by the envelope header; verified only if the reason is a policy or routing one
+    message_id: Annotated[str, Field(max_length=64)] | None
+    sender: Annotated[str, Field(pattern=_PARTNER)] | None
+    recipient: Annotated[str, Field(pattern=_PARTNER)] | None
+    #: the policy Decision.to_json() when the policy denied
+    decision: dict[str, JsonValue] | None
+    envelope_b64: str
+
+    @property
+    def envelope_bytes(self) -> bytes:
+        """The original record value, byte for byte."""
+        try:
+            return base64.b64decode(self.envelope_b64, validate=True)
+        except binascii.Error as exc:
+            raise errors.SchemaError(f"quarantine record {self.id}: bad envelope_b64") from exc
+
+    def to_bytes(self) -> bytes:
+        """The canonical JSON bytes of this record."""
+        return canonical_json(self.model_dump(mode="json"))
+
+
+def parse_quarantine_record(data: bytes) -> QuarantineRecord:
+    """Parse and validate quarantine record bytes; raises SchemaError."""
+    raw = strict_json_object(data, what="quarantine record", max_bytes=MAX_RECORD_BYTES)
+    return validate_object(
+        QuarantineRecord, raw, what="quarantine record", error=errors.SchemaError
+    )
+
+
+class Justification(StrictModel):
+    """Why a disclosure was lawful: the declared purposes and the accord flow that allowed it."""
+
+    purposes: tuple[str, ...]
+    flow: str | None
+
+
+class AuditRecord(StrictModel):
+    """One gateway decision, signed by the gateway. Never plaintext."""
+
+    v: Literal[1] = 1
+    kind: AuditKind
+    message_id: Annotated[str, Field(max_length=64)] | None
+    sender: Annotated[str, Field(pattern=_PARTNER)] | None
+    recipient: Annotated[str, Field(pattern=_PARTNER)] | None
+    #: the signed labels; null when the envelope did not verify
+    labels: Labels | None
+    envelope_sha256: Annotated[str, Field(pattern=_HEX64)]
+    decision: Literal["allow", "deny"]
+    reason_code: ReasonCode | None
+    rule_ids: tuple[str, ...]
+    reasons: tuple[str, ...]
+    accord_id: str | None
+    accord_version: Annotated[int, Field(ge=1)] | None
+    accord_digest: Annotated[str, Field(pattern=_HEX64)] | None
+    justification: Justification | None
+    decided_at: Annotated[str, Field(pattern=_TIME)]
+    gateway_key_id: Annotated[str, Field(pattern=_KEY_ID)]
+    signature: str
+
+    def unsigned_bytes(self) -> bytes:
+        """The canonical JSON of the record without ``signature``: what the signature covers."""
+        return canonical_json(self.model_dump(mode="json", exclude={"signature"}))
+
+    def to_bytes(self) -> bytes:
+        """The canonical JSON bytes of the whole signed record."""
+        return canonical_json(self.model_dump(mode="json"))
+
+
+def _audit_signing_input(unsigned: bytes) -> bytes:
+    return AUDIT_DOMAIN + _U32.pack(len(unsigned)) + unsigned
+
+
+def sign_audit_record(fields: dict[str, Any], *, gateway_key: crypto.SigningKey) -> AuditRecord:
+    """Build an audit record from ``fields`` (everything but the key id and signature), sign it.
+
+    ``fields`` holds python values as the model accepts them (``labels`` a Labels, enums...).
+    """
+    key_id = gateway_key.public_key().key_id
+    draft = AuditRecord.model_validate(
+        {**fields, "gateway_key_id": key_id, "signature": ""}, strict=False
+    )
+    signature = gateway_key.sign(_audit_signing_input(draft.unsigned_bytes()))
+    return draft.model_copy(update={"signature": base64.b64encode(signature).decode("ascii")})
+
+
+def parse_audit_record(data: bytes) -> AuditRecord:
+    """Parse audit record bytes WITHOUT checking the signature (see :func:`verify_audit_record`)."""
+    raw = strict_json_object(data, what="audit record", max_bytes=MAX_RECORD_BYTES)
+    return validate_object(AuditRecord, raw, what="audit record", error=_SCHEMA)
+
+
+class GatewayKeys(Protocol):
+    """The registry lookup gateway signatures need; ``broker.keys.Registry`` satisfies it."""
+
+    def gateway_key(self, key_id: KeyId, *, at: dt.datetime) -> crypto.VerifyKey:
+        """The registered gateway key ``key_id`` usable at ``at``, or raise KeyTrustError."""
+        ...
+
+
+def verify_audit_record(data: bytes, *, registry: GatewayKeys) -> AuditRecord:
+    """Parse and check the gateway signature with the key registered at ``decided_at``.
+
+    Raises SchemaError (malformed), KeyTrustError (no such gateway key then) or
+    VerificationError (the signature does not cover these bytes).
+    """
+    record = parse_audit_record(data)
+    key = registry.gateway_key(KeyId(record.gateway_key_id), at=parse_time(record.decided_at))
+    try:
+        signature = base64.b64decode(record.signature, validate=True)
+    except binascii.Error as exc:
+        raise errors.VerificationError("audit record signature is not base64") from exc
+    key.verify(signature=signature, message=_audit_signing_input(record.unsigned_bytes()))
+    return record

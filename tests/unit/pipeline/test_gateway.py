@@ -1,0 +1,421 @@
+"""The gateway's pure decision, route(): one outbox record in, one outcome out.
+
+Every reason code in docs/GATEWAY.md has a named case here, built from real parts: a signed
+registry (broker.keys.testing), real sealed envelopes and accords parsed from YAML.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import pathlib
+from collections.abc import Callable
+
+import pytest
+
+from broker import crypto, envelope
+from broker.ids import AccordId, MessageId, PartnerCode, new_message_id
+from broker.keys import Registry
+from broker.keys.testing import RegistryFixture, build_registry
+from broker.pipeline import ReasonCode, parse_audit_record, verify_audit_record, verify_delivery
+from broker.pipeline.gateway import (
+    AccordBook,
+    DedupKey,
+    Deliver,
+    Duplicate,
+    GatewayOutcome,
+    InboundRecord,
+    Limits,
+    Quarantine,
+    route,
+)
+from broker.policy import Accord, parse_accord
+from broker.schema.labels import (
+    TLP,
+    Classification,
+    DataCategory,
+    HandlingCode,
+    Labels,
+    MessageType,
+    Purpose,
+)
+from broker.store import DedupStore
+
+NOW = dt.datetime(2026, 11, 28, 12, 0, 0, tzinfo=dt.UTC)
+DEFAULT_LIMITS = Limits()
+GB, RS, AL, MK = (PartnerCode(c) for c in ("GB", "RS", "AL", "MK"))
+
+MESSAGE = json.dumps(
+    {
+        "type": "network.report",
+        "schema_version": 1,
+        "classification": "OFFICIAL-SENSITIVE",
+        "tlp": "AMBER",
+        "handling": "H2",
+        "purposes": ["people-smuggling"],
+        "body": {"summary": "A network moving people through the Western Balkans."},
+    }
+).encode()
+LABELS = Labels(
+    message_type=MessageType.NETWORK_REPORT,
+    schema_version=1,
+    classification=Classification.OFFICIAL_SENSITIVE,
+    tlp=TLP.AMBER,
+    handling=HandlingCode.H2,
+    purposes=frozenset({Purpose.PEOPLE_SMUGGLING}),
+    data_categories=frozenset({DataCategory.OPERATIONAL}),
+)
+
+
+def accord_yaml(
+    name: str,
+    partner: str,
+    *,
+    effective: str = "2025-01-01",
+    expires: str = "2028-01-01",
+    version: int = 1,
+    rate: str = "5/hour",
+) -> bytes:
+    """A small classic accord between GB and ``partner`` with one flow each way."""
+    flows = ""
+    for sender, recipient in (("GB", partner), (partner, "GB")):
+        flows += f"""
+  - id: {sender}-{recipient}-OPS
+    from: {sender}
+    to: {recipient}
+    tier: operational
+    types: [network.report, receipt]
+    purposes: [people-smuggling]
+    max_classification: OFFICIAL-SENSITIVE
+    max_tlp: AMBER
+    handling_codes: [H0, H1, H2]
+    categories:
+      allow: [operational, identity]
+      redact: [biometric]
+      deny: [source-identifying]
+    handling:
+      onward_sharing: with-originator-consent
+      retention_days: 365
+    rate_limit: {rate}
+"""
+    text = f"""accord: {name}
+title: Test accord {name}
+version: {version}
+parties: [GB, {partner}]
+effective: {effective}
+expires: {expires}
+suite: classic
+flows:{flows}"""
+    return text.encode()
+
+
+def load(data: bytes) -> tuple[Accord, str]:
+    """An accord and the digest of its file bytes, as the daemon holds them."""
+    return parse_accord(data, source="test.yaml"), crypto.sha256(data).hex()
+
+
+@dataclasses.dataclass(frozen=True)
+class World:
+    """Registry, keys and accords for GB, RS, AL and MK (no accord between GB and MK)."""
+
+    fixture: RegistryFixture
+    accords: AccordBook
+
+    @property
+    def registry(self) -> Registry:
+        return self.fixture.registry
+
+    @property
+    def gateway_key(self) -> crypto.SigningKey:
+        return next(iter(self.fixture.gateways.values()))
+
+    def seal(
+        self,
+        sender: PartnerCode = GB,
+        recipient: PartnerCode = RS,
+        *,
+        labels: Labels = LABELS,
+        accord_id: str = "gb-rs",
+        now: dt.datetime = NOW,
+        sender_key: crypto.SigningKey | None = None,
+        recipient_key: crypto.EncryptionKey | None = None,
+        message_id: MessageId | None = None,
+    ) -> bytes:
+        keys = self.fixture.partners
+        if recipient_key is None:
+            key_id, recipient_key = self.registry.current_encryption_key(recipient, at=now)
+        else:
+            key_id = recipient_key.key_id
+        return envelope.seal(
+            MESSAGE,
+            labels=labels,
+            sender=sender,
+            sender_key=sender_key or keys[sender].signing,
+            recipient=recipient,
+            recipient_key_id=key_id,
+            recipient_key=recipient_key,
+            accord_id=AccordId(accord_id),
+            accord_digest="ab" * 32,
+            now=now,
+            ttl=dt.timedelta(days=7),
+            message_id=message_id,
+        )
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    fixture = build_registry(now=NOW, partners=("GB", "RS", "AL", "MK"), roots=1, threshold=1)
+    book = AccordBook([load(accord_yaml("gb-rs", "RS")), load(accord_yaml("gb-al", "AL"))])
+    return World(fixture=fixture, accords=book)
+
+
+def never_seen(_key: DedupKey) -> str:
+    return "new"
+
+
+def decide(
+    world: World,
+    value: bytes | None,
+    *,
+    topic: str = "xb.outbox.GB",
+    registry: Registry | None = None,
+    accords: AccordBook | None = None,
+    counters: dict[str, int] | None = None,
+    dedup: Callable[[DedupKey], str] = never_seen,
+    limits: Limits = DEFAULT_LIMITS,
+    headers: tuple[tuple[str, bytes], ...] = (),
+) -> GatewayOutcome:
+    inbound = InboundRecord(topic=topic, partition=0, offset=7, value=value, headers=headers)
+    return route(
+        inbound,
+        registry=world.registry if registry is None else registry,
+        accords=world.accords if accords is None else accords,
+        gateway_key=world.gateway_key,
+        now=NOW,
+        counters=counters or {},
+        dedup=dedup,  # type: ignore[arg-type]
+        limits=limits,
+    )
+
+
+def quarantined(outcome: GatewayOutcome) -> Quarantine:
+    assert isinstance(outcome, Quarantine), outcome
+    return outcome
+
+
+def test_an_allowed_envelope_is_delivered_with_a_verifiable_attestation(world: World) -> None:
+    """The frame goes to inbox.RS, verifies as RS's delivery, and carries the exact envelope."""
+    sealed = world.seal()
+    outcome = decide(world, sealed, headers=(("xb-recipient", b"RS"),))
+    assert isinstance(outcome, Deliver)
+    assert outcome.topic == "xb.inbox.RS"
+    assert outcome.rate_counter == "GB-RS-OPS"
+    verified = verify_delivery(outcome.frame, registry=world.registry, recipient=RS, now=NOW)
+    assert verified.envelope_bytes == sealed
+    assert verified.attestation.accord_id == "gb-rs"
+    assert verified.attestation.rule_ids == ("GB-RS-OPS",)
+    audit = verify_audit_record(outcome.audit.to_bytes(), registry=world.registry)
+    assert (audit.kind, audit.decision, audit.reason_code) == ("disclosure", "allow", None)
+    assert audit.labels == LABELS
+    assert audit.justification is not None
+    assert audit.justification.flow == "GB-RS-OPS"
+    assert outcome.dedup_key.digest == crypto.sha256(sealed)
+
+
+def test_a_receipt_is_audited_as_a_receipt(world: World) -> None:
+    """Receipts travel the same road; their audit record says kind=receipt."""
+    labels = LABELS.model_copy(update={"message_type": MessageType.RECEIPT})
+    outcome = decide(world, world.seal(RS, GB, labels=labels), topic="xb.outbox.RS")
+    assert isinstance(outcome, Deliver)
+    assert outcome.audit.kind == "receipt"
+
+
+def _revoked_registry(world: World) -> Registry:
+    draft = world.fixture.edit()
+    gb = world.fixture.partners[GB]
+    draft.revoke(
+        partner=GB, key_id=gb.signing_key_id, at=NOW - dt.timedelta(hours=1), reason="lost"
+    )
+    return world.fixture.resign(draft, now=NOW)[0]
+
+
+# name -> (make the record value and routing inputs, expected reason code)
+CASES: dict[str, tuple[Callable[[World], dict[str, object]], ReasonCode]] = {
+    "no value": (lambda w: {"value": None}, ReasonCode.MALFORMED),
+    "garbage": (lambda w: {"value": b"\x89XBE not an envelope"}, ReasonCode.MALFORMED),
+    "oversized": (
+        lambda w: {"value": w.seal(), "limits": Limits(max_envelope_bytes=1024)},
+        ReasonCode.OVERSIZED,
+    ),
+    "bit flip": (
+        lambda w: {"value": (s := w.seal())[:-1] + bytes([s[-1] ^ 1])},
+        ReasonCode.BAD_SIGNATURE,
+    ),
+    "unknown sender": (
+        lambda w: {
+            "value": w.seal(),
+            "registry": build_registry(now=NOW, partners=("RS",), roots=1, threshold=1).registry,
+        },
+        ReasonCode.UNKNOWN_SENDER,
+    ),
+    "unregistered signing key": (
+        lambda w: {"value": w.seal(sender_key=crypto.SigningKey.generate(crypto.Suite.CLASSIC))},
+        ReasonCode.UNKNOWN_KEY,
+    ),
+    "revoked signing key": (
+        lambda w: {"value": w.seal(), "registry": _revoked_registry(w)},
+        ReasonCode.REVOKED_KEY,
+    ),
+    "too old": (
+        lambda w: {
+            "value": w.seal(now=NOW - dt.timedelta(hours=2)),
+            "limits": Limits(max_age=dt.timedelta(hours=1)),
+        },
+        ReasonCode.STALE,
+    ),
+    "dated in the future": (
+        lambda w: {"value": w.seal(now=NOW + dt.timedelta(hours=1))},
+        ReasonCode.FUTURE_DATED,
+    ),
+    "read from another partner's outbox": (
+        lambda w: {"value": w.seal(), "topic": "xb.outbox.RS"},
+        ReasonCode.SENDER_MISMATCH,
+    ),
+    "unregistered recipient key": (
+        lambda w: {
+            "value": w.seal(
+                recipient_key=crypto.DecryptionKey.generate(crypto.Suite.CLASSIC).public_key()
+            )
+        },
+        ReasonCode.RECIPIENT_KEY_INVALID,
+    ),
+    "routing header names another recipient": (
+        lambda w: {"value": w.seal(), "headers": (("xb-recipient", b"AL"),)},
+        ReasonCode.RECIPIENT_MISMATCH,
+    ),
+    "routing header given twice": (
+        lambda w: {"value": w.seal(), "headers": (("xb-recipient", b"RS"),) * 2},
+        ReasonCode.RECIPIENT_MISMATCH,
+    ),
+    "no accord for the pair": (
+        lambda w: {"value": w.seal(GB, MK, accord_id="gb-mk")},
+        ReasonCode.NO_ACCORD,
+    ),
+    "sealed under another accord": (
+        lambda w: {"value": w.seal(accord_id="gb-al")},
+        ReasonCode.ACCORD_MISMATCH,
+    ),
+    "accord expired": (
+        lambda w: {
+            "value": w.seal(),
+            "accords": AccordBook([load(accord_yaml("gb-rs", "RS", expires="2026-06-01"))]),
+        },
+        ReasonCode.ACCORD_EXPIRED,
+    ),
+    "accord not yet in force": (
+        lambda w: {
+            "value": w.seal(),
+            "accords": AccordBook([load(accord_yaml("gb-rs", "RS", effective="2027-01-01"))]),
+        },
+        ReasonCode.ACCORD_NOT_IN_FORCE,
+    ),
+    "TLP above the ceiling": (
+        lambda w: {"value": w.seal(labels=LABELS.model_copy(update={"tlp": TLP.RED}))},
+        ReasonCode.POLICY_DENIED,
+    ),
+    "sender did not redact": (
+        lambda w: {
+            "value": w.seal(
+                labels=LABELS.model_copy(
+                    update={"data_categories": frozenset({DataCategory.BIOMETRIC})}
+                )
+            )
+        },
+        ReasonCode.POLICY_DENIED,
+    ),
+    "rate limit reached": (
+        lambda w: {"value": w.seal(), "counters": {"GB-RS-OPS": 5}},
+        ReasonCode.RATE_LIMITED,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_every_refusal_is_quarantined_with_its_reason_code(world: World, case: str) -> None:
+    """Each bad record becomes a Quarantine naming its code, with a signed refusal audit."""
+    make, expected = CASES[case]
+    kwargs = make(world)
+    outcome = quarantined(decide(world, **kwargs))  # type: ignore[arg-type]
+    assert outcome.reason_code is expected
+    record = outcome.record
+    assert record.id == f"{kwargs.get('topic', 'xb.outbox.GB')}/0/7"
+    assert record.envelope_bytes == (kwargs["value"] or b"")
+    audit = verify_audit_record(outcome.audit.to_bytes(), registry=world.registry)
+    assert (audit.kind, audit.decision, audit.reason_code) == ("refusal", "deny", expected)
+    assert audit.reasons
+
+
+def test_a_policy_denial_carries_the_decision_and_every_failed_rule(world: World) -> None:
+    """The quarantine record holds Decision.to_json(); the audit cites the failed rule ids."""
+    labels = LABELS.model_copy(
+        update={"tlp": TLP.RED, "data_categories": frozenset({DataCategory.SOURCE_IDENTIFYING})}
+    )
+    outcome = quarantined(decide(world, world.seal(labels=labels)))
+    assert outcome.record.decision is not None
+    assert outcome.record.decision["outcome"] == "deny"
+    assert set(outcome.audit.rule_ids) == {"GB-RS-OPS.tlp", "GB-RS-OPS.categories.deny"}
+    assert len(outcome.audit.reasons) == 2
+
+
+def test_a_new_accord_version_decides_an_envelope_sealed_under_the_old_one(world: World) -> None:
+    """Same accord id, other digest: the version in force decides and is what gets attested."""
+    newer = AccordBook([load(accord_yaml("gb-rs", "RS", version=2))])
+    outcome = decide(world, world.seal(), accords=newer)
+    assert isinstance(outcome, Deliver)
+    attested = verify_delivery(outcome.frame, registry=world.registry, recipient=RS, now=NOW)
+    assert attested.attestation.accord_version == 2
+    assert attested.attestation.accord_digest == newer.digest(newer.accords[0])
+
+
+def test_redelivery_is_a_duplicate_and_reused_ids_are_a_conflict(
+    world: World, tmp_path: pathlib.Path
+) -> None:
+    """Same id and bytes: Duplicate (nothing produced); same id, other bytes: replay_conflict."""
+    store = DedupStore.open(tmp_path / "dedup.sqlite", retention=dt.timedelta(days=2))
+
+    def dedup(key: DedupKey) -> str:
+        return store.check_and_record(key.message_id, key.recipient, key.digest, now=NOW)
+
+    message_id = new_message_id()
+    first = world.seal(message_id=message_id)
+    assert isinstance(decide(world, first, dedup=dedup), Deliver)
+    again = decide(world, first, dedup=dedup)
+    assert isinstance(again, Duplicate)
+    assert again.dedup_key.message_id == message_id
+    other = world.seal(message_id=message_id)
+    conflict = quarantined(decide(world, other, dedup=dedup))
+    assert conflict.reason_code is ReasonCode.REPLAY_CONFLICT
+    assert store.counters.duplicates == 1
+    assert store.counters.conflicts == 1
+    store.close()
+
+
+def test_refused_records_are_never_recorded_for_deduplication(world: World) -> None:
+    """Only deliverable envelopes reach the dedup check, so a released one is re-evaluated."""
+    seen: list[DedupKey] = []
+
+    def dedup(key: DedupKey) -> str:
+        seen.append(key)
+        return "new"
+
+    decide(world, world.seal(labels=LABELS.model_copy(update={"tlp": TLP.RED})), dedup=dedup)
+    assert seen == []
+
+
+def test_quarantine_and_audit_records_never_hold_plaintext(world: World) -> None:
+    """The message text appears in neither record (the envelope is carried encrypted)."""
+    outcome = quarantined(decide(world, world.seal(), topic="xb.outbox.RS"))
+    for data in (outcome.record.to_bytes(), outcome.audit.to_bytes()):
+        assert b"Western Balkans" not in data
+    assert parse_audit_record(outcome.audit.to_bytes()) == outcome.audit
