@@ -12,6 +12,7 @@ import click
 
 from broker import __version__
 from broker.cli import _app
+from broker.cli import adapter as adapter_cli
 from broker.cli import demo as demo_cli
 from broker.cli import deploy as deploy_cli
 from broker.cli import envelope as envelope_cli
@@ -46,6 +47,9 @@ cli.add_command(registry_cli.group)
 cli.add_command(envelope_cli.seal_command)
 cli.add_command(envelope_cli.open_command)
 cli.add_command(envelope_cli.group)
+cli.add_command(adapter_cli.adapter_group)
+cli.add_command(adapter_cli.send_command)
+cli.add_command(adapter_cli.inbox_group)
 cli.add_command(gateway_cli.gateway_group)
 cli.add_command(gateway_cli.quarantine_group)
 

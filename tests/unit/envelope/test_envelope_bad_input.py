@@ -8,16 +8,6 @@ import json
 import struct
 
 import pytest
-from .conftest import (
-    ACCORD_DIGEST,
-    NOW,
-    SAMPLE_LABELS,
-    Party,
-    TinyRegistry,
-    make_party,
-    sample_bytes,
-    seal_from,
-)
 
 from broker import crypto, envelope, errors
 from broker.envelope._content import Body
@@ -33,6 +23,17 @@ from broker.envelope._format import (
 from broker.envelope._header import top_level_fields
 from broker.envelope._seal import _seal_from_parts
 from broker.ids import AccordId, MessageId
+
+from .conftest import (
+    ACCORD_DIGEST,
+    NOW,
+    SAMPLE_LABELS,
+    Party,
+    TinyRegistry,
+    make_party,
+    sample_bytes,
+    seal_from,
+)
 
 REFUSALS = (errors.EnvelopeError, errors.KeyTrustError)
 

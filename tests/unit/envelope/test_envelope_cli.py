@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from .conftest import SAMPLE_LABELS, sample_bytes
 
 from broker import envelope, keys
 from broker.cli import cli
 from broker.ids import AccordId, PartnerCode
 from broker.keys.testing import make_registry
+
+from .conftest import SAMPLE_LABELS, sample_bytes
 
 PASSPHRASE = "a long enough passphrase"
 GB, RS, MK = PartnerCode("GB"), PartnerCode("RS"), PartnerCode("MK")

@@ -11,9 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from .conftest import Party, seal_from
 
 from broker.envelope._format import decode_frame
+
+from .conftest import Party, seal_from
 
 PROTOCOL = Path(__file__).parents[3] / "docs" / "PROTOCOL.md"
 _BLOCK = re.compile(r"<!-- openssl-recipe:[^>]*-->\n```sh\n(.*?)```", re.DOTALL)

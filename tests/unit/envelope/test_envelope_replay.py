@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from .conftest import NOW, Party, TinyRegistry, seal_from
 
 from broker import envelope, errors
 from broker.envelope.dedup import SqliteDedupStore
 from broker.ids import MessageId
+
+from .conftest import NOW, Party, TinyRegistry, seal_from
 
 MESSAGE_ID = MessageId("01900000-0000-7000-8000-0000000000aa")
 

@@ -6,6 +6,13 @@ import datetime as dt
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from broker import crypto, envelope, errors, schema
+from broker.envelope._format import canonical_json
+from broker.ids import MessageId
+
 from .conftest import (
     ACCORD_DIGEST,
     NOW,
@@ -19,12 +26,6 @@ from .conftest import (
     seal_document,
     seal_from,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from broker import crypto, envelope, errors, schema
-from broker.envelope._format import canonical_json
-from broker.ids import MessageId
 
 
 def test_the_recipient_opens_exactly_the_message_that_was_sealed(

@@ -15,11 +15,12 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from .conftest import Party, TinyRegistry
 
 from broker import crypto, envelope
 from broker.envelope._seal import _seal_from_parts
 from broker.ids import PartnerCode
+
+from .conftest import Party, TinyRegistry
 
 VECTORS = Path(__file__).parents[2] / "vectors" / "envelope"
 

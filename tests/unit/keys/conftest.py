@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from .keys_support import NOW
 
 from broker.keys.testing import RegistryFixture, build_registry
+
+from .keys_support import NOW
 
 
 @pytest.fixture

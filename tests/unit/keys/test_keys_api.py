@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from .keys_support import NOW
 
 from broker import crypto, keys
 from broker.ids import PartnerCode
 from broker.keys import testing
+
+from .keys_support import NOW
 
 
 def test_public_names_are_pinned() -> None:

@@ -8,11 +8,12 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from .keys_support import NOW
 
 from broker import crypto, errors, keys
 from broker.ids import KeyId, PartnerCode
 from broker.keys.testing import RegistryFixture
+
+from .keys_support import NOW
 
 RS = PartnerCode("RS")
 

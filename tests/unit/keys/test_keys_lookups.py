@@ -12,11 +12,12 @@ from collections.abc import Callable
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from .keys_support import NOW, SECOND
 
 from broker import crypto, errors, keys
 from broker.ids import KeyId, PartnerCode
 from broker.keys.testing import build_registry
+
+from .keys_support import NOW, SECOND
 
 DAY = dt.timedelta(days=1)
 START = NOW - DAY  # build_registry makes keys valid from one day before NOW

@@ -9,10 +9,11 @@ import base64
 import json
 
 import pytest
-from .keys_support import NOW, SECOND, signatures_of, with_signatures, with_signed_field
 
 from broker import crypto, errors, keys
 from broker.keys.testing import RegistryFixture
+
+from .keys_support import NOW, SECOND, signatures_of, with_signatures, with_signed_field
 
 
 def _signature(key: crypto.SigningKey, data: bytes) -> dict[str, str]:

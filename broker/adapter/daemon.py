@@ -1,0 +1,365 @@
+"""The adapter daemon: Kafka in and out around :class:`~broker.adapter.core.Adapter`.
+
+Tasks, all stopped by one :class:`~broker.runtime.StopSignal`:
+
+* **receive**: fetch from ``inbox.<me>`` (group ``adapter_group``), verify and store each
+  record, then commit the batch's offsets (never before the store write);
+* **send**: produce journalled envelopes to ``outbox.<me>`` with ``acks=all`` and the
+  ``xb-recipient`` header; acknowledged ones leave the journal, failed ones stay and are
+  produced again with the same bytes after a backoff;
+* **spool**, **housekeeping** (crypto-shredding), **webhook** and **reload** (accords and
+  registry) on their own intervals.
+
+On SIGTERM intake stops (no new fetches or spool files), the batch in hand is finished and
+committed, and the journal is flushed; anything still unacknowledged when the drain timeout
+ends stays journalled and is sent on the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import structlog
+
+from broker import cosign, errors, keys
+from broker.adapter._setup import (
+    accord_files,
+    load_accords,
+    load_keys,
+    load_registry,
+    require_adapter,
+)
+from broker.adapter.core import Adapter
+from broker.adapter.journal import SendJournal
+from broker.adapter.outputs import DeliveryDir, Webhook
+from broker.adapter.spool import Spool
+from broker.clock import Clock, SystemClock
+from broker.config import Config, adapter_group, inbox_topic
+from broker.crypto import AeadSealer
+from broker.runtime import Health, Metrics, StopSignal, bind_ids, serve_observability, watch
+from broker.store import InboxStore
+from broker.transport.kafka import (
+    Consumer,
+    ConsumerSettings,
+    Producer,
+    ProducerSettings,
+    open_consumer,
+    open_producer,
+)
+
+__all__ = ["AdapterDaemon", "Connection", "build_adapter", "journal_path", "serve_config"]
+
+_log = structlog.get_logger(__name__)
+_MAX_BACKOFF_S = 30.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Connection:
+    """Where Kafka is and how patient to be with it."""
+
+    bootstrap: str
+    client_id: str = "broker-adapter"
+    session_timeout_ms: int = 10_000
+    request_timeout_ms: int = 30_000
+
+
+def journal_path(config: Config) -> Path:
+    """The send journal lives beside the inbox store: ``<store dir>/send-journal.sqlite``."""
+    if config.store is None:
+        raise errors.UsageError("an adapter configuration needs a store section")
+    return config.store.path.parent / "send-journal.sqlite"
+
+
+def build_adapter(config: Config, *, metrics: Metrics, clock: Clock | None = None) -> Adapter:
+    """Load keys, registry and accords and open the stores named by ``config``."""
+    me, store = require_adapter(config), config.store
+    if store is None:
+        raise errors.UsageError("an adapter configuration needs a store section")
+    clock = clock or SystemClock()
+    keyset = load_keys(config)
+    registry = load_registry(config, now=clock.now())
+    accords = load_accords(config, me, registry=registry, now=clock.now())
+    limits = config.limits
+    spool = Spool(config.spool.dir) if config.spool is not None else None
+    delivery_dir = DeliveryDir(store.delivery_dir) if store.delivery_dir else None
+    webhook = Webhook(store.webhook_url, metrics=metrics) if store.webhook_url else None
+    inbox = InboxStore.open(
+        store.path,
+        recipient=me,
+        sealer=AeadSealer(),
+        dedup_retention=dt.timedelta(seconds=limits.replay_window_seconds),
+    )
+    try:
+        journal = SendJournal.open(journal_path(config))
+    except BaseException:
+        inbox.close()
+        raise
+    return Adapter(
+        me=me,
+        prefix=config.kafka.topic_prefix,
+        registry=registry,
+        accords=accords,
+        keys=keyset,
+        journal=journal,
+        inbox=inbox,
+        clock=clock,
+        metrics=metrics,
+        retention=dt.timedelta(days=store.retention_days),
+        max_age=dt.timedelta(seconds=limits.max_age_seconds),
+        max_skew=dt.timedelta(seconds=limits.max_clock_skew_seconds),
+        spool=spool,
+        delivery_dir=delivery_dir,
+        webhook=webhook,
+    )
+
+
+class AdapterDaemon:
+    """Runs an :class:`Adapter` against Kafka until stopped."""
+
+    def __init__(
+        self,
+        adapter: Adapter,
+        *,
+        connection: Connection,
+        health: Health | None = None,
+        spool_interval_s: float = 0.5,
+        housekeeping_interval_s: float = 60.0,
+        fetch_timeout_ms: int = 500,
+    ) -> None:
+        self.adapter = adapter
+        self.connection = connection
+        self.health = health or Health()
+        self._spool_interval_s = spool_interval_s
+        self._housekeeping_interval_s = housekeeping_interval_s
+        self._fetch_timeout_ms = fetch_timeout_ms
+        metrics = adapter.metrics
+        self._produced = metrics.counter(
+            "xb_adapter_produced_total", "Envelopes acknowledged by Kafka.", ("recipient",)
+        )
+        self._retries = metrics.counter(
+            "xb_adapter_send_retries_total", "Sends without a definite answer, to be retried."
+        )
+        self._pending = metrics.gauge("xb_adapter_journal_pending", "Envelopes awaiting acks.")
+        self._committed = metrics.counter(
+            "xb_adapter_committed_total", "Inbox records whose offsets were committed."
+        )
+        self._progress: asyncio.Condition | None = None
+
+    async def wait_until(self, predicate: Callable[[], bool]) -> None:
+        """Return once ``predicate()`` holds, checked after every commit and every send batch
+        (for tests and supervisors: an event to await instead of a sleep)."""
+        if self._progress is None:
+            self._progress = asyncio.Condition()
+        async with self._progress:
+            await self._progress.wait_for(predicate)
+
+    async def _notify(self) -> None:
+        if self._progress is not None:
+            async with self._progress:
+                self._progress.notify_all()
+
+    async def serve(self, stop: StopSignal) -> None:
+        """Connect, set ready, run every task until ``stop``, drain, return."""
+        adapter = self.adapter
+        wake = asyncio.Event()
+        adapter.on_journalled = wake.set
+        intake_done = asyncio.Event()
+        async with self._clients() as (producer, consumer):
+            self.health.set_ready()
+            _log.info("adapter_ready", partner=adapter.me)
+            sender = asyncio.create_task(self._send_loop(producer, stop, wake, intake_done))
+            intake = [
+                asyncio.create_task(self._receive_loop(consumer, stop)),
+                asyncio.create_task(self._spool_loop(stop)),
+                asyncio.create_task(self._housekeeping_loop(stop)),
+            ]
+            if adapter.webhook is not None:
+                intake.append(asyncio.create_task(adapter.webhook.run(stop)))
+            try:
+                await asyncio.gather(*intake)
+            finally:
+                self.health.set_draining()
+                intake_done.set()
+                wake.set()
+                try:
+                    await sender
+                finally:
+                    for task in intake:
+                        task.cancel()
+        _log.info("adapter_stopped", reason=stop.reason, pending=len(adapter.journal))
+
+    @contextlib.asynccontextmanager
+    async def _clients(self) -> AsyncIterator[tuple[Producer, Consumer]]:
+        c, me = self.connection, self.adapter.me
+        producer_settings = ProducerSettings(
+            bootstrap=c.bootstrap, client_id=c.client_id, request_timeout_ms=c.request_timeout_ms
+        )
+        consumer_settings = ConsumerSettings(
+            bootstrap=c.bootstrap,
+            group_id=adapter_group(self.adapter.prefix, me),
+            client_id=c.client_id,
+            session_timeout_ms=c.session_timeout_ms,
+        )
+        topic = inbox_topic(self.adapter.prefix, me)
+        async with (
+            open_producer(producer_settings) as producer,
+            open_consumer(consumer_settings, [topic]) as consumer,
+        ):
+            yield producer, consumer
+
+    async def _receive_loop(self, consumer: Consumer, stop: StopSignal) -> None:
+        while not stop.is_set():
+            try:
+                records = await consumer.fetch(timeout_ms=self._fetch_timeout_ms, max_records=100)
+            except errors.TransportError as exc:
+                _log.warning("fetch_failed", error=str(exc))
+                if await stop.sleep(1.0):
+                    return
+                continue
+            for record in records:
+                with bind_ids(topic=record.topic, partition=record.partition, offset=record.offset):
+                    self.adapter.receive(record.value)
+            if not records:
+                continue
+            try:
+                # Only now: every record of the batch is stored (or finally rejected).
+                await consumer.commit(records)
+            except errors.TransportError as exc:
+                _log.warning("commit_failed", error=str(exc), note="records will be redelivered")
+                continue
+            self._committed.inc(len(records))
+            await self._notify()
+
+    async def _send_loop(
+        self,
+        producer: Producer,
+        stop: StopSignal,
+        wake: asyncio.Event,
+        intake_done: asyncio.Event,
+    ) -> None:
+        journal, backoff = self.adapter.journal, 0.5
+        while True:
+            entries = journal.pending(limit=100)
+            self._pending.set(len(journal))
+            if not entries:
+                if intake_done.is_set():
+                    return
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=1.0)
+                continue
+            results = await asyncio.gather(
+                *(
+                    producer.send(
+                        entry.topic,
+                        entry.envelope,
+                        key=entry.message_id.encode("ascii"),
+                        headers=[("xb-recipient", entry.recipient.encode("ascii"))],
+                    )
+                    for entry in entries
+                ),
+                return_exceptions=True,
+            )
+            failed = False
+            for entry, result in zip(entries, results, strict=True):
+                if isinstance(result, errors.TransportError):
+                    failed = True
+                    journal.attempted(entry.message_id)
+                    self._retries.inc()
+                    _log.warning("send_ambiguous", message_id=entry.message_id, error=str(result))
+                elif isinstance(result, BaseException):
+                    raise result
+                else:
+                    journal.acknowledge(entry.message_id)
+                    self._produced.inc(recipient=entry.recipient)
+                    _log.info("envelope_sent", message_id=entry.message_id, offset=result.offset)
+            await self._notify()
+            if failed:
+                if intake_done.is_set():
+                    return  # still journalled: sent again, same bytes, on the next start
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF_S)
+            else:
+                backoff = 0.5
+
+    async def _spool_loop(self, stop: StopSignal) -> None:
+        while not stop.is_set():
+            try:
+                self.adapter.process_spool()
+            except errors.UsageError as exc:
+                _log.error("spool_failed", error=str(exc))
+            if await stop.sleep(self._spool_interval_s):
+                return
+
+    async def _housekeeping_loop(self, stop: StopSignal) -> None:
+        while not stop.is_set():
+            self.adapter.shred_expired()
+            if await stop.sleep(self._housekeeping_interval_s):
+                return
+
+
+async def serve_config(
+    config: Config,
+    stop: StopSignal,
+    *,
+    metrics: Metrics | None = None,
+    health: Health | None = None,
+) -> None:
+    """The whole daemon from a configuration: observability, reloads, and the adapter."""
+    metrics, health = metrics or Metrics(), health or Health()
+    adapter = build_adapter(config, metrics=metrics)
+    connection = Connection(
+        bootstrap=",".join(config.kafka.bootstrap),
+        client_id=config.kafka.client_id,
+        session_timeout_ms=config.kafka.session_timeout_ms,
+        request_timeout_ms=config.kafka.request_timeout_ms,
+    )
+    daemon = AdapterDaemon(adapter, connection=connection, health=health)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            if config.observability.port is not None:
+                await stack.enter_async_context(
+                    serve_observability(
+                        port=config.observability.port, metrics=metrics, health=health
+                    )
+                )
+            reloads = asyncio.create_task(_watch_reloads(config, adapter, stop))
+            try:
+                await daemon.serve(stop)
+            finally:
+                reloads.cancel()
+    finally:
+        adapter.journal.close()
+        adapter.inbox.close()
+
+
+async def _watch_reloads(config: Config, adapter: Adapter, stop: StopSignal) -> None:
+    accords = accord_files(config)
+    sigs = [cosign.signature_path(path) for path in accords]
+    paths = (*accords, *sigs, *([config.accords.dir] if config.accords.dir else []))
+    paths += (config.registry.path,)
+
+    def reload(changed: tuple[Path, ...]) -> None:
+        if config.registry.path in changed:
+            adapter.registry = keys.verify_registry(
+                config.registry.path.read_bytes(), trusted=adapter.registry, now=adapter.clock.now()
+            )
+            _log.info("registry_reloaded", version=adapter.registry.version)
+        if set(changed) - {config.registry.path}:
+            # Any failure keeps every accord in force (watch() logs it as reload_failed).
+            adapter.accords = load_accords(
+                config,
+                adapter.me,
+                registry=adapter.registry,
+                now=adapter.clock.now(),
+                accepted=adapter.accords,
+            )
+            fresh = adapter.accords
+            _log.info("accords_reloaded", partners=sorted(fresh))
+
+    await watch(paths, reload, interval_s=2.0, stop=stop)

@@ -1,0 +1,187 @@
+"""The send journal: sealed envelopes wait here, durably, until Kafka has acknowledged them.
+
+A submission is journalled in one transaction (every envelope plus the name of its source),
+before anything is produced. The sender then produces each pending envelope with ``acks=all``
+and deletes it only once acknowledged; a timeout leaves it pending, and it is produced again
+later with the *same bytes*, so a crash or an ambiguous send can lead to a duplicate (which
+the gateway and the receiver drop by message id and digest) but never to a loss or to two
+different envelopes for one view. The ``sources`` table remembers which spool files and
+receipts were already journalled, so a crash between journalling and moving a spool file
+does not seal the submission a second time under new ids.
+
+SQLite in WAL mode with ``synchronous=FULL``; the file is created mode 0600.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from broker import errors
+from broker.ids import MessageId, PartnerCode
+
+__all__ = ["JournalEntry", "SendJournal"]
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_VERSION = 1
+_SCHEMA = (
+    """CREATE TABLE pending (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_id TEXT NOT NULL UNIQUE,
+        recipient TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        envelope BLOB NOT NULL,
+        journalled_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0
+    )""",
+    "CREATE TABLE sources (source TEXT PRIMARY KEY, recorded_at INTEGER NOT NULL) WITHOUT ROWID",
+    "CREATE INDEX sources_age ON sources (recorded_at)",
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One sealed envelope waiting for its acknowledgement."""
+
+    message_id: MessageId
+    recipient: PartnerCode
+    topic: str
+    envelope: bytes = dataclasses.field(repr=False)
+    attempts: int
+
+
+def _micros(when: dt.datetime) -> int:
+    if when.tzinfo is None:
+        raise errors.UsageError("journal times must be timezone-aware")
+    return (when - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+class SendJournal:
+    """The durable queue between sealing and Kafka's acknowledgement."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        """Use an open connection holding the journal tables; prefer :meth:`open`."""
+        self._conn = conn
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> SendJournal:
+        """Open or create the journal at ``path`` (mode 0600)."""
+        file = Path(path)
+        try:
+            fd = os.open(file, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(fd)
+            conn = sqlite3.connect(file, isolation_level=None, timeout=5.0)
+        except OSError as exc:
+            raise errors.UsageError(
+                f"{file}: cannot open the send journal: {exc.strerror}"
+            ) from exc
+        try:
+            _initialise(conn, file)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise errors.UsageError(f"{file}: not a send journal ({exc})") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn)
+
+    def close(self) -> None:
+        """Close the database; what was journalled is already durable."""
+        self._conn.close()
+
+    def __enter__(self) -> SendJournal:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def record(
+        self,
+        entries: Sequence[tuple[MessageId, PartnerCode, str, bytes]],
+        *,
+        source: str | None,
+        now: dt.datetime,
+    ) -> bool:
+        """Journal ``(message_id, recipient, topic, envelope)`` entries in one transaction.
+
+        With a ``source``, the entries are recorded only if that source was never recorded
+        before; returns False (and records nothing) for a source already journalled.
+        """
+        stamp = _micros(now)
+        with _transaction(self._conn):
+            if source is not None:
+                if self.has_source(source):
+                    return False
+                self._conn.execute("INSERT INTO sources VALUES (?, ?)", (source, stamp))
+            self._conn.executemany(
+                "INSERT INTO pending (message_id, recipient, topic, envelope, journalled_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(mid, rcpt, topic, env, stamp) for mid, rcpt, topic, env in entries],
+            )
+        return True
+
+    def has_source(self, source: str) -> bool:
+        """Whether ``source`` (a spool file or a receipt) was already journalled."""
+        row = self._conn.execute("SELECT 1 FROM sources WHERE source = ?", (source,)).fetchone()
+        return row is not None
+
+    def pending(self, *, limit: int = 100) -> tuple[JournalEntry, ...]:
+        """The oldest unacknowledged envelopes, in the order they were journalled."""
+        rows = self._conn.execute(
+            "SELECT message_id, recipient, topic, envelope, attempts FROM pending "
+            "ORDER BY seq LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return tuple(
+            JournalEntry(MessageId(m), PartnerCode(r), t, bytes(e), a) for m, r, t, e, a in rows
+        )
+
+    def attempted(self, message_id: MessageId) -> None:
+        """Count one send attempt that ended without a definite answer."""
+        self._conn.execute(
+            "UPDATE pending SET attempts = attempts + 1 WHERE message_id = ?", (message_id,)
+        )
+
+    def acknowledge(self, message_id: MessageId) -> None:
+        """Kafka acknowledged the envelope: forget it."""
+        self._conn.execute("DELETE FROM pending WHERE message_id = ?", (message_id,))
+
+    def __len__(self) -> int:
+        return int(self._conn.execute("SELECT count(*) FROM pending").fetchone()[0])
+
+    def prune_sources(self, *, older_than: dt.datetime) -> int:
+        """Forget sources recorded before ``older_than``; bounds the table's size."""
+        cursor = self._conn.execute(
+            "DELETE FROM sources WHERE recorded_at < ?", (_micros(older_than),)
+        )
+        return cursor.rowcount
+
+
+def _initialise(conn: sqlite3.Connection, file: Path) -> None:
+    if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] != "wal":
+        raise errors.UsageError(f"{file}: the send journal needs write-ahead logging")
+    conn.execute("PRAGMA synchronous=FULL")
+    found = conn.execute("PRAGMA user_version").fetchone()[0]
+    if found == 0:
+        with _transaction(conn):
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {_VERSION}")
+    elif found != _VERSION:
+        raise errors.UsageError(f"{file}: send journal version {found}, not {_VERSION}")
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -1,0 +1,139 @@
+"""Onward delivery of verified messages to the agency's systems: a directory and a webhook.
+
+The local inbox store is the system of record; these are notifications. The delivery
+directory is written before the Kafka offset is committed, idempotently (one file per message
+id, written atomically; an existing file is left alone), so a redelivery after a crash fills
+in a file that a crash skipped. The webhook is different: an agency endpoint that is down must
+not stop the exchange, so posts are queued in memory (bounded), retried with backoff a few
+times, and then given up with an error log line; the message stays in the store and can be
+read with ``broker inbox show``. Commits therefore never wait on the webhook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import json
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import structlog
+
+from broker import errors
+from broker.ids import MessageId, PartnerCode
+from broker.runtime import Metrics, StopSignal
+
+__all__ = ["DeliveryDir", "Webhook"]
+
+_log = structlog.get_logger(__name__)
+
+
+class DeliveryDir:
+    """Writes each verified message to ``<dir>/<message_id>.json`` atomically (mode 0600)."""
+
+    def __init__(self, directory: Path) -> None:
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise errors.UsageError(f"cannot create {directory}: {exc.strerror}") from exc
+        self.directory = directory
+
+    def write(self, *, message_id: MessageId, sender: PartnerCode, message_json: bytes) -> bool:
+        """Write the file unless it exists; True if written now."""
+        final = self.directory / f"{message_id}.json"
+        if final.exists():
+            return False
+        document = {"message_id": message_id, "sender": sender, "message": json.loads(message_json)}
+        temporary = self.directory / f".{message_id}.tmp"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, final)
+        return True
+
+
+@dataclasses.dataclass(slots=True)
+class _Post:
+    message_id: MessageId
+    body: bytes
+    attempts: int = 0
+
+
+class Webhook:
+    """POSTs each verified message as JSON; best effort, bounded, never blocking commits."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        metrics: Metrics,
+        timeout_s: float = 5.0,
+        max_attempts: int = 5,
+        max_queued: int = 1000,
+    ) -> None:
+        self._url = url
+        self._timeout_s = timeout_s
+        self._max_attempts = max_attempts
+        self._queue: collections.deque[_Post] = collections.deque(maxlen=max_queued)
+        self._wake = asyncio.Event()
+        self._failures = metrics.counter(
+            "xb_adapter_webhook_failures_total", "Webhook posts that failed (each attempt)."
+        )
+        self._dropped = metrics.counter(
+            "xb_adapter_webhook_dropped_total", "Webhook posts given up after every retry."
+        )
+
+    def enqueue(self, *, message_id: MessageId, sender: PartnerCode, message_json: bytes) -> None:
+        """Queue one post; when the queue is full the oldest post is dropped (and counted)."""
+        if len(self._queue) == self._queue.maxlen:
+            self._dropped.inc()
+            _log.error("webhook_queue_full", dropped=self._queue[0].message_id)
+        body = json.dumps(
+            {"message_id": message_id, "sender": sender, "message": json.loads(message_json)}
+        ).encode("utf-8")
+        self._queue.append(_Post(message_id, body))
+        self._wake.set()
+
+    async def run(self, stop: StopSignal) -> None:
+        """Post queued messages until ``stop``; failures back off (1, 2, 4 ... s) and retry."""
+        while not stop.is_set():
+            if not self._queue:
+                self._wake.clear()
+                waiter = asyncio.ensure_future(self._wake.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait((waiter, stopper), return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                stopper.cancel()
+                continue
+            post = self._queue[0]
+            ok = await asyncio.to_thread(self._post, post.body)
+            if ok:
+                self._queue.popleft()
+                continue
+            self._failures.inc()
+            post.attempts += 1
+            if post.attempts >= self._max_attempts:
+                self._queue.popleft()
+                self._dropped.inc()
+                _log.error("webhook_gave_up", message_id=post.message_id, attempts=post.attempts)
+                continue
+            if await stop.sleep(float(2 ** (post.attempts - 1))):
+                return
+
+    def _post(self, body: bytes) -> bool:
+        request = urllib.request.Request(  # noqa: S310 - the URL is validated http(s) by config
+            self._url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:  # noqa: S310
+                status = int(response.status)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            _log.warning("webhook_failed", error=type(exc).__name__)
+            return False
+        return 200 <= status < 300

@@ -1,0 +1,185 @@
+"""The spool directory: how agency systems hand messages to the adapter through the filesystem.
+
+Layout beneath the configured directory::
+
+    incoming/   a submission appears here by an atomic rename; the adapter picks it up
+    sent/       processed: at least one recipient's envelope is journalled for sending
+    rejected/   nothing was sent; ``<name>.reason`` beside it says why
+
+A submission is one JSON object ``{"to": ["RS", "MK"], "message": {...}}``. Writers must
+create the file elsewhere in the same filesystem and rename it into ``incoming/`` (what
+:func:`write_submission` and ``broker send`` do): a file is never read half-written, and names
+starting with a dot are ignored. Refusals for some recipients, when others were sent, are
+written to ``sent/<name>.reason``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from broker import crypto, errors
+from broker.ids import PartnerCode, partner_code
+from broker.schema import Message, message_bytes, parse_message
+
+__all__ = [
+    "MAX_SUBMISSION_BYTES",
+    "Spool",
+    "Submission",
+    "parse_submission",
+    "submission_bytes",
+    "write_submission",
+]
+
+MAX_SUBMISSION_BYTES = 1_048_576 + 4096
+_MAX_RECIPIENTS = 32
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Submission:
+    """A validated submission: the message and the partners it is for."""
+
+    to: tuple[PartnerCode, ...]
+    message: Message
+
+
+def _reject_constant(name: str) -> Any:
+    raise errors.SchemaError(f"submission: {name} is not JSON")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise errors.SchemaError(f"submission: duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def parse_submission(data: bytes) -> Submission:
+    """Parse and validate submission bytes; raise :class:`errors.SchemaError` naming the field."""
+    if len(data) > MAX_SUBMISSION_BYTES:
+        raise errors.SchemaError(f"submission is larger than {MAX_SUBMISSION_BYTES} bytes")
+    try:
+        document = json.loads(
+            data, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
+        )
+    except (ValueError, RecursionError) as exc:
+        raise errors.SchemaError(f"submission is not valid JSON: {exc}") from None
+    if not isinstance(document, dict) or set(document) != {"to", "message"}:
+        raise errors.SchemaError('a submission is an object with exactly "to" and "message"')
+    to, message = document["to"], document["message"]
+    if not isinstance(to, list) or not 1 <= len(to) <= _MAX_RECIPIENTS:
+        raise errors.SchemaError(f'submission: "to" lists 1 to {_MAX_RECIPIENTS} partner codes')
+    try:
+        recipients = tuple(partner_code(code) for code in to)
+    except (TypeError, ValueError) as exc:
+        raise errors.SchemaError(f'submission: "to": {exc}') from None
+    if len(set(recipients)) != len(recipients):
+        raise errors.SchemaError('submission: "to" names a partner twice')
+    if not isinstance(message, dict):
+        raise errors.SchemaError('submission: "message" must be an object')
+    # Re-encode the already duplicate-checked object: parse_message applies the schema's rules.
+    return Submission(recipients, parse_message(json.dumps(message).encode("utf-8")))
+
+
+def submission_bytes(message: Message, to: Sequence[PartnerCode]) -> bytes:
+    """The canonical bytes of a submission of ``message`` to ``to``."""
+    inner = json.loads(message_bytes(message))
+    return json.dumps({"to": list(to), "message": inner}, separators=(",", ":")).encode("utf-8")
+
+
+def write_submission(spool_dir: Path, message: Message, to: Sequence[PartnerCode]) -> Path:
+    """Place a submission into ``spool_dir/incoming`` atomically; return its final path.
+
+    The bytes go to a temporary file in ``spool_dir`` (same filesystem), are flushed to disk,
+    and the file is renamed into ``incoming/``, so the adapter never sees a partial file.
+    """
+    incoming = spool_dir / "incoming"
+    if not incoming.is_dir():
+        raise errors.UsageError(f"{incoming} does not exist: is the spool directory right?")
+    name = f"{uuid.uuid4().hex}.json"
+    temporary = spool_dir / f".{name}.tmp"
+    data = submission_bytes(message, to)
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        final = incoming / name
+        os.rename(temporary, final)
+        _fsync_dir(incoming)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise errors.UsageError(f"cannot write into the spool {spool_dir}: {exc.strerror}") from exc
+    return final
+
+
+class Spool:
+    """The adapter's view of the spool directory; creates its subdirectories (mode 0700)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.incoming, self.sent, self.rejected = (
+            root / n for n in ("incoming", "sent", "rejected")
+        )
+        try:
+            for directory in (root, self.incoming, self.sent, self.rejected):
+                directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise errors.UsageError(f"cannot create the spool in {root}: {exc.strerror}") from exc
+
+    def waiting(self) -> list[Path]:
+        """Files waiting in ``incoming/``, oldest first; dotfiles and directories ignored."""
+        try:
+            entries = [p for p in self.incoming.iterdir() if not p.name.startswith(".")]
+        except OSError as exc:
+            raise errors.UsageError(f"cannot read {self.incoming}: {exc.strerror}") from exc
+        files = [p for p in entries if p.is_file()]
+        return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+
+    @staticmethod
+    def source_key(path: Path, data: bytes) -> str:
+        """The journal's name for one spool file: its name and the digest of its bytes."""
+        return f"spool:{path.name}:{crypto.sha256(data).hex()}"
+
+    def mark_sent(self, path: Path, *, refusals: Sequence[str] = ()) -> Path:
+        """Move ``path`` to ``sent/``; note any per-recipient refusals beside it."""
+        if refusals:
+            _write_text(self.sent / f"{path.name}.reason", "\n".join(refusals) + "\n")
+        return self._move(path, self.sent)
+
+    def mark_rejected(self, path: Path, reason: str) -> Path:
+        """Move ``path`` to ``rejected/`` with ``<name>.reason`` holding ``reason``."""
+        _write_text(self.rejected / f"{path.name}.reason", reason.rstrip("\n") + "\n")
+        return self._move(path, self.rejected)
+
+    def _move(self, path: Path, directory: Path) -> Path:
+        target = directory / path.name
+        try:
+            os.replace(path, target)
+            _fsync_dir(directory)
+        except OSError as exc:
+            raise errors.UsageError(f"cannot move {path} to {directory}: {exc.strerror}") from exc
+        return target
+
+
+def _write_text(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

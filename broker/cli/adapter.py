@@ -1,0 +1,137 @@
+"""``broker adapter run``, ``broker send`` and ``broker inbox list|show``: adapter commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from broker import errors
+from broker import logging as broker_logging
+from broker.adapter import Spool, serve_config, write_submission
+from broker.config import Config, load_config, validate_partner
+from broker.crypto import AeadSealer
+from broker.runtime import StopSignal, route_library_logs, run
+from broker.schema import parse_message
+from broker.store import InboxStore
+
+__all__ = ["adapter_group", "inbox_group", "send_command"]
+
+_CONFIG_HELP = "The adapter's YAML configuration (or set BROKER_CONFIG)."
+_DRAIN_TIMEOUT_S = 30.0
+
+
+def _config(path: str) -> Config:
+    config = load_config(path)
+    if config.partner is None or config.store is None:
+        raise errors.UsageError(f"{path} is not an adapter configuration (needs partner and store)")
+    return config
+
+
+@click.group("adapter")
+def adapter_group() -> None:
+    """Run a partner's adapter."""
+
+
+@adapter_group.command("run")
+@click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
+def run_command(config_path: str) -> None:
+    """Run the adapter daemon until SIGTERM (drains, commits, exits 0)."""
+    config = _config(config_path)
+    broker_logging.configure(
+        style=config.observability.log_format, level=config.observability.log_level
+    )
+    route_library_logs()
+
+    async def serve(stop: StopSignal) -> None:
+        await serve_config(config, stop)
+
+    sys.exit(run(serve, drain_timeout_s=_DRAIN_TIMEOUT_S, name="adapter"))
+
+
+@click.command("send")
+@click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
+@click.option("--to", "to", required=True, help="Recipients, comma-separated: RS,MK.")
+@click.argument("message_file", type=click.Path(dir_okay=False, path_type=Path))
+def send_command(config_path: str, to: str, message_file: Path) -> None:
+    """Queue MESSAGE_FILE for sending: it is validated and placed in the adapter's spool."""
+    config = _config(config_path)
+    if config.spool is None:
+        raise errors.UsageError(f"{config_path} has no spool section: the adapter reads no spool")
+    recipients = [validate_partner(code.strip()) for code in to.split(",") if code.strip()]
+    if not recipients:
+        raise errors.UsageError("--to names no recipient")
+    try:
+        data = message_file.read_bytes()
+    except OSError as exc:
+        raise errors.UsageError(f"cannot read {message_file}: {exc.strerror}") from exc
+    message = parse_message(data)
+    path = write_submission(Spool(config.spool.dir).root, message, recipients)
+    click.echo(f"queued for {', '.join(recipients)}: {path}")
+
+
+@click.group("inbox")
+def inbox_group() -> None:
+    """Read the adapter's local inbox."""
+
+
+def _open_inbox(config_path: str) -> InboxStore:
+    config = _config(config_path)
+    store, partner = config.store, config.partner
+    if store is None or partner is None:
+        raise errors.UsageError(f"{config_path} is not an adapter configuration")
+    if not store.path.exists():
+        raise errors.UsageError(f"{store.path}: no inbox yet (has the adapter run?)")
+    return InboxStore.open(
+        store.path,
+        recipient=partner,
+        sealer=AeadSealer(),
+        dedup_retention=dt.timedelta(seconds=config.limits.replay_window_seconds),
+    )
+
+
+@inbox_group.command("list")
+@click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
+@click.option("--limit", default=1000, show_default=True, help="At most this many messages.")
+def list_command(config_path: str, limit: int) -> None:
+    """List received messages, oldest first (metadata only; content stays encrypted)."""
+    with _open_inbox(config_path) as inbox:
+        rows = inbox.list(limit=limit)
+    table = Table(title=f"inbox: {len(rows)} message(s)")
+    for column in ("received at", "message id", "sender", "type", "classification", "case id"):
+        table.add_column(column)
+    table.add_column("shredded?")
+    for row in rows:
+        table.add_row(
+            row.received_at.strftime("%Y-%m-%d %H:%M:%SZ"),
+            row.message_id,
+            row.sender,
+            str(row.message_type),
+            str(row.labels.classification),
+            row.case_id or "",
+            row.shredded_at.strftime("%Y-%m-%d") if row.shredded_at else "no",
+        )
+    Console().print(table)
+
+
+@inbox_group.command("show")
+@click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
+@click.argument("message_id")
+def show_command(config_path: str, message_id: str) -> None:
+    """Print one verified message as JSON."""
+    with _open_inbox(config_path) as inbox:
+        meta = inbox.metadata(message_id)
+        plaintext = inbox.get(message_id)
+    document = {
+        "message_id": meta.message_id,
+        "sender": meta.sender,
+        "received_at": meta.received_at.isoformat(),
+        "retain_until": meta.retain_until.isoformat(),
+        "message": json.loads(plaintext),
+    }
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False))

@@ -1,0 +1,221 @@
+"""The receiving side, pure: one delivery frame in, an accepted message or a rejection out.
+
+Every check happens before any side effect, in this order: the gateway's delivery attestation
+(signed by a registered gateway key, naming us, binding the envelope's digest), the envelope
+itself (sender signature and key validity, time window, decryption, content commitments,
+message schema), agreement between the attestation and the signed header, and finally that
+the content carries no data category its signed labels did not declare. A sender that
+under-declares would have slipped content past the gateway, which decides on labels alone; it
+is caught here (``label_mismatch``) and told so with a rejected receipt.
+
+The daemon stores an :class:`Accepted` message, commits its offset and sends its receipt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from typing import NoReturn
+
+from broker import crypto, envelope, errors
+from broker.envelope import OpenedEnvelope, VerifiedHeader
+from broker.ids import KeyId, MessageId, PartnerCode
+from broker.keys import Registry
+from broker.pipeline import delivery
+from broker.pipeline.send import receipt_for
+from broker.schema import Message, categories_present
+from broker.schema.labels import Labels, MessageType
+
+__all__ = ["Accepted", "ReceiveOutcome", "Rejected", "accept"]
+
+
+def _no_truth(self: object) -> NoReturn:
+    raise TypeError(f"{type(self).__name__} has no truth value; match on the type instead")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Accepted:
+    """A delivery that passed every check: store it, then send ``receipt`` (if any) back."""
+
+    message_id: MessageId
+    sender: PartnerCode
+    labels: Labels
+    message: Message = dataclasses.field(repr=False)
+    #: canonical JSON of the message, exactly as the sender committed to it
+    message_bytes: bytes = dataclasses.field(repr=False)
+    header: VerifiedHeader = dataclasses.field(repr=False)
+    #: SHA-256 of the envelope: the de-duplication key together with the message id
+    envelope_digest: bytes
+    received_at: dt.datetime
+    retain_until: dt.datetime
+    #: the receipt to send to ``sender``; ``None`` when the message is itself a receipt
+    receipt: Message | None = dataclasses.field(repr=False)
+
+    __bool__ = _no_truth
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Rejected:
+    """A delivery refused before any side effect, with a stable ``reason_code``.
+
+    ``message_id`` and ``sender`` are set only once they were verified; ``receipt`` only when
+    the sender is authenticated and deserves to hear why (``label_mismatch``, ``expired``).
+    """
+
+    reason_code: str
+    reason: str
+    message_id: MessageId | None = None
+    sender: PartnerCode | None = None
+    receipt: Message | None = dataclasses.field(default=None, repr=False)
+
+    __bool__ = _no_truth
+
+
+ReceiveOutcome = Accepted | Rejected
+
+# The envelope's failures, most specific first (several are subclasses of EnvelopeError).
+_ENVELOPE_REASONS: tuple[tuple[type[errors.BrokerError], str], ...] = (
+    (errors.ReplayError, "stale"),
+    (errors.DecryptionError, "undecryptable"),
+    (errors.VerificationError, "bad_signature"),
+    (errors.KeyTrustError, "unknown_key"),
+    (errors.SchemaError, "invalid_message"),
+    (errors.EnvelopeError, "malformed"),
+    (errors.IntegrityError, "malformed"),
+)
+
+
+def accept(
+    frame: bytes,
+    *,
+    me: PartnerCode,
+    registry: Registry,
+    decryption_keys: Mapping[KeyId, crypto.DecryptionKey],
+    now: dt.datetime,
+    retention: dt.timedelta,
+    max_age: dt.timedelta = envelope.DEFAULT_MAX_AGE,
+    max_skew: dt.timedelta = envelope.DEFAULT_MAX_SKEW,
+) -> ReceiveOutcome:
+    """Verify one delivery frame addressed to ``me`` and return what may be stored.
+
+    ``decryption_keys`` holds our current and previous KEM keys (rotation overlap), by key
+    id. ``retention`` is how long a message without its own earlier expiry is kept.
+    Never raises for bad input: every failure is a :class:`Rejected`.
+    """
+    try:
+        delivered = delivery.verify_delivery(
+            frame, registry=registry, recipient=me, now=now, max_skew=max_skew
+        )
+    except errors.IntegrityError as exc:
+        return Rejected(_attestation_reason(exc), f"delivery attestation: {exc}")
+    attestation = delivered.attestation
+    try:
+        opened = envelope.open(
+            delivered.envelope_bytes,
+            registry=registry,
+            recipient=me,
+            decryption_keys=decryption_keys,
+            now=now,
+            max_age=max_age,
+            max_skew=max_skew,
+        )
+    except errors.IntegrityError as exc:
+        return Rejected(_envelope_reason(exc), f"envelope: {exc}")
+    header = opened.header
+    mismatch = _attestation_mismatch(attestation, header)
+    if mismatch is not None:
+        return Rejected("attestation_mismatch", mismatch)
+    message = opened.message
+    if message is None:  # open() always validates; None only comes from format-level seams
+        return Rejected("invalid_message", "the envelope carried no validated message")
+    return _check_content(opened, message, now=now, retention=retention)
+
+
+def _check_content(
+    opened: OpenedEnvelope, message: Message, *, now: dt.datetime, retention: dt.timedelta
+) -> ReceiveOutcome:
+    header = opened.header
+    content_digest = crypto.sha256(opened.message_bytes)
+
+    def refuse(code: str, reason: str) -> Rejected:
+        receipt = None
+        if message.type is not MessageType.RECEIPT:
+            receipt = receipt_for(
+                message,
+                message_id=header.message_id,
+                content_sha256=content_digest,
+                received_at=now,
+                rejected_because=f"{code}: {reason}",
+            )
+        return Rejected(code, reason, header.message_id, header.sender, receipt)
+
+    undeclared = categories_present(message) - header.labels.data_categories
+    if undeclared:
+        names = ", ".join(sorted(str(c) for c in undeclared))
+        return refuse("label_mismatch", f"content carries undeclared data categories: {names}")
+    if _labels_disagree(message, header.labels):
+        return refuse("label_mismatch", "the signed labels do not describe the message")
+    retain_until = now + retention
+    if message.expires is not None:
+        if message.expires <= now:
+            return refuse("expired", f"the message expired at {message.expires.isoformat()}")
+        retain_until = min(retain_until, message.expires)
+    receipt = None
+    if message.type is not MessageType.RECEIPT:
+        receipt = receipt_for(
+            message, message_id=header.message_id, content_sha256=content_digest, received_at=now
+        )
+    return Accepted(
+        message_id=header.message_id,
+        sender=header.sender,
+        labels=header.labels,
+        message=message,
+        message_bytes=opened.message_bytes,
+        header=header,
+        envelope_digest=header.envelope_digest,
+        received_at=now,
+        retain_until=retain_until,
+        receipt=receipt,
+    )
+
+
+def _labels_disagree(message: Message, labels: Labels) -> bool:
+    # The markings the gateway decided on must be the message's own, not milder ones.
+    return (
+        labels.message_type is not message.type
+        or labels.schema_version != message.schema_version
+        or labels.classification is not message.classification
+        or labels.tlp is not message.tlp
+        or labels.handling is not message.handling
+        or labels.purposes != message.purposes
+    )
+
+
+def _attestation_mismatch(attestation: delivery.Attestation, header: VerifiedHeader) -> str | None:
+    expected = {
+        "message_id": header.message_id,
+        "sender": header.sender,
+        "recipient": header.recipient,
+        "accord_id": header.accord_id,
+    }
+    for field, value in expected.items():
+        attested = getattr(attestation, field)
+        if attested != value:
+            return f"the gateway attested {field} {attested!r}, the envelope says {value!r}"
+    return None
+
+
+def _attestation_reason(exc: errors.IntegrityError) -> str:
+    if isinstance(exc, errors.KeyTrustError):
+        return "unknown_gateway_key"
+    if isinstance(exc, errors.VerificationError):
+        return "bad_gateway_signature"
+    return "bad_attestation"
+
+
+def _envelope_reason(exc: errors.IntegrityError) -> str:
+    for kind, code in _ENVELOPE_REASONS:
+        if isinstance(exc, kind):
+            return code
+    return "malformed"

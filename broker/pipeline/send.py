@@ -1,0 +1,277 @@
+"""The sending side, pure: one message and its recipients in, one sealed view or refusal each out.
+
+For every recipient the accord of the pair decides on the full content
+(:func:`broker.policy.decide_for_recipient`); a denial becomes a :class:`Refused` with the
+accord's reasons, anything else is the recipient's own (possibly redacted) view, sealed for
+that recipient alone with a fresh message id. Nothing here reads the clock, touches a file or
+talks to Kafka: the daemon passes ``now``, the rate counters and the keys, and produces what
+comes back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from typing import NoReturn
+
+from broker import cosign, crypto, envelope, errors
+from broker.ids import MessageId, PartnerCode, new_message_id
+from broker.keys import Registry
+from broker.policy import Accord, Decision, decide_for_recipient
+from broker.schema import Message, labels_of, parse_message
+from broker.schema.labels import MessageType
+
+__all__ = [
+    "DEFAULT_TTL",
+    "AccordInForce",
+    "Outgoing",
+    "Refused",
+    "SendOutcome",
+    "accord_digest",
+    "prepare",
+    "prepare_receipt",
+    "receipt_for",
+]
+
+#: how long an envelope stays acceptable; receivers also refuse anything older than max age
+DEFAULT_TTL = dt.timedelta(days=2)
+#: at most this many recipients per submission (one envelope each)
+MAX_RECIPIENTS = 32
+
+
+def _no_truth(self: object) -> NoReturn:
+    raise TypeError(f"{type(self).__name__} has no truth value; match on the type instead")
+
+
+def accord_digest(accord: Accord) -> str:
+    """The accord digest an envelope header carries: the digest the parties co-signed
+    (:func:`broker.cosign.accord_digest`, hex SHA-256 of the accord's canonical bytes)."""
+    return cosign.accord_digest(accord)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AccordInForce:
+    """The accord a pair of partners shares, with its digest (see :func:`accord_digest`)."""
+
+    accord: Accord
+    digest: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One sealed view for one recipient: produce ``envelope`` to the sender's outbox."""
+
+    recipient: PartnerCode
+    message_id: MessageId
+    envelope: bytes = dataclasses.field(repr=False)
+    #: the accord's decision for the view; ``None`` only for receipts (protocol messages)
+    decision: Decision | None
+
+    __bool__ = _no_truth
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Refused:
+    """A recipient who gets nothing, and why (stable ``reason_code`` plus readable reasons)."""
+
+    recipient: PartnerCode
+    reason_code: str
+    reasons: tuple[str, ...]
+    decision: Decision | None = None
+
+    __bool__ = _no_truth
+
+
+SendOutcome = Outgoing | Refused
+
+
+def prepare(
+    message: Message,
+    *,
+    sender: PartnerCode,
+    recipients: Sequence[PartnerCode],
+    accords: Mapping[PartnerCode, AccordInForce],
+    registry: Registry,
+    signing_key: crypto.SigningKey,
+    now: dt.datetime,
+    counters: Mapping[str, int],
+    ttl: dt.timedelta = DEFAULT_TTL,
+) -> list[SendOutcome]:
+    """Decide, redact and seal ``message`` for each recipient, in the order given.
+
+    ``accords`` maps each recipient to the accord the sender shares with it; a recipient
+    without one is refused (``no_accord``), as is one whose accord denies the message
+    (``policy_denied``), who has no valid encryption key (``unknown_key``), or when the
+    message has already expired (``expired``). Raises :class:`errors.UsageError` for a bad
+    recipient list (empty, repeated, too long, or the sender itself).
+    """
+    _check_recipients(sender, recipients)
+    if now.tzinfo is None:
+        raise errors.UsageError("now must be a timezone-aware datetime")
+    lifetime = _lifetime(message, now=now, ttl=ttl)
+    outcomes: list[SendOutcome] = []
+    for recipient in recipients:
+        in_force = accords.get(recipient)
+        if lifetime is None:
+            outcomes.append(
+                Refused(recipient, "expired", (f"the message expired at {message.expires}",))
+            )
+            continue
+        if in_force is None:
+            outcomes.append(
+                Refused(
+                    recipient,
+                    "no_accord",
+                    (f"no accord in force between {sender} and {recipient}",),
+                )
+            )
+            continue
+        result = decide_for_recipient(
+            in_force.accord, message, sender, recipient, now=now, counters=counters
+        )
+        if not result.decision.permits or result.view is None:
+            outcomes.append(
+                Refused(recipient, "policy_denied", result.decision.reasons, result.decision)
+            )
+            continue
+        outcomes.append(
+            _seal_view(
+                result.view,
+                decision=result.decision,
+                sender=sender,
+                recipient=recipient,
+                in_force=in_force,
+                registry=registry,
+                signing_key=signing_key,
+                now=now,
+                ttl=lifetime,
+            )
+        )
+    return outcomes
+
+
+def receipt_for(
+    message: Message,
+    *,
+    message_id: MessageId,
+    content_sha256: bytes,
+    received_at: dt.datetime,
+    rejected_because: str | None = None,
+) -> Message:
+    """The ``receipt`` message acknowledging ``message`` (never call it for a receipt).
+
+    The receipt keeps the original's markings, purposes and case id: it reveals that the
+    message exists and when it arrived, so it is handled no more loosely than the message.
+    With ``rejected_because`` it tells the sender the message was refused, and why.
+    """
+    if message.type is MessageType.RECEIPT:
+        raise errors.UsageError("a receipt is never itself acknowledged")
+    document = message.model_dump(
+        mode="json",
+        include={"classification", "tlp", "handling", "handling_conditions", "purposes", "case_id"},
+    )
+    document.update(
+        type=str(MessageType.RECEIPT),
+        schema_version=1,
+        body={
+            "receipt_for": message_id,
+            "received_at": received_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+            "content_sha256": content_sha256.hex(),
+            "status": "accepted" if rejected_because is None else "rejected",
+            **({} if rejected_because is None else {"reason": rejected_because[:200]}),
+        },
+    )
+    if document.get("case_id") is None:
+        document.pop("case_id", None)
+    return parse_message(json.dumps(document, separators=(",", ":"), sort_keys=True).encode())
+
+
+def prepare_receipt(
+    receipt: Message,
+    *,
+    sender: PartnerCode,
+    recipient: PartnerCode,
+    accord: AccordInForce,
+    registry: Registry,
+    signing_key: crypto.SigningKey,
+    now: dt.datetime,
+    ttl: dt.timedelta = DEFAULT_TTL,
+) -> SendOutcome:
+    """Seal a receipt back to the original sender under the accord the two share.
+
+    Receipts are protocol messages: no flow of the accord decides on them (they carry no
+    intelligence), but they are signed and encrypted like any view and travel through the
+    gateway, which audits them.
+    """
+    if receipt.type is not MessageType.RECEIPT:
+        raise errors.UsageError(f"prepare_receipt seals receipts, not {receipt.type}")
+    if recipient == sender:
+        raise errors.UsageError("a partner does not send receipts to itself")
+    return _seal_view(
+        receipt,
+        decision=None,
+        sender=sender,
+        recipient=recipient,
+        in_force=accord,
+        registry=registry,
+        signing_key=signing_key,
+        now=now,
+        ttl=ttl,
+    )
+
+
+def _seal_view(
+    view: Message,
+    *,
+    decision: Decision | None,
+    sender: PartnerCode,
+    recipient: PartnerCode,
+    in_force: AccordInForce,
+    registry: Registry,
+    signing_key: crypto.SigningKey,
+    now: dt.datetime,
+    ttl: dt.timedelta,
+) -> SendOutcome:
+    try:
+        key_id, key = registry.current_encryption_key(recipient, at=now)
+    except errors.KeyTrustError as exc:
+        return Refused(recipient, "unknown_key", (str(exc),), decision)
+    message_id = new_message_id(unix_ms=int(now.timestamp() * 1000))
+    sealed = envelope.seal(
+        view,
+        labels=labels_of(view),
+        sender=sender,
+        sender_key=signing_key,
+        recipient=recipient,
+        recipient_key_id=key_id,
+        recipient_key=key,
+        accord_id=in_force.accord.accord_id,
+        accord_digest=in_force.digest,
+        now=now,
+        ttl=ttl,
+        message_id=message_id,
+    )
+    return Outgoing(recipient, message_id, sealed, decision)
+
+
+def _check_recipients(sender: PartnerCode, recipients: Sequence[PartnerCode]) -> None:
+    if not recipients:
+        raise errors.UsageError("a message needs at least one recipient")
+    if len(recipients) > MAX_RECIPIENTS:
+        raise errors.UsageError(f"at most {MAX_RECIPIENTS} recipients per message")
+    if len(set(recipients)) != len(recipients):
+        raise errors.UsageError("each recipient may be named once")
+    if sender in recipients:
+        raise errors.UsageError(f"{sender} cannot send to itself")
+
+
+def _lifetime(message: Message, *, now: dt.datetime, ttl: dt.timedelta) -> dt.timedelta | None:
+    # An envelope never outlives the message it carries; None when the message is already dead.
+    if message.expires is None:
+        return ttl
+    left = message.expires - now.replace(microsecond=0)
+    if left <= dt.timedelta(0):
+        return None
+    return min(ttl, left)

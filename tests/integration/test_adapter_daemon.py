@@ -1,0 +1,174 @@
+"""The adapter daemon's receive loop against a real Kafka-protocol broker.
+
+A delivery frame (built as the gateway builds it) is produced twice to inbox.RS: Serbia's
+adapter stores it once, counts the second copy as a duplicate, commits both offsets, and
+sends one receipt to outbox.RS with the routing header. A restart of the daemon in the same
+consumer group reads only what came after the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import pathlib
+import uuid
+from collections.abc import Callable
+
+import pytest
+
+from broker import envelope
+from broker.adapter import Adapter, AdapterDaemon, AdapterKeys, Connection, SendJournal
+from broker.clock import SystemClock
+from broker.config import inbox_topic, outbox_topic
+from broker.crypto import AeadSealer
+from broker.ids import MessageId, PartnerCode
+from broker.keys.testing import build_registry
+from broker.pipeline.delivery import attest
+from broker.pipeline.send import AccordInForce, Outgoing, accord_digest, prepare
+from broker.policy import load_accord
+from broker.runtime import Metrics, StopSignal
+from broker.schema import TLP, DataCategory, HandlingCode, Message, Purpose, parse_message, redact
+from broker.store import InboxStore
+from broker.transport.kafka import TopicSpec, create_topics, open_consumer, open_producer
+from broker.transport.testing import KafkaUnderTest
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+GB, RS = PartnerCode("GB"), PartnerCode("RS")
+NOW = dt.datetime.now(dt.UTC)
+WORLD = build_registry(now=NOW)
+GATEWAY_KEY = next(iter(WORLD.gateways.values()))
+_accord = load_accord(ROOT / "policies" / "gb-rs.yaml")
+GB_RS = AccordInForce(_accord, accord_digest(_accord))
+
+
+def _report() -> Message:
+    original = parse_message((ROOT / "schemas" / "examples" / "network.report.json").read_bytes())
+    message = original.model_copy(
+        update={
+            "handling": HandlingCode.H2,
+            "handling_conditions": (),
+            "purposes": frozenset({Purpose.PEOPLE_SMUGGLING}),
+            "tlp": TLP.AMBER,
+            "expires": None,
+        }
+    )
+    return redact(message, [DataCategory.SOURCE_IDENTIFYING, DataCategory.FINANCIAL])
+
+
+def _frame() -> tuple[MessageId, bytes]:
+    """A fresh view from the UK to Serbia, wrapped in the gateway's attestation."""
+    now = dt.datetime.now(dt.UTC)
+    (outgoing,) = prepare(
+        _report(),
+        sender=GB,
+        recipients=[RS],
+        accords={RS: GB_RS},
+        registry=WORLD.registry,
+        signing_key=WORLD.partners[GB].signing,
+        now=now,
+        counters={},
+    )
+    assert isinstance(outgoing, Outgoing)
+    header = envelope.parse(outgoing.envelope).header
+    frame = attest(
+        outgoing.envelope,
+        message_id=outgoing.message_id,
+        sender=GB,
+        recipient=RS,
+        accord_id=GB_RS.accord.accord_id,
+        accord_version=GB_RS.accord.version,
+        accord_digest=header.accord_digest,
+        rule_ids=("GB-RS-OPS",),
+        decided_at=now,
+        gateway_key=GATEWAY_KEY,
+    )
+    return outgoing.message_id, frame
+
+
+def _serbia(directory: pathlib.Path, prefix: str, metrics: Metrics) -> Adapter:
+    keys = WORLD.partners[RS]
+    return Adapter(
+        me=RS,
+        prefix=prefix,
+        registry=WORLD.registry,
+        accords={GB: GB_RS},
+        keys=AdapterKeys(
+            signing=keys.signing, decryption={keys.encryption_key_id: keys.decryption}
+        ),
+        journal=SendJournal.open(directory / "send-journal.sqlite"),
+        inbox=InboxStore.open(
+            directory / "inbox.sqlite",
+            recipient=RS,
+            sealer=AeadSealer(),
+            dedup_retention=dt.timedelta(days=2),
+        ),
+        clock=SystemClock(),
+        metrics=metrics,
+        retention=dt.timedelta(days=30),
+    )
+
+
+async def _run_until(
+    daemon: AdapterDaemon, condition: Callable[[], bool], *, timeout_s: float = 60.0
+) -> None:
+    """Serve until ``condition`` holds after a commit or send, then stop and drain."""
+    stop = StopSignal()
+    serving = asyncio.create_task(daemon.serve(stop))
+    waiting = asyncio.create_task(daemon.wait_until(condition))
+    try:
+        async with asyncio.timeout(timeout_s):
+            done, _ = await asyncio.wait({serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            if serving in done:
+                serving.result()  # the daemon ended early: show why
+                pytest.fail("the adapter daemon stopped on its own")
+    finally:
+        waiting.cancel()
+        stop.set("test done")
+        await serving
+
+
+async def test_a_delivery_is_stored_once_committed_and_receipted(
+    kafka: KafkaUnderTest, tmp_path: pathlib.Path
+) -> None:
+    """Two copies of one frame: one stored message, one counted duplicate, both committed,
+    one receipt on outbox.RS for GB; after a restart only the new record is read."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    inbox, outbox = inbox_topic(prefix, RS), outbox_topic(prefix, RS)
+    await create_topics(kafka.bootstrap, [TopicSpec(inbox), TopicSpec(outbox)])
+    message_id, frame = _frame()
+    async with open_producer(kafka.producer_settings()) as producer:
+        await producer.send(inbox, frame, key=message_id.encode())
+        await producer.send(inbox, frame, key=message_id.encode())
+
+    metrics = Metrics()
+    serbia = _serbia(tmp_path, prefix, metrics)
+    connection = Connection(bootstrap=kafka.bootstrap, session_timeout_ms=kafka.session_timeout_ms)
+    committed = metrics.counter("xb_adapter_committed_total", "")
+    produced = metrics.counter("xb_adapter_produced_total", "", ("recipient",))
+    daemon = AdapterDaemon(serbia, connection=connection, fetch_timeout_ms=200)
+    await _run_until(daemon, lambda: committed.value() >= 2 and produced.value(recipient="GB") >= 1)
+
+    assert [m.message_id for m in serbia.inbox.list()] == [message_id]
+    assert metrics.counter("xb_adapter_delivered_total", "").value() == 1
+    assert metrics.counter("xb_adapter_replays_dropped_total", "").value() == 1
+    assert len(serbia.journal) == 0
+
+    async with open_consumer(kafka.consumer_settings(kafka.group("receipts")), [outbox]) as reader:
+        (receipt,) = await reader.read(1, timeout_s=30)
+    assert dict(receipt.headers) == {"xb-recipient": b"GB"}
+    assert receipt.value is not None
+    assert envelope.parse(receipt.value).header.recipient == "GB"
+
+    # A restart in the same group starts after the committed offsets.
+    later_id, later = _frame()
+    async with open_producer(kafka.producer_settings()) as producer:
+        await producer.send(inbox, later, key=later_id.encode())
+    restarted = AdapterDaemon(serbia, connection=connection, fetch_timeout_ms=200)
+    delivered = metrics.counter("xb_adapter_delivered_total", "")
+    await _run_until(restarted, lambda: delivered.value() >= 2)
+    assert {m.message_id for m in serbia.inbox.list()} == {message_id, later_id}
+    assert metrics.counter("xb_adapter_replays_dropped_total", "").value() == 1
+    serbia.journal.close()
+    serbia.inbox.close()

@@ -1,0 +1,116 @@
+"""``broker send`` places a validated submission in the spool; ``broker inbox list|show`` read
+the local store (metadata in a table; one verified message as JSON)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import pytest
+from click.testing import CliRunner
+
+from broker import errors
+from broker.adapter import Adapter, parse_submission
+from broker.cli import cli
+from broker.clock import FixedClock
+from broker.schema import message_bytes
+
+from .world import GB, RS, deliver, make_adapter, report
+
+
+def _config(tmp_path: pathlib.Path, store: pathlib.Path) -> pathlib.Path:
+    path = tmp_path / "adapter.yaml"
+    path.write_text(
+        "partner: RS\n"
+        "registry: {path: registry.json, trusted_roots: roots.json}\n"
+        "keys: {signing_key: sign.pem, passphrase: {env: KEY_PASSPHRASE}}\n"
+        f"store: {{path: {store}}}\n"
+        f"spool: {{dir: {tmp_path / 'spool'}}}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_send_queues_a_submission(tmp_path: pathlib.Path) -> None:
+    """The file lands in spool/incoming as a submission for the named partners."""
+    config = _config(tmp_path, tmp_path / "rs" / "inbox.sqlite")
+    message = tmp_path / "msg.json"
+    message.write_bytes(message_bytes(report()))
+    result = CliRunner().invoke(
+        cli, ["send", "--config", str(config), str(message), "--to", "GB"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    (queued,) = (tmp_path / "spool" / "incoming").iterdir()
+    assert str(queued) in result.output
+    submission = parse_submission(queued.read_bytes())
+    assert submission.to == (GB,)
+    assert submission.message == report()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "to", "error"),
+    [
+        ("invalid message", b'{"type": "network.report"}', "GB", errors.SchemaError),
+        ("bad partner code", None, "gb", errors.UsageError),
+    ],
+)
+def test_send_refuses_bad_input_before_queueing(
+    tmp_path: pathlib.Path, name: str, content: bytes | None, to: str, error: type[Exception]
+) -> None:
+    """Nothing reaches the spool when the message or the recipients are wrong."""
+    config = _config(tmp_path, tmp_path / "inbox.sqlite")
+    message = tmp_path / "msg.json"
+    message.write_bytes(content if content is not None else message_bytes(report()))
+    with pytest.raises(error):
+        CliRunner().invoke(
+            cli, ["send", "--config", str(config), str(message), "--to", to], catch_exceptions=False
+        )
+    incoming = tmp_path / "spool" / "incoming"
+    assert not incoming.exists() or not list(incoming.iterdir()), name
+
+
+def _received(tmp_path: pathlib.Path, clock: FixedClock) -> tuple[Adapter, str]:
+    uk = make_adapter(GB, tmp_path / "gb", clock=clock)
+    serbia = make_adapter(RS, tmp_path / "rs", clock=clock)
+    uk.submit(report(), to=[RS])
+    (entry,) = uk.journal.pending()
+    assert serbia.receive(deliver(entry.envelope, recipient=RS)) == "stored"
+    uk.journal.close()
+    uk.inbox.close()
+    return serbia, entry.message_id
+
+
+def test_inbox_list_and_show(tmp_path: pathlib.Path, clock: FixedClock) -> None:
+    """The list shows the message's id, sender and classification; show prints the message."""
+    serbia, message_id = _received(tmp_path, clock)
+    serbia.journal.close()
+    serbia.inbox.close()
+    config = _config(tmp_path, tmp_path / "rs" / "inbox.sqlite")
+    listed = CliRunner().invoke(
+        cli, ["inbox", "list", "--config", str(config)], env={"COLUMNS": "200"}
+    )
+    assert listed.exit_code == 0, listed.output
+    assert message_id in listed.output
+    assert "OFFICIAL-SENSITIVE" in listed.output
+    shown = CliRunner().invoke(cli, ["inbox", "show", "--config", str(config), message_id])
+    assert shown.exit_code == 0, shown.output
+    document = json.loads(shown.output)
+    assert document["message_id"] == message_id
+    assert document["sender"] == "GB"
+    assert document["message"]["case_id"] == report().case_id
+
+
+def test_inbox_show_of_an_unknown_id_is_a_usage_error(
+    tmp_path: pathlib.Path, clock: FixedClock
+) -> None:
+    """An id that is not in the inbox gives one clear error."""
+    serbia, _ = _received(tmp_path, clock)
+    serbia.journal.close()
+    serbia.inbox.close()
+    config = _config(tmp_path, tmp_path / "rs" / "inbox.sqlite")
+    with pytest.raises(errors.UsageError, match="no message"):
+        CliRunner().invoke(
+            cli,
+            ["inbox", "show", "--config", str(config), "01900000-0000-7000-8000-000000000009"],
+            catch_exceptions=False,
+        )

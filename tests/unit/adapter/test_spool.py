@@ -1,0 +1,123 @@
+"""The spool: submissions arrive by atomic rename, leave to sent/ or rejected/ (with a reason),
+and a crash between journalling and moving never seals a submission twice."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import pytest
+
+from broker import errors
+from broker.adapter import Adapter, Spool, parse_submission, write_submission
+from broker.schema import Classification, Purpose, message_bytes
+
+from .world import MK, RS, report
+
+
+def _spool(adapter: Adapter) -> Spool:
+    assert adapter.spool is not None
+    return adapter.spool
+
+
+def test_a_written_submission_is_sent_and_moved(uk: Adapter) -> None:
+    """write_submission leaves exactly one file in incoming/ and no temporary file; the
+    adapter journals one envelope per recipient and moves the file to sent/."""
+    spool = _spool(uk)
+    path = write_submission(spool.root, report(), [RS, MK])
+    assert path.parent == spool.incoming
+    assert [p.name for p in spool.root.iterdir() if p.is_file()] == []
+    assert uk.process_spool() == 1
+    assert (spool.sent / path.name).exists()
+    assert list(spool.incoming.iterdir()) == []
+    assert {e.recipient for e in uk.journal.pending()} == {RS, MK}
+
+
+def _drop(spool: Spool, name: str, data: bytes) -> pathlib.Path:
+    temporary = spool.root / f".{name}"
+    temporary.write_bytes(data)
+    return temporary.rename(spool.incoming / name)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "says"),
+    [
+        ("not JSON", b"{", "not valid JSON"),
+        ("duplicate key", b'{"to":["RS"],"to":["MK"],"message":{}}', "duplicate key"),
+        ("NaN", b'{"to":["RS"],"message":{"x":NaN}}', "NaN"),
+        ("extra field", b'{"to":["RS"],"message":{},"cc":["MK"]}', "exactly"),
+        ("bad partner", b'{"to":["rs"],"message":{}}', "to"),
+        ("partner twice", b'{"to":["RS","RS"],"message":{}}', "twice"),
+        ("invalid message", b'{"to":["RS"],"message":{"type":"network.report"}}', ""),
+    ],
+)
+def test_an_invalid_submission_is_rejected_with_a_reason(
+    uk: Adapter, name: str, data: bytes, says: str
+) -> None:
+    """Nothing is sealed; the file moves to rejected/ with a .reason file saying why."""
+    spool = _spool(uk)
+    path = _drop(spool, "bad.json", data)
+    uk.process_spool()
+    assert (spool.rejected / path.name).exists(), name
+    reason = (spool.rejected / f"{path.name}.reason").read_text()
+    assert says in reason
+    assert len(uk.journal) == 0
+
+
+def test_a_submission_every_recipient_refuses_is_rejected(uk: Adapter) -> None:
+    """SECRET to North Macedonia: refused by the accord, so rejected/, the rule in the reason."""
+    spool = _spool(uk)
+    secret = report().model_copy(update={"classification": Classification.SECRET})
+    path = write_submission(spool.root, secret, [MK])
+    uk.process_spool()
+    reason = (spool.rejected / f"{path.name}.reason").read_text()
+    assert reason.startswith("MK: policy_denied")
+    assert "SECRET" in reason
+    assert len(uk.journal) == 0
+
+
+def test_partial_refusals_are_noted_beside_the_sent_file(uk: Adapter) -> None:
+    """Sent to Serbia; a purpose the MK accord refuses is noted in sent/<name>.reason."""
+    spool = _spool(uk)
+    message = report().model_copy(update={"purposes": frozenset({Purpose.DOCUMENT_FRAUD})})
+    path = write_submission(spool.root, message, [RS, MK])
+    uk.process_spool()
+    assert (spool.sent / path.name).exists()
+    assert (spool.sent / f"{path.name}.reason").read_text().startswith("MK: policy_denied")
+    assert [e.recipient for e in uk.journal.pending()] == [RS]
+
+
+def test_a_journalled_file_is_not_sealed_again_after_a_crash(uk: Adapter) -> None:
+    """If the adapter died after journalling but before moving the file, the restart moves it
+    without sealing new envelopes (which would carry new ids: a duplicate nobody could drop)."""
+    spool = _spool(uk)
+    path = write_submission(spool.root, report(), [RS])
+    data = path.read_bytes()
+    uk.submit(report(), to=[RS])  # stands in for the envelopes journalled before the crash
+    uk.journal.record([], source=Spool.source_key(path, data), now=uk.clock.now())
+    before = len(uk.journal)
+    uk.process_spool()
+    assert len(uk.journal) == before
+    assert (spool.sent / path.name).exists()
+
+
+def test_dotfiles_are_ignored(uk: Adapter) -> None:
+    """A writer's temporary file in incoming/ is never read."""
+    spool = _spool(uk)
+    (spool.incoming / ".half-written.json").write_bytes(b"{")
+    assert uk.process_spool() == 0
+
+
+def test_the_submission_format_round_trips() -> None:
+    """What write_submission writes, parse_submission reads back to the same message."""
+    message = report()
+    data = json.dumps({"to": ["RS"], "message": json.loads(message_bytes(message))}).encode()
+    submission = parse_submission(data)
+    assert submission.to == (RS,)
+    assert submission.message == message
+
+
+def test_writing_needs_a_spool(tmp_path: pathlib.Path) -> None:
+    """A missing spool is a usage error, not a traceback."""
+    with pytest.raises(errors.UsageError):
+        write_submission(tmp_path / "nowhere", report(), [RS])

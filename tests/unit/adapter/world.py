@@ -1,0 +1,103 @@
+"""A small exchange for adapter tests, built once per session: a signed registry with every
+key, the real accords, adapters on temporary stores, and frames as the gateway builds them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import pathlib
+
+from broker import envelope
+from broker.adapter import Adapter, AdapterKeys, SendJournal, Spool
+from broker.clock import FixedClock
+from broker.crypto import AeadSealer
+from broker.ids import MessageId, PartnerCode
+from broker.keys.testing import RegistryFixture, build_registry
+from broker.pipeline.delivery import attest
+from broker.pipeline.send import AccordInForce, accord_digest
+from broker.policy import load_accord
+from broker.runtime import Metrics
+from broker.schema import TLP, DataCategory, HandlingCode, Message, Purpose, parse_message, redact
+from broker.store import InboxStore
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
+GB, RS, MK = PartnerCode("GB"), PartnerCode("RS"), PartnerCode("MK")
+WORLD: RegistryFixture = build_registry(now=NOW)
+GATEWAY_KEY = next(iter(WORLD.gateways.values()))
+
+
+def in_force(name: str) -> AccordInForce:
+    """An accord from policies/ with the digest of its file."""
+    path = ROOT / "policies" / f"{name}.yaml"
+    accord = load_accord(path)
+    return AccordInForce(accord, accord_digest(accord))
+
+
+GB_RS, GB_MK = in_force("gb-rs"), in_force("gb-mk")
+
+
+def report() -> Message:
+    """The example report, marked so the UK may send it to Serbia and North Macedonia."""
+    original = parse_message((ROOT / "schemas" / "examples" / "network.report.json").read_bytes())
+    message = original.model_copy(
+        update={
+            "handling": HandlingCode.H2,
+            "handling_conditions": (),
+            "purposes": frozenset({Purpose.PEOPLE_SMUGGLING}),
+            "tlp": TLP.AMBER,
+            "expires": None,
+        }
+    )
+    return redact(message, [DataCategory.SOURCE_IDENTIFYING, DataCategory.FINANCIAL])
+
+
+def make_adapter(
+    me: PartnerCode,
+    directory: pathlib.Path,
+    *,
+    clock: FixedClock,
+    metrics: Metrics | None = None,
+    spool: bool = False,
+) -> Adapter:
+    """A partner's adapter on stores in ``directory`` (reopening the same directory resumes)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    keys = WORLD.partners[me]
+    accords = {GB: GB_RS} if me == RS else {RS: GB_RS, MK: GB_MK}
+    return Adapter(
+        me=me,
+        prefix="xb.",
+        registry=WORLD.registry,
+        accords=accords,
+        keys=AdapterKeys(
+            signing=keys.signing, decryption={keys.encryption_key_id: keys.decryption}
+        ),
+        journal=SendJournal.open(directory / "send-journal.sqlite"),
+        inbox=InboxStore.open(
+            directory / "inbox.sqlite",
+            recipient=me,
+            sealer=AeadSealer(),
+            dedup_retention=dt.timedelta(days=2),
+        ),
+        clock=clock,
+        metrics=metrics or Metrics(),
+        retention=dt.timedelta(days=30),
+        spool=Spool(directory / "spool") if spool else None,
+    )
+
+
+def deliver(sealed: bytes, *, recipient: PartnerCode, at: dt.datetime = NOW) -> bytes:
+    """The delivery frame the gateway would write for ``sealed``."""
+    header = envelope.parse(sealed).header
+    accord = GB_RS if {header.sender, header.recipient} == {"GB", "RS"} else GB_MK
+    return attest(
+        sealed,
+        message_id=MessageId(header.message_id),
+        sender=PartnerCode(header.sender),
+        recipient=recipient,
+        accord_id=accord.accord.accord_id,
+        accord_version=accord.accord.version,
+        accord_digest=header.accord_digest,
+        rule_ids=("test",),
+        decided_at=at,
+        gateway_key=GATEWAY_KEY,
+    )
