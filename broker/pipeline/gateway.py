@@ -240,6 +240,13 @@ def route(
             ReasonCode.ACCORD_MISMATCH,
             f"sealed under accord {header.accord_id}; the accord in force is {accord.accord}",
         )
+    if str(header.suite) != str(accord.suite):
+        return _quarantine(
+            ctx,
+            ReasonCode.SUITE_MISMATCH,
+            f"accord {accord.accord_id} requires the {accord.suite} suite; sealed with "
+            f"{header.suite}",
+        )
     # A different digest under the same id means another version of this accord: the version
     # in force decides (never an older, possibly laxer one), and the audit record names it.
     # 7. policy on the signed labels; REDACT here would mean the sender did not redact: deny

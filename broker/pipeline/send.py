@@ -238,6 +238,19 @@ def _seal_view(
         key_id, key = registry.current_encryption_key(recipient, at=now)
     except errors.KeyTrustError as exc:
         return Refused(recipient, "unknown_key", (str(exc),), decision)
+    # The accord fixes the suite for the pair (e.g. post-quantum for long-lived secrets); a
+    # key of another suite would silently downgrade it, so the sender refuses up front.
+    wanted = str(in_force.accord.suite)
+    if str(signing_key.suite) != wanted or str(key.suite) != wanted:
+        return Refused(
+            recipient,
+            "suite_mismatch",
+            (
+                f"accord {in_force.accord.accord_id} requires the {wanted} suite; the keys are "
+                f"{signing_key.suite} (sender) and {key.suite} (recipient)",
+            ),
+            decision,
+        )
     message_id = new_message_id(unix_ms=int(now.timestamp() * 1000))
     sealed = envelope.seal(
         view,

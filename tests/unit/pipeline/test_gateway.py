@@ -76,6 +76,7 @@ def accord_yaml(
     expires: str = "2028-01-01",
     version: int = 1,
     rate: str = "5/hour",
+    suite: str = "classic",
 ) -> bytes:
     """A small classic accord between GB and ``partner`` with one flow each way."""
     flows = ""
@@ -105,7 +106,7 @@ version: {version}
 parties: [GB, {partner}]
 effective: {effective}
 expires: {expires}
-suite: classic
+suite: {suite}
 flows:{flows}"""
     return text.encode()
 
@@ -333,6 +334,13 @@ CASES: dict[str, tuple[Callable[[World], dict[str, object]], ReasonCode]] = {
             )
         },
         ReasonCode.POLICY_DENIED,
+    ),
+    "accord requires another suite": (
+        lambda w: {
+            "value": w.seal(),
+            "accords": AccordBook([load(accord_yaml("gb-rs", "RS", suite="pq-hybrid"))]),
+        },
+        ReasonCode.SUITE_MISMATCH,
     ),
     "rate limit reached": (
         lambda w: {"value": w.seal(), "counters": {"GB-RS-OPS": 5}},

@@ -23,7 +23,7 @@ from broker.pipeline.send import (
     prepare_receipt,
     receipt_for,
 )
-from broker.policy import load_accord
+from broker.policy import Suite, load_accord
 from broker.schema import (
     TLP,
     Classification,
@@ -264,3 +264,12 @@ def test_a_receipt_is_never_receipted() -> None:
 
 def _any_id() -> MessageId:
     return new_message_id(unix_ms=int(NOW.timestamp() * 1000))
+
+
+def test_a_view_is_refused_when_the_accord_requires_another_suite() -> None:
+    """An accord fixing the post-quantum suite is never silently served with classic keys."""
+    hybrid = ACCORDS[RS].accord.model_copy(update={"suite": Suite.PQ_HYBRID})
+    (refused,) = _prepare(report(), RS, accords={RS: AccordInForce(hybrid, accord_digest(hybrid))})
+    assert isinstance(refused, Refused)
+    assert refused.reason_code == "suite_mismatch"
+    assert "pq-hybrid" in refused.reasons[0]
