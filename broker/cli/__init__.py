@@ -13,6 +13,7 @@ import click
 from broker import __version__
 from broker.cli import _app
 from broker.cli import adapter as adapter_cli
+from broker.cli import audit as audit_cli
 from broker.cli import demo as demo_cli
 from broker.cli import deploy as deploy_cli
 from broker.cli import envelope as envelope_cli
@@ -52,6 +53,7 @@ cli.add_command(adapter_cli.send_command)
 cli.add_command(adapter_cli.inbox_group)
 cli.add_command(gateway_cli.gateway_group)
 cli.add_command(gateway_cli.quarantine_group)
+cli.add_command(audit_cli.group)
 
 
 def main() -> None:

@@ -1,0 +1,144 @@
+"""Offline inclusion proofs: one message's audit records, proven in a signed checkpoint.
+
+A proof file is JSON::
+
+    {"checkpoint": "<signed note>", "format": "xb-inclusion-proof", "v": 1,
+     "entries": [{"index": 7, "record": "<audit record JSON>", "proof": ["<base64>", ...]}]}
+
+Whoever holds it and the partner registry can check, without the log, that each record was
+signed by a registered gateway and is leaf ``index`` of the tree the checkpoint signs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from broker import errors
+from broker.audit import (
+    Checkpoint,
+    inclusion_proof,
+    leaf_hash,
+    root_hash,
+    verify_inclusion,
+    verify_log_signature,
+)
+from broker.keys import Registry
+from broker.ledger import is_checkpoint_record
+from broker.pipeline.records import AuditRecord, parse_audit_record, verify_audit_record
+from broker.replay.bundle import Entry
+from broker.replay.verify import checkpoint_keys, scan
+
+__all__ = ["PROOF_FORMAT", "ProvenRecord", "prove_message", "verify_proof"]
+
+PROOF_FORMAT = "xb-inclusion-proof"
+_MAX_PROOF_FILE = 16 * 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class ProvenRecord:
+    """An audit record proven to be leaf ``index`` of the log signed by ``checkpoint``."""
+
+    index: int
+    record: AuditRecord
+    checkpoint: Checkpoint
+
+    def __bool__(self) -> bool:
+        raise TypeError("a ProvenRecord has no truth value; verify_proof() raises on failure")
+
+
+def prove_message(
+    entries: Callable[[], Iterable[Entry]], *, message_id: str, registry: Registry
+) -> bytes:
+    """The proof file for every audit record of ``message_id``, against the newest checkpoint
+    whose root the log reproduces. Raises UsageError if no record has that id.
+
+    ``entries`` opens the log afresh: it is read twice (hashes, then the matching records), so
+    only 32 bytes per record are held.
+    """
+    found = scan(entries(), registry=registry, check_records=False)
+    observed = found.observed
+    matching: list[tuple[int, bytes]] = []
+    index = 0
+    for entry in entries():
+        if not entry.damaged and is_checkpoint_record(entry.value):
+            continue
+        if _message_id(entry.value) == message_id:
+            matching.append((index, entry.value))
+        index += 1
+    if not matching:
+        raise errors.UsageError(f"no audit record for message {message_id} in the log")
+    usable = [
+        (checkpoint, record)
+        for checkpoint, record in found.checkpoints
+        if checkpoint.size <= len(observed) and checkpoint.size > matching[-1][0]
+    ]
+    for checkpoint, record in sorted(usable, key=lambda pair: -pair[0].size):
+        if _root_matches(observed, checkpoint):
+            proofs = [
+                {
+                    "index": i,
+                    "proof": [
+                        base64.b64encode(h).decode("ascii")
+                        for h in inclusion_proof(observed, i, checkpoint.size)
+                    ],
+                    "record": value.decode("utf-8"),
+                }
+                for i, value in matching
+            ]
+            document = {
+                "checkpoint": record.note.decode("utf-8"),
+                "entries": proofs,
+                "format": PROOF_FORMAT,
+                "v": 1,
+            }
+            return json.dumps(document, sort_keys=True, indent=1).encode("utf-8") + b"\n"
+    raise errors.AuditError(
+        f"no verified checkpoint covers message {message_id} yet (index {matching[-1][0]})"
+    )
+
+
+def verify_proof(data: bytes, *, registry: Registry) -> list[ProvenRecord]:
+    """Check a proof file: the checkpoint's gateway signature, each record's gateway signature,
+    and each inclusion proof against the signed root. Raises AuditError on any failure."""
+    if len(data) > _MAX_PROOF_FILE:
+        raise errors.AuditError("proof file is too large")
+    try:
+        document: Any = json.loads(data)
+        if document.get("format") != PROOF_FORMAT or document.get("v") != 1:
+            raise errors.AuditError("not a version 1 inclusion proof")
+        note = str(document["checkpoint"]).encode("utf-8")
+        items = [
+            (int(e["index"]), str(e["record"]).encode("utf-8"), [str(p) for p in e["proof"]])
+            for e in document["entries"]
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise errors.AuditError(f"the proof file is malformed ({exc})") from exc
+    checkpoint = verify_log_signature(note, gateway_keys=checkpoint_keys(note, registry))
+    proven: list[ProvenRecord] = []
+    for index, value, path in items:
+        try:
+            record = verify_audit_record(value, registry=registry)
+            hashes = [base64.b64decode(p, validate=True) for p in path]
+        except (errors.IntegrityError, binascii.Error) as exc:
+            raise errors.AuditError(f"record {index} in the proof does not verify") from exc
+        verify_inclusion(leaf_hash(value), index, checkpoint.size, hashes, checkpoint.root)
+        proven.append(ProvenRecord(index, record, checkpoint))
+    if not proven:
+        raise errors.AuditError("the proof file proves no record")
+    return proven
+
+
+def _message_id(value: bytes) -> str | None:
+    try:
+        return parse_audit_record(value).message_id
+    except errors.SchemaError:
+        return None
+
+
+def _root_matches(observed: list[bytes], checkpoint: Checkpoint) -> bool:
+    return root_hash(observed[: checkpoint.size]) == checkpoint.root

@@ -1,0 +1,162 @@
+"""Replay: re-evaluate every recorded policy decision with the accord version it names.
+
+Each audit record of a policy decision names the accord digest it was decided under and the
+time (``decided_at``). Replay looks that exact accord version up (never the one in force
+today), calls :func:`broker.policy.evaluate` with the recorded time as ``now``, and compares
+the outcome and the rule ids with the record. Anything else is a disagreement.
+
+Not every record is a policy decision: a refusal before the policy step (malformed, bad
+signature, unknown key, replay conflict...) has nothing to re-evaluate and is counted by its
+reason. Rate counters are daemon state, not in the record: a refusal recorded as
+``rate_limited`` is re-evaluated with its flow's counter at the limit, so everything else in
+it is still checked; an allowed decision is re-evaluated with no counts.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+
+from broker import errors
+from broker.ids import PartnerCode
+from broker.ledger import is_checkpoint_record
+from broker.pipeline.records import AuditRecord, ReasonCode, parse_audit_record, parse_time
+from broker.policy import Accord, Outcome, Request, evaluate
+from broker.replay.bundle import Entry
+
+__all__ = ["Disagreement", "ReplayReport", "replay_entries"]
+
+#: reason codes the policy engine itself produces: the decisions replay can check
+_POLICY_REASONS = frozenset(
+    {
+        ReasonCode.POLICY_DENIED,
+        ReasonCode.RATE_LIMITED,
+        ReasonCode.ACCORD_EXPIRED,
+        ReasonCode.ACCORD_NOT_IN_FORCE,
+    }
+)
+_PROGRESS_EVERY = 1000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Disagreement:
+    """A recorded decision that the named accord version does not reproduce."""
+
+    index: int
+    message_id: str | None
+    detail: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplayReport:
+    """What replay found. Ask ``.agrees``; it has no truth value."""
+
+    records: int
+    reevaluated: int
+    disagreements: tuple[Disagreement, ...]
+    #: records not re-evaluated, by why (the refusal reason, or ``unreadable``)
+    skipped: Mapping[str, int]
+    #: how many decisions each accord version (``<id> v<version>``) re-evaluated
+    by_accord: Mapping[str, int]
+
+    @property
+    def agrees(self) -> bool:
+        """Every re-evaluated decision came out as recorded."""
+        return not self.disagreements
+
+    def __bool__(self) -> bool:
+        raise TypeError("a ReplayReport has no truth value; use .agrees")
+
+
+def replay_entries(
+    entries: Iterable[Entry],
+    *,
+    accords: Mapping[str, Accord],
+    progress: Callable[[int], None] | None = None,
+) -> ReplayReport:
+    """Re-evaluate every policy decision in ``entries`` (streamed, one record at a time).
+
+    ``accords`` maps accord digests to accords; ``progress`` is called with the number of
+    records done every thousand records and at the end.
+    """
+    index = reevaluated = 0
+    disagreements: list[Disagreement] = []
+    skipped: collections.Counter[str] = collections.Counter()
+    by_accord: collections.Counter[str] = collections.Counter()
+    for entry in entries:
+        if not entry.damaged and is_checkpoint_record(entry.value):
+            continue
+        try:
+            record = parse_audit_record(entry.value)
+        except errors.SchemaError:
+            skipped["unreadable"] += 1
+        else:
+            inputs = _policy_inputs(record)
+            if isinstance(inputs, str):
+                skipped[inputs] += 1
+            else:
+                reevaluated += 1
+                problem = _reevaluate(record, *inputs, accords=accords, by_accord=by_accord)
+                if problem is not None:
+                    disagreements.append(Disagreement(index, record.message_id, problem))
+        index += 1
+        if progress is not None and index % _PROGRESS_EVERY == 0:
+            progress(index)
+    if progress is not None:
+        progress(index)
+    return ReplayReport(index, reevaluated, tuple(disagreements), dict(skipped), dict(by_accord))
+
+
+def _policy_inputs(record: AuditRecord) -> tuple[Request, str] | str:
+    """The request and accord digest of a policy decision, or why the record is not one."""
+    if record.reason_code is not None and record.reason_code not in _POLICY_REASONS:
+        return str(record.reason_code)
+    labels, sender, recipient = record.labels, record.sender, record.recipient
+    if labels is None or sender is None or recipient is None or record.accord_digest is None:
+        return "incomplete"
+    request = Request(labels=labels, sender=PartnerCode(sender), recipient=PartnerCode(recipient))
+    return request, record.accord_digest
+
+
+def _reevaluate(
+    record: AuditRecord,
+    request: Request,
+    digest: str,
+    *,
+    accords: Mapping[str, Accord],
+    by_accord: collections.Counter[str],
+) -> str | None:
+    accord = accords.get(digest)
+    if accord is None:
+        return f"accord version {digest[:16]}... is not in the bundle"
+    if accord.accord != record.accord_id or accord.version != record.accord_version:
+        return (
+            f"the record names {record.accord_id} v{record.accord_version} but its digest is "
+            f"{accord.accord} v{accord.version}"
+        )
+    by_accord[f"{accord.accord} v{accord.version}"] += 1
+    counters = _recorded_counters(record, accord)
+    decision = evaluate(accord, request, now=parse_time(record.decided_at), counters=counters)
+    outcome = "allow" if decision.outcome is Outcome.ALLOW else "deny"
+    if outcome != record.decision:
+        return (
+            f"recorded {record.decision}, the accord gives {outcome}: {'; '.join(decision.reasons)}"
+        )
+    if tuple(decision.rule_ids) != tuple(record.rule_ids):
+        return (
+            f"recorded rules {', '.join(record.rule_ids) or '(none)'}, the accord gives "
+            f"{', '.join(decision.rule_ids) or '(none)'}"
+        )
+    return None
+
+
+def _recorded_counters(record: AuditRecord, accord: Accord) -> dict[str, int]:
+    if record.reason_code is not ReasonCode.RATE_LIMITED:
+        return {}
+    limited = {rule.removesuffix(".rate-limit") for rule in record.rule_ids}
+    return {
+        flow.id: flow.rate.count
+        for flow in accord.flows
+        if flow.id in limited and flow.rate is not None
+    }

@@ -1,0 +1,155 @@
+"""The HTML audit report in a real headless Chromium: it opens with no console messages, its
+script runs, and the sharing matrix is in the DOM. A screenshot is kept as a CI artifact.
+
+Chromium is Debian's ``chromium`` package, installed by ``.ci/run``; without it these tests
+fail (never skip), because an unchecked page is exactly what this test exists to prevent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html.parser
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+from broker.schema.labels import Classification
+from tests.unit.replay.audit_log import NOW, AuditLog, checkpointed_topic, decide, labels
+
+CHROMIUM = pathlib.Path("/usr/bin/chromium")
+ARTIFACTS = pathlib.Path(__file__).resolve().parents[2] / "artifacts"
+HANG_GUARD_S = 120
+# Chromium logs every console message (log, warning, error, uncaught exception, CSP refusal)
+# on stderr as "...:CONSOLE:<line>] ..." when started with --enable-logging=stderr --v=0.
+CONSOLE_LINE = re.compile(r":CONSOLE(?::|\()\d*\)?\] (.*)")
+
+
+def chromium(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run headless Chromium with no network side-channels and a throwaway profile."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser test needs Debian's chromium package, which "
+            ".ci/run installs (apt-get install -y chromium)",
+            pytrace=False,
+        )
+    with tempfile.TemporaryDirectory(prefix="broker-chromium-") as profile:
+        return subprocess.run(
+            [
+                str(CHROMIUM),
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                "--enable-logging=stderr",
+                "--v=0",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=HANG_GUARD_S,
+            check=False,
+        )
+
+
+def console_messages(stderr: str) -> list[str]:
+    """Every console message Chromium reported while loading the page."""
+    return [m[1] for m in map(CONSOLE_LINE.search, stderr.splitlines()) if m is not None]
+
+
+class _Cells(html.parser.HTMLParser):
+    """Collects the matrix cells (their data attributes and text) and the body's attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: dict[tuple[str, str, str], str] = {}
+        self.body: dict[str, str | None] = {}
+        self._open: tuple[str, str, str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "body":
+            self.body = found
+        if tag == "td" and "data-category" in found:
+            self._open = (
+                found["data-sender"] or "",
+                found["data-recipient"] or "",
+                found["data-category"] or "",
+            )
+            self.cells[self._open] = ""
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            self.cells[self._open] += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td":
+            self._open = None
+
+
+@pytest.fixture(scope="module")
+def report_page(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """The page ``broker audit report --html`` writes for a small log: 3 GB->RS disclosures
+    of operational and identity data, 1 refusal."""
+    log = AuditLog.create()
+    v1, v2 = log.accords
+    values = [decide(v1, labels(), key=log.gateway_key, at=NOW) for _ in range(3)]
+    sensitive = labels(classification=Classification.OFFICIAL_SENSITIVE)
+    values.append(decide(v2, sensitive, key=log.gateway_key, at=NOW))
+    topic = asyncio.run(checkpointed_topic(values, key=log.gateway_key))
+    directory = tmp_path_factory.mktemp("report")
+    bundle = directory / "audit.bundle"
+    bundle.write_bytes(log.bundle_bytes(topic.values))
+    page = directory / "report.html"
+    result = subprocess.run(
+        [sys.executable, "-m", "broker", "audit", "report", str(bundle), "--html", str(page)],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return page
+
+
+def test_the_report_opens_without_console_messages_and_shows_the_matrix(
+    report_page: pathlib.Path,
+) -> None:
+    """Loaded in Chromium, the page logs nothing (no errors, no blocked external asset), its
+    script has run, and the DOM holds the matrix cells with the right counts."""
+    loaded = chromium("--dump-dom", report_page.as_uri())
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert console_messages(loaded.stderr) == []
+    cells = _Cells()
+    cells.feed(loaded.stdout)
+    assert cells.body.get("data-ready") == "1"
+    assert cells.cells[("GB", "RS", "identity")] == "3"
+    assert cells.cells[("GB", "RS", "operational")] == "3"
+    assert 'id="refusals"' in loaded.stdout
+    assert "policy_denied" in loaded.stdout
+
+
+def test_the_console_check_sees_a_script_error(tmp_path: pathlib.Path) -> None:
+    """The detector is not blind: a page with an uncaught error is reported."""
+    broken = tmp_path / "broken.html"
+    broken.write_text("<!DOCTYPE html><body><script>notDefined()</script></body>", "utf-8")
+    loaded = chromium("--dump-dom", broken.as_uri())
+    assert any("notDefined" in message for message in console_messages(loaded.stderr))
+
+
+def test_a_screenshot_of_the_report_is_kept(report_page: pathlib.Path) -> None:
+    """artifacts/report.png is written for CI to keep."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "report.png"
+    shot.unlink(missing_ok=True)
+    taken = chromium(f"--screenshot={shot}", "--window-size=1200,900", report_page.as_uri())
+    assert taken.returncode == 0, taken.stderr[-2000:]
+    assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
