@@ -10,7 +10,7 @@ from pathlib import Path
 import structlog
 
 from broker import cosign, crypto, errors, keys
-from broker.config import Config, PlaintextSecurity, read_secret
+from broker.config import Config, read_secret
 from broker.ids import KeyId, PartnerCode
 from broker.keys import Registry
 from broker.pipeline.send import AccordInForce, accord_digest
@@ -35,13 +35,6 @@ def require_adapter(config: Config) -> PartnerCode:
     missing = config.missing_for("adapter")
     if missing or config.partner is None:
         raise errors.UsageError(f"an adapter configuration needs: {', '.join(missing)}")
-    if not isinstance(config.kafka.security, PlaintextSecurity):
-        # The transport seam does not yet take TLS or SASL settings; refuse rather than
-        # silently connect without the security the operator asked for.
-        raise errors.UsageError(
-            f"kafka.security.protocol {config.kafka.security.protocol} is not supported by this "
-            "adapter yet; use PLAINTEXT on loopback behind a TLS-terminating proxy"
-        )
     return config.partner
 
 

@@ -39,7 +39,7 @@ from broker.adapter.journal import SendJournal
 from broker.adapter.outputs import DeliveryDir, Webhook
 from broker.adapter.spool import Spool
 from broker.clock import Clock, SystemClock
-from broker.config import Config, adapter_group, inbox_topic
+from broker.config import Config, adapter_group, inbox_topic, kafka_client_security
 from broker.crypto import AeadSealer
 from broker.runtime import Health, Metrics, StopSignal, bind_ids, serve_observability, watch
 from broker.store import InboxStore
@@ -51,6 +51,7 @@ from broker.transport.kafka import (
     open_consumer,
     open_producer,
 )
+from broker.transport.security import PLAINTEXT, ClientSecurity
 
 __all__ = ["AdapterDaemon", "Connection", "build_adapter", "journal_path", "serve_config"]
 
@@ -60,12 +61,14 @@ _MAX_BACKOFF_S = 30.0
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Connection:
-    """Where Kafka is and how patient to be with it."""
+    """Where Kafka is, how to prove who we are to it, and how patient to be with it."""
 
     bootstrap: str
     client_id: str = "broker-adapter"
     session_timeout_ms: int = 10_000
     request_timeout_ms: int = 30_000
+    _: dataclasses.KW_ONLY
+    security: ClientSecurity = PLAINTEXT
 
 
 def journal_path(config: Config) -> Path:
@@ -197,13 +200,17 @@ class AdapterDaemon:
     async def _clients(self) -> AsyncIterator[tuple[Producer, Consumer]]:
         c, me = self.connection, self.adapter.me
         producer_settings = ProducerSettings(
-            bootstrap=c.bootstrap, client_id=c.client_id, request_timeout_ms=c.request_timeout_ms
+            bootstrap=c.bootstrap,
+            client_id=c.client_id,
+            request_timeout_ms=c.request_timeout_ms,
+            security=c.security,
         )
         consumer_settings = ConsumerSettings(
             bootstrap=c.bootstrap,
             group_id=adapter_group(self.adapter.prefix, me),
             client_id=c.client_id,
             session_timeout_ms=c.session_timeout_ms,
+            security=c.security,
         )
         topic = inbox_topic(self.adapter.prefix, me)
         async with (
@@ -312,12 +319,15 @@ async def serve_config(
 ) -> None:
     """The whole daemon from a configuration: observability, reloads, and the adapter."""
     metrics, health = metrics or Metrics(), health or Health()
+    # read the Kafka secrets and certificates first: a bad file fails before any store opens
+    security = kafka_client_security(config.kafka)
     adapter = build_adapter(config, metrics=metrics)
     connection = Connection(
         bootstrap=",".join(config.kafka.bootstrap),
         client_id=config.kafka.client_id,
         session_timeout_ms=config.kafka.session_timeout_ms,
         request_timeout_ms=config.kafka.request_timeout_ms,
+        security=security,
     )
     daemon = AdapterDaemon(adapter, connection=connection, health=health)
     try:

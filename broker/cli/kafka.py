@@ -1,7 +1,8 @@
-"""`broker kafka up|down`: the embedded Kafka-protocol broker for development and the demo."""
+"""`broker kafka up|down|topics create`: the embedded broker, and the exchange's topics."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 from collections.abc import Callable
@@ -10,8 +11,12 @@ from types import FrameType
 
 import click
 
-from broker.errors import EmbeddedBrokerError
+from broker import keys
+from broker.config import DEFAULT_PREFIX, kafka_client_security, load_config, topic_plan
+from broker.errors import EmbeddedBrokerError, RegistryError, UsageError
 from broker.transport import embedded
+from broker.transport.kafka import TopicSpec, create_topics
+from broker.transport.security import PLAINTEXT
 
 __all__ = ["group"]
 
@@ -95,6 +100,93 @@ def down(state_dir: Path | None) -> None:
         click.echo("no embedded broker is running")
     else:
         click.echo(f"stopped the embedded broker at {stopped.bootstrap} (pid {stopped.pid})")
+
+
+@group.group(name="topics")
+def topics() -> None:
+    """The exchange's topics: outbox and inbox per partner, quarantine, audit."""
+
+
+@topics.command(name="create")
+@click.option(
+    "--bootstrap",
+    default=None,
+    help="Kafka bootstrap servers, host:port[,...] [default: the --config file's].",
+)
+@click.option(
+    "--config",
+    "config_path",
+    default=None,
+    help="Take the bootstrap servers and TLS/SASL settings from this daemon configuration.",
+)
+@click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, help="Topic name prefix.")
+@click.option("--partners", default=None, help="Partner codes, comma-separated, e.g. GB,RS,MK.")
+@click.option(
+    "--registry",
+    "registry_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Take the partners from this signed registry instead (its roots' signatures checked).",
+)
+@click.option("--partitions", type=click.IntRange(1, 1_000), default=3, show_default=True)
+@click.option("--replication-factor", type=click.IntRange(1, 16), default=1, show_default=True)
+@click.option("--min-insync-replicas", type=click.IntRange(1, 16), default=1, show_default=True)
+def topics_create(
+    bootstrap: str | None,
+    config_path: str | None,
+    prefix: str,
+    partners: str | None,
+    registry_file: Path | None,
+    partitions: int,
+    replication_factor: int,
+    min_insync_replicas: int,
+) -> None:
+    """Create every topic the exchange needs; topics that already exist are left as they are.
+
+    The audit topic always has one partition (one total order for the hash chain). In
+    production use replication factor 3 and min.insync.replicas 2, so an acknowledged record
+    survives the loss of a broker. Exit status 2 on bad options, 9 for a registry that does
+    not verify, 21 if Kafka refused.
+    """
+    codes = _partner_codes(partners, registry_file)
+    plan = topic_plan(
+        codes,
+        prefix=prefix,
+        partitions=partitions,
+        replication_factor=replication_factor,
+        min_insync_replicas=min_insync_replicas,
+    )
+    specs = [TopicSpec(t.name, t.partitions, t.replication_factor, dict(t.configs)) for t in plan]
+    security = PLAINTEXT
+    if config_path is not None:
+        kafka = load_config(config_path).kafka
+        security = kafka_client_security(kafka)
+        bootstrap = bootstrap or ",".join(kafka.bootstrap)
+    if bootstrap is None:
+        raise UsageError("give --bootstrap or --config")
+    asyncio.run(create_topics(bootstrap, specs, security=security))
+    for spec in specs:
+        click.echo(
+            f"{spec.name}\t{spec.partitions} partitions, replication {spec.replication_factor}"
+        )
+
+
+def _partner_codes(partners: str | None, registry_file: Path | None) -> list[str]:
+    if (partners is None) == (registry_file is None):
+        raise UsageError("give exactly one of --partners or --registry")
+    if partners is not None:
+        return [code.strip() for code in partners.split(",") if code.strip()]
+    assert registry_file is not None  # noqa: S101 - checked just above
+    try:
+        data = registry_file.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {registry_file}: {exc.strerror}") from exc
+    # Its own roots' signatures are checked, not its expiry: creating topics for the partners
+    # it names is harmless even for an expired document.
+    registry = keys.load_trusted_registry(data)
+    if not registry.partners:
+        raise RegistryError(f"{registry_file} names no partners")
+    return sorted(registry.partners)
 
 
 _SignalHandler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None

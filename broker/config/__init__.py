@@ -35,6 +35,7 @@ from broker.config._model import (
     SslSecurity,
     StoreSettings,
 )
+from broker.config._security import kafka_client_security
 from broker.config.topics import (
     DEFAULT_PREFIX,
     TopicSpec,
@@ -74,6 +75,7 @@ __all__ = [
     "config_json_schema",
     "gateway_group",
     "inbox_topic",
+    "kafka_client_security",
     "load_config",
     "outbox_topic",
     "quarantine_topic",

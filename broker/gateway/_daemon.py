@@ -29,8 +29,8 @@ from broker import errors
 from broker.clock import Clock, SystemClock
 from broker.config import (
     Config,
-    PlaintextSecurity,
     audit_topic,
+    kafka_client_security,
     outbox_topic,
     quarantine_topic,
 )
@@ -57,6 +57,7 @@ from broker.transport.kafka import (
     open_consumer,
     open_producer,
 )
+from broker.transport.security import ClientSecurity
 
 __all__ = ["GatewayMetrics", "serve_gateway"]
 
@@ -237,16 +238,6 @@ async def _all_acknowledged(sends: Sequence[Awaitable[Delivery]]) -> None:
         raise failures[0]
 
 
-def _check_security(config: Config) -> None:
-    if not isinstance(config.kafka.security, PlaintextSecurity):
-        # The transport seam does not take TLS or SASL settings yet: refuse rather than connect
-        # without the security the operator asked for.
-        raise errors.UsageError(
-            f"kafka.security.protocol {config.kafka.security.protocol} is not supported by the "
-            "gateway yet; use PLAINTEXT on loopback behind a TLS-terminating proxy"
-        )
-
-
 async def serve_gateway(
     config: Config,
     stop: StopSignal,
@@ -256,21 +247,24 @@ async def serve_gateway(
     clock: Clock | None = None,
 ) -> None:
     """Run the gateway until ``stop`` is set, then finish the batch in hand, commit and return."""
-    _check_security(config)
+    # read the Kafka secrets and certificates first: a bad file fails before anything opens
+    security = kafka_client_security(config.kafka)
     metrics, health = metrics or Metrics(), health or Health()
     gateway = _Gateway(config, clock=clock or SystemClock(), metrics=GatewayMetrics(metrics))
     port = config.observability.port
     try:
         if port is None:
-            await _serve(gateway, stop, health)
+            await _serve(gateway, stop, health, security)
         else:
             async with serve_observability(port=port, metrics=metrics, health=health):
-                await _serve(gateway, stop, health)
+                await _serve(gateway, stop, health, security)
     finally:
         gateway.close()
 
 
-async def _serve(gateway: _Gateway, stop: StopSignal, health: Health) -> None:
+async def _serve(
+    gateway: _Gateway, stop: StopSignal, health: Health, security: ClientSecurity
+) -> None:
     config = gateway.config
     bootstrap = ",".join(config.kafka.bootstrap)
     producer_settings = ProducerSettings(
@@ -279,12 +273,14 @@ async def _serve(gateway: _Gateway, stop: StopSignal, health: Health) -> None:
         request_timeout_ms=config.kafka.request_timeout_ms,
         # the largest delivery frame: an envelope plus the attestation and signature
         max_request_size=config.limits.max_envelope_bytes + 64 * 1024,
+        security=security,
     )
     consumer_settings = ConsumerSettings(
         bootstrap=bootstrap,
         group_id=config.gateway_group_id,
         client_id=f"{config.kafka.client_id}-gateway",
         session_timeout_ms=config.kafka.session_timeout_ms,
+        security=security,
     )
     resubscribe = asyncio.Event()
 

@@ -16,7 +16,7 @@ import uuid
 import structlog
 
 from broker import errors
-from broker.config import Config, quarantine_topic
+from broker.config import Config, kafka_client_security, quarantine_topic
 from broker.pipeline.records import QuarantineRecord, parse_quarantine_record
 from broker.transport.kafka import (
     ConsumerSettings,
@@ -47,6 +47,7 @@ async def read_quarantine(
         group_id=f"{config.kafka.topic_prefix}quarantine-reader.{uuid.uuid4().hex[:12]}",
         client_id=f"{config.kafka.client_id}-quarantine",
         session_timeout_ms=config.kafka.session_timeout_ms,
+        security=kafka_client_security(config.kafka),
     )
     join_s = (
         config.kafka.session_timeout_ms / 1000 + 5 if join_timeout_s is None else join_timeout_s
@@ -103,6 +104,7 @@ async def release(config: Config, record_id: str) -> Delivery:
         bootstrap=",".join(config.kafka.bootstrap),
         client_id=f"{config.kafka.client_id}-quarantine",
         max_request_size=config.limits.max_envelope_bytes + 64 * 1024,
+        security=kafka_client_security(config.kafka),
     )
     key = None if record.message_id is None else record.message_id.encode("ascii")
     async with open_producer(settings) as producer:

@@ -134,6 +134,8 @@ class EmbeddedBroker:
 
     ``port=0`` picks a free port. With ``state_dir``, the pid and state files are written
     while it runs, so ``broker kafka down`` from another shell can stop it too.
+    ``advertised_port`` is the port on 127.0.0.1 that the broker tells clients to reconnect
+    to (default: its own); set it to a TLS-terminating proxy's port to put the proxy in front.
 
     >>> with EmbeddedBroker(port=0) as kafka:  # doctest: +SKIP
     ...     print(kafka.bootstrap)
@@ -143,11 +145,15 @@ class EmbeddedBroker:
         self,
         *,
         port: int = DEFAULT_PORT,
+        advertised_port: int | None = None,
         state_dir: Path | None = None,
         ready_timeout_s: float = 10.0,
         stop_timeout_s: float = 10.0,
     ) -> None:
+        if advertised_port is not None and not 0 < advertised_port < 65536:
+            raise EmbeddedBrokerError(f"advertised port {advertised_port} is not a TCP port")
         self._requested_port = port
+        self._advertised_port = advertised_port
         self._state_dir = state_dir
         self._ready_timeout_s = ready_timeout_s
         self._stop_timeout_s = stop_timeout_s
@@ -186,7 +192,11 @@ class EmbeddedBroker:
         # the broker keeps its own descriptor; ours is only read if it fails to start
         with _open_log(self._state_dir) as log:
             self._process, self._port = _spawn(
-                self._requested_port, log=log, detached=False, ready_timeout_s=self._ready_timeout_s
+                self._requested_port,
+                advertised_port=self._advertised_port,
+                log=log,
+                detached=False,
+                ready_timeout_s=self._ready_timeout_s,
             )
         if self._state_dir is not None:
             try:
@@ -292,20 +302,26 @@ def _open_log(state_dir: Path | None) -> IO[bytes]:
 
 
 def _spawn(
-    port: int, *, log: IO[bytes], detached: bool, ready_timeout_s: float
+    port: int,
+    *,
+    advertised_port: int | None = None,
+    log: IO[bytes],
+    detached: bool,
+    ready_timeout_s: float,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """Start Tansu on ``port`` (0 = a free one) and wait until it answers ApiVersions."""
     binary = find_binary()
     bound_port = free_port() if port == 0 else port
     ensure_port_free(bound_port)
     url = f"tcp://{HOST}:{bound_port}"
+    advertised = url if advertised_port is None else f"tcp://{HOST}:{advertised_port}"
     argv = [
         str(binary),
         "broker",
         "--listener-url",
         url,
         "--advertised-listener-url",
-        url,
+        advertised,
         "--storage-engine",
         "memory://tansu/",
         "--silent",

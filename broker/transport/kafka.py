@@ -23,6 +23,7 @@ import aiokafka.admin
 import aiokafka.errors
 
 from broker.errors import TransportError, UsageError
+from broker.transport.security import PLAINTEXT, ClientSecurity
 
 __all__ = [
     "Consumer",
@@ -54,8 +55,11 @@ class ProducerSettings:
     linger_ms: int = 5
     max_batch_size: int = 262_144
     max_request_size: int = 1_048_576
+    security: ClientSecurity = PLAINTEXT
+    """TLS / SASL towards the brokers; its repr never shows the password."""
 
     def __post_init__(self) -> None:
+        self.security.check_bootstrap(self.bootstrap)
         _require_positive(request_timeout_ms=self.request_timeout_ms)
         _require_positive(max_batch_size=self.max_batch_size)
         _require_positive(max_request_size=self.max_request_size)
@@ -74,7 +78,7 @@ class ProducerSettings:
             "max_batch_size": self.max_batch_size,
             "max_request_size": self.max_request_size,
             "compression_type": None,
-        }
+        } | self.security.client_options()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -94,8 +98,11 @@ class ConsumerSettings:
     request_timeout_ms: int = 40_000
     max_poll_interval_ms: int = 300_000
     fetch_max_wait_ms: int = 500
+    security: ClientSecurity = PLAINTEXT
+    """TLS / SASL towards the brokers; its repr never shows the password."""
 
     def __post_init__(self) -> None:
+        self.security.check_bootstrap(self.bootstrap)
         _require_positive(session_timeout_ms=self.session_timeout_ms)
         _require_positive(request_timeout_ms=self.request_timeout_ms)
         _require_positive(max_poll_interval_ms=self.max_poll_interval_ms)
@@ -128,7 +135,7 @@ class ConsumerSettings:
             "fetch_max_wait_ms": self.fetch_max_wait_ms,
             "check_crcs": True,
             "exclude_internal_topics": True,
-        }
+        } | self.security.client_options()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -265,12 +272,17 @@ async def create_topics(
     *,
     client_id: str = "broker-admin",
     request_timeout_ms: int = 30_000,
+    security: ClientSecurity = PLAINTEXT,
 ) -> None:
     """Create ``topics``; a topic that already exists is left as it is, not an error."""
+    security.check_bootstrap(bootstrap)
     if not topics:
         return
     admin = aiokafka.admin.AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, client_id=client_id, request_timeout_ms=request_timeout_ms
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        request_timeout_ms=request_timeout_ms,
+        **security.client_options(),
     )
     try:
         with _transport_errors(f"connecting an admin client to {bootstrap}"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import aiokafka
 import pytest
@@ -21,11 +22,11 @@ from broker.transport.kafka import (
 )
 
 
-def _producer(**overrides: bool) -> ProducerSettings:
+def _producer(**overrides: Any) -> ProducerSettings:
     return ProducerSettings(bootstrap="127.0.0.1:9092", client_id="p", **overrides)
 
 
-def _consumer(**overrides: int) -> ConsumerSettings:
+def _consumer(**overrides: Any) -> ConsumerSettings:
     return ConsumerSettings(bootstrap="127.0.0.1:9092", group_id="g", client_id="c", **overrides)
 
 
