@@ -34,6 +34,7 @@ from broker.config import (
     outbox_topic,
     quarantine_topic,
 )
+from broker.gateway._checkpoints import checkpoint_audit_log
 from broker.gateway._trust import RateCounters, TrustState, load_gateway_key
 from broker.pipeline.gateway import (
     DedupKey,
@@ -293,6 +294,16 @@ async def _serve(
     watcher = asyncio.create_task(
         watch(gateway.trust.watched_paths, on_change, interval_s=2.0, stop=stop)
     )
+    checkpoints_stop = asyncio.Event()
+    checkpoints = asyncio.create_task(
+        checkpoint_audit_log(
+            config,
+            key=gateway.gateway_key,
+            clock=gateway.clock,
+            security=security,
+            stop=checkpoints_stop,
+        )
+    )
     try:
         async with open_producer(producer_settings) as producer:
             while not stop.is_set():
@@ -308,6 +319,9 @@ async def _serve(
         health.set_draining()
         stop.set("gateway stopping")
         await watcher
+        # after the routing loop: the last checkpoint covers what this instance has read
+        checkpoints_stop.set()
+        await checkpoints
 
 
 async def _consume(

@@ -17,6 +17,7 @@ import uuid
 import pytest
 
 from broker import cosign, envelope, keys
+from broker.audit import leaf_hash, root_hash
 from broker.config import (
     Config,
     audit_topic,
@@ -29,6 +30,7 @@ from broker.config import (
 from broker.gateway import list_quarantine, release, serve_gateway
 from broker.ids import AccordId, PartnerCode, new_message_id
 from broker.keys.testing import RegistryFixture, build_registry
+from broker.ledger import is_checkpoint_record, parse_checkpoint_record
 from broker.pipeline import (
     ReasonCode,
     parse_quarantine_record,
@@ -178,6 +180,25 @@ async def test_the_gateway_delivers_audits_quarantines_and_releases(
         stop.set("test done")
         # the daemon drains and returns; an exception inside it surfaces here
         await asyncio.wait_for(daemon, timeout=60)
+    await checkpointed_on_stop(kafka, prefix, fixture)
+
+
+async def checkpointed_on_stop(
+    kafka: KafkaUnderTest, prefix: str, fixture: RegistryFixture
+) -> None:
+    """On stop the gateway signs a checkpoint over the audit records its checkpointer read."""
+    async with open_consumer(
+        kafka.consumer_settings(kafka.group("audit")), [audit_topic(prefix)]
+    ) as c:
+        values = [r.value or b"" for r in await c.read(4, timeout_s=60)]
+        values += [r.value or b"" for r in await c.fetch(timeout_ms=3000)]
+    checkpoints = [v for v in values if is_checkpoint_record(v)]
+    leaves = [leaf_hash(v) for v in values if not is_checkpoint_record(v)]
+    assert len(checkpoints) == 1, "one checkpoint, written as the gateway stopped"
+    gateway_keys = [key.public_key() for key in fixture.gateways.values()]
+    checkpoint = parse_checkpoint_record(checkpoints[0]).checkpoint(gateway_keys=gateway_keys)
+    assert 3 <= checkpoint.size <= len(leaves)
+    assert checkpoint.root == root_hash(leaves[: checkpoint.size])
 
 
 async def read(kafka: KafkaUnderTest, topic: str, count: int) -> list[bytes]:
