@@ -12,6 +12,7 @@ from broker.errors import PolicyError
 from broker.runtime import (
     EXIT_DRAIN_TIMEOUT,
     EXIT_FAILURE,
+    EXIT_FORCED,
     EXIT_OK,
     Service,
     StopSignal,
@@ -92,6 +93,26 @@ def test_sigterm_sets_the_stop_and_the_process_exits_zero() -> None:
     assert reasons == ["SIGTERM"]
     # the handlers are removed afterwards: the default disposition is back
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_a_second_sigint_forces_the_stop() -> None:
+    """Ctrl-C twice: the first asks for a drain, the second cancels it at once (exit 130)."""
+    cancelled: list[bool] = []
+
+    async def serve(stop: StopSignal) -> None:
+        loop = asyncio.get_running_loop()
+        loop.call_soon(os.kill, os.getpid(), signal.SIGINT)
+        await stop.wait()
+        loop.call_soon(os.kill, os.getpid(), signal.SIGINT)
+        try:
+            await asyncio.Event().wait()  # a drain that would never end on its own
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    assert Service(name="test", drain_timeout_s=3600).run(serve) == EXIT_FORCED
+    assert cancelled == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_a_non_positive_drain_timeout_is_refused() -> None:

@@ -1,0 +1,203 @@
+"""End-to-end throughput and latency of the exchange, beside plain aiokafka on the same broker.
+
+One run, one embedded broker, two measurements of the same volume and record sizes:
+
+* exchange: GB's adapter takes N reports from its spool (a burst, all written at once) and
+  sends each to RS, MK and XK; the gateway routes the 3N views; each recipient verifies,
+  decrypts and stores its views. A view's latency runs from its spool file being written to
+  its file appearing in the recipient's delivery directory (both file times, one clock).
+* plain Kafka, the same two hops: 3N records of the exchange's mean envelope size produced
+  (acks=all) to one topic, relayed by a consumer to a second topic, consumed there. Latency
+  runs from just before the first produce to each record's arrival at the last consumer.
+
+The exchange's figures are printed as ratios of plain Kafka's: the cost of the secure path
+(signatures, HPKE, policy, audit, durable de-duplication, receipts). Every daemon and the
+broker share the machine's cores, so the absolute figures are the machine's, not the design's.
+
+    python benchmarks/exchange_bench.py [--messages 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import aiokafka
+
+from broker.adapter import Spool, write_submission
+from broker.config import outbox_topic
+from broker.demo.exchange import example_report
+from broker.demo.federation import Federation, default_policies_dir, provision
+from broker.ids import PartnerCode
+from broker.transport.embedded import EmbeddedBroker
+
+RECIPIENTS = ("RS", "MK", "XK")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _unlimited_accords(directory: Path) -> list[Path]:
+    directory.mkdir()
+    copies = []
+    for source in sorted(default_policies_dir().glob("*.yaml")):
+        target = directory / source.name
+        target.write_text(re.sub(r"(?m)^\s*rate_limit:.*\n", "", source.read_text()))
+        copies.append(target)
+    return copies
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def _arrivals(federation: Federation, partner: str) -> dict[str, int]:
+    """case id -> arrival time (ns) of every view in ``partner``'s delivery directory."""
+    found: dict[str, int] = {}
+    for path in federation.delivery_dir(partner).glob("*.json"):
+        document = json.loads(path.read_bytes())
+        found[document["message"]["case_id"]] = path.stat().st_mtime_ns
+    return found
+
+
+def run_exchange(federation: Federation, messages: int) -> tuple[float, list[float]]:
+    """Views per second and view latencies (s) through the whole exchange."""
+    spool = Spool(federation.spool_dir("GB"))
+    to = [PartnerCode(code) for code in RECIPIENTS]
+    submitted: dict[str, int] = {}
+    reports = [(f"GB-BENCH-{i:05d}", example_report(f"GB-BENCH-{i:05d}")) for i in range(messages)]
+    for case_id, message in reports:
+        path = write_submission(spool.root, message, to)
+        submitted[case_id] = path.stat().st_mtime_ns
+    arrivals: dict[str, dict[str, int]] = {}
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        arrivals = {p: _arrivals(federation, p) for p in RECIPIENTS}
+        if all(len(found) >= messages for found in arrivals.values()):
+            break
+        time.sleep(0.25)  # other processes: polled, not awaited
+    else:
+        raise SystemExit(f"the exchange did not deliver everything: {arrivals}")
+    start = min(submitted.values())
+    end = max(t for found in arrivals.values() for t in found.values())
+    latencies = [
+        (found[case_id] - submitted[case_id]) / 1e9
+        for found in arrivals.values()
+        for case_id in submitted
+    ]
+    return messages * len(RECIPIENTS) / ((end - start) / 1e9), latencies
+
+
+async def run_plain(bootstrap: str, count: int, size: int) -> tuple[float, list[float]]:
+    """Records per second and latencies (s) over two hops of plain aiokafka."""
+    first, second = f"plain.a.{time.time_ns()}", f"plain.b.{time.time_ns()}"
+    admin = aiokafka.admin.AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [aiokafka.admin.NewTopic(t, 3, 1) for t in (first, second)], timeout_ms=30_000
+        )
+    finally:
+        await admin.close()
+    payload = b"x" * size
+
+    async def consumer_of(topic: str) -> aiokafka.AIOKafkaConsumer:
+        consumer = aiokafka.AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
+        )
+        await consumer.start()
+        consumer.assign([aiokafka.TopicPartition(topic, p) for p in range(3)])
+        await consumer.seek_to_beginning()
+        return consumer
+
+    producer = aiokafka.AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=262_144
+    )
+    await producer.start()
+    relay_in, sink = await consumer_of(first), await consumer_of(second)
+    arrivals: list[float] = []
+
+    async def relay() -> None:
+        moved = 0
+        while moved < count:
+            batch = await relay_in.getmany(timeout_ms=200, max_records=500)
+            futures = [
+                await producer.send(second, record.value, key=record.key)
+                for records in batch.values()
+                for record in records
+            ]
+            await asyncio.gather(*futures)
+            moved += len(futures)
+
+    async def drain() -> None:
+        while len(arrivals) < count:
+            batch = await sink.getmany(timeout_ms=200, max_records=500)
+            now = time.perf_counter()
+            arrivals.extend(now for records in batch.values() for _ in records)
+
+    try:
+        tasks = [asyncio.create_task(relay()), asyncio.create_task(drain())]
+        start = time.perf_counter()
+        futures = [await producer.send(first, payload, key=str(i).encode()) for i in range(count)]
+        await asyncio.gather(*futures)
+        await asyncio.gather(*tasks)
+    finally:
+        await relay_in.stop()
+        await sink.stop()
+        await producer.stop()
+    return count / (max(arrivals) - start), [t - start for t in arrivals]
+
+
+async def _mean_envelope_size(bootstrap: str, topic: str) -> int:
+    consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        consumer.assign([aiokafka.TopicPartition(topic, p) for p in range(3)])
+        await consumer.seek_to_beginning()
+        batch = await consumer.getmany(timeout_ms=2_000, max_records=500)
+        sizes = [len(r.value) for records in batch.values() for r in records if r.value]
+    finally:
+        await consumer.stop()
+    return int(statistics.mean(sizes))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=300, help="reports (each to 3 partners)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(port=0) as kafka:
+        root = Path(tmp)
+        federation = provision(
+            root / "federation",
+            bootstrap=kafka.bootstrap,
+            accords=_unlimited_accords(root / "accords"),
+        )
+        asyncio.run(federation.create_topics())
+        with federation:
+            for name in ("gateway", "GB", *RECIPIENTS):
+                federation.start(name)
+            rate, latencies = run_exchange(federation, args.messages)
+        size = asyncio.run(
+            _mean_envelope_size(kafka.bootstrap, outbox_topic(federation.prefix, "GB"))
+        )
+        count = args.messages * len(RECIPIENTS)
+        plain_rate, plain_latencies = asyncio.run(run_plain(kafka.bootstrap, count, size))
+    rows = [
+        ("views/s", rate, plain_rate),
+        ("p50 latency s", _percentile(latencies, 0.5), _percentile(plain_latencies, 0.5)),
+        ("p99 latency s", _percentile(latencies, 0.99), _percentile(plain_latencies, 0.99)),
+    ]
+    print(f"{args.messages} reports x {len(RECIPIENTS)} recipients = {count} views, "
+          f"mean envelope {size} B, burst submission, one embedded broker")  # fmt: skip
+    print(f"{'':16}{'exchange':>12}{'plain kafka':>14}{'ratio':>10}")
+    for label, ours, plain in rows:
+        print(f"{label:16}{ours:12.3f}{plain:14.3f}{ours / plain:10.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The whole exchange in one directory: provisioning a federation and running its daemons."""

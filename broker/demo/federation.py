@@ -1,0 +1,370 @@
+"""A complete federation in one directory: keys, signed registry, co-signed accords, configs.
+
+:func:`provision` writes everything six partners and one gateway need to run on one Kafka
+cluster (normally the embedded broker); :class:`Federation` starts and stops the daemons as
+real processes (``python -m broker gateway run`` / ``adapter run``) with their logs captured
+to files, and waits for each to report ready on ``/healthz``. The end-to-end tests and
+``broker demo`` both stand on it.
+
+Layout under the root directory::
+
+    registry/registry.json        the registry, signed by every root (threshold 2 of 3)
+    registry/trusted.json         the copy each daemon trusts "out of band"
+    accords/<id>.yaml(.sigs.json) the accords, co-signed with each party's policy key
+    keys/<name>/*.pem             private keys (encrypted PKCS#8, 0600)
+    secrets/<name>.passphrase     the key passphrases (0600)
+    config/<name>.yaml            one daemon configuration each (name: gateway or a code)
+    data/<name>/                  stores, spool, delivery directory
+    logs/<name>.log               the daemon's JSON log lines (appended across restarts)
+
+Every private key is generated here, on this machine, for a demonstration: a real
+federation generates each partner's keys at that partner (``broker keys generate``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import shutil
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Self
+
+from ruamel.yaml import YAML
+
+from broker import crypto, errors, keys
+from broker.clock import Clock, SystemClock
+from broker.config import topic_plan
+from broker.cosign import sign_accord, signature_path, write_signature_file
+from broker.demo.processes import DaemonProcess
+from broker.ids import PartnerCode
+from broker.keys.testing import PARTNER_NAMES, build_registry
+from broker.policy import load_accord
+from broker.transport.embedded import free_port
+from broker.transport.kafka import TopicSpec, create_topics
+
+__all__ = [
+    "DEFAULT_PARTNERS",
+    "GATEWAY",
+    "Federation",
+    "default_policies_dir",
+    "provision",
+]
+
+DEFAULT_PARTNERS: Final = ("GB", "RS", "MK", "XK", "TR", "AL")
+#: the daemon name of the policy gateway (adapters are named by their partner code)
+GATEWAY: Final = "gateway"
+
+
+def default_policies_dir() -> Path:
+    """The repository's ``policies/`` directory (beside the ``broker`` package)."""
+    return Path(__file__).resolve().parents[2] / "policies"
+
+
+class Federation:
+    """A provisioned federation: its paths, and its daemons as child processes."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        bootstrap: str,
+        prefix: str,
+        partners: tuple[PartnerCode, ...],
+        ports: Mapping[str, int],
+    ) -> None:
+        self.root = root
+        self.bootstrap = bootstrap
+        self.prefix = prefix
+        self.partners = partners
+        self.registry_path = root / "registry" / "registry.json"
+        self.trusted_path = root / "registry" / "trusted.json"
+        self.accords_dir = root / "accords"
+        self._daemons = {
+            name: DaemonProcess(
+                name, argv=self.argv(name), port=port, log=root / "logs" / f"{name}.log", cwd=root
+            )
+            for name, port in ports.items()
+        }
+
+    # paths -------------------------------------------------------------------------------
+
+    def config_path(self, name: str) -> Path:
+        """``config/<name>.yaml``: the configuration of ``gateway`` or partner ``name``."""
+        return self.root / "config" / f"{name}.yaml"
+
+    def data_dir(self, name: str) -> Path:
+        """``data/<name>``: the daemon's stores."""
+        return self.root / "data" / name
+
+    def inbox_path(self, partner: str) -> Path:
+        """The partner adapter's SQLite inbox store."""
+        return self.data_dir(partner) / "inbox.sqlite3"
+
+    def spool_dir(self, partner: str) -> Path:
+        """The partner adapter's spool directory."""
+        return self.data_dir(partner) / "spool"
+
+    def delivery_dir(self, partner: str) -> Path:
+        """Where the partner adapter writes each verified message for the agency."""
+        return self.data_dir(partner) / "delivered"
+
+    def log_path(self, name: str) -> Path:
+        """The daemon's captured log (stdout and stderr), appended across restarts."""
+        return self._daemon(name).log
+
+    def port(self, name: str) -> int:
+        """The daemon's health and metrics port on 127.0.0.1."""
+        return self._daemon(name).port
+
+    def signing_key(self, name: str) -> crypto.SigningKey:
+        """Daemon ``name``'s signing key, loaded from its encrypted file (tests seal with it)."""
+        passphrase = keys.read_passphrase(file=self.passphrase_file(name), env=None)
+        return keys.load_signing_key(
+            self.root / "keys" / name / "signing.pem", passphrase=passphrase
+        )
+
+    def registry(self, *, now: dt.datetime) -> keys.Registry:
+        """The federation's registry, verified at ``now``."""
+        return keys.verify_registry(self.registry_path.read_bytes(), trusted=None, now=now)
+
+    def passphrase_file(self, name: str) -> Path:
+        """``secrets/<name>.passphrase`` (mode 0600): the passphrase of the daemon's keys."""
+        return self.root / "secrets" / f"{name}.passphrase"
+
+    def topics(self, *, partitions: int = 3) -> list[TopicSpec]:
+        """The topic plan of this federation on a single-broker cluster."""
+        return [
+            TopicSpec(t.name, t.partitions, t.replication_factor, dict(t.configs))
+            for t in topic_plan(
+                self.partners,
+                prefix=self.prefix,
+                partitions=partitions,
+                replication_factor=1,
+                min_insync_replicas=1,
+            )
+        ]
+
+    async def create_topics(self, *, partitions: int = 3) -> None:
+        """Create every topic of the plan (existing topics are left alone)."""
+        await create_topics(self.bootstrap, self.topics(partitions=partitions))
+
+    # daemons -----------------------------------------------------------------------------
+
+    def argv(self, name: str) -> list[str]:
+        """The command line that runs daemon ``name`` with this interpreter."""
+        role = "gateway" if name == GATEWAY else "adapter"
+        return [
+            sys.executable,
+            "-m",
+            "broker",
+            role,
+            "run",
+            "--config",
+            str(self.config_path(name)),
+        ]
+
+    def start(self, name: str, *, ready_timeout_s: float = 60.0) -> None:
+        """Start daemon ``name`` and wait until its ``/healthz`` answers 200.
+
+        Raises :class:`errors.AvailabilityError` if it exits or is not ready in time.
+        """
+        self._daemon(name).start(ready_timeout_s=ready_timeout_s)
+
+    def is_running(self, name: str) -> bool:
+        """Whether daemon ``name`` has a live process."""
+        return self._daemon(name).running
+
+    def pid(self, name: str) -> int:
+        """The process id of running daemon ``name``."""
+        return self._daemon(name).pid
+
+    def stop(self, name: str, *, timeout_s: float = 30.0) -> int:
+        """SIGTERM daemon ``name``, wait for its drain, return its exit status (killed and
+        AvailabilityError past ``timeout_s``)."""
+        daemon = self._daemon(name)
+        daemon.terminate()
+        return daemon.wait(timeout_s=timeout_s)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL daemon ``name`` (a crash, as far as it can tell) and reap it."""
+        self._daemon(name).kill()
+
+    def stop_all(self, *, timeout_s: float = 30.0) -> dict[str, int]:
+        """SIGTERM every running daemon at once, then collect each exit status."""
+        running = [daemon for daemon in self._daemons.values() if daemon.running]
+        for daemon in running:
+            daemon.terminate()
+        return {daemon.name: daemon.wait(timeout_s=timeout_s) for daemon in running}
+
+    def metrics(self, name: str) -> dict[str, float]:
+        """Daemon ``name``'s ``/metrics`` as ``{'series{labels}': value}``."""
+        return self._daemon(name).metrics()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop_all()
+
+    def _daemon(self, name: str) -> DaemonProcess:
+        try:
+            return self._daemons[name]
+        except KeyError:
+            raise errors.UsageError(f"no daemon named {name!r} in this federation") from None
+
+
+def provision(
+    root: Path,
+    *,
+    bootstrap: str,
+    partners: Iterable[str] = DEFAULT_PARTNERS,
+    accords: Iterable[Path] | None = None,
+    prefix: str = "xb.",
+    suite: crypto.Suite = crypto.Suite.CLASSIC,
+    session_timeout_ms: int = 3_000,
+    clock: Clock | None = None,
+) -> Federation:
+    """Write a complete federation under ``root`` (which must be empty or absent).
+
+    ``accords`` are the accord files to co-sign and install (default: every ``*.yaml`` in
+    :func:`default_policies_dir`); an accord naming a party outside ``partners`` is skipped,
+    since nobody could co-sign it. Every party co-signs with its policy key, so the daemons run
+    with signature checking on.
+    """
+    now = (clock or SystemClock()).now()
+    codes = tuple(PartnerCode(code) for code in dict.fromkeys(partners))
+    if root.exists() and any(root.iterdir()):
+        raise errors.UsageError(f"{root} is not empty; provision into a new directory")
+    for sub in ("registry", "accords", "keys", "secrets", "config", "data", "logs"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    fixture = build_registry(now=now, partners=codes, suite=suite)
+    keys.write_public_file(root / "registry" / "registry.json", fixture.data)
+    keys.write_public_file(root / "registry" / "trusted.json", fixture.data)
+
+    policy_keys = {code: fixture.partners[code].policy for code in codes}
+    for source in sorted(accords if accords is not None else default_policies_dir().glob("*.yaml")):
+        _install_accord(source, root / "accords", policy_keys)
+
+    ports = {name: free_port() for name in (GATEWAY, *codes)}
+    federation = Federation(root, bootstrap=bootstrap, prefix=prefix, partners=codes, ports=ports)
+    common = {
+        "kafka": {
+            "bootstrap": bootstrap,
+            "topic_prefix": prefix,
+            "session_timeout_ms": session_timeout_ms,
+        },
+        "registry": {
+            "path": str(federation.registry_path),
+            "trusted_roots": str(federation.trusted_path),
+        },
+        "accords": {"dir": str(federation.accords_dir)},
+    }
+
+    gateway_key = next(iter(fixture.gateways.values()))
+    _write_daemon(
+        federation,
+        GATEWAY,
+        common,
+        signing=gateway_key,
+        extra={"store": {"path": str(federation.data_dir(GATEWAY) / "dedup.sqlite3")}},
+        client_id="broker-gateway",
+    )
+    for code in codes:
+        partner_keys = fixture.partners[code]
+        for directory in (federation.spool_dir(code), federation.delivery_dir(code)):
+            directory.mkdir(parents=True, exist_ok=True)
+        _write_daemon(
+            federation,
+            code,
+            common,
+            signing=partner_keys.signing,
+            decryption=partner_keys.decryption,
+            extra={
+                "partner": code,
+                "store": {
+                    "path": str(federation.inbox_path(code)),
+                    "delivery_dir": str(federation.delivery_dir(code)),
+                },
+                "spool": {"dir": str(federation.spool_dir(code))},
+            },
+            client_id=f"broker-adapter-{code.lower()}",
+        )
+    return federation
+
+
+def _install_accord(
+    source: Path, directory: Path, policy_keys: Mapping[PartnerCode, crypto.SigningKey]
+) -> None:
+    accord = load_accord(source)
+    if not accord.party_codes <= set(policy_keys):
+        return  # a party outside this federation could never co-sign it
+    target = directory / source.name
+    shutil.copyfile(source, target)
+    signatures = None
+    for party in sorted(accord.party_codes):
+        signatures = sign_accord(accord, signatures, key=policy_keys[party], partner=party)
+    assert signatures is not None  # noqa: S101 - an accord has at least two parties
+    write_signature_file(signature_path(target), signatures)
+
+
+def _write_daemon(
+    federation: Federation,
+    name: str,
+    common: Mapping[str, object],
+    *,
+    signing: crypto.SigningKey,
+    decryption: crypto.DecryptionKey | None = None,
+    extra: Mapping[str, object],
+    client_id: str,
+) -> None:
+    root = federation.root
+    passphrase_file = federation.passphrase_file(name)
+    passphrase = secrets.token_urlsafe(24)
+    _write_private_text(passphrase_file, passphrase + "\n")
+    key_dir = root / "keys" / name
+    key_dir.mkdir(mode=0o700)
+    keys.save_private_key(key_dir / "signing.pem", signing, passphrase=passphrase.encode())
+    key_section: dict[str, object] = {
+        "signing_key": str(key_dir / "signing.pem"),
+        "passphrase": {"file": str(passphrase_file)},
+    }
+    if decryption is not None:
+        keys.save_private_key(
+            key_dir / "decryption.pem", decryption, passphrase=passphrase.encode()
+        )
+        key_section["decryption_keys"] = [str(key_dir / "decryption.pem")]
+    federation.data_dir(name).mkdir(parents=True, exist_ok=True)
+    kafka = dict(common["kafka"])  # type: ignore[call-overload]
+    kafka["client_id"] = client_id
+    document = {
+        **common,
+        **extra,
+        "kafka": kafka,
+        "keys": key_section,
+        "observability": {
+            "port": federation.port(name),
+            "log_format": "json",
+            "log_level": "INFO",
+        },
+    }
+    yaml = YAML(typ="safe")
+    yaml.default_flow_style = False
+    header = f"# {name}: written by broker demo provisioning ({PARTNER_NAMES.get(name, name)})\n"
+    with federation.config_path(name).open("w", encoding="utf-8") as handle:
+        handle.write(header)
+        yaml.dump(document, handle)
+
+
+def _write_private_text(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)

@@ -1,0 +1,83 @@
+"""`broker kafka topics create` provisions the exchange's topics on a real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import aiokafka
+import pytest
+
+from broker.demo.federation import provision
+from broker.transport.testing import KafkaUnderTest
+
+pytestmark = pytest.mark.kafka
+
+
+async def _topics(bootstrap: str, prefix: str) -> dict[str, int]:
+    consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        names = [t for t in await consumer.topics() if t.startswith(prefix)]
+        return {t: len(consumer.partitions_for_topic(t) or ()) for t in names}
+    finally:
+        await consumer.stop()
+
+
+def _create(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "broker", "kafka", "topics", "create", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("source", ["partners", "registry"])
+def test_topics_for_every_partner_are_created_once(
+    kafka: KafkaUnderTest, tmp_path: Path, source: str
+) -> None:
+    """From --partners or a signed --registry: outbox and inbox per partner with N partitions,
+    quarantine, and a one-partition audit topic; running it again changes nothing."""
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    if source == "partners":
+        chosen = ["--partners", "GB,RS"]
+        codes = ["GB", "RS"]
+    else:
+        federation = provision(tmp_path / "f", bootstrap=kafka.bootstrap, partners=["GB", "MK"])
+        chosen = ["--registry", str(federation.registry_path)]
+        codes = ["GB", "MK"]
+    args = ["--bootstrap", kafka.bootstrap, "--prefix", prefix, *chosen, "--partitions", "2"]
+    first = _create(*args)
+    assert first.returncode == 0, first.stderr
+    expected = {f"{prefix}{kind}.{code}": 2 for kind in ("inbox", "outbox") for code in codes}
+    expected |= {f"{prefix}quarantine": 2, f"{prefix}audit": 1}
+    assert asyncio.run(_topics(kafka.bootstrap, prefix)) == expected
+    again = _create(*args)
+    assert again.returncode == 0, again.stderr
+    assert asyncio.run(_topics(kafka.bootstrap, prefix)) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        pytest.param([], 2, "exactly one of --partners or --registry", id="no-partners"),
+        pytest.param(["--partners", "gb"], 2, "", id="bad-partner-code"),
+        pytest.param(["--partners", "GB", "--prefix", "Bad"], 2, "prefix", id="bad-prefix"),
+        pytest.param(
+            ["--partners", "GB", "--min-insync-replicas", "2"], 2, "min.insync", id="isr-over-rf"
+        ),
+    ],
+)
+def test_bad_options_are_one_line_errors(
+    kafka: KafkaUnderTest, args: list[str], code: int, message: str
+) -> None:
+    """Bad options exit 2 with one error line, before touching Kafka."""
+    result = _create("--bootstrap", kafka.bootstrap, *args)
+    assert result.returncode == code
+    assert result.stderr.startswith("error: ")
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
