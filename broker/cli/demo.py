@@ -1,127 +1,307 @@
 """`broker demo`: the whole exchange on the embedded broker, in one command.
 
-First the Kafka round trip the exchange stands on (records produced with ``acks=all``, read
-back by a consumer group that commits by hand). Then a federation of six partners is
-provisioned in a fresh directory (keys, signed registry, co-signed accords, configurations),
-the gateway and the adapters of GB, RS, MK and XK run as real processes, GB shares a report
-with the other three, each stores its own redacted view and receipts it, and a flow the
-accord forbids is quarantined. Every daemon is then stopped with SIGTERM and must exit 0.
+An embedded Kafka-protocol broker starts; a federation of six partners (GB, RS, MK, XK, TR,
+AL) is provisioned in a state directory (keys, signed registry, co-signed accords, configs);
+the gateway and the adapters of GB, RS, MK and XK run as real processes; the scenario of
+:mod:`broker.demo.scenario` is played while a table shows each view's fate. Then the gateway
+stops (signing a last checkpoint), the audit log is exported to a bundle, verified and
+replayed, and the HTML report is written beside it. ``--keep`` leaves everything running.
 """
 
 from __future__ import annotations
 
 import asyncio
-import shutil
+import contextlib
+import datetime as dt
+import json
+import os
+import signal
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.table import Table
+from rich.live import Live
 
-from broker.demo.exchange import RECIPIENTS, DemoResult, run_exchange_demo
-from broker.demo.federation import GATEWAY, provision
-from broker.errors import AvailabilityError
-from broker.transport.embedded import EmbeddedBroker
+from broker import errors
+from broker.config import audit_topic
+from broker.cosign import accord_digest
+from broker.demo.federation import GATEWAY, Federation, provision
+from broker.demo.play import RecordedLog, play
+from broker.demo.scenario import RUNNING, Step, scenario
+from broker.demo.tracker import Tracker
+from broker.demo.view import fates_table, plain_line
+from broker.pipeline.records import format_time
+from broker.policy import load_accord
+from broker.replay import (
+    export_topic,
+    iter_entries,
+    read_header,
+    render_html,
+    replay_entries,
+    summarize,
+    verify_entries,
+)
+from broker.transport import embedded
 from broker.transport.selfcheck import RoundTrip, round_trip
 
 __all__ = ["command"]
 
-# a short session keeps the consumer-group join (session / 2 on the embedded broker) quick
-_SESSION_TIMEOUT_MS = 3_000
+_PIDS = "pids.json"
+_STOP_TIMEOUT_S = 30.0
 
 
 @click.command(name="demo")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to put the broker, keys, logs and report [default: a new temporary directory].",
+)
+@click.option("--keep", is_flag=True, help="Leave the broker and the daemons running after.")
+@click.option(
+    "--stop",
+    "stop_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Stop what `broker demo --keep` left running in this state directory, then exit.",
+)
 @click.option(
     "--records",
     type=click.IntRange(1, 10_000),
     default=5,
     show_default=True,
-    help="How many records to send through the broker.",
+    help="Records for the Kafka round trip that runs while the daemons start.",
 )
-@click.option("--kafka-only", is_flag=True, help="Only the Kafka round trip, not the exchange.")
-@click.option("--keep", is_flag=True, help="Keep the federation's directory (keys, logs) after.")
-def command(records: int, kafka_only: bool, keep: bool) -> None:
-    """Run the exchange on an embedded Kafka broker and print what happened.
+def command(state_dir: Path | None, keep: bool, stop_dir: Path | None, records: int) -> None:
+    """Run the exchange's scenario on an embedded Kafka broker and show each message's fate.
 
-    Exit status 0 when every record came back and the exchange behaved; 20 if a daemon failed
-    or timed out, 21 if Kafka failed, 22 if the embedded broker could not start or stop.
+    Prints `demo: OK` and exits 0 when every view met its expected fate and the audit log
+    verifies and replays; otherwise one line saying what failed and a non-zero status. The
+    daemons and the broker are stopped either way, unless --keep (then `broker demo --stop`).
     """
-    console = Console()
-    values = [f"demo record {number} of {records}".encode() for number in range(1, records + 1)]
+    if stop_dir is not None:
+        _stop_kept(stop_dir, Console())
+        return
     started = time.monotonic()
-    with EmbeddedBroker(port=0) as kafka:
-        bootstrap = kafka.bootstrap
-        result = asyncio.run(
-            round_trip(
-                bootstrap, values, topic_prefix="demo", session_timeout_ms=_SESSION_TIMEOUT_MS
-            )
-        )
-        _print_summary(console, bootstrap, result, total_s=time.monotonic() - started)
-        if not kafka_only:
-            _exchange(console, bootstrap, keep=keep)
-
-
-def _exchange(console: Console, bootstrap: str, *, keep: bool) -> None:
-    root = Path(tempfile.mkdtemp(prefix="broker-demo-"))
+    console = Console()
+    root = state_dir or Path(tempfile.mkdtemp(prefix="broker-demo-"))
+    kafka_dir = root / "kafka"
+    state = embedded.start_detached(port=0, state_dir=kafka_dir)
+    federation: Federation | None = None
+    kept = False
     try:
-        federation = provision(root / "federation", bootstrap=bootstrap)
-        asyncio.run(federation.create_topics())
-        console.print(f"federation provisioned in {federation.root}")
-        with federation:
-            for name in (GATEWAY, "GB", *RECIPIENTS):
-                federation.start(name)
-                console.print(f"  {name} ready on 127.0.0.1:{federation.port(name)}")
-            outcome = run_exchange_demo(federation, work_dir=root)
-            statuses = federation.stop_all()
-        _print_exchange(console, outcome, statuses)
-        if any(statuses.values()):
-            raise AvailabilityError(f"a daemon did not exit cleanly: {statuses}")
-    finally:
-        if keep:
-            console.print(f"kept {root} (configs, keys, logs)")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-
-
-def _print_exchange(console: Console, outcome: DemoResult, statuses: dict[str, int]) -> None:
-    table = Table(title=f"GB shares report {outcome.case_id}", title_justify="left")
-    for column in ("recipient", "received", "removed by its accord"):
-        table.add_column(column)
-    for view in outcome.views:
-        table.add_row(
-            view.recipient,
-            ", ".join(sorted(view.present)),
-            ", ".join(sorted(view.removed)) or "-",
+        console.print(f"embedded broker on {state.bootstrap}; state directory {root}")
+        federation = provision(root / "federation", bootstrap=state.bootstrap)
+        console.print(
+            "provisioned GB, RS, MK, XK, TR, AL: keys, signed registry, co-signed accords"
         )
-    console.print(table)
-    console.print(f"receipts back at GB from: {', '.join(outcome.receipts_from)}")
-    console.print("forbidden flow (TLP:AMBER to XK) quarantined: policy_denied")
+        steps = scenario(now=dt.datetime.now(dt.UTC))
+        tracker = Tracker(
+            delivery_dirs={code: federation.delivery_dir(code) for code in RUNNING},
+            spool_dirs={code: federation.spool_dir(code) for code in RUNNING},
+            audit_topic=audit_topic(federation.prefix),
+        )
+        values = [f"demo record {n} of {records}".encode() for n in range(1, records + 1)]
+        checked, stopped = _play(console, federation, steps, tracker, values, started=started)
+        _print_round_trip(console, checked)
+        _check_fates(tracker, steps)
+        summary = _audit(console, federation, tracker, root)
+        if keep:
+            federation.start(GATEWAY)
+            _keep(console, federation, root, kafka_dir)
+            kept = True
+            statuses: dict[str, int] = {}
+        else:
+            statuses = stopped | federation.stop_all(timeout_s=_STOP_TIMEOUT_S)
+            if any(statuses.values()):
+                raise errors.AvailabilityError(f"a daemon did not exit cleanly: {statuses}")
+        _print_summary(console, tracker, steps, summary, statuses, time.monotonic() - started)
+    finally:
+        if not kept:
+            if federation is not None:
+                with contextlib.suppress(errors.BrokerError):
+                    federation.stop_all(timeout_s=_STOP_TIMEOUT_S)
+            embedded.stop_detached(state_dir=kafka_dir)
+
+
+def _play(
+    console: Console,
+    federation: Federation,
+    steps: tuple[Step, ...],
+    tracker: Tracker,
+    values: list[bytes],
+    *,
+    started: float,
+) -> tuple[RoundTrip, dict[str, int]]:
+    """Play the scenario (and the Kafka round trip beside the daemons' start-up); the round
+    trip and the gateway's exit status."""
+
+    async def both() -> tuple[RoundTrip, dict[str, int]]:
+        await federation.create_topics()
+        return await asyncio.gather(
+            round_trip(federation.bootstrap, values, topic_prefix="demo"),
+            play(federation, steps, tracker, on_change=redraw),
+        )
+
+    live = Live(console=console, refresh_per_second=8) if console.is_terminal else None
+
+    def redraw() -> None:
+        if live is not None:
+            live.update(fates_table(tracker, steps, elapsed_s=time.monotonic() - started))
+            return
+        for row in tracker.take_changes():  # not a terminal (CI, a pipe): a line per change
+            click.echo(plain_line(row, steps))
+
+    if live is None:
+        return asyncio.run(both())
+    with live:
+        return asyncio.run(both())
+
+
+def _check_fates(tracker: Tracker, steps: tuple[Step, ...]) -> None:
+    for row in tracker.rows:
+        if row.outcome != steps[row.step].expected:
+            raise errors.AvailabilityError(
+                f"{steps[row.step].title} ({row.sender} -> {row.recipient}): "
+                f"expected {steps[row.step].expected}, got {row.describe()}"
+            )
+
+
+def _audit(console: Console, federation: Federation, tracker: Tracker, root: Path) -> list[str]:
+    """Export the audit records to a bundle, verify and replay it, write the HTML report."""
+    bundle = root / "audit.bundle"
+    accords = [load_accord(path) for path in sorted(federation.accords_dir.glob("*.yaml"))]
+    exported = asyncio.run(
+        export_topic(
+            RecordedLog(tracker.audit_records),
+            bundle,
+            topic=audit_topic(federation.prefix),
+            exported_at=format_time(dt.datetime.now(dt.UTC)),
+            registry_bytes=federation.registry_path.read_bytes(),
+            accords=accords,
+            quiet_s=0.5,
+            count=len(tracker.audit_records),
+        )
+    )
+    if exported.missing_accords:
+        raise errors.AuditError(f"records name accords not supplied: {exported.missing_accords}")
+    verified = verify_entries(iter_entries(bundle), registry=read_header(bundle).registry())
+    problem = verified.first_problem
+    if problem is not None:
+        raise errors.AuditError(f"the audit log does not verify: {problem.describe()}")
+    if verified.unsigned_tail:
+        raise errors.AuditError(f"{verified.unsigned_tail} audit records not under a checkpoint")
+    by_digest = {accord_digest(a): a for a in accords}
+    replayed = replay_entries(iter_entries(bundle), accords=by_digest)
+    if not replayed.agrees:
+        first = replayed.disagreements[0]
+        raise errors.AuditError(f"a decision does not replay: {first.message_id}: {first.detail}")
+    status = (
+        f"verified: {verified.records} records, {verified.signed_size} under signed checkpoints"
+    )
+    html = root / "report.html"
+    title = f"Audit report: {read_header(bundle).topic}"
+    html.write_text(render_html(summarize(iter_entries(bundle)), title=title, verification=status))
+    return [
+        f"audit: {verified.records} records, {verified.checkpoints} checkpoints, "
+        f"{verified.signed_size} signed, {verified.unsigned_tail} unsigned: verified",
+        f"replay: {replayed.reevaluated} decisions re-evaluated, no disagreements",
+        f"bundle: {bundle}",
+        f"report: {html}",
+    ]
+
+
+def _print_round_trip(console: Console, checked: RoundTrip) -> None:
+    first, last = checked.deliveries[0], checked.deliveries[-1]
     console.print(
-        "daemons stopped with SIGTERM, exit statuses: "
-        + ", ".join(f"{name} {code}" for name, code in statuses.items())
+        f"kafka round trip: {len(checked.deliveries)} records, acks=all, offsets "
+        f"{first.offset}-{last.offset}, read back by group {checked.group_id}"
     )
-    console.print("[bold green]OK[/]: each partner got exactly what its accord allows")
+    console.print("OK: every record came back unchanged, at its offset")
 
 
-def _print_summary(console: Console, bootstrap: str, result: RoundTrip, *, total_s: float) -> None:
-    table = Table(title="Kafka round trip", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row("broker", f"embedded, {bootstrap}")
-    table.add_row("topic", result.topic)
-    first, last = result.deliveries[0], result.deliveries[-1]
-    table.add_row(
-        "produced",
-        f"{len(result.deliveries)} records, acks=all, "
-        f"offsets {first.offset}-{last.offset} in {result.produce_s:.2f} s",
-    )
-    table.add_row(
-        "consumed",
-        f"{len(result.consumed)} records by group {result.group_id}, "
-        f"committed by hand, in {result.consume_s:.2f} s (includes the group join)",
-    )
-    table.add_row("total", f"{total_s:.2f} s")
-    console.print(table)
-    console.print("[bold green]OK[/]: every record came back unchanged, at its offset")
+def _print_summary(
+    console: Console,
+    tracker: Tracker,
+    steps: tuple[Step, ...],
+    audit: list[str],
+    statuses: dict[str, int],
+    elapsed_s: float,
+) -> None:
+    lines = ["", "summary"]
+    for row in tracker.rows:
+        detail = f" ({row.detail})" if row.detail and row.outcome == "receipt back" else ""
+        lines.append(
+            f"  {steps[row.step].title}: {row.sender} -> {row.recipient} "
+            f"{row.message_type}: {row.outcome}{detail}"
+        )
+    lines += [f"  {line}" for line in audit]
+    if statuses:
+        lines.append(
+            "  daemons stopped (SIGTERM): "
+            + ", ".join(f"{name} exit {code}" for name, code in statuses.items())
+        )
+    lines.append(f"  elapsed: {elapsed_s:.1f} s")
+    lines.append("demo: OK")
+    for line in lines:
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _keep(console: Console, federation: Federation, root: Path, kafka_dir: Path) -> None:
+    pids = federation.detach_all()
+    (root / _PIDS).write_text(json.dumps(pids, indent=2) + "\n", encoding="utf-8")
+    config = federation.config_path
+    for line in (
+        "",
+        "kept running (pids in " + str(root / _PIDS) + "). Explore:",
+        f"  broker inbox list --config {config('RS')}",
+        f"  broker inbox list --config {config('GB')}",
+        f"  broker quarantine list --config {config(GATEWAY)}",
+        f"  broker send --config {config('GB')} --to RS MESSAGE.json",
+        f"  broker audit export --bootstrap {federation.bootstrap} "
+        f"--topic {audit_topic(federation.prefix)} --registry {federation.registry_path} "
+        f"--accords {federation.accords_dir} -o audit.bundle",
+        f"stop it all: broker demo --stop {root}",
+        f"  (or: kill {' '.join(str(p) for p in pids.values())}; "
+        f"broker kafka down --state-dir {kafka_dir})",
+    ):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _stop_kept(root: Path, console: Console) -> None:
+    """SIGTERM each daemon `--keep` recorded (if it is still that daemon), stop the broker."""
+    try:
+        pids: dict[str, int] = json.loads((root / _PIDS).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise errors.UsageError(f"{root} has no readable {_PIDS}: is it a kept demo?") from exc
+    for name, pid in pids.items():
+        if _is_daemon(pid, root):
+            os.kill(pid, signal.SIGTERM)
+            console.print(f"stopping {name} (pid {pid})")
+    for pid in pids.values():
+        for _ in _waiting(_STOP_TIMEOUT_S):
+            if not _is_daemon(pid, root):
+                break
+    embedded.stop_detached(state_dir=root / "kafka")
+    (root / _PIDS).unlink(missing_ok=True)
+    console.print(f"stopped; {root} is left for you to read or delete")
+
+
+def _is_daemon(pid: int, root: Path) -> bool:
+    """Whether ``pid`` is alive and runs a configuration from ``root`` (not a reused pid)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return any(arg.startswith(str(root).encode()) for arg in argv)
+
+
+def _waiting(timeout_s: float) -> Iterator[None]:
+    """Yield every 0.1 s until ``timeout_s``: the daemons are not our children any more."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        yield
+        time.sleep(0.1)

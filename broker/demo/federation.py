@@ -174,6 +174,18 @@ class Federation:
         """
         self._daemon(name).start(ready_timeout_s=ready_timeout_s)
 
+    def start_many(self, names: Iterable[str], *, ready_timeout_s: float = 60.0) -> None:
+        """Start the daemons ``names`` all at once, then wait until each is ready."""
+        daemons = [self._daemon(name) for name in names]
+        for daemon in daemons:
+            daemon.spawn()
+        for daemon in daemons:
+            daemon.wait_ready(timeout_s=ready_timeout_s)
+
+    def detach_all(self) -> dict[str, int]:
+        """Hand every running daemon over (they outlive this process); their pids by name."""
+        return {d.name: d.detach() for d in self._daemons.values() if d.running}
+
     def is_running(self, name: str) -> bool:
         """Whether daemon ``name`` has a live process."""
         return self._daemon(name).running

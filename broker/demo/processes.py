@@ -41,6 +41,11 @@ class DaemonProcess:
 
     def start(self, *, ready_timeout_s: float) -> None:
         """Start the process and wait until it is ready (see :meth:`wait_ready`)."""
+        self.spawn()
+        self.wait_ready(timeout_s=ready_timeout_s)
+
+    def spawn(self) -> None:
+        """Start the process without waiting for it to be ready."""
         if self.running:
             raise errors.UsageError(f"{self.name} is already running (pid {self.pid})")
         self.log.parent.mkdir(parents=True, exist_ok=True)
@@ -53,7 +58,6 @@ class DaemonProcess:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
             cwd=self.cwd,
         )
-        self.wait_ready(timeout_s=ready_timeout_s)
 
     def wait_ready(self, *, timeout_s: float) -> None:
         """Poll ``/healthz`` until 200; AvailabilityError if the process exits or time runs out.
@@ -102,6 +106,16 @@ class DaemonProcess:
             self._process.kill()
             self._process.wait()
         self._close_log()
+
+    def detach(self) -> int:
+        """Leave the live process running past this one (``broker demo --keep``); its pid."""
+        pid = self.pid
+        assert self._process is not None  # noqa: S101 - pid raised otherwise
+        # Mark the handle finished: it must neither warn about a running child when collected
+        # nor be waited for; the process is handed over to whoever stops it by pid.
+        self._process.returncode = 0
+        self._close_log()
+        return pid
 
     def metrics(self) -> dict[str, float]:
         """``/metrics`` as ``{'name{labels}': value}``."""

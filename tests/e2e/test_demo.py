@@ -1,0 +1,103 @@
+"""`broker demo`, the README's first command, run as a user runs it: a subprocess that starts
+its own embedded broker, plays the scenario through real daemons and checks the audit log."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .harness import ROOT
+
+# what the final summary must say about each step: (line fragment, outcome)
+EXPECTED = [
+    pytest.param("GB -> RS network.report: receipt back (lost biometric)", id="report-to-RS"),
+    pytest.param(
+        "GB -> MK network.report: receipt back (lost biometric, location, vehicle)",
+        id="report-to-MK",
+    ),
+    pytest.param(
+        "GB -> XK network.report: receipt back (lost biometric, communications, identity, "
+        "location, travel-document, vehicle)",
+        id="report-to-XK",
+    ),
+    pytest.param("RS -> GB route.assessment: receipt back", id="route-assessment"),
+    pytest.param("MK -> GB vessel.sighting: receipt back", id="vessel-sighting"),
+    pytest.param("RS -> MK route.assessment: refused: no_accord", id="no-accord"),
+    pytest.param("GB -> RS network.report: quarantined: bad_signature", id="tampered"),
+    pytest.param("GB -> XK network.report: quarantined: policy_denied", id="forbidden"),
+    pytest.param("replay: 11 decisions re-evaluated, no disagreements", id="replay"),
+    pytest.param(
+        "daemons stopped (SIGTERM): gateway exit 0, GB exit 0, RS exit 0, MK exit 0, XK exit 0",
+        id="clean-stop",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One run of `python -m broker demo --state-dir DIR` (stdout is a pipe: plain lines)."""
+    state = tmp_path_factory.mktemp("demo") / "state"
+    result = subprocess.run(
+        [sys.executable, "-m", "broker", "demo", "--state-dir", str(state)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+        timeout=300,
+    )
+    return result, state
+
+
+def summary(result: subprocess.CompletedProcess[str]) -> str:
+    """The block after the `summary` heading."""
+    return result.stdout.partition("\nsummary\n")[2]
+
+
+def test_the_demo_exits_0_and_says_ok(demo: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    """Every view met its expected fate and the audit log verified: exit 0, `demo: OK` last."""
+    result, _ = demo
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.rstrip().splitlines()[-1] == "demo: OK"
+
+
+@pytest.mark.parametrize("line", EXPECTED)
+def test_the_summary_names_each_steps_fate(
+    demo: tuple[subprocess.CompletedProcess[str], Path], line: str
+) -> None:
+    """Each step's fate, with what each redacted view lost, is in the final summary."""
+    assert line in summary(demo[0])
+
+
+def test_the_audit_log_verifies_with_no_unsigned_tail(
+    demo: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    """The gateway's last checkpoint (written on SIGTERM) covers every audit record."""
+    [audit] = [ln for ln in summary(demo[0]).splitlines() if ln.strip().startswith("audit:")]
+    assert audit.endswith(" 0 unsigned: verified")
+
+
+def test_the_html_report_holds_the_sharing_matrix(
+    demo: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    """The report is written into the state directory, its path printed, with the matrix."""
+    result, state = demo
+    report = state / "report.html"
+    assert f"report: {report}" in summary(result)
+    assert f"bundle: {state / 'audit.bundle'}" in summary(result)
+    html = report.read_text(encoding="utf-8")
+    assert 'id="sharing-matrix"' in html
+    # one disclosure GB -> XK carried operational data (XK's view kept nothing else)
+    assert "data-sender='GB' data-recipient='XK' data-category='operational'>1<" in html
+    assert "data-sender='GB' data-recipient='XK' data-category='identity'>0<" in html
+
+
+def test_nothing_is_left_running(demo: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    """Without --keep the embedded broker's state record is gone and no pid file is left."""
+    _, state = demo
+    assert not (state / "pids.json").exists()
+    assert not list((state / "kafka").glob("*.pid"))
