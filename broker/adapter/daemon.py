@@ -2,12 +2,14 @@
 
 Tasks, all stopped by one :class:`~broker.runtime.StopSignal`:
 
-* **receive**: fetch from ``inbox.<me>`` (group ``adapter_group``), verify and store each
-  record, then commit the batch's offsets (never before the store write);
+* **receive**: fetch from ``inbox.<me>`` (group ``adapter_group``), verify every record of
+  the batch, store them in one inbox transaction and journal their receipts in one journal
+  transaction, then commit the batch's offsets (never before the store write);
 * **send**: produce journalled envelopes to ``outbox.<me>`` with ``acks=all`` and the
-  ``xb-recipient`` header; acknowledged ones leave the journal, failed ones stay and are
-  produced again with the same bytes after a backoff;
-* **spool**, **housekeeping** (crypto-shredding), **webhook** and **reload** (accords and
+  ``xb-recipient`` header; acknowledged ones leave the journal (one transaction per batch of
+  sends), failed ones stay and are produced again with the same bytes after a backoff;
+* **spool** (a few files at a time, yielding between them, so a burst never stalls the
+  other tasks), **housekeeping** (crypto-shredding), **webhook** and **reload** (accords and
   registry) on their own intervals.
 
 On SIGTERM intake stops (no new fetches or spool files), the batch in hand is finished and
@@ -35,13 +37,14 @@ from broker.adapter._setup import (
     require_adapter,
 )
 from broker.adapter.core import Adapter
-from broker.adapter.journal import SendJournal
+from broker.adapter.journal import JournalEntry, SendJournal
 from broker.adapter.outputs import DeliveryDir, Webhook
 from broker.adapter.spool import Spool
 from broker.clock import Clock, SystemClock
 from broker.config import Config, adapter_group, inbox_topic, kafka_client_security
 from broker.crypto import AeadSealer
-from broker.runtime import Health, Metrics, StopSignal, bind_ids, serve_observability, watch
+from broker.ids import MessageId
+from broker.runtime import Health, Metrics, StopSignal, serve_observability, watch
 from broker.store import InboxStore
 from broker.transport.kafka import (
     Consumer,
@@ -57,6 +60,12 @@ __all__ = ["AdapterDaemon", "Connection", "build_adapter", "journal_path", "serv
 
 _log = structlog.get_logger(__name__)
 _MAX_BACKOFF_S = 30.0
+_SEND_BATCH = 500
+_SPOOL_CHUNK = 8
+#: How long the broker may hold an empty fetch. Some brokers (the embedded one among them)
+#: answer a waiting fetch only when this expires, not when a record arrives, so it bounds the
+#: latency of every hop; an idle consumer pays with a few more small requests per second.
+FETCH_MAX_WAIT_MS = 100
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -130,7 +139,7 @@ class AdapterDaemon:
         *,
         connection: Connection,
         health: Health | None = None,
-        spool_interval_s: float = 0.5,
+        spool_interval_s: float = 0.05,
         housekeeping_interval_s: float = 60.0,
         fetch_timeout_ms: int = 500,
     ) -> None:
@@ -210,6 +219,7 @@ class AdapterDaemon:
             group_id=adapter_group(self.adapter.prefix, me),
             client_id=c.client_id,
             session_timeout_ms=c.session_timeout_ms,
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
             security=c.security,
         )
         topic = inbox_topic(self.adapter.prefix, me)
@@ -228,11 +238,16 @@ class AdapterDaemon:
                 if await stop.sleep(1.0):
                     return
                 continue
-            for record in records:
-                with bind_ids(topic=record.topic, partition=record.partition, offset=record.offset):
-                    self.adapter.receive(record.value)
             if not records:
                 continue
+            # One inbox transaction and one receipt-journal transaction for the whole batch.
+            self.adapter.receive_many(
+                [record.value for record in records],
+                ids=[
+                    {"topic": r.topic, "partition": r.partition, "offset": r.offset}
+                    for r in records
+                ],
+            )
             try:
                 # Only now: every record of the batch is stored (or finally rejected).
                 await consumer.commit(records)
@@ -251,7 +266,7 @@ class AdapterDaemon:
     ) -> None:
         journal, backoff = self.adapter.journal, 0.5
         while True:
-            entries = journal.pending(limit=100)
+            entries = journal.pending(limit=_SEND_BATCH)
             self._pending.set(len(journal))
             if not entries:
                 if intake_done.is_set():
@@ -272,19 +287,27 @@ class AdapterDaemon:
                 ),
                 return_exceptions=True,
             )
-            failed = False
+            acknowledged: list[JournalEntry] = []
+            ambiguous: list[MessageId] = []
+            unexpected: BaseException | None = None
             for entry, result in zip(entries, results, strict=True):
                 if isinstance(result, errors.TransportError):
-                    failed = True
-                    journal.attempted(entry.message_id)
-                    self._retries.inc()
+                    ambiguous.append(entry.message_id)
                     _log.warning("send_ambiguous", message_id=entry.message_id, error=str(result))
                 elif isinstance(result, BaseException):
-                    raise result
+                    unexpected = unexpected or result
                 else:
-                    journal.acknowledge(entry.message_id)
-                    self._produced.inc(recipient=entry.recipient)
+                    acknowledged.append(entry)
                     _log.info("envelope_sent", message_id=entry.message_id, offset=result.offset)
+            # One transaction (one fsync) for the whole batch, not one per envelope.
+            journal.acknowledge_many([entry.message_id for entry in acknowledged])
+            journal.attempted_many(ambiguous)
+            if unexpected is not None:
+                raise unexpected
+            for entry in acknowledged:
+                self._produced.inc(recipient=entry.recipient)
+            self._retries.inc(len(ambiguous))
+            failed = bool(ambiguous)
             await self._notify()
             if failed:
                 if intake_done.is_set():
@@ -297,7 +320,12 @@ class AdapterDaemon:
     async def _spool_loop(self, stop: StopSignal) -> None:
         while not stop.is_set():
             try:
-                self.adapter.process_spool()
+                # A few files at a time, yielding in between: a burst is sealed while the
+                # sender already produces its first views and the receiver keeps going.
+                while self.adapter.process_spool(limit=_SPOOL_CHUNK) >= _SPOOL_CHUNK:
+                    await asyncio.sleep(0)
+                    if stop.is_set():
+                        return
             except errors.UsageError as exc:
                 _log.error("spool_failed", error=str(exc))
             if await stop.sleep(self._spool_interval_s):

@@ -44,6 +44,10 @@ _SCHEMA = (
 )
 
 
+Entry = tuple[MessageId, PartnerCode, str, bytes]
+"""What :meth:`SendJournal.record` takes: ``(message_id, recipient, topic, envelope)``."""
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class JournalEntry:
     """One sealed envelope waiting for its acknowledgement."""
@@ -102,7 +106,7 @@ class SendJournal:
 
     def record(
         self,
-        entries: Sequence[tuple[MessageId, PartnerCode, str, bytes]],
+        entries: Sequence[Entry],
         *,
         source: str | None,
         now: dt.datetime,
@@ -112,18 +116,38 @@ class SendJournal:
         With a ``source``, the entries are recorded only if that source was never recorded
         before; returns False (and records nothing) for a source already journalled.
         """
+        return self.record_many([(source, entries)], now=now)[0]
+
+    def record_many(
+        self,
+        submissions: Sequence[tuple[str | None, Sequence[Entry]]],
+        *,
+        now: dt.datetime,
+    ) -> list[bool]:
+        """Journal several ``(source, entries)`` submissions in ONE transaction (one fsync).
+
+        Each submission behaves as :meth:`record` would (a source already journalled, before
+        or earlier in the same call, records nothing and yields False), and either every
+        submission is journalled or, on an error, none is.
+        """
         stamp = _micros(now)
+        recorded: list[bool] = []
+        rows: list[tuple[MessageId, PartnerCode, str, bytes, int]] = []
         with _transaction(self._conn):
-            if source is not None:
-                if self.has_source(source):
-                    return False
-                self._conn.execute("INSERT INTO sources VALUES (?, ?)", (source, stamp))
+            for source, entries in submissions:
+                if source is not None:
+                    if self.has_source(source):
+                        recorded.append(False)
+                        continue
+                    self._conn.execute("INSERT INTO sources VALUES (?, ?)", (source, stamp))
+                rows.extend((mid, rcpt, topic, env, stamp) for mid, rcpt, topic, env in entries)
+                recorded.append(True)
             self._conn.executemany(
                 "INSERT INTO pending (message_id, recipient, topic, envelope, journalled_at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                [(mid, rcpt, topic, env, stamp) for mid, rcpt, topic, env in entries],
+                rows,
             )
-        return True
+        return recorded
 
     def has_source(self, source: str) -> bool:
         """Whether ``source`` (a spool file or a receipt) was already journalled."""
@@ -143,13 +167,29 @@ class SendJournal:
 
     def attempted(self, message_id: MessageId) -> None:
         """Count one send attempt that ended without a definite answer."""
-        self._conn.execute(
-            "UPDATE pending SET attempts = attempts + 1 WHERE message_id = ?", (message_id,)
-        )
+        self.attempted_many([message_id])
+
+    def attempted_many(self, message_ids: Sequence[MessageId]) -> None:
+        """Count one inconclusive attempt for each of ``message_ids``, in one transaction."""
+        if message_ids:
+            with _transaction(self._conn):
+                self._conn.executemany(
+                    "UPDATE pending SET attempts = attempts + 1 WHERE message_id = ?",
+                    [(mid,) for mid in message_ids],
+                )
 
     def acknowledge(self, message_id: MessageId) -> None:
         """Kafka acknowledged the envelope: forget it."""
-        self._conn.execute("DELETE FROM pending WHERE message_id = ?", (message_id,))
+        self.acknowledge_many([message_id])
+
+    def acknowledge_many(self, message_ids: Sequence[MessageId]) -> None:
+        """Kafka acknowledged every one of ``message_ids``: forget them in one transaction
+        (one fsync per batch of sends instead of one per envelope)."""
+        if message_ids:
+            with _transaction(self._conn):
+                self._conn.executemany(
+                    "DELETE FROM pending WHERE message_id = ?", [(mid,) for mid in message_ids]
+                )
 
     def __len__(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM pending").fetchone()[0])

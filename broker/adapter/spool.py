@@ -152,20 +152,33 @@ class Spool:
 
     def mark_sent(self, path: Path, *, refusals: Sequence[str] = ()) -> Path:
         """Move ``path`` to ``sent/``; note any per-recipient refusals beside it."""
-        if refusals:
-            _write_text(self.sent / f"{path.name}.reason", "\n".join(refusals) + "\n")
-        return self._move(path, self.sent)
+        return self.mark_sent_many([(path, refusals)])[0]
+
+    def mark_sent_many(self, files: Sequence[tuple[Path, Sequence[str]]]) -> list[Path]:
+        """As :meth:`mark_sent` for each ``(path, refusals)``, with one directory sync."""
+        moved = []
+        for path, refusals in files:
+            if refusals:
+                _write_text(self.sent / f"{path.name}.reason", "\n".join(refusals) + "\n")
+            moved.append(self._move(path, self.sent, sync=False))
+        if moved:
+            try:
+                _fsync_dir(self.sent)
+            except OSError as exc:
+                raise errors.UsageError(f"cannot sync {self.sent}: {exc.strerror}") from exc
+        return moved
 
     def mark_rejected(self, path: Path, reason: str) -> Path:
         """Move ``path`` to ``rejected/`` with ``<name>.reason`` holding ``reason``."""
         _write_text(self.rejected / f"{path.name}.reason", reason.rstrip("\n") + "\n")
         return self._move(path, self.rejected)
 
-    def _move(self, path: Path, directory: Path) -> Path:
+    def _move(self, path: Path, directory: Path, *, sync: bool = True) -> Path:
         target = directory / path.name
         try:
             os.replace(path, target)
-            _fsync_dir(directory)
+            if sync:
+                _fsync_dir(directory)
         except OSError as exc:
             raise errors.UsageError(f"cannot move {path} to {directory}: {exc.strerror}") from exc
         return target

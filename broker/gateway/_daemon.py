@@ -64,6 +64,7 @@ __all__ = ["GatewayMetrics", "serve_gateway"]
 
 _log = structlog.get_logger("broker.gateway")
 _FETCH_TIMEOUT_MS = 500
+_FETCH_MAX_WAIT_MS = 100
 _MAX_BATCH = 500
 _RECONNECT_BACKOFF_S = 2.0
 _PRUNE_EVERY_S = 600.0
@@ -170,15 +171,17 @@ class _Gateway:
             _log.info("duplicate_skipped", message_id=key.message_id, recipient=key.recipient)
             return
         audit = outcome.audit
-        with bind_ids(message_id=audit.message_id, sender=audit.sender, recipient=audit.recipient):
-            if isinstance(outcome, Deliver):
-                _log.info("delivered", inbox=outcome.topic, rule_ids=list(audit.rule_ids))
-            else:
-                _log.warning(
-                    "quarantined",
-                    reason_code=str(outcome.reason_code),
-                    reason=outcome.record.reason,
-                )
+        # The ids go straight into the one line (cheaper per record than binding them).
+        ids = {"message_id": audit.message_id, "sender": audit.sender, "recipient": audit.recipient}
+        if isinstance(outcome, Deliver):
+            _log.info("delivered", inbox=outcome.topic, rule_ids=list(audit.rule_ids), **ids)
+        else:
+            _log.warning(
+                "quarantined",
+                reason_code=str(outcome.reason_code),
+                reason=outcome.record.reason,
+                **ids,
+            )
 
     def sends(
         self, producer: Producer, outcomes: Sequence[GatewayOutcome]
@@ -281,6 +284,8 @@ async def _serve(
         group_id=config.gateway_group_id,
         client_id=f"{config.kafka.client_id}-gateway",
         session_timeout_ms=config.kafka.session_timeout_ms,
+        # a short broker-side wait: see broker.adapter.daemon.FETCH_MAX_WAIT_MS
+        fetch_max_wait_ms=_FETCH_MAX_WAIT_MS,
         security=security,
     )
     resubscribe = asyncio.Event()

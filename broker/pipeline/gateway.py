@@ -195,18 +195,20 @@ def route(
         return _quarantine(
             ctx, ReasonCode.OVERSIZED, f"{len(value)} bytes, over {limits.max_envelope_bytes}"
         )
-    # 2. structure: parse without trusting anything, to name what it claims
-    try:
-        ctx.claimed = envelope.parse(value).header
-    except errors.EnvelopeError as exc:
-        return _quarantine(ctx, ReasonCode.MALFORMED, str(exc))
-    # 3. signature and key validity with the registry, and the acceptance window at `now`
+    # 2 and 3. structure, then signature and key validity with the registry and the acceptance
+    # window at `now`. verify() parses first, so a malformed envelope fails it exactly where a
+    # separate parse would; the envelope is parsed a second time only to name what a failing
+    # one claims (the common, valid case parses once).
     try:
         ctx.header = header = envelope.verify(
             value, registry=registry, now=now, max_age=limits.max_age, max_skew=limits.max_skew
         )
     except errors.IntegrityError as exc:
-        code, why = _classify_verify_failure(exc, ctx.claimed, registry=registry, now=now)
+        try:
+            claimed = ctx.claimed = envelope.parse(value).header
+        except errors.EnvelopeError as malformed:
+            return _quarantine(ctx, ReasonCode.MALFORMED, str(malformed))
+        code, why = _classify_verify_failure(exc, claimed, registry=registry, now=now)
         return _quarantine(ctx, code, why)
     # 4. the outbox a record came from must be its signed sender's own
     source = _outbox_partner(record.topic, topic_prefix)
@@ -365,12 +367,18 @@ def _policy_reason(decision: Decision, accord: Accord, now: dt.datetime) -> Reas
     return ReasonCode.POLICY_DENIED
 
 
+def _named(ctx: _Context) -> envelope.EnvelopeHeader | envelope.VerifiedHeader | None:
+    """Where the message id, sender and recipient of the records come from: the verified
+    header once there is one (the same values the envelope claims), else the claimed one."""
+    return ctx.header if ctx.header is not None else ctx.claimed
+
+
 def _quarantine(
     ctx: _Context, code: ReasonCode, reason: str, *, decision: Decision | None = None
 ) -> Quarantine:
     record = ctx.record
     source = SourcePosition(topic=record.topic, partition=record.partition, offset=record.offset)
-    claimed = ctx.claimed
+    claimed = _named(ctx)
     quarantined = QuarantineRecord(
         id=source.record_id,
         reason_code=code,
@@ -398,7 +406,7 @@ def _audit(
     reason_code: ReasonCode | None,
     reasons: tuple[str, ...],
 ) -> AuditRecord:
-    header, claimed, accord = ctx.header, ctx.claimed, ctx.accord
+    header, claimed, accord = ctx.header, _named(ctx), ctx.accord
     fields: dict[str, Any] = {
         "kind": kind,
         "message_id": None if claimed is None else claimed.message_id,

@@ -21,7 +21,7 @@ from broker.ids import MessageId, PartnerCode, new_message_id
 from broker.keys import Registry
 from broker.policy import Accord, Decision, decide_for_recipient
 from broker.schema import Message, labels_of, parse_message
-from broker.schema.labels import MessageType
+from broker.schema.labels import Labels, MessageType
 
 __all__ = [
     "DEFAULT_TTL",
@@ -112,6 +112,10 @@ def prepare(
         raise errors.UsageError("now must be a timezone-aware datetime")
     lifetime = _lifetime(message, now=now, ttl=ttl)
     outcomes: list[SendOutcome] = []
+    # Recipients whose accords redact nothing share the message itself as their view: its
+    # labels are computed once for all of them, not once per recipient.
+    # (The view is kept in the entry so its id cannot be reused by another object meanwhile.)
+    labels_by_view: dict[int, tuple[Message, Labels]] = {}
     for recipient in recipients:
         in_force = accords.get(recipient)
         if lifetime is None:
@@ -136,9 +140,14 @@ def prepare(
                 Refused(recipient, "policy_denied", result.decision.reasons, result.decision)
             )
             continue
+        view = result.view
+        known = labels_by_view.get(id(view))
+        labels = known[1] if known is not None else labels_of(view)
+        labels_by_view[id(view)] = (view, labels)
         outcomes.append(
             _seal_view(
-                result.view,
+                view,
+                labels=labels,
                 decision=result.decision,
                 sender=sender,
                 recipient=recipient,
@@ -211,6 +220,7 @@ def prepare_receipt(
         raise errors.UsageError("a partner does not send receipts to itself")
     return _seal_view(
         receipt,
+        labels=labels_of(receipt),
         decision=None,
         sender=sender,
         recipient=recipient,
@@ -225,6 +235,7 @@ def prepare_receipt(
 def _seal_view(
     view: Message,
     *,
+    labels: Labels,
     decision: Decision | None,
     sender: PartnerCode,
     recipient: PartnerCode,
@@ -254,7 +265,7 @@ def _seal_view(
     message_id = new_message_id(unix_ms=int(now.timestamp() * 1000))
     sealed = envelope.seal(
         view,
-        labels=labels_of(view),
+        labels=labels,
         sender=sender,
         sender_key=signing_key,
         recipient=recipient,

@@ -11,7 +11,7 @@ timezone-aware datetimes passed in by the caller; the stores never read the cloc
 from __future__ import annotations
 
 from broker.store.dedup import DIGEST_BYTES, DedupCounters, DedupStore, DedupVerdict
-from broker.store.inbox import KEY_BYTES, InboxStore, Sealer, StoredMessage
+from broker.store.inbox import KEY_BYTES, InboxItem, InboxStore, Sealer, StoredMessage
 
 __all__ = [
     "DIGEST_BYTES",
@@ -19,6 +19,7 @@ __all__ = [
     "DedupCounters",
     "DedupStore",
     "DedupVerdict",
+    "InboxItem",
     "InboxStore",
     "Sealer",
     "StoredMessage",

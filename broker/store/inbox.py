@@ -28,7 +28,7 @@ from broker.schema.labels import Labels, MessageType
 from broker.store import dedup as _dedup
 from broker.store._sqlite import from_micros, open_database, to_micros, transaction
 
-__all__ = ["KEY_BYTES", "InboxStore", "Sealer", "StoredMessage"]
+__all__ = ["KEY_BYTES", "InboxItem", "InboxStore", "Sealer", "StoredMessage"]
 
 #: per-message key size: ChaCha20-Poly1305 takes 256-bit keys
 KEY_BYTES = 32
@@ -70,6 +70,20 @@ class Sealer(Protocol):
     def open(self, key: bytes, sealed: bytes, *, aad: bytes) -> bytes:
         """Reverse :meth:`seal`; raise :class:`errors.DecryptionError` on any mismatch."""
         ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InboxItem:
+    """One verified message for :meth:`InboxStore.put_many` (the arguments of ``put``)."""
+
+    message_id: str
+    sender: str
+    labels: Labels
+    case_id: str | None
+    plaintext: bytes = dataclasses.field(repr=False)
+    digest: bytes = dataclasses.field(repr=False)
+    received_at: dt.datetime
+    retain_until: dt.datetime
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,45 +167,80 @@ class InboxStore:
         ``"conflict"``, and neither changes the stored message. The de-duplication record and
         the message commit together or not at all.
         """
-        sender_code = _dedup._recipient(sender)
-        if not isinstance(labels, Labels):
+        item = InboxItem(
+            message_id=message_id,
+            sender=sender,
+            labels=labels,
+            case_id=case_id,
+            plaintext=plaintext,
+            digest=digest,
+            received_at=received_at,
+            retain_until=retain_until,
+        )
+        return self.put_many([item])[0]
+
+    def put_many(self, items: Sequence[InboxItem]) -> list[_dedup.DedupVerdict]:
+        """As :meth:`put` for each item, in order, all in ONE transaction (one fsync).
+
+        Every item is validated before anything is written; the verdicts are those :meth:`put`
+        would give one after the other (a second copy in the same batch is a duplicate), and
+        either every item's effect is committed or, on an error, none is.
+        """
+        checked = [self._checked(item) for item in items]
+        if not checked:
+            return []
+        verdicts: list[_dedup.DedupVerdict] = []
+        with transaction(self._conn, what="store messages"):
+            for item, sender_code, received_us, retain_us in checked:
+                verdicts.append(self._put_one(item, sender_code, received_us, retain_us))
+        return verdicts
+
+    def _checked(self, item: InboxItem) -> tuple[InboxItem, PartnerCode, int, int]:
+        sender_code = _dedup._recipient(item.sender)
+        if not isinstance(item.labels, Labels):
             raise errors.UsageError("labels must be a Labels model")
+        case_id = item.case_id
         if case_id is not None and not (0 < len(case_id) <= _MAX_CASE_ID):
             raise errors.UsageError(f"a case id is 1 to {_MAX_CASE_ID} characters")
-        if not isinstance(plaintext, bytes):
+        if not isinstance(item.plaintext, bytes):
             raise errors.UsageError("plaintext must be bytes")
-        received_us = to_micros(received_at, name="received_at")
-        retain_us = to_micros(retain_until, name="retain_until")
+        received_us = to_micros(item.received_at, name="received_at")
+        retain_us = to_micros(item.retain_until, name="retain_until")
         if retain_us <= received_us:
             raise errors.UsageError("retain_until must be after received_at")
-        with transaction(self._conn, what="store a message"):
-            verdict = self._dedup.check_and_record_in_transaction(
-                message_id, self._recipient, digest, now=received_at
-            )
-            if verdict != "new":
-                return verdict
-            if self._conn.execute(
-                "SELECT 1 FROM messages WHERE message_id = ?", (message_id,)
-            ).fetchone():
-                # The id outlived its de-duplication entry: keep the first copy untouched.
-                return "duplicate"
-            key = secrets.token_bytes(KEY_BYTES)
-            sealed = self._sealer.seal(key, plaintext, aad=self._aad(message_id))
-            self._conn.execute(
-                "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)",
-                (
-                    message_id,
-                    sender_code,
-                    str(labels.message_type),
-                    labels.model_dump_json(),
-                    case_id,
-                    received_us,
-                    retain_us,
-                    sealed,
-                ),
-            )
-            self._conn.execute("INSERT INTO message_keys VALUES (?, ?)", (message_id, key))
+        return item, sender_code, received_us, retain_us
+
+    def _put_one(
+        self, item: InboxItem, sender_code: PartnerCode, received_us: int, retain_us: int
+    ) -> _dedup.DedupVerdict:
+        message_id = item.message_id
+        verdict = self._dedup.check_and_record_in_transaction(
+            message_id, self._recipient, item.digest, now=item.received_at
+        )
+        if verdict != "new":
             return verdict
+        if self._conn.execute(
+            "SELECT 1 FROM messages WHERE message_id = ?", (message_id,)
+        ).fetchone():
+            # The id outlived its de-duplication entry: keep the first copy untouched.
+            return "duplicate"
+        key = secrets.token_bytes(KEY_BYTES)
+        sealed = self._sealer.seal(key, item.plaintext, aad=self._aad(message_id))
+        self._conn.execute(
+            "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+            (
+                message_id,
+                sender_code,
+                str(item.labels.message_type),
+                item.labels.model_dump_json(),
+                item.case_id,
+                received_us,
+                retain_us,
+                sealed,
+            ),
+        )
+        self._conn.execute("INSERT INTO message_keys VALUES (?, ?)", (message_id, key))
+        return verdict
 
     def get(self, message_id: str) -> bytes:
         """The plaintext of a stored message.

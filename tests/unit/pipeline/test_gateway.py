@@ -427,3 +427,36 @@ def test_quarantine_and_audit_records_never_hold_plaintext(world: World) -> None
     for data in (outcome.record.to_bytes(), outcome.audit.to_bytes()):
         assert b"Western Balkans" not in data
     assert parse_audit_record(outcome.audit.to_bytes()) == outcome.audit
+
+
+# name -> (make the record value, whether the records can name the envelope's ids)
+NAMED: dict[str, tuple[Callable[[World, MessageId], bytes], bool]] = {
+    "delivered": (lambda w, m: w.seal(message_id=m), True),
+    "bad signature": (lambda w, m: (s := w.seal(message_id=m))[:-1] + bytes([s[-1] ^ 1]), True),
+    "dated in the future": (
+        lambda w, m: w.seal(message_id=m, now=NOW + dt.timedelta(hours=1)),
+        True,
+    ),
+    "no accord": (lambda w, m: w.seal(recipient=MK, message_id=m), True),
+    "garbage": (lambda w, m: b"\x89XBE not an envelope", False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NAMED))
+def test_the_records_name_what_the_envelope_says_whatever_the_outcome(
+    world: World, case: str
+) -> None:
+    """Audit and quarantine records carry the message id, sender and recipient of any
+    envelope that parses (verified or merely claimed), and none for one that does not."""
+    make, named = NAMED[case]
+    message_id = new_message_id(unix_ms=int(NOW.timestamp() * 1000))
+    outcome = decide(world, make(world, message_id))
+    expected = (message_id, "GB", "MK" if case == "no accord" else "RS") if named else (None,) * 3
+    assert not isinstance(outcome, Duplicate)
+    audit = outcome.audit
+    assert (audit.message_id, audit.sender, audit.recipient) == expected
+    if isinstance(outcome, Quarantine):
+        record = outcome.record
+        assert (record.message_id, record.sender, record.recipient) == expected
+    else:
+        assert case == "delivered"

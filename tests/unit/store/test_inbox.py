@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import sqlite3
@@ -21,7 +22,7 @@ from broker.schema.labels import (
     MessageType,
     Purpose,
 )
-from broker.store import DedupCounters, InboxStore, Sealer
+from broker.store import DedupCounters, InboxItem, InboxStore, Sealer
 
 T0 = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 WINDOW = dt.timedelta(hours=48)
@@ -254,3 +255,59 @@ def test_unknown_message_and_filters(inbox: InboxStore) -> None:
     assert len(inbox.list(sender="RS", case_id="GB-NCA-2026-0417")) == 1
     with pytest.raises(errors.UsageError, match="limit"):
         inbox.list(limit=0)
+
+
+def item(n: int, *, plaintext: bytes = SECRET, message_id: str | None = None) -> InboxItem:
+    return InboxItem(
+        message_id=message_id or mid(n),
+        sender="RS",
+        labels=LABELS,
+        case_id=None,
+        plaintext=plaintext,
+        digest=hashlib.sha256(plaintext).digest(),
+        received_at=T0,
+        retain_until=T0 + dt.timedelta(days=1),
+    )
+
+
+class TestPutMany:
+    """A batch gives the verdicts of one put after another, committed together or not at all."""
+
+    def test_verdicts_are_those_of_puts_in_order(self, inbox: InboxStore) -> None:
+        """Within one batch a second copy is a duplicate and reused ids are a conflict."""
+        batch = [item(1), item(2), item(1), item(0, plaintext=b"forged", message_id=mid(2))]
+        assert inbox.put_many(batch) == ["new", "new", "duplicate", "conflict"]
+        assert {m.message_id for m in inbox.list()} == {mid(1), mid(2)}
+        assert inbox.get(mid(2)) == SECRET
+        assert inbox.dedup.counters == DedupCounters(duplicates=1, conflicts=1)
+
+    def test_a_batch_survives_reopen(self, path: Path, sealer: Sealer) -> None:
+        with InboxStore.open(path, recipient="GB", sealer=sealer, dedup_retention=WINDOW) as s:
+            assert s.put_many([item(n) for n in range(5)]) == ["new"] * 5
+        with InboxStore.open(path, recipient="GB", sealer=sealer, dedup_retention=WINDOW) as s:
+            assert [s.get(mid(n)) for n in range(5)] == [SECRET] * 5
+            assert s.put_many([item(3)]) == ["duplicate"]
+
+    def test_one_bad_item_stores_nothing(self, inbox: InboxStore) -> None:
+        """Every item is checked before anything is written."""
+        bad = dataclasses.replace(item(2), retain_until=T0)
+        with pytest.raises(errors.UsageError, match="retain_until"):
+            inbox.put_many([item(1), bad])
+        assert inbox.list() == ()
+        assert len(inbox.dedup) == 0
+
+    def test_a_failure_mid_batch_leaves_no_half_state(self, path: Path, inbox: InboxStore) -> None:
+        saboteur = sqlite3.connect(path)
+        saboteur.execute(
+            "CREATE TRIGGER fail_third BEFORE INSERT ON message_keys "
+            f"WHEN NEW.message_id = '{mid(3)}' BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
+        )
+        saboteur.commit()
+        saboteur.close()
+        with pytest.raises(errors.AvailabilityError, match="disk trouble"):
+            inbox.put_many([item(1), item(2), item(3)])
+        assert inbox.list() == ()
+        assert len(inbox.dedup) == 0
+
+    def test_an_empty_batch_does_nothing(self, inbox: InboxStore) -> None:
+        assert inbox.put_many([]) == []

@@ -1,0 +1,169 @@
+"""Batches: a fetched batch, a burst of spool files and a batch of acknowledgements each cost
+one transaction, with exactly the effects the same work has one item at a time."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sqlite3
+
+import pytest
+
+from broker import envelope, errors
+from broker.adapter import Adapter, DeliveryDir, SendJournal, write_submission
+from broker.clock import FixedClock
+from broker.ids import MessageId, PartnerCode
+
+from .world import GB, NOW, RS, deliver, make_adapter, report
+
+A = MessageId("01900000-0000-7000-8000-000000000001")
+B = MessageId("01900000-0000-7000-8000-000000000002")
+C = MessageId("01900000-0000-7000-8000-000000000003")
+
+
+def _frames(uk: Adapter, count: int) -> list[bytes]:
+    """``count`` delivery frames of distinct reports from the UK to Serbia."""
+    for n in range(count):
+        uk.submit(report().model_copy(update={"case_id": f"GB-CASE-{n}"}), to=[RS])
+    return [deliver(e.envelope, recipient=RS) for e in uk.journal.pending(limit=1000)]
+
+
+def _state(adapter: Adapter) -> tuple[object, ...]:
+    """What receiving left behind: stored ids, receipts journalled (by recipient), counters."""
+    counter = adapter.metrics.counter
+    return (
+        sorted(m.message_id for m in adapter.inbox.list()),
+        sorted(e.recipient for e in adapter.journal.pending(limit=1000)),
+        counter("xb_adapter_delivered_total", "").value(),
+        counter("xb_adapter_replays_dropped_total", "").value(),
+        adapter.inbox.dedup.counters,
+    )
+
+
+# name -> the batch, from frames f[0..2] (None is an empty record)
+BATCHES: dict[str, tuple[tuple[int | None, ...], tuple[str, ...]]] = {
+    "distinct": ((0, 1, 2), ("stored", "stored", "stored")),
+    "a copy inside the batch": ((0, 1, 0), ("stored", "stored", "duplicate")),
+    "an empty record among good ones": ((0, None, 1), ("stored", "rejected", "stored")),
+    "only copies": ((2, 2, 2), ("stored", "duplicate", "duplicate")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BATCHES))
+def test_a_batch_has_the_effects_of_one_record_after_another(
+    name: str, uk: Adapter, tmp_path: pathlib.Path, clock: FixedClock
+) -> None:
+    """receive_many gives the verdicts, stored messages, receipts (one per message) and
+    counters that receive() gives for the same frames one by one."""
+    frames = _frames(uk, 3)
+    picks, expected = BATCHES[name]
+    batch = [None if i is None else frames[i] for i in picks]
+    batched = make_adapter(RS, tmp_path / "batched", clock=clock)
+    single = make_adapter(RS, tmp_path / "single", clock=clock)
+    try:
+        assert batched.receive_many(batch) == list(expected)
+        assert [single.receive(frame) for frame in batch] == list(expected)
+        assert _state(batched) == _state(single)
+        assert len(batched.journal) == len({i for i in picks if i is not None})
+    finally:
+        for adapter in (batched, single):
+            adapter.journal.close()
+            adapter.inbox.close()
+
+
+def test_a_redelivered_batch_stores_and_receipts_nothing_new(uk: Adapter, serbia: Adapter) -> None:
+    """After a crash before the offset commit the whole batch comes again: all duplicates."""
+    frames = _frames(uk, 3)
+    assert serbia.receive_many(frames) == ["stored"] * 3
+    receipts = len(serbia.journal)
+    assert serbia.receive_many(frames) == ["duplicate"] * 3
+    assert len(serbia.journal) == receipts
+    assert len(serbia.inbox.list()) == 3
+
+
+def test_the_delivery_directory_gets_every_message_of_a_batch(
+    uk: Adapter, serbia: Adapter, tmp_path: pathlib.Path
+) -> None:
+    serbia.delivery_dir = DeliveryDir(tmp_path / "out")
+    frames = _frames(uk, 3)
+    serbia.receive_many([*frames, frames[0]])
+    names = {p.name for p in (tmp_path / "out").iterdir()}
+    ids = {envelope.parse(e.envelope).header.message_id for e in uk.journal.pending()}
+    assert names == {f"{i}.json" for i in ids}
+
+
+def test_ids_must_match_the_frames(serbia: Adapter) -> None:
+    with pytest.raises(errors.UsageError, match="one ids mapping per frame"):
+        serbia.receive_many([None, None], ids=[{"offset": 1}])
+
+
+def test_write_many_writes_each_message_once(tmp_path: pathlib.Path) -> None:
+    """One flag per message: True when written now; a copy in the batch or a file already
+    there is left alone."""
+    out = DeliveryDir(tmp_path / "out")
+    body = b'{"case_id": "X"}'
+    assert out.write(message_id=C, sender=GB, message_json=body)
+    flags = out.write_many([(A, GB, body), (B, GB, body), (A, GB, body), (C, GB, body)])
+    assert flags == [True, True, False, False]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        f"{m}.json" for m in (A, B, C)
+    )
+
+
+def test_the_spool_is_handled_a_few_files_at_a_time(uk: Adapter) -> None:
+    """With a limit, process_spool takes the oldest files first and leaves the rest waiting."""
+    assert uk.spool is not None
+    paths = []
+    for n in range(5):
+        path = write_submission(uk.spool.root, report(), [RS])
+        os.utime(path, ns=(n * 1_000_000_000, n * 1_000_000_000))
+        paths.append(path)
+    assert uk.process_spool(limit=2) == 2
+    assert sorted(p.name for p in uk.spool.sent.iterdir()) == sorted(p.name for p in paths[:2])
+    assert len(uk.journal) == 2
+    assert uk.process_spool(limit=10) == 3
+    assert list(uk.spool.incoming.iterdir()) == []
+    assert len(uk.journal) == 5
+
+
+class TestJournalBatches:
+    """record_many, acknowledge_many and attempted_many: one transaction each."""
+
+    def test_a_source_twice_in_one_batch_is_journalled_once(self, tmp_path: pathlib.Path) -> None:
+        rs = PartnerCode("RS")
+        with SendJournal.open(tmp_path / "j.sqlite") as journal:
+            recorded = journal.record_many(
+                [
+                    ("spool:a", [(A, rs, "t", b"a")]),
+                    ("spool:a", [(B, rs, "t", b"b")]),
+                    (None, [(C, rs, "t", b"c")]),
+                ],
+                now=NOW,
+            )
+            assert recorded == [True, False, True]
+            assert [e.message_id for e in journal.pending()] == [A, C]
+
+    def test_a_failing_batch_journals_nothing(self, tmp_path: pathlib.Path) -> None:
+        """The same message id twice breaks the batch: neither entries nor sources remain."""
+        rs = PartnerCode("RS")
+        with SendJournal.open(tmp_path / "j.sqlite") as journal:
+            with pytest.raises(sqlite3.IntegrityError):
+                journal.record_many(
+                    [("spool:a", [(A, rs, "t", b"a")]), ("spool:b", [(A, rs, "t", b"b")])],
+                    now=NOW,
+                )
+            assert len(journal) == 0
+            assert not journal.has_source("spool:a")
+
+    def test_acknowledged_entries_leave_and_attempts_are_counted(
+        self, tmp_path: pathlib.Path
+    ) -> None:
+        rs = PartnerCode("RS")
+        path = tmp_path / "j.sqlite"
+        with SendJournal.open(path) as journal:
+            journal.record([(m, rs, "t", m.encode()) for m in (A, B, C)], source=None, now=NOW)
+            journal.acknowledge_many([A, C])
+            journal.attempted_many([B, B])
+            journal.acknowledge_many([])
+        with SendJournal.open(path) as journal:
+            assert [(e.message_id, e.attempts) for e in journal.pending()] == [(B, 2)]
