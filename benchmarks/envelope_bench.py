@@ -1,6 +1,6 @@
 """Envelope throughput per core, beside its crypto-only ceiling and a JOSE baseline.
 
-    python benchmarks/envelope_bench.py [--seconds 0.4] [--repeats 5]
+    python benchmarks/envelope_bench.py [--quick] [--seconds 0.4] [--repeats 5] [--json FILE]
 
 For 1 and 3 recipients and a ~1 KiB network.report, it measures messages per second for:
 
@@ -9,11 +9,17 @@ For 1 and 3 recipients and a ~1 KiB network.report, it measures messages per sec
   schema validation);
 * ceiling: the same primitive calls with inputs of the same sizes and none of our framing,
   JSON, commitments bookkeeping or validation: what the crypto alone allows;
-* JOSE: jwcrypto JWS (EdDSA) nested in one multi-recipient JWE (ECDH-ES+A256KW over X25519,
-  A256GCM), then decrypt and verify for one recipient.
+* JOSE per view: what our design does, in JOSE: each recipient gets its own (differently
+  redacted) view, so each view is one jwcrypto JWS (EdDSA) nested in a one-recipient JWE
+  (ECDH-ES+A256KW over X25519, A256GCM). This is the fair comparison, and the one the goal
+  (ours >= 2x JOSE) is judged on;
+* JOSE shared: one JWS nested in one multi-recipient JWE, every recipient getting the SAME
+  content. Cheaper for several recipients, but it cannot give recipients different views;
+  shown beside for reference. Opening decrypts and verifies for one recipient.
 
-It prints messages/s and the ratios ours/ceiling and ours/JOSE. Each figure is the median
-of several timed runs, all interleaved in one process pinned to one CPU where possible.
+It prints messages/s and the ratios ours/ceiling, ours/JOSE per view and ours/JOSE shared.
+Each figure is the median of several timed runs, all interleaved in one process pinned to one
+CPU where possible.
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ import datetime as dt
 import functools
 import json
 import os
+import pathlib
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from jwcrypto import jwe, jwk, jws
 
@@ -34,6 +42,8 @@ from broker.envelope._format import pad, signing_input
 from broker.ids import AccordId, KeyId, PartnerCode
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
+CEILING_GOAL = 0.8
+JOSE_GOAL = 2.0
 
 REPORT = {
     "type": "network.report",
@@ -118,9 +128,15 @@ def rates(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=0.4)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="shorter runs, for CI")
+    parser.add_argument("--seconds", type=float)
+    parser.add_argument("--repeats", type=int)
+    parser.add_argument("--json", type=pathlib.Path, help="also write the results here")
     options = parser.parse_args()
+    if options.seconds is None:
+        options.seconds = 0.1 if options.quick else 0.4
+    if options.repeats is None:
+        options.repeats = 3 if options.quick else 5
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 
@@ -205,6 +221,10 @@ def main() -> None:
             token.add_recipient(key, header=json.dumps({"alg": "ECDH-ES+A256KW"}))
         return str(token.serialize())
 
+    def seal_jose_views(count: int) -> None:
+        for _ in range(count):  # one JWS + one-recipient JWE per view
+            seal_jose(1)
+
     jose_samples = {n: seal_jose(n) for n in (1, 3)}
 
     def open_jose(count: int) -> None:
@@ -216,29 +236,61 @@ def main() -> None:
         schema.parse_message(inner.payload)
 
     print(f"message {len(raw)} B JSON, {field_count} committed fields; envelope {len(sample)} B")
+    print("JOSE per view = JWS + one-recipient JWE per recipient view (what we do, the fair one);")
+    print("JOSE shared = one JWS in one multi-recipient JWE (same content for all; reference)")
     print(
-        f"{'operation':<26}{'ours/s':>10}{'ceiling/s':>11}{'JOSE/s':>9}{'/ceiling':>10}{'xJOSE':>7}"
+        f"{'operation':<24}{'ours/s':>9}{'ceiling/s':>11}{'JOSE view/s':>13}"
+        f"{'JOSE shared/s':>15}{'/ceiling':>10}{'xJOSE view':>12}{'xJOSE shared':>14}"
     )
+    results: list[dict[str, Any]] = []
     for count in (1, 3):
         views = range(count)
         rows: dict[str, tuple[Callable[[], object], ...]] = {
             f"seal, {count} recipient(s)": (
                 functools.partial(_each, seal_for, views),
                 functools.partial(_each, seal_ceiling_one, views),
+                functools.partial(seal_jose_views, count),
                 functools.partial(seal_jose, count),
             ),
             f"open, {count} recipient(s)": (
                 open_ours,
                 open_ceiling,
+                functools.partial(open_jose, 1),
                 functools.partial(open_jose, count),
             ),
         }
         for name, functions in rows.items():
-            ours, ceiling, jose = rates(functions, seconds=options.seconds, repeats=options.repeats)
-            print(
-                f"{name:<26}{ours:>10,.0f}{ceiling:>11,.0f}{jose:>9,.0f}"
-                f"{ours / ceiling:>10.2f}{ours / jose:>7.1f}"
+            ours, ceiling, view, shared = rates(
+                functions, seconds=options.seconds, repeats=options.repeats
             )
+            print(
+                f"{name:<24}{ours:>9,.0f}{ceiling:>11,.0f}{view:>13,.0f}{shared:>15,.0f}"
+                f"{ours / ceiling:>10.2f}{ours / view:>12.1f}{ours / shared:>14.1f}"
+            )
+            results += [
+                _row(name, ours, ceiling, "crypto ceiling", CEILING_GOAL),
+                _row(name, ours, view, "JOSE per view", JOSE_GOAL),
+                _row(name, ours, shared, "JOSE shared", None),
+            ]
+    if options.json:
+        document = {"benchmark": "envelope", "unit": "messages/s", "rows": results}
+        options.json.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def _row(
+    metric: str, ours: float, baseline: float, baseline_name: str, goal: float | None
+) -> dict[str, Any]:
+    ratio = ours / baseline
+    return {
+        "metric": metric,
+        "ours": ours,
+        "baseline": baseline,
+        "baseline_name": baseline_name,
+        "ratio": ratio,
+        "goal_ratio": goal,
+        "goal": "" if goal is None else f">= {goal:g}x {baseline_name}",
+        "met": None if goal is None else ratio >= goal,
+    }
 
 
 def _each(function: Callable[[int], object], indices: range) -> None:

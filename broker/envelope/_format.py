@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import json.encoder
 import struct
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from broker import errors
@@ -70,12 +72,28 @@ def signing_input(header: bytes, ciphertext_digest: bytes) -> bytes:
 _CANONICAL = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
 )
+# The C encoder json.dumps itself uses, built once instead of per call (canonical_json runs
+# once per committed field). No circular-reference markers: values are decoded JSON or
+# model dumps, and a cycle still fails, as RecursionError.
+_MAKE_ENCODER: Callable[..., Callable[[Any, int], Iterable[str]]] | None = getattr(
+    json.encoder, "c_make_encoder", None
+)
+_ENCODE = (
+    None
+    if _MAKE_ENCODER is None
+    else _MAKE_ENCODER(
+        None, _CANONICAL.default, json.encoder.encode_basestring_ascii, None, ":", ",",
+        True, False, False,
+    )
+)  # fmt: skip
 
 
 def canonical_json(value: Any) -> bytes:
     """Sorted keys, no whitespace, ASCII only (\\u escapes), no NaN or Infinity."""
     try:
-        return _CANONICAL.encode(value).encode("ascii")
+        if _ENCODE is None:
+            return _CANONICAL.encode(value).encode("ascii")
+        return "".join(_ENCODE(value, 0)).encode("ascii")
     except (TypeError, ValueError, RecursionError) as exc:
         raise errors.SchemaError(f"value cannot be encoded as canonical JSON: {exc}") from exc
 

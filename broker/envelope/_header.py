@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import struct
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -26,6 +27,7 @@ from broker.schema.labels import Labels
 __all__ = [
     "Commitment",
     "EnvelopeHeader",
+    "encoded_field_digest",
     "field_digest",
     "format_time",
     "key_commitment",
@@ -43,6 +45,7 @@ _FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _TIME_RE = re.compile(_TIME)
 _FIELD_PREFIX = length_prefixed(DST_FIELD)
+_U32 = struct.Struct(">I").pack
 _MAX_FIELDS = 256
 
 
@@ -104,8 +107,10 @@ def parse_header(data: bytes) -> EnvelopeHeader:
         raise errors.EnvelopeError("envelope header is not a JSON object")
     if raw.get("version") != VERSION:
         raise errors.EnvelopeError(f"unsupported header version {raw.get('version')!r}")
-    if raw.get("suite") not in {s.value for s in crypto.Suite}:
-        raise errors.EnvelopeError(f"unsupported suite {raw.get('suite')!r}")
+    suite = raw.get("suite")
+    # Checked for type first: a hostile list or object here is unhashable.
+    if not isinstance(suite, str) or suite not in {s.value for s in crypto.Suite}:
+        raise errors.EnvelopeError(f"unsupported suite {suite!r:.80}")
     try:
         header = EnvelopeHeader.model_validate_json(data)
     except pydantic.ValidationError as exc:
@@ -137,11 +142,24 @@ def top_level_fields(message: Mapping[str, Any]) -> dict[str, Any]:
 
 def field_digest(*, salt: bytes, path: str, value: Any) -> bytes:
     """SHA-256(lp(DST) || lp(salt) || lp(path) || lp(canonical JSON of value))."""
+    return encoded_field_digest(salt=salt, path=path, encoded=canonical_json(value))
+
+
+def encoded_field_digest(*, salt: bytes, path: str, encoded: bytes) -> bytes:
+    """:func:`field_digest` of a value whose canonical JSON ``encoded`` is already at hand."""
+    name = path.encode("ascii")
     return crypto.sha256(
-        _FIELD_PREFIX
-        + length_prefixed(salt)
-        + length_prefixed(path.encode("ascii"))
-        + length_prefixed(canonical_json(value))
+        b"".join(
+            (
+                _FIELD_PREFIX,
+                _U32(len(salt)),
+                salt,
+                _U32(len(name)),
+                name,
+                _U32(len(encoded)),
+                encoded,
+            )
+        )
     )
 
 

@@ -8,15 +8,14 @@ from collections.abc import Callable, Mapping
 from typing import Any, NoReturn, Protocol
 
 from broker import crypto, errors
-from broker.envelope._content import Body, schema_parse
-from broker.envelope._format import canonical_json, decode_frame, signing_input, unpad
+from broker.envelope._content import OpenedBody, open_body, schema_parse
+from broker.envelope._format import decode_frame, signing_input, unpad
 from broker.envelope._header import (
     EnvelopeHeader,
-    field_digest,
+    encoded_field_digest,
     key_commitment,
     parse_header,
     parse_time,
-    top_level_fields,
 )
 from broker.envelope._seal import MAX_TTL
 from broker.ids import AccordId, CaseId, KeyId, MessageId, PartnerCode
@@ -245,7 +244,7 @@ def _open_with(
     now: dt.datetime,
     max_age: dt.timedelta,
     max_skew: dt.timedelta,
-    validate: Callable[[bytes], Message | None],
+    validate: Callable[[bytes, dict[str, Any]], Message | None],
 ) -> OpenedEnvelope:
     """:func:`open_envelope` with the content validator as a seam for format-level tests."""
     header, parsed = _verify(data, registry=registry, now=now, max_age=max_age, max_skew=max_skew)
@@ -257,34 +256,33 @@ def _open_with(
     if key.suite is not header.suite or key.key_id != header.recipient_key_id:
         raise errors.KeyTrustError("decryption key does not match the envelope's key id")
     plaintext = crypto.hpke_open(key, parsed.ciphertext, info=crypto.sha256(parsed.header_bytes))
-    body = Body.from_bytes(unpad(plaintext))
-    fields = _check_commitments(header, body)
-    message_bytes = canonical_json(body.message)
+    opened = open_body(unpad(plaintext))
+    _check_commitments(header, opened)
+    body = opened.body
     return OpenedEnvelope(
         header=header,
-        message_bytes=message_bytes,
-        message=validate(message_bytes),
-        fields=fields,
+        message_bytes=opened.message_json,
+        message=validate(opened.message_json, body.message),
+        fields=opened.fields,
         salts=body.salts,
     )
 
 
-def _check_commitments(header: VerifiedHeader, body: Body) -> dict[str, Any]:
+def _check_commitments(header: VerifiedHeader, opened: OpenedBody) -> None:
     """Every committed field present with a matching digest, and nothing uncommitted."""
+    body = opened.body
     expected_key = key_commitment(content_key=body.content_key, message_id=header.message_id)
-    try:
-        fields = top_level_fields(body.message)
-    except errors.SchemaError:
-        raise errors.VerificationError("envelope content does not verify") from None
     committed = header.field_digests
     ok = crypto.constant_time_equal(expected_key, header.content_key_commitment) and (
-        set(fields) == set(committed) == set(body.salts)
+        set(opened.encoded) == set(committed) == set(body.salts)
     )
-    for path, value in fields.items():
-        if not ok:
-            break
-        digest = field_digest(salt=body.salts[path], path=path, value=value)
-        ok = crypto.constant_time_equal(digest, committed[path])
+    if ok:
+        # One constant-time comparison over every digest, in one fixed (path) order.
+        paths = sorted(committed)
+        computed = b"".join(
+            encoded_field_digest(salt=body.salts[path], path=path, encoded=opened.encoded[path])
+            for path in paths
+        )
+        ok = crypto.constant_time_equal(computed, b"".join(committed[path] for path in paths))
     if not ok:
         raise errors.VerificationError("envelope content does not verify")
-    return fields

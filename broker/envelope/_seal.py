@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pydantic
@@ -13,7 +13,9 @@ from broker import crypto, errors
 from broker.envelope._content import (
     CONTENT_KEY_BYTES,
     SALT_BYTES,
-    Body,
+    body_bytes,
+    compose_message,
+    encode_fields,
     message_document,
 )
 from broker.envelope._format import (
@@ -26,7 +28,7 @@ from broker.envelope._format import (
 )
 from broker.envelope._header import (
     EnvelopeHeader,
-    field_digest,
+    encoded_field_digest,
     format_time,
     key_commitment,
     top_level_fields,
@@ -121,9 +123,16 @@ def _seal_document(
         expires=created + ttl,
         message_id=message_id or new_message_id(unix_ms=int(created.timestamp() * 1000)),
         case_id=case_id,
-        salts={path: crypto.random_bytes(SALT_BYTES) for path in fields},
+        salts=_fresh_salts(fields),
         content_key=crypto.random_bytes(CONTENT_KEY_BYTES),
     )
+
+
+def _fresh_salts(paths: Iterable[str]) -> dict[str, bytes]:
+    """One fresh random salt per path, drawn from the OS generator in one call."""
+    names = list(paths)
+    pool = crypto.random_bytes(SALT_BYTES * len(names))
+    return {name: pool[i * SALT_BYTES : (i + 1) * SALT_BYTES] for i, name in enumerate(names)}
 
 
 def _seal_from_parts(
@@ -162,10 +171,12 @@ def _seal_from_parts(
     fields = top_level_fields(document)
     if set(salts) != set(fields):
         raise errors.UsageError("one salt per committed field is required")
+    # Each field is encoded once: for its commitment, and to assemble the body from.
+    encoded = encode_fields(fields)
     commitment = {
         "fields": {
-            path: field_digest(salt=salts[path], path=path, value=value).hex()
-            for path, value in fields.items()
+            path: encoded_field_digest(salt=salts[path], path=path, encoded=value).hex()
+            for path, value in encoded.items()
         },
         "key": key_commitment(content_key=content_key, message_id=message_id).hex(),
     }
@@ -193,7 +204,16 @@ def _seal_from_parts(
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise errors.UsageError(f"cannot seal: header field {where}: {first['msg']}") from None
-    body = pad(Body(message=document, salts=dict(salts), content_key=content_key).to_bytes())
+    message_json = compose_message(document, encoded)
+    if message_json is None:
+        message_json = canonical_json(document)
+    body = pad(
+        body_bytes(
+            content_key=content_key.hex(),
+            message_json=message_json,
+            salts={path: salt.hex() for path, salt in salts.items()},
+        )
+    )
     ciphertext = hpke(recipient_key, body, crypto.sha256(header))
     signature = sender_key.sign(signing_input(header, crypto.sha256(ciphertext)))
     return encode_frame(Frame(header=header, ciphertext=ciphertext, signature=signature))

@@ -21,7 +21,6 @@ line, so verification counts it at its place in the log and names that index.
 from __future__ import annotations
 
 import base64
-import binascii
 import dataclasses
 import json
 import pathlib
@@ -131,7 +130,7 @@ def read_header(path: pathlib.Path) -> BundleHeader:
             registry_bytes=base64.b64decode(str(document["registry"]), validate=True),
             accord_texts=accords,
         )
-    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise errors.AuditError(f"{path}: the bundle header is damaged ({exc})") from exc
 
 
@@ -150,12 +149,56 @@ def iter_entries(path: pathlib.Path) -> Iterator[Entry]:
             yield entry
 
 
+_LINE_START = b'{"offset":'
+_VALUE_START = b',"value":"'
+_LINE_END = b'"}'
+#: printable ASCII: besides ``"`` and ``\\``, what ``json.dumps(ensure_ascii=True)`` never escapes
+_PRINTABLE = bytes(range(0x20, 0x7F))
+
+
 def _parse_line(line: bytes) -> Entry | None:
     if len(line) > _MAX_LINE:
         return None
+    entry = _parse_plain_line(line)
+    return entry if entry is not None else _parse_any_line(line)
+
+
+def _parse_plain_line(line: bytes) -> Entry | None:
+    """The common line, without a JSON parser: ``{"offset":N,"value":"E"}`` whose string E
+    holds printable ASCII and no escape but ``\\"``.
+
+    For such a line the JSON value is E with each ``\\"`` read as ``"``, and encoding that
+    value again gives E back, so the line is in the exporter's one form. Any other line
+    (None here) goes to the full parser, which decides it.
+    """
+    if not line.startswith(_LINE_START) or not line.endswith(_LINE_END):
+        return None
+    value_at = line.find(_VALUE_START, len(_LINE_START))
+    digits = line[len(_LINE_START) : value_at]
+    if (
+        value_at < 0
+        or value_at + len(_VALUE_START) > len(line) - len(_LINE_END)
+        or not 0 < len(digits) <= 18
+        or not digits.isdigit()
+        or (digits[0] == 0x30 and len(digits) > 1)
+    ):
+        return None
+    escaped = line[value_at + len(_VALUE_START) : -len(_LINE_END)]
+    if escaped.translate(None, _PRINTABLE):
+        return None  # a byte json.dumps would have escaped
+    value = escaped.replace(b'\\"', b'"')
+    pairs = len(escaped) - len(value)
+    # Every backslash and every quote belongs to one of the replaced pairs: no other escape,
+    # and no bare quote (which would have ended the string).
+    if escaped.count(b"\\") != pairs or escaped.count(b'"') != pairs:
+        return None
+    return Entry(offset=int(digits), value=value)
+
+
+def _parse_any_line(line: bytes) -> Entry | None:
     try:
         document: Any = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(document, dict) or type(document.get("offset")) is not int:
         return None
@@ -167,7 +210,7 @@ def _parse_line(line: bytes) -> Entry | None:
             value = base64.b64decode(document["value_b64"], validate=True)
         else:
             return None
-    except (UnicodeEncodeError, binascii.Error):
+    except ValueError:  # binascii.Error, or base64 text that is not even ASCII
         return None
     entry = Entry(offset=document["offset"], value=value)
     # A line must be the one form the exporter writes; anything else was edited.

@@ -227,5 +227,5 @@ def open_document(data: bytes, registry: TinyRegistry, recipient: Party) -> Open
         now=NOW,
         max_age=envelope.DEFAULT_MAX_AGE,
         max_skew=envelope.DEFAULT_MAX_SKEW,
-        validate=lambda _: None,
+        validate=lambda *_: None,
     )

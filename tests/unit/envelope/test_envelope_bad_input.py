@@ -234,6 +234,8 @@ def _edit_header(sealed: bytes, **changes: object) -> bytes:
         ("header version 2", {"version": 2}, 1),
         ("unknown suite", {"suite": "classic-lite"}, 1),
         ("suite relabelled to pq-hybrid", {"suite": "pq-hybrid"}, 1),
+        ("suite is a list (unhashable)", {"suite": ["classic"]}, 1),
+        ("suite is an object (unhashable)", {"suite": {"name": "classic"}}, 1),
     ],
 )
 def test_downgraded_or_unknown_versions_and_suites_are_refused(

@@ -1,0 +1,1 @@
+"""The soak runner: ``python -m benchmarks.soak --profile ci|long`` (docs/RELIABILITY.md)."""

@@ -1,0 +1,57 @@
+"""``python -m benchmarks.soak --profile ci|long [--seed N] [--workdir DIR] [--json FILE]``
+
+Runs the profile, prints throughput, latency percentiles, memory over time and the history
+checker's verdict, and exits 0 only if the verdict passed. Figures are printed, never
+asserted: they depend on what else the machine is doing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.soak.runner import PROFILES, run_soak
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments, run the soak, print the report; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__)
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="ci")
+    parser.add_argument("--seed", type=int, default=20261128)
+    parser.add_argument("--workdir", type=Path, help="empty directory to keep (default: temp)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    profile = PROFILES[args.profile]
+    if args.workdir is not None:
+        result = run_soak(profile, args.workdir, seed=args.seed)
+    else:
+        with tempfile.TemporaryDirectory(prefix="soak-") as temporary:
+            result = run_soak(profile, Path(temporary), seed=args.seed)
+    figures = result.figures()
+    latency = figures["latency_s"]
+    print(f"profile {profile.name}: {profile.rate:g} views/s for {profile.duration_s:g} s")
+    print(
+        f"submitted {figures['submitted']} ({figures['submit_rate']}/s); stored "
+        f"{figures['views_stored']} views ({figures['throughput_views_per_s']}/s over the run)"
+    )
+    print(
+        f"latency invoke->stored: p50 {latency['p50']} s, p99 {latency['p99']} s, "
+        f"p999 {latency['p999']} s"
+    )
+    print("faults: " + "; ".join(figures["faults"]))
+    print(f"injected copies: {figures['injected_copies']}")
+    print("RSS MB over time:")
+    for sample in figures["rss_mb"]:
+        t = sample.pop("t_s")
+        print(f"  {t:7.1f} s  " + "  ".join(f"{k} {v:.0f}" for k, v in sorted(sample.items())))
+    print(result.verdict.summary())
+    if args.json is not None:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0 if result.verdict.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
