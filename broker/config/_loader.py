@@ -33,7 +33,7 @@ from typing import Any
 import pydantic
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent
 
 from broker import errors
 from broker.config._model import Config, SecretSource
@@ -42,6 +42,9 @@ __all__ = ["ENV_PREFIX", "MAX_CONFIG_BYTES", "config_json_schema", "load_config"
 
 ENV_PREFIX = "BROKER_"
 MAX_CONFIG_BYTES = 256 * 1024
+#: a configuration nests three levels; deeper input is refused on the event stream, before
+#: the YAML scanner (quadratic in flow nesting) or the recursive composer meets it
+_MAX_DEPTH = 32
 _MAX_ERRORS_SHOWN = 5
 
 
@@ -115,10 +118,19 @@ def _parse_yaml(text: str, *, origin: str) -> Any:
     try:
         # Aliases can multiply a small file into a huge tree (the "billion laughs"); a
         # configuration never needs them, so refuse them before building anything.
+        depth = 0
         for event in yaml.parse(io.StringIO(text)):
+            line = event.start_mark.line + 1 if event.start_mark else 0
             if isinstance(event, AliasEvent):
-                line = event.start_mark.line + 1 if event.start_mark else 0
                 raise errors.SchemaError(f"{origin}: line {line}: YAML aliases are not allowed")
+            if isinstance(event, CollectionEndEvent):
+                depth -= 1
+            elif isinstance(event, CollectionStartEvent):
+                depth += 1
+                if depth > _MAX_DEPTH:
+                    raise errors.SchemaError(
+                        f"{origin}: line {line}: nested deeper than {_MAX_DEPTH} levels"
+                    )
         return yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -127,6 +139,8 @@ def _parse_yaml(text: str, *, origin: str) -> Any:
         raise errors.SchemaError(f"{origin}: {where}{problem or 'invalid YAML'}") from None
     except YAMLError as exc:
         raise errors.SchemaError(f"{origin}: invalid YAML: {type(exc).__name__}") from None
+    except ValueError:  # an integer past Python's int-from-text digit limit
+        raise errors.SchemaError(f"{origin}: a number has too many digits") from None
 
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[tuple[str, ...], str]:

@@ -59,7 +59,10 @@ def _to_path(value: object, info: ValidationInfo) -> Path:
     if isinstance(value, Path):
         path = value
     elif isinstance(value, str) and value and "\x00" not in value:
-        path = Path(value).expanduser()
+        try:
+            path = Path(value).expanduser()
+        except RuntimeError:  # "~name/..." for a user this machine does not know
+            raise ValueError(f"cannot expand {value.split('/', 1)[0]!r}: no such user") from None
     else:
         raise ValueError("a path is a non-empty string")
     base = (info.context or {}).get("base_dir") if isinstance(info.context, dict) else None

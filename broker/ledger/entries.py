@@ -18,7 +18,6 @@ the first bytes tell the two kinds apart without parsing; every other value is a
 from __future__ import annotations
 
 import base64
-import binascii
 import dataclasses
 import json
 
@@ -87,7 +86,7 @@ def parse_checkpoint_record(value: bytes) -> CheckpointRecord:
         raise errors.AuditError(f"checkpoint record is larger than {_MAX_RECORD} bytes")
     try:
         document = json.loads(value.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise errors.AuditError("checkpoint record is not JSON") from exc
     if not isinstance(document, dict) or set(document) != {"from", "kind", "leaves", "note", "v"}:
         raise errors.AuditError("checkpoint record has the wrong fields")
@@ -100,14 +99,18 @@ def parse_checkpoint_record(value: bytes) -> CheckpointRecord:
         raise errors.AuditError("checkpoint record 'leaves' and 'note' are strings")
     try:
         raw = base64.b64decode(leaves_b64, validate=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or text that is not even ASCII
         raise errors.AuditError("checkpoint record leaves are not base64") from exc
     if len(raw) % HASH_SIZE:
         raise errors.AuditError("checkpoint record leaves are not whole hashes")
     leaves = tuple(raw[i : i + HASH_SIZE] for i in range(0, len(raw), HASH_SIZE))
     if len(leaves) > MAX_LEAVES_PER_CHECKPOINT:
         raise errors.AuditError("checkpoint record lists too many leaves")
-    record = CheckpointRecord(note=note.encode("utf-8"), first=first, leaves=leaves)
+    try:
+        note_bytes = note.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate such as "\ud800" has no UTF-8 form
+        raise errors.AuditError("checkpoint record note is not valid Unicode") from exc
+    record = CheckpointRecord(note=note_bytes, first=first, leaves=leaves)
     if encode_checkpoint_record(record.note, first=first, leaves=list(leaves)) != value:
         raise errors.AuditError("checkpoint record is not in canonical form")
     return record

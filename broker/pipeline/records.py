@@ -14,7 +14,6 @@ record without its ``signature`` field (docs/GATEWAY.md).
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import enum
 import json
@@ -131,11 +130,16 @@ def _no_float(text: str) -> NoReturn:
 
 
 def _depth(value: object) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
+    # Iterative: json.loads accepts nesting close to the interpreter's recursion limit, so
+    # measuring it recursively would itself overflow the stack on hostile input.
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level + 1)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def strict_json_object(
@@ -217,14 +221,16 @@ class QuarantineRecord(StrictModel):
     recipient: Annotated[str, Field(pattern=_PARTNER)] | None
     #: the policy Decision.to_json() when the policy denied
     decision: dict[str, JsonValue] | None
-    envelope_b64: str
+    #: any record value up to the whole record's limit, not the models' default string cap:
+    #: the gateway quarantines oversized and malformed records of any size too
+    envelope_b64: Annotated[str, Field(max_length=MAX_RECORD_BYTES)]
 
     @property
     def envelope_bytes(self) -> bytes:
         """The original record value, byte for byte."""
         try:
             return base64.b64decode(self.envelope_b64, validate=True)
-        except binascii.Error as exc:
+        except ValueError as exc:  # binascii.Error, or text that is not even ASCII
             raise errors.SchemaError(f"quarantine record {self.id}: bad envelope_b64") from exc
 
     def to_bytes(self) -> bytes:
@@ -320,7 +326,7 @@ def verify_audit_record(data: bytes, *, registry: GatewayKeys) -> AuditRecord:
     key = registry.gateway_key(KeyId(record.gateway_key_id), at=parse_time(record.decided_at))
     try:
         signature = base64.b64decode(record.signature, validate=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or text that is not even ASCII
         raise errors.VerificationError("audit record signature is not base64") from exc
     key.verify(signature=signature, message=_audit_signing_input(record.unsigned_bytes()))
     return record

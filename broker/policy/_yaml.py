@@ -22,6 +22,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import (
     AliasEvent,
+    CollectionEndEvent,
     CollectionStartEvent,
     DocumentStartEvent,
     Event,
@@ -40,6 +41,11 @@ PlainTree: TypeAlias = "dict[str, PlainTree] | list[PlainTree] | str | int | flo
 Path: TypeAlias = tuple[str | int, ...]
 
 _CORE = "tag:yaml.org,2002:"
+#: an accord nests four levels; deeper input is refused on the event stream, because the
+#: YAML scanner slows down quadratically and the composer recurses with nesting depth
+_MAX_DEPTH = 32
+#: an accord's numbers are versions, days and rates; anything wider is refused
+_MAX_INT_BITS = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,8 +122,17 @@ def _where(event_or_node: Event | Node, source: str) -> str:
 
 def _refuse_unsafe_events(events: Iterator[Event], source: str) -> None:
     # Checked on the event stream, before any node is built, so an alias bomb never expands.
-    documents = 0
+    documents = depth = 0
     for event in events:
+        if isinstance(event, CollectionEndEvent):
+            depth -= 1
+        elif isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > _MAX_DEPTH:
+                raise PolicyError(
+                    f"{_where(event, source)}: nested deeper than {_MAX_DEPTH} levels; "
+                    "an accord is a few levels of plain maps and lists"
+                )
         if isinstance(event, DocumentStartEvent):
             documents += 1
             if documents > 1:
@@ -192,9 +207,14 @@ def _scalar(node: ScalarNode, path: Path, source: str) -> PlainTree:
         return value.lower() == "true"
     if tag == _CORE + "int":
         try:
-            return int(value, 0) if value[:2].lower() in ("0o", "0x") else int(value, 10)
+            integer = int(value, 0) if value[:2].lower() in ("0o", "0x") else int(value, 10)
         except ValueError:
             return value
+        if integer.bit_length() > _MAX_INT_BITS:
+            raise PolicyError(
+                f"{_where(node, source)}: {_describe(path)}: integer {value[:24]!r} is out of range"
+            )
+        return integer
     if tag == _CORE + "float":
         number = math.nan if value.lstrip("+-").lower() in (".inf", ".nan") else float(value)
         if not math.isfinite(number):

@@ -12,7 +12,6 @@ signed by a registered gateway and is leaf ``index`` of the tree the checkpoint 
 from __future__ import annotations
 
 import base64
-import binascii
 import dataclasses
 import json
 from collections.abc import Callable, Iterable
@@ -116,7 +115,7 @@ def verify_proof(data: bytes, *, registry: Registry) -> list[ProvenRecord]:
             (int(e["index"]), str(e["record"]).encode("utf-8"), [str(p) for p in e["proof"]])
             for e in document["entries"]
         ]
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise errors.AuditError(f"the proof file is malformed ({exc})") from exc
     checkpoint = verify_log_signature(note, gateway_keys=checkpoint_keys(note, registry))
     proven: list[ProvenRecord] = []
@@ -124,7 +123,7 @@ def verify_proof(data: bytes, *, registry: Registry) -> list[ProvenRecord]:
         try:
             record = verify_audit_record(value, registry=registry)
             hashes = [base64.b64decode(p, validate=True) for p in path]
-        except (errors.IntegrityError, binascii.Error) as exc:
+        except (errors.IntegrityError, ValueError) as exc:  # ValueError: bad base64
             raise errors.AuditError(f"record {index} in the proof does not verify") from exc
         verify_inclusion(leaf_hash(value), index, checkpoint.size, hashes, checkpoint.root)
         proven.append(ProvenRecord(index, record, checkpoint))

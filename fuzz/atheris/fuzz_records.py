@@ -1,0 +1,68 @@
+"""Coverage-guided fuzzing of what the audit and quarantine topics hold and auditors read:
+quarantine records, signed audit records, checkpoint records and notes, the partner
+registry, and gateway routing of arbitrary outbox records. The first input byte picks the
+parser. ``python fuzz/atheris/fuzz_records.py -max_total_time=600``
+"""
+
+from __future__ import annotations
+
+import sys
+
+from _harness import atheris, fuzz
+
+with atheris.instrument_imports(include=["broker"]):
+    from broker.audit import verify_checkpoint
+    from broker.keys import verify_registry
+    from broker.ledger.entries import parse_checkpoint_record
+    from broker.pipeline import parse_quarantine_record, verify_audit_record
+    from broker.pipeline.gateway import InboundRecord, route
+    from tests.fuzz.seeds import NOW, world
+
+WORLD = world()
+GATEWAY = [WORLD.gateway_key.public_key()]
+WITNESS = [WORLD.witness_key.public_key()]
+
+
+def _route(value: bytes) -> None:
+    route(
+        InboundRecord(topic="xb.outbox.GB", partition=0, offset=0, value=value),
+        registry=WORLD.registry,
+        accords=WORLD.accords,
+        gateway_key=WORLD.gateway_key,
+        now=NOW,
+        counters={},
+        dedup=lambda _key: "new",
+    )
+
+
+TARGETS = {
+    ord("q"): lambda d: parse_quarantine_record(d).envelope_bytes,
+    ord("a"): lambda d: verify_audit_record(d, registry=WORLD.registry),
+    ord("c"): lambda d: parse_checkpoint_record(d).checkpoint(gateway_keys=GATEWAY),
+    ord("n"): lambda d: verify_checkpoint(
+        d, gateway_keys=GATEWAY, witness_keys=WITNESS, witness_threshold=1
+    ),
+    ord("r"): lambda d: verify_registry(d, trusted=WORLD.registry, now=NOW),
+    ord("o"): _route,
+}
+
+
+def target(data: bytes) -> None:
+    if data:
+        TARGETS.get(data[0], TARGETS[ord("o")])(data[1:])
+
+
+def seeds() -> list[bytes]:
+    return [
+        *(b"q" + r for r in WORLD.quarantine_records),
+        *(b"a" + r for r in WORLD.audit_records),
+        b"c" + WORLD.checkpoint_record,
+        b"n" + WORLD.checkpoint_note,
+        b"r" + WORLD.registry_bytes,
+        *(b"o" + e for e in WORLD.envelopes),
+    ]
+
+
+if __name__ == "__main__":
+    fuzz("records", target, seeds)
+    sys.exit(0)

@@ -1,0 +1,99 @@
+"""Hostile audit material: checkpoint notes, checkpoint records and audit bundles are verified
+or refused with our error, never a crash.
+
+Seeds are a real checkpoint note signed by the gateway key over real audit records, its
+checkpoint record as the checkpointer writes it, and a bundle of those records as the
+exporter writes it. An auditor runs these on files handed over by someone else, so every
+byte is untrusted.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import tempfile
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from broker.audit import verify_checkpoint, verify_log_signature
+from broker.ledger.entries import parse_checkpoint_record
+from broker.replay import iter_entries, read_header, verify_entries
+from tests.fuzz.mutations import (
+    CAMPAIGN,
+    byte_mutants,
+    hostile,
+    json_mutants,
+    refused_or_accepted,
+)
+from tests.fuzz.seeds import world
+
+# A failing example can be megabytes of nesting; its repr must not hide the real failure.
+pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
+
+
+@CAMPAIGN
+@given(note=hostile([world().checkpoint_note]))
+def test_checkpoint_notes_never_crash(note: bytes) -> None:
+    """A mangled checkpoint note verifies or raises our error, with and without witnesses."""
+    gateway = [world().gateway_key.public_key()]
+    witness = [world().witness_key.public_key()]
+    refused_or_accepted(lambda: verify_log_signature(note, gateway_keys=gateway))
+    refused_or_accepted(
+        lambda: verify_checkpoint(
+            note, gateway_keys=gateway, witness_keys=witness, witness_threshold=1
+        )
+    )
+
+
+@CAMPAIGN
+@given(
+    value=json_mutants([world().checkpoint_record], styles=("canonical",))
+    | hostile([world().checkpoint_record])
+)
+def test_checkpoint_records_never_crash(value: bytes) -> None:
+    """A mangled checkpoint record parses (and its note verifies) or raises our error."""
+    gateway = [world().gateway_key.public_key()]
+    refused_or_accepted(lambda: parse_checkpoint_record(value).checkpoint(gateway_keys=gateway))
+
+
+def _lines() -> tuple[bytes, ...]:
+    return tuple(world().bundle.splitlines(keepends=True))
+
+
+@st.composite
+def bundles(draw: st.DrawFn) -> bytes:
+    """A real bundle with some lines mangled, dropped, repeated or swapped, or mangled bytes."""
+    lines = list(_lines())
+    if draw(st.booleans()):
+        return draw(byte_mutants([world().bundle]))
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(lines) - 1))
+        how = draw(st.sampled_from(("mutate", "drop", "repeat", "swap", "json")))
+        if how == "mutate":
+            lines[at] = draw(byte_mutants([lines[at]]))
+        elif how == "drop":
+            del lines[at]
+        elif how == "repeat":
+            lines.insert(at, lines[at])
+        elif how == "swap":
+            other = draw(st.integers(0, len(lines) - 1))
+            lines[at], lines[other] = lines[other], lines[at]
+        else:
+            lines[at] = draw(json_mutants(_lines(), styles=("canonical",))) + b"\n"
+        if not lines:
+            break
+    return b"".join(lines)
+
+
+@CAMPAIGN
+@given(data=bundles())
+def test_bundles_never_crash(data: bytes) -> None:
+    """A mangled bundle file is read and verified into a report, or refused with our error."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = pathlib.Path(directory) / "audit.jsonl"
+        path.write_bytes(data)
+        refused_or_accepted(lambda: read_header(path))
+        refused_or_accepted(
+            lambda: verify_entries(list(iter_entries(path)), registry=world().registry)
+        )
