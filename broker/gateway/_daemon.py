@@ -46,6 +46,7 @@ from broker.pipeline.gateway import (
     quarantine_unroutable,
     route,
 )
+from broker.pipeline.records import max_quarantine_record_bytes
 from broker.runtime import Health, Metrics, StopSignal, bind_ids, serve_observability, watch
 from broker.store import DedupStore, DedupVerdict
 from broker.transport.kafka import (
@@ -156,6 +157,7 @@ class _Gateway:
                         reason=f"the gateway could not process this record ({type(exc).__name__})",
                         gateway_key=self.gateway_key,
                         now=now,
+                        limits=self.limits,
                     )
                 self._log_outcome(outcome)
             self.metrics.decision_seconds.inc(time.perf_counter() - started)
@@ -276,7 +278,7 @@ async def _serve(
         client_id=f"{config.kafka.client_id}-gateway",
         request_timeout_ms=config.kafka.request_timeout_ms,
         # the largest delivery frame: an envelope plus the attestation and signature
-        max_request_size=config.limits.max_envelope_bytes + 64 * 1024,
+        max_request_size=max_quarantine_record_bytes(config.limits.max_envelope_bytes),
         security=security,
     )
     consumer_settings = ConsumerSettings(

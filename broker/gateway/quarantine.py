@@ -17,7 +17,11 @@ import structlog
 
 from broker import errors
 from broker.config import Config, kafka_client_security, quarantine_topic
-from broker.pipeline.records import QuarantineRecord, parse_quarantine_record
+from broker.pipeline.records import (
+    QuarantineRecord,
+    max_quarantine_record_bytes,
+    parse_quarantine_record,
+)
 from broker.transport.kafka import (
     ConsumerSettings,
     Delivery,
@@ -99,11 +103,16 @@ async def release(config: Config, record_id: str) -> Delivery:
         raise errors.UsageError(
             f"record {record_id} came from {record.source.topic}, which is not an outbox"
         )
+    if not record.envelope_bytes:
+        raise errors.UsageError(
+            f"record {record_id} was quarantined as {record.reason_code} without its bytes "
+            "(too large to keep): there is nothing to release"
+        )
     headers = [(RELEASE_HEADER, record.id.encode("utf-8"))]
     settings = ProducerSettings(
         bootstrap=",".join(config.kafka.bootstrap),
         client_id=f"{config.kafka.client_id}-quarantine",
-        max_request_size=config.limits.max_envelope_bytes + 64 * 1024,
+        max_request_size=max_quarantine_record_bytes(config.limits.max_envelope_bytes),
         security=kafka_client_security(config.kafka),
     )
     key = None if record.message_id is None else record.message_id.encode("ascii")

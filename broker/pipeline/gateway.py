@@ -193,7 +193,11 @@ def route(
         return _quarantine(ctx, ReasonCode.MALFORMED, "the record has no value")
     if len(value) > limits.max_envelope_bytes:
         return _quarantine(
-            ctx, ReasonCode.OVERSIZED, f"{len(value)} bytes, over {limits.max_envelope_bytes}"
+            ctx,
+            ReasonCode.OVERSIZED,
+            f"{len(value)} bytes, over {limits.max_envelope_bytes}; too large to keep, so only "
+            "its SHA-256 is recorded (in the audit record)",
+            keep_envelope=False,
         )
     # 2 and 3. structure, then signature and key validity with the registry and the acceptance
     # window at `now`. verify() parses first, so a malformed envelope fails it exactly where a
@@ -296,12 +300,19 @@ def route(
 
 
 def quarantine_unroutable(
-    record: InboundRecord, *, reason: str, gateway_key: crypto.SigningKey, now: dt.datetime
+    record: InboundRecord,
+    *,
+    reason: str,
+    gateway_key: crypto.SigningKey,
+    now: dt.datetime,
+    limits: Limits = Limits(),
 ) -> Quarantine:
     """Quarantine a record as malformed without looking inside (the daemon's last resort)."""
     value = record.value or b""
     ctx = _Context(record=record, now=now, gateway_key=gateway_key, digest=crypto.sha256(value))
-    return _quarantine(ctx, ReasonCode.MALFORMED, reason)
+    return _quarantine(
+        ctx, ReasonCode.MALFORMED, reason, keep_envelope=len(value) <= limits.max_envelope_bytes
+    )
 
 
 def _outbox_partner(topic: str, prefix: str) -> PartnerCode | None:
@@ -374,8 +385,15 @@ def _named(ctx: _Context) -> envelope.EnvelopeHeader | envelope.VerifiedHeader |
 
 
 def _quarantine(
-    ctx: _Context, code: ReasonCode, reason: str, *, decision: Decision | None = None
+    ctx: _Context,
+    code: ReasonCode,
+    reason: str,
+    *,
+    decision: Decision | None = None,
+    keep_envelope: bool = True,
 ) -> Quarantine:
+    # An oversized record is not kept whole: its quarantine record would outgrow what the
+    # producer may send, and a record that cannot be written would stall the gateway.
     record = ctx.record
     source = SourcePosition(topic=record.topic, partition=record.partition, offset=record.offset)
     claimed = _named(ctx)
@@ -389,7 +407,9 @@ def _quarantine(
         sender=None if claimed is None else claimed.sender,
         recipient=None if claimed is None else claimed.recipient,
         decision=None if decision is None else decision.to_json(),
-        envelope_b64=base64.b64encode(record.value or b"").decode("ascii"),
+        envelope_b64=base64.b64encode(record.value or b"" if keep_envelope else b"").decode(
+            "ascii"
+        ),
     )
     reasons = (reason,) if decision is None else decision.reasons
     audit = _audit(

@@ -41,6 +41,7 @@ __all__ = [
     "ReasonCode",
     "SourcePosition",
     "format_time",
+    "max_quarantine_record_bytes",
     "parse_audit_record",
     "parse_quarantine_record",
     "parse_time",
@@ -97,6 +98,15 @@ class AuditKind(enum.StrEnum):
     DISCLOSURE = "disclosure"
     REFUSAL = "refusal"
     RECEIPT = "receipt"
+
+
+def max_quarantine_record_bytes(max_envelope_bytes: int) -> int:
+    """The largest quarantine record the gateway writes for envelopes of up to that size.
+
+    A quarantine record carries the envelope in base64 (4 bytes for every 3) plus at most
+    64 KiB of fields; producers of quarantine records size their requests by this.
+    """
+    return 4 * ((max_envelope_bytes + 2) // 3) + 64 * 1024
 
 
 def format_time(value: dt.datetime) -> str:

@@ -28,8 +28,10 @@ from broker.pipeline.gateway import (
     InboundRecord,
     Limits,
     Quarantine,
+    quarantine_unroutable,
     route,
 )
+from broker.pipeline.records import max_quarantine_record_bytes
 from broker.policy import Accord, parse_accord
 from broker.schema.labels import (
     TLP,
@@ -358,8 +360,14 @@ def test_every_refusal_is_quarantined_with_its_reason_code(world: World, case: s
     assert outcome.reason_code is expected
     record = outcome.record
     assert record.id == f"{kwargs.get('topic', 'xb.outbox.GB')}/0/7"
-    assert record.envelope_bytes == (kwargs["value"] or b"")
+    value = kwargs["value"] or b""
+    assert isinstance(value, bytes)
+    # an oversized record is not kept whole (it could outgrow the quarantine topic's limit);
+    # its digest in the signed audit record still identifies it
+    kept = b"" if expected is ReasonCode.OVERSIZED else value
+    assert record.envelope_bytes == kept
     audit = verify_audit_record(outcome.audit.to_bytes(), registry=world.registry)
+    assert audit.envelope_sha256 == crypto.sha256(value).hex()
     assert (audit.kind, audit.decision, audit.reason_code) == ("refusal", "deny", expected)
     assert audit.reasons
 
@@ -460,3 +468,32 @@ def test_the_records_name_what_the_envelope_says_whatever_the_outcome(
         assert (record.message_id, record.sender, record.recipient) == expected
     else:
         assert case == "delivered"
+
+
+@pytest.mark.parametrize(
+    ("size", "kept"),
+    [
+        pytest.param(DEFAULT_LIMITS.max_envelope_bytes, True, id="the largest allowed envelope"),
+        pytest.param(5 * 1024 * 1024, False, id="a record far over the limit"),
+    ],
+)
+def test_a_quarantine_record_always_fits_what_the_gateway_may_produce(
+    world: World, size: int, kept: bool
+) -> None:
+    """The last-resort quarantine never raises, and its record fits the producer's limit.
+
+    A quarantine record that could not be written would fail the batch on every retry and
+    stall the gateway; records over the envelope limit are recorded by digest only.
+    """
+    value = b"\x00" * size
+    outcome = quarantine_unroutable(
+        InboundRecord(topic="xb.outbox.GB", partition=0, offset=9, value=value),
+        reason="the gateway could not process this record (ValueError)",
+        gateway_key=world.gateway_key,
+        now=NOW,
+        limits=DEFAULT_LIMITS,
+    )
+    assert outcome.record.envelope_bytes == (value if kept else b"")
+    limit = max_quarantine_record_bytes(DEFAULT_LIMITS.max_envelope_bytes)
+    assert len(outcome.record.to_bytes()) <= limit
+    assert outcome.audit.envelope_sha256 == crypto.sha256(value).hex()

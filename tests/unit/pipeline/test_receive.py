@@ -266,7 +266,7 @@ def _flip_signature(frame: bytes) -> bytes:
         ),
         (
             "an envelope swapped after attestation",
-            lambda: frame_for(sealed_view().envelope)[:-1] + b"\x00",
+            lambda: (f := frame_for(sealed_view().envelope))[:-1] + bytes([f[-1] ^ 1]),
             RS,
             "bad_gateway_signature",
         ),
