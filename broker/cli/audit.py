@@ -1,8 +1,10 @@
 """``broker audit``: export, verify, replay, prove, witness and report on the audit log.
 
 Everything but ``export`` and ``--topic`` works offline on a bundle file (docs/AUDIT.md).
-A failed verification exits with the AuditError code (11) after naming the first bad index
-and the kind of tampering.
+Those two connect in PLAINTEXT to ``--bootstrap``, or with the servers and TLS/SASL settings
+of a daemon configuration given by ``--config``. A failed verification (also in ``report``,
+after the report is written) exits with the AuditError code (11) after naming the first bad
+index and the kind of tampering.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from broker import errors, keys
 from broker.cli.keys import passphrase_options
 from broker.clock import SystemClock
+from broker.config import kafka_client_security, load_config
 from broker.cosign import accord_digest
 from broker.keys import Registry
 from broker.pipeline.records import format_time
@@ -39,6 +42,7 @@ from broker.replay import (
     witness_log,
 )
 from broker.transport.kafka import ConsumerSettings, open_consumer
+from broker.transport.security import PLAINTEXT, ClientSecurity
 
 __all__ = ["group"]
 
@@ -65,14 +69,44 @@ def _registry_option(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
+def _connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--bootstrap`` / ``--config``: where the audit topic is, and how to connect."""
+    command = click.option(
+        "--config",
+        "config_path",
+        type=_FILE,
+        default=None,
+        help="Take the bootstrap servers and TLS/SASL settings from this daemon configuration.",
+    )(command)
+    return click.option(
+        "--bootstrap",
+        default=None,
+        help="Kafka bootstrap HOST:PORT [default: the --config file's; alone: PLAINTEXT].",
+    )(command)
+
+
 def _topic_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``--topic`` / ``--bootstrap``: read the live audit topic instead of a bundle."""
+    """``--topic`` with ``--bootstrap`` / ``--config``: read the live audit topic instead."""
     command = click.option("--topic", default=None, help="Read the audit topic instead.")(command)
-    return click.option("--bootstrap", default=None, help="Kafka bootstrap HOST:PORT.")(command)
+    return _connection_options(command)
+
+
+def _connection(
+    bootstrap: str | None, config_path: pathlib.Path | None
+) -> tuple[str, ClientSecurity]:
+    """The bootstrap servers and client security: ``--bootstrap`` overrides the config's."""
+    security = PLAINTEXT
+    if config_path is not None:
+        kafka = load_config(config_path).kafka
+        security = kafka_client_security(kafka)
+        bootstrap = bootstrap or ",".join(kafka.bootstrap)
+    if bootstrap is None:
+        raise errors.UsageError("give --bootstrap or --config")
+    return bootstrap, security
 
 
 @group.command(name="export")
-@click.option("--bootstrap", required=True, help="Kafka bootstrap HOST:PORT.")
+@_connection_options
 @click.option("--topic", default="xb.audit", show_default=True, help="The audit topic.")
 @click.option("--registry", "registry_file", type=_FILE, required=True, help="Registry to embed.")
 @click.option(
@@ -85,7 +119,8 @@ def _topic_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("-o", "--out", type=_OUT, required=True, help="The bundle file to write.")
 @click.option("--quiet-seconds", type=click.FloatRange(0.5, 600), default=3.0, show_default=True)
 def export(
-    bootstrap: str,
+    bootstrap: str | None,
+    config_path: pathlib.Path | None,
     topic: str,
     registry_file: pathlib.Path,
     accord_paths: tuple[pathlib.Path, ...],
@@ -93,9 +128,12 @@ def export(
     quiet_seconds: float,
 ) -> None:
     """Export the audit TOPIC into a portable bundle file."""
+    servers, security = _connection(bootstrap, config_path)
     accords = _load_accords(accord_paths)
     registry_bytes = registry_file.read_bytes()
-    result = asyncio.run(_export(bootstrap, topic, registry_bytes, accords, out, quiet_seconds))
+    result = asyncio.run(
+        _export(servers, topic, registry_bytes, accords, out, quiet_seconds, security=security)
+    )
     click.echo(f"exported {result[0]} records from {topic} to {out}")
     for digest in sorted(result[1]):
         click.echo(f"warning: accord version {digest[:16]}... named by records was not supplied")
@@ -121,12 +159,13 @@ def verify(
     bundle: pathlib.Path | None,
     topic: str | None,
     bootstrap: str | None,
+    config_path: pathlib.Path | None,
     registry_file: pathlib.Path | None,
     trusted: tuple[pathlib.Path, ...],
     thorough: bool,
 ) -> None:
     """Verify the checkpoints, the records they sign and the unsigned tail of BUNDLE/--topic."""
-    with _bundle_path(bundle, topic, bootstrap, registry_file) as path:
+    with _bundle_path(bundle, topic, bootstrap, config_path, registry_file) as path:
         registry = _registry(path, registry_file)
         notes = [p.read_bytes() for p in trusted]
         report = verify_entries(
@@ -222,6 +261,7 @@ def witness(
     bundle: pathlib.Path | None,
     topic: str | None,
     bootstrap: str | None,
+    config_path: pathlib.Path | None,
     registry_file: pathlib.Path | None,
     key_file: pathlib.Path,
     state_dir: pathlib.Path,
@@ -232,7 +272,7 @@ def witness(
     key = keys.load_signing_key(
         key_file, passphrase=keys.read_passphrase(file=passphrase_file, env=passphrase_env)
     )
-    with _bundle_path(bundle, topic, bootstrap, registry_file) as path:
+    with _bundle_path(bundle, topic, bootstrap, config_path, registry_file) as path:
         result = witness_log(
             iter_entries(path),
             registry=_registry(path, registry_file),
@@ -253,7 +293,10 @@ def witness(
 def report(
     bundle: pathlib.Path, html_out: pathlib.Path | None, registry_file: pathlib.Path | None
 ) -> None:
-    """Summarise BUNDLE: the sharing matrix, refusals by reason, a timeline."""
+    """Summarise BUNDLE: the sharing matrix, refusals by reason, a timeline.
+
+    Exits with the AuditError code (11), after writing the report, if BUNDLE does not verify.
+    """
     verified = verify_entries(iter_entries(bundle), registry=_registry(bundle, registry_file))
     problem = verified.first_problem
     status = (
@@ -268,6 +311,9 @@ def report(
         title = f"Audit report: {read_header(bundle).topic}"
         html_out.write_text(render_html(summary, title=title, verification=status), "utf-8")
         click.echo(f"wrote {html_out}")
+    if problem is not None:
+        # after writing the report: it is most useful exactly when the log does not verify
+        raise errors.AuditError(f"the log does not verify: {problem.describe()}")
 
 
 def _load_accords(paths: tuple[pathlib.Path, ...]) -> list[Accord]:
@@ -288,19 +334,24 @@ def _bundle_path(
     bundle: pathlib.Path | None,
     topic: str | None,
     bootstrap: str | None,
+    config_path: pathlib.Path | None,
     registry_file: pathlib.Path | None,
 ) -> Iterator[pathlib.Path]:
     """The bundle file to read: the one given, or a temporary export of ``--topic``."""
     if (bundle is None) == (topic is None):
-        raise errors.UsageError("give either a bundle file or --topic (with --bootstrap)")
+        raise errors.UsageError(
+            "give either a bundle file or --topic (with --bootstrap or --config)"
+        )
     if bundle is not None:
         yield bundle
         return
-    if bootstrap is None or registry_file is None or topic is None:
-        raise errors.UsageError("--topic needs --bootstrap and --registry")
+    if (bootstrap is None and config_path is None) or registry_file is None or topic is None:
+        raise errors.UsageError("--topic needs --bootstrap or --config, and --registry")
+    servers, security = _connection(bootstrap, config_path)
+    registry_bytes = registry_file.read_bytes()
     with tempfile.TemporaryDirectory(prefix="broker-audit-") as scratch:
         path = pathlib.Path(scratch) / "audit.bundle"
-        asyncio.run(_export(bootstrap, topic, registry_file.read_bytes(), [], path, 3.0))
+        asyncio.run(_export(servers, topic, registry_bytes, [], path, 3.0, security=security))
         yield path
 
 
@@ -311,12 +362,16 @@ async def _export(
     accords: list[Accord],
     out: pathlib.Path,
     quiet_s: float,
+    *,
+    security: ClientSecurity,
 ) -> tuple[int, frozenset[str]]:
     settings = ConsumerSettings(
         bootstrap=bootstrap,
+        # the generated ACLs grant auditors the groups prefixed "auditor-"
         group_id=f"auditor-{uuid.uuid4().hex[:12]}",
         client_id="broker-audit",
         session_timeout_ms=6000,
+        security=security,
     )
     async with open_consumer(settings, [topic]) as consumer:
         result = await export_topic(

@@ -308,7 +308,8 @@ class SpoolSettings(_Section):
     """The directory an adapter watches for messages to send."""
 
     dir: FilePath
-    """Files appear here, are sent, then move to ``sent/`` or ``failed/`` beneath it."""
+    """Files appear in ``incoming/`` beneath it, then move to ``sent/`` (at least one recipient's
+    envelope was sent) or ``rejected/`` (nothing was sent; ``<name>.reason`` says why)."""
 
 
 class GatewaySettings(_Section):

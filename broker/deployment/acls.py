@@ -1,17 +1,29 @@
 """The Kafka ACLs of the exchange, derived mechanically from the partner list (DESIGN section 3).
 
-Principals and what each may do, on literal resource names only (never a wildcard or prefix):
+Principals and what each may do. Topics are always named literally (never a wildcard or a
+prefix); the only prefixed patterns are consumer groups of throwaway readers, which pick a
+fresh random group name per run:
 
 ==========================  ============================================================
 principal                   allowed
 ==========================  ============================================================
 ``User:adapter-<p>``        Write, Describe its outbox; Read, Describe its inbox;
                             Read its consumer group ``<prefix>adapter.<P>``
-``User:gateway``            Read, Describe every outbox; Read its group; Write, Describe
-                            every inbox, the quarantine and the audit topic
-``User:<auditor>``          Read, Describe the audit topic (replay assigns partitions
-                            itself, so no consumer group is needed)
+``User:gateway``            Read, Write, Describe every outbox; Write, Describe every
+                            inbox; Read, Write, Describe the quarantine and the audit
+                            topic; Read its group; Read the groups prefixed
+                            ``<gateway group>.checkpointer.`` (the audit checkpointer)
+                            and ``<prefix>quarantine-reader.`` (``broker quarantine``)
+``User:<auditor>``          Read, Describe the audit topic; Read the groups prefixed
+                            ``auditor-`` (``broker audit export``)
 ==========================  ============================================================
+
+Why the gateway may write outboxes: ``broker quarantine release`` runs with the gateway's
+credentials and re-submits the ORIGINAL signed envelope bytes to the outbox they came from.
+The gateway verifies the sender's signature on everything it reads from an outbox, so this
+grants no power to forge a partner's message: a changed envelope fails verification and is
+quarantined again. Why it reads the audit and quarantine topics: the checkpointer follows
+the audit log to sign checkpoints, and ``broker quarantine list|show`` reads the quarantine.
 
 Everything else is denied by the cluster's authoriser (``allow.everyone.if.no.acl.found=false``).
 The plan is data (:class:`AclRule`); :func:`render_kafka_acls` and :func:`render_strimzi`
@@ -44,6 +56,7 @@ __all__ = [
     "GATEWAY_PRINCIPAL",
     "AclRule",
     "Operation",
+    "PatternType",
     "ResourceType",
     "acl_plan",
     "adapter_principal",
@@ -53,19 +66,26 @@ __all__ = [
 
 Operation = Literal["Read", "Write", "Describe"]
 ResourceType = Literal["topic", "group"]
+PatternType = Literal["literal", "prefixed"]
 
 GATEWAY_PRINCIPAL = "User:gateway"
+_STRIMZI_PATTERN: dict[PatternType, str] = {"literal": "literal", "prefixed": "prefix"}
 _USER_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")  # a Kubernetes object name
 
 
 @dataclasses.dataclass(frozen=True, order=True)
 class AclRule:
-    """One principal allowed some operations on one literally named topic or group."""
+    """One principal allowed some operations on one topic or group.
+
+    ``pattern_type`` is ``"literal"`` (the name exactly) unless it says ``"prefixed"`` (every
+    name starting with ``resource_name``); the plan uses prefixes for groups only.
+    """
 
     principal: str
     resource_type: ResourceType
     resource_name: str
     operations: tuple[Operation, ...]
+    pattern_type: PatternType = "literal"
 
 
 def adapter_principal(partner: str) -> str:
@@ -98,18 +118,30 @@ def acl_plan(
             AclRule(principal, "topic", outbox_topic(prefix, code), ("Write", "Describe")),
             AclRule(principal, "topic", inbox_topic(prefix, code), ("Read", "Describe")),
             AclRule(principal, "group", adapter_group(prefix, code), ("Read",)),
-            AclRule(GATEWAY_PRINCIPAL, "topic", outbox_topic(prefix, code), ("Read", "Describe")),
+            # Write: `broker quarantine release` re-submits the original signed bytes, which
+            # the gateway verifies again like any other outbox record
+            AclRule(
+                GATEWAY_PRINCIPAL,
+                "topic",
+                outbox_topic(prefix, code),
+                ("Read", "Write", "Describe"),
+            ),
             AclRule(GATEWAY_PRINCIPAL, "topic", inbox_topic(prefix, code), ("Write", "Describe")),
         ]
+    read_write: tuple[Operation, ...] = ("Read", "Write", "Describe")
     rules += [
         AclRule(GATEWAY_PRINCIPAL, "group", group, ("Read",)),
-        AclRule(GATEWAY_PRINCIPAL, "topic", quarantine_topic(prefix), ("Write", "Describe")),
-        AclRule(GATEWAY_PRINCIPAL, "topic", audit_topic(prefix), ("Write", "Describe")),
+        # throwaway readers pick a fresh random group per run, hence the prefixes
+        AclRule(GATEWAY_PRINCIPAL, "group", f"{group}.checkpointer.", ("Read",), "prefixed"),
+        AclRule(GATEWAY_PRINCIPAL, "group", f"{prefix}quarantine-reader.", ("Read",), "prefixed"),
+        AclRule(GATEWAY_PRINCIPAL, "topic", quarantine_topic(prefix), read_write),
+        AclRule(GATEWAY_PRINCIPAL, "topic", audit_topic(prefix), read_write),
     ]
-    rules += [
-        AclRule(f"User:{name}", "topic", audit_topic(prefix), ("Read", "Describe"))
-        for name in sorted(set(auditors))
-    ]
+    for name in sorted(set(auditors)):
+        rules += [
+            AclRule(f"User:{name}", "topic", audit_topic(prefix), ("Read", "Describe")),
+            AclRule(f"User:{name}", "group", "auditor-", ("Read",), "prefixed"),
+        ]
     return tuple(sorted(rules))
 
 
@@ -121,7 +153,8 @@ def render_kafka_acls(rules: Iterable[AclRule]) -> str:
     """
     lines = [
         "#!/bin/sh",
-        "# Generated by `broker deploy acls`: literal ACLs only; everything else is denied.",
+        "# Generated by `broker deploy acls`: literal topics, prefixed groups only for throwaway",
+        "# readers; everything else is denied.",
         "set -eu",
         ': "${BOOTSTRAP:?set BOOTSTRAP to host:port}"',
         ': "${ADMIN_CONFIG:?set ADMIN_CONFIG to the admin client properties file}"',
@@ -136,7 +169,7 @@ def render_kafka_acls(rules: Iterable[AclRule]) -> str:
             "--allow-host '*'",
             *(f"--operation {op}" for op in rule.operations),
             f"--{rule.resource_type} {shlex.quote(rule.resource_name)}",
-            "--resource-pattern-type literal",
+            f"--resource-pattern-type {rule.pattern_type}",
         ]
         lines.append(" ".join(argv))
     return "\n".join(lines) + "\n"
@@ -165,7 +198,7 @@ def render_strimzi(rules: Iterable[AclRule], *, cluster: str) -> str:
                                 "resource": {
                                     "type": rule.resource_type,
                                     "name": rule.resource_name,
-                                    "patternType": "literal",
+                                    "patternType": _STRIMZI_PATTERN[rule.pattern_type],
                                 },
                                 "operations": list(rule.operations),
                                 "host": "*",

@@ -93,8 +93,9 @@ async def _run_gateways(kafka: KafkaUnderTest, log: AuditLog, topic: str) -> lis
 def test_the_exported_log_verifies_replays_proves_and_catches_one_changed_byte(
     kafka: KafkaUnderTest, tmp_path: pathlib.Path
 ) -> None:
-    """Export -> verify passes; a copy with one byte changed fails with the record's index;
-    replay agrees across the accord change; an inclusion proof verifies; a witness co-signs."""
+    """Export -> verify passes (also reading the topic with ``--config``); a copy with one byte
+    changed fails verify and report with the record's index; replay agrees across the accord
+    change; an inclusion proof verifies; a witness co-signs."""
     log = AuditLog.create(gateways=2)
     topic = kafka.topic("audit")
     records = asyncio.run(_run_gateways(kafka, log, topic))
@@ -117,6 +118,13 @@ def test_the_exported_log_verifies_replays_proves_and_catches_one_changed_byte(
     assert verified.returncode == 0, verified.stderr
     assert f"{len(records)} records signed" in verified.stdout
 
+    config = tmp_path / "auditor.yaml"
+    config.write_text(json.dumps(_plaintext_config(kafka.bootstrap)), encoding="utf-8")
+    live = broker("audit", "verify", "--topic", topic, "--config", str(config),
+                  "--registry", str(registry))  # fmt: skip
+    assert live.returncode == 0, live.stderr
+    assert f"{len(records)} records signed" in live.stdout
+
     lines = bundle.read_bytes().split(b"\n")
     leaf = 4
     target = next(i for i, line in enumerate(lines) if parse_line_value(line) == records[leaf])
@@ -127,6 +135,10 @@ def test_the_exported_log_verifies_replays_proves_and_catches_one_changed_byte(
     refused = broker("audit", "verify", str(copy))
     assert refused.returncode == 11
     assert f"modified at index {leaf}" in refused.stderr
+    page = tmp_path / "report.html"
+    reported = broker("audit", "report", str(copy), "--html", str(page))
+    assert reported.returncode == 11, "a report on a log that does not verify fails..."
+    assert "DOES NOT VERIFY" in page.read_text(encoding="utf-8"), "...after writing the report"
 
     replayed = broker("audit", "replay", str(bundle))
     assert replayed.returncode == 0, replayed.stderr
@@ -149,6 +161,15 @@ def test_the_exported_log_verifies_replays_proves_and_catches_one_changed_byte(
     )  # fmt: skip
     assert witnessed.returncode == 0, witnessed.stderr
     assert f"co-signed size {len(records)} (first use)" in witnessed.stdout
+
+
+def _plaintext_config(bootstrap: str) -> dict[str, object]:
+    """A daemon configuration whose ``kafka`` section (all ``--config`` reads) is PLAINTEXT."""
+    return {
+        "kafka": {"bootstrap": bootstrap, "security": {"protocol": "PLAINTEXT"}},
+        "registry": {"path": "registry.json", "trusted_roots": "roots.json"},
+        "keys": {"signing_key": "gateway.key", "passphrase": {"env": "UNUSED_PASSPHRASE"}},
+    }
 
 
 def parse_line_value(line: bytes) -> bytes | None:

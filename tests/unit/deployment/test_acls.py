@@ -24,12 +24,12 @@ from broker.keys.testing import make_registry
 
 PARTNERS = ["GB", "RS", "MK", "XK", "TR", "AL"]
 
-# (principal, resource type, resource name) -> operations
-Grants = dict[tuple[str, str, str], frozenset[str]]
+# (principal, resource type, resource name, pattern type) -> operations
+Grants = dict[tuple[str, str, str, str], frozenset[str]]
 
 
 def parse_kafka_acls(script: str) -> Grants:
-    grants: defaultdict[tuple[str, str, str], set[str]] = defaultdict(set)
+    grants: defaultdict[tuple[str, str, str, str], set[str]] = defaultdict(set)
     for line in script.splitlines():
         if not line.startswith("kafka-acls.sh"):
             continue
@@ -39,19 +39,19 @@ def parse_kafka_acls(script: str) -> Grants:
             if flag.startswith("--") and not value.startswith("--"):
                 options[flag].append(value)
         assert "--add" in words
-        assert options["--resource-pattern-type"] == ["literal"]
+        [pattern] = options["--resource-pattern-type"]
         assert "--deny-principal" not in options
         [principal] = options["--allow-principal"]
         kinds = [k for k in ("topic", "group", "cluster") if f"--{k}" in options]
         assert len(kinds) == 1, line
         [name] = options[f"--{kinds[0]}"]
         assert "*" not in name
-        grants[(principal, kinds[0], name)] |= set(options["--operation"])
+        grants[(principal, kinds[0], name, pattern)] |= set(options["--operation"])
     return {key: frozenset(ops) for key, ops in grants.items()}
 
 
 def parse_strimzi(text: str) -> Grants:
-    grants: defaultdict[tuple[str, str, str], set[str]] = defaultdict(set)
+    grants: defaultdict[tuple[str, str, str, str], set[str]] = defaultdict(set)
     for doc in YAML(typ="safe", pure=True).load_all(text):
         assert doc["apiVersion"] == "kafka.strimzi.io/v1beta2"
         assert doc["kind"] == "KafkaUser"
@@ -60,28 +60,54 @@ def parse_strimzi(text: str) -> Grants:
         principal = f"User:{doc['metadata']['name']}"
         for acl in doc["spec"]["authorization"]["acls"]:
             resource = acl["resource"]
-            assert resource["patternType"] == "literal"
+            pattern = {"literal": "literal", "prefix": "prefixed"}[resource["patternType"]]
             assert "*" not in resource["name"]
-            key = (principal, resource["type"], resource["name"])
+            key = (principal, resource["type"], resource["name"], pattern)
             grants[key] |= set(acl["operations"])
     return {key: frozenset(ops) for key, ops in grants.items()}
 
 
 def expected_grants(partners: Iterable[str], prefix: str = "xb.") -> Grants:
-    """DESIGN section 3, written out by hand."""
+    """DESIGN section 3, written out by hand, plus the groups of the throwaway readers."""
     grants: Grants = {}
+    rw = frozenset({"Read", "Write", "Describe"})
     for p in partners:
         adapter = f"User:adapter-{p.lower()}"
-        grants[(adapter, "topic", f"{prefix}outbox.{p}")] = frozenset({"Write", "Describe"})
-        grants[(adapter, "topic", f"{prefix}inbox.{p}")] = frozenset({"Read", "Describe"})
-        grants[(adapter, "group", f"{prefix}adapter.{p}")] = frozenset({"Read"})
-        grants[("User:gateway", "topic", f"{prefix}outbox.{p}")] = frozenset({"Read", "Describe"})
-        grants[("User:gateway", "topic", f"{prefix}inbox.{p}")] = frozenset({"Write", "Describe"})
-    grants[("User:gateway", "group", f"{prefix}gateway")] = frozenset({"Read"})
-    grants[("User:gateway", "topic", f"{prefix}quarantine")] = frozenset({"Write", "Describe"})
-    grants[("User:gateway", "topic", f"{prefix}audit")] = frozenset({"Write", "Describe"})
-    grants[("User:auditor", "topic", f"{prefix}audit")] = frozenset({"Read", "Describe"})
+        grants[(adapter, "topic", f"{prefix}outbox.{p}", "literal")] = frozenset(
+            {"Write", "Describe"}
+        )
+        grants[(adapter, "topic", f"{prefix}inbox.{p}", "literal")] = frozenset(
+            {"Read", "Describe"}
+        )
+        grants[(adapter, "group", f"{prefix}adapter.{p}", "literal")] = frozenset({"Read"})
+        # Write for `broker quarantine release` (the original signed bytes, verified again)
+        grants[("User:gateway", "topic", f"{prefix}outbox.{p}", "literal")] = rw
+        grants[("User:gateway", "topic", f"{prefix}inbox.{p}", "literal")] = frozenset(
+            {"Write", "Describe"}
+        )
+    gateway_groups = [
+        (f"{prefix}gateway", "literal"),
+        (f"{prefix}gateway.checkpointer.", "prefixed"),
+        (f"{prefix}quarantine-reader.", "prefixed"),
+    ]
+    for group, pattern in gateway_groups:
+        grants[("User:gateway", "group", group, pattern)] = frozenset({"Read"})
+    grants[("User:gateway", "topic", f"{prefix}quarantine", "literal")] = rw
+    grants[("User:gateway", "topic", f"{prefix}audit", "literal")] = rw
+    grants[("User:auditor", "topic", f"{prefix}audit", "literal")] = frozenset({"Read", "Describe"})
+    grants[("User:auditor", "group", "auditor-", "prefixed")] = frozenset({"Read"})
     return grants
+
+
+def allows(grants: Grants, principal: str, kind: str, name: str, operation: str) -> bool:
+    """Kafka's matching: a literal pattern names the resource, a prefixed one starts it."""
+    return any(
+        operation in ops
+        for (who, k, pattern_name, pattern), ops in grants.items()
+        if who == principal
+        and k == kind
+        and (name == pattern_name if pattern == "literal" else name.startswith(pattern_name))
+    )
 
 
 RENDERINGS = {
@@ -103,20 +129,87 @@ def test_each_partner_writes_only_its_outbox_and_reads_only_its_inbox(rendering:
     grants = RENDERINGS[rendering](acl_plan(PARTNERS, prefix="xb."))
     for p in PARTNERS:
         mine = {k: v for k, v in grants.items() if k[0] == f"User:adapter-{p.lower()}"}
-        writes = {name for (_, _, name), ops in mine.items() if "Write" in ops}
-        reads = {(kind, name) for (_, kind, name), ops in mine.items() if "Read" in ops}
+        writes = {name for (_, _, name, _), ops in mine.items() if "Write" in ops}
+        reads = {(kind, name) for (_, kind, name, _), ops in mine.items() if "Read" in ops}
         assert writes == {f"xb.outbox.{p}"}
         assert reads == {("topic", f"xb.inbox.{p}"), ("group", f"xb.adapter.{p}")}
+        assert {pattern for (*_, pattern) in mine} == {"literal"}
 
 
 @pytest.mark.parametrize("rendering", sorted(RENDERINGS))
 def test_only_the_gateway_writes_inboxes_quarantine_and_audit(rendering: str) -> None:
     grants = RENDERINGS[rendering](acl_plan(PARTNERS, prefix="xb."))
-    for (principal, kind, name), ops in grants.items():
+    for (principal, kind, name, _), ops in grants.items():
         if "Write" in ops and not name.startswith("xb.outbox."):
             assert principal == "User:gateway", (principal, name)
         if kind == "topic" and name.startswith("xb.outbox.") and "Read" in ops:
             assert principal == "User:gateway"
+
+
+@pytest.mark.parametrize("rendering", sorted(RENDERINGS))
+def test_topics_are_always_literal_and_only_groups_are_prefixed(rendering: str) -> None:
+    """No principal gets a topic by prefix; prefixes are for throwaway readers' groups."""
+    grants = RENDERINGS[rendering](acl_plan(PARTNERS, prefix="xb."))
+    prefixed = {(who, name) for (who, kind, name, pattern) in grants if pattern == "prefixed"}
+    assert {kind for (_, kind, _, pattern) in grants if pattern == "prefixed"} == {"group"}
+    assert prefixed == {
+        ("User:gateway", "xb.gateway.checkpointer."),
+        ("User:gateway", "xb.quarantine-reader."),
+        ("User:auditor", "auditor-"),
+    }
+
+
+# The clients the review found uncovered, with the names their code builds (random suffixes).
+REAL_CLIENTS = {
+    "checkpointer reads the audit topic": ("User:gateway", "topic", "xb.audit", "Read"),
+    "checkpointer's fresh group": (
+        "User:gateway",
+        "group",
+        "xb.gateway.checkpointer.0123456789abcdef0123456789abcdef",
+        "Read",
+    ),
+    "checkpointer appends checkpoints": ("User:gateway", "topic", "xb.audit", "Write"),
+    "quarantine list reads the topic": ("User:gateway", "topic", "xb.quarantine", "Read"),
+    "quarantine reader's group": (
+        "User:gateway",
+        "group",
+        "xb.quarantine-reader.0123456789ab",
+        "Read",
+    ),
+    "quarantine release writes the outbox": ("User:gateway", "topic", "xb.outbox.GB", "Write"),
+    "audit export reads the topic": ("User:auditor", "topic", "xb.audit", "Read"),
+    "audit export's group": ("User:auditor", "group", "auditor-0123456789ab", "Read"),
+}
+
+
+@pytest.mark.parametrize("rendering", sorted(RENDERINGS))
+@pytest.mark.parametrize("case", sorted(REAL_CLIENTS))
+def test_real_clients_are_covered(rendering: str, case: str) -> None:
+    """Every access the gateway's tools and the auditor's export make is granted."""
+    grants = RENDERINGS[rendering](acl_plan(PARTNERS, prefix="xb."))
+    assert allows(grants, *REAL_CLIENTS[case])
+
+
+@pytest.mark.parametrize(
+    ("principal", "kind", "name", "operation"),
+    [
+        ("User:adapter-gb", "group", "xb.gateway.checkpointer.x", "Read"),
+        ("User:adapter-gb", "group", "auditor-x", "Read"),
+        ("User:adapter-gb", "topic", "xb.audit", "Read"),
+        ("User:adapter-gb", "topic", "xb.quarantine", "Read"),
+        ("User:auditor", "topic", "xb.audit", "Write"),
+        ("User:auditor", "group", "xb.quarantine-reader.x", "Read"),
+        ("User:auditor", "topic", "xb.quarantine", "Read"),
+        ("User:gateway", "group", "xb.adapter.GB", "Read"),
+        ("User:gateway", "topic", "xb.outbox.ZZ", "Write"),
+    ],
+)
+def test_the_new_grants_open_nothing_else(
+    principal: str, kind: str, name: str, operation: str
+) -> None:
+    """Prefixes and the release write stay with their principal and their resources."""
+    grants = parse_kafka_acls(render_kafka_acls(acl_plan(PARTNERS, prefix="xb.")))
+    assert not allows(grants, principal, kind, name, operation)
 
 
 def test_partner_list_is_deduplicated_and_validated() -> None:
