@@ -1,0 +1,161 @@
+"""Read what the partners and the gateway hold at the end of a run, for :func:`check`.
+
+- every recipient's SQLite inbox store (metadata only: nothing is decrypted);
+- the quarantine topic, every partition, from the start, with a fresh group of its own;
+- the audit topic through :func:`broker.ledger.read_log` (checkpoint records skipped).
+
+Topics are read until a quiet period passes with nothing new: never against end offsets,
+which the embedded broker answers wrongly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+from broker.checker.verdict import Audited, Observations, Quarantined, Stored
+from broker.config import audit_topic, quarantine_topic
+from broker.crypto import AeadSealer
+from broker.errors import UsageError
+from broker.ledger import is_checkpoint_record, read_log
+from broker.pipeline import parse_audit_record, parse_quarantine_record
+from broker.schema import MessageType
+from broker.store import InboxStore
+from broker.transport.kafka import ConsumerSettings, Record, open_consumer
+
+__all__ = ["observe", "read_audit", "read_inboxes", "read_quarantine"]
+
+_ROW_LIMIT = 100_000
+_POLL_MS = 500
+
+
+def read_inboxes(inboxes: Mapping[str, Path]) -> list[Stored]:
+    """The metadata of every message in each recipient's inbox store (absent stores: none)."""
+    rows: list[Stored] = []
+    for recipient, path in sorted(inboxes.items()):
+        if not path.exists():
+            continue
+        with InboxStore.open(
+            path, recipient=recipient, sealer=AeadSealer(), dedup_retention=dt.timedelta(days=2)
+        ) as store:
+            listed = store.list(limit=_ROW_LIMIT)
+        if len(listed) == _ROW_LIMIT:
+            raise UsageError(f"{path} holds {_ROW_LIMIT} messages or more: too many to check")
+        rows += [
+            Stored(
+                recipient=recipient,
+                message_id=str(row.message_id),
+                sender=str(row.sender),
+                key=None if row.case_id is None else str(row.case_id),
+                received_at=row.received_at.timestamp(),
+                receipt=row.message_type is MessageType.RECEIPT,
+            )
+            for row in listed
+        ]
+    return rows
+
+
+def _settings(bootstrap: str, session_timeout_ms: int) -> ConsumerSettings:
+    return ConsumerSettings(
+        bootstrap=bootstrap,
+        group_id=f"checker-{uuid.uuid4().hex[:12]}",
+        client_id="broker-checker",
+        session_timeout_ms=session_timeout_ms,
+    )
+
+
+async def _read_all(
+    bootstrap: str, topic: str, *, quiet_s: float, first_wait_s: float, session_timeout_ms: int
+) -> list[Record]:
+    """Every record of a (multi-partition) topic, each (partition, offset) once."""
+    seen: dict[tuple[int, int], Record] = {}
+    async with open_consumer(_settings(bootstrap, session_timeout_ms), [topic]) as consumer:
+        last_arrival = time.monotonic()
+        while True:
+            batch = await consumer.fetch(timeout_ms=_POLL_MS)
+            now = time.monotonic()
+            if batch:
+                last_arrival = now
+                for record in batch:
+                    seen.setdefault((record.partition, record.offset), record)
+            elif now - last_arrival >= (quiet_s if seen else first_wait_s):
+                return [seen[k] for k in sorted(seen)]
+
+
+async def read_quarantine(
+    bootstrap: str,
+    prefix: str,
+    *,
+    quiet_s: float = 3.0,
+    first_wait_s: float = 8.0,
+    session_timeout_ms: int = 3_000,
+) -> list[Quarantined]:
+    """Every quarantine record; a malformed one is a SchemaError (never skipped)."""
+    records = await _read_all(
+        bootstrap,
+        quarantine_topic(prefix),
+        quiet_s=quiet_s,
+        first_wait_s=first_wait_s,
+        session_timeout_ms=session_timeout_ms,
+    )
+    parsed = [parse_quarantine_record(r.value) for r in records if r.value is not None]
+    return [
+        Quarantined(
+            id=q.id,
+            message_id=q.message_id,
+            sender=q.sender,
+            recipient=q.recipient,
+            reason_code=q.reason_code.value,
+        )
+        for q in parsed
+    ]
+
+
+async def read_audit(
+    bootstrap: str,
+    prefix: str,
+    *,
+    quiet_s: float = 3.0,
+    first_wait_s: float = 8.0,
+    session_timeout_ms: int = 3_000,
+) -> list[Audited]:
+    """Every audit record of the one-partition audit topic, in order (checkpoints skipped)."""
+    entries: list[Audited] = []
+    settings = _settings(bootstrap, session_timeout_ms)
+    async with open_consumer(settings, [audit_topic(prefix)]) as consumer:
+        async for record in read_log(consumer, quiet_s=quiet_s, first_wait_s=first_wait_s):
+            if record.value is None or is_checkpoint_record(record.value):
+                continue
+            audit = parse_audit_record(record.value)
+            entries.append(
+                Audited(
+                    message_id=audit.message_id,
+                    sender=audit.sender,
+                    recipient=audit.recipient,
+                    decision=audit.decision,
+                    reason_code=None if audit.reason_code is None else audit.reason_code.value,
+                    kind=audit.kind.value,
+                )
+            )
+    return entries
+
+
+async def observe(
+    *,
+    bootstrap: str,
+    prefix: str,
+    inboxes: Mapping[str, Path],
+    quiet_s: float = 3.0,
+    session_timeout_ms: int = 3_000,
+) -> Observations:
+    """Read every inbox store, the quarantine topic and the audit topic."""
+    quarantined = await read_quarantine(
+        bootstrap, prefix, quiet_s=quiet_s, session_timeout_ms=session_timeout_ms
+    )
+    audited = await read_audit(
+        bootstrap, prefix, quiet_s=quiet_s, session_timeout_ms=session_timeout_ms
+    )
+    return Observations(stored=read_inboxes(inboxes), quarantined=quarantined, audited=audited)

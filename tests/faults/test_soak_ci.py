@@ -1,0 +1,24 @@
+"""The CI soak profile (50 views/s for 90 s with a gateway kill, a receiving adapter kill, a
+network partition and injected duplicates) passes the history check. Its figures are
+printed, never asserted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.soak.runner import PROFILES, run_soak
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+
+def test_ci_soak_profile_passes_the_history_check(tmp_path: Path) -> None:
+    """Every acked view stored exactly once, nothing unauthorised, every refusal accounted."""
+    result = run_soak(PROFILES["ci"], tmp_path)
+    figures = result.figures()
+    print("\n" + json.dumps({k: v for k, v in figures.items() if k != "rss_mb"}, indent=1))
+    assert result.verdict.passed, result.verdict.to_json()
+    assert result.injected_copies > 0
+    assert figures["views_stored"] > 0
