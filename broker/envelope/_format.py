@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import json.encoder
 import struct
-from collections.abc import Callable, Iterable
 from typing import Any
 
-from broker import errors
+from broker import errors, strictjson
 
 __all__ = [
     "DST_FIELD",
@@ -49,7 +47,9 @@ MAX_HEADER_BYTES = 64 * 1024
 MAX_SIGNATURE_BYTES = 4096
 #: checked before any parsing; generous enough for the largest bucket plus hybrid overheads
 MAX_ENVELOPE_BYTES = MAX_BODY_BYTES + MAX_HEADER_BYTES + 8192
-_MAX_JSON_DEPTH = 32
+#: nested arrays and objects; was 32 counting the innermost scalar as a level too, so no
+#: document refused then is accepted now
+_MAX_JSON_DEPTH = 31
 
 _U32 = struct.Struct(">I")
 _U16 = struct.Struct(">H")
@@ -69,77 +69,25 @@ def signing_input(header: bytes, ciphertext_digest: bytes) -> bytes:
     )
 
 
-_CANONICAL = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-)
-# The C encoder json.dumps itself uses, built once instead of per call (canonical_json runs
-# once per committed field). No circular-reference markers: values are decoded JSON or
-# model dumps, and a cycle still fails, as RecursionError.
-_MAKE_ENCODER: Callable[..., Callable[[Any, int], Iterable[str]]] | None = getattr(
-    json.encoder, "c_make_encoder", None
-)
-_ENCODE = (
-    None
-    if _MAKE_ENCODER is None
-    else _MAKE_ENCODER(
-        None, _CANONICAL.default, json.encoder.encode_basestring_ascii, None, ":", ",",
-        True, False, False,
-    )
-)  # fmt: skip
-
-
 def canonical_json(value: Any) -> bytes:
     """Sorted keys, no whitespace, ASCII only (\\u escapes), no NaN or Infinity."""
     try:
-        if _ENCODE is None:
-            return _CANONICAL.encode(value).encode("ascii")
-        return "".join(_ENCODE(value, 0)).encode("ascii")
+        return strictjson.canonical(value, ascii_only=True, allow_floats=True)
     except (TypeError, ValueError, RecursionError) as exc:
         raise errors.SchemaError(f"value cannot be encoded as canonical JSON: {exc}") from exc
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise errors.SchemaError(f"duplicate JSON key {key!r}")
-        result[key] = value
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    raise errors.SchemaError(f"JSON constant {name} is not allowed")
-
-
-def _depth(value: Any, limit: int) -> int:
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    deepest = 0
-    while stack:
-        item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if deepest > limit:
-            break
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-    return deepest
-
-
 def strict_json_loads(data: bytes, *, what: str) -> Any:
-    """Parse UTF-8 JSON, refusing duplicate keys, NaN/Infinity and over-deep nesting."""
+    """Parse UTF-8 JSON, refusing duplicate keys, non-finite numbers, lone surrogates and
+    over-deep nesting (see :func:`broker.strictjson.loads`)."""
     try:
-        text = data.decode("utf-8")
-        value = json.loads(
-            text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
-        )
-    except errors.SchemaError as exc:
-        raise errors.SchemaError(f"{what}: {exc}") from None
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return strictjson.loads(data, max_depth=_MAX_JSON_DEPTH, allow_floats=True)
+    except strictjson.StrictJSONError as exc:
+        if exc.reason == "depth":
+            raise errors.SchemaError(f"{what}: nested deeper than {_MAX_JSON_DEPTH}") from None
+        if exc.reason in ("duplicate", "number"):
+            raise errors.SchemaError(f"{what}: {exc}") from None
         raise errors.SchemaError(f"{what}: not valid JSON") from exc
-    if _depth(value, _MAX_JSON_DEPTH) > _MAX_JSON_DEPTH:
-        raise errors.SchemaError(f"{what}: nested deeper than {_MAX_JSON_DEPTH}")
-    return value
 
 
 def canonical_loads(data: bytes, *, what: str) -> Any:

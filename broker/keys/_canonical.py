@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from broker import errors
+from broker import errors, strictjson
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
@@ -38,14 +38,20 @@ MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 _MAX_DEPTH = 16
 _TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 _Model = TypeVar("_Model", bound=BaseModel)
+# how each refusal reads after "<what> "; {0} is strictjson's own description
+_WORDING: dict[strictjson.Reason, str] = {
+    "utf-8": "is {0}",
+    "syntax": "is not valid JSON: {0}",
+    "duplicate": "is not valid JSON: {0}",
+    "number": "is not valid JSON: {0} (registry numbers are integers)",
+    "depth": f"nests deeper than {_MAX_DEPTH} levels",
+    "unicode": "has a string that is not valid Unicode",
+}
 
 
 def canonical_json(value: object) -> bytes:
     """The canonical UTF-8 JSON bytes of ``value`` (see the module docstring)."""
-    _refuse_floats(value)
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return strictjson.canonical(value, ascii_only=False, allow_floats=False)
 
 
 def signing_input(canonical_signed: bytes) -> bytes:
@@ -60,24 +66,9 @@ def strict_json_loads(data: bytes, *, what: str) -> Any:
             f"{what} is {len(data)} bytes, over the {MAX_DOCUMENT_BYTES} limit"
         )
     try:
-        text = data.decode("utf-8")
-        value = json.loads(
-            text,
-            object_pairs_hook=_no_duplicate_keys,
-            parse_float=_no_float,
-            parse_constant=_no_float,
-        )
-    except UnicodeDecodeError as exc:
-        raise errors.RegistryError(f"{what} is not UTF-8: {exc.reason}") from exc
-    except (ValueError, RecursionError) as exc:
-        raise errors.RegistryError(f"{what} is not valid JSON: {exc}") from exc
-    if _depth(value) > _MAX_DEPTH:
-        raise errors.RegistryError(f"{what} nests deeper than {_MAX_DEPTH} levels")
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError as exc:  # a lone surrogate such as "\ud800" has no UTF-8 form
-        raise errors.RegistryError(f"{what} has a string that is not valid Unicode") from exc
-    return value
+        return strictjson.loads(data, max_depth=_MAX_DEPTH, allow_floats=False)
+    except strictjson.StrictJSONError as exc:
+        raise errors.RegistryError(f"{what} {_WORDING[exc.reason].format(exc)}") from exc
 
 
 def parse_model(model: type[_Model], data: bytes, *, what: str) -> tuple[_Model, Any]:
@@ -122,40 +113,3 @@ def _whole_utc(value: dt.datetime) -> dt.datetime:
     if value.microsecond:
         raise ValueError("a registry timestamp has whole seconds only")
     return value.astimezone(dt.UTC)
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
-def _no_float(text: str) -> Any:
-    raise ValueError(f"non-integer number {text} (registry numbers are integers)")
-
-
-def _refuse_floats(value: object) -> None:
-    if isinstance(value, float):
-        raise TypeError("canonical JSON has no floats")
-    if isinstance(value, dict):
-        for item in value.values():
-            _refuse_floats(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _refuse_floats(item)
-
-
-def _depth(value: object) -> int:
-    # Iterative: json.loads accepts nesting close to the interpreter's recursion limit, so
-    # measuring it recursively would itself overflow the stack on hostile input.
-    deepest, stack = 0, [(value, 0)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, level + 1)
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, level + 1) for child in children)
-    return deepest

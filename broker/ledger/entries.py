@@ -21,7 +21,7 @@ import base64
 import dataclasses
 import json
 
-from broker import errors
+from broker import errors, strictjson
 from broker.audit import HASH_SIZE, Checkpoint, verify_log_signature
 from broker.crypto import VerifyKey
 
@@ -77,7 +77,7 @@ def encode_checkpoint_record(note: bytes, *, first: int, leaves: list[bytes]) ->
         "note": note.decode("utf-8"),
         "v": 1,
     }
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return strictjson.canonical(document, ascii_only=False, allow_floats=False)
 
 
 def parse_checkpoint_record(value: bytes) -> CheckpointRecord:

@@ -19,12 +19,12 @@ import enum
 import json
 import re
 import struct
-from typing import Annotated, Any, Literal, NoReturn, Protocol, TypeVar
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 import pydantic
 from pydantic import Field, JsonValue
 
-from broker import crypto, errors
+from broker import crypto, errors, strictjson
 from broker.ids import KeyId
 from broker.keys import canonical_json
 from broker.schema._base import StrictModel
@@ -55,6 +55,15 @@ AUDIT_DOMAIN = b"xb-audit-record-v1\x00"
 #: a quarantine record carries a whole envelope in base64, so it may be a third larger
 MAX_RECORD_BYTES = 4 * 1024 * 1024
 _MAX_DEPTH = 8
+# how each strict-parse refusal reads after "<what> "; {0} is strictjson's own description
+_WORDING: dict[strictjson.Reason, str] = {
+    "utf-8": "is not UTF-8",
+    "syntax": "is not valid JSON: {0}",
+    "duplicate": "is not valid JSON: {0}",
+    "number": "is not valid JSON: {0}",
+    "depth": f"nests deeper than {_MAX_DEPTH} levels",
+    "unicode": "has a value with no canonical form",
+}
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 _TIME_RE = re.compile(_TIME)
@@ -126,32 +135,6 @@ def parse_time(text: str) -> dt.datetime:
         raise errors.SchemaError(f"bad record time {text!r}") from exc
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
-def _no_float(text: str) -> NoReturn:
-    raise ValueError(f"number {text} is not an integer")
-
-
-def _depth(value: object) -> int:
-    # Iterative: json.loads accepts nesting close to the interpreter's recursion limit, so
-    # measuring it recursively would itself overflow the stack on hostile input.
-    deepest, stack = 0, [(value, 0)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, level + 1)
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, level + 1) for child in children)
-    return deepest
-
-
 def strict_json_object(
     data: bytes,
     *,
@@ -167,20 +150,11 @@ def strict_json_object(
     if len(data) > max_bytes:
         raise error(f"{what} is {len(data)} bytes, over the {max_bytes} limit")
     try:
-        value = json.loads(
-            data.decode("utf-8"),
-            object_pairs_hook=_no_duplicates,
-            parse_float=_no_float,
-            parse_constant=_no_float,
-        )
-    except UnicodeDecodeError as exc:
-        raise error(f"{what} is not UTF-8") from exc
-    except (ValueError, RecursionError) as exc:
-        raise error(f"{what} is not valid JSON: {exc}") from exc
+        value = strictjson.loads(data, max_depth=_MAX_DEPTH, allow_floats=False)
+    except strictjson.StrictJSONError as exc:
+        raise error(f"{what} {_WORDING[exc.reason].format(exc)}") from exc
     if not isinstance(value, dict):
         raise error(f"{what} is not a JSON object")
-    if _depth(value) > _MAX_DEPTH:
-        raise error(f"{what} nests deeper than {_MAX_DEPTH} levels")
     try:
         canonical = canonical_json(value)
     except (TypeError, ValueError, UnicodeEncodeError) as exc:

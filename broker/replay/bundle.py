@@ -27,7 +27,7 @@ import pathlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any
 
-from broker import errors
+from broker import errors, strictjson
 from broker.cosign import accord_bytes, accord_digest
 from broker.keys import Registry, load_trusted_registry
 from broker.policy import Accord, parse_accord
@@ -227,7 +227,7 @@ def entry_line(entry: Entry) -> bytes:
 
 
 def _dumps(document: object) -> bytes:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    return strictjson.canonical(document, ascii_only=True, allow_floats=False)
 
 
 def _open(path: pathlib.Path) -> IO[bytes]:
