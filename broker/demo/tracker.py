@@ -111,6 +111,7 @@ class Tracker:
         self._spool_dirs = spool_dirs
         self._audit_topic = audit_topic
         self._seen_files: set[Path] = set()
+        self._pending_receipts: list[tuple[str, str]] = []
         self._spool_files: dict[int, str] = {}
         self._started = time.monotonic()
         self.changes: list[Row] = []
@@ -156,6 +157,9 @@ class Tracker:
                 if path not in self._seen_files:
                     self._seen_files.add(path)
                     self._delivered_file(partner, path)
+        # Receipts last, and kept until their view is matched: a receipt can be on disk before
+        # the poll reaches the view it acknowledges, whose file says what the view lost.
+        self._pending_receipts = [r for r in self._pending_receipts if not self._receipted(*r)]
 
     @property
     def done(self) -> bool:
@@ -239,15 +243,23 @@ class Tracker:
             return  # not one of the adapter's files
         if message.type == "receipt":
             acknowledged = str(getattr(message.body, "receipt_for", ""))
-            for acked in self.rows:
-                if acked.message_id == acknowledged and acked.recipient == sender:
-                    self._move(acked, Fate.RECEIPTED, acked.detail)
+            self._pending_receipts.append((acknowledged, sender))
             return
         row = self._find(path.stem, sender, partner, str(message.type))
         if row is not None:
             original = categories_present(self._steps[row.step].message)
             lost = original - categories_present(message)
             self._move(row, Fate.STORED, _lost(lost))
+
+    def _receipted(self, acknowledged: str, sender: str) -> bool:
+        """Move the acknowledged view to 'receipt back' once it has been seen stored."""
+        for row in self.rows:
+            if row.message_id == acknowledged and row.recipient == sender:
+                if row.fate < Fate.STORED and not row.fate.final:
+                    return False  # its stored view has not been read yet
+                self._move(row, Fate.RECEIPTED, row.detail)
+                return True
+        return False
 
 
 def _lost(categories: frozenset[DataCategory]) -> str:
