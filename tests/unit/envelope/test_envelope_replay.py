@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from broker import envelope, errors
-from broker.envelope.dedup import SqliteDedupStore
 from broker.ids import MessageId
 
 from .conftest import NOW, Party, TinyRegistry, seal_from
@@ -17,14 +14,10 @@ from .conftest import NOW, Party, TinyRegistry, seal_from
 MESSAGE_ID = MessageId("01900000-0000-7000-8000-0000000000aa")
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[envelope.DedupStore]:
-    if request.param == "memory":
-        yield envelope.InMemoryDedupStore()
-        return
-    sqlite_store = SqliteDedupStore(tmp_path / "dedup.sqlite")
-    yield sqlite_store
-    sqlite_store.close()
+@pytest.fixture
+def store() -> envelope.DedupStore:
+    # The durable store the daemons use is broker.store.DedupStore (tests/unit/store).
+    return envelope.InMemoryDedupStore()
 
 
 def _verified(data: bytes, registry: TinyRegistry) -> envelope.VerifiedHeader:
@@ -73,20 +66,3 @@ def test_purge_forgets_only_expired_entries(
     guard.check(_verified(seal_from(gb, rs, ttl=dt.timedelta(days=2)), registry))
     assert store.purge(now=NOW + dt.timedelta(minutes=59)) == 0
     assert store.purge(now=NOW + dt.timedelta(hours=2)) == 1
-
-
-def test_sqlite_store_survives_a_restart(
-    tmp_path: Path, gb: Party, rs: Party, registry: TinyRegistry
-) -> None:
-    """The durable store still knows an id after being closed and reopened."""
-    path = tmp_path / "dedup.sqlite"
-    sealed = seal_from(gb, rs, message_id=MESSAGE_ID)
-    first = SqliteDedupStore(path)
-    envelope.ReplayGuard(first).check(_verified(sealed, registry))
-    first.close()
-    second = SqliteDedupStore(path)
-    try:
-        verdict = envelope.ReplayGuard(second).check(_verified(sealed, registry))
-    finally:
-        second.close()
-    assert verdict is envelope.ReplayVerdict.DUPLICATE
