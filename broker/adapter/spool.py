@@ -21,11 +21,10 @@ import os
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from broker import crypto, errors
+from broker import crypto, errors, strictjson
 from broker.ids import PartnerCode, partner_code
-from broker.schema import Message, message_bytes, parse_message
+from broker.schema import MAX_DEPTH, Message, message_bytes, parse_message
 
 __all__ = [
     "MAX_SUBMISSION_BYTES",
@@ -48,28 +47,14 @@ class Submission:
     message: Message
 
 
-def _reject_constant(name: str) -> Any:
-    raise errors.SchemaError(f"submission: {name} is not JSON")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise errors.SchemaError(f"submission: duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
 def parse_submission(data: bytes) -> Submission:
     """Parse and validate submission bytes; raise :class:`errors.SchemaError` naming the field."""
     if len(data) > MAX_SUBMISSION_BYTES:
         raise errors.SchemaError(f"submission is larger than {MAX_SUBMISSION_BYTES} bytes")
     try:
-        document = json.loads(
-            data, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
-        )
-    except (ValueError, RecursionError) as exc:
+        # one level more than a message may nest: the submission wraps it
+        document = strictjson.loads(data, max_depth=MAX_DEPTH + 1, allow_floats=True)
+    except strictjson.StrictJSONError as exc:
         raise errors.SchemaError(f"submission is not valid JSON: {exc}") from None
     if not isinstance(document, dict) or set(document) != {"to", "message"}:
         raise errors.SchemaError('a submission is an object with exactly "to" and "message"')

@@ -121,3 +121,20 @@ def test_writing_needs_a_spool(tmp_path: pathlib.Path) -> None:
     """A missing spool is a usage error, not a traceback."""
     with pytest.raises(errors.UsageError):
         write_submission(tmp_path / "nowhere", report(), [RS])
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        pytest.param(b'{"to": ["RS"], "to": ["MK"], "message": {}}', "duplicate key", id="dup"),
+        pytest.param(b'{"to": ["RS"], "message": {"x": NaN}}', "NaN", id="nan"),
+        pytest.param(
+            b'{"to": ["RS"], "message": ' + b"[" * 50 + b"]" * 50 + b"}", "deeper", id="deep"
+        ),
+        pytest.param(b"\xff", "UTF-8", id="not utf-8"),
+    ],
+)
+def test_ambiguous_or_hostile_submission_bytes_are_refused(data: bytes, says: str) -> None:
+    """A submission is parsed as strictly as every other input: one clear SchemaError."""
+    with pytest.raises(errors.SchemaError, match=says):
+        parse_submission(data)
