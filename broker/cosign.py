@@ -151,7 +151,7 @@ def verify_accord(
             f"{signatures.accord} v{signatures.version} with another digest; sign this version"
         )
     if now >= accord.expires_at():
-        raise errors.PolicyError(f"accord {accord.accord} expired on {accord.expires}")
+        raise errors.PolicyError(f"accord {accord.accord} expired {accord.expires_when}")
     message = _signing_input(accord)
     signed: set[PartnerCode] = set()
     for party in accord.party_codes:

@@ -15,6 +15,7 @@ from broker.policy.loader import Problem, lint_accord, lint_accord_file, load_ac
 from broker.policy.model import (
     PERSONAL_CATEGORIES,
     Accord,
+    AccordTime,
     CategoryRules,
     Flow,
     FlowHandling,
@@ -24,6 +25,8 @@ from broker.policy.model import (
     Suite,
     Tier,
     accord_json_schema,
+    accord_time_text,
+    instant_of,
 )
 from broker.policy.sender import RecipientView, decide_for_recipient
 from broker.policy.simulate import Difference, SimulationReport, TrafficRecord, simulate
@@ -32,6 +35,7 @@ __all__ = [
     "PERSONAL_CATEGORIES",
     "Accord",
     "AccordHolder",
+    "AccordTime",
     "CaseResult",
     "CategoryRules",
     "Change",
@@ -54,11 +58,13 @@ __all__ = [
     "Tier",
     "TrafficRecord",
     "accord_json_schema",
+    "accord_time_text",
     "decide_for_recipient",
     "diff_accords",
     "discover",
     "evaluate",
     "evaluate_content",
+    "instant_of",
     "lint_accord",
     "lint_accord_file",
     "load_accord",

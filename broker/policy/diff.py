@@ -69,13 +69,21 @@ def diff_accords(old: Accord, new: Accord) -> list[Change]:
         changes.append(Change(ChangeKind.OPENS, f"{party} joins the accord"))
     for party in sorted(set(old.parties) - set(new.parties)):
         changes.append(Change(ChangeKind.CLOSES, f"{party} leaves the accord"))
-    if new.effective != old.effective:
-        changes.append(
-            Change(ChangeKind.CHANGES, f"takes effect {new.effective} (was {old.effective})")
+    # Dates and timestamps compare as the instants they name (a date is midnight UTC); a
+    # rewrite naming the same instant still changes the signed text, so it is listed too.
+    if new.effective_text != old.effective_text:
+        kind = _kind_of(
+            widens=new.effective_from() < old.effective_from(),
+            narrows=new.effective_from() > old.effective_from(),
         )
-    if new.expires != old.expires:
-        kind = ChangeKind.WIDENS if new.expires > old.expires else ChangeKind.NARROWS
-        changes.append(Change(kind, f"expires {new.expires} (was {old.expires})"))
+        changes.append(
+            Change(kind, f"takes effect {new.effective_text} (was {old.effective_text})")
+        )
+    if new.expires_text != old.expires_text:
+        kind = _kind_of(
+            widens=new.expires_at() > old.expires_at(), narrows=new.expires_at() < old.expires_at()
+        )
+        changes.append(Change(kind, f"expires {new.expires_text} (was {old.expires_text})"))
     if new.suite != old.suite:
         changes.append(Change(ChangeKind.CHANGES, f"envelope suite {new.suite} (was {old.suite})"))
     old_routes, new_routes = _routes(old), _routes(new)
@@ -94,6 +102,10 @@ def diff_accords(old: Accord, new: Accord) -> list[Change]:
                 Change(kind, f"{head}: {text}") for kind, text in _flow_changes(before, after)
             ]
     return _merge_types(changes)
+
+
+def _kind_of(*, widens: bool, narrows: bool) -> ChangeKind:
+    return ChangeKind.WIDENS if widens else (ChangeKind.NARROWS if narrows else ChangeKind.CHANGES)
 
 
 def _routes(accord: Accord) -> dict[tuple[str, str, MessageType], Flow]:

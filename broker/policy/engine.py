@@ -189,12 +189,13 @@ def _decide(
     if now < effective_from:
         return deny(
             f"{accord.accord}.in-force",
-            f"accord {accord.accord} v{accord.version} is not in force until {accord.effective}",
+            f"accord {accord.accord} v{accord.version} is not in force until "
+            f"{accord.effective_text}",
         )
     if now >= expires_at:
         return deny(
             f"{accord.accord}.in-force",
-            f"accord {accord.accord} v{accord.version} expired on {accord.expires}",
+            f"accord {accord.accord} v{accord.version} expired {accord.expires_when}",
         )
     # The loader guarantees at most one flow per direction and type.
     flow = accord.routes.get((sender, recipient, labels.message_type))

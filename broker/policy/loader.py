@@ -200,6 +200,16 @@ def _message(error: ErrorDetails, path: Path, root: type[pydantic.BaseModel]) ->
     if kind == "string_pattern_mismatch":
         hint = _PATTERN_HINTS.get(leaf, "see docs/ACCORDS.md for the format")
         return f"{value!r} is not valid; {hint}"
+    if kind == "accord_time_offset":
+        return (
+            f"{value!r} is a timestamp without a UTC offset, so it names no single instant; "
+            f"add Z for UTC or the offset, e.g. {_with_offset(value)}"
+        )
+    if kind in ("accord_time_invalid", "accord_time_type"):
+        return (
+            f"{value!r} is not a valid date or timestamp; write YYYY-MM-DD (midnight UTC), "
+            "e.g. 2027-11-07, or an RFC 3339 timestamp with its offset, e.g. 2027-11-07T18:00:00Z"
+        )
     if kind in ("date_from_datetime_parsing", "date_parsing", "date_type", "datetime_parsing"):
         return f"{value!r} is not a valid date; write YYYY-MM-DD, e.g. 2027-11-07"
     if kind in ("int_type", "int_parsing", "int_from_float"):
@@ -209,6 +219,12 @@ def _message(error: ErrorDetails, path: Path, root: type[pydantic.BaseModel]) ->
     shown = repr(value)
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
     return f"{error['msg']} (got {shown})"
+
+
+def _with_offset(value: object) -> str:
+    # The refused text with a Z added, when that is all it lacks (else a generic example).
+    text = str(value)
+    return f"{text}Z" if len(text) <= 40 and "T" in text else "2027-11-07T18:00:00Z"
 
 
 def _known_fields(path: Path, root: type[pydantic.BaseModel]) -> list[str]:
@@ -236,10 +252,10 @@ def contradictions(accord: Accord, document: YamlDocument | None = None) -> list
         where = document.where(path) if document else accord.accord
         problems.append(Problem(where=where, path=path, message=message))
 
-    if accord.expires <= accord.effective:
+    if accord.expires_at() <= accord.effective_from():
         add(
             ("expires",),
-            f"{accord.expires} is not after effective {accord.effective}; "
+            f"{accord.expires_text} is not after effective {accord.effective_text}; "
             "an accord must expire after it takes effect",
         )
     seen_parties: set[str] = set()

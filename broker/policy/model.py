@@ -18,7 +18,16 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+    field_serializer,
+)
+from pydantic_core import PydanticCustomError
 
 from broker.ids import AccordId, PartnerCode
 from broker.schema.labels import (
@@ -33,6 +42,7 @@ from broker.schema.labels import (
 __all__ = [
     "PERSONAL_CATEGORIES",
     "Accord",
+    "AccordTime",
     "CategoryRules",
     "Flow",
     "FlowHandling",
@@ -42,6 +52,9 @@ __all__ = [
     "Suite",
     "Tier",
     "accord_json_schema",
+    "accord_time_text",
+    "instant_of",
+    "parse_accord_time",
 ]
 
 #: every category except non-personal case facts is personal data (DPA 2018 Part 3)
@@ -50,6 +63,85 @@ PERSONAL_CATEGORIES = frozenset(DataCategory) - {DataCategory.OPERATIONAL}
 _Partner = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 _RuleId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")]
 _RATE = re.compile(r"^([1-9][0-9]{0,6})/(hour|day)$")
+_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+# RFC 3339 date-time: the offset is captured separately so a missing one gets its own error.
+_STAMP = re.compile(
+    r"^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?)"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})?$"
+)
+
+
+def parse_accord_time(value: object) -> dt.date:
+    """``effective``/``expires`` as written: a ``YYYY-MM-DD`` date (midnight UTC), or an RFC 3339
+    timestamp with an explicit offset, returned as an aware datetime in UTC.
+
+    A timestamp without an offset is refused: an accord binds two states in different zones,
+    so "18:00" alone names no instant. Errors are pydantic custom errors whose type starts with
+    ``accord_time`` (the loader turns them into positioned messages).
+    """
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise PydanticCustomError("accord_time_offset", "timestamp without a UTC offset")
+        try:
+            return value.astimezone(dt.UTC)
+        except OverflowError:
+            raise PydanticCustomError("accord_time_invalid", "not a valid timestamp") from None
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str):
+        raise PydanticCustomError("accord_time_type", "expected a date or timestamp as text")
+    if _DAY.fullmatch(value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise PydanticCustomError("accord_time_invalid", "not a calendar date") from None
+    match = _STAMP.fullmatch(value)
+    if match is None:
+        raise PydanticCustomError("accord_time_invalid", "not a date or an RFC 3339 timestamp")
+    if match.group(2) is None:
+        raise PydanticCustomError("accord_time_offset", "timestamp without a UTC offset")
+    try:
+        stamp = dt.datetime.fromisoformat(match.group(1) + match.group(2).replace("Z", "+00:00"))
+        return stamp.astimezone(dt.UTC)
+    except (ValueError, OverflowError):  # e.g. hour 25, or year 1 shifted out of range
+        raise PydanticCustomError("accord_time_invalid", "not a valid timestamp") from None
+
+
+def instant_of(value: dt.date) -> dt.datetime:
+    """The instant an accord time names: a timestamp itself, a date at midnight UTC."""
+    if isinstance(value, dt.datetime):  # before dt.date: a datetime is also a date
+        return value.astimezone(dt.UTC)
+    return dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
+
+
+def accord_time_text(value: dt.date) -> str:
+    """The canonical text of an accord time: ``2027-11-07`` or ``2027-11-07T18:00:00Z``.
+
+    This is what co-signatures cover, so a date keeps exactly the form it always had, and a
+    timestamp is always written in UTC with ``Z`` (two spellings of one instant sign alike).
+    """
+    if not isinstance(value, dt.datetime):
+        return value.isoformat()
+    utc = value.astimezone(dt.UTC)
+    fraction = f".{utc.microsecond:06d}" if utc.microsecond else ""
+    return utc.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+
+
+#: a date (midnight UTC, as always) or an RFC 3339 timestamp with an offset (kept in UTC)
+AccordTime = Annotated[
+    dt.date,
+    PlainValidator(parse_accord_time),
+    PlainSerializer(accord_time_text, return_type=str),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date"},
+                {"type": "string", "format": "date-time", "pattern": "(Z|[+-][0-9]{2}:[0-9]{2})$"},
+            ],
+            "description": "YYYY-MM-DD (midnight UTC) or an RFC 3339 timestamp with its offset",
+        }
+    ),
+]
 
 
 class _Strict(BaseModel):
@@ -231,8 +323,8 @@ class Accord(_Strict):
     title: Annotated[str, Field(min_length=1, max_length=200)]
     version: Annotated[int, Field(ge=1)]
     parties: Annotated[tuple[_Partner, ...], Field(min_length=2, max_length=8)]
-    effective: dt.date
-    expires: dt.date
+    effective: AccordTime
+    expires: AccordTime
     suite: Suite
     flows: Annotated[tuple[Flow, ...], Field(min_length=1, max_length=64)]
 
@@ -264,12 +356,28 @@ class Accord(_Strict):
         return self.effective_from(), self.expires_at()
 
     def effective_from(self) -> dt.datetime:
-        """The first instant the accord applies (midnight UTC of ``effective``)."""
-        return dt.datetime.combine(self.effective, dt.time(), tzinfo=dt.UTC)
+        """The first instant the accord applies (``effective``; a date means midnight UTC)."""
+        return instant_of(self.effective)
 
     def expires_at(self) -> dt.datetime:
-        """The first instant the accord no longer applies (midnight UTC of ``expires``)."""
-        return dt.datetime.combine(self.expires, dt.time(), tzinfo=dt.UTC)
+        """The first instant the accord no longer applies (``expires``; a date means midnight
+        UTC)."""
+        return instant_of(self.expires)
+
+    @property
+    def effective_text(self) -> str:
+        """``effective`` as written canonically (``2025-06-01`` or ``2025-06-01T09:00:00Z``)."""
+        return accord_time_text(self.effective)
+
+    @property
+    def expires_text(self) -> str:
+        """``expires`` as written canonically (``2028-06-01`` or ``2027-11-07T18:00:00Z``)."""
+        return accord_time_text(self.expires)
+
+    @property
+    def expires_when(self) -> str:
+        """``on 2028-06-01`` for a date, ``at 2027-11-07T18:00:00Z`` for a timestamp."""
+        return f"{'at' if isinstance(self.expires, dt.datetime) else 'on'} {self.expires_text}"
 
 
 def accord_json_schema() -> dict[str, Any]:
