@@ -16,12 +16,14 @@ from broker import errors
 from broker.adapter._setup import AdapterKeys
 from broker.adapter.journal import SendJournal
 from broker.adapter.outputs import DeliveryDir, Webhook
+from broker.adapter.receiving import inbox_item, log_rejection, rejection_row
 from broker.adapter.spool import Spool, parse_submission
 from broker.clock import Clock
 from broker.config import outbox_topic
 from broker.envelope import DEFAULT_MAX_AGE, DEFAULT_MAX_SKEW
 from broker.ids import MessageId, PartnerCode
 from broker.keys import Registry
+from broker.pipeline import MAX_DELIVERY_BYTES
 from broker.pipeline.receive import Accepted, Rejected, accept
 from broker.pipeline.send import (
     AccordInForce,
@@ -35,7 +37,7 @@ from broker.policy import Decision
 from broker.policy.model import RateWindow
 from broker.runtime import Metrics, bind_ids
 from broker.schema import Message
-from broker.store import DedupVerdict, InboxItem, InboxStore
+from broker.store import DedupVerdict, InboxStore, RejectedDelivery
 
 __all__ = ["Adapter", "RateCounters", "ReceiveVerdict"]
 
@@ -51,19 +53,6 @@ class _Receipt:
     message: Message
     to: PartnerCode
     for_message: MessageId
-
-
-def _inbox_item(outcome: Accepted) -> InboxItem:
-    return InboxItem(
-        message_id=outcome.message_id,
-        sender=outcome.sender,
-        labels=outcome.labels,
-        case_id=outcome.header.case_id,
-        plaintext=outcome.message_bytes,
-        digest=outcome.envelope_digest,
-        received_at=outcome.received_at,
-        retain_until=outcome.retain_until,
-    )
 
 
 class RateCounters:
@@ -120,6 +109,8 @@ class Adapter:
     #: called after envelopes were journalled, so the sender wakes at once
     on_journalled: Callable[[], None] = lambda: None
     rates: RateCounters = dataclasses.field(default_factory=RateCounters)
+    #: the most of a refused frame kept in the inbox's rejected table
+    max_rejected_frame_bytes: int = MAX_DELIVERY_BYTES
 
     def __post_init__(self) -> None:
         m = self.metrics
@@ -273,9 +264,10 @@ class Adapter:
         The verdicts and effects are those of :meth:`receive` called on each frame in turn,
         but every accepted message is stored in ONE inbox transaction and every receipt is
         journalled in ONE journal transaction, so a batch costs two fsyncs instead of two per
-        record. Everything is durable when this returns: the caller commits the offsets only
-        afterwards. ``ids`` (one mapping per frame: topic, partition, offset) are bound to the
-        log lines of their frame.
+        record. A refused frame is recorded in the inbox's rejected table in the inbox's
+        transaction. Everything is durable when this returns: the caller commits the offsets
+        only afterwards. ``ids`` (one mapping per frame: topic, partition, offset) are bound to
+        the log lines of their frame and key its rejected row.
         """
         if ids is not None and len(ids) != len(frames):
             raise errors.UsageError("receive_many: one ids mapping per frame")
@@ -283,15 +275,19 @@ class Adapter:
         receipts: list[_Receipt] = []
         verdicts: list[ReceiveVerdict] = []
         accepted: list[tuple[int, Accepted]] = []
+        refused: list[RejectedDelivery] = []
         for index, frame in enumerate(frames):
-            with bind_ids(**(ids[index] if ids is not None else {})):
+            position = ids[index] if ids is not None else None
+            with bind_ids(**(position or {})):
                 outcome = self._verify(frame, now)
                 if isinstance(outcome, Rejected):
-                    verdicts.append(self._rejected_delivery(outcome, receipts))
+                    verdicts.append("rejected")
+                    refused.append(self._record_refusal(outcome, frame, position, now, receipts))
                 else:
                     verdicts.append("stored")  # replaced once the store has decided
                     accepted.append((index, outcome))
-        stored = self.inbox.put_many([_inbox_item(outcome) for _, outcome in accepted])
+        items = [inbox_item(outcome) for _, outcome in accepted]
+        stored = self.inbox.put_many(items, rejected=refused)
         for (index, outcome), verdict in zip(accepted, stored, strict=True):
             with bind_ids(**(ids[index] if ids is not None else {})):
                 verdicts[index] = self._after_store(outcome, verdict, receipts)
@@ -350,26 +346,29 @@ class Adapter:
             receipts.append(_Receipt(outcome.receipt, outcome.sender, outcome.message_id))
         return "stored" if verdict == "new" else "duplicate"
 
-    def _rejected_delivery(self, outcome: Rejected, receipts: list[_Receipt]) -> ReceiveVerdict:
-        self._rejected.inc(reason_code=outcome.reason_code)
-        _log.warning(
-            "delivery_rejected",
-            reason_code=outcome.reason_code,
-            reason=outcome.reason,
-            message_id=outcome.message_id,
-            sender=outcome.sender,
-        )
-        if outcome.reason_code == "label_mismatch":
-            _log.error(
-                "security_alert",
-                alert="label_mismatch",
-                message_id=outcome.message_id,
-                sender=outcome.sender,
-                reason=outcome.reason,
-            )
+    def _record_refusal(
+        self,
+        outcome: Rejected,
+        frame: bytes | None,
+        position: Mapping[str, object] | None,
+        now: dt.datetime,
+        receipts: list[_Receipt],
+    ) -> RejectedDelivery:
+        """Count and log a refused delivery, queue its rejected receipt if the sender is
+        authenticated, and return its row for the inbox's rejected table."""
+        log_rejection(outcome, self._rejected)
         if outcome.receipt is not None and outcome.sender is not None and outcome.message_id:
             receipts.append(_Receipt(outcome.receipt, outcome.sender, outcome.message_id))
-        return "rejected"
+        return rejection_row(
+            outcome,
+            frame,
+            position=position,
+            me=self.me,
+            registry=self.registry,
+            now=now,
+            max_skew=self.max_skew,
+            max_frame_bytes=self.max_rejected_frame_bytes,
+        )
 
     def _send_receipts(self, receipts: Sequence[_Receipt]) -> None:
         """Seal every receipt of a batch and journal them all in one transaction."""

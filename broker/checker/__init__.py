@@ -2,9 +2,11 @@
 
 - :mod:`.history`: each client's JSON-lines history of sends (``invoke`` / ``ok`` / ``fail`` /
   ``info``), written by test and soak drivers around every send;
-- :func:`observe`: reads every inbox store, the quarantine topic and the audit topic;
+- :func:`observe`: reads every inbox store (and the deliveries its adapter refused), the
+  quarantine topic and the audit topic;
 - :func:`check`: the pure check of the histories against those observations, giving a
-  :class:`Verdict` (lost, duplicated, unauthorised, unaccounted rejections, unseen, lag);
+  :class:`Verdict` (lost, duplicated, unauthorised, unaccounted rejections, unseen, lag, and
+  the views their recipients refused with a reason);
 - :class:`FaultProxy`: a TCP proxy between clients and the broker that partitions, delays or
   resets the traffic on demand.
 """
@@ -12,12 +14,19 @@
 from __future__ import annotations
 
 from broker.checker.history import Event, EventType, HistoryWriter, read_history
-from broker.checker.observe import observe, read_audit, read_inboxes, read_quarantine
+from broker.checker.observe import (
+    observe,
+    read_audit,
+    read_inboxes,
+    read_quarantine,
+    read_rejections,
+)
 from broker.checker.proxy import FaultProxy, Mode
 from broker.checker.verdict import (
     Audited,
     Observations,
     Quarantined,
+    Refused,
     Stored,
     Verdict,
     check,
@@ -33,6 +42,7 @@ __all__ = [
     "Mode",
     "Observations",
     "Quarantined",
+    "Refused",
     "Stored",
     "Verdict",
     "check",
@@ -42,4 +52,5 @@ __all__ = [
     "read_history",
     "read_inboxes",
     "read_quarantine",
+    "read_rejections",
 ]

@@ -1,6 +1,7 @@
 """Read what the partners and the gateway hold at the end of a run, for :func:`check`.
 
-- every recipient's SQLite inbox store (metadata only: nothing is decrypted);
+- every recipient's SQLite inbox store (metadata only: nothing is decrypted), and the
+  deliveries its adapter refused (its ``rejected`` table);
 - the quarantine topic, every partition, from the start, with a fresh group of its own;
 - the audit topic through :func:`broker.ledger.read_log` (checkpoint records skipped).
 
@@ -16,7 +17,7 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
-from broker.checker.verdict import Audited, Observations, Quarantined, Stored
+from broker.checker.verdict import Audited, Observations, Quarantined, Refused, Stored
 from broker.config import audit_topic, quarantine_topic
 from broker.crypto import AeadSealer
 from broker.errors import UsageError
@@ -26,7 +27,7 @@ from broker.schema import MessageType
 from broker.store import InboxStore
 from broker.transport.kafka import ConsumerSettings, Record, open_consumer
 
-__all__ = ["observe", "read_audit", "read_inboxes", "read_quarantine"]
+__all__ = ["observe", "read_audit", "read_inboxes", "read_quarantine", "read_rejections"]
 
 _ROW_LIMIT = 100_000
 _POLL_MS = 500
@@ -52,6 +53,32 @@ def read_inboxes(inboxes: Mapping[str, Path]) -> list[Stored]:
                 key=None if row.case_id is None else str(row.case_id),
                 received_at=row.received_at.timestamp(),
                 receipt=row.message_type is MessageType.RECEIPT,
+            )
+            for row in listed
+        ]
+    return rows
+
+
+def read_rejections(inboxes: Mapping[str, Path]) -> list[Refused]:
+    """Every delivery each recipient's adapter refused, from its inbox store's ``rejected``
+    table (absent stores: none). Frames are not read."""
+    rows: list[Refused] = []
+    for recipient, path in sorted(inboxes.items()):
+        if not path.exists():
+            continue
+        with InboxStore.open(
+            path, recipient=recipient, sealer=AeadSealer(), dedup_retention=dt.timedelta(days=2)
+        ) as store:
+            listed = store.rejected.list(limit=_ROW_LIMIT)
+        if len(listed) == _ROW_LIMIT:
+            raise UsageError(f"{path} holds {_ROW_LIMIT} rejections or more: too many to check")
+        rows += [
+            Refused(
+                recipient=recipient,
+                message_id=row.message_id,
+                sender=row.sender,
+                key=row.case_id,
+                reason_code=row.reason_code,
             )
             for row in listed
         ]
@@ -151,11 +178,16 @@ async def observe(
     quiet_s: float = 3.0,
     session_timeout_ms: int = 3_000,
 ) -> Observations:
-    """Read every inbox store, the quarantine topic and the audit topic."""
+    """Read every inbox store (with its refusals), the quarantine topic and the audit topic."""
     quarantined = await read_quarantine(
         bootstrap, prefix, quiet_s=quiet_s, session_timeout_ms=session_timeout_ms
     )
     audited = await read_audit(
         bootstrap, prefix, quiet_s=quiet_s, session_timeout_ms=session_timeout_ms
     )
-    return Observations(stored=read_inboxes(inboxes), quarantined=quarantined, audited=audited)
+    return Observations(
+        stored=read_inboxes(inboxes),
+        quarantined=quarantined,
+        audited=audited,
+        refused=read_rejections(inboxes),
+    )

@@ -16,6 +16,12 @@ message ``k`` (a history key) and a recipient ``r``:
   client named as forbidden that is not quarantined exactly once.
 - **unseen**: an audit ``allow`` for (envelope, recipient) whose envelope is not in that
   recipient's inbox at the final read: the gateway let it through and it never arrived.
+- **rejected by recipient**: a view the gateway let through that its recipient's adapter
+  refused and recorded in its ``rejected`` table with a reason (e.g. the sender's key was
+  revoked under the recipient's newer registry). Such a view is quarantined with a reason, as
+  §A9 allows, so it is neither lost nor unseen; it is listed separately with its reason code.
+  A refusal accounts for a view only if it names the view: its envelope id for ``unseen``, its
+  case id (the history key) for ``lost``, both taken from what the gateway attested.
 - **unexpected refusals**: the sender refused a recipient the client expected to be allowed.
 
 Sends with no definite outcome (``info`` or none) may be delivered once or not at all; they
@@ -34,7 +40,16 @@ from typing import Any, NoReturn
 
 from broker.checker.history import Event, EventType
 
-__all__ = ["Audited", "Observations", "Quarantined", "Stored", "Verdict", "check", "percentile"]
+__all__ = [
+    "Audited",
+    "Observations",
+    "Quarantined",
+    "Refused",
+    "Stored",
+    "Verdict",
+    "check",
+    "percentile",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,12 +89,26 @@ class Audited:
 
 
 @dataclasses.dataclass(frozen=True)
+class Refused:
+    """One delivery a recipient's adapter refused and recorded in its ``rejected`` table."""
+
+    recipient: str
+    #: the envelope id and sender, as verified or attested; ``None`` when nothing verified
+    message_id: str | None
+    sender: str | None
+    #: the case id of the attested envelope: the history key of a driver's message
+    key: str | None
+    reason_code: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Observations:
     """Everything read at the end of a run."""
 
     stored: Sequence[Stored]
     quarantined: Sequence[Quarantined]
     audited: Sequence[Audited]
+    refused: Sequence[Refused] = ()
 
 
 Pair = tuple[str, str]
@@ -95,6 +124,8 @@ class Verdict:
     unaccounted_rejections: tuple[tuple[str, str, str], ...]
     unseen: tuple[Pair, ...]
     unexpected_refusals: tuple[Pair, ...]
+    #: (envelope id, recipient, reason code): views quarantined by their recipient, not lost
+    rejected_by_recipient: tuple[tuple[str, str, str], ...]
     indeterminate: int
     audit_repeats: int
     counts: dict[str, int]
@@ -130,6 +161,10 @@ class Verdict:
             "unaccounted_rejections": len(self.unaccounted_rejections),
             "unseen": len(self.unseen),
             "unexpected_refusals": len(self.unexpected_refusals),
+            "rejected_by_recipient": len(self.rejected_by_recipient),
+            "rejected_by_recipient_reasons": dict(
+                sorted(Counter(code for _, _, code in self.rejected_by_recipient).items())
+            ),
             "indeterminate": self.indeterminate,
             "audit_repeats": self.audit_repeats,
             "worst_lag_s": self.worst_lag_s,
@@ -143,6 +178,7 @@ class Verdict:
                     "unaccounted_rejections",
                     "unseen",
                     "unexpected_refusals",
+                    "rejected_by_recipient",
                 )
                 if getattr(self, name)
             },
@@ -155,7 +191,8 @@ class Verdict:
             f"{'PASS' if self.passed else 'FAIL'}: lost {len(self.lost)}, duplicated "
             f"{len(self.duplicated)}, unauthorised {len(self.unauthorised)}, unaccounted "
             f"rejections {len(self.unaccounted_rejections)}, unseen {len(self.unseen)}, "
-            f"unexpected refusals {len(self.unexpected_refusals)}; indeterminate "
+            f"unexpected refusals {len(self.unexpected_refusals)}; rejected by recipient "
+            f"{len(self.rejected_by_recipient)}, indeterminate "
             f"{self.indeterminate}, audit repeats {self.audit_repeats}, worst lag {worst}; "
             + ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
         )
@@ -217,6 +254,16 @@ def check(history: Iterable[Event], observed: Observations) -> Verdict:
         n - 1
         for n in Counter((a.message_id, a.recipient, a.decision) for a in observed.audited).values()
     )
+    refused_views: dict[Pair, set[tuple[str, str, str]]] = defaultdict(set)
+    refused_envelopes: dict[Pair, set[tuple[str, str, str]]] = defaultdict(set)
+    for refusal in observed.refused:
+        if refusal.message_id is None:
+            continue  # nothing verified names what it was: it accounts for no view
+        entry = (refusal.message_id, refusal.recipient, refusal.reason_code)
+        refused_envelopes[(refusal.message_id, refusal.recipient)].add(entry)
+        if refusal.key is not None:
+            refused_views[(refusal.key, refusal.recipient)].add(entry)
+    rejected: set[tuple[str, str, str]] = set()
     quarantine_ids: dict[tuple[str | None, str | None], set[str]] = defaultdict(set)
     for q in observed.quarantined:
         quarantine_ids[(q.message_id, q.recipient)].add(q.id)
@@ -246,7 +293,10 @@ def check(history: Iterable[Event], observed: Observations) -> Verdict:
             if rows:
                 lags.append(min(r.received_at for r in rows) - send.invoke.time)
             elif outcome is EventType.OK and recipient in allowed:
-                lost.append((key, recipient))
+                if (key, recipient) in refused_views:
+                    rejected |= refused_views[(key, recipient)]
+                else:
+                    lost.append((key, recipient))
         for recipient, message_id in sorted(send.invoke.envelopes.items()):
             if recipient not in expected and len(quarantine_ids[(message_id, recipient)]) != 1:
                 unaccounted.append(
@@ -263,11 +313,17 @@ def check(history: Iterable[Event], observed: Observations) -> Verdict:
         if (message_id, recipient) not in allowed_audit:
             unauthorised.append((message_id, recipient, "stored without an allow in the audit"))
     stored_envelopes = set(envelope_copies)
-    unseen: list[Pair] = sorted(
+    unseen: list[Pair] = []
+    missing: list[Pair] = sorted(
         (m, r)
         for m, r in allowed_audit
         if m is not None and r is not None and (m, r) not in stored_envelopes
     )
+    for m, r in missing:
+        if (m, r) in refused_envelopes:
+            rejected |= refused_envelopes[(m, r)]
+        else:
+            unseen.append((m, r))
     for denied in sorted(denied_audit, key=str):
         found = len(quarantine_ids.get(denied, ()))
         if found != 1:
@@ -287,6 +343,7 @@ def check(history: Iterable[Event], observed: Observations) -> Verdict:
         "stored": len(observed.stored),
         "quarantined": sum(len(ids) for ids in quarantine_ids.values()),
         "audited": len(observed.audited),
+        "refused_by_recipients": len(observed.refused),
     }
     return Verdict(
         lost=tuple(lost),
@@ -295,6 +352,7 @@ def check(history: Iterable[Event], observed: Observations) -> Verdict:
         unaccounted_rejections=tuple(unaccounted),
         unseen=tuple(unseen),
         unexpected_refusals=tuple(unexpected),
+        rejected_by_recipient=tuple(sorted(rejected)),
         indeterminate=indeterminate,
         audit_repeats=audit_repeats,
         counts=counts,

@@ -1,7 +1,9 @@
-"""``broker adapter run``, ``broker send`` and ``broker inbox list|show``: adapter commands."""
+"""``broker adapter run``, ``broker adapter rejected list|show``, ``broker send`` and
+``broker inbox list|show``: adapter commands."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import sys
@@ -18,7 +20,7 @@ from broker.config import Config, load_config, validate_partner
 from broker.crypto import AeadSealer
 from broker.runtime import StopSignal, route_library_logs, run
 from broker.schema import parse_message
-from broker.store import InboxStore
+from broker.store import InboxStore, Rejection
 
 __all__ = ["adapter_group", "inbox_group", "send_command"]
 
@@ -135,3 +137,69 @@ def show_command(config_path: str, message_id: str) -> None:
         "message": json.loads(plaintext),
     }
     click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+@adapter_group.group("rejected")
+def rejected_group() -> None:
+    """Deliveries this adapter refused (kept with their reason; read-only)."""
+
+
+def _rejection_document(row: Rejection) -> dict[str, object]:
+    document: dict[str, object] = {
+        "id": row.id,
+        "rejected_at": row.rejected_at.isoformat(),
+        "reason_code": row.reason_code,
+        "reason": row.reason,
+        "topic": row.topic,
+        "partition": row.partition,
+        "offset": row.offset,
+        "message_id": row.message_id,
+        "sender": row.sender,
+        "case_id": row.case_id,
+        "identified_by": row.identified_by,
+        "frame_size": row.frame_size,
+        "frame_sha256": row.frame_sha256.hex(),
+    }
+    if row.frame is not None:
+        document["frame_truncated"] = row.frame_truncated
+        document["frame_base64"] = base64.b64encode(row.frame).decode("ascii")
+    return document
+
+
+@rejected_group.command("list")
+@click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
+@click.option("--limit", default=1000, show_default=True, help="At most this many rejections.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
+def rejected_list_command(config_path: str, limit: int, as_json: bool) -> None:
+    """List refused deliveries, oldest first (reason, position, what was verified)."""
+    with _open_inbox(config_path) as inbox:
+        rows = inbox.rejected.list(limit=limit)
+    if as_json:
+        click.echo(json.dumps([_rejection_document(row) for row in rows], indent=2))
+        return
+    table = Table(title=f"rejected: {len(rows)} deliver{'y' if len(rows) == 1 else 'ies'}")
+    for column in ("id", "rejected at", "reason code", "position", "message id", "sender"):
+        table.add_column(column)
+    table.add_column("identified by")
+    for row in rows:
+        position = "" if row.topic is None else f"{row.topic}/{row.partition}/{row.offset}"
+        table.add_row(
+            str(row.id),
+            row.rejected_at.strftime("%Y-%m-%d %H:%M:%SZ"),
+            row.reason_code,
+            position,
+            row.message_id or "",
+            row.sender or "",
+            row.identified_by or "nothing verified",
+        )
+    Console().print(table)
+
+
+@rejected_group.command("show")
+@click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
+@click.argument("rejection_id", type=int)
+def rejected_show_command(config_path: str, rejection_id: int) -> None:
+    """Print one refused delivery as JSON, with the bytes kept of its frame (base64)."""
+    with _open_inbox(config_path) as inbox:
+        row = inbox.rejected.get(rejection_id)
+    click.echo(json.dumps(_rejection_document(row), indent=2))

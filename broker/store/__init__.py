@@ -3,6 +3,8 @@
 - :class:`DedupStore`: the bounded, atomic de-duplication record (new / duplicate / conflict).
 - :class:`InboxStore`: a receiving adapter's messages, encrypted at rest under per-message
   keys, with its de-duplication record in the same transaction, crypto-shredded on retention.
+- :class:`RejectedLog`: the deliveries the adapter refused (:attr:`InboxStore.rejected`),
+  recorded in the same transaction as the accepted messages of their batch.
 
 Each store owns one connection and opens every transaction explicitly. Times are
 timezone-aware datetimes passed in by the caller; the stores never read the clock.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 from broker.store.dedup import DIGEST_BYTES, DedupCounters, DedupStore, DedupVerdict
 from broker.store.inbox import KEY_BYTES, InboxItem, InboxStore, Sealer, StoredMessage
+from broker.store.rejected import IdentifiedBy, RejectedDelivery, RejectedLog, Rejection
 
 __all__ = [
     "DIGEST_BYTES",
@@ -19,8 +22,12 @@ __all__ = [
     "DedupCounters",
     "DedupStore",
     "DedupVerdict",
+    "IdentifiedBy",
     "InboxItem",
     "InboxStore",
+    "RejectedDelivery",
+    "RejectedLog",
+    "Rejection",
     "Sealer",
     "StoredMessage",
 ]

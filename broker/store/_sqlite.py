@@ -13,7 +13,7 @@ import datetime as dt
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import structlog
@@ -39,11 +39,18 @@ def from_micros(value: int) -> dt.datetime:
 
 
 def open_database(
-    path: str | os.PathLike[str], *, schema: Sequence[str], version: int, kind: str
+    path: str | os.PathLike[str],
+    *,
+    schema: Sequence[str],
+    version: int,
+    kind: str,
+    migrations: Mapping[int, Sequence[str]] | None = None,
 ) -> sqlite3.Connection:
     """Open (creating mode 0600 if absent) the store at ``path`` and bring it to ``version``.
 
-    Raises :class:`errors.UsageError` if the file is not a database of this kind and version.
+    ``schema`` creates the current version from nothing; ``migrations[n]`` takes a store of
+    version ``n`` to ``n + 1``, all steps in one transaction. Raises :class:`errors.UsageError`
+    if the file is not a database of this kind and of a version this program reads.
     """
     file = Path(path)
     if not file.parent.is_dir():
@@ -73,6 +80,14 @@ def open_database(
             with transaction(conn, what=f"initialise {kind}"):
                 for statement in schema:
                     conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {int(version)}")
+        elif found < version and all(n in (migrations or {}) for n in range(found, version)):
+            with transaction(conn, what=f"upgrade {kind}"):
+                # another process may have upgraded it since: read again under the lock
+                found = conn.execute("PRAGMA user_version").fetchone()[0]
+                for step in range(found, version):
+                    for statement in (migrations or {})[step]:
+                        conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {int(version)}")
         elif found != version:
             raise errors.UsageError(f"{file}: {kind} version {found}, this program reads {version}")

@@ -26,6 +26,7 @@ from broker import errors
 from broker.ids import CaseId, MessageId, PartnerCode
 from broker.schema.labels import Labels, MessageType
 from broker.store import dedup as _dedup
+from broker.store import rejected as _rejected
 from broker.store._sqlite import from_micros, open_database, to_micros, transaction
 
 __all__ = ["KEY_BYTES", "InboxItem", "InboxStore", "Sealer", "StoredMessage"]
@@ -57,7 +58,11 @@ SCHEMA = (
         message_id TEXT PRIMARY KEY REFERENCES messages (message_id),
         key BLOB NOT NULL
     ) WITHOUT ROWID""",
+    *_rejected.SCHEMA,
 )
+#: version 2 added the table of refused deliveries
+_VERSION = 2
+_MIGRATIONS = {1: _rejected.SCHEMA}
 
 
 class Sealer(Protocol):
@@ -117,6 +122,7 @@ class InboxStore:
         self._recipient = _dedup._recipient(recipient)
         self._sealer = sealer
         self._dedup = _dedup.DedupStore(conn, retention=dedup_retention)
+        self._rejected = _rejected.RejectedLog(conn)
 
     @classmethod
     def open(
@@ -128,7 +134,9 @@ class InboxStore:
         dedup_retention: dt.timedelta,
     ) -> InboxStore:
         """Open or create the inbox database of ``recipient`` at ``path`` (mode 0600)."""
-        conn = open_database(path, schema=SCHEMA, version=1, kind="inbox store")
+        conn = open_database(
+            path, schema=SCHEMA, version=_VERSION, kind="inbox store", migrations=_MIGRATIONS
+        )
         try:
             return cls(conn, recipient=recipient, sealer=sealer, dedup_retention=dedup_retention)
         except BaseException:
@@ -149,6 +157,11 @@ class InboxStore:
     def dedup(self) -> _dedup.DedupStore:
         """The de-duplication record that :meth:`put` writes in the same transaction."""
         return self._dedup
+
+    @property
+    def rejected(self) -> _rejected.RejectedLog:
+        """The refused deliveries that :meth:`put_many` records in the same transaction."""
+        return self._rejected
 
     def put(
         self,
@@ -179,20 +192,28 @@ class InboxStore:
         )
         return self.put_many([item])[0]
 
-    def put_many(self, items: Sequence[InboxItem]) -> list[_dedup.DedupVerdict]:
-        """As :meth:`put` for each item, in order, all in ONE transaction (one fsync).
+    def put_many(
+        self,
+        items: Sequence[InboxItem],
+        *,
+        rejected: Sequence[_rejected.RejectedDelivery] = (),
+    ) -> list[_dedup.DedupVerdict]:
+        """As :meth:`put` for each item, in order, all in ONE transaction (one fsync), together
+        with the batch's ``rejected`` deliveries (see :mod:`broker.store.rejected`).
 
-        Every item is validated before anything is written; the verdicts are those :meth:`put`
-        would give one after the other (a second copy in the same batch is a duplicate), and
-        either every item's effect is committed or, on an error, none is.
+        Every item and rejection is validated before anything is written; the verdicts are
+        those :meth:`put` would give one after the other (a second copy in the same batch is a
+        duplicate), and either every effect is committed or, on an error, none is.
         """
         checked = [self._checked(item) for item in items]
-        if not checked:
+        refused = self._rejected.validate(list(rejected))
+        if not checked and not refused:
             return []
         verdicts: list[_dedup.DedupVerdict] = []
         with transaction(self._conn, what="store messages"):
             for item, sender_code, received_us, retain_us in checked:
                 verdicts.append(self._put_one(item, sender_code, received_us, retain_us))
+            self._rejected.record_rows(refused)
         return verdicts
 
     def _checked(self, item: InboxItem) -> tuple[InboxItem, PartnerCode, int, int]:

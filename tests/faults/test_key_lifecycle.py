@@ -1,10 +1,14 @@
 """Key rotation and a partner's revocation mid-stream (S4).
 
 Revocation: while the daemons run, registry version N+1 revoking GB's signing key is
-installed and every daemon reloads it. Everything GB sent
-before is delivered exactly once; an envelope signed afterwards with the revoked key (a
-stolen key) is quarantined as ``revoked_key`` exactly once and reaches nobody. Rotation: GB
-moves to new signing and encryption keys in the middle of a stream, with an overlap."""
+installed and every daemon reloads it. Everything GB sent before is delivered exactly once,
+or, if the race happens (the gateway routed a view under registry N, its recipient refused it
+under N+1), is in that recipient's rejected table with its reason: the checker counts it as
+quarantined with a reason, never lost. An envelope signed afterwards with the revoked key (a
+stolen key) is quarantined as ``revoked_key`` exactly once and reaches nobody. The race is
+also forced once: a view attested as the gateway did under N, delivered after RS has N+1.
+Rotation: GB moves to new signing and encryption keys in the middle of a stream, with an
+overlap."""
 
 from __future__ import annotations
 
@@ -18,11 +22,14 @@ import pytest
 
 from benchmarks.soak.driver import read_topic, report, wait_until
 from broker import envelope
-from broker.checker import Event, EventType, HistoryWriter, read_quarantine
-from broker.config import outbox_topic
+from broker.checker import Event, EventType, HistoryWriter, read_quarantine, read_rejections
+from broker.config import inbox_topic, outbox_topic
 from broker.demo.federation import Federation
 from broker.ids import PartnerCode
 from broker.keys import rotate_partner_keys
+from broker.keys.testing import RegistryFixture
+from broker.pipeline import attest
+from broker.policy import load_accord
 from broker.schema import DataCategory, redact
 from tests.e2e.harness import produce, seal_as
 
@@ -39,9 +46,32 @@ def _reloaded(federation: Federation, name: str, version: int) -> bool:
     return f'"version": {version}' in federation.log_path(name).read_text(errors="replace")
 
 
+def _routed_under_the_old_registry(
+    federation: Federation, fixture: RegistryFixture, key: str
+) -> tuple[str, bytes]:
+    """A view GB signs now, with the delivery frame the gateway wrote for it while it still
+    held the registry before the revocation: the race, made to happen."""
+    message_id, sealed = seal_as(federation, "GB", "RS", report(key), accord="gb-rs")
+    accord = load_accord(federation.accords_dir / "gb-rs.yaml")
+    frame = attest(
+        sealed,
+        message_id=message_id,
+        sender=PartnerCode("GB"),
+        recipient=PartnerCode("RS"),
+        accord_id=accord.accord_id,
+        accord_version=accord.version,
+        accord_digest=envelope.parse(sealed).header.accord_digest,
+        rule_ids=("race",),
+        decided_at=dt.datetime.now(dt.UTC),
+        gateway_key=next(iter(fixture.gateways.values())),
+    )
+    return message_id, frame
+
+
 def test_revoked_sender_key_mid_stream(federation: Federation, tmp_path: Path) -> None:
-    """Reports before the revocation arrive once each; the stolen-key envelope after it is
-    quarantined once as revoked_key and stored nowhere."""
+    """Reports before the revocation arrive once each or, refused in the race, are recorded
+    with their reason by their recipient; the stolen-key envelope after it is quarantined once
+    as revoked_key and stored nowhere."""
     fixture = take_over_keys(federation, now=dt.datetime.now(dt.UTC))
     with federation:
         for name in ("gateway", "GB", *RECIPIENTS):
@@ -94,16 +124,32 @@ def test_revoked_sender_key_mid_stream(federation: Federation, tmp_path: Path) -
                 )
             )
             thief.write(Event(EventType.OK, "GB", key, time.time(), recipients=("RS",)))
+            race = "GB-REVOKE-RACE"
+            thief.write(Event(EventType.INVOKE, "GB", race, time.time(), recipients=("RS",)))
+            race_id, frame = _routed_under_the_old_registry(federation, fixture, race)
+            inbox = inbox_topic(federation.prefix, "RS")
+            asyncio.run(produce(federation.bootstrap, inbox, frame, headers=[]))
+            thief.write(Event(EventType.OK, "GB", race, time.time(), recipients=("RS",)))
 
         revoked = 'xb_gateway_quarantined_total{reason_code="revoked_key"}'
         assert wait_until(
             lambda: federation.metrics("gateway").get(revoked) == 1, timeout_s=_RELOAD_S
         ), federation.metrics("gateway")
+        refused = 'xb_adapter_rejected_total{reason_code="unknown_key"}'
+        assert wait_until(lambda: federation.metrics("RS").get(refused) == 1, timeout_s=_RELOAD_S)
         quarantined = asyncio.run(read_quarantine(federation.bootstrap, federation.prefix))
         assert [(q.message_id, q.reason_code) for q in quarantined] == [(message_id, "revoked_key")]
         verdict = drain(federation, driver, extra=[tmp_path / "thief.jsonl"])
         assert verdict.passed, verdict.to_json()
+        assert (verdict.lost, verdict.unseen) == ((), ()), verdict.to_json()
         assert verdict.counts["quarantined"] == 1
+        # A view refused in the race is accounted for only by its recipient's own record of it.
+        refusals = read_rejections({code: federation.inbox_path(code) for code in RECIPIENTS})
+        recorded = {(r.message_id, r.recipient, r.reason_code) for r in refusals}
+        assert set(verdict.rejected_by_recipient) <= recorded, verdict.to_json()
+        assert (race_id, "RS", "unknown_key") in verdict.rejected_by_recipient
+        assert all(code for _, _, code in verdict.rejected_by_recipient)
+        print(f"views refused in the revocation race: {len(verdict.rejected_by_recipient)}")
 
 
 def test_sender_key_rotation_mid_stream(federation: Federation, tmp_path: Path) -> None:

@@ -3,7 +3,9 @@
 A delivery frame (built as the gateway builds it) is produced twice to inbox.RS: Serbia's
 adapter stores it once, counts the second copy as a duplicate, commits both offsets, and
 sends one receipt to outbox.RS with the routing header. A restart of the daemon in the same
-consumer group reads only what came after the commit.
+consumer group reads only what came after the commit. A delivery Serbia must refuse is
+recorded in its inbox's rejected table with its reason and position before its offset is
+committed, and the rejected receipt still goes back to an authenticated sender.
 """
 
 from __future__ import annotations
@@ -27,7 +29,17 @@ from broker.pipeline.delivery import attest
 from broker.pipeline.send import AccordInForce, Outgoing, accord_digest, prepare
 from broker.policy import load_accord
 from broker.runtime import Metrics, StopSignal
-from broker.schema import TLP, DataCategory, HandlingCode, Message, Purpose, parse_message, redact
+from broker.schema import (
+    TLP,
+    DataCategory,
+    HandlingCode,
+    Message,
+    Purpose,
+    labels_of,
+    message_bytes,
+    parse_message,
+    redact,
+)
 from broker.store import InboxStore
 from broker.transport.kafka import TopicSpec, create_topics, open_consumer, open_producer
 from broker.transport.testing import KafkaUnderTest
@@ -57,8 +69,9 @@ def _report() -> Message:
     return redact(message, [DataCategory.SOURCE_IDENTIFYING, DataCategory.FINANCIAL])
 
 
-def _frame() -> tuple[MessageId, bytes]:
-    """A fresh view from the UK to Serbia, wrapped in the gateway's attestation."""
+def _frame(*, lying_labels: bool = False) -> tuple[MessageId, bytes]:
+    """A fresh view from the UK to Serbia, wrapped in the gateway's attestation; with
+    ``lying_labels`` its signed labels leave out a data category its content carries."""
     now = dt.datetime.now(dt.UTC)
     (outgoing,) = prepare(
         _report(),
@@ -71,10 +84,28 @@ def _frame() -> tuple[MessageId, bytes]:
         counters={},
     )
     assert isinstance(outgoing, Outgoing)
-    header = envelope.parse(outgoing.envelope).header
+    sealed, message_id = outgoing.envelope, outgoing.message_id
+    if lying_labels:
+        honest = labels_of(_report())
+        key_id, key = WORLD.registry.current_encryption_key(RS, at=now)
+        sealed = envelope.seal(
+            message_bytes(_report()),
+            labels=honest.model_copy(update={"data_categories": frozenset()}),
+            sender=GB,
+            sender_key=WORLD.partners[GB].signing,
+            recipient=RS,
+            recipient_key_id=key_id,
+            recipient_key=key,
+            accord_id=GB_RS.accord.accord_id,
+            accord_digest=GB_RS.digest,
+            now=now,
+            ttl=dt.timedelta(days=1),
+        )
+        message_id = MessageId(envelope.parse(sealed).header.message_id)
+    header = envelope.parse(sealed).header
     frame = attest(
-        outgoing.envelope,
-        message_id=outgoing.message_id,
+        sealed,
+        message_id=message_id,
         sender=GB,
         recipient=RS,
         accord_id=GB_RS.accord.accord_id,
@@ -84,7 +115,7 @@ def _frame() -> tuple[MessageId, bytes]:
         decided_at=now,
         gateway_key=GATEWAY_KEY,
     )
-    return outgoing.message_id, frame
+    return message_id, frame
 
 
 def _serbia(directory: pathlib.Path, prefix: str, metrics: Metrics) -> Adapter:
@@ -170,5 +201,52 @@ async def test_a_delivery_is_stored_once_committed_and_receipted(
     await _run_until(restarted, lambda: delivered.value() >= 2)
     assert {m.message_id for m in serbia.inbox.list()} == {message_id, later_id}
     assert metrics.counter("xb_adapter_replays_dropped_total", "").value() == 1
+    serbia.journal.close()
+    serbia.inbox.close()
+
+
+async def test_a_refused_delivery_is_recorded_before_its_offset_is_committed(
+    kafka: KafkaUnderTest, tmp_path: pathlib.Path
+) -> None:
+    """A view whose labels lie and a record that is no frame at all: both are refused, both
+    land in the rejected table with reason and offset, both offsets are committed (a restart
+    does not read them again), and GB still gets its rejected receipt."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    inbox, outbox = inbox_topic(prefix, RS), outbox_topic(prefix, RS)
+    await create_topics(kafka.bootstrap, [TopicSpec(inbox), TopicSpec(outbox)])
+    lying_id, lying = _frame(lying_labels=True)
+    async with open_producer(kafka.producer_settings()) as producer:
+        await producer.send(inbox, lying, key=lying_id.encode())
+        await producer.send(inbox, b"not a delivery frame", key=b"x")
+
+    metrics = Metrics()
+    serbia = _serbia(tmp_path, prefix, metrics)
+    connection = Connection(bootstrap=kafka.bootstrap, session_timeout_ms=kafka.session_timeout_ms)
+    committed = metrics.counter("xb_adapter_committed_total", "")
+    produced = metrics.counter("xb_adapter_produced_total", "", ("recipient",))
+    daemon = AdapterDaemon(serbia, connection=connection, fetch_timeout_ms=200)
+    await _run_until(daemon, lambda: committed.value() >= 2 and produced.value(recipient="GB") >= 1)
+
+    rows = serbia.inbox.rejected.list()
+    assert [(r.offset, r.reason_code) for r in rows] == [
+        (0, "label_mismatch"),
+        (1, "bad_attestation"),
+    ]
+    assert {(r.topic, r.partition) for r in rows} == {(inbox, 0)}
+    assert (rows[0].message_id, rows[0].identified_by) == (lying_id, "envelope")
+    assert serbia.inbox.rejected.get(rows[0].id).frame == lying
+    assert serbia.inbox.list() == ()
+
+    # Committed: a restart in the same group reads only the new record.
+    later_id, later = _frame()
+    async with open_producer(kafka.producer_settings()) as producer:
+        await producer.send(inbox, later, key=later_id.encode())
+    delivered = metrics.counter("xb_adapter_delivered_total", "")
+    restarted = AdapterDaemon(serbia, connection=connection, fetch_timeout_ms=200)
+    await _run_until(restarted, lambda: delivered.value() >= 1)
+    rejected = metrics.counter("xb_adapter_rejected_total", "", ("reason_code",))
+    assert rejected.value(reason_code="label_mismatch") == 1
+    assert rejected.value(reason_code="bad_attestation") == 1
+    assert len(serbia.inbox.rejected) == 2
     serbia.journal.close()
     serbia.inbox.close()

@@ -16,6 +16,7 @@ from broker.checker import (
     EventType,
     Observations,
     Quarantined,
+    Refused,
     Stored,
     Verdict,
     check,
@@ -40,9 +41,13 @@ class Run:
     stored: list[Stored]
     quarantined: list[Quarantined]
     audited: list[Audited]
+    refused: list[Refused] = dataclasses.field(default_factory=list)
 
     def verdict(self) -> Verdict:
-        return check(self.history, Observations(self.stored, self.quarantined, self.audited))
+        return check(
+            self.history,
+            Observations(self.stored, self.quarantined, self.audited, self.refused),
+        )
 
 
 def _clean() -> Run:
@@ -242,6 +247,64 @@ def test_the_json_report_counts_every_class() -> None:
     assert report["passed"] is False
     assert report["lost"] == 1
     assert report["examples"] == {"lost": [["k1", "MK"]]}
+
+
+def test_a_view_its_recipient_refused_with_a_reason_is_quarantined_not_lost() -> None:
+    """The revocation race: the gateway allowed e1m to MK, MK's adapter refused it and recorded
+    why. Quarantined with a reason, as §A9 allows: the run passes and the view is reported in
+    its own class with its reason code."""
+    run = _clean()
+    _drop_after_gateway(run)
+    run.refused = [Refused("MK", "e1m", "GB", "k1", "unknown_key")]
+    verdict = run.verdict()
+    assert verdict.passed, verdict.summary()
+    assert (verdict.lost, verdict.unseen) == ((), ())
+    assert verdict.rejected_by_recipient == (("e1m", "MK", "unknown_key"),)
+    report = verdict.to_json()
+    assert report["rejected_by_recipient"] == 1
+    assert report["rejected_by_recipient_reasons"] == {"unknown_key": 1}
+    assert report["examples"] == {"rejected_by_recipient": [["e1m", "MK", "unknown_key"]]}
+    assert "rejected by recipient 1" in verdict.summary()
+
+
+_NOT_THIS_VIEW = {
+    "nothing verified names it": Refused("MK", None, None, None, "bad_attestation"),
+    "another recipient refused it": Refused("RS", "e1m", "GB", "k1", "unknown_key"),
+    "another message was refused": Refused("MK", "e9", "GB", "k9", "unknown_key"),
+}
+
+
+@pytest.mark.parametrize("refusal", _NOT_THIS_VIEW.values(), ids=list(_NOT_THIS_VIEW))
+def test_a_refusal_accounts_only_for_the_view_it_names(refusal: Refused) -> None:
+    """A refused delivery that does not name the missing view leaves it lost and unseen."""
+    run = _clean()
+    _drop_after_gateway(run)
+    run.refused = [refusal]
+    verdict = run.verdict()
+    assert {c for c in CLASSES if getattr(verdict, c)} == {"lost", "unseen"}
+    assert verdict.rejected_by_recipient == ()
+    assert verdict.counts["refused_by_recipients"] == 1
+
+
+def test_a_refused_receipt_is_not_unseen() -> None:
+    """Receipts have no history key: the envelope id alone accounts for one GB refused."""
+    run = _clean()
+    run.stored = [s for s in run.stored if s.message_id != "rc1"]
+    assert run.verdict().unseen == (("rc1", "GB"),)
+    run.refused = [Refused("GB", "rc1", "RS", None, "bad_signature")]
+    verdict = run.verdict()
+    assert verdict.passed, verdict.summary()
+    assert verdict.rejected_by_recipient == (("rc1", "GB", "bad_signature"),)
+
+
+def test_a_refused_copy_of_a_stored_view_is_only_counted() -> None:
+    """A refusal of a view that also arrived (e.g. a tampered second copy) hides nothing."""
+    run = _clean()
+    run.refused = [Refused("MK", "e1m", "GB", "k1", "bad_gateway_signature")]
+    verdict = run.verdict()
+    assert verdict.passed
+    assert verdict.rejected_by_recipient == ()
+    assert verdict.counts["refused_by_recipients"] == 1
 
 
 @given(st.lists(st.floats(min_value=0, max_value=1e6), min_size=1), st.floats(0.01, 1.0))

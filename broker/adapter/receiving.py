@@ -1,0 +1,147 @@
+"""What the adapter does with a delivery it refuses: count it, log it, and record it.
+
+A delivery the gateway let through may still be refused here (a sender key revoked under our
+newer registry, a bad attestation, a label mismatch). Counting and logging alone would let it
+vanish, so :func:`rejection_row` also turns it into a row of the inbox's ``rejected`` table,
+which :meth:`~broker.adapter.core.Adapter.receive_many` writes in the same transaction as the
+batch's accepted messages, before the offsets are committed.
+
+What the row says about the message is only what could be verified: the sender-verified id
+and sender when the envelope's signature checked; otherwise, when the gateway's signature on
+the frame's attestation checks, the attested id and sender and the case id of the exact
+envelope the gateway attested (``identified_by="attestation"``); otherwise nothing. Nothing
+is decrypted to find out more.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+import structlog
+
+from broker import envelope, errors
+from broker.ids import PartnerCode
+from broker.keys import Registry
+from broker.pipeline import MAX_DELIVERY_BYTES, verify_delivery
+from broker.pipeline.receive import Accepted, Rejected
+from broker.runtime import Counter
+from broker.store import IdentifiedBy, InboxItem, RejectedDelivery
+
+__all__ = ["frame_limit", "inbox_item", "log_rejection", "rejection_row"]
+
+_log = structlog.get_logger(__name__)
+# The delivery frame's overhead beyond its envelope (magic, lengths, attestation, signature).
+_FRAME_OVERHEAD = MAX_DELIVERY_BYTES - envelope.MAX_ENVELOPE_BYTES
+
+
+def frame_limit(max_envelope_bytes: int) -> int:
+    """The most of a refused frame kept for envelopes of up to ``max_envelope_bytes``: the
+    largest delivery record of that configuration (never more than any frame accepted)."""
+    return min(max_envelope_bytes + _FRAME_OVERHEAD, MAX_DELIVERY_BYTES)
+
+
+def inbox_item(outcome: Accepted) -> InboxItem:
+    """What the inbox stores of an accepted delivery."""
+    return InboxItem(
+        message_id=outcome.message_id,
+        sender=outcome.sender,
+        labels=outcome.labels,
+        case_id=outcome.header.case_id,
+        plaintext=outcome.message_bytes,
+        digest=outcome.envelope_digest,
+        received_at=outcome.received_at,
+        retain_until=outcome.retain_until,
+    )
+
+
+def log_rejection(outcome: Rejected, counter: Counter) -> None:
+    """Count a refused delivery by reason code and log it (a security alert if it must be)."""
+    counter.inc(reason_code=outcome.reason_code)
+    _log.warning(
+        "delivery_rejected",
+        reason_code=outcome.reason_code,
+        reason=outcome.reason,
+        message_id=outcome.message_id,
+        sender=outcome.sender,
+    )
+    if outcome.reason_code == "label_mismatch":
+        _log.error(
+            "security_alert",
+            alert="label_mismatch",
+            message_id=outcome.message_id,
+            sender=outcome.sender,
+            reason=outcome.reason,
+        )
+
+
+def rejection_row(
+    outcome: Rejected,
+    frame: bytes | None,
+    *,
+    position: Mapping[str, object] | None,
+    me: PartnerCode,
+    registry: Registry,
+    now: dt.datetime,
+    max_skew: dt.timedelta,
+    max_frame_bytes: int,
+) -> RejectedDelivery:
+    """The ``rejected`` table's row for ``outcome``: ``position`` is the frame's topic,
+    partition and offset (as bound to its log lines), ``max_frame_bytes`` bounds the bytes kept.
+    """
+    data = frame or b""
+    topic, partition, offset = _position(position)
+    message_id: str | None = outcome.message_id
+    sender: str | None = outcome.sender
+    case_id: str | None = None
+    identified_by: IdentifiedBy | None = "envelope" if message_id and sender else None
+    attested = _attested(data, me=me, registry=registry, now=now, max_skew=max_skew)
+    if attested is not None:
+        if identified_by is None:
+            message_id, sender, identified_by = attested[0], attested[1], "attestation"
+        if (message_id, sender) == attested[:2]:
+            case_id = attested[2]
+    return RejectedDelivery(
+        reason_code=outcome.reason_code,
+        reason=outcome.reason,
+        rejected_at=now,
+        frame=data[: max(max_frame_bytes, 0)],
+        frame_size=len(data),
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        message_id=message_id,
+        sender=sender,
+        case_id=case_id,
+        identified_by=identified_by,
+    )
+
+
+def _position(ids: Mapping[str, object] | None) -> tuple[str | None, int | None, int | None]:
+    if ids is None:
+        return None, None, None
+    topic, partition, offset = ids.get("topic"), ids.get("partition"), ids.get("offset")
+    if isinstance(topic, str) and isinstance(partition, int) and isinstance(offset, int):
+        return topic, partition, offset
+    return None, None, None
+
+
+def _attested(
+    frame: bytes,
+    *,
+    me: PartnerCode,
+    registry: Registry,
+    now: dt.datetime,
+    max_skew: dt.timedelta,
+) -> tuple[str, str, str | None] | None:
+    """The message id and sender the gateway signed for this frame, and the case id of the
+    envelope it attested; ``None`` if the attestation does not verify."""
+    try:
+        delivered = verify_delivery(
+            frame, registry=registry, recipient=me, now=now, max_skew=max_skew
+        )
+        header = envelope.parse(delivered.envelope_bytes).header
+    except errors.BrokerError:
+        return None
+    attestation = delivered.attestation
+    return attestation.message_id, attestation.sender, header.case_id
