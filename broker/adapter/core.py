@@ -152,9 +152,7 @@ class Adapter:
         """
         if self.spool is None:
             return 0
-        waiting = self.spool.waiting()
-        if limit is not None:
-            waiting = waiting[: max(limit, 0)]
+        waiting = self.spool.waiting(limit=limit)
         handled = 0
         ready: list[tuple[Path, str, list[SendOutcome], list[str]]] = []
         for path in waiting:

@@ -15,6 +15,7 @@ written to ``sent/<name>.reason``.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import os
@@ -120,15 +121,37 @@ class Spool:
                 directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise errors.UsageError(f"cannot create the spool in {root}: {exc.strerror}") from exc
+        self._queue: collections.deque[Path] = collections.deque()
 
-    def waiting(self) -> list[Path]:
-        """Files waiting in ``incoming/``, oldest first; dotfiles and directories ignored."""
+    def waiting(self, *, limit: int | None = None) -> list[Path]:
+        """Files waiting in ``incoming/``, oldest first (at most ``limit``); dotfiles and
+        directories ignored.
+
+        The directory is scanned only when every file of the previous scan has been handed
+        out, so draining a backlog of N files costs one listing and N ``stat`` calls in all,
+        not per call. A handed-out file the caller leaves in ``incoming/`` is found again by
+        the next scan.
+        """
+        if not self._queue:
+            self._queue.extend(self._scan())
+        count = len(self._queue) if limit is None else min(max(limit, 0), len(self._queue))
+        return [self._queue.popleft() for _ in range(count)]
+
+    def _scan(self) -> list[Path]:
+        found: list[tuple[int, str]] = []
         try:
-            entries = [p for p in self.incoming.iterdir() if not p.name.startswith(".")]
+            with os.scandir(self.incoming) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    try:
+                        if entry.is_file():
+                            found.append((entry.stat().st_mtime_ns, entry.name))
+                    except FileNotFoundError:
+                        continue  # handled and moved away since the listing
         except OSError as exc:
             raise errors.UsageError(f"cannot read {self.incoming}: {exc.strerror}") from exc
-        files = [p for p in entries if p.is_file()]
-        return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+        return [self.incoming / name for _, name in sorted(found)]
 
     @staticmethod
     def source_key(path: Path, data: bytes) -> str:

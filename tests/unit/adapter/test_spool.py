@@ -4,6 +4,7 @@ and a crash between journalling and moving never seals a submission twice."""
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 
 import pytest
@@ -106,6 +107,24 @@ def test_dotfiles_are_ignored(uk: Adapter) -> None:
     spool = _spool(uk)
     (spool.incoming / ".half-written.json").write_bytes(b"{")
     assert uk.process_spool() == 0
+
+
+def test_files_are_handed_out_oldest_first_across_limited_calls(tmp_path: pathlib.Path) -> None:
+    """waiting(limit=...) hands out each file once, oldest first; a file that arrives while
+    an earlier scan is being drained comes after it; a handed-out file still in incoming/
+    (the caller did not handle it) is found again by the next scan."""
+    spool = Spool(tmp_path / "spool")
+    first = [write_submission(spool.root, report(), [RS]) for _ in range(3)]
+    for age, path in enumerate(reversed(first)):  # make the order by time unambiguous
+        os.utime(path, ns=(10**18 - age * 10**9, 10**18 - age * 10**9))
+    assert spool.waiting(limit=2) == first[:2]
+    late = write_submission(spool.root, report(), [RS])
+    assert spool.waiting(limit=2) == first[2:]
+    for path in first:
+        path.unlink()
+    assert spool.waiting(limit=2) == [late]
+    assert spool.waiting() == [late]  # not moved away: found again
+    assert spool.waiting(limit=0) == []
 
 
 def test_the_submission_format_round_trips() -> None:
