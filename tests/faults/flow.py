@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from benchmarks.soak.driver import SpoolDriver, verdict_of, wait_until
-from broker.checker import Verdict, read_inboxes
+from broker.checker import Verdict, read_inboxes, read_rejections
 from broker.demo.federation import Federation
 
 __all__ = ["RECIPIENTS", "SEED", "drain", "run_stream", "wait_delivered"]
@@ -52,14 +52,16 @@ def run_stream(
 
 
 def wait_delivered(federation: Federation, driver: SpoolDriver, *, timeout_s: float) -> bool:
-    """Wait until the recipients hold as many views as the driver's model expects, and GB as
-    many receipts; returns whether that happened within ``timeout_s``."""
+    """Wait until the recipients hold (or have refused, with a reason) as many views as the
+    driver's model expects, and GB as many receipts; returns whether that happened within
+    ``timeout_s``. A view its recipient refused may never have a receipt."""
     paths = {code: federation.inbox_path(code) for code in ("GB", *RECIPIENTS)}
 
     def complete() -> bool:
         rows = read_inboxes(paths)
-        views = sum(1 for r in rows if not r.receipt)
-        receipts = sum(1 for r in rows if r.receipt)
+        refused = len(read_rejections(paths))
+        views = sum(1 for r in rows if not r.receipt) + refused
+        receipts = sum(1 for r in rows if r.receipt) + refused
         return views >= driver.expected_views and receipts >= driver.expected_views
 
     return wait_until(complete, timeout_s=timeout_s, interval_s=1.0)
