@@ -7,8 +7,11 @@ as present when it holds something: not ``None`` and not an empty list.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from typing import Any
+
+from pydantic.fields import FieldInfo
 
 from broker import errors
 from broker.schema.fields import Record, category_of
@@ -19,7 +22,14 @@ __all__ = ["categories_present", "field_categories", "labels_of", "redact"]
 
 
 def _present(value: object) -> bool:
-    return value is not None and value != ()
+    return value is not None and not (isinstance(value, tuple) and not value)
+
+
+@functools.cache
+def _plan(model: type[Record]) -> tuple[tuple[str, DataCategory, FieldInfo], ...]:
+    """Each field of ``model`` with its declared category, read from the metadata once per
+    class: messages are labelled on every send and receive, and the walk is the hot part."""
+    return tuple((name, category_of(info), info) for name, info in model.model_fields.items())
 
 
 def _children(value: object, path: str) -> Iterator[tuple[str, Record]]:
@@ -33,19 +43,36 @@ def _children(value: object, path: str) -> Iterator[tuple[str, Record]]:
 
 def field_categories(record: Record, path: str = "body") -> Iterator[tuple[str, DataCategory]]:
     """Every present field under ``record``, depth first, as ``(path, category)``."""
-    for name, info in type(record).model_fields.items():
+    for name, category, _ in _plan(type(record)):
         value = getattr(record, name)
         if not _present(value):
             continue
         field_path = f"{path}.{name}"
-        yield field_path, category_of(info)
+        yield field_path, category
         for child_path, child in _children(value, field_path):
             yield from field_categories(child, child_path)
 
 
 def categories_present(message: Message) -> frozenset[DataCategory]:
     """The categories of the fields this message actually holds."""
-    return frozenset(category for _, category in field_categories(message.body))
+    found: set[DataCategory] = set()
+    _collect(message.body, found)
+    return frozenset(found)
+
+
+def _collect(record: Record, found: set[DataCategory]) -> None:
+    # field_categories without the paths: the same walk, for labelling at volume
+    for name, category, _ in _plan(type(record)):
+        value = getattr(record, name)
+        if not _present(value):
+            continue
+        found.add(category)
+        if isinstance(value, Record):
+            _collect(value, found)
+        elif isinstance(value, tuple):
+            for item in value:
+                if isinstance(item, Record):
+                    _collect(item, found)
 
 
 def labels_of(message: Message) -> Labels:
@@ -65,12 +92,12 @@ def _redact_record(
     record: Record, path: str, drop: frozenset[DataCategory], removed: list[str]
 ) -> Record:
     update: dict[str, Any] = {}
-    for name, info in type(record).model_fields.items():
+    for name, category, info in _plan(type(record)):
         value = getattr(record, name)
         if not _present(value):
             continue
         field_path = f"{path}.{name}"
-        if category_of(info) in drop:
+        if category in drop:
             # Record rules guarantee every non-operational default is None or ().
             update[name] = info.get_default(call_default_factory=True)
             removed.append(field_path)
