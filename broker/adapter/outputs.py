@@ -82,11 +82,17 @@ class DeliveryDir:
 
     def _write_temporary(self, item: tuple[MessageId, PartnerCode, bytes]) -> None:
         message_id, sender, message_json = item
-        document = {"message_id": message_id, "sender": sender, "message": json.loads(message_json)}
+        # The message is the verified canonical JSON: spliced in as it is, not parsed and
+        # re-encoded (that cost more than opening the envelope).
+        document = b'{"message":%b,"message_id":%b,"sender":%b}\n' % (
+            message_json,
+            json.dumps(str(message_id)).encode("ascii"),
+            json.dumps(str(sender)).encode("ascii"),
+        )
         temporary = self.directory / f".{message_id}.tmp"
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.write(fd, json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8"))
+            os.write(fd, document)
             os.fsync(fd)
         finally:
             os.close(fd)
