@@ -127,8 +127,13 @@ class SpoolDriver:
         are still waiting."""
         if not self._waiting:
             return 0
-        sent, rejected = set(os.listdir(self.spool.sent)), set(os.listdir(self.spool.rejected))
+        # One existence check per waiting file: listing sent/ instead would cost as much as
+        # everything ever sent, on every poll.
         now = time.time()
+        sent = {n for n in self._waiting if os.path.exists(self.spool.sent / n)}
+        rejected = {
+            n for n in self._waiting if n not in sent and os.path.exists(self.spool.rejected / n)
+        }
         for name in [n for n in self._waiting if n in sent or n in rejected]:
             key, recipients = self._waiting.pop(name)
             if name in sent:
