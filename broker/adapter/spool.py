@@ -25,7 +25,8 @@ from pathlib import Path
 
 from broker import crypto, errors, strictjson
 from broker.ids import PartnerCode, partner_code
-from broker.schema import MAX_DEPTH, Message, message_bytes, parse_message
+from broker.schema import MAX_DEPTH, Message, message_bytes
+from broker.schema.wire import parse_canonical_message
 
 __all__ = [
     "MAX_SUBMISSION_BYTES",
@@ -70,8 +71,10 @@ def parse_submission(data: bytes) -> Submission:
         raise errors.SchemaError('submission: "to" names a partner twice')
     if not isinstance(message, dict):
         raise errors.SchemaError('submission: "message" must be an object')
-    # Re-encode the already duplicate-checked object: parse_message applies the schema's rules.
-    return Submission(recipients, parse_message(json.dumps(message).encode("utf-8")))
+    # Re-encode the already strictly parsed object (no duplicate key, no non-finite number):
+    # the canonical-input parser applies the schema's remaining rules without parsing again.
+    encoded = json.dumps(message).encode("utf-8")
+    return Submission(recipients, parse_canonical_message(encoded, message))
 
 
 def submission_bytes(message: Message, to: Sequence[PartnerCode]) -> bytes:
