@@ -1,8 +1,9 @@
 """``python -m benchmarks.soak --profile ci|long [--seed N] [--workdir DIR] [--json FILE]``
 
-Runs the profile, prints throughput, latency percentiles, memory over time and the history
-checker's verdict, and exits 0 only if the verdict passed. Figures are printed, never
-asserted: they depend on what else the machine is doing.
+Runs the profile, prints throughput, latency percentiles, memory over time, the history
+checker's verdict and the audit check (the audit log verified and every decision replayed),
+and exits 0 only if both passed. Figures are printed, never asserted: they depend on what
+else the machine is doing.
 """
 
 from __future__ import annotations
@@ -48,9 +49,12 @@ def main(argv: list[str] | None = None) -> int:
         t = sample.pop("t_s")
         print(f"  {t:7.1f} s  " + "  ".join(f"{k} {v:.0f}" for k, v in sorted(sample.items())))
     print(result.verdict.summary())
+    print(result.audit.summary())
+    for problem in result.audit.problems:
+        print(f"  {problem}")
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
-    return 0 if result.verdict.passed else 1
+    return 0 if result.passed else 1
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The soak: a fixed rate of reports for a fixed time through a whole federation (its own
-embedded broker behind the TCP fault proxy), a seeded fault schedule, and at the end the
-throughput, the end-to-end latency percentiles, each daemon's memory over time and the
-history checker's verdict.
+embedded broker behind the TCP fault proxy; when the schedule bounces the broker, it keeps
+its data on a loopback S3 server so the data survives), a seeded fault schedule, and at the
+end the throughput, the end-to-end latency percentiles, each daemon's memory over time and
+the history checker's verdict.
 
 Every report goes from GB to one of RS, MK and XK in turn, so the rate is in views per
 second (each view also produces a receipt back to GB); every 50th is TLP:AMBER to XK, which
@@ -11,6 +12,7 @@ GB's adapter must refuse. Latency is from the driver's ``invoke`` to the recipie
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import random
 import threading
@@ -19,13 +21,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.soak.audit_check import AuditCheck, check_audit
 from benchmarks.soak.driver import SpoolDriver, copy_records, unlimited_accords, wait_until
 from benchmarks.soak.driver import verdict_of as _verdict_of
 from broker import errors
 from broker.checker import FaultProxy, Mode, Verdict, percentile, read_inboxes
 from broker.config import inbox_topic, outbox_topic
 from broker.demo.federation import Federation, provision
-from broker.transport.embedded import EmbeddedBroker
+from broker.transport.embedded import EmbeddedBroker, free_port
+from broker.transport.objectstore import LoopbackS3
 
 __all__ = ["PROFILES", "Fault", "Profile", "SoakResult", "run_soak"]
 
@@ -38,7 +42,9 @@ class Fault:
     """One scheduled fault: ``at_s`` seconds into the run."""
 
     at_s: float
-    kind: str  # kill:<daemon> | blackhole:<seconds> | latency:<seconds> | duplicates
+    # kill:<daemon> | blackhole:<seconds> | latency:<seconds> | duplicates
+    # | bounce (the broker SIGTERMed and restarted on its storage) | bounce:kill (SIGKILLed)
+    kind: str
     note: str = ""
 
 
@@ -79,12 +85,26 @@ PROFILES = {
         drain_s=600,
         sample_s=15.0,
     ),
+    # Broker bounces need storage that survives them; the loopback S3 server (moto) stores
+    # about 10-25 views/s here, so bounces get their own low-rate profile instead of capping
+    # the others (tests/faults/test_broker_bounce.py bounces the broker in CI).
+    "bounce": Profile(
+        "bounce",
+        rate=8,
+        duration_s=120,
+        faults=(
+            Fault(30, "bounce"),
+            Fault(60, "kill:gateway"),
+            Fault(80, "bounce:kill"),
+        ),
+        drain_s=300,
+    ),
 }
 
 
 @dataclasses.dataclass
 class SoakResult:
-    """What a soak measured; ``verdict.passed`` is its gate."""
+    """What a soak measured; ``passed`` (the verdict and the audit check) is its gate."""
 
     profile: Profile
     submitted: int
@@ -93,6 +113,13 @@ class SoakResult:
     rss_mb: list[tuple[float, dict[str, float]]]
     fault_log: list[str]
     injected_copies: int
+    #: the audit log verified (thorough) and replayed at the end (§A9.6)
+    audit: AuditCheck
+
+    @property
+    def passed(self) -> bool:
+        """The history checker's verdict and the audit check both passed."""
+        return self.verdict.passed and self.audit.passed
 
     def figures(self) -> dict[str, Any]:
         """The report as JSON-ready figures."""
@@ -115,6 +142,7 @@ class SoakResult:
             "faults": self.fault_log,
             "rss_mb": [{"t_s": round(t, 1), **sample} for t, sample in self.rss_mb],
             "verdict": self.verdict.to_json(),
+            "audit": self.audit.to_json(),
         }
 
 
@@ -151,7 +179,11 @@ class _Sampler(threading.Thread):
 
 
 def _fault_actions(
-    federation: Federation, proxy: FaultProxy, rng: random.Random, log: list[str]
+    federation: Federation,
+    proxy: FaultProxy,
+    broker: EmbeddedBroker,
+    rng: random.Random,
+    log: list[str],
 ) -> tuple[Callable[[Fault], None], list[int]]:
     copies = [0]
 
@@ -161,6 +193,13 @@ def _fault_actions(
         if kind == "kill":
             federation.kill(arg)
             federation.start(arg)
+        elif kind == "bounce":
+            # same port, same bucket: the proxy and every client keep their address
+            if arg == "kill":
+                broker.kill()
+            else:
+                broker.stop()
+            broker.start()
         elif kind in ("blackhole", "latency"):
             mode = Mode.BLACKHOLE if kind == "blackhole" else Mode.LATENCY
             proxy.set_mode(mode, latency_s=0.2 if mode is Mode.LATENCY else 0.0)
@@ -179,8 +218,18 @@ def _fault_actions(
 def run_soak(profile: Profile, workdir: Path, *, seed: int = 20261128) -> SoakResult:
     """Run ``profile`` in ``workdir`` (which must be empty or absent) and check the result."""
     rng = random.Random(seed)
-    with FaultProxy() as proxy:
-        broker = EmbeddedBroker(port=0, advertised_port=proxy.port)
+    # a broker bounce needs storage that survives it: a loopback S3 server (moto), which is
+    # also much slower than the memory engine, so only profiles with a bounce pay for it
+    bounces = any(fault.kind.partition(":")[0] == "bounce" for fault in profile.faults)
+    with contextlib.ExitStack() as stack:
+        proxy = stack.enter_context(FaultProxy())
+        s3 = stack.enter_context(LoopbackS3()) if bounces else None
+        # a port below the ephemeral range, so no connection made while it is down can take it
+        broker = EmbeddedBroker(
+            port=free_port(outside_ephemeral=True),
+            advertised_port=proxy.port,
+            storage=None if s3 is None else s3.storage(),
+        )
         broker.start()
         try:
             proxy.upstream_port = broker.port
@@ -192,7 +241,7 @@ def run_soak(profile: Profile, workdir: Path, *, seed: int = 20261128) -> SoakRe
             )
             asyncio.run(federation.create_topics())
             with federation:
-                return _run(profile, federation, proxy, workdir, rng)
+                return _run(profile, federation, proxy, broker, workdir, rng)
         finally:
             broker.stop()
 
@@ -201,6 +250,7 @@ def _run(
     profile: Profile,
     federation: Federation,
     proxy: FaultProxy,
+    broker: EmbeddedBroker,
     workdir: Path,
     rng: random.Random,
 ) -> SoakResult:
@@ -208,7 +258,7 @@ def _run(
         federation.start(name)
     driver = SpoolDriver(federation, workdir / "history-gb.jsonl")
     fault_log: list[str] = []
-    act, copies = _fault_actions(federation, proxy, rng, fault_log)
+    act, copies = _fault_actions(federation, proxy, broker, rng, fault_log)
     t0 = time.monotonic()
     sampler = _Sampler(federation, profile.sample_s, t0)
     sampler.start()
@@ -248,4 +298,8 @@ def _run(
     sampler.done.set()
     sampler.join()
     verdict = _verdict_of(federation, [driver.history])
-    return SoakResult(profile, number, elapsed, verdict, sampler.samples, fault_log, copies[0])
+    # the bundle stays in the workdir, for `broker audit verify|replay` after a failed run
+    audit = check_audit(federation, bundle=workdir / "audit.bundle")
+    return SoakResult(
+        profile, number, elapsed, verdict, sampler.samples, fault_log, copies[0], audit
+    )

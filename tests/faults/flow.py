@@ -1,5 +1,6 @@
 """The shape every fault test shares: a stream of reports from GB to RS, MK and XK through
-GB's spool, a fault applied between steps, a drain, and the history checker's verdict."""
+GB's spool, a fault applied between steps, a drain, the history checker's verdict and the
+audit check (the audit log verifies and every decision replays, §A9.6)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from benchmarks.soak.audit_check import check_audit
 from benchmarks.soak.driver import SpoolDriver, verdict_of, wait_until
 from broker.checker import Verdict, read_inboxes, read_rejections
 from broker.demo.federation import Federation
@@ -75,10 +77,16 @@ def drain(
     extra: Sequence[Path] = (),
 ) -> Verdict:
     """Settle the sender, wait until every acked view and its receipt are stored (bounded by
-    the drain timeout), then read everything and check the history (and ``extra`` ones)."""
+    the drain timeout), then read everything and check the history (and ``extra`` ones).
+
+    The audit log is then verified (every signature, every checkpoint) and every decision in
+    it replayed; that must pass here, so the verdict returned comes from a run whose audit
+    is complete and consistent."""
     driver.settle(timeout_s=timeout_s)
     driver.close()
     wait_delivered(federation, driver, timeout_s=timeout_s)
     verdict = verdict_of(federation, [driver.history, *extra])
-    print(f"\n{verdict.summary()}")
+    audit = check_audit(federation, quiet_s=2.0)
+    print(f"\n{verdict.summary()}\n{audit.summary()}")
+    assert audit.passed, "\n".join(audit.problems)
     return verdict
