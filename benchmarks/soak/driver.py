@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from broker.adapter import Spool, write_submission
+from broker.adapter import Spool, write_submissions
 from broker.checker import (
     Event,
     EventType,
@@ -101,26 +101,33 @@ class SpoolDriver:
 
     def submit(self, key: str, to: Sequence[str], *, allowed: Sequence[str] | None = None) -> None:
         """Log ``invoke`` and place one submission of report ``key`` to ``to`` in the spool."""
-        recipients = tuple(to)
-        forbidden = allowed is not None and not allowed
-        self._writer.write(
-            Event(
-                EventType.INVOKE,
-                self.sender,
-                key,
-                time.time(),
-                recipients=recipients,
-                allowed=None if allowed is None else tuple(allowed),
+        self.submit_many([(key, to, allowed)])
+
+    def submit_many(
+        self, reports: Sequence[tuple[str, Sequence[str], Sequence[str] | None]]
+    ) -> None:
+        """:meth:`submit` for each ``(key, to, allowed)``, placed with one directory flush
+        (``allowed`` empty: forbidden, the sender must refuse it; ``None``: all allowed)."""
+        batch = []
+        for key, to, allowed in reports:
+            recipients = tuple(to)
+            forbidden = allowed is not None and not allowed
+            self._writer.write(
+                Event(
+                    EventType.INVOKE,
+                    self.sender,
+                    key,
+                    time.time(),
+                    recipients=recipients,
+                    allowed=None if allowed is None else tuple(allowed),
+                )
             )
-        )
-        path = write_submission(
-            self.spool.root,
-            report(key, forbidden=forbidden),
-            [PartnerCode(code) for code in recipients],
-        )
-        self._waiting[path.name] = (key, recipients)
-        self.submitted += 1
-        self.expected_views += len(recipients if allowed is None else allowed)
+            batch.append((report(key, forbidden=forbidden), [PartnerCode(c) for c in recipients]))
+            self.expected_views += len(recipients if allowed is None else allowed)
+        paths = write_submissions(self.spool.root, batch)
+        for path, (key, to, _) in zip(paths, reports, strict=True):
+            self._waiting[path.name] = (key, tuple(to))
+        self.submitted += len(paths)
 
     def poll(self) -> int:
         """Log ``ok`` / ``fail`` for submissions the adapter has handled; returns how many

@@ -35,6 +35,9 @@ __all__ = ["PROFILES", "Fault", "Profile", "SoakResult", "run_soak"]
 
 RECIPIENTS = ("RS", "MK", "XK")
 DAEMONS = ("gateway", "GB", *RECIPIENTS)
+#: how often the load loop notes which submissions the adapter has handled
+_POLL_EVERY_S = 0.1
+_TICK_S = 0.02
 
 
 @dataclasses.dataclass(frozen=True)
@@ -264,7 +267,7 @@ def _run(
     sampler.start()
     faults = sorted(profile.faults, key=lambda f: f.at_s)
     pending: list[threading.Thread] = []
-    number = 0
+    number, polled = 0, 0.0
     while (elapsed := time.monotonic() - t0) < profile.duration_s:
         while faults and faults[0].at_s <= elapsed:
             # faults run beside the load, so a restart does not pause the fixed rate
@@ -272,15 +275,20 @@ def _run(
             thread.start()
             pending.append(thread)
         due = int(elapsed * profile.rate) + 1
+        batch: list[tuple[str, list[str], list[str] | None]] = []
         while number < due:
             key = f"GB-SOAK-{number:07d}"
             if number % 50 == 49:
-                driver.submit(key, ["XK"], allowed=[])
+                batch.append((key, ["XK"], []))
             else:
-                driver.submit(key, [RECIPIENTS[number % len(RECIPIENTS)]])
+                batch.append((key, [RECIPIENTS[number % len(RECIPIENTS)]], None))
             number += 1
-        driver.poll()
-        time.sleep(max(0.0, (number / profile.rate) - (time.monotonic() - t0)))
+        driver.submit_many(batch)
+        if time.monotonic() - polled >= _POLL_EVERY_S:
+            driver.poll()
+            polled = time.monotonic()
+        # reports due within a tick go out as one batch (one flush of the spool directory)
+        time.sleep(max(_TICK_S, (number / profile.rate) - (time.monotonic() - t0)))
     elapsed = time.monotonic() - t0
     for thread in pending:
         thread.join()

@@ -21,7 +21,13 @@ from broker.adapter.daemon import (
 )
 from broker.adapter.journal import JournalEntry, SendJournal
 from broker.adapter.outputs import DeliveryDir, Webhook
-from broker.adapter.spool import Spool, Submission, parse_submission, write_submission
+from broker.adapter.spool import (
+    Spool,
+    Submission,
+    parse_submission,
+    write_submission,
+    write_submissions,
+)
 
 __all__ = [
     "Adapter",
@@ -44,4 +50,5 @@ __all__ = [
     "parse_submission",
     "serve_config",
     "write_submission",
+    "write_submissions",
 ]

@@ -15,7 +15,7 @@ import structlog
 from broker import errors
 from broker.adapter._setup import AdapterKeys
 from broker.adapter.journal import SendJournal
-from broker.adapter.outputs import DeliveryDir, Webhook
+from broker.adapter.outputs import Delivery, DeliveryDir, Webhook
 from broker.adapter.receiving import inbox_item, log_rejection, rejection_row
 from broker.adapter.spool import Spool, parse_submission
 from broker.clock import Clock
@@ -257,7 +257,21 @@ class Adapter:
         *,
         ids: Sequence[Mapping[str, object]] | None = None,
     ) -> list[ReceiveVerdict]:
-        """Verify and store a fetched batch of delivery frames; one verdict each, in order.
+        """:meth:`store_many`, then the batch's files in the delivery directory."""
+        verdicts, deliveries = self.store_many(frames, ids=ids)
+        if self.delivery_dir is not None:
+            self.delivery_dir.write_many(deliveries)
+        return verdicts
+
+    def store_many(
+        self,
+        frames: Sequence[bytes | None],
+        *,
+        ids: Sequence[Mapping[str, object]] | None = None,
+    ) -> tuple[list[ReceiveVerdict], list[Delivery]]:
+        """Verify and store a fetched batch of delivery frames; one verdict each, in order,
+        and what the delivery directory must get before the offsets are committed (the
+        daemon writes those files off its event loop: they cost a flush each).
 
         The verdicts and effects are those of :meth:`receive` called on each frame in turn,
         but every accepted message is stored in ONE inbox transaction and every receipt is
@@ -289,17 +303,14 @@ class Adapter:
         for (index, outcome), verdict in zip(accepted, stored, strict=True):
             with bind_ids(**(ids[index] if ids is not None else {})):
                 verdicts[index] = self._after_store(outcome, verdict, receipts)
-        if self.delivery_dir is not None:
-            # Also for duplicates: a crash between the store and this write is filled in here.
-            self.delivery_dir.write_many(
-                [
-                    (outcome.message_id, outcome.sender, outcome.message_bytes)
-                    for (index, outcome) in accepted
-                    if verdicts[index] != "conflict"
-                ]
-            )
+        # Also for duplicates: a crash between the store and the files is filled in then.
+        deliveries = [
+            (outcome.message_id, outcome.sender, outcome.message_bytes)
+            for (index, outcome) in accepted
+            if verdicts[index] != "conflict"
+        ]
         self._send_receipts(receipts)
-        return verdicts
+        return verdicts, deliveries
 
     def _verify(self, frame: bytes | None, now: dt.datetime) -> Accepted | Rejected:
         if frame is None:

@@ -242,14 +242,18 @@ class AdapterDaemon:
                 continue
             if not records:
                 continue
-            # One inbox transaction and one receipt-journal transaction for the whole batch.
-            self.adapter.receive_many(
+            # One inbox transaction and one receipt-journal transaction for the whole batch;
+            # the delivery files, a flush each, are written in a thread meanwhile the spool
+            # and the sender go on, but still before the commit.
+            _, deliveries = self.adapter.store_many(
                 [record.value for record in records],
                 ids=[
                     {"topic": r.topic, "partition": r.partition, "offset": r.offset}
                     for r in records
                 ],
             )
+            if self.adapter.delivery_dir is not None and deliveries:
+                await asyncio.to_thread(self.adapter.delivery_dir.write_many, deliveries)
             try:
                 # Only now: every record of the batch is stored (or finally rejected).
                 await consumer.commit(records)

@@ -29,9 +29,13 @@ from broker import errors
 from broker.ids import MessageId, PartnerCode
 from broker.runtime import Metrics, StopSignal
 
-__all__ = ["DeliveryDir", "Webhook"]
+__all__ = ["Delivery", "DeliveryDir", "Webhook"]
 
 _log = structlog.get_logger(__name__)
+
+
+#: one message for the delivery directory: ``(message_id, sender, message_json)``
+Delivery = tuple[MessageId, PartnerCode, bytes]
 
 
 class DeliveryDir:
@@ -48,7 +52,7 @@ class DeliveryDir:
         """Write the file unless it exists; True if written now."""
         return self.write_many([(message_id, sender, message_json)])[0]
 
-    def write_many(self, messages: Sequence[tuple[MessageId, PartnerCode, bytes]]) -> list[bool]:
+    def write_many(self, messages: Sequence[Delivery]) -> list[bool]:
         """Write each ``(message_id, sender, message_json)`` as :meth:`write` does; one flag
         each. The files are written and flushed concurrently (the flushes of a batch share
         the filesystem's journal commits), then renamed into place, then the directory is

@@ -35,6 +35,7 @@ __all__ = [
     "parse_submission",
     "submission_bytes",
     "write_submission",
+    "write_submissions",
 ]
 
 MAX_SUBMISSION_BYTES = 1_048_576 + 4096
@@ -89,12 +90,34 @@ def write_submission(spool_dir: Path, message: Message, to: Sequence[PartnerCode
     The bytes go to a temporary file in ``spool_dir`` (same filesystem), are flushed to disk,
     and the file is renamed into ``incoming/``, so the adapter never sees a partial file.
     """
+    return write_submissions(spool_dir, [(message, to)])[0]
+
+
+def write_submissions(
+    spool_dir: Path, submissions: Sequence[tuple[Message, Sequence[PartnerCode]]]
+) -> list[Path]:
+    """:func:`write_submission` for each of ``submissions``, in order, with one flush of
+    ``incoming/`` for the whole batch (a bulk feed pays one directory flush per batch, not one
+    per file); returns the final paths. Files already renamed stay if a later one fails."""
     incoming = spool_dir / "incoming"
     if not incoming.is_dir():
         raise errors.UsageError(f"{incoming} does not exist: is the spool directory right?")
+    finals: list[Path] = []
+    try:
+        for message, to in submissions:
+            finals.append(_place(spool_dir, incoming, submission_bytes(message, to)))
+    finally:
+        if finals:
+            try:
+                _fsync_dir(incoming)
+            except OSError as exc:
+                raise errors.UsageError(f"cannot sync {incoming}: {exc.strerror}") from exc
+    return finals
+
+
+def _place(spool_dir: Path, incoming: Path, data: bytes) -> Path:
     name = f"{uuid.uuid4().hex}.json"
     temporary = spool_dir / f".{name}.tmp"
-    data = submission_bytes(message, to)
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -104,7 +127,6 @@ def write_submission(spool_dir: Path, message: Message, to: Sequence[PartnerCode
             os.close(fd)
         final = incoming / name
         os.rename(temporary, final)
-        _fsync_dir(incoming)
     except OSError as exc:
         temporary.unlink(missing_ok=True)
         raise errors.UsageError(f"cannot write into the spool {spool_dir}: {exc.strerror}") from exc

@@ -10,7 +10,13 @@ import pathlib
 import pytest
 
 from broker import errors
-from broker.adapter import Adapter, Spool, parse_submission, write_submission
+from broker.adapter import (
+    Adapter,
+    Spool,
+    parse_submission,
+    write_submission,
+    write_submissions,
+)
 from broker.schema import Classification, Purpose, message_bytes
 
 from .world import MK, RS, report
@@ -125,6 +131,19 @@ def test_files_are_handed_out_oldest_first_across_limited_calls(tmp_path: pathli
     assert spool.waiting(limit=2) == [late]
     assert spool.waiting() == [late]  # not moved away: found again
     assert spool.waiting(limit=0) == []
+
+
+def test_a_batch_of_submissions_is_placed_and_handled(uk: Adapter) -> None:
+    """write_submissions places every submission in incoming/ (no temporary file left), the
+    adapter handles them all, and a missing spool is a usage error."""
+    spool = _spool(uk)
+    paths = write_submissions(spool.root, [(report(), [RS]), (report(), [MK]), (report(), [RS])])
+    assert sorted(p.name for p in spool.incoming.iterdir()) == sorted(p.name for p in paths)
+    assert [p.name for p in spool.root.iterdir() if p.is_file()] == []
+    assert uk.process_spool() == 3
+    assert sorted(p.name for p in spool.sent.iterdir()) == sorted(p.name for p in paths)
+    with pytest.raises(errors.UsageError):
+        write_submissions(spool.root / "nowhere", [(report(), [RS])])
 
 
 def test_the_submission_format_round_trips() -> None:
