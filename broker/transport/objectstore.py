@@ -19,15 +19,12 @@ its absence is reported as one clear error when the server is started.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import importlib.util
 import ipaddress
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -35,12 +32,14 @@ from types import TracebackType
 from typing import IO, Final, Self
 
 from broker.errors import EmbeddedBrokerError
+from broker.transport._child import free_port, terminate, wait_ready
 from broker.transport._state import HOST
 
 __all__ = ["DEFAULT_BUCKET", "LoopbackS3", "S3Storage"]
 
 DEFAULT_BUCKET: Final = "tansu"
 _INSTALL_HINT: Final = "install it with pip install 'moto[server]' (the project's test extra)"
+_WHAT: Final = "the loopback S3 server"
 # a loopback request never needs long; a slow answer only means "not ready yet"
 _PROBE_TIMEOUT_S: Final = 1.0
 # no proxy from the environment: every request goes straight to 127.0.0.1
@@ -196,7 +195,7 @@ class LoopbackS3:
             raise EmbeddedBrokerError("the loopback S3 server is already started")
         if importlib.util.find_spec("moto") is None or importlib.util.find_spec("flask") is None:
             raise EmbeddedBrokerError(f"the loopback S3 server needs moto: {_INSTALL_HINT}")
-        port = _free_port() if self._requested_port == 0 else self._requested_port
+        port = free_port() if self._requested_port == 0 else self._requested_port
         # kept open while the server runs (its last line explains a failed start); closed by stop()
         log = tempfile.TemporaryFile()  # noqa: SIM115
         argv = [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)]
@@ -218,34 +217,23 @@ class LoopbackS3:
         process, self._process = self._process, None
         log, self._log = self._log, None
         try:
-            if process is not None and process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=self._stop_timeout_s)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=self._stop_timeout_s)
+            if process is not None:
+                terminate(process, timeout_s=self._stop_timeout_s, what=_WHAT)
         finally:
             if log is not None:
                 log.close()
 
     def _wait_ready(self) -> None:
         assert self._process is not None  # noqa: S101 - set by start() before this is called
-        deadline = time.monotonic() + self._ready_timeout_s
-        while True:
-            if self._process.poll() is not None:
-                raise EmbeddedBrokerError(
-                    f"the loopback S3 server exited with status {self._process.returncode} "
-                    f"while starting: {self._last_line() or 'no output'}"
-                )
-            if self._answers():
-                return
-            if time.monotonic() >= deadline:
-                raise EmbeddedBrokerError(
-                    f"the loopback S3 server did not answer on {HOST}:{self.port} "
-                    f"within {self._ready_timeout_s:g} s"
-                )
-            time.sleep(0.05)  # another process: polling is the only way to see it listen
+        wait_ready(
+            self._process,
+            self._answers,
+            what=_WHAT,
+            where=f"{HOST}:{self.port}",
+            log=self._log,
+            timeout_s=self._ready_timeout_s,
+            interval_s=0.05,
+        )
 
     def _answers(self) -> bool:
         # ListBuckets; moto does not check signatures, so an unsigned GET is answered
@@ -274,17 +262,6 @@ class LoopbackS3:
                 f"the loopback S3 server answered HTTP {status} to creating {bucket!r}"
             )
 
-    def _last_line(self) -> str:
-        if self._log is None:
-            return ""
-        with contextlib.suppress(OSError):
-            self._log.flush()
-            self._log.seek(0)
-            text = self._log.read()[-4096:].decode(errors="replace")
-            lines = [line.strip() for line in text.splitlines()]
-            return next((line for line in reversed(lines) if line), "")
-        return ""
-
     def __enter__(self) -> Self:
         self.start()
         return self
@@ -296,10 +273,3 @@ class LoopbackS3:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
