@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("faults: " + "; ".join(figures["faults"]))
     print(f"injected copies: {figures['injected_copies']}")
+    cpu = figures["cpu_percent_of_a_core_during_load"]
+    print("CPU during the load, % of one core: " + ", ".join(f"{k} {v}" for k, v in cpu.items()))
     print("RSS MB over time:")
     for sample in figures["rss_mb"]:
         t = sample.pop("t_s")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import random
 import threading
 import time
@@ -37,6 +38,7 @@ RECIPIENTS = ("RS", "MK", "XK")
 DAEMONS = ("gateway", "GB", *RECIPIENTS)
 #: how often the load loop notes which submissions the adapter has handled
 _POLL_EVERY_S = 0.1
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _TICK_S = 0.02
 
 
@@ -88,6 +90,8 @@ PROFILES = {
         drain_s=600,
         sample_s=15.0,
     ),
+    # The bulk feed's rate with no fault: what the federation sustains, and at what latency.
+    "steady": Profile("steady", rate=250, duration_s=60, faults=(), drain_s=120),
     # Broker bounces need storage that survives them; the loopback S3 server (moto) stores
     # about 10-25 views/s here, so bounces get their own low-rate profile instead of capping
     # the others (tests/faults/test_broker_bounce.py bounces the broker in CI).
@@ -118,6 +122,8 @@ class SoakResult:
     injected_copies: int
     #: the audit log verified (thorough) and replayed at the end (§A9.6)
     audit: AuditCheck
+    #: CPU seconds each process used while the load ran (daemons, broker, driver)
+    load_cpu_s: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -144,9 +150,21 @@ class SoakResult:
             "injected_copies": self.injected_copies,
             "faults": self.fault_log,
             "rss_mb": [{"t_s": round(t, 1), **sample} for t, sample in self.rss_mb],
+            "cpu_percent_of_a_core_during_load": {
+                name: round(100 * used / span) for name, used in sorted(self.load_cpu_s.items())
+            },
             "verdict": self.verdict.to_json(),
             "audit": self.audit.to_json(),
         }
+
+
+def _cpu_s(pid: int) -> float | None:
+    """User plus system CPU seconds of ``pid`` (Linux ``/proc``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
 def _rss_mb(pid: int) -> float | None:
@@ -160,12 +178,19 @@ def _rss_mb(pid: int) -> float | None:
 
 
 class _Sampler(threading.Thread):
-    """Samples each running daemon's resident memory every ``interval_s``."""
+    """Samples each running daemon's resident memory every ``interval_s``, and adds up the
+    CPU time every process of the run uses (daemons, the broker, this driver)."""
 
-    def __init__(self, federation: Federation, interval_s: float, t0: float) -> None:
+    def __init__(
+        self, federation: Federation, broker: EmbeddedBroker, interval_s: float, t0: float
+    ) -> None:
         super().__init__(name="soak-rss", daemon=True)
-        self.federation, self.interval_s, self.t0 = federation, interval_s, t0
+        self.federation, self.broker = federation, broker
+        self.interval_s, self.t0 = interval_s, t0
         self.samples: list[tuple[float, dict[str, float]]] = []
+        self.cpu_s: dict[str, float] = {}
+        self._last: dict[str, tuple[int, float]] = {}  # name -> (pid, its CPU seconds)
+        self._lock = threading.Lock()
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -179,6 +204,28 @@ class _Sampler(threading.Thread):
                 if rss is not None:
                     sample[name] = round(rss, 1)
             self.samples.append((time.monotonic() - self.t0, sample))
+            self.add_cpu()
+
+    def add_cpu(self) -> dict[str, float]:
+        """Add the CPU used since the last call; returns the totals so far (seconds). A
+        process restarted in between loses what it used before dying (a small undercount)."""
+        pids: dict[str, int] = {"driver": os.getpid()}
+        if self.broker.is_running():
+            pids["broker"] = self.broker.pid
+        for name in DAEMONS:
+            with contextlib.suppress(errors.UsageError):
+                pids[name] = self.federation.pid(name)
+        with self._lock:
+            for name, pid in pids.items():
+                used = _cpu_s(pid)
+                if used is None:
+                    continue
+                last_pid, last_used = self._last.get(name, (pid, 0.0))
+                self.cpu_s[name] = (
+                    self.cpu_s.get(name, 0.0) + used - (last_used if last_pid == pid else 0.0)
+                )
+                self._last[name] = (pid, used)
+            return dict(self.cpu_s)
 
 
 def _fault_actions(
@@ -263,7 +310,9 @@ def _run(
     fault_log: list[str] = []
     act, copies = _fault_actions(federation, proxy, broker, rng, fault_log)
     t0 = time.monotonic()
-    sampler = _Sampler(federation, profile.sample_s, t0)
+    sampler = _Sampler(federation, broker, profile.sample_s, t0)
+    sampler.add_cpu()
+    sampler.cpu_s.clear()  # count from here: not the daemons' start-up
     sampler.start()
     faults = sorted(profile.faults, key=lambda f: f.at_s)
     pending: list[threading.Thread] = []
@@ -290,6 +339,7 @@ def _run(
         # reports due within a tick go out as one batch (one flush of the spool directory)
         time.sleep(max(_TICK_S, (number / profile.rate) - (time.monotonic() - t0)))
     elapsed = time.monotonic() - t0
+    load_cpu_s = sampler.add_cpu()
     for thread in pending:
         thread.join()
     driver.settle(timeout_s=profile.drain_s)
@@ -309,5 +359,13 @@ def _run(
     # the bundle stays in the workdir, for `broker audit verify|replay` after a failed run
     audit = check_audit(federation, bundle=workdir / "audit.bundle")
     return SoakResult(
-        profile, number, elapsed, verdict, sampler.samples, fault_log, copies[0], audit
+        profile,
+        number,
+        elapsed,
+        verdict,
+        sampler.samples,
+        fault_log,
+        copies[0],
+        audit,
+        load_cpu_s=load_cpu_s,
     )
