@@ -42,20 +42,17 @@ def read_inboxes(inboxes: Mapping[str, Path]) -> list[Stored]:
         with InboxStore.open(
             path, recipient=recipient, sealer=AeadSealer(), dedup_retention=dt.timedelta(days=2)
         ) as store:
-            listed = store.list(limit=_ROW_LIMIT)
-        if len(listed) == _ROW_LIMIT:
-            raise UsageError(f"{path} holds {_ROW_LIMIT} messages or more: too many to check")
-        rows += [
-            Stored(
-                recipient=recipient,
-                message_id=str(row.message_id),
-                sender=str(row.sender),
-                key=None if row.case_id is None else str(row.case_id),
-                received_at=row.received_at.timestamp(),
-                receipt=row.message_type is MessageType.RECEIPT,
-            )
-            for row in listed
-        ]
+            rows += [
+                Stored(
+                    recipient=recipient,
+                    message_id=str(row.message_id),
+                    sender=str(row.sender),
+                    key=None if row.case_id is None else str(row.case_id),
+                    received_at=row.received_at.timestamp(),
+                    receipt=row.message_type is MessageType.RECEIPT,
+                )
+                for row in store.each()
+            ]
     return rows
 
 

@@ -162,6 +162,10 @@ class FaultProxy:
         self._writers.update(pair)
         try:
             await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        except asyncio.CancelledError:
+            # Only _shutdown cancels: end the handler normally, or asyncio's stream callback
+            # logs the cancellation as an error for every connection still open.
+            pass
         finally:
             for end in pair:
                 self._writers.discard(end)

@@ -19,8 +19,8 @@ import datetime as dt
 import os
 import secrets
 import sqlite3
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Protocol
 
 from broker import errors
 from broker.ids import CaseId, MessageId, PartnerCode
@@ -350,20 +350,33 @@ class InboxStore:
     def _aad(self, message_id: str) -> bytes:
         return b"%s%s\x00%s" % (_AAD_DOMAIN, message_id.encode(), self._recipient.encode())
 
+    def each(self, *, batch: int = 10_000) -> Iterator[StoredMessage]:
+        """Every stored message's metadata, in the order stored, read ``batch`` rows at a
+        time: for checks over a whole inbox, which :meth:`list`'s limit would cut short."""
+        after = 0
+        while True:
+            query = f"SELECT rowid, {_COLUMNS} FROM messages WHERE rowid > ? ORDER BY rowid LIMIT ?"  # noqa: S608
+            rows = self._conn.execute(query, (after, batch)).fetchall()
+            if not rows:
+                return
+            after = rows[-1][0]
+            yield from _stored([row[1:] for row in rows])
+
     def _select(self, tail: str, params: Sequence[object]) -> tuple[StoredMessage, ...]:
         # only fixed clauses from this module reach ``tail``; every value is a bound parameter
         query = f"SELECT {_COLUMNS} FROM messages {tail}"  # noqa: S608
-        rows = self._conn.execute(query, tuple(params)).fetchall()
-        return tuple(
-            StoredMessage(
-                message_id=MessageId(mid),
-                sender=PartnerCode(sender),
-                message_type=MessageType(mtype),
-                labels=Labels.model_validate_json(labels),
-                case_id=CaseId(case) if case is not None else None,
-                received_at=from_micros(received),
-                retain_until=from_micros(retain),
-                shredded_at=from_micros(shredded) if shredded is not None else None,
-            )
-            for mid, sender, mtype, labels, case, received, retain, shredded in rows
+        return tuple(_stored(self._conn.execute(query, tuple(params)).fetchall()))
+
+
+def _stored(rows: Iterable[Sequence[Any]]) -> Iterator[StoredMessage]:
+    for mid, sender, mtype, labels, case, received, retain, shredded in rows:
+        yield StoredMessage(
+            message_id=MessageId(mid),
+            sender=PartnerCode(sender),
+            message_type=MessageType(mtype),
+            labels=Labels.model_validate_json(labels),
+            case_id=CaseId(case) if case is not None else None,
+            received_at=from_micros(received),
+            retain_until=from_micros(retain),
+            shredded_at=from_micros(shredded) if shredded is not None else None,
         )

@@ -311,3 +311,11 @@ class TestPutMany:
 
     def test_an_empty_batch_does_nothing(self, inbox: InboxStore) -> None:
         assert inbox.put_many([]) == []
+
+
+def test_each_reads_every_message_past_any_page_size(inbox: InboxStore) -> None:
+    """each() yields every stored message once, in the order stored, however many pages it
+    takes (list() stops at its limit; the history checker reads whole inboxes)."""
+    inbox.put_many([item(n) for n in range(1, 24)])
+    assert [m.message_id for m in inbox.each(batch=5)] == [mid(n) for n in range(1, 24)]
+    assert [m.message_id for m in inbox.each(batch=100)] == [mid(n) for n in range(1, 24)]
