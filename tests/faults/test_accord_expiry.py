@@ -26,11 +26,13 @@ import json
 import math
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 
+from benchmarks.soak.audit_check import check_audit
 from benchmarks.soak.driver import SpoolDriver, read_topic, report, verdict_of, wait_until
 from broker import envelope, keys
 from broker.checker import Event, EventType, HistoryWriter, read_history, read_inboxes
@@ -167,6 +169,9 @@ def test_accord_expiring_mid_stream(federation: Federation, tmp_path: Path) -> N
         before = {name: _reloads(federation, name) for name in (GATEWAY, "GB")}
         expires = dt.datetime.fromtimestamp(math.ceil(time.time()) + EXPIRES_IN_S, dt.UTC)
         stamp = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+        # version 1, which the audit replay needs for decisions made before version 2
+        version_1 = tmp_path / "gb-rs-v1.yaml"
+        shutil.copyfile(federation.accords_dir / "gb-rs.yaml", version_1)
         _install_expiring(federation, fixture, expires=expires)
         assert wait_until(
             lambda: all(_reloads(federation, n) > before[n] for n in before), timeout_s=_RELOAD_S
@@ -243,6 +248,9 @@ def test_accord_expiring_mid_stream(federation: Federation, tmp_path: Path) -> N
             f"quarantined), {len(failed)} refused by the sender; {verdict.summary()}"
         )
         assert verdict.passed, verdict.to_json()
+        audit = check_audit(federation, accords=[version_1], quiet_s=2.0)
+        print(audit.summary())
+        assert audit.passed, audit.problems
         delivered = [r for r in read_inboxes({"RS": federation.inbox_path("RS")}) if not r.receipt]
         assert sorted(str(r.key) for r in delivered) == sorted(sent - set(expired))
         assert len(sent) - len(expired) >= 1, "nothing was delivered before the expiry"
