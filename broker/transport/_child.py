@@ -10,12 +10,20 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, ClassVar, Final
 
 from broker.errors import EmbeddedBrokerError
 from broker.transport._state import HOST
 
-__all__ = ["ensure_port_free", "free_port", "kill", "last_line", "terminate", "wait_ready"]
+__all__ = [
+    "ChildHandle",
+    "ensure_port_free",
+    "free_port",
+    "kill",
+    "last_line",
+    "terminate",
+    "wait_ready",
+]
 
 _PORT_RANGE_FILE: Final = Path("/proc/sys/net/ipv4/ip_local_port_range")
 # above the well-known and most registered service ports people run on a workstation
@@ -138,3 +146,33 @@ def kill(process: subprocess.Popen[bytes], *, timeout_s: float, what: str) -> No
         process.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired as exc:
         raise EmbeddedBrokerError(f"{what} (pid {process.pid}) did not exit") from exc
+
+
+class ChildHandle:
+    """What the owner of a loopback child process knows of it: its port and process id once
+    started (the port is kept after a stop, so a restart can reuse it)."""
+
+    #: how errors name the child ("the embedded broker", ...)
+    what: ClassVar[str] = "the child process"
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+        self._port: int | None = None
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (known once started)."""
+        if self._port is None:
+            raise EmbeddedBrokerError(f"{self.what} has not been started")
+        return self._port
+
+    @property
+    def pid(self) -> int:
+        """Its process id (known once started)."""
+        if self._process is None:
+            raise EmbeddedBrokerError(f"{self.what} has not been started")
+        return self._process.pid
+
+    def is_running(self) -> bool:
+        """Whether the process is still alive."""
+        return self._process is not None and self._process.poll() is None

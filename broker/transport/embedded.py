@@ -29,6 +29,7 @@ from typing import IO, TYPE_CHECKING, Final, Self
 from broker.errors import EmbeddedBrokerError
 from broker.transport import _state, probe
 from broker.transport._child import (
+    ChildHandle,
     ensure_port_free,
     free_port,
     kill,
@@ -122,7 +123,7 @@ def default_state_dir() -> Path:
     return Path.home() / ".local" / "state" / "broker"
 
 
-class EmbeddedBroker:
+class EmbeddedBroker(ChildHandle):
     """A Tansu broker owned by this process, on 127.0.0.1, storing data in memory (default)
     or, with ``storage=S3Storage(...)``, in a bucket on a loopback S3 server.
 
@@ -138,6 +139,8 @@ class EmbeddedBroker:
     ...     print(kafka.bootstrap)
     """
 
+    what = _WHAT
+
     def __init__(
         self,
         *,
@@ -150,14 +153,13 @@ class EmbeddedBroker:
     ) -> None:
         if advertised_port is not None and not 0 < advertised_port < 65536:
             raise EmbeddedBrokerError(f"advertised port {advertised_port} is not a TCP port")
+        super().__init__()
         self._storage = storage
         self._requested_port = port
         self._advertised_port = advertised_port
         self._state_dir = state_dir
         self._ready_timeout_s = ready_timeout_s
         self._stop_timeout_s = stop_timeout_s
-        self._process: subprocess.Popen[bytes] | None = None
-        self._port: int | None = None
 
     @property
     def storage_url(self) -> str:
@@ -165,27 +167,9 @@ class EmbeddedBroker:
         return _MEMORY_STORAGE if self._storage is None else self._storage.url
 
     @property
-    def port(self) -> int:
-        """The port it listens on (known once started; kept after a stop for the restart)."""
-        if self._port is None:
-            raise EmbeddedBrokerError("the embedded broker has not been started")
-        return self._port
-
-    @property
     def bootstrap(self) -> str:
         """The ``host:port`` address clients bootstrap from."""
         return f"{HOST}:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        """The broker's process id (known once started)."""
-        if self._process is None:
-            raise EmbeddedBrokerError("the embedded broker has not been started")
-        return self._process.pid
-
-    def is_running(self) -> bool:
-        """Whether the broker process is still alive."""
-        return self._process is not None and self._process.poll() is None
 
     def start(self) -> None:
         """Start the broker and return once it answers a Kafka request.

@@ -32,7 +32,7 @@ from types import TracebackType
 from typing import IO, Final, Self
 
 from broker.errors import EmbeddedBrokerError
-from broker.transport._child import free_port, terminate, wait_ready
+from broker.transport._child import ChildHandle, free_port, terminate, wait_ready
 from broker.transport._state import HOST
 
 __all__ = ["DEFAULT_BUCKET", "LoopbackS3", "S3Storage"]
@@ -127,13 +127,15 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-class LoopbackS3:
+class LoopbackS3(ChildHandle):
     """moto's S3 server as a child process on 127.0.0.1, with one bucket created.
 
     ``port=0`` picks a free port. :meth:`start` returns once the server answers HTTP and the
     bucket exists; :meth:`stop` terminates it (SIGKILL after ``stop_timeout_s``), and with it
     every object it held.
     """
+
+    what = _WHAT
 
     def __init__(
         self,
@@ -147,32 +149,17 @@ class LoopbackS3:
             raise EmbeddedBrokerError(f"port {port} is not a valid TCP port (0-65535)")
         S3Storage.check_bucket(bucket)
         # an S3 bucket name: lowercase letters, digits, dots and hyphens, 3-63 characters
+        super().__init__()
         self._requested_port = port
         self.bucket = bucket
         self._ready_timeout_s = ready_timeout_s
         self._stop_timeout_s = stop_timeout_s
-        self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
-        self._port: int | None = None
-
-    @property
-    def port(self) -> int:
-        """The port the server listens on (known once started)."""
-        if self._port is None:
-            raise EmbeddedBrokerError("the loopback S3 server has not been started")
-        return self._port
 
     @property
     def endpoint(self) -> str:
         """The server's base URL, ``http://127.0.0.1:<port>``."""
         return f"http://{HOST}:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        """The server's process id (known once started)."""
-        if self._process is None:
-            raise EmbeddedBrokerError("the loopback S3 server has not been started")
-        return self._process.pid
 
     def storage(self) -> S3Storage:
         """Storage settings that point the embedded broker at this server's bucket."""
@@ -184,10 +171,6 @@ class LoopbackS3:
         S3Storage.check_bucket(bucket)
         self._create_bucket(bucket)
         return S3Storage(bucket=bucket, endpoint=self.endpoint)
-
-    def is_running(self) -> bool:
-        """Whether the server process is still alive."""
-        return self._process is not None and self._process.poll() is None
 
     def start(self) -> None:
         """Start the server, wait until it answers, and create the bucket."""
