@@ -20,13 +20,23 @@ from broker.schema import (
     DataCategory,
     MessageType,
     labels_of,
-    message_bytes,
     parse_message,
     redact,
 )
 from broker.schema.protocol import Receipt, ReceiptStatus
 
-from .world import GB, GB_RS, MK, NOW, RS, WORLD, deliver, report
+from .world import (
+    GB,
+    GB_RS,
+    MK,
+    NOW,
+    RS,
+    WORLD,
+    deliver,
+    report,
+    seal_for_rs,
+    under_declared_view,
+)
 
 
 def _sent_to(adapter: Adapter, recipient: str) -> list[bytes]:
@@ -99,22 +109,8 @@ def test_a_reused_id_with_other_bytes_is_a_conflict(uk: Adapter, serbia: Adapter
     (sealed,) = _sent_to(uk, RS)
     first = envelope.parse(sealed).header
     serbia.receive(deliver(sealed, recipient=RS))
-    key_id, key = WORLD.registry.current_encryption_key(RS, at=NOW)
     view = redact(report(), [DataCategory.BIOMETRIC])
-    again = envelope.seal(
-        message_bytes(view),
-        labels=labels_of(view),
-        sender=GB,
-        sender_key=WORLD.partners[GB].signing,
-        recipient=RS,
-        recipient_key_id=key_id,
-        recipient_key=key,
-        accord_id=GB_RS.accord.accord_id,
-        accord_digest=GB_RS.digest,
-        now=NOW,
-        ttl=dt.timedelta(days=1),
-        message_id=MessageId(first.message_id),
-    )
+    again = seal_for_rs(view, message_id=MessageId(first.message_id))
     assert serbia.receive(deliver(again, recipient=RS)) == "conflict"
     assert serbia.metrics.counter("xb_adapter_conflicts_total", "").value() == 1
     assert len(serbia.inbox.list()) == 1
@@ -122,25 +118,7 @@ def test_a_reused_id_with_other_bytes_is_a_conflict(uk: Adapter, serbia: Adapter
 
 def test_under_declared_labels_are_rejected_and_reported(serbia: Adapter) -> None:
     """Nothing is stored; the sender gets a rejected receipt; the rejection is counted."""
-    view = redact(report(), [DataCategory.BIOMETRIC])
-    honest = labels_of(view)
-    lying = honest.model_copy(
-        update={"data_categories": honest.data_categories - {DataCategory.LOCATION}}
-    )
-    key_id, key = WORLD.registry.current_encryption_key(RS, at=NOW)
-    sealed = envelope.seal(
-        message_bytes(view),
-        labels=lying,
-        sender=GB,
-        sender_key=WORLD.partners[GB].signing,
-        recipient=RS,
-        recipient_key_id=key_id,
-        recipient_key=key,
-        accord_id=GB_RS.accord.accord_id,
-        accord_digest=GB_RS.digest,
-        now=NOW,
-        ttl=dt.timedelta(days=1),
-    )
+    sealed = under_declared_view()
     assert serbia.receive(deliver(sealed, recipient=RS)) == "rejected"
     assert serbia.inbox.list() == ()
     assert (

@@ -11,9 +11,8 @@ from broker import envelope
 from broker.adapter import Adapter
 from broker.adapter.receiving import frame_limit
 from broker.pipeline import MAX_DELIVERY_BYTES
-from broker.schema import DataCategory, labels_of, message_bytes, redact
 
-from .world import GB, GB_RS, NOW, RS, WORLD, deliver, report
+from .world import GB, NOW, RS, WORLD, deliver, report, under_declared_view
 
 
 def _ids(offset: int) -> dict[str, object]:
@@ -24,29 +23,6 @@ def _sealed(uk: Adapter) -> bytes:
     uk.submit(report(), to=[RS])
     (entry,) = uk.journal.pending()
     return entry.envelope
-
-
-def _lying_labels() -> bytes:
-    """A view from GB whose signed labels leave out a data category its content carries."""
-    view = redact(report(), [DataCategory.BIOMETRIC])
-    honest = labels_of(view)
-    lying = honest.model_copy(
-        update={"data_categories": honest.data_categories - {DataCategory.LOCATION}}
-    )
-    key_id, key = WORLD.registry.current_encryption_key(RS, at=NOW)
-    return envelope.seal(
-        message_bytes(view),
-        labels=lying,
-        sender=GB,
-        sender_key=WORLD.partners[GB].signing,
-        recipient=RS,
-        recipient_key_id=key_id,
-        recipient_key=key,
-        accord_id=GB_RS.accord.accord_id,
-        accord_digest=GB_RS.digest,
-        now=NOW,
-        ttl=dt.timedelta(days=1),
-    )
 
 
 def test_a_view_refused_under_a_newer_registry_is_recorded_as_attested(
@@ -79,7 +55,7 @@ def test_a_refusal_of_an_authenticated_sender_is_recorded_and_receipted(
 ) -> None:
     """A label mismatch: the sender's signature checked, so the row's ids are the envelope's
     own, the frame is kept whole, and the rejected receipt still goes back to GB."""
-    frame = deliver(_lying_labels(), recipient=RS)
+    frame = deliver(under_declared_view(), recipient=RS)
     assert serbia.receive_many([frame], ids=[_ids(3)]) == ["rejected"]
     (row,) = serbia.inbox.rejected.list()
     assert (row.reason_code, row.identified_by, row.sender) == ("label_mismatch", "envelope", "GB")

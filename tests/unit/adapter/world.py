@@ -16,7 +16,18 @@ from broker.pipeline.delivery import attest
 from broker.pipeline.send import AccordInForce, accord_digest
 from broker.policy import load_accord
 from broker.runtime import Metrics
-from broker.schema import TLP, DataCategory, HandlingCode, Message, Purpose, parse_message, redact
+from broker.schema import (
+    TLP,
+    DataCategory,
+    HandlingCode,
+    Labels,
+    Message,
+    Purpose,
+    labels_of,
+    message_bytes,
+    parse_message,
+    redact,
+)
 from broker.store import InboxStore
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
@@ -100,4 +111,39 @@ def deliver(sealed: bytes, *, recipient: PartnerCode, at: dt.datetime = NOW) -> 
         rule_ids=("test",),
         decided_at=at,
         gateway_key=GATEWAY_KEY,
+    )
+
+
+def seal_for_rs(
+    message: Message, *, labels: Labels | None = None, message_id: MessageId | None = None
+) -> bytes:
+    """GB's envelope of ``message`` for RS under the GB-RS accord, sealed at NOW. ``labels``
+    (default: what the message holds) lets a test make the envelope lie about its content;
+    ``message_id`` lets it reuse an id."""
+    key_id, key = WORLD.registry.current_encryption_key(RS, at=NOW)
+    return envelope.seal(
+        message_bytes(message),
+        labels=labels_of(message) if labels is None else labels,
+        sender=GB,
+        sender_key=WORLD.partners[GB].signing,
+        recipient=RS,
+        recipient_key_id=key_id,
+        recipient_key=key,
+        accord_id=GB_RS.accord.accord_id,
+        accord_digest=GB_RS.digest,
+        now=NOW,
+        ttl=dt.timedelta(days=1),
+        message_id=message_id,
+    )
+
+
+def under_declared_view() -> bytes:
+    """A view from GB to RS whose signed labels leave out LOCATION, which its content holds."""
+    view = redact(report(), [DataCategory.BIOMETRIC])
+    honest = labels_of(view)
+    return seal_for_rs(
+        view,
+        labels=honest.model_copy(
+            update={"data_categories": honest.data_categories - {DataCategory.LOCATION}}
+        ),
     )
