@@ -7,10 +7,10 @@ does not invalidate signatures, while any change of rule does. A signature cover
 signature from ever passing as any other signature made with the same key.
 
 Signatures live beside the accord in ``<accord>.sigs.json`` (detached, so partners sign
-asynchronously). :func:`load_signed_accord` accepts an accord only with a valid signature from a
-current policy key of **every** party (counted per party, over distinct parties), refuses an
-expired accord and a version lower than one already accepted. The only way round it is
-``unsafe_allow_unsigned=True``, for local demos, which logs a warning every time.
+asynchronously). :func:`verify_accord` accepts an accord only with a valid signature from a
+current policy key of **every** party (counted per party, over distinct parties). Whether the
+accord is in force, and which version decides, is :mod:`broker.trust`'s business: an expired
+accord keeps valid signatures, and is held so that its flows are refused by name.
 """
 
 from __future__ import annotations
@@ -24,22 +24,22 @@ from collections.abc import Sequence
 from typing import Annotated, NoReturn
 
 import pydantic
-import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from broker import crypto, errors
 from broker.ids import KeyId, PartnerCode
 from broker.keys import Registry
-from broker.policy import Accord, load_accord
+from broker.policy import Accord
 
 __all__ = [
     "ACCORD_SIGNING_CONTEXT",
+    "MAX_SIGNATURE_FILE_BYTES",
     "AccordSignature",
     "SignatureFile",
     "VerifiedAccord",
     "accord_bytes",
     "accord_digest",
-    "load_signed_accord",
+    "parse_signature_file",
     "read_signature_file",
     "sign_accord",
     "signature_path",
@@ -48,8 +48,8 @@ __all__ = [
 ]
 
 ACCORD_SIGNING_CONTEXT = b"broker/accord/v1"
-_MAX_SIGNATURE_FILE = 256 * 1024
-_log = structlog.get_logger(__name__)
+#: the largest ``.sigs.json`` file read
+MAX_SIGNATURE_FILE_BYTES = 256 * 1024
 
 
 class AccordSignature(BaseModel):
@@ -150,8 +150,6 @@ def verify_accord(
             f"accord {accord.accord} v{accord.version}: the signatures are for "
             f"{signatures.accord} v{signatures.version} with another digest; sign this version"
         )
-    if now >= accord.expires_at():
-        raise errors.PolicyError(f"accord {accord.accord} expired {accord.expires_when}")
     message = _signing_input(accord)
     signed: set[PartnerCode] = set()
     for party in accord.party_codes:
@@ -184,52 +182,24 @@ def read_signature_file(path: pathlib.Path) -> SignatureFile:
     """Parse ``path`` strictly; a missing or malformed file is a PolicyError."""
     try:
         with path.open("rb") as handle:
-            data = handle.read(_MAX_SIGNATURE_FILE + 1)
+            data = handle.read(MAX_SIGNATURE_FILE_BYTES + 1)
     except OSError as exc:
         raise errors.PolicyError(f"{path}: cannot read signatures: {exc.strerror or exc}") from exc
-    if len(data) > _MAX_SIGNATURE_FILE:
-        raise errors.PolicyError(f"{path}: over {_MAX_SIGNATURE_FILE} bytes")
+    return parse_signature_file(data, source=str(path))
+
+
+def parse_signature_file(data: bytes, *, source: str) -> SignatureFile:
+    """Parse a signature file's bytes strictly (``source`` names them in errors)."""
+    if len(data) > MAX_SIGNATURE_FILE_BYTES:
+        raise errors.PolicyError(f"{source}: over {MAX_SIGNATURE_FILE_BYTES} bytes")
     try:
         return SignatureFile.model_validate_json(data, strict=True)
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(file)"
-        raise errors.PolicyError(f"{path}: {where}: {first['msg']}") from exc
+        raise errors.PolicyError(f"{source}: {where}: {first['msg']}") from exc
 
 
 def write_signature_file(path: pathlib.Path, signatures: SignatureFile) -> None:
     """Write ``signatures`` as readable JSON (reviewed in pull requests)."""
     path.write_text(signatures.model_dump_json(indent=2) + "\n", encoding="utf-8")
-
-
-def load_signed_accord(
-    path: pathlib.Path,
-    *,
-    registry: Registry | None,
-    now: dt.datetime,
-    accepted_version: int | None = None,
-    unsafe_allow_unsigned: bool = False,
-) -> Accord:
-    """Load ``path`` and enforce co-signatures, expiry and no rollback below ``accepted_version``.
-
-    ``unsafe_allow_unsigned`` skips the signature check (local demos only) and logs a warning
-    every time it is used.
-    """
-    accord = load_accord(path)
-    if accepted_version is not None and accord.version < accepted_version:
-        raise errors.PolicyError(
-            f"{path}: version {accord.version} is older than the accepted version "
-            f"{accepted_version} (rollback refused)"
-        )
-    if unsafe_allow_unsigned:
-        _log.warning(
-            "UNSAFE: accord loaded without checking co-signatures",
-            path=str(path),
-            accord=accord.accord,
-            version=accord.version,
-        )
-        return accord
-    if registry is None:
-        raise errors.PolicyError("strict accord loading needs the partner registry")
-    verify_accord(accord, read_signature_file(signature_path(path)), registry=registry, now=now)
-    return accord

@@ -11,7 +11,7 @@ docs/ADAPTER.md is the operator's guide.
 from __future__ import annotations
 
 from broker.adapter._setup import AdapterKeys, load_accords, load_keys, load_registry
-from broker.adapter.core import Adapter, RateCounters, ReceiveVerdict
+from broker.adapter.core import Adapter, ReceiveVerdict
 from broker.adapter.daemon import (
     AdapterDaemon,
     Connection,
@@ -36,7 +36,6 @@ __all__ = [
     "Connection",
     "DeliveryDir",
     "JournalEntry",
-    "RateCounters",
     "ReceiveVerdict",
     "SendJournal",
     "Spool",

@@ -7,18 +7,22 @@ import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 
-import structlog
-
-from broker import cosign, crypto, errors, keys
+from broker import crypto, errors, keys
 from broker.config import Config, read_secret
 from broker.ids import KeyId, PartnerCode
 from broker.keys import Registry
-from broker.pipeline.send import AccordInForce, accord_digest
-from broker.policy import load_accord
+from broker.runtime import AccordReporter
+from broker.trust import AccordFiles
 
-__all__ = ["AdapterKeys", "load_accords", "load_keys", "load_registry", "require_adapter"]
+__all__ = [
+    "AdapterKeys",
+    "load_accords",
+    "load_keys",
+    "load_registry",
+    "require_adapter",
+    "reread_accords",
+]
 
-_log = structlog.get_logger(__name__)
 _MAX_FILE_BYTES = 4 * 1024 * 1024
 
 
@@ -61,54 +65,37 @@ def load_registry(config: Config, *, now: dt.datetime) -> Registry:
     )
 
 
-def accord_files(config: Config) -> list[Path]:
-    """Every accord file the configuration names, sorted."""
-    files = set(config.accords.paths)
-    if config.accords.dir is not None:
-        if not config.accords.dir.is_dir():
-            raise errors.UsageError(f"{config.accords.dir}: the accords directory does not exist")
-        files |= set(config.accords.dir.glob("*.yaml"))
-    return sorted(files)
-
-
 def load_accords(
+    config: Config, *, registry: Registry, now: dt.datetime, reporter: AccordReporter
+) -> AccordFiles:
+    """Read every accord file the configuration names; refusals are reported, never fatal.
+
+    An accord that fails to verify, has expired or is not yet in force stops nothing: its
+    flows are refused (by name) while every other accord goes on. ``accords.unsafe_allow_unsigned``
+    skips the co-signature check, with a warning each time.
+    """
+    files = AccordFiles()
+    reread_accords(files, config, registry=registry, now=now, reporter=reporter, reloaded=False)
+    return files
+
+
+def reread_accords(
+    files: AccordFiles,
     config: Config,
-    me: PartnerCode,
     *,
     registry: Registry,
     now: dt.datetime,
-    accepted: Mapping[PartnerCode, AccordInForce] | None = None,
-) -> dict[PartnerCode, AccordInForce]:
-    """The co-signed accord shared with each counterpart, by counterpart.
-
-    Accords without ``me`` are skipped; an accord lacking a valid co-signature of every party
-    is refused (unless ``accords.unsafe_allow_unsigned``, which logs a warning each time), as
-    is one older than the version ``accepted`` before (rollback), and two accords with the
-    same counterpart (which one would decide?).
-    """
-    result: dict[PartnerCode, AccordInForce] = {}
-    previous = accepted or {}
-    for path in accord_files(config):
-        accord = load_accord(path)  # cheap: only to learn the parties before checking signatures
-        if me not in accord.party_codes:
-            continue
-        known = [previous[p].accord.version for p in accord.party_codes - {me} if p in previous]
-        accord = cosign.load_signed_accord(
-            path,
-            registry=registry,
-            now=now,
-            accepted_version=max(known) if known else None,
-            unsafe_allow_unsigned=config.accords.unsafe_allow_unsigned,
-        )
-        in_force = AccordInForce(accord, accord_digest(accord))
-        for other in accord.party_codes - {me}:
-            if other in result:
-                raise errors.PolicyError(
-                    f"{path}: a second accord with {other} ({result[other].accord.accord} is "
-                    "already loaded)"
-                )
-            result[other] = in_force
-    return result
+    reporter: AccordReporter,
+    reloaded: bool = True,
+) -> None:
+    """Read the accord files (again) into ``files``; each keeps its last good version."""
+    refusals = files.read(
+        config.accords.files(),
+        registry=registry,
+        now=now,
+        unsafe_allow_unsigned=config.accords.unsafe_allow_unsigned,
+    )
+    reporter.loaded(refusals, files.statuses(now), now=now, reloaded=reloaded)
 
 
 def load_keys(config: Config) -> AdapterKeys:

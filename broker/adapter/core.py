@@ -16,7 +16,6 @@ from broker import errors
 from broker.adapter._setup import AdapterKeys
 from broker.adapter.journal import SendJournal
 from broker.adapter.outputs import Delivery, DeliveryDir, Webhook
-from broker.adapter.rates import RateCounters
 from broker.adapter.receiving import inbox_item, log_rejection, rejection_row
 from broker.adapter.spool import Spool, parse_submission
 from broker.clock import Clock
@@ -27,18 +26,18 @@ from broker.keys import Registry
 from broker.pipeline import MAX_DELIVERY_BYTES
 from broker.pipeline.receive import Accepted, Rejected, accept
 from broker.pipeline.send import (
-    AccordInForce,
     Outgoing,
     Refused,
     SendOutcome,
     prepare,
     prepare_receipt,
 )
-from broker.runtime import Metrics, bind_ids
+from broker.runtime import AccordReporter, Metrics, bind_ids
 from broker.schema import Message
 from broker.store import DedupVerdict, InboxStore, RejectedDelivery
+from broker.trust import AccordFiles, RateCounters
 
-__all__ = ["Adapter", "RateCounters", "ReceiveVerdict"]
+__all__ = ["Adapter", "ReceiveVerdict"]
 
 _log = structlog.get_logger(__name__)
 
@@ -60,7 +59,8 @@ class Adapter:
     me: PartnerCode
     prefix: str
     registry: Registry
-    accords: Mapping[PartnerCode, AccordInForce]
+    #: every accord version held; which one decides is asked at each use
+    accords: AccordFiles
     keys: AdapterKeys
     journal: SendJournal
     inbox: InboxStore
@@ -77,9 +77,13 @@ class Adapter:
     rates: RateCounters = dataclasses.field(default_factory=RateCounters)
     #: the most of a refused frame kept in the inbox's rejected table
     max_rejected_frame_bytes: int = MAX_DELIVERY_BYTES
+    #: tells operators of refused accords and coming expiries (default: one on ``metrics``)
+    reporter: AccordReporter | None = None
 
     def __post_init__(self) -> None:
         m = self.metrics
+        if self.reporter is None:
+            self.reporter = AccordReporter(m)
         self._sealed = m.counter(
             "xb_adapter_sealed_total", "Views sealed and journalled.", ("recipient",)
         )
@@ -158,7 +162,7 @@ class Adapter:
             message,
             sender=self.me,
             recipients=list(to),
-            accords=self.accords,
+            accords=self.accords.book(now).counterparts(self.me),
             registry=self.registry,
             signing_key=self.keys.signing,
             now=now,
@@ -166,7 +170,7 @@ class Adapter:
         )
         for outcome in outcomes:
             if isinstance(outcome, Outgoing):
-                self.rates.count(outcome.decision, self.accords[outcome.recipient], now)
+                self.rates.count(outcome.decision, now)
             else:
                 self._refused.inc(reason_code=outcome.reason_code)
                 _log.info(
@@ -349,9 +353,11 @@ class Adapter:
         """Seal every receipt of a batch and journal them all in one transaction."""
         submissions: list[tuple[str | None, list[Outgoing]]] = []
         seen: set[str] = set()
+        now = self.clock.now()
+        accords = self.accords.book(now).counterparts(self.me)
         for receipt in receipts:
             source = f"receipt:{receipt.for_message}"
-            accord = self.accords.get(receipt.to)
+            accord = accords.get(receipt.to)
             if accord is None:
                 _log.warning(
                     "receipt_not_sent",
@@ -368,7 +374,7 @@ class Adapter:
                 accord=accord,
                 registry=self.registry,
                 signing_key=self.keys.signing,
-                now=self.clock.now(),
+                now=now,
             )
             if isinstance(sealed, Refused):
                 _log.warning(
@@ -382,6 +388,12 @@ class Adapter:
         self._journal_many(submissions)
 
     # -- housekeeping -------------------------------------------------------------------------
+
+    def report_accords(self) -> None:
+        """Refresh the accords' expiry gauges and warnings."""
+        if self.reporter is not None:
+            now = self.clock.now()
+            self.reporter.observe(self.accords.statuses(now), now=now)
 
     def shred_expired(self) -> int:
         """Crypto-shred messages past retention and forget old de-duplication entries."""

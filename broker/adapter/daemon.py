@@ -28,13 +28,13 @@ from pathlib import Path
 
 import structlog
 
-from broker import cosign, errors, keys
+from broker import errors, keys
 from broker.adapter._setup import (
-    accord_files,
     load_accords,
     load_keys,
     load_registry,
     require_adapter,
+    reread_accords,
 )
 from broker.adapter.core import Adapter
 from broker.adapter.journal import JournalEntry, SendJournal
@@ -45,7 +45,7 @@ from broker.clock import Clock, SystemClock
 from broker.config import Config, adapter_group, inbox_topic, kafka_client_security
 from broker.crypto import AeadSealer
 from broker.ids import MessageId
-from broker.runtime import Health, Metrics, StopSignal, serve_observability, watch
+from broker.runtime import AccordReporter, Health, Metrics, StopSignal, serve_observability, watch
 from broker.store import InboxStore
 from broker.transport.kafka import (
     Consumer,
@@ -88,15 +88,25 @@ def journal_path(config: Config) -> Path:
     return config.store.path.parent / "send-journal.sqlite"
 
 
-def build_adapter(config: Config, *, metrics: Metrics, clock: Clock | None = None) -> Adapter:
-    """Load keys, registry and accords and open the stores named by ``config``."""
+def build_adapter(
+    config: Config,
+    *,
+    metrics: Metrics,
+    clock: Clock | None = None,
+    reporter: AccordReporter | None = None,
+) -> Adapter:
+    """Load keys, registry and accords and open the stores named by ``config``.
+
+    ``reporter`` (default: one on ``metrics``) is told of refused accords and their expiry.
+    """
     me, store = require_adapter(config), config.store
     if store is None:
         raise errors.UsageError("an adapter configuration needs a store section")
     clock = clock or SystemClock()
     keyset = load_keys(config)
     registry = load_registry(config, now=clock.now())
-    accords = load_accords(config, me, registry=registry, now=clock.now())
+    reporter = reporter or AccordReporter(metrics)
+    files = load_accords(config, registry=registry, now=clock.now(), reporter=reporter)
     limits = config.limits
     spool = Spool(config.spool.dir) if config.spool is not None else None
     delivery_dir = DeliveryDir(store.delivery_dir) if store.delivery_dir else None
@@ -116,7 +126,7 @@ def build_adapter(config: Config, *, metrics: Metrics, clock: Clock | None = Non
         me=me,
         prefix=config.kafka.topic_prefix,
         registry=registry,
-        accords=accords,
+        accords=files,
         keys=keyset,
         journal=journal,
         inbox=inbox,
@@ -129,6 +139,7 @@ def build_adapter(config: Config, *, metrics: Metrics, clock: Clock | None = Non
         delivery_dir=delivery_dir,
         webhook=webhook,
         max_rejected_frame_bytes=frame_limit(limits.max_envelope_bytes),
+        reporter=reporter,
     )
 
 
@@ -340,6 +351,7 @@ class AdapterDaemon:
     async def _housekeeping_loop(self, stop: StopSignal) -> None:
         while not stop.is_set():
             self.adapter.shred_expired()
+            self.adapter.report_accords()
             if await stop.sleep(self._housekeeping_interval_s):
                 return
 
@@ -383,10 +395,7 @@ async def serve_config(
 
 
 async def _watch_reloads(config: Config, adapter: Adapter, stop: StopSignal) -> None:
-    accords = accord_files(config)
-    sigs = [cosign.signature_path(path) for path in accords]
-    paths = (*accords, *sigs, *([config.accords.dir] if config.accords.dir else []))
-    paths += (config.registry.path,)
+    paths = (config.registry.path, *config.accords.watched())
 
     def reload(changed: tuple[Path, ...]) -> None:
         if config.registry.path in changed:
@@ -394,16 +403,14 @@ async def _watch_reloads(config: Config, adapter: Adapter, stop: StopSignal) -> 
                 config.registry.path.read_bytes(), trusted=adapter.registry, now=adapter.clock.now()
             )
             _log.info("registry_reloaded", version=adapter.registry.version)
-        if set(changed) - {config.registry.path}:
-            # Any failure keeps every accord in force (watch() logs it as reload_failed).
-            adapter.accords = load_accords(
+        if set(changed) - {config.registry.path} and adapter.reporter is not None:
+            # each file that fails keeps its last good version; the others are read afresh
+            reread_accords(
+                adapter.accords,
                 config,
-                adapter.me,
                 registry=adapter.registry,
                 now=adapter.clock.now(),
-                accepted=adapter.accords,
+                reporter=adapter.reporter,
             )
-            fresh = adapter.accords
-            _log.info("accords_reloaded", partners=sorted(fresh))
 
     await watch(paths, reload, interval_s=2.0, stop=stop)

@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from broker import cosign, errors
 from broker.config.topics import validate_prefix
 from broker.ids import PartnerCode, partner_code
 
@@ -260,6 +261,22 @@ class AccordSettings(_Section):
     @classmethod
     def _as_tuple(cls, value: Any) -> Any:
         return tuple(value) if isinstance(value, list) else value
+
+    def files(self) -> list[Path]:
+        """Every accord file named (``paths`` and ``dir/*.yaml``), sorted; raises UsageError
+        when ``dir`` is not a directory."""
+        files = set(self.paths)
+        if self.dir is not None:
+            if not self.dir.is_dir():
+                raise errors.UsageError(f"{self.dir}: the accords directory does not exist")
+            files |= set(self.dir.glob("*.yaml"))
+        return sorted(files)
+
+    def watched(self) -> tuple[Path, ...]:
+        """The paths whose change means the accords must be read again (files, their
+        signature files, the directory)."""
+        sigs = tuple(cosign.signature_path(p) for p in self.paths)
+        return (*self.paths, *sigs, *(() if self.dir is None else (self.dir,)))
 
 
 class KeySettings(_Section):

@@ -10,12 +10,11 @@ acks=all, and only then records de-duplication entries and commits offsets.
 from __future__ import annotations
 
 from broker.gateway._daemon import GatewayMetrics, serve_gateway
-from broker.gateway._trust import RateCounters, TrustState
+from broker.gateway._trust import TrustState
 from broker.gateway.quarantine import list_quarantine, read_quarantine, release
 
 __all__ = [
     "GatewayMetrics",
-    "RateCounters",
     "TrustState",
     "list_quarantine",
     "read_quarantine",

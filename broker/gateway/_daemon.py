@@ -35,7 +35,7 @@ from broker.config import (
     quarantine_topic,
 )
 from broker.gateway._checkpoints import checkpoint_audit_log
-from broker.gateway._trust import RateCounters, TrustState, load_gateway_key
+from broker.gateway._trust import TrustState, load_gateway_key
 from broker.pipeline.gateway import (
     DedupKey,
     Deliver,
@@ -47,7 +47,15 @@ from broker.pipeline.gateway import (
     route,
 )
 from broker.pipeline.records import max_quarantine_record_bytes
-from broker.runtime import Health, Metrics, StopSignal, bind_ids, serve_observability, watch
+from broker.runtime import (
+    AccordReporter,
+    Health,
+    Metrics,
+    StopSignal,
+    bind_ids,
+    serve_observability,
+    watch,
+)
 from broker.store import DedupStore, DedupVerdict
 from broker.transport.kafka import (
     Consumer,
@@ -60,6 +68,7 @@ from broker.transport.kafka import (
     open_producer,
 )
 from broker.transport.security import ClientSecurity
+from broker.trust import RateCounters
 
 __all__ = ["GatewayMetrics", "serve_gateway"]
 
@@ -69,6 +78,8 @@ _FETCH_MAX_WAIT_MS = 100
 _MAX_BATCH = 500
 _RECONNECT_BACKOFF_S = 2.0
 _PRUNE_EVERY_S = 600.0
+#: how often the accords' expiry gauges are refreshed (and warnings considered)
+_ACCORD_REPORT_EVERY_S = 60.0
 
 
 class GatewayMetrics:
@@ -106,7 +117,7 @@ class _Gateway:
     def __init__(self, config: Config, *, clock: Clock, metrics: GatewayMetrics) -> None:
         now = clock.now()
         self.config, self.clock, self.metrics = config, clock, metrics
-        self.trust = TrustState(config, now=now)
+        self.trust = TrustState(config, now=now, reporter=AccordReporter(metrics.metrics))
         self.gateway_key = load_gateway_key(config, self.trust.registry, now=now)
         if config.store is None:
             raise errors.UsageError("the gateway needs store.path for its de-duplication record")
@@ -120,13 +131,22 @@ class _Gateway:
             max_age=dt.timedelta(seconds=limits.max_age_seconds),
             max_skew=dt.timedelta(seconds=limits.max_clock_skew_seconds),
         )
-        self.last_prune = time.monotonic()
+        self.last_prune = self.last_report = time.monotonic()
+
+    def report_accords(self) -> None:
+        """Refresh the accords' expiry gauges and warnings, at most once a minute."""
+        if time.monotonic() - self.last_report < _ACCORD_REPORT_EVERY_S:
+            return
+        self.last_report = time.monotonic()
+        now = self.clock.now()
+        self.trust.reporter.observe(self.trust.statuses(now), now=now)
 
     def topics(self) -> list[str]:
         return [outbox_topic(self.prefix, p) for p in self.trust.outbox_partners()]
 
     def decide(self, records: Sequence[Record], now: dt.datetime) -> list[GatewayOutcome]:
-        counters = self.rates.snapshot(self.trust.book, now=now)
+        book = self.trust.book(now)
+        counters = self.rates.snapshot(now)
         outcomes: list[GatewayOutcome] = []
 
         def dedup(key: DedupKey) -> DedupVerdict:
@@ -142,7 +162,7 @@ class _Gateway:
                     outcome = route(
                         inbound,
                         registry=self.trust.registry,
-                        accords=self.trust.book,
+                        accords=book,
                         gateway_key=self.gateway_key,
                         now=now,
                         counters=counters,
@@ -161,9 +181,10 @@ class _Gateway:
                     )
                 self._log_outcome(outcome)
             self.metrics.decision_seconds.inc(time.perf_counter() - started)
-            if isinstance(outcome, Deliver) and outcome.rate_counter is not None:
-                counters[outcome.rate_counter] = counters.get(outcome.rate_counter, 0) + 1
-                self.rates.add(self.trust.book, outcome.rate_counter, now=now)
+            if isinstance(outcome, Deliver) and outcome.decision.rate_counter is not None:
+                flow = outcome.decision.rate_counter
+                counters[flow] = counters.get(flow, 0) + 1
+                self.rates.count(outcome.decision, now)
             outcomes.append(outcome)
         return outcomes
 
@@ -353,6 +374,7 @@ async def _consume(
                 await stop.sleep(_RECONNECT_BACKOFF_S)
                 continue
             health.set_ready()
+            gateway.report_accords()
             records = await consumer.fetch(timeout_ms=_FETCH_TIMEOUT_MS, max_records=_MAX_BATCH)
             if records:
                 await gateway.process(consumer, producer, records)

@@ -15,11 +15,11 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from broker import crypto, envelope, errors
-from broker.ids import AccordId, KeyId, MessageId, PartnerCode
+from broker.ids import KeyId, MessageId, PartnerCode
 from broker.keys import Registry
 from broker.pipeline.delivery import attest
 from broker.pipeline.records import (
@@ -34,10 +34,10 @@ from broker.pipeline.records import (
 )
 from broker.policy import Accord, Decision, Outcome, Request, evaluate
 from broker.schema.labels import MessageType
+from broker.trust import AccordBook
 
 __all__ = [
     "RECIPIENT_HEADER",
-    "AccordBook",
     "DedupCheck",
     "DedupKey",
     "Deliver",
@@ -96,8 +96,8 @@ class Deliver:
     frame: bytes = dataclasses.field(repr=False)
     audit: AuditRecord = dataclasses.field(repr=False)
     dedup_key: DedupKey
-    #: the flow whose rate counter the daemon increments, when the flow is rate limited
-    rate_counter: str | None
+    #: the accord's decision: the daemon counts it against its flow's rate limit
+    decision: Decision = dataclasses.field(repr=False)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -121,41 +121,6 @@ class Duplicate:
 
 
 GatewayOutcome = Deliver | Quarantine | Duplicate
-
-
-class AccordBook:
-    """The accords in force, looked up by the (unordered) pair of parties."""
-
-    def __init__(self, accords: Iterable[tuple[Accord, str]]) -> None:
-        """Index ``(accord, digest)`` pairs; the digest is the hex SHA-256 of the accord file."""
-        self._by_pair: dict[frozenset[PartnerCode], Accord] = {}
-        self._digests: dict[AccordId, str] = {}
-        for accord, digest in accords:
-            parties = sorted(accord.party_codes)
-            for i, first in enumerate(parties):
-                for second in parties[i + 1 :]:
-                    pair = frozenset((first, second))
-                    other = self._by_pair.get(pair)
-                    if other is not None and other.accord != accord.accord:
-                        raise errors.PolicyError(
-                            f"accords {other.accord} and {accord.accord} both cover "
-                            f"{first}-{second}; one accord per pair"
-                        )
-                    self._by_pair[pair] = accord
-            self._digests[accord.accord_id] = digest
-
-    def for_pair(self, a: PartnerCode, b: PartnerCode) -> Accord | None:
-        """The accord in force between ``a`` and ``b``, or None."""
-        return self._by_pair.get(frozenset((a, b)))
-
-    def digest(self, accord: Accord) -> str:
-        """The digest of an accord held here."""
-        return self._digests[accord.accord_id]
-
-    @property
-    def accords(self) -> tuple[Accord, ...]:
-        """Every accord held, once each."""
-        return tuple({a.accord: a for a in self._by_pair.values()}.values())
 
 
 @dataclasses.dataclass
@@ -259,7 +224,8 @@ def route(
     request = Request(labels=header.labels, sender=header.sender, recipient=header.recipient)
     decision = evaluate(accord, request, now=now, counters=counters)
     if decision.outcome is not Outcome.ALLOW:
-        code = _policy_reason(decision, accord, now)
+        # REDACT here means the sender did not redact: a policy denial like any other
+        code = decision.reason_code or ReasonCode.POLICY_DENIED
         return _quarantine(ctx, code, "; ".join(decision.reasons), decision=decision)
     # 8. de-duplication last, so only what would be delivered is ever recorded
     key = DedupKey(header.message_id, header.recipient, header.envelope_digest)
@@ -295,7 +261,7 @@ def route(
         frame=frame,
         audit=_audit(ctx, kind=kind, decision=decision, reason_code=None, reasons=decision.reasons),
         dedup_key=key,
-        rate_counter=decision.rate_counter,
+        decision=decision,
     )
 
 
@@ -363,19 +329,6 @@ def _classify_verify_failure(
     ):
         return ReasonCode.RECIPIENT_KEY_INVALID, str(exc)
     return ReasonCode.SUITE_MISMATCH, str(exc)
-
-
-def _policy_reason(decision: Decision, accord: Accord, now: dt.datetime) -> ReasonCode:
-    rules = decision.rule_ids
-    if any(rule.endswith(".in-force") for rule in rules):
-        return (
-            ReasonCode.ACCORD_EXPIRED
-            if now >= accord.expires_at()
-            else (ReasonCode.ACCORD_NOT_IN_FORCE)
-        )
-    if rules and all(rule.endswith(".rate-limit") for rule in rules):
-        return ReasonCode.RATE_LIMITED
-    return ReasonCode.POLICY_DENIED
 
 
 def _named(ctx: _Context) -> envelope.EnvelopeHeader | envelope.VerifiedHeader | None:

@@ -27,6 +27,7 @@ from pydantic import Field, JsonValue
 from broker import crypto, errors, strictjson
 from broker.ids import KeyId
 from broker.keys import canonical_json
+from broker.reasons import ReasonCode
 from broker.schema._base import StrictModel
 from broker.schema.labels import Labels
 
@@ -73,32 +74,6 @@ _PARTNER = r"^[A-Z]{2}$"
 _U32 = struct.Struct(">I")
 _SCHEMA = errors.SchemaError
 _M = TypeVar("_M", bound=pydantic.BaseModel)
-
-
-class ReasonCode(enum.StrEnum):
-    """Why the gateway quarantined a record: stable names, documented in docs/GATEWAY.md."""
-
-    MALFORMED = "malformed"
-    OVERSIZED = "oversized"
-    BAD_SIGNATURE = "bad_signature"
-    UNKNOWN_SENDER = "unknown_sender"
-    UNKNOWN_KEY = "unknown_key"
-    REVOKED_KEY = "revoked_key"
-    EXPIRED_KEY = "expired_key"
-    SUITE_MISMATCH = "suite_mismatch"
-    STALE = "stale"
-    FUTURE_DATED = "future_dated"
-    SENDER_MISMATCH = "sender_mismatch"
-    UNKNOWN_RECIPIENT = "unknown_recipient"
-    RECIPIENT_KEY_INVALID = "recipient_key_invalid"
-    RECIPIENT_MISMATCH = "recipient_mismatch"
-    NO_ACCORD = "no_accord"
-    ACCORD_MISMATCH = "accord_mismatch"
-    ACCORD_EXPIRED = "accord_expired"
-    ACCORD_NOT_IN_FORCE = "accord_not_in_force"
-    POLICY_DENIED = "policy_denied"
-    RATE_LIMITED = "rate_limited"
-    REPLAY_CONFLICT = "replay_conflict"
 
 
 class AuditKind(enum.StrEnum):

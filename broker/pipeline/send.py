@@ -19,9 +19,11 @@ from typing import NoReturn
 from broker import cosign, crypto, envelope, errors
 from broker.ids import MessageId, PartnerCode, new_message_id
 from broker.keys import Registry
-from broker.policy import Accord, Decision, decide_for_recipient
+from broker.policy import Accord, Decision, decide_for_recipient, out_of_force
+from broker.reasons import ReasonCode
 from broker.schema import Message, labels_of, parse_message
 from broker.schema.labels import Labels, MessageType
+from broker.trust import AccordInForce
 
 __all__ = [
     "DEFAULT_TTL",
@@ -52,14 +54,6 @@ def accord_digest(accord: Accord) -> str:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class AccordInForce:
-    """The accord a pair of partners shares, with its digest (see :func:`accord_digest`)."""
-
-    accord: Accord
-    digest: str
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
 class Outgoing:
     """One sealed view for one recipient: produce ``envelope`` to the sender's outbox."""
 
@@ -77,7 +71,7 @@ class Refused:
     """A recipient who gets nothing, and why (stable ``reason_code`` plus readable reasons)."""
 
     recipient: PartnerCode
-    reason_code: str
+    reason_code: ReasonCode
     reasons: tuple[str, ...]
     decision: Decision | None = None
 
@@ -102,10 +96,11 @@ def prepare(
     """Decide, redact and seal ``message`` for each recipient, in the order given.
 
     ``accords`` maps each recipient to the accord the sender shares with it; a recipient
-    without one is refused (``no_accord``), as is one whose accord denies the message
-    (``policy_denied``), who has no valid encryption key (``unknown_key``), or when the
-    message has already expired (``expired``). Raises :class:`errors.UsageError` for a bad
-    recipient list (empty, repeated, too long, or the sender itself).
+    without one is refused (``no_accord``), as is one whose accord has expired or is not yet
+    in force (``accord_expired``, ``accord_not_yet_effective``) or denies the message
+    (``policy_denied``, ``rate_limited``), who has no valid encryption key (``unknown_key``),
+    or when the message has already expired (``expired``). Raises :class:`errors.UsageError`
+    for a bad recipient list (empty, repeated, too long, or the sender itself).
     """
     _check_recipients(sender, recipients)
     if now.tzinfo is None:
@@ -120,14 +115,18 @@ def prepare(
         in_force = accords.get(recipient)
         if lifetime is None:
             outcomes.append(
-                Refused(recipient, "expired", (f"the message expired at {message.expires}",))
+                Refused(
+                    recipient,
+                    ReasonCode.EXPIRED,
+                    (f"the message expired at {message.expires}",),
+                )
             )
             continue
         if in_force is None:
             outcomes.append(
                 Refused(
                     recipient,
-                    "no_accord",
+                    ReasonCode.NO_ACCORD,
                     (f"no accord in force between {sender} and {recipient}",),
                 )
             )
@@ -136,9 +135,8 @@ def prepare(
             in_force.accord, message, sender, recipient, now=now, counters=counters
         )
         if not result.decision.permits or result.view is None:
-            outcomes.append(
-                Refused(recipient, "policy_denied", result.decision.reasons, result.decision)
-            )
+            code = result.decision.reason_code or ReasonCode.POLICY_DENIED
+            outcomes.append(Refused(recipient, code, result.decision.reasons, result.decision))
             continue
         view = result.view
         known = labels_by_view.get(id(view))
@@ -210,14 +208,19 @@ def prepare_receipt(
 ) -> SendOutcome:
     """Seal a receipt back to the original sender under the accord the two share.
 
-    Receipts are protocol messages: no flow of the accord decides on them (they carry no
-    intelligence), but they are signed and encrypted like any view and travel through the
-    gateway, which audits them.
+    Receipts are protocol messages: no flow of the accord decides on their content (they
+    carry no intelligence), but they are signed and encrypted like any view and travel through
+    the gateway, which audits them. They travel only while the accord is in force: one that has
+    expired or is not yet in force refuses the receipt here, as the gateway would.
     """
     if receipt.type is not MessageType.RECEIPT:
         raise errors.UsageError(f"prepare_receipt seals receipts, not {receipt.type}")
     if recipient == sender:
         raise errors.UsageError("a partner does not send receipts to itself")
+    lapsed = out_of_force(accord.accord, now=now)
+    if lapsed is not None:
+        code = lapsed.reason_code or ReasonCode.ACCORD_EXPIRED
+        return Refused(recipient, code, lapsed.reasons, lapsed)
     return _seal_view(
         receipt,
         labels=labels_of(receipt),
@@ -248,14 +251,14 @@ def _seal_view(
     try:
         key_id, key = registry.current_encryption_key(recipient, at=now)
     except errors.KeyTrustError as exc:
-        return Refused(recipient, "unknown_key", (str(exc),), decision)
+        return Refused(recipient, ReasonCode.UNKNOWN_KEY, (str(exc),), decision)
     # The accord fixes the suite for the pair (e.g. post-quantum for long-lived secrets); a
     # key of another suite would silently downgrade it, so the sender refuses up front.
     wanted = str(in_force.accord.suite)
     if str(signing_key.suite) != wanted or str(key.suite) != wanted:
         return Refused(
             recipient,
-            "suite_mismatch",
+            ReasonCode.SUITE_MISMATCH,
             (
                 f"accord {in_force.accord.accord_id} requires the {wanted} suite; the keys are "
                 f"{signing_key.suite} (sender) and {key.suite} (recipient)",

@@ -7,10 +7,18 @@ sending adapter's decision on full content, with the recipient's redacted view.
 
 from __future__ import annotations
 
+from broker.policy._yaml import DEFAULT_MAX_BYTES as MAX_ACCORD_BYTES
 from broker.policy.cases import CaseResult, FileReport, discover, run_case_file
 from broker.policy.diff import Change, ChangeKind, diff_accords
-from broker.policy.engine import Decision, Outcome, Request, evaluate, evaluate_content, rule_ids
-from broker.policy.holder import AccordHolder, ReloadResult
+from broker.policy.engine import (
+    Decision,
+    Outcome,
+    Request,
+    evaluate,
+    evaluate_content,
+    out_of_force,
+    rule_ids,
+)
 from broker.policy.loader import Problem, lint_accord, lint_accord_file, load_accord, parse_accord
 from broker.policy.model import (
     PERSONAL_CATEGORIES,
@@ -32,9 +40,9 @@ from broker.policy.sender import RecipientView, decide_for_recipient
 from broker.policy.simulate import Difference, SimulationReport, TrafficRecord, simulate
 
 __all__ = [
+    "MAX_ACCORD_BYTES",
     "PERSONAL_CATEGORIES",
     "Accord",
-    "AccordHolder",
     "AccordTime",
     "CaseResult",
     "CategoryRules",
@@ -51,7 +59,6 @@ __all__ = [
     "RateLimit",
     "RateWindow",
     "RecipientView",
-    "ReloadResult",
     "Request",
     "SimulationReport",
     "Suite",
@@ -68,6 +75,7 @@ __all__ = [
     "lint_accord",
     "lint_accord_file",
     "load_accord",
+    "out_of_force",
     "parse_accord",
     "rule_ids",
     "run_case_file",

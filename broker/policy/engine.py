@@ -24,7 +24,8 @@ from typing import Any, NoReturn
 
 from broker.errors import UsageError
 from broker.ids import AccordId, PartnerCode
-from broker.policy.model import PERSONAL_CATEGORIES, Accord, Flow, OnwardSharing
+from broker.policy.model import PERSONAL_CATEGORIES, Accord, Flow, OnwardSharing, RateLimit
+from broker.reasons import ReasonCode
 from broker.schema import equivalence_partners, from_gsc
 from broker.schema.labels import TLP, Classification, DataCategory, HandlingCode, Labels
 
@@ -34,6 +35,7 @@ __all__ = [
     "Request",
     "evaluate",
     "evaluate_content",
+    "out_of_force",
     "rule_ids",
 ]
 
@@ -72,6 +74,10 @@ class Decision:
     retention_days: int | None = None
     onward_sharing: OnwardSharing | None = None
     rate_counter: str | None = None  # the counter the caller increments when it delivers
+    #: the limit ``rate_counter`` counts against (its window), when the flow has one
+    rate: RateLimit | None = None
+    #: why, when the outcome is DENY: the stable code senders and the gateway report
+    reason_code: ReasonCode | None = None
 
     @property
     def permits(self) -> bool:
@@ -170,8 +176,16 @@ def _decide(
         raise UsageError("policy decisions need a timezone-aware time")
     labels, sender, recipient = request.labels, request.sender, request.recipient
 
-    def deny(rule: str, *reasons: str) -> Decision:
-        return Decision(Outcome.DENY, accord.accord_id, accord.version, None, (rule,), reasons)
+    def deny(rule: str, code: ReasonCode, *reasons: str) -> Decision:
+        return Decision(
+            Outcome.DENY,
+            accord.accord_id,
+            accord.version,
+            None,
+            (rule,),
+            reasons,
+            reason_code=code,
+        )
 
     parties = accord.parties
     strangers = (
@@ -182,28 +196,22 @@ def _decide(
     if strangers:
         return deny(
             f"{accord.accord}.parties",
+            ReasonCode.POLICY_DENIED,
             f"{' and '.join(strangers)} {'is' if len(strangers) == 1 else 'are'} not a "
             f"party to accord {accord.accord} (parties: {', '.join(accord.parties)})",
         )
-    effective_from, expires_at = accord.in_force
-    if now < effective_from:
-        return deny(
-            f"{accord.accord}.in-force",
-            f"accord {accord.accord} v{accord.version} is not in force until "
-            f"{accord.effective_text}",
-        )
-    if now >= expires_at:
-        return deny(
-            f"{accord.accord}.in-force",
-            f"accord {accord.accord} v{accord.version} expired {accord.expires_when}",
-        )
+    lapsed = out_of_force(accord, now=now)
+    if lapsed is not None:
+        return lapsed
     # The loader guarantees at most one flow per direction and type.
     flow = accord.routes.get((sender, recipient, labels.message_type))
     if flow is not None:
         return _decide_on_flow(accord, flow, labels, counters, content_side=content_side)
     if (sender, recipient) not in accord.directions:
         return deny(
-            f"{accord.accord}.no-flow", f"the accord opens no flow from {sender} to {recipient}"
+            f"{accord.accord}.no-flow",
+            ReasonCode.POLICY_DENIED,
+            f"the accord opens no flow from {sender} to {recipient}",
         )
     carried = sorted(
         {
@@ -215,8 +223,34 @@ def _decide(
     )
     return deny(
         f"{accord.accord}.no-flow",
+        ReasonCode.POLICY_DENIED,
         f"{labels.message_type} is not a message type the accord allows from "
         f"{sender} to {recipient} (allowed: {', '.join(carried)})",
+    )
+
+
+def out_of_force(accord: Accord, *, now: dt.datetime) -> Decision | None:
+    """The denial of every flow of ``accord`` when it is not in force at ``now``, else None."""
+    effective_from, expires_at = accord.in_force
+    if effective_from <= now < expires_at:
+        return None
+    if now < effective_from:
+        code = ReasonCode.ACCORD_NOT_YET_EFFECTIVE
+        why = (
+            f"accord {accord.accord} v{accord.version} is not in force until "
+            f"{accord.effective_text}"
+        )
+    else:
+        code = ReasonCode.ACCORD_EXPIRED
+        why = f"accord {accord.accord} v{accord.version} expired {accord.expires_when}"
+    return Decision(
+        Outcome.DENY,
+        accord.accord_id,
+        accord.version,
+        None,
+        (f"{accord.accord}.in-force",),
+        (why,),
+        reason_code=code,
     )
 
 
@@ -307,6 +341,7 @@ def _decide_on_flow(
             )
         )
     if denied:
+        only_rate = all(rule == f"{flow.id}.rate-limit" for rule, _ in denied)
         return Decision(
             Outcome.DENY,
             accord.accord_id,
@@ -314,6 +349,7 @@ def _decide_on_flow(
             flow.id,
             tuple(dict.fromkeys(rule for rule, _ in denied)),
             tuple(reason for _, reason in denied),
+            reason_code=ReasonCode.RATE_LIMITED if only_rate else ReasonCode.POLICY_DENIED,
         )
     # The strictest of what the accord, the handling code and the TLP level each demand.
     onward = flow.handling.onward_sharing
@@ -341,4 +377,5 @@ def _decide_on_flow(
         retention_days=flow.handling.retention_days,
         onward_sharing=onward,
         rate_counter=flow.id if limit is not None else None,
+        rate=limit,
     )

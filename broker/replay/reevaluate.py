@@ -33,7 +33,7 @@ _POLICY_REASONS = frozenset(
         ReasonCode.POLICY_DENIED,
         ReasonCode.RATE_LIMITED,
         ReasonCode.ACCORD_EXPIRED,
-        ReasonCode.ACCORD_NOT_IN_FORCE,
+        ReasonCode.ACCORD_NOT_YET_EFFECTIVE,
     }
 )
 _PROGRESS_EVERY = 1000

@@ -28,6 +28,7 @@ from broker.runtime._lifecycle import (
     StopSignal,
     run,
 )
+from broker.runtime.accords import EXPIRY_WARNING, AccordReporter
 from broker.runtime.http import OBSERVABILITY_HOST, Health, ObservabilityServer, serve_observability
 from broker.runtime.logs import bind_ids, route_library_logs
 from broker.runtime.metrics import CONTENT_TYPE, Counter, Gauge, Metrics
@@ -39,7 +40,9 @@ __all__ = [
     "EXIT_FAILURE",
     "EXIT_FORCED",
     "EXIT_OK",
+    "EXPIRY_WARNING",
     "OBSERVABILITY_HOST",
+    "AccordReporter",
     "Counter",
     "FileWatcher",
     "Gauge",

@@ -13,7 +13,10 @@ changes the counts, not the verdict:
 - sealed before it but routed after it (the natural stragglers, plus one envelope the test
   seals before the instant and publishes after it, so the case always occurs): quarantined
   by the gateway as ``accord_expired`` exactly once, stored nowhere;
-- the history checker: 0 lost, 0 duplicated, 0 unauthorised; every daemon still running.
+- the history checker: 0 lost, 0 duplicated, 0 unauthorised; every daemon still running;
+- restarted after the instant, the gateway and GB's adapter start (the lapsed accord stops
+  nothing) and refuse by name from the start: GB's adapter refuses a new report as
+  ``accord_expired``, the gateway quarantines an envelope sealed around it the same way.
 """
 
 from __future__ import annotations
@@ -209,7 +212,7 @@ def test_accord_expiring_mid_stream(federation: Federation, tmp_path: Path) -> N
         # Refused by the sender: every submission from the instant on, each naming it.
         assert {k for k, at in invoked.items() if at >= deadline} <= set(failed)
         for key, detail in failed.items():
-            assert detail.startswith("RS: policy_denied: "), (key, detail)
+            assert detail.startswith("RS: accord_expired: "), (key, detail)
             assert f"accord gb-rs v2 expired at {stamp}" in detail, (key, detail)
 
         # Wait until the gateway decided every view and every receipt of a stored view.
@@ -258,6 +261,38 @@ def test_accord_expiring_mid_stream(federation: Federation, tmp_path: Path) -> N
         assert all(federation.is_running(name) for name in names)
         counted = federation.metrics(GATEWAY)
         assert counted['xb_gateway_quarantined_total{reason_code="accord_expired"}'] == len(held)
+        _restart_after_the_instant(federation, tmp_path, stamp=stamp)
+
+
+def _restart_after_the_instant(federation: Federation, tmp_path: Path, *, stamp: str) -> None:
+    """Stop and start the gateway and GB's adapter with version 2 lapsed: both become ready,
+    the accord's gauges say it is not in force, and both refuse by name from the start."""
+    for name in (GATEWAY, "GB"):
+        assert federation.stop(name) == 0
+    federation.start_many([GATEWAY, "GB"])
+    for name in (GATEWAY, "GB"):
+        assert federation.metrics(name)['xb_accord_in_force{accord="gb-rs"}'] == 0
+    driver = SpoolDriver(federation, tmp_path / "after-restart.jsonl")
+    driver.submit("GB-EXPIRY-RESTART", ["RS"])
+    assert driver.settle(timeout_s=_SETTLE_S)
+    driver.close()
+    [refused] = [e for e in read_history([driver.history]) if e.type is EventType.FAIL]
+    assert refused.detail.startswith("RS: accord_expired: "), refused.detail
+    assert f"accord gb-rs v2 expired at {stamp}" in refused.detail
+    series = 'xb_gateway_quarantined_total{reason_code="accord_expired"}'
+    before = federation.metrics(GATEWAY).get(series, 0.0)
+    _, sealed = seal_as(federation, "GB", "RS", report("GB-EXPIRY-AROUND"), accord="gb-rs")
+    asyncio.run(
+        produce(
+            federation.bootstrap,
+            outbox_topic(federation.prefix, "GB"),
+            sealed,
+            headers=[("xb-recipient", b"RS")],
+        )
+    )
+    assert wait_until(
+        lambda: federation.metrics(GATEWAY).get(series, 0.0) > before, timeout_s=_SETTLE_S
+    ), "the restarted gateway did not quarantine the envelope sealed around GB's adapter"
 
 
 def _stream_across(

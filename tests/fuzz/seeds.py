@@ -31,12 +31,13 @@ from broker.keys.testing import build_registry
 from broker.ledger import checkpoint_origin
 from broker.ledger.entries import encode_checkpoint_record
 from broker.pipeline.delivery import attest
-from broker.pipeline.gateway import AccordBook, Deliver, InboundRecord, Quarantine, route
-from broker.pipeline.send import AccordInForce, Outgoing, accord_digest, prepare
+from broker.pipeline.gateway import Deliver, InboundRecord, Quarantine, route
+from broker.pipeline.send import Outgoing, accord_digest, prepare
 from broker.policy import Accord, parse_accord
 from broker.replay import BundleHeader, Entry
 from broker.replay.bundle import write_bundle
 from broker.schema import parse_message
+from broker.trust import AccordBook, AccordInForce
 
 __all__ = [
     "AUDIT_TOPIC",

@@ -23,11 +23,12 @@ from broker.adapter import Adapter, AdapterDaemon, AdapterKeys, Connection, Send
 from broker.clock import SystemClock
 from broker.config import inbox_topic, outbox_topic
 from broker.crypto import AeadSealer
+from broker.demo.federation import redated
 from broker.ids import MessageId, PartnerCode
 from broker.keys.testing import build_registry
 from broker.pipeline.delivery import attest
-from broker.pipeline.send import AccordInForce, Outgoing, accord_digest, prepare
-from broker.policy import load_accord
+from broker.pipeline.send import Outgoing, accord_digest, prepare
+from broker.policy import parse_accord
 from broker.runtime import Metrics, StopSignal
 from broker.schema import (
     TLP,
@@ -43,6 +44,7 @@ from broker.schema import (
 from broker.store import InboxStore
 from broker.transport.kafka import TopicSpec, create_topics, open_consumer, open_producer
 from broker.transport.testing import KafkaUnderTest
+from broker.trust import AccordFiles, AccordInForce
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -51,7 +53,11 @@ GB, RS = PartnerCode("GB"), PartnerCode("RS")
 NOW = dt.datetime.now(dt.UTC)
 WORLD = build_registry(now=NOW)
 GATEWAY_KEY = next(iter(WORLD.gateways.values()))
-_accord = load_accord(ROOT / "policies" / "gb-rs.yaml")
+# the shipped rules, in force around now: the daemon below runs on the wall clock
+_accord = parse_accord(
+    redated((ROOT / "policies" / "gb-rs.yaml").read_text(encoding="utf-8"), now=NOW).encode(),
+    source="gb-rs.yaml",
+)
 GB_RS = AccordInForce(_accord, accord_digest(_accord))
 
 
@@ -124,7 +130,7 @@ def _serbia(directory: pathlib.Path, prefix: str, metrics: Metrics) -> Adapter:
         me=RS,
         prefix=prefix,
         registry=WORLD.registry,
-        accords={GB: GB_RS},
+        accords=AccordFiles.holding([GB_RS], now=NOW),
         keys=AdapterKeys(
             signing=keys.signing, decryption={keys.encryption_key_id: keys.decryption}
         ),

@@ -10,11 +10,10 @@ import pathlib
 import pytest
 
 from broker import crypto, envelope, errors
-from broker.adapter import Adapter, DeliveryDir, RateCounters
+from broker.adapter import Adapter, DeliveryDir
 from broker.clock import FixedClock
 from broker.ids import MessageId
 from broker.pipeline.send import Outgoing, Refused
-from broker.policy import Decision, Outcome
 from broker.schema import (
     Classification,
     DataCategory,
@@ -27,7 +26,6 @@ from broker.schema.protocol import Receipt, ReceiptStatus
 
 from .world import (
     GB,
-    GB_RS,
     MK,
     NOW,
     RS,
@@ -151,26 +149,6 @@ def test_retention_shreds_the_content(uk: Adapter, serbia: Adapter, clock: Fixed
     assert row.shredded_at is not None
     with pytest.raises(errors.UsageError, match="shredded"):
         serbia.inbox.get(row.message_id)
-
-
-def test_rate_counters_count_per_window() -> None:
-    """Counts belong to the window they were made in; a new window starts at zero."""
-    counters = RateCounters()
-    uk_to_rs = GB_RS.accord.flows[0]
-    assert uk_to_rs.rate is not None
-    decision = Decision(
-        Outcome.ALLOW,
-        GB_RS.accord.accord_id,
-        1,
-        uk_to_rs.id,
-        (uk_to_rs.id,),
-        (),
-        rate_counter=uk_to_rs.id,
-    )
-    counters.count(decision, GB_RS, NOW)
-    counters.count(decision, GB_RS, NOW + dt.timedelta(minutes=1))
-    assert counters.snapshot(NOW) == {uk_to_rs.id: 2}
-    assert counters.snapshot(NOW + dt.timedelta(hours=2)) == {}
 
 
 def test_envelopes_in_the_journal_open_for_their_recipient(uk: Adapter) -> None:

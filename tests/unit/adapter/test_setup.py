@@ -1,5 +1,5 @@
 """An adapter is built from an operator's files: a verified registry, co-signed accords and
-encrypted keys; an accord its parties did not all sign is refused."""
+encrypted keys; an accord its parties did not all sign never decides, and stops nothing."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from broker.config import Config, load_config
 from broker.policy import parse_accord
 from broker.runtime import Metrics
 
-from .world import GB, ROOT, RS, WORLD
+from .world import GB, NOW, ROOT, RS, WORLD
 
 PASSPHRASE = "correct horse battery staple adapter"
 
@@ -61,7 +61,7 @@ def test_an_adapter_is_built_from_its_files(
     monkeypatch.setenv("XB_TEST_PASSPHRASE", PASSPHRASE)
     adapter = build_adapter(_files(tmp_path, sign=True), metrics=Metrics())
     try:
-        assert set(adapter.accords) == {GB}
+        assert set(adapter.accords.book(NOW).counterparts(RS)) == {GB}
         assert set(adapter.keys.decryption) == {WORLD.partners[RS].encryption_key_id}
         assert (tmp_path / "send-journal.sqlite").exists()
         assert adapter.spool is not None
@@ -71,13 +71,20 @@ def test_an_adapter_is_built_from_its_files(
         adapter.inbox.close()
 
 
-def test_an_accord_without_co_signatures_is_refused(
+def test_an_accord_without_co_signatures_is_refused_and_counted(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Fail closed: no adapter starts on an accord the parties did not both sign."""
+    """Fail closed without failing the daemon: an accord the parties did not both sign never
+    decides (the pair has no accord), the refusal is counted, the adapter still starts."""
     monkeypatch.setenv("XB_TEST_PASSPHRASE", PASSPHRASE)
-    with pytest.raises(errors.PolicyError):
-        build_adapter(_files(tmp_path, sign=False), metrics=Metrics())
+    metrics = Metrics()
+    adapter = build_adapter(_files(tmp_path, sign=False), metrics=metrics)
+    try:
+        assert adapter.accords.book(NOW).counterparts(RS) == {}
+        assert "xb_accord_refusals_total 1" in metrics.render()
+    finally:
+        adapter.journal.close()
+        adapter.inbox.close()
 
 
 def test_a_missing_passphrase_is_a_usage_error(

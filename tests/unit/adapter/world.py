@@ -13,7 +13,7 @@ from broker.crypto import AeadSealer
 from broker.ids import MessageId, PartnerCode
 from broker.keys.testing import RegistryFixture, build_registry
 from broker.pipeline.delivery import attest
-from broker.pipeline.send import AccordInForce, accord_digest
+from broker.pipeline.send import accord_digest
 from broker.policy import load_accord
 from broker.runtime import Metrics
 from broker.schema import (
@@ -29,6 +29,7 @@ from broker.schema import (
     redact,
 )
 from broker.store import InboxStore
+from broker.trust import AccordFiles, AccordInForce
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
@@ -73,7 +74,7 @@ def make_adapter(
     """A partner's adapter on stores in ``directory`` (reopening the same directory resumes)."""
     directory.mkdir(parents=True, exist_ok=True)
     keys = WORLD.partners[me]
-    accords = {GB: GB_RS} if me == RS else {RS: GB_RS, MK: GB_MK}
+    accords = AccordFiles.holding([GB_RS] if me == RS else [GB_RS, GB_MK], now=clock.now())
     return Adapter(
         me=me,
         prefix="xb.",

@@ -20,7 +20,6 @@ from broker.keys import Registry
 from broker.keys.testing import RegistryFixture, build_registry
 from broker.pipeline import ReasonCode, parse_audit_record, verify_audit_record, verify_delivery
 from broker.pipeline.gateway import (
-    AccordBook,
     DedupKey,
     Deliver,
     Duplicate,
@@ -43,6 +42,7 @@ from broker.schema.labels import (
     Purpose,
 )
 from broker.store import DedupStore
+from broker.trust import AccordBook
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, 0, tzinfo=dt.UTC)
 DEFAULT_LIMITS = Limits()
@@ -213,7 +213,7 @@ def test_an_allowed_envelope_is_delivered_with_a_verifiable_attestation(world: W
     outcome = decide(world, sealed, headers=(("xb-recipient", b"RS"),))
     assert isinstance(outcome, Deliver)
     assert outcome.topic == "xb.inbox.RS"
-    assert outcome.rate_counter == "GB-RS-OPS"
+    assert outcome.decision.rate_counter == "GB-RS-OPS"
     verified = verify_delivery(outcome.frame, registry=world.registry, recipient=RS, now=NOW)
     assert verified.envelope_bytes == sealed
     assert verified.attestation.accord_id == "gb-rs"
@@ -321,7 +321,7 @@ CASES: dict[str, tuple[Callable[[World], dict[str, object]], ReasonCode]] = {
             "value": w.seal(),
             "accords": AccordBook([load(accord_yaml("gb-rs", "RS", effective="2027-01-01"))]),
         },
-        ReasonCode.ACCORD_NOT_IN_FORCE,
+        ReasonCode.ACCORD_NOT_YET_EFFECTIVE,
     ),
     "TLP above the ceiling": (
         lambda w: {"value": w.seal(labels=LABELS.model_copy(update={"tlp": TLP.RED}))},

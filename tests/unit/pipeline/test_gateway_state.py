@@ -1,4 +1,5 @@
-"""The gateway daemon's trust state and rate windows: reloads never make things worse."""
+"""The gateway daemon's trust state: reloads never make things worse, and one bad or lapsed
+accord never stops the daemon."""
 
 from __future__ import annotations
 
@@ -8,25 +9,31 @@ import pathlib
 
 import pytest
 
-from broker import cosign, errors
+from broker import cosign
 from broker.config import Config, load_config
-from broker.gateway import RateCounters, TrustState
+from broker.gateway import TrustState
 from broker.ids import PartnerCode
 from broker.keys.testing import RegistryFixture, build_registry
-from broker.pipeline.gateway import AccordBook
 from broker.policy import parse_accord
+from broker.runtime import AccordReporter, Metrics
 
 NOW = dt.datetime(2026, 11, 28, 12, 30, 0, tzinfo=dt.UTC)
 GB, RS = PartnerCode("GB"), PartnerCode("RS")
 
 
-def accord_text(version: int, *, rate: str = "2/hour") -> bytes:
+def accord_text(
+    version: int,
+    *,
+    rate: str = "2/hour",
+    effective: str = "2025-01-01",
+    expires: str = "2099-01-01",
+) -> bytes:
     return f"""accord: gb-rs
 title: Test accord
 version: {version}
 parties: [GB, RS]
-effective: 2025-01-01
-expires: 2099-01-01
+effective: {effective}
+expires: {expires}
 suite: classic
 flows:
   - id: GB-RS-OPS
@@ -47,15 +54,21 @@ flows:
 """.encode()
 
 
-def write_accord(folder: pathlib.Path, fixture: RegistryFixture, data: bytes) -> None:
-    (folder / "gb-rs.yaml").write_bytes(data)
-    accord = parse_accord(data, source="gb-rs.yaml")
+def write_accord(
+    folder: pathlib.Path, fixture: RegistryFixture, data: bytes, *, name: str = "gb-rs.yaml"
+) -> None:
+    (folder / name).write_bytes(data)
+    accord = parse_accord(data, source=name)
     signatures = None
     for partner in (GB, RS):
         key = fixture.partners[partner].policy
         signatures = cosign.sign_accord(accord, signatures, key=key, partner=partner)
     assert signatures is not None
-    cosign.write_signature_file(folder / "gb-rs.yaml.sigs.json", signatures)
+    cosign.write_signature_file(folder / f"{name}.sigs.json", signatures)
+
+
+def trust_state(config: Config, metrics: Metrics | None = None) -> TrustState:
+    return TrustState(config, now=NOW, reporter=AccordReporter(metrics or Metrics()))
 
 
 @pytest.fixture
@@ -79,11 +92,11 @@ def test_a_newer_co_signed_accord_replaces_the_old_one(
 ) -> None:
     """Version 2, signed by both parties, is in force after the reload."""
     config, fixture = setup
-    state = TrustState(config, now=NOW)
+    state = trust_state(config)
     assert config.accords.dir is not None
     write_accord(config.accords.dir, fixture, accord_text(2))
     state.reload([config.accords.dir / "gb-rs.yaml"], now=NOW)
-    accord = state.book.for_pair(GB, RS)
+    accord = state.book(NOW).for_pair(GB, RS)
     assert accord is not None
     assert accord.version == 2
 
@@ -103,11 +116,11 @@ def test_a_bad_accord_file_keeps_the_last_good_accord(
 ) -> None:
     """The reload is refused and logged; decisions continue under version 1."""
     config, fixture = setup
-    state = TrustState(config, now=NOW)
+    state = trust_state(config)
     assert config.accords.dir is not None
     BAD_RELOADS[case](fixture, config.accords.dir)
     state.reload([config.accords.dir / "gb-rs.yaml"], now=NOW)
-    accord = state.book.for_pair(GB, RS)
+    accord = state.book(NOW).for_pair(GB, RS)
     assert accord is not None
     assert accord.version == 1
 
@@ -117,13 +130,13 @@ def test_an_older_accord_version_is_a_refused_rollback(
 ) -> None:
     """After version 2 is accepted, a correctly signed version 1 is not taken back."""
     config, fixture = setup
-    state = TrustState(config, now=NOW)
+    state = trust_state(config)
     assert config.accords.dir is not None
     write_accord(config.accords.dir, fixture, accord_text(2))
     state.reload([config.accords.dir / "gb-rs.yaml"], now=NOW)
     write_accord(config.accords.dir, fixture, accord_text(1))
     state.reload([config.accords.dir / "gb-rs.yaml"], now=NOW)
-    accord = state.book.for_pair(GB, RS)
+    accord = state.book(NOW).for_pair(GB, RS)
     assert accord is not None
     assert accord.version == 2
 
@@ -133,28 +146,79 @@ def test_a_registry_file_that_does_not_verify_keeps_the_last_good_registry(
 ) -> None:
     """Garbage in the registry file is logged and ignored."""
     config, _ = setup
-    state = TrustState(config, now=NOW)
+    state = trust_state(config)
     before = state.registry
     config.registry.path.write_bytes(b"{}")
     state.reload([config.registry.path], now=NOW)
     assert state.registry is before
 
 
-def test_an_unsigned_accord_is_refused_at_start(setup: tuple[Config, RegistryFixture]) -> None:
-    """Without unsafe_allow_unsigned the daemon will not start on an accord nobody signed."""
+def test_an_unsigned_accord_is_refused_and_the_gateway_still_starts(
+    setup: tuple[Config, RegistryFixture],
+) -> None:
+    """Without unsafe_allow_unsigned an accord nobody signed never decides; the refusal is
+    logged and counted, and the daemon starts (its pair simply has no accord)."""
     config, _ = setup
     assert config.accords.dir is not None
     (config.accords.dir / "gb-rs.yaml.sigs.json").unlink()
-    with pytest.raises(errors.PolicyError):
-        TrustState(config, now=NOW)
+    metrics = Metrics()
+    state = trust_state(config, metrics)
+    assert state.book(NOW).for_pair(GB, RS) is None
+    assert "xb_accord_refusals_total 1" in metrics.render()
 
 
-def test_rate_counts_are_per_flow_and_reset_with_the_window() -> None:
-    """Counts accumulate within the UTC hour and start again at the next one."""
-    data = accord_text(1)
-    book = AccordBook([(parse_accord(data, source="t.yaml"), "00" * 32)])
-    rates = RateCounters()
-    rates.add(book, "GB-RS-OPS", now=NOW)
-    rates.add(book, "GB-RS-OPS", now=NOW + dt.timedelta(minutes=20))
-    assert rates.snapshot(book, now=NOW + dt.timedelta(minutes=29)) == {"GB-RS-OPS": 2}
-    assert rates.snapshot(book, now=NOW + dt.timedelta(minutes=30)) == {"GB-RS-OPS": 0}
+def test_an_expired_accord_is_held_so_its_flows_are_refused_by_name(
+    setup: tuple[Config, RegistryFixture],
+) -> None:
+    """An accord that has lapsed loads (its signatures are still good) and decides by
+    refusing; the gauges say it is not in force and how long ago it lapsed."""
+    config, fixture = setup
+    assert config.accords.dir is not None
+    write_accord(config.accords.dir, fixture, accord_text(1, expires="2026-11-01"))
+    metrics = Metrics()
+    state = trust_state(config, metrics)
+    accord = state.book(NOW).for_pair(GB, RS)
+    assert accord is not None
+    assert accord.expires_text == "2026-11-01"
+    rendered = metrics.render()
+    assert 'xb_accord_in_force{accord="gb-rs"} 0' in rendered
+    assert 'xb_accord_expiry_seconds{accord="gb-rs"} -2377800' in rendered
+
+
+def test_a_renewal_on_file_takes_over_on_its_date(setup: tuple[Config, RegistryFixture]) -> None:
+    """Version 2, co-signed ahead of time in a file of its own, decides from its effective
+    date; version 1 decides until then; the expiry gauge counts to version 2's end."""
+    config, fixture = setup
+    assert config.accords.dir is not None
+    write_accord(config.accords.dir, fixture, accord_text(1, expires="2026-12-14"))
+    write_accord(
+        config.accords.dir,
+        fixture,
+        accord_text(2, effective="2026-12-14", expires="2029-12-14"),
+        name="gb-rs.v2.yaml",
+    )
+    metrics = Metrics()
+    state = trust_state(config, metrics)
+    before = state.book(NOW).for_pair(GB, RS)
+    after = state.book(dt.datetime(2026, 12, 14, tzinfo=dt.UTC)).for_pair(GB, RS)
+    assert (before and before.version, after and after.version) == (1, 2)
+    seconds = (dt.datetime(2029, 12, 14, tzinfo=dt.UTC) - NOW).total_seconds()
+    assert f'xb_accord_expiry_seconds{{accord="gb-rs"}} {seconds:.0f}' in metrics.render()
+
+
+def test_an_older_version_under_a_new_name_does_not_roll_back(
+    setup: tuple[Config, RegistryFixture],
+) -> None:
+    """Versions are known by accord id, not file name: once version 2 has been in force, a
+    still valid, co-signed version 1 copied in as another file never decides again."""
+    config, fixture = setup
+    state = trust_state(config)
+    assert config.accords.dir is not None
+    write_accord(config.accords.dir, fixture, accord_text(2))
+    state.reload([config.accords.dir / "gb-rs.yaml"], now=NOW)
+    assert state.book(NOW).for_pair(GB, RS) is not None
+    write_accord(config.accords.dir, fixture, accord_text(1), name="gb-rs-old.yaml")
+    state.reload([config.accords.dir / "gb-rs-old.yaml"], now=NOW)
+    accord = state.book(NOW).for_pair(GB, RS)
+    assert accord is not None
+    assert accord.version == 2

@@ -18,7 +18,8 @@ from broker.pipeline import (
     parse_quarantine_record,
     verify_audit_record,
 )
-from broker.pipeline.gateway import AccordBook, InboundRecord, Quarantine, route
+from broker.pipeline.gateway import InboundRecord, Quarantine, route
+from broker.trust import AccordBook
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 WORLD = build_registry(now=NOW, partners=("GB", "RS"), roots=1, threshold=1)

@@ -20,7 +20,6 @@ from broker.keys.testing import build_registry
 from broker.pipeline.delivery import attest
 from broker.pipeline.receive import Accepted, Rejected, accept
 from broker.pipeline.send import (
-    AccordInForce,
     Outgoing,
     accord_digest,
     prepare,
@@ -42,6 +41,7 @@ from broker.schema import (
     redact,
 )
 from broker.schema.protocol import Receipt, ReceiptStatus
+from broker.trust import AccordInForce
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)

@@ -15,7 +15,6 @@ from broker import envelope, errors
 from broker.ids import MessageId, PartnerCode, new_message_id
 from broker.keys.testing import make_registry
 from broker.pipeline.send import (
-    AccordInForce,
     Outgoing,
     Refused,
     accord_digest,
@@ -37,6 +36,7 @@ from broker.schema import (
     redact,
 )
 from broker.schema.protocol import Receipt, ReceiptStatus
+from broker.trust import AccordInForce
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
@@ -195,7 +195,7 @@ def test_rate_counters_are_honoured() -> None:
     """A flow whose window is full refuses; the counters come from the caller."""
     (refused,) = _prepare(report(), MK, counters={"GB-MK-PERSONS": 500})
     assert isinstance(refused, Refused)
-    assert refused.reason_code == "policy_denied"
+    assert refused.reason_code == "rate_limited"
 
 
 def test_an_envelope_never_outlives_its_message() -> None:
@@ -273,3 +273,43 @@ def test_a_view_is_refused_when_the_accord_requires_another_suite() -> None:
     assert isinstance(refused, Refused)
     assert refused.reason_code == "suite_mismatch"
     assert "pq-hybrid" in refused.reasons[0]
+
+
+def test_an_accord_out_of_force_refuses_by_name() -> None:
+    """After gb-xk lapses, and before gb-rs takes effect, the sender refuses with the accord's
+    own reason code, naming the instant; the other recipient is unaffected."""
+    xk = ACCORDS[XK].accord
+    after = xk.expires_at() + dt.timedelta(seconds=1)
+    registry, _, keys = make_registry(now=after)
+    outcomes = _prepare(
+        report(), XK, RS, now=after, registry=registry, signing_key=keys[GB].signing
+    )
+    refused = outcomes[0]
+    assert isinstance(refused, Refused)
+    assert refused.reason_code == "accord_expired"
+    assert refused.reasons == (f"accord gb-xk v{xk.version} expired on {xk.expires_text}",)
+    assert isinstance(outcomes[1], Outgoing)
+    before = ACCORDS[RS].accord.effective_from() - dt.timedelta(days=1)
+    (early,) = _prepare(report(), RS, now=before)
+    assert isinstance(early, Refused)
+    assert early.reason_code == "accord_not_yet_effective"
+
+
+def test_a_receipt_is_not_sealed_under_a_lapsed_accord() -> None:
+    """The gateway would quarantine it as accord_expired: the receiver refuses it up front."""
+    after = ACCORDS[RS].accord.expires_at()
+    registry, _, keys = make_registry(now=after)
+    receipt = receipt_for(
+        report(), message_id=_any_id(), content_sha256=b"\x00" * 32, received_at=after
+    )
+    sealed = prepare_receipt(
+        receipt,
+        sender=RS,
+        recipient=GB,
+        accord=ACCORDS[RS],
+        registry=registry,
+        signing_key=keys[RS].signing,
+        now=after,
+    )
+    assert isinstance(sealed, Refused)
+    assert sealed.reason_code == "accord_expired"

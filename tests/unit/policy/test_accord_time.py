@@ -30,6 +30,7 @@ from broker.policy import (
     instant_of,
     lint_accord,
     load_accord,
+    out_of_force,
     parse_accord,
 )
 from broker.schema.labels import (
@@ -41,6 +42,7 @@ from broker.schema.labels import (
     MessageType,
     Purpose,
 )
+from broker.trust import AccordFiles
 
 from .conftest import POLICIES, SMALL_ACCORD
 
@@ -336,9 +338,11 @@ def test_diff_effective_earlier_widens() -> None:
 # -- co-signing ---------------------------------------------------------------------------
 
 
-def test_strict_loading_refuses_a_timestamp_accord_from_its_instant(tmp_path: pathlib.Path) -> None:
-    """A co-signed accord with a timestamp loads until its instant, and is refused from it
-    with the instant named (as the daemons' reloads do)."""
+def test_a_co_signed_timestamp_accord_decides_until_its_instant_then_refuses(
+    tmp_path: pathlib.Path,
+) -> None:
+    """A co-signed accord with a timestamp is held as the daemons hold it: in force until its
+    instant, then held still, as expired, so its flows are refused naming the instant."""
     registry, _, private = make_registry(now=INSTANT - dt.timedelta(days=1), partners=["GB", "ZZ"])
     text = SMALL_ACCORD.replace("expires: 2027-01-01", "expires: 2026-11-07T18:00:00Z")
     path = tmp_path / "gb-zz.yaml"
@@ -351,7 +355,14 @@ def test_strict_loading_refuses_a_timestamp_accord_from_its_instant(tmp_path: pa
         )
     assert signatures is not None
     cosign.write_signature_file(cosign.signature_path(path), signatures)
-    loaded = cosign.load_signed_accord(path, registry=registry, now=INSTANT - _TICK)
-    assert loaded.expires_at() == INSTANT
-    with pytest.raises(PolicyError, match="gb-zz expired at 2026-11-07T18:00:00Z"):
-        cosign.load_signed_accord(path, registry=registry, now=INSTANT)
+    files = AccordFiles()
+    assert files.read([path], registry=registry, now=INSTANT - _TICK) == []
+    (before,) = files.statuses(INSTANT - _TICK)
+    (after,) = files.statuses(INSTANT)
+    assert (before.state, after.state) == ("in_force", "expired")
+    assert after.deciding.expires_at() == INSTANT
+    held = files.book(INSTANT).for_pair(PartnerCode("GB"), PartnerCode("ZZ"))
+    assert held is not None
+    denial = out_of_force(held, now=INSTANT)
+    assert denial is not None
+    assert denial.reasons == (f"accord gb-zz v{held.version} expired at 2026-11-07T18:00:00Z",)

@@ -1,0 +1,97 @@
+"""Telling operators where each accord stands: refusals, expiry warnings and gauges.
+
+Every daemon that holds accords (the gateway, each adapter) reports the same way:
+
+- each accord file or version refused is one ``accord_refused`` error line with the reason;
+- ``xb_accord_in_force{accord}`` is 1 while a version of the accord is in force, else 0;
+- ``xb_accord_expiry_seconds{accord}`` counts down to the instant the accord lapses (a renewal
+  already on file pushes it out), negative once it has;
+- within :data:`EXPIRY_WARNING` of lapsing, an ``accord_expiring`` warning; once lapsed or not
+  yet in force, an ``accord_not_in_force`` error. Each is logged when the state is first seen
+  and then at most once a day, so a log shows the cliff coming without repeating every minute.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+import structlog
+
+from broker.runtime.metrics import Metrics
+from broker.trust import AccordStatus, Refusal
+
+__all__ = ["EXPIRY_WARNING", "AccordReporter"]
+
+#: how far ahead of an accord's lapse the daemons start to warn (and `policy verify` too)
+EXPIRY_WARNING: Final = dt.timedelta(days=30)
+_REPEAT: Final = dt.timedelta(days=1)
+_log = structlog.get_logger("broker.accords")
+
+
+class AccordReporter:
+    """Logs and gauges of the accords a daemon holds."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._in_force = metrics.gauge(
+            "xb_accord_in_force", "1 while a version of the accord is in force.", ("accord",)
+        )
+        self._expiry = metrics.gauge(
+            "xb_accord_expiry_seconds",
+            "Seconds until the accord lapses (negative once it has).",
+            ("accord",),
+        )
+        self._refused = metrics.counter(
+            "xb_accord_refusals_total", "Accord files or versions refused on loading."
+        )
+        self._told: dict[tuple[str, str], dt.datetime] = {}
+
+    def loaded(
+        self,
+        refusals: Iterable[Refusal],
+        statuses: Sequence[AccordStatus],
+        *,
+        now: dt.datetime,
+        reloaded: bool,
+    ) -> None:
+        """After the accord files were read (at start, or again after a change): log and count
+        each refusal, log what is held, and :meth:`observe` it."""
+        for refusal in refusals:
+            self._refused.inc()
+            _log.error("accord_refused", source=refusal.source, reason=refusal.reason)
+        _log.info(
+            "accords_reloaded" if reloaded else "accords_loaded",
+            accords=[f"{s.accord} v{s.version} {s.state}" for s in statuses],
+        )
+        self.observe(statuses, now=now)
+
+    def observe(self, statuses: Iterable[AccordStatus], *, now: dt.datetime) -> None:
+        """Set the gauges and log what an operator must act on."""
+        for status in statuses:
+            accord = str(status.accord)
+            left = status.lapses_at - now
+            self._in_force.set(1.0 if status.state == "in_force" else 0.0, accord=accord)
+            self._expiry.set(left.total_seconds(), accord=accord)
+            if status.state != "in_force":
+                self._tell(status, now, "accord_not_in_force")
+            elif left <= EXPIRY_WARNING:
+                self._tell(status, now, "accord_expiring")
+
+    def _tell(self, status: AccordStatus, now: dt.datetime, event: str) -> None:
+        key = (str(status.accord), event)
+        last = self._told.get(key)
+        if last is not None and now - last < _REPEAT:
+            return
+        self._told[key] = now
+        fields = {
+            "accord": str(status.accord),
+            "version": status.version,
+            "state": status.state,
+            "lapses": status.last.expires_text,
+        }
+        if event == "accord_expiring":
+            days = (status.lapses_at - now).total_seconds() / 86_400
+            _log.warning(event, days_left=round(days, 1), action="renew it", **fields)
+        else:
+            _log.error(event, action="its flows are refused until a version is in force", **fields)
