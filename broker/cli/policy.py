@@ -13,7 +13,9 @@ import pydantic
 from broker import cosign, errors, keys, policy
 from broker.clock import SystemClock
 from broker.ids import PartnerCode, partner_code
+from broker.runtime import EXPIRY_WARNING
 from broker.schema import Labels, parse_message
+from broker.trust import AccordInForce, AccordSet, AccordStatus
 
 __all__ = ["group"]
 
@@ -208,7 +210,7 @@ def sign(
 
 
 @group.command()
-@click.argument("accord_path", metavar="ACCORD", type=_FILE)
+@click.argument("accord_paths", metavar="ACCORD...", nargs=-1, required=True, type=_FILE)
 @click.option(
     "--registry",
     "registry_path",
@@ -217,21 +219,64 @@ def sign(
     help="The signed partner registry (checked out of band).",
 )
 @click.option("--at", "at_text", help="Verify as of this time (ISO 8601 with zone); default now.")
-def verify(accord_path: pathlib.Path, registry_path: pathlib.Path, at_text: str | None) -> None:
-    """Check that every party co-signed ACCORD with a current policy key."""
+def verify(
+    accord_paths: tuple[pathlib.Path, ...], registry_path: pathlib.Path, at_text: str | None
+) -> None:
+    """Check that every party co-signed each ACCORD with a current policy key, and say where
+    each stands in time.
+
+    Give every version on file (a renewal beside the version it follows) so that renewals are
+    taken into account. Fails (exit 10) on a file that is not co-signed and on an accord that
+    has lapsed with no version in force, naming it; warns when one lapses within 30 days.
+    """
     now = _time(at_text) if at_text else SystemClock().now()
     registry = keys.verify_registry(registry_path.read_bytes(), trusted=None, now=now)
-    accord = policy.load_accord(accord_path)
-    verified = cosign.verify_accord(
-        accord,
-        cosign.read_signature_file(cosign.signature_path(accord_path)),
-        registry=registry,
-        now=now,
-    )
-    click.echo(
-        f"{accord_path}: {accord.accord} v{accord.version} co-signed by "
-        f"{', '.join(sorted(verified.signers))} (digest {verified.digest})"
-    )
+    held: list[AccordInForce] = []
+    for path in accord_paths:
+        accord = policy.load_accord(path)
+        verified = cosign.verify_accord(
+            accord,
+            cosign.read_signature_file(cosign.signature_path(path)),
+            registry=registry,
+            now=now,
+        )
+        held.append(AccordInForce(accord, verified.digest))
+        click.echo(
+            f"{path}: {accord.accord} v{accord.version} co-signed by "
+            f"{', '.join(sorted(verified.signers))} (digest {verified.digest})"
+        )
+    accords = AccordSet()
+    refusals = accords.replace(held, now=now)
+    if refusals:
+        raise errors.PolicyError(f"{refusals[0].source}: {refusals[0].reason}")
+    lapsed = []
+    for status in accords.statuses(now):
+        line, ok = _standing(status, now)
+        click.echo(line, err=not ok)
+        if not ok:
+            lapsed.append(f"{status.accord} (expired {status.deciding.expires_when})")
+    if lapsed:
+        raise errors.PolicyError(f"not in force, renew: {', '.join(lapsed)}")
+
+
+def _standing(status: AccordStatus, now: dt.datetime) -> tuple[str, bool]:
+    """One line on where an accord stands, and False when it has lapsed."""
+    held = status.deciding
+    name = f"{held.accord} v{held.version}"
+    if status.state == "expired":
+        return f"error: {name} expired {held.expires_when}: its flows are refused", False
+    if status.state == "not_yet_effective":
+        return f"{name}: not in force until {held.effective_text}", True
+    line = f"{name}: in force until {held.expires_text}"
+    if status.successor is not None:
+        line += (
+            f"; v{status.successor.version} on file takes over, the accord lapses "
+            f"{status.last.expires_when}"
+        )
+    left = status.lapses_at - now
+    if left <= EXPIRY_WARNING:
+        line = f"warning: {line}; lapses in {left.days} days: renew it"
+    return line, True
 
 
 def _partner(text: str) -> PartnerCode:

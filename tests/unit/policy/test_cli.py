@@ -9,13 +9,18 @@ import pathlib
 import pytest
 from click.testing import CliRunner
 
+from broker import cosign
 from broker.cli import cli
 from broker.errors import PolicyError
 from broker.ids import PartnerCode
 from broker.keys import save_private_key
 from broker.keys.testing import make_registry
+from broker.policy import load_accord
 
 from .conftest import POLICIES, SMALL_ACCORD
+
+AT_TEXT = "2026-03-01T12:00:00+00:00"
+AT = dt.datetime.fromisoformat(AT_TEXT)
 
 
 @pytest.fixture
@@ -25,9 +30,10 @@ def runner() -> CliRunner:
 
 def test_lint_ok_exits_zero(runner: CliRunner) -> None:
     """Every shipped accord lints clean."""
-    result = runner.invoke(cli, ["policy", "lint", *map(str, sorted(POLICIES.glob("*.yaml")))])
+    files = sorted(POLICIES.glob("*.yaml"))
+    result = runner.invoke(cli, ["policy", "lint", *map(str, files)])
     assert result.exit_code == 0, result.output
-    assert result.output.count(": ok") == 5
+    assert result.output.count(": ok") == len(files)
 
 
 def test_lint_errors_exit_10_with_positions(runner: CliRunner, tmp_path: pathlib.Path) -> None:
@@ -137,15 +143,14 @@ def test_simulate_reports_changes(runner: CliRunner, tmp_path: pathlib.Path) -> 
 
 def test_sign_then_verify(runner: CliRunner, tmp_path: pathlib.Path) -> None:
     """Each party signs with its policy key; verify then names both signers."""
-    now = dt.datetime.now(dt.UTC)
     registry_file = tmp_path / "registry.json"
-    _, data, private = make_registry(now=now, partners=["GB", "RS"])
+    _, data, private = make_registry(now=AT, partners=["GB", "RS"])
     registry_file.write_bytes(data)
     accord = tmp_path / "gb-rs.yaml"
     accord.write_bytes((POLICIES / "gb-rs.yaml").read_bytes())
     passphrase = tmp_path / "pass"
     passphrase.write_text("a long enough passphrase\n", encoding="utf-8")
-    verify = ["policy", "verify", str(accord), "--registry", str(registry_file)]
+    verify = ["policy", "verify", str(accord), "--registry", str(registry_file), "--at", AT_TEXT]
     for party in ("GB", "RS"):
         key = tmp_path / f"{party}.policy.pem"
         save_private_key(
@@ -171,3 +176,64 @@ def test_sign_then_verify(runner: CliRunner, tmp_path: pathlib.Path) -> None:
     result = runner.invoke(cli, verify)
     assert result.exception is None, result.output
     assert "co-signed by GB, RS" in result.output
+
+
+def _co_signed_copies(
+    tmp_path: pathlib.Path, *names: str, now: dt.datetime
+) -> tuple[pathlib.Path, list[str]]:
+    """The shipped accords ``names`` copied and co-signed by both parties, and the file of a
+    registry valid at ``now``."""
+    _, data, private = make_registry(now=now, partners=["GB", "AL", "XK"])
+    registry_file = tmp_path / "registry.json"
+    registry_file.write_bytes(data)
+    paths = []
+    for name in names:
+        path = tmp_path / name
+        path.write_bytes((POLICIES / name).read_bytes())
+        accord = load_accord(path)
+        signatures = None
+        for party in sorted(accord.party_codes):
+            signatures = cosign.sign_accord(
+                accord, signatures, key=private[party].policy, partner=party
+            )
+        assert signatures is not None
+        cosign.write_signature_file(cosign.signature_path(path), signatures)
+        paths.append(str(path))
+    return registry_file, paths
+
+
+def test_verify_warns_a_month_ahead_and_names_the_renewal_on_file(
+    runner: CliRunner, tmp_path: pathlib.Path
+) -> None:
+    """Three weeks before gb-al v2 expires: alone it warns; with v3 beside it, it says v3
+    takes over and when the accord lapses. Neither fails."""
+    at = dt.datetime(2026, 11, 23, 12, tzinfo=dt.UTC)
+    registry, (v2, v3) = _co_signed_copies(tmp_path, "gb-al.yaml", "gb-al.v3.yaml", now=at)
+    when = ["--registry", str(registry), "--at", at.isoformat()]
+    alone = runner.invoke(cli, ["policy", "verify", v2, *when])
+    assert alone.exception is None, alone.output
+    assert "warning: gb-al v2: in force until 2026-12-14; lapses in 20 days: renew it" in (
+        alone.output
+    )
+    both = runner.invoke(cli, ["policy", "verify", v2, v3, *when])
+    assert both.exception is None, both.output
+    renewal = (
+        "gb-al v2: in force until 2026-12-14; v3 on file takes over, the accord lapses on "
+        "2029-12-14"
+    )
+    assert renewal in both.output
+    assert "warning" not in both.output
+
+
+def test_verify_fails_on_a_lapsed_accord_naming_it(
+    runner: CliRunner, tmp_path: pathlib.Path
+) -> None:
+    """After gb-xk v2's end (2028-01-01) with no later version: exit 10, named."""
+    at = dt.datetime(2028, 2, 1, tzinfo=dt.UTC)
+    names = ("gb-xk.yaml", "gb-xk.v2.yaml", "gb-al.v3.yaml")
+    registry, paths = _co_signed_copies(tmp_path, *names, now=at)
+    when = ["--registry", str(registry), "--at", at.isoformat()]
+    result = runner.invoke(cli, ["policy", "verify", *paths, *when])
+    assert isinstance(result.exception, PolicyError)
+    assert "error: gb-xk v2 expired on 2028-01-01: its flows are refused" in result.output
+    assert str(result.exception) == "not in force, renew: gb-xk (expired on 2028-01-01)"

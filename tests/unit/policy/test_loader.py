@@ -23,9 +23,12 @@ def _error(text: str, *, max_bytes: int = 256 * 1024) -> str:
 
 @pytest.mark.parametrize("path", sorted(POLICIES.glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_accord_loads(path: pathlib.Path) -> None:
-    """The accords in policies/ are valid and their id matches the file name."""
+    """The accords in policies/ are valid and named ``<id>.yaml``, or ``<id>.v<N>.yaml`` for
+    version N of an accord with several versions on file (a renewal beside the one in force)."""
     accord = load_accord(path)
-    assert accord.accord == path.stem
+    stem, _, version = path.stem.partition(".v")
+    assert stem == accord.accord
+    assert version in ("", str(accord.version))
 
 
 def test_small_accord_parses_with_its_fields(small_accord: Accord) -> None:
