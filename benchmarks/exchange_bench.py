@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import statistics
 import tempfile
 import time
@@ -34,25 +33,16 @@ from pathlib import Path
 
 import aiokafka
 
+from benchmarks.soak.driver import unlimited_accords
 from broker.adapter import Spool, write_submission
 from broker.config import outbox_topic
-from broker.demo.exchange import example_report
-from broker.demo.federation import Federation, default_policies_dir, provision
+from broker.demo.federation import Federation, provision
+from broker.demo.scenario import network_report
 from broker.ids import PartnerCode
 from broker.transport.embedded import EmbeddedBroker
 
 RECIPIENTS = ("RS", "MK", "XK")
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _unlimited_accords(directory: Path) -> list[Path]:
-    directory.mkdir()
-    copies = []
-    for source in sorted(default_policies_dir().glob("*.yaml")):
-        target = directory / source.name
-        target.write_text(re.sub(r"(?m)^\s*rate_limit:.*\n", "", source.read_text()))
-        copies.append(target)
-    return copies
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -80,7 +70,7 @@ def run_exchange(
     spool = Spool(federation.spool_dir("GB"))
     to = [PartnerCode(code) for code in RECIPIENTS]
     submitted: dict[str, int] = {}
-    reports = [(f"GB-BENCH-{i:05d}", example_report(f"GB-BENCH-{i:05d}")) for i in range(messages)]
+    reports = [(f"GB-BENCH-{i:05d}", network_report(f"GB-BENCH-{i:05d}")) for i in range(messages)]
     began = time.monotonic()
     for i, (case_id, message) in enumerate(reports):
         if rate is not None:
@@ -195,7 +185,7 @@ def main() -> None:
         federation = provision(
             root / "federation",
             bootstrap=kafka.bootstrap,
-            accords=_unlimited_accords(root / "accords"),
+            accords=unlimited_accords(root / "accords"),
         )
         asyncio.run(federation.create_topics())
         with federation:

@@ -11,9 +11,9 @@ Kafka), so the acked set is at least as large as the Kafka-acknowledged one.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import random
-import re
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -29,8 +29,8 @@ from broker.checker import (
     observe,
     read_history,
 )
-from broker.demo.exchange import example_report
-from broker.demo.federation import Federation, default_policies_dir
+from broker.demo.federation import Federation, current_accords
+from broker.demo.scenario import network_report
 from broker.ids import PartnerCode
 from broker.schema import TLP, Message
 from broker.transport.kafka import (
@@ -55,21 +55,15 @@ _POLL_S = 0.25
 
 
 def unlimited_accords(directory: Path) -> list[Path]:
-    """Copies of the real accords without their rate limits (a soak sends more than a day's
-    quota), written into ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    copies = []
-    for source in sorted(default_policies_dir().glob("*.yaml")):
-        target = directory / source.name
-        target.write_text(re.sub(r"(?m)^\s*rate_limit:.*\n", "", source.read_text()))
-        copies.append(target)
-    return copies
+    """The accords re-dated around now and without their rate limits (a soak sends more than
+    a day's quota), written into ``directory``."""
+    return current_accords(directory, now=dt.datetime.now(dt.UTC), rate_limits=False)
 
 
 def report(key: str, *, forbidden: bool = False) -> Message:
     """The example network report under case id ``key``; ``forbidden`` marks it TLP:AMBER,
     which no accord lets the UK send onward (the sender itself refuses it)."""
-    message = example_report(key)
+    message = network_report(key)
     return message.model_copy(update={"tlp": TLP.AMBER}) if forbidden else message
 
 

@@ -30,7 +30,7 @@ from broker.config import audit_topic
 from broker.cosign import accord_digest
 from broker.demo.federation import GATEWAY, Federation, provision
 from broker.demo.play import RecordedLog, play
-from broker.demo.scenario import RUNNING, Step, scenario
+from broker.demo.scenario import RUNNING, Step, expected_outcome, scenario
 from broker.demo.tracker import Tracker
 from broker.demo.view import fates_table, plain_line
 from broker.pipeline.records import format_time
@@ -44,8 +44,10 @@ from broker.replay import (
     summarize,
     verify_entries,
 )
+from broker.runtime import EXPIRY_WARNING
 from broker.transport import embedded
 from broker.transport.selfcheck import RoundTrip, round_trip
+from broker.trust import AccordBook, AccordStatus
 
 __all__ = ["command"]
 
@@ -98,7 +100,10 @@ def command(state_dir: Path | None, keep: bool, stop_dir: Path | None, records: 
         console.print(
             "provisioned GB, RS, MK, XK, TR, AL: keys, signed registry, co-signed accords"
         )
-        steps = scenario(now=dt.datetime.now(dt.UTC))
+        now = dt.datetime.now(dt.UTC)
+        steps = scenario(now=now)
+        accords = federation.accords(now=now)
+        expected = _expectations(steps, accords.book(now), now=now)
         tracker = Tracker(
             delivery_dirs={code: federation.delivery_dir(code) for code in RUNNING},
             spool_dirs={code: federation.spool_dir(code) for code in RUNNING},
@@ -107,7 +112,7 @@ def command(state_dir: Path | None, keep: bool, stop_dir: Path | None, records: 
         values = [f"demo record {n} of {records}".encode() for n in range(1, records + 1)]
         checked, stopped = _play(console, federation, steps, tracker, values, started=started)
         _print_round_trip(console, checked)
-        _check_fates(tracker, steps)
+        _check_fates(tracker, steps, expected)
         summary = _audit(console, federation, tracker, root)
         if keep:
             federation.start(GATEWAY)
@@ -118,7 +123,10 @@ def command(state_dir: Path | None, keep: bool, stop_dir: Path | None, records: 
             statuses = stopped | federation.stop_all(timeout_s=_STOP_TIMEOUT_S)
             if any(statuses.values()):
                 raise errors.AvailabilityError(f"a daemon did not exit cleanly: {statuses}")
-        _print_summary(console, tracker, steps, summary, statuses, time.monotonic() - started)
+        standing = _standing(accords.statuses(now), steps, expected, now=now)
+        _print_summary(
+            console, tracker, steps, summary + standing, statuses, time.monotonic() - started
+        )
     finally:
         if not kept:
             if federation is not None:
@@ -161,13 +169,59 @@ def _play(
         return asyncio.run(both())
 
 
-def _check_fates(tracker: Tracker, steps: tuple[Step, ...]) -> None:
+def _expectations(
+    steps: tuple[Step, ...], accords: AccordBook, *, now: dt.datetime
+) -> dict[tuple[int, str], str]:
+    """The outcome each view must reach, given the accords in force today."""
+    return {
+        (index, recipient): expected_outcome(step, recipient, accords, now=now)
+        for index, step in enumerate(steps)
+        for recipient in step.to
+    }
+
+
+def _check_fates(
+    tracker: Tracker, steps: tuple[Step, ...], expected: dict[tuple[int, str], str]
+) -> None:
     for row in tracker.rows:
-        if row.outcome != steps[row.step].expected:
+        wanted = expected[row.step, row.recipient]
+        if row.outcome != wanted:
             raise errors.AvailabilityError(
                 f"{steps[row.step].title} ({row.sender} -> {row.recipient}): "
-                f"expected {steps[row.step].expected}, got {row.describe()}"
+                f"expected {wanted}, got {row.describe()}"
             )
+
+
+def _standing(
+    statuses: list[AccordStatus],
+    steps: tuple[Step, ...],
+    expected: dict[tuple[int, str], str],
+    *,
+    now: dt.datetime,
+) -> list[str]:
+    """What the summary says of the accords: which have lapsed and need renewal, which lapse
+    within the warning window, and which of the scenario's flows that leaves undemonstrated."""
+    lines = []
+    for status in statuses:
+        held, last = status.deciding, status.last
+        name = f"{held.accord} v{held.version}"
+        if status.state == "expired":
+            lines.append(
+                f"accord {name} expired {held.expires_when}: needs renewal "
+                "(its flows are refused as accord_expired)"
+            )
+        elif status.state == "not_yet_effective":
+            lines.append(f"accord {name} is not in force until {held.effective_text}")
+        elif status.lapses_at - now <= EXPIRY_WARNING:
+            lines.append(f"accord {name} lapses {last.expires_when}: renew it soon")
+    unshown = [
+        f"{steps[index].title} ({steps[index].sender} -> {recipient})"
+        for (index, recipient), outcome in expected.items()
+        if outcome != steps[index].expected
+    ]
+    if unshown:
+        lines.append("not demonstrated, their accords are not in force: " + "; ".join(unshown))
+    return lines or ["accords: every accord is in force"]
 
 
 def _audit(console: Console, federation: Federation, tracker: Tracker, root: Path) -> list[str]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -45,13 +46,17 @@ from broker.keys.testing import PARTNER_NAMES, build_registry
 from broker.policy import load_accord
 from broker.transport.embedded import free_port
 from broker.transport.kafka import TopicSpec, create_topics
+from broker.trust import AccordFiles
 
 __all__ = [
+    "CURRENT_SPAN",
     "DEFAULT_PARTNERS",
     "GATEWAY",
     "Federation",
+    "current_accords",
     "default_policies_dir",
     "provision",
+    "redated",
 ]
 
 DEFAULT_PARTNERS: Final = ("GB", "RS", "MK", "XK", "TR", "AL")
@@ -62,6 +67,44 @@ GATEWAY: Final = "gateway"
 def default_policies_dir() -> Path:
     """The repository's ``policies/`` directory (beside the ``broker`` package)."""
     return Path(__file__).resolve().parents[2] / "policies"
+
+
+#: how far before ``now`` :func:`current_accords` puts ``effective``, and after it ``expires``
+CURRENT_SPAN: Final = (dt.timedelta(days=30), dt.timedelta(days=365))
+
+
+def current_accords(directory: Path, *, now: dt.datetime, rate_limits: bool = True) -> list[Path]:
+    """The latest version of each shipped accord, re-dated to be in force around ``now``,
+    written into ``directory``: what tests and soaks run on, so that none of them depends on
+    the day it runs (the demo itself runs on the accords as shipped).
+
+    ``effective`` becomes the date 30 days before ``now`` and ``expires`` the date a year
+    after; the rules are the shipped ones, without their rate limits when ``rate_limits`` is
+    False (a soak sends more than a day's quota).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    latest: dict[str, tuple[int, Path]] = {}
+    for source in sorted(default_policies_dir().glob("*.yaml")):
+        accord = load_accord(source)
+        if accord.accord not in latest or accord.version > latest[accord.accord][0]:
+            latest[accord.accord] = (accord.version, source)
+    copies = []
+    for accord_id, (_, source) in sorted(latest.items()):
+        text = redated(source.read_text(encoding="utf-8"), now=now, rate_limits=rate_limits)
+        target = directory / f"{accord_id}.yaml"
+        target.write_text(text, encoding="utf-8")
+        copies.append(target)
+    return copies
+
+
+def redated(text: str, *, now: dt.datetime, rate_limits: bool = True) -> str:
+    """An accord's YAML ``text`` in force around ``now`` (see :data:`CURRENT_SPAN`)."""
+    before, after = CURRENT_SPAN
+    text = re.sub(r"(?m)^effective: .*$", f"effective: {(now - before).date()}", text)
+    text = re.sub(r"(?m)^expires: .*$", f"expires: {(now + after).date()}", text)
+    if not rate_limits:
+        text = re.sub(r"(?m)^\s*rate_limit:.*\n", "", text)
+    return text
 
 
 class Federation:
@@ -130,6 +173,16 @@ class Federation:
     def registry(self, *, now: dt.datetime) -> keys.Registry:
         """The federation's registry, verified at ``now``."""
         return keys.verify_registry(self.registry_path.read_bytes(), trusted=None, now=now)
+
+    def accords(self, *, now: dt.datetime) -> AccordFiles:
+        """Every accord installed, verified as the daemons verify them (refusals raise)."""
+        files = AccordFiles()
+        refusals = files.read(
+            sorted(self.accords_dir.glob("*.yaml")), registry=self.registry(now=now), now=now
+        )
+        if refusals:
+            raise errors.PolicyError(f"{refusals[0].source}: {refusals[0].reason}")
+        return files
 
     def passphrase_file(self, name: str) -> Path:
         """``secrets/<name>.passphrase`` (mode 0600): the passphrase of the daemon's keys."""

@@ -26,12 +26,10 @@ from typing import Final
 
 from broker import envelope, errors
 from broker.config import audit_topic, outbox_topic, quarantine_topic
-from broker.cosign import accord_digest
 from broker.demo.federation import GATEWAY, Federation
 from broker.demo.scenario import RUNNING, Route, Step
 from broker.demo.tracker import Fate, Tracker
-from broker.ids import AccordId, MessageId, PartnerCode, new_message_id
-from broker.policy import load_accord
+from broker.ids import MessageId, PartnerCode, new_message_id
 from broker.schema import labels_of, message_bytes
 from broker.transport.kafka import (
     Consumer,
@@ -157,6 +155,7 @@ async def play(
 
 
 def _arrived(tracker: Tracker, index: int) -> bool:
+    """Every view of step ``index`` is stored, or will never be (refused or quarantined)."""
     rows = [row for row in tracker.rows if row.step == index]
     return all(row.fate >= Fate.STORED for row in rows)
 
@@ -204,13 +203,20 @@ async def _broker_send(federation: Federation, step: Step, source: Path) -> Path
 
 
 def _seal(federation: Federation, step: Step, recipient: str, *, message_id: MessageId) -> bytes:
-    """Seal ``step.message`` with the sender's key and no policy check."""
+    """Seal ``step.message`` with the sender's key and no policy check, under the accord that
+    decides for the pair now (which may have lapsed: the gateway then says so)."""
     now = dt.datetime.now(dt.UTC)
     key_id, key = federation.registry(now=now).current_encryption_key(
         PartnerCode(recipient), at=now
     )
-    pair = sorted((step.sender.lower(), recipient.lower()))
-    accord = load_accord(federation.accords_dir / f"{pair[0]}-{pair[1]}.yaml")
+    held = (
+        federation.accords(now=now)
+        .book(now)
+        .held_for_pair(PartnerCode(step.sender), PartnerCode(recipient))
+    )
+    if held is None:
+        raise errors.UsageError(f"the demo has no accord between {step.sender} and {recipient}")
+    accord = held.accord
     return envelope.seal(
         step.message,
         labels=labels_of(step.message),
@@ -219,8 +225,8 @@ def _seal(federation: Federation, step: Step, recipient: str, *, message_id: Mes
         recipient=PartnerCode(recipient),
         recipient_key_id=key_id,
         recipient_key=key,
-        accord_id=AccordId(accord.accord),
-        accord_digest=accord_digest(accord),
+        accord_id=accord.accord_id,
+        accord_digest=held.digest,
         now=now,
         ttl=dt.timedelta(days=1),
         message_id=message_id,

@@ -17,6 +17,8 @@ import json
 from pathlib import Path
 from typing import Any, Final
 
+from broker.ids import PartnerCode
+from broker.policy import out_of_force
 from broker.schema import (
     TLP,
     Classification,
@@ -27,12 +29,14 @@ from broker.schema import (
     parse_message,
     redact,
 )
+from broker.trust import AccordBook
 
 __all__ = [
     "RECIPIENTS",
     "RUNNING",
     "Route",
     "Step",
+    "expected_outcome",
     "network_report",
     "route_assessment",
     "scenario",
@@ -68,8 +72,28 @@ class Step:
     to: tuple[str, ...]
     message: Message
     route: Route
-    #: the outcome each recipient's row must reach for the demo to pass (:attr:`Row.outcome`)
+    #: the outcome each recipient's row must reach while the accords it travels under are in
+    #: force (:attr:`Row.outcome`); :func:`expected_outcome` adapts it to the accords of the day
     expected: str
+
+
+def expected_outcome(step: Step, recipient: str, accords: AccordBook, *, now: dt.datetime) -> str:
+    """The outcome the row of ``step`` to ``recipient`` must reach at ``now``.
+
+    While the pair's accord is in force, :attr:`Step.expected`. Once it has lapsed (or before
+    it takes effect) the view is refused by the sender's adapter (``broker send``) or
+    quarantined by the gateway (written around the adapter) with the accord's own reason code.
+    A tampered record is refused for its signature, which the gateway checks first; a pair with
+    no accord at all stays ``no_accord``.
+    """
+    accord = accords.for_pair(PartnerCode(step.sender), PartnerCode(recipient))
+    if step.route is Route.TAMPERED or accord is None:
+        return step.expected
+    lapsed = out_of_force(accord, now=now)
+    if lapsed is None:
+        return step.expected
+    stopped = "refused" if step.route is Route.SEND else "quarantined"
+    return f"{stopped}: {lapsed.reason_code}"
 
 
 def _example(name: str) -> dict[str, Any]:

@@ -19,8 +19,8 @@ import pytest
 
 from broker import envelope
 from broker.crypto import AeadSealer
-from broker.demo.exchange import example_report
-from broker.demo.federation import Federation, provision
+from broker.demo.federation import Federation, current_accords, provision
+from broker.demo.scenario import network_report
 from broker.ids import AccordId, MessageId, PartnerCode, new_message_id
 from broker.pipeline.send import accord_digest
 from broker.policy import load_accord
@@ -54,7 +54,15 @@ _POLL_S = 0.2
 def new_federation(
     root: Path, kafka: KafkaUnderTest, *, accords: list[Path] | None = None
 ) -> Federation:
-    """A provisioned federation with its own topic prefix on the session broker, topics made."""
+    """A provisioned federation with its own topic prefix on the session broker, topics made.
+
+    ``accords`` default to the shipped ones re-dated around now (``current_accords``): the
+    daemons run on the wall clock, and no test may depend on the day it runs.
+    """
+    if accords is None:
+        accords = current_accords(
+            root.with_name(f"{root.name}-accords"), now=dt.datetime.now(dt.UTC)
+        )
     federation = provision(
         root, bootstrap=kafka.bootstrap, prefix=f"e{uuid.uuid4().hex[:10]}.", accords=accords
     )
@@ -69,7 +77,7 @@ def report(case_id: str) -> Message:
     fields (which the MK accord refuses outright). It keeps operational, identity, location,
     communications, vehicle, travel-document and biometric fields.
     """
-    return example_report(case_id)
+    return network_report(case_id)
 
 
 def seal_as(

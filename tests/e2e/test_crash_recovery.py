@@ -16,16 +16,16 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import re
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from benchmarks.soak.driver import unlimited_accords
 from broker.adapter import Spool, write_submission
 from broker.config import inbox_topic, outbox_topic, quarantine_topic
-from broker.demo.federation import Federation, default_policies_dir
+from broker.demo.federation import Federation
 from broker.ids import PartnerCode
 from broker.pipeline import parse_quarantine_record
 from broker.schema import TLP
@@ -44,17 +44,6 @@ KILLS = (("gateway", 2), ("RS", 2))
 _TIMEOUT_S = 240.0
 
 
-def _unlimited_accords(directory: Path) -> list[Path]:
-    """The real accords without their rate limits (the run sends more than an hour's quota)."""
-    directory.mkdir()
-    copies = []
-    for source in sorted(default_policies_dir().glob("*.yaml")):
-        target = directory / source.name
-        target.write_text(re.sub(r"(?m)^\s*rate_limit:.*\n", "", source.read_text()))
-        copies.append(target)
-    return copies
-
-
 def _kill_plan(rng: random.Random) -> dict[int, list[tuple[str, float]]]:
     """Which steps kill whom, and how long after the step's submissions (seeded)."""
     victims = [name for name, count in KILLS for _ in range(count)]
@@ -68,9 +57,7 @@ def _kill_plan(rng: random.Random) -> dict[int, list[tuple[str, float]]]:
 @pytest.fixture
 def crash_federation(kafka: KafkaUnderTest, tmp_path: Path) -> Federation:
     """A federation of its own (fresh topics), with rate limits lifted."""
-    return new_federation(
-        tmp_path / "federation", kafka, accords=_unlimited_accords(tmp_path / "a")
-    )
+    return new_federation(tmp_path / "federation", kafka, accords=unlimited_accords(tmp_path / "a"))
 
 
 def test_sigkilled_gateway_and_adapter_lose_and_double_nothing(

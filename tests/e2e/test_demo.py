@@ -3,6 +3,7 @@ its own embedded broker, plays the scenario through real daemons and checks the 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -10,26 +11,62 @@ from pathlib import Path
 
 import pytest
 
+from broker.policy import load_accord
+
 from .harness import ROOT
 
-# what the final summary must say about each step: (line fragment, outcome)
+NOW = dt.datetime.now(dt.UTC)
+
+
+def in_force(a: str, b: str) -> bool:
+    """Whether some shipped version of the accord between ``a`` and ``b`` is in force now
+    (read from policies/ here, apart from the demo's own reckoning)."""
+    for path in (ROOT / "policies").glob("*.yaml"):
+        accord = load_accord(path)
+        if {a, b} <= set(accord.parties) and accord.effective_from() <= NOW < accord.expires_at():
+            return True
+    return False
+
+
+def sent(a: str, b: str, outcome: str, *, stopped_by: str = "refused") -> str:
+    """``a -> b <outcome>`` while their accord is in force, else the accord's refusal."""
+    return outcome if in_force(a, b) else f"{stopped_by}: accord_expired"
+
+
+# what the final summary must say about each step, given the accords in force today
 EXPECTED = [
-    pytest.param("GB -> RS network.report: receipt back (lost biometric)", id="report-to-RS"),
     pytest.param(
-        "GB -> MK network.report: receipt back (lost biometric, location, vehicle)",
+        "GB -> RS network.report: " + sent("GB", "RS", "receipt back (lost biometric)"),
+        id="report-to-RS",
+    ),
+    pytest.param(
+        "GB -> MK network.report: "
+        + sent("GB", "MK", "receipt back (lost biometric, location, vehicle)"),
         id="report-to-MK",
     ),
     pytest.param(
-        "GB -> XK network.report: receipt back (lost biometric, communications, identity, "
-        "location, travel-document, vehicle)",
+        "GB -> XK network.report: "
+        + sent(
+            "GB",
+            "XK",
+            "receipt back (lost biometric, communications, identity, location, "
+            "travel-document, vehicle)",
+        ),
         id="report-to-XK",
     ),
-    pytest.param("RS -> GB route.assessment: receipt back", id="route-assessment"),
-    pytest.param("MK -> GB vessel.sighting: receipt back", id="vessel-sighting"),
+    pytest.param(
+        "RS -> GB route.assessment: " + sent("RS", "GB", "receipt back"), id="route-assessment"
+    ),
+    pytest.param(
+        "MK -> GB vessel.sighting: " + sent("MK", "GB", "receipt back"), id="vessel-sighting"
+    ),
     pytest.param("RS -> MK route.assessment: refused: no_accord", id="no-accord"),
     pytest.param("GB -> RS network.report: quarantined: bad_signature", id="tampered"),
-    pytest.param("GB -> XK network.report: quarantined: policy_denied", id="forbidden"),
-    pytest.param("replay: 11 decisions re-evaluated, no disagreements", id="replay"),
+    pytest.param(
+        "GB -> XK network.report: "
+        + sent("GB", "XK", "quarantined: policy_denied", stopped_by="quarantined"),
+        id="forbidden",
+    ),
     pytest.param(
         "daemons stopped (SIGTERM): gateway exit 0, GB exit 0, RS exit 0, MK exit 0, XK exit 0",
         id="clean-stop",
@@ -91,8 +128,10 @@ def test_the_html_report_holds_the_sharing_matrix(
     assert f"bundle: {state / 'audit.bundle'}" in summary(result)
     html = report.read_text(encoding="utf-8")
     assert 'id="sharing-matrix"' in html
-    # one disclosure GB -> XK carried operational data (XK's view kept nothing else)
-    assert "data-sender='GB' data-recipient='XK' data-category='operational'>1<" in html
+    # one disclosure GB -> XK carried operational data (XK's view kept nothing else), while
+    # their accord is in force; none once it has lapsed
+    shared = 1 if in_force("GB", "XK") else 0
+    assert f"data-sender='GB' data-recipient='XK' data-category='operational'>{shared}<" in html
     assert "data-sender='GB' data-recipient='XK' data-category='identity'>0<" in html
 
 
@@ -101,3 +140,10 @@ def test_nothing_is_left_running(demo: tuple[subprocess.CompletedProcess[str], P
     _, state = demo
     assert not (state / "pids.json").exists()
     assert not list((state / "kafka").glob("*.pid"))
+
+
+def test_every_decision_replays(demo: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    """Replay re-evaluates the policy decisions against the accord versions they name."""
+    [replay] = [ln for ln in summary(demo[0]).splitlines() if ln.strip().startswith("replay:")]
+    assert replay.strip().endswith("decisions re-evaluated, no disagreements")
+    assert not replay.strip().startswith("replay: 0 ")

@@ -22,6 +22,7 @@ import pytest
 
 from broker import cosign, envelope, keys
 from broker.config import outbox_topic
+from broker.demo.federation import redated
 from broker.ids import PartnerCode
 from broker.keys.testing import build_registry
 from broker.policy import parse_accord
@@ -45,11 +46,14 @@ PASSPHRASE = "correct horse battery staple adapter"
 
 
 def _write_files(tmp: pathlib.Path, kafka: KafkaUnderTest, prefix: str) -> pathlib.Path:
-    world = build_registry(now=dt.datetime.now(dt.UTC))
+    now = dt.datetime.now(dt.UTC)
+    world = build_registry(now=now)
     (tmp / "registry.json").write_bytes(world.data)
     (tmp / "trusted.json").write_bytes(world.data)
     (tmp / "accords").mkdir()
-    text = (ROOT / "policies" / "gb-rs.yaml").read_bytes()
+    # the shipped rules in force around now: the daemon runs on the wall clock
+    shipped = (ROOT / "policies" / "gb-rs.yaml").read_text(encoding="utf-8")
+    text = redated(shipped, now=now).encode()
     (tmp / "accords" / "gb-rs.yaml").write_bytes(text)
     accord = parse_accord(text, source="gb-rs.yaml")
     signatures = None
