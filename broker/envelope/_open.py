@@ -134,9 +134,13 @@ def verify(
 ) -> VerifiedHeader:
     """Check everything checkable without decrypting: for gateways and auditors.
 
+    The sender's and recipient's keys must be valid both at the envelope's ``created`` time
+    and at ``now``, and ``created`` must lie in ``[now - max_age, now + max_skew]``. Live
+    daemons pass the current time; an auditor judging an old envelope passes its ``created``.
+
     Raises EnvelopeError (malformed, oversized, unknown version or suite), KeyTrustError
-    (sender or recipient key not valid at the creation time), VerificationError (signature)
-    or ReplayError (outside the time window).
+    (sender or recipient key not valid then or now), VerificationError (signature) or
+    ReplayError (outside the time window).
     """
     return _verify(data, registry=registry, now=now, max_age=max_age, max_skew=max_skew)[0]
 
@@ -152,12 +156,13 @@ def _verify(
     parsed = parse(data)
     header = parsed.header
     created, expires = parse_time(header.created), parse_time(header.expires)
-    sender_key = registry.signing_key(
-        PartnerCode(header.sender), KeyId(header.sender_key_id), at=created
-    )
-    recipient_key = registry.encryption_key(
-        PartnerCode(header.recipient), KeyId(header.recipient_key_id), at=created
-    )
+    sender, recipient = PartnerCode(header.sender), PartnerCode(header.recipient)
+    # Keys must be valid when the envelope says it was sealed AND now: ``created`` is the
+    # sender's word, so a key revoked an hour ago must not sign an envelope dated a second
+    # before its revocation. An auditor judging history passes now=created.
+    for at in (created, now) if now != created else (created,):
+        sender_key = registry.signing_key(sender, KeyId(header.sender_key_id), at=at)
+        recipient_key = registry.encryption_key(recipient, KeyId(header.recipient_key_id), at=at)
     # The suite is fixed by the registry, never by the envelope: no downgrade by relabelling.
     if sender_key.suite is not header.suite or recipient_key.suite is not header.suite:
         raise errors.KeyTrustError(f"registered keys do not use suite {header.suite}")

@@ -181,9 +181,9 @@ def verify_delivery(
     """Check a delivery frame from ``inbox.<recipient>``; return the attestation and envelope.
 
     Raises EnvelopeError (malformed, oversized, addressed to someone else), KeyTrustError (the
-    key is not a registered gateway key at ``decided_at``), VerificationError (signature, digest,
-    or the envelope header disagrees with the attestation) or ReplayError (decided in the
-    future beyond ``max_skew``).
+    key is not a registered gateway key at ``decided_at`` and now), VerificationError
+    (signature, digest, or the envelope header disagrees with the attestation) or ReplayError
+    (``decided_at`` outside ``[created - max_skew, now + max_skew]``).
     """
     data, signature, envelope = _split(frame)
     raw = strict_json_object(
@@ -197,6 +197,9 @@ def verify_delivery(
     )
     decided = attestation.decided_time
     key = registry.gateway_key(KeyId(attestation.gateway_key_id), at=decided)
+    # The gateway's key must still be valid now: an attestation signed after a revocation
+    # and dated before it is refused, whatever it claims.
+    registry.gateway_key(KeyId(attestation.gateway_key_id), at=now)
     key.verify(signature=signature, message=_signing_input(data))
     if decided > now + max_skew:
         raise errors.ReplayError("delivery attestation is dated in the future")
@@ -208,6 +211,8 @@ def verify_delivery(
             f"delivery is addressed to {attestation.recipient}, not {recipient}"
         )
     header = parse(envelope).header
+    if decided < parse_time(header.created) - max_skew:
+        raise errors.ReplayError("delivery attestation is dated before the envelope was sealed")
     claimed = (header.message_id, header.sender, header.recipient, header.accord_id)
     attested = (
         attestation.message_id,

@@ -313,12 +313,16 @@ def _classify_verify_failure(
             ReasonCode.UNKNOWN_KEY,
             f"{claimed.sender} has no signing key {claimed.sender_key_id}",
         )
-    created = dt.datetime.strptime(claimed.created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
-    status = signing.status_at(created)
-    if status == "revoked":
-        return ReasonCode.REVOKED_KEY, f"signing key {signing.key_id} was revoked: {signing.reason}"
-    if status != "valid":
-        return ReasonCode.EXPIRED_KEY, f"signing key {signing.key_id} {status} at {claimed.created}"
+    created = parse_time(claimed.created)
+    # the key must be valid when the envelope says it was sealed and now (a back-dated
+    # envelope signed with a key revoked since is refused as revoked)
+    for at, when in ((created, claimed.created), (now, "now")):
+        status = signing.status_at(at)
+        if status == "revoked":
+            why = f"signing key {signing.key_id} was revoked: {signing.reason}"
+            return ReasonCode.REVOKED_KEY, why
+        if status != "valid":
+            return ReasonCode.EXPIRED_KEY, f"signing key {signing.key_id} {status} at {when}"
     if claimed.recipient not in registry.partners:
         return ReasonCode.UNKNOWN_RECIPIENT, f"recipient {claimed.recipient} is not registered"
     encryption = records.get(KeyId(claimed.recipient_key_id))
@@ -326,6 +330,7 @@ def _classify_verify_failure(
         encryption is None
         or encryption.owner != claimed.recipient
         or encryption.status_at(created) != "valid"
+        or encryption.status_at(now) != "valid"
     ):
         return ReasonCode.RECIPIENT_KEY_INVALID, str(exc)
     return ReasonCode.SUITE_MISMATCH, str(exc)

@@ -270,6 +270,13 @@ CASES: dict[str, tuple[Callable[[World], dict[str, object]], ReasonCode]] = {
         lambda w: {"value": w.seal(), "registry": _revoked_registry(w)},
         ReasonCode.REVOKED_KEY,
     ),
+    "revoked signing key, envelope back-dated to before the revocation": (
+        lambda w: {
+            "value": w.seal(now=NOW - dt.timedelta(hours=1, seconds=1)),
+            "registry": _revoked_registry(w),
+        },
+        ReasonCode.REVOKED_KEY,
+    ),
     "too old": (
         lambda w: {
             "value": w.seal(now=NOW - dt.timedelta(hours=2)),

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from broker import crypto, envelope
 from broker.ids import MessageId, PartnerCode
+from broker.keys import Registry
 from broker.keys.testing import build_registry
 from broker.pipeline.delivery import attest
 from broker.pipeline.receive import Accepted, Rejected, accept
@@ -98,6 +99,7 @@ def frame_for(
     recipient: PartnerCode = RS,
     sender: PartnerCode = GB,
     gateway_key: crypto.SigningKey = GATEWAY_KEY,
+    decided_at: dt.datetime = NOW,
 ) -> bytes:
     """What the gateway writes to inbox.<recipient> for ``sealed``."""
     header = envelope.parse(sealed).header
@@ -110,7 +112,7 @@ def frame_for(
         accord_version=GB_RS.accord.version,
         accord_digest=header.accord_digest,
         rule_ids=("GB-RS-OPS",),
-        decided_at=NOW,
+        decided_at=decided_at,
         gateway_key=gateway_key,
     )
 
@@ -317,3 +319,80 @@ def test_any_flipped_bit_is_rejected(position: int, bit: int) -> None:
     tampered = bytearray(FRAME)
     tampered[position] ^= 1 << bit
     assert isinstance(receive(bytes(tampered)), Rejected)
+
+
+def _revoking(*, partner: PartnerCode | None = None, gateway: bool = False) -> Registry:
+    """WORLD's registry with GB's signing key, or the gateway's key, revoked at NOW."""
+    draft = WORLD.edit()
+    if gateway:
+        draft.revoke(partner=None, key_id=GATEWAY_KEY.public_key().key_id, at=NOW, reason="lost")
+    else:
+        assert partner is not None
+        draft.revoke(partner=partner, key_id=KEYS[partner].signing_key_id, at=NOW, reason="lost")
+    return WORLD.resign(draft, now=LATER)[0]
+
+
+def test_an_envelope_back_dated_before_its_keys_revocation_is_rejected() -> None:
+    """GB's key was revoked at NOW; an envelope it signs after, dated a second before, is
+    rejected: the receiver checks the sender's key at ``created`` and now."""
+    back_dated = NOW - dt.timedelta(seconds=1)
+    (outgoing,) = prepare(
+        report(),
+        sender=GB,
+        recipients=[RS],
+        accords={RS: GB_RS},
+        registry=REGISTRY,
+        signing_key=KEYS[GB].signing,
+        now=back_dated,
+        counters={},
+    )
+    assert isinstance(outgoing, Outgoing)
+    keys = KEYS[RS]
+    outcome = accept(
+        frame_for(outgoing.envelope),
+        me=RS,
+        registry=_revoking(partner=GB),
+        decryption_keys={keys.encryption_key_id: keys.decryption},
+        now=LATER,
+        retention=RETENTION,
+    )
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason_code == "unknown_key"
+
+
+def test_an_attestation_signed_after_the_gateway_keys_revocation_is_rejected() -> None:
+    """The gateway key was revoked at NOW; an attestation dated a second before that, signed
+    with it afterwards, is refused (the key must be valid now too)."""
+    keys = KEYS[RS]
+    outcome = accept(
+        frame_for(sealed_view().envelope, decided_at=NOW - dt.timedelta(seconds=1)),
+        me=RS,
+        registry=_revoking(gateway=True),
+        decryption_keys={keys.encryption_key_id: keys.decryption},
+        now=LATER,
+        retention=RETENTION,
+    )
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason_code == "unknown_gateway_key"
+
+
+def test_an_attestation_dated_before_the_envelope_is_rejected() -> None:
+    """A gateway cannot have decided on an envelope before it was sealed: decided_at must be
+    no earlier than ``created`` less the clock skew."""
+    sealed = sealed_view().envelope
+    header = envelope.parse(sealed).header
+    frame = attest(
+        sealed,
+        message_id=MessageId(header.message_id),
+        sender=GB,
+        recipient=RS,
+        accord_id=GB_RS.accord.accord_id,
+        accord_version=GB_RS.accord.version,
+        accord_digest=header.accord_digest,
+        rule_ids=("GB-RS-OPS",),
+        decided_at=NOW - dt.timedelta(minutes=6),
+        gateway_key=GATEWAY_KEY,
+    )
+    outcome = receive(frame)
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason_code == "bad_attestation"
