@@ -41,6 +41,8 @@ class ReasonCode(enum.StrEnum):
     ACCORD_MISMATCH = "accord_mismatch"
     ACCORD_EXPIRED = "accord_expired"
     ACCORD_NOT_YET_EFFECTIVE = "accord_not_yet_effective"
+    ACCORD_SUSPENDED = "accord_suspended"  # by a party's signed suspension, until resumed
+    ACCORD_TERMINATED = "accord_terminated"  # by a party's signed termination, for good
     POLICY_DENIED = "policy_denied"
     RATE_LIMITED = "rate_limited"
     # de-duplication

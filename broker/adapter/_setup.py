@@ -89,13 +89,13 @@ def reread_accords(
     reloaded: bool = True,
 ) -> None:
     """Read the accord files (again) into ``files``; each keeps its last good version."""
-    refusals = files.read(
+    reading = files.read(
         config.accords.files(),
         registry=registry,
         now=now,
         unsafe_allow_unsigned=config.accords.unsafe_allow_unsigned,
     )
-    reporter.loaded(refusals, files.statuses(now), now=now, reloaded=reloaded)
+    reporter.loaded(reading, files.statuses(now), now=now, reloaded=reloaded)
 
 
 def load_keys(config: Config) -> AdapterKeys:

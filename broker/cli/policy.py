@@ -11,11 +11,14 @@ import click
 import pydantic
 
 from broker import cosign, errors, keys, policy
+from broker.cli import policy_acts
 from broker.clock import SystemClock
 from broker.ids import PartnerCode, partner_code
 from broker.runtime import EXPIRY_WARNING
 from broker.schema import Labels, parse_message
-from broker.trust import AccordInForce, AccordSet, AccordStatus
+from broker.trust import AccordFiles, AccordStatus
+from broker.trust.acts import declared_halt, parse_acts_file
+from broker.trust.files import acts_path
 
 __all__ = ["group"]
 
@@ -146,6 +149,14 @@ def explain(
         f"decision: {decision.outcome.upper()} under {decision.accord} "
         f"v{decision.accord_version} at {now.isoformat()}"
     )
+    acts = acts_path(accord_path, accord.accord_id)
+    if acts.exists():
+        halt = declared_halt(parse_acts_file(acts.read_bytes(), source=str(acts)))
+        if halt is not None:
+            click.echo(
+                f"but {acts.name} says: {halt.code}: {halt.reason}; every flow is refused "
+                "(signatures checked by the daemons and `broker policy verify`)"
+            )
     click.echo(f"rules: {', '.join(decision.rule_ids)}")
     for reason in decision.reasons:
         click.echo(f"  - {reason}")
@@ -226,12 +237,12 @@ def verify(
     each stands in time.
 
     Give every version on file (a renewal beside the version it follows) so that renewals are
-    taken into account. Fails (exit 10) on a file that is not co-signed and on an accord that
-    has lapsed with no version in force, naming it; warns when one lapses within 30 days.
+    taken into account; the parties' signed acts beside them (<id>.acts.json) are checked too.
+    Fails (exit 10) on a file that is not co-signed, and on an accord that has lapsed or that a
+    party suspended or terminated, naming it; warns when one lapses within 30 days.
     """
     now = _time(at_text) if at_text else SystemClock().now()
     registry = keys.verify_registry(registry_path.read_bytes(), trusted=None, now=now)
-    held: list[AccordInForce] = []
     for path in accord_paths:
         accord = policy.load_accord(path)
         verified = cosign.verify_accord(
@@ -240,29 +251,37 @@ def verify(
             registry=registry,
             now=now,
         )
-        held.append(AccordInForce(accord, verified.digest))
         click.echo(
             f"{path}: {accord.accord} v{accord.version} co-signed by "
             f"{', '.join(sorted(verified.signers))} (digest {verified.digest})"
         )
-    accords = AccordSet()
-    refusals = accords.replace(held, now=now)
-    if refusals:
-        raise errors.PolicyError(f"{refusals[0].source}: {refusals[0].reason}")
-    lapsed = []
-    for status in accords.statuses(now):
+    # as the daemons hold them: versions by id, renewals, and the parties' signed acts
+    files = AccordFiles()
+    reading = files.read(accord_paths, registry=registry, now=now)
+    if reading.refusals:
+        raise errors.PolicyError(f"{reading.refusals[0].source}: {reading.refusals[0].reason}")
+    stopped = []
+    for status in files.statuses(now):
         line, ok = _standing(status, now)
         click.echo(line, err=not ok)
         if not ok:
-            lapsed.append(f"{status.accord} (expired {status.deciding.expires_when})")
-    if lapsed:
-        raise errors.PolicyError(f"not in force, renew: {', '.join(lapsed)}")
+            stopped.append(f"{status.accord} ({_stopped_because(status)})")
+    if stopped:
+        raise errors.PolicyError(f"not in force: {', '.join(stopped)}")
+
+
+def _stopped_because(status: AccordStatus) -> str:
+    if status.halt is not None:
+        return str(status.halt.code)
+    return f"expired {status.deciding.expires_when}; renew it"
 
 
 def _standing(status: AccordStatus, now: dt.datetime) -> tuple[str, bool]:
     """One line on where an accord stands, and False when it has lapsed."""
     held = status.deciding
     name = f"{held.accord} v{held.version}"
+    if status.halt is not None:
+        return f"error: {name}: {status.halt.code}: {status.halt.reason}", False
     if status.state == "expired":
         return f"error: {name} expired {held.expires_when}: its flows are refused", False
     if status.state == "not_yet_effective":
@@ -315,3 +334,8 @@ def _json_file(path: pathlib.Path) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise errors.SchemaError(f"{path}: expected a JSON object")
     return document
+
+
+group.add_command(policy_acts.suspend)
+group.add_command(policy_acts.resume)
+group.add_command(policy_acts.terminate)

@@ -11,7 +11,8 @@ Layout under the root directory::
     registry/registry.json        the registry, signed by every root (threshold 2 of 3)
     registry/trusted.json         the copy each daemon trusts "out of band"
     accords/<id>.yaml(.sigs.json) the accords, co-signed with each party's policy key
-    keys/<name>/*.pem             private keys (encrypted PKCS#8, 0600)
+    keys/<name>/*.pem             private keys (encrypted PKCS#8, 0600): signing, decryption,
+                                  and each partner's policy key (for `broker policy` acts)
     secrets/<name>.passphrase     the key passphrases (0600)
     config/<name>.yaml            one daemon configuration each (name: gateway or a code)
     data/<name>/                  stores, spool, delivery directory
@@ -177,12 +178,18 @@ class Federation:
     def accords(self, *, now: dt.datetime) -> AccordFiles:
         """Every accord installed, verified as the daemons verify them (refusals raise)."""
         files = AccordFiles()
-        refusals = files.read(
+        reading = files.read(
             sorted(self.accords_dir.glob("*.yaml")), registry=self.registry(now=now), now=now
         )
-        if refusals:
-            raise errors.PolicyError(f"{refusals[0].source}: {refusals[0].reason}")
+        if reading.refusals:
+            first = reading.refusals[0]
+            raise errors.PolicyError(f"{first.source}: {first.reason}")
         return files
+
+    def policy_key_path(self, partner: str) -> Path:
+        """``keys/<partner>/policy.pem``: the partner's policy-signing key (encrypted with its
+        passphrase), for `broker policy sign|suspend|resume|terminate`."""
+        return self.root / "keys" / partner / "policy.pem"
 
     def passphrase_file(self, name: str) -> Path:
         """``secrets/<name>.passphrase`` (mode 0600): the passphrase of the daemon's keys."""
@@ -353,6 +360,7 @@ def provision(
             common,
             signing=partner_keys.signing,
             decryption=partner_keys.decryption,
+            policy=partner_keys.policy,
             extra={
                 "partner": code,
                 "store": {
@@ -388,6 +396,7 @@ def _write_daemon(
     *,
     signing: crypto.SigningKey,
     decryption: crypto.DecryptionKey | None = None,
+    policy: crypto.SigningKey | None = None,
     extra: Mapping[str, object],
     client_id: str,
 ) -> None:
@@ -407,6 +416,8 @@ def _write_daemon(
             key_dir / "decryption.pem", decryption, passphrase=passphrase.encode()
         )
         key_section["decryption_keys"] = [str(key_dir / "decryption.pem")]
+    if policy is not None:  # the daemon never uses it: it is for `broker policy ...` ceremonies
+        keys.save_private_key(key_dir / "policy.pem", policy, passphrase=passphrase.encode())
     federation.data_dir(name).mkdir(parents=True, exist_ok=True)
     kafka = dict(common["kafka"])  # type: ignore[call-overload]
     kafka["client_id"] = client_id

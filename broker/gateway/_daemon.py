@@ -43,6 +43,7 @@ from broker.pipeline.gateway import (
     GatewayOutcome,
     InboundRecord,
     Limits,
+    audit_accord_act,
     quarantine_unroutable,
     route,
 )
@@ -141,6 +142,25 @@ class _Gateway:
         now = self.clock.now()
         self.trust.reporter.observe(self.trust.statuses(now), now=now)
 
+    async def audit_applied_acts(self, producer: Producer) -> None:
+        """Write the audit record of every signed act (suspension, resumption, termination)
+        applied since the last call; what fails to write is kept for the next call."""
+        acts = list(self.trust.applied_acts)
+        if not acts:
+            return
+        now = self.clock.now()
+        topic = audit_topic(self.prefix)
+        records = [audit_accord_act(act, gateway_key=self.gateway_key, now=now) for act in acts]
+        await _all_acknowledged(
+            [
+                producer.send(topic, record.to_bytes(), key=act.accord.encode("ascii"))
+                for act, record in zip(acts, records, strict=True)
+            ]
+        )
+        del self.trust.applied_acts[: len(acts)]
+        for act in acts:
+            _log.warning("accord_act_audited", accord=act.accord, kind=act.kind, by=act.by)
+
     def topics(self) -> list[str]:
         return [outbox_topic(self.prefix, p) for p in self.trust.outbox_partners()]
 
@@ -237,6 +257,11 @@ class _Gateway:
                     m.conflicts.inc()
 
     async def process(self, consumer: Consumer, producer: Producer, records: list[Record]) -> None:
+        # Every act applied is audited before a decision is made under it: a reload may apply
+        # one while the last ones are being written, so write until none is left (no await
+        # follows before the batch is decided).
+        while self.trust.applied_acts:
+            await self.audit_applied_acts(producer)
         now = self.clock.now()
         self.conn.execute("BEGIN IMMEDIATE")
         try:
@@ -375,6 +400,8 @@ async def _consume(
                 continue
             health.set_ready()
             gateway.report_accords()
+            # an act applied since the last batch is audited before anything decided under it
+            await gateway.audit_applied_acts(producer)
             records = await consumer.fetch(timeout_ms=_FETCH_TIMEOUT_MS, max_records=_MAX_BATCH)
             if records:
                 await gateway.process(consumer, producer, records)

@@ -20,6 +20,7 @@ from broker.ids import PartnerCode
 from broker.keys import Registry
 from broker.runtime import AccordReporter
 from broker.trust import AccordBook, AccordFiles, AccordStatus
+from broker.trust.acts import Act
 
 __all__ = ["TrustState", "load_gateway_key"]
 
@@ -56,6 +57,8 @@ class TrustState:
         self._registry_file = _read(config.registry.path, "the registry")
         self.registry = keys.verify_registry(self._registry_file, trusted=trusted, now=now)
         self.files = AccordFiles()
+        #: signed acts applied and not yet audited (the daemon takes them)
+        self.applied_acts: list[Act] = []
         self._read_accords(now, reloaded=False)
 
     @property
@@ -85,13 +88,14 @@ class TrustState:
 
     def _read_accords(self, now: dt.datetime, *, reloaded: bool) -> None:
         settings = self._config.accords
-        refusals = self.files.read(
+        reading = self.files.read(
             settings.files(),
             registry=self.registry,
             now=now,
             unsafe_allow_unsigned=settings.unsafe_allow_unsigned,
         )
-        self.reporter.loaded(refusals, self.statuses(now), now=now, reloaded=reloaded)
+        self.reporter.loaded(reading, self.statuses(now), now=now, reloaded=reloaded)
+        self.applied_acts.extend(reading.applied)
 
     def _reload_registry(self, now: dt.datetime) -> None:
         try:

@@ -10,7 +10,13 @@ docs/KEYS.md describes the ceremonies and the file formats.
 
 from __future__ import annotations
 
-from broker.keys._canonical import SIGNING_CONTEXT, canonical_json, signing_input
+from broker.keys._canonical import (
+    SIGNING_CONTEXT,
+    canonical_json,
+    format_timestamp,
+    parse_timestamp,
+    signing_input,
+)
 from broker.keys.cards import (
     KeyCard,
     KeyKind,
@@ -50,11 +56,13 @@ __all__ = [
     "RotatedKeys",
     "TrustedRegistry",
     "canonical_json",
+    "format_timestamp",
     "generate_partner_keys",
     "generate_service_key",
     "load_decryption_key",
     "load_signing_key",
     "load_trusted_registry",
+    "parse_timestamp",
     "read_passphrase",
     "rotate_partner_keys",
     "save_private_key",

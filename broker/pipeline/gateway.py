@@ -35,6 +35,7 @@ from broker.pipeline.records import (
 from broker.policy import Accord, Decision, Outcome, Request, evaluate
 from broker.schema.labels import MessageType
 from broker.trust import AccordBook
+from broker.trust.acts import Act, act_digest
 
 __all__ = [
     "RECIPIENT_HEADER",
@@ -46,6 +47,7 @@ __all__ = [
     "InboundRecord",
     "Limits",
     "Quarantine",
+    "audit_accord_act",
     "quarantine_unroutable",
     "route",
 ]
@@ -218,6 +220,10 @@ def route(
             f"accord {accord.accord_id} requires the {accord.suite} suite; sealed with "
             f"{header.suite}",
         )
+    # A party's signed suspension or termination stops every flow, whatever the rules say.
+    halt = accords.halt(accord)
+    if halt is not None:
+        return _quarantine(ctx, halt.code, halt.reason)
     # A different digest under the same id means another version of this accord: the version
     # in force decides (never an older, possibly laxer one), and the audit record names it.
     # 7. policy on the signed labels; REDACT here would mean the sender did not redact: deny
@@ -263,6 +269,33 @@ def route(
         dedup_key=key,
         decision=decision,
     )
+
+
+def audit_accord_act(act: Act, *, gateway_key: crypto.SigningKey, now: dt.datetime) -> AuditRecord:
+    """The audit record of a signed act on an accord, from the moment the gateway applies it:
+    a suspension or termination is a ``deny`` naming its code, a resumption an ``allow``."""
+    code = {
+        "suspend": ReasonCode.ACCORD_SUSPENDED,
+        "terminate": ReasonCode.ACCORD_TERMINATED,
+    }.get(act.kind)
+    fields: dict[str, Any] = {
+        "kind": AuditKind.ACCORD_ACT,
+        "message_id": None,
+        "sender": act.by,
+        "recipient": None,
+        "labels": None,
+        "envelope_sha256": act_digest(act),
+        "decision": "allow" if code is None else "deny",
+        "reason_code": code,
+        "rule_ids": (f"{act.accord}.{act.kind}",),
+        "reasons": (f"{act.by} signed at {act.at}: {act.reason}",),
+        "accord_id": act.accord,
+        "accord_version": None,
+        "accord_digest": None,
+        "justification": None,
+        "decided_at": format_time(now),
+    }
+    return sign_audit_record(fields, gateway_key=gateway_key)
 
 
 def quarantine_unroutable(

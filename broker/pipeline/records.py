@@ -82,6 +82,9 @@ class AuditKind(enum.StrEnum):
     DISCLOSURE = "disclosure"
     REFUSAL = "refusal"
     RECEIPT = "receipt"
+    #: a party's signed suspension, resumption or termination of an accord, as the gateway
+    #: applied it (``envelope_sha256`` is then the act's digest, ``sender`` its signer)
+    ACCORD_ACT = "accord_act"
 
 
 def max_quarantine_record_bytes(max_envelope_bytes: int) -> int:

@@ -97,7 +97,8 @@ def prepare(
 
     ``accords`` maps each recipient to the accord the sender shares with it; a recipient
     without one is refused (``no_accord``), as is one whose accord has expired or is not yet
-    in force (``accord_expired``, ``accord_not_yet_effective``) or denies the message
+    in force (``accord_expired``, ``accord_not_yet_effective``), has been suspended or
+    terminated by a party (``accord_suspended``, ``accord_terminated``), or denies the message
     (``policy_denied``, ``rate_limited``), who has no valid encryption key (``unknown_key``),
     or when the message has already expired (``expired``). Raises :class:`errors.UsageError`
     for a bad recipient list (empty, repeated, too long, or the sender itself).
@@ -130,6 +131,9 @@ def prepare(
                     (f"no accord in force between {sender} and {recipient}",),
                 )
             )
+            continue
+        if in_force.halt is not None:
+            outcomes.append(Refused(recipient, in_force.halt.code, (in_force.halt.reason,)))
             continue
         result = decide_for_recipient(
             in_force.accord, message, sender, recipient, now=now, counters=counters
@@ -217,6 +221,8 @@ def prepare_receipt(
         raise errors.UsageError(f"prepare_receipt seals receipts, not {receipt.type}")
     if recipient == sender:
         raise errors.UsageError("a partner does not send receipts to itself")
+    if accord.halt is not None:
+        return Refused(recipient, accord.halt.code, (accord.halt.reason,))
     lapsed = out_of_force(accord.accord, now=now)
     if lapsed is not None:
         code = lapsed.reason_code or ReasonCode.ACCORD_EXPIRED

@@ -21,7 +21,13 @@ from collections.abc import Callable, Iterable, Mapping
 from broker import errors
 from broker.ids import PartnerCode
 from broker.ledger import is_checkpoint_record
-from broker.pipeline.records import AuditRecord, ReasonCode, parse_audit_record, parse_time
+from broker.pipeline.records import (
+    AuditKind,
+    AuditRecord,
+    ReasonCode,
+    parse_audit_record,
+    parse_time,
+)
 from broker.policy import Accord, Outcome, Request, evaluate
 from broker.replay.bundle import Entry
 
@@ -36,6 +42,7 @@ _POLICY_REASONS = frozenset(
         ReasonCode.ACCORD_NOT_YET_EFFECTIVE,
     }
 )
+_HALTS = frozenset({ReasonCode.ACCORD_SUSPENDED, ReasonCode.ACCORD_TERMINATED})
 _PROGRESS_EVERY = 1000
 
 
@@ -84,6 +91,7 @@ def replay_entries(
     disagreements: list[Disagreement] = []
     skipped: collections.Counter[str] = collections.Counter()
     by_accord: collections.Counter[str] = collections.Counter()
+    halted: dict[str, ReasonCode] = {}  # accord id -> suspended or terminated, as logged
     for entry in entries:
         if not entry.damaged and is_checkpoint_record(entry.value):
             continue
@@ -92,6 +100,9 @@ def replay_entries(
         except errors.SchemaError:
             skipped["unreadable"] += 1
         else:
+            problem = _against_acts(record, halted)
+            if problem is not None:
+                disagreements.append(Disagreement(index, record.message_id, problem))
             inputs = _policy_inputs(record)
             if isinstance(inputs, str):
                 skipped[inputs] += 1
@@ -106,6 +117,26 @@ def replay_entries(
     if progress is not None:
         progress(index)
     return ReplayReport(index, reevaluated, tuple(disagreements), dict(skipped), dict(by_accord))
+
+
+def _against_acts(record: AuditRecord, halted: dict[str, ReasonCode]) -> str | None:
+    """Follow the signed acts in the log: nothing is delivered under an accord while a party
+    has it suspended or terminated, and nothing is refused as such unless it is."""
+    accord = record.accord_id
+    if accord is None:
+        return None
+    if record.kind is AuditKind.ACCORD_ACT:
+        if record.reason_code is None:
+            halted.pop(accord, None)
+        else:
+            halted[accord] = record.reason_code
+        return None
+    halt = halted.get(accord)
+    if halt is not None and record.decision == "allow":
+        return f"delivered under {accord} while the log shows it {halt}"
+    if record.reason_code in _HALTS and record.reason_code is not halt:
+        return f"refused as {record.reason_code}, but the log shows no such act on {accord}"
+    return None
 
 
 def _policy_inputs(record: AuditRecord) -> tuple[Request, str] | str:

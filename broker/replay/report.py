@@ -121,7 +121,12 @@ def _kinds(summary: Summary) -> str:
     return ", ".join(f"{count} {kind}" for kind, count in sorted(summary.by_kind.items())) or "none"
 
 
-_COLOURS = {"disclosure": "#2b6cb0", "refusal": "#c53030", "receipt": "#718096"}
+_COLOURS = {
+    "disclosure": "#2b6cb0",
+    "refusal": "#c53030",
+    "receipt": "#718096",
+    "accord_act": "#975a16",
+}
 
 
 def _timeline_svg(summary: Summary) -> str:

@@ -3,11 +3,15 @@
 Every daemon that holds accords (the gateway, each adapter) reports the same way:
 
 - each accord file or version refused is one ``accord_refused`` error line with the reason;
-- ``xb_accord_in_force{accord}`` is 1 while a version of the accord is in force, else 0;
+- each signed act applied (a suspension, resumption or termination) is an ``accord_act_applied``
+  warning;
+- ``xb_accord_in_force{accord}`` is 1 while a version of the accord is in force and no party
+  has suspended or terminated it, else 0;
 - ``xb_accord_expiry_seconds{accord}`` counts down to the instant the accord lapses (a renewal
   already on file pushes it out), negative once it has;
 - within :data:`EXPIRY_WARNING` of lapsing, an ``accord_expiring`` warning; once lapsed or not
-  yet in force, an ``accord_not_in_force`` error. Each is logged when the state is first seen
+  yet in force, an ``accord_not_in_force`` error; while suspended or terminated, an
+  ``accord_halted`` error. Each is logged when the state is first seen
   and then at most once a day, so a log shows the cliff coming without repeating every minute.
 """
 
@@ -20,7 +24,7 @@ from typing import Final
 import structlog
 
 from broker.runtime.metrics import Metrics
-from broker.trust import AccordStatus, Refusal
+from broker.trust import AccordStatus, Reading
 
 __all__ = ["EXPIRY_WARNING", "AccordReporter"]
 
@@ -49,20 +53,32 @@ class AccordReporter:
 
     def loaded(
         self,
-        refusals: Iterable[Refusal],
+        reading: Reading,
         statuses: Sequence[AccordStatus],
         *,
         now: dt.datetime,
         reloaded: bool,
     ) -> None:
         """After the accord files were read (at start, or again after a change): log and count
-        each refusal, log what is held, and :meth:`observe` it."""
-        for refusal in refusals:
+        each refusal, log each signed act applied and what is held, and :meth:`observe` it."""
+        for refusal in reading.refusals:
             self._refused.inc()
             _log.error("accord_refused", source=refusal.source, reason=refusal.reason)
+        for act in reading.applied:
+            _log.warning(
+                "accord_act_applied",
+                accord=act.accord,
+                kind=act.kind,
+                by=act.by,
+                signed_at=act.at,
+                reason=act.reason,
+            )
         _log.info(
             "accords_reloaded" if reloaded else "accords_loaded",
-            accords=[f"{s.accord} v{s.version} {s.state}" for s in statuses],
+            accords=[
+                f"{s.accord} v{s.version} {s.state}{'' if s.halt is None else ' ' + s.halt.code}"
+                for s in statuses
+            ],
         )
         self.observe(statuses, now=now)
 
@@ -71,9 +87,12 @@ class AccordReporter:
         for status in statuses:
             accord = str(status.accord)
             left = status.lapses_at - now
-            self._in_force.set(1.0 if status.state == "in_force" else 0.0, accord=accord)
+            sharing = status.state == "in_force" and status.halt is None
+            self._in_force.set(1.0 if sharing else 0.0, accord=accord)
             self._expiry.set(left.total_seconds(), accord=accord)
-            if status.state != "in_force":
+            if status.halt is not None:
+                self._tell(status, now, "accord_halted")
+            elif status.state != "in_force":
                 self._tell(status, now, "accord_not_in_force")
             elif left <= EXPIRY_WARNING:
                 self._tell(status, now, "accord_expiring")
@@ -93,5 +112,7 @@ class AccordReporter:
         if event == "accord_expiring":
             days = (status.lapses_at - now).total_seconds() / 86_400
             _log.warning(event, days_left=round(days, 1), action="renew it", **fields)
+        elif status.halt is not None:
+            _log.error(event, code=str(status.halt.code), why=status.halt.reason, **fields)
         else:
             _log.error(event, action="its flows are refused until a version is in force", **fields)

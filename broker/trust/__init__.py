@@ -18,7 +18,7 @@ from broker.trust.accords import (
     AccordStatus,
     Refusal,
 )
-from broker.trust.files import AccordFiles
+from broker.trust.files import AccordFiles, Reading
 from broker.trust.rates import WINDOW_SECONDS, RateCounters
 
 __all__ = [
@@ -30,5 +30,6 @@ __all__ = [
     "AccordState",
     "AccordStatus",
     "RateCounters",
+    "Reading",
     "Refusal",
 ]

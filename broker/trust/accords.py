@@ -26,7 +26,9 @@ from typing import Literal
 
 from broker.errors import PolicyError
 from broker.ids import AccordId, PartnerCode
+from broker.keys import Registry
 from broker.policy import Accord
+from broker.trust.acts import Act, ActMemory, ActsFile, Halt, stand
 
 __all__ = [
     "AccordBook",
@@ -42,10 +44,12 @@ AccordState = Literal["in_force", "expired", "not_yet_effective"]
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class AccordInForce:
-    """One verified accord version with the digest its parties co-signed."""
+    """One verified accord version with the digest its parties co-signed, and, when a party
+    has suspended or terminated the accord, why its flows are refused whatever its rules."""
 
     accord: Accord
     digest: str
+    halt: Halt | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -59,12 +63,19 @@ class Refusal:
 class AccordBook:
     """The accord that decides for each pair of parties, at one instant: a snapshot."""
 
-    def __init__(self, accords: Iterable[tuple[Accord, str]]) -> None:
-        """Index ``(accord, digest)`` pairs, one version per accord id."""
+    def __init__(
+        self,
+        accords: Iterable[tuple[Accord, str]],
+        *,
+        halts: Mapping[AccordId, Halt] | None = None,
+    ) -> None:
+        """Index ``(accord, digest)`` pairs, one version per accord id; ``halts`` are the
+        accords a party has suspended or terminated."""
         self._by_pair: dict[frozenset[PartnerCode], AccordInForce] = {}
         self._digests: dict[AccordId, str] = {}
+        halts = halts or {}
         for accord, digest in accords:
-            held = AccordInForce(accord, digest)
+            held = AccordInForce(accord, digest, halts.get(accord.accord_id))
             for pair in _pairs(accord):
                 other = self._by_pair.get(pair)
                 if other is not None and other.accord.accord != accord.accord:
@@ -88,6 +99,13 @@ class AccordBook:
     def digest(self, accord: Accord) -> str:
         """The digest of an accord held here."""
         return self._digests[accord.accord_id]
+
+    def halt(self, accord: Accord) -> Halt | None:
+        """Why ``accord``'s flows are refused whatever its rules (suspended, terminated)."""
+        for held in self._by_pair.values():
+            if held.accord.accord_id == accord.accord_id:
+                return held.halt
+        return None
 
     def counterparts(self, me: PartnerCode) -> dict[PartnerCode, AccordInForce]:
         """The accord ``me`` shares with each other party, by that party."""
@@ -116,6 +134,8 @@ class AccordStatus:
     #: the last version of the chain that follows on from ``deciding`` without a gap (itself
     #: when no renewal is on file): the accord lapses when this one expires
     last: Accord
+    #: a party's suspension or termination, if the accord is halted
+    halt: Halt | None = None
 
     @property
     def accord(self) -> AccordId:
@@ -136,10 +156,61 @@ class AccordStatus:
 class AccordSet:
     """Every verified version of every accord, the floors, and the book at any instant."""
 
-    def __init__(self, *, floors: Mapping[AccordId, int] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        floors: Mapping[AccordId, int] | None = None,
+        acts: Mapping[AccordId, ActMemory] | None = None,
+    ) -> None:
         self._floors: dict[AccordId, int] = dict(floors or {})
+        self._acts: dict[AccordId, ActMemory] = dict(acts or {})
         self._versions: dict[AccordId, tuple[AccordInForce, ...]] = {}
         self._cached: tuple[dt.datetime, dt.datetime, AccordBook] | None = None
+
+    @property
+    def acts(self) -> Mapping[AccordId, ActMemory]:
+        """What has been applied of each accord's signed acts (rollback memory)."""
+        return dict(self._acts)
+
+    def parties(self, accord_id: AccordId) -> frozenset[PartnerCode] | None:
+        """The parties of the accord (of its highest version held), or None if not held."""
+        versions = self._versions.get(accord_id)
+        return None if not versions else versions[-1].accord.party_codes
+
+    def apply_acts(
+        self, chains: Mapping[AccordId, ActsFile], *, registry: Registry, now: dt.datetime
+    ) -> tuple[list[Refusal], list[Act]]:
+        """Apply each held accord's chain of signed acts (an accord without a file has an
+        empty chain); returns the refusals and the acts applied for the first time.
+
+        A chain that is broken, badly signed or shorter than what was applied before is
+        refused and the accord keeps its standing: a suspension survives a deleted file.
+        """
+        refusals: list[Refusal] = []
+        applied: list[Act] = []
+        for accord_id in sorted(set(self._versions) | set(chains) | set(self._acts)):
+            parties = self.parties(accord_id)
+            chain = chains.get(accord_id, ActsFile(accord=accord_id))
+            if parties is None:
+                if chain.acts:
+                    refusals.append(Refusal(f"{accord_id} acts", "no version of it is held"))
+                continue
+            try:
+                standing = stand(
+                    chain,
+                    parties=parties,
+                    registry=registry,
+                    now=now,
+                    memory=self._acts.get(accord_id),
+                )
+            except PolicyError as exc:
+                refusals.append(Refusal(f"{accord_id} acts", exc.diagnostics()))
+                continue
+            if standing.memory.length:
+                self._acts[accord_id] = standing.memory
+            applied += standing.new_acts
+        self._cached = None
+        return refusals, applied
 
     @property
     def floors(self) -> Mapping[AccordId, int]:
@@ -207,7 +278,8 @@ class AccordSet:
             if _state(held.accord, now) == "in_force":
                 floor = self._floors.get(accord_id, 0)
                 self._floors[accord_id] = max(floor, held.accord.version)
-        book = AccordBook((held.accord, held.digest) for held in chosen.values())
+        halts = {a: m.halt for a, m in self._acts.items() if m.halt is not None}
+        book = AccordBook(((held.accord, held.digest) for held in chosen.values()), halts=halts)
         start, end = self._stable_span(now)
         self._cached = (start, end, book)
         return book
@@ -229,6 +301,7 @@ class AccordSet:
                     state=_state(chosen.accord, now),
                     successor=_successor(versions, chosen.accord),
                     last=last,
+                    halt=None if (memory := self._acts.get(accord_id)) is None else memory.halt,
                 )
             )
         return result

@@ -9,6 +9,7 @@ logs a warning every time it is used.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import pathlib
 from collections.abc import Iterable
@@ -16,11 +17,23 @@ from collections.abc import Iterable
 import structlog
 
 from broker import cosign, errors
+from broker.ids import AccordId
 from broker.keys import Registry
 from broker.policy import MAX_ACCORD_BYTES, parse_accord
 from broker.trust.accords import AccordBook, AccordInForce, AccordSet, AccordStatus, Refusal
+from broker.trust.acts import MAX_ACTS_FILE_BYTES, Act, ActsFile, parse_acts_file
 
-__all__ = ["AccordFiles"]
+__all__ = ["AccordFiles", "Reading", "acts_path"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reading:
+    """What one reading of the accord files found: refusals, and the signed acts (suspension,
+    resumption, termination) applied for the first time, which the gateway audits."""
+
+    refusals: tuple[Refusal, ...]
+    applied: tuple[Act, ...] = ()
+
 
 _log = structlog.get_logger(__name__)
 
@@ -62,8 +75,9 @@ class AccordFiles:
         registry: Registry,
         now: dt.datetime,
         unsafe_allow_unsigned: bool = False,
-    ) -> list[Refusal]:
-        """Read every file in ``paths`` and hold what verifies; one refusal per problem."""
+    ) -> Reading:
+        """Read every accord file in ``paths`` and hold what verifies, then apply each accord's
+        signed acts (``<accord id>.acts.json`` beside its file); one refusal per problem."""
         fresh: dict[str, AccordInForce] = {}
         refusals: list[Refusal] = []
         floors = self.accords.floors
@@ -85,7 +99,10 @@ class AccordFiles:
                     kept = f" (keeping {last.accord.accord} v{last.accord.version} from it)"
                 refusals.append(Refusal(str(path), exc.diagnostics() + kept))
         self._by_path = fresh
-        return refusals + self.accords.replace(fresh.values(), now=now)
+        refusals += self.accords.replace(fresh.values(), now=now)
+        chains, unreadable = _read_acts(fresh)
+        applied_refusals, applied = self.accords.apply_acts(chains, registry=registry, now=now)
+        return Reading(tuple(refusals + unreadable + applied_refusals), tuple(applied))
 
 
 def _read_one(
@@ -106,6 +123,33 @@ def _read_one(
     )
     verified = cosign.verify_accord(accord, signatures, registry=registry, now=now)
     return AccordInForce(accord, verified.digest)
+
+
+def acts_path(accord_file: pathlib.Path, accord: AccordId) -> pathlib.Path:
+    """Where the signed acts on ``accord`` live: ``<accord id>.acts.json`` beside its file."""
+    return accord_file.with_name(f"{accord}.acts.json")
+
+
+def _read_acts(
+    held: dict[str, AccordInForce],
+) -> tuple[dict[AccordId, ActsFile], list[Refusal]]:
+    chains: dict[AccordId, ActsFile] = {}
+    refusals: list[Refusal] = []
+    for source, version in sorted(held.items()):
+        accord_id = version.accord.accord_id
+        path = acts_path(pathlib.Path(source), accord_id)
+        if accord_id in chains or not path.exists():
+            continue
+        try:
+            chain = parse_acts_file(_read(path, MAX_ACTS_FILE_BYTES), source=str(path))
+        except errors.BrokerError as exc:
+            refusals.append(Refusal(str(path), exc.diagnostics()))
+            continue
+        if chain.accord != accord_id:
+            refusals.append(Refusal(str(path), f"the file is for accord {chain.accord}"))
+            continue
+        chains[accord_id] = chain
+    return chains, refusals
 
 
 def _read(path: pathlib.Path, limit: int) -> bytes:

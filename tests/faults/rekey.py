@@ -34,6 +34,7 @@ def take_over_keys(federation: Federation, *, now: dt.datetime) -> RegistryFixtu
     for code, partner in fixture.partners.items():
         save_key(federation, code, "signing.pem", partner.signing)
         save_key(federation, code, "decryption.pem", partner.decryption)
+        save_key(federation, code, "policy.pem", partner.policy)
     for accord_file in sorted(federation.accords_dir.glob("*.yaml")):
         accord = load_accord(accord_file)
         signatures = None

@@ -85,7 +85,7 @@ def test_every_accord_is_co_signed_by_all_its_parties(federation: Federation) ->
 def test_secrets_and_private_keys_are_readable_by_the_owner_only(federation: Federation) -> None:
     """Passphrase files and private key files are mode 0600."""
     private = [*federation.root.glob("secrets/*"), *federation.root.glob("keys/*/*.pem")]
-    assert len(private) == 7 + 6 * 2 + 1  # 7 passphrases; 6 partners x 2 keys; gateway key
+    assert len(private) == 7 + 6 * 3 + 1  # 7 passphrases; 6 partners x 3 keys; gateway key
     for path in private:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 

@@ -43,6 +43,7 @@ from broker.schema.labels import (
 )
 from broker.store import DedupStore
 from broker.trust import AccordBook
+from broker.trust.acts import Halt
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, 0, tzinfo=dt.UTC)
 DEFAULT_LIMITS = Limits()
@@ -322,6 +323,16 @@ CASES: dict[str, tuple[Callable[[World], dict[str, object]], ReasonCode]] = {
             "accords": AccordBook([load(accord_yaml("gb-rs", "RS", expires="2026-06-01"))]),
         },
         ReasonCode.ACCORD_EXPIRED,
+    ),
+    "accord suspended by a party": (
+        lambda w: {
+            "value": w.seal(),
+            "accords": AccordBook(
+                [load(accord_yaml("gb-rs", "RS"))],
+                halts={AccordId("gb-rs"): Halt(ReasonCode.ACCORD_SUSPENDED, "RS suspended it")},
+            ),
+        },
+        ReasonCode.ACCORD_SUSPENDED,
     ),
     "accord not yet in force": (
         lambda w: {

@@ -6,6 +6,7 @@ and envelopes opened with the recipient's own key.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import pathlib
 
@@ -23,6 +24,7 @@ from broker.pipeline.send import (
     receipt_for,
 )
 from broker.policy import Suite, load_accord
+from broker.reasons import ReasonCode
 from broker.schema import (
     TLP,
     Classification,
@@ -37,6 +39,7 @@ from broker.schema import (
 )
 from broker.schema.protocol import Receipt, ReceiptStatus
 from broker.trust import AccordInForce
+from broker.trust.acts import Halt
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
@@ -313,3 +316,30 @@ def test_a_receipt_is_not_sealed_under_a_lapsed_accord() -> None:
     )
     assert isinstance(sealed, Refused)
     assert sealed.reason_code == "accord_expired"
+
+
+def test_a_suspended_accord_refuses_every_view_and_receipt() -> None:
+    """A party's signed suspension: the sender refuses the view, and the receipt, by name."""
+    halted = dataclasses.replace(
+        ACCORDS[RS], halt=Halt(ReasonCode.ACCORD_SUSPENDED, "RS suspended accord gb-rs")
+    )
+    (refused,) = _prepare(report(), RS, accords={RS: halted})
+    assert isinstance(refused, Refused)
+    assert (refused.reason_code, refused.reasons) == (
+        "accord_suspended",
+        ("RS suspended accord gb-rs",),
+    )
+    receipt = receipt_for(
+        report(), message_id=_any_id(), content_sha256=b"\x00" * 32, received_at=NOW
+    )
+    sealed = prepare_receipt(
+        receipt,
+        sender=RS,
+        recipient=GB,
+        accord=halted,
+        registry=REGISTRY,
+        signing_key=KEYS[RS].signing,
+        now=NOW,
+    )
+    assert isinstance(sealed, Refused)
+    assert sealed.reason_code == "accord_suspended"

@@ -236,4 +236,69 @@ def test_verify_fails_on_a_lapsed_accord_naming_it(
     result = runner.invoke(cli, ["policy", "verify", *paths, *when])
     assert isinstance(result.exception, PolicyError)
     assert "error: gb-xk v2 expired on 2028-01-01: its flows are refused" in result.output
-    assert str(result.exception) == "not in force, renew: gb-xk (expired on 2028-01-01)"
+    assert str(result.exception) == "not in force: gb-xk (expired on 2028-01-01; renew it)"
+
+
+def test_suspend_is_shown_by_verify_and_explain_and_resume_needs_both(
+    runner: CliRunner, tmp_path: pathlib.Path
+) -> None:
+    """RS suspends gb-rs: verify exits 10 naming the suspension, explain says every flow is
+    refused; GB's resumption alone leaves it suspended; RS's co-signature lifts it."""
+    at = dt.datetime(2026, 12, 5, 12, tzinfo=dt.UTC)
+    _, data, private = make_registry(now=at, partners=["GB", "RS"])
+    registry = tmp_path / "registry.json"
+    registry.write_bytes(data)
+    accord_file = tmp_path / "gb-rs.yaml"
+    accord_file.write_bytes((POLICIES / "gb-rs.yaml").read_bytes())
+    accord = load_accord(accord_file)
+    signatures = None
+    for party in ("GB", "RS"):
+        signatures = cosign.sign_accord(
+            accord, signatures, key=private[PartnerCode(party)].policy, partner=party
+        )
+    assert signatures is not None
+    cosign.write_signature_file(cosign.signature_path(accord_file), signatures)
+    passphrase = tmp_path / "pass"
+    passphrase.write_text("a long enough passphrase\n", encoding="utf-8")
+    for party in ("GB", "RS"):
+        save_private_key(
+            tmp_path / f"{party}.pem",
+            private[PartnerCode(party)].policy,
+            passphrase=b"a long enough passphrase",
+        )
+
+    def act(kind: str, party: str) -> str:
+        result = runner.invoke(
+            cli,
+            ["policy", kind, str(accord_file), "--partner", party, "--key",
+             str(tmp_path / f"{party}.pem"), "--passphrase-file", str(passphrase),
+             "--registry", str(registry), "--reason", "a review"],
+        )  # fmt: skip
+        assert result.exception is None, result.output
+        return result.output
+
+    verify = ["policy", "verify", str(accord_file), "--registry", str(registry)]
+    act("suspend", "RS")
+    suspended = runner.invoke(cli, verify)
+    assert isinstance(suspended.exception, PolicyError)
+    assert "accord_suspended: RS suspended accord gb-rs at " in suspended.output
+    labels = tmp_path / "labels.json"
+    labels.write_text(
+        json.dumps(
+            {"message_type": "network.report", "schema_version": 1, "classification": "OFFICIAL",
+             "tlp": "GREEN", "handling": "H0", "purposes": ["people-smuggling"],
+             "data_categories": ["operational"]}
+        ),
+        encoding="utf-8",
+    )  # fmt: skip
+    explained = runner.invoke(
+        cli,
+        ["policy", "explain", "--accord", str(accord_file), "--message", str(labels),
+         "--from", "GB", "--to", "RS"],
+    )  # fmt: skip
+    assert "gb-rs.acts.json says: accord_suspended" in explained.output
+    assert "awaiting RS" in act("resume", "GB")
+    assert isinstance(runner.invoke(cli, verify).exception, PolicyError)
+    act("resume", "RS")
+    resumed = runner.invoke(cli, verify)
+    assert resumed.exception is None, resumed.output
