@@ -356,7 +356,7 @@ def test_a_co_signed_timestamp_accord_decides_until_its_instant_then_refuses(
     assert signatures is not None
     cosign.write_signature_file(cosign.signature_path(path), signatures)
     files = AccordFiles()
-    assert files.read([path], registry=registry, now=INSTANT - _TICK) == []
+    assert files.read([path], registry=registry, now=INSTANT - _TICK).refusals == ()
     (before,) = files.statuses(INSTANT - _TICK)
     (after,) = files.statuses(INSTANT)
     assert (before.state, after.state) == ("in_force", "expired")

@@ -252,9 +252,9 @@ def test_suspend_is_shown_by_verify_and_explain_and_resume_needs_both(
     accord_file.write_bytes((POLICIES / "gb-rs.yaml").read_bytes())
     accord = load_accord(accord_file)
     signatures = None
-    for party in ("GB", "RS"):
+    for party in (PartnerCode("GB"), PartnerCode("RS")):
         signatures = cosign.sign_accord(
-            accord, signatures, key=private[PartnerCode(party)].policy, partner=party
+            accord, signatures, key=private[party].policy, partner=party
         )
     assert signatures is not None
     cosign.write_signature_file(cosign.signature_path(accord_file), signatures)
