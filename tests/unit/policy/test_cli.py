@@ -260,10 +260,10 @@ def test_suspend_is_shown_by_verify_and_explain_and_resume_needs_both(
     cosign.write_signature_file(cosign.signature_path(accord_file), signatures)
     passphrase = tmp_path / "pass"
     passphrase.write_text("a long enough passphrase\n", encoding="utf-8")
-    for party in ("GB", "RS"):
+    for code in ("GB", "RS"):
         save_private_key(
-            tmp_path / f"{party}.pem",
-            private[PartnerCode(party)].policy,
+            tmp_path / f"{code}.pem",
+            private[PartnerCode(code)].policy,
             passphrase=b"a long enough passphrase",
         )
 
