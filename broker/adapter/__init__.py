@@ -10,7 +10,7 @@ docs/ADAPTER.md is the operator's guide.
 
 from __future__ import annotations
 
-from broker.adapter._setup import AdapterKeys, load_accords, load_keys, load_registry
+from broker.adapter._setup import AdapterKeys, load_keys, load_trust
 from broker.adapter.core import Adapter, ReceiveVerdict
 from broker.adapter.daemon import (
     AdapterDaemon,
@@ -43,9 +43,8 @@ __all__ = [
     "Webhook",
     "build_adapter",
     "journal_path",
-    "load_accords",
     "load_keys",
-    "load_registry",
+    "load_trust",
     "parse_submission",
     "serve_config",
     "write_submission",

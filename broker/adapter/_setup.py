@@ -5,23 +5,18 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping
-from pathlib import Path
+
+import structlog
 
 from broker import crypto, errors, keys
-from broker.config import Config, read_secret
+from broker.config import Config, hold_trust, read_secret
 from broker.ids import KeyId, PartnerCode
-from broker.keys import Registry
 from broker.runtime import AccordReporter
-from broker.trust import AccordFiles
+from broker.trust import HeldTrust
 
-__all__ = [
-    "AdapterKeys",
-    "load_accords",
-    "load_keys",
-    "load_registry",
-    "require_adapter",
-    "reread_accords",
-]
+_log = structlog.get_logger(__name__)
+
+__all__ = ["AdapterKeys", "load_keys", "load_trust", "require_adapter", "reread_accords"]
 
 _MAX_FILE_BYTES = 4 * 1024 * 1024
 
@@ -42,60 +37,27 @@ def require_adapter(config: Config) -> PartnerCode:
     return config.partner
 
 
-def _read(path: Path, what: str) -> bytes:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(_MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise errors.UsageError(f"{path}: cannot read {what}: {exc.strerror}") from exc
-    if len(data) > _MAX_FILE_BYTES:
-        raise errors.UsageError(f"{path}: {what} is larger than {_MAX_FILE_BYTES} bytes")
-    return data
+def load_trust(
+    config: Config, *, key: crypto.SigningKey, now: dt.datetime, reporter: AccordReporter
+) -> HeldTrust:
+    """The registry and accords the configuration names, remembered across restarts
+    (:class:`broker.trust.HeldTrust`); refused accords are reported, never fatal.
 
-
-def load_registry(config: Config, *, now: dt.datetime) -> Registry:
-    """Verify the registry file against the registry trusted out of band.
-
-    ``registry.trusted_roots`` holds a registry document the operator checked out of band; its
-    roots must sign the current ``registry.path`` (TUF-style: roots move only with consent).
+    An accord that fails to verify, has lapsed or is not yet in force stops nothing: its flows
+    are refused (by name) while every other accord goes on.
     """
-    trusted = keys.load_trusted_registry(_read(config.registry.trusted_roots, "trusted roots"))
-    return keys.verify_registry(
-        _read(config.registry.path, "the registry"), trusted=trusted, now=now
-    )
-
-
-def load_accords(
-    config: Config, *, registry: Registry, now: dt.datetime, reporter: AccordReporter
-) -> AccordFiles:
-    """Read every accord file the configuration names; refusals are reported, never fatal.
-
-    An accord that fails to verify, has expired or is not yet in force stops nothing: its
-    flows are refused (by name) while every other accord goes on. ``accords.unsafe_allow_unsigned``
-    skips the co-signature check, with a warning each time.
-    """
-    files = AccordFiles()
-    reread_accords(files, config, registry=registry, now=now, reporter=reporter, reloaded=False)
-    return files
+    held = hold_trust(config, key=key, now=now)
+    if held.start_refusal is not None:
+        _log.error("registry_reload_refused", reason=held.start_refusal)
+    reread_accords(held, now=now, reporter=reporter, reloaded=False)
+    return held
 
 
 def reread_accords(
-    files: AccordFiles,
-    config: Config,
-    *,
-    registry: Registry,
-    now: dt.datetime,
-    reporter: AccordReporter,
-    reloaded: bool = True,
+    held: HeldTrust, *, now: dt.datetime, reporter: AccordReporter, reloaded: bool = True
 ) -> None:
-    """Read the accord files (again) into ``files``; each keeps its last good version."""
-    reading = files.read(
-        config.accords.files(),
-        registry=registry,
-        now=now,
-        unsafe_allow_unsigned=config.accords.unsafe_allow_unsigned,
-    )
-    reporter.loaded(reading, files.statuses(now), now=now, reloaded=reloaded)
+    """Read the accord files (again); each keeps its last good version."""
+    reporter.loaded(held.read_accords(now=now), held.statuses(now), now=now, reloaded=reloaded)
 
 
 def load_keys(config: Config) -> AdapterKeys:

@@ -35,7 +35,7 @@ from broker.pipeline.send import (
 from broker.runtime import AccordReporter, Metrics, bind_ids
 from broker.schema import Message
 from broker.store import DedupVerdict, InboxStore, RejectedDelivery
-from broker.trust import AccordFiles, RateCounters
+from broker.trust import BookSource, RateCounters
 
 __all__ = ["Adapter", "ReceiveVerdict"]
 
@@ -60,7 +60,7 @@ class Adapter:
     prefix: str
     registry: Registry
     #: every accord version held; which one decides is asked at each use
-    accords: AccordFiles
+    accords: BookSource
     keys: AdapterKeys
     journal: SendJournal
     inbox: InboxStore
@@ -388,6 +388,11 @@ class Adapter:
         self._journal_many(submissions)
 
     # -- housekeeping -------------------------------------------------------------------------
+
+    def registry_usable(self) -> bool:
+        """Whether the registry may be used now: past its expiry the adapter pauses, since a
+        frozen registry could hide a revocation."""
+        return self.clock.now() < self.registry.expires
 
     def report_accords(self) -> None:
         """Refresh the accords' expiry gauges and warnings."""

@@ -28,14 +28,8 @@ from pathlib import Path
 
 import structlog
 
-from broker import errors, keys
-from broker.adapter._setup import (
-    load_accords,
-    load_keys,
-    load_registry,
-    require_adapter,
-    reread_accords,
-)
+from broker import errors
+from broker.adapter._setup import load_keys, load_trust, require_adapter, reread_accords
 from broker.adapter.core import Adapter
 from broker.adapter.journal import JournalEntry, SendJournal
 from broker.adapter.outputs import DeliveryDir, Webhook
@@ -56,6 +50,7 @@ from broker.transport.kafka import (
     open_producer,
 )
 from broker.transport.security import PLAINTEXT, ClientSecurity
+from broker.trust import HeldTrust
 
 __all__ = ["AdapterDaemon", "Connection", "build_adapter", "journal_path", "serve_config"]
 
@@ -104,9 +99,9 @@ def build_adapter(
         raise errors.UsageError("an adapter configuration needs a store section")
     clock = clock or SystemClock()
     keyset = load_keys(config)
-    registry = load_registry(config, now=clock.now())
     reporter = reporter or AccordReporter(metrics)
-    files = load_accords(config, registry=registry, now=clock.now(), reporter=reporter)
+    # before the stores open: whether they exist says whether this adapter has run here before
+    held = load_trust(config, key=keyset.signing, now=clock.now(), reporter=reporter)
     limits = config.limits
     spool = Spool(config.spool.dir) if config.spool is not None else None
     delivery_dir = DeliveryDir(store.delivery_dir) if store.delivery_dir else None
@@ -125,8 +120,8 @@ def build_adapter(
     return Adapter(
         me=me,
         prefix=config.kafka.topic_prefix,
-        registry=registry,
-        accords=files,
+        registry=held.registry,
+        accords=held,
         keys=keyset,
         journal=journal,
         inbox=inbox,
@@ -174,6 +169,7 @@ class AdapterDaemon:
             "xb_adapter_committed_total", "Inbox records whose offsets were committed."
         )
         self._progress: asyncio.Condition | None = None
+        self._registry_paused = False
 
     async def wait_until(self, predicate: Callable[[], bool]) -> None:
         """Return once ``predicate()`` holds, checked after every commit and every send batch
@@ -242,8 +238,28 @@ class AdapterDaemon:
         ):
             yield producer, consumer
 
+    def _paused_for_registry(self) -> bool:
+        """Past the registry's expiry, take nothing in (not ready) until a fresh one is
+        installed: a frozen registry could hide a revocation. Records wait in Kafka, files in
+        the spool."""
+        if self.adapter.registry_usable():
+            if self._registry_paused:
+                self._registry_paused = False
+                self.health.set_ready()
+                _log.info("registry_usable_again", version=self.adapter.registry.version)
+            return False
+        if not self._registry_paused:
+            self._registry_paused = True
+            self.health.set_not_ready("the partner registry has expired")
+            _log.error("registry_expired_paused", expires=str(self.adapter.registry.expires))
+        return True
+
     async def _receive_loop(self, consumer: Consumer, stop: StopSignal) -> None:
         while not stop.is_set():
+            if self._paused_for_registry():
+                if await stop.sleep(1.0):
+                    return
+                continue
             try:
                 records = await consumer.fetch(timeout_ms=self._fetch_timeout_ms, max_records=100)
             except errors.TransportError as exc:
@@ -339,7 +355,10 @@ class AdapterDaemon:
             try:
                 # A few files at a time, yielding in between: a burst is sealed while the
                 # sender already produces its first views and the receiver keeps going.
-                while self.adapter.process_spool(limit=_SPOOL_CHUNK) >= _SPOOL_CHUNK:
+                while (
+                    not self._paused_for_registry()
+                    and self.adapter.process_spool(limit=_SPOOL_CHUNK) >= _SPOOL_CHUNK
+                ):
                     await asyncio.sleep(0)
                     if stop.is_set():
                         return
@@ -395,22 +414,20 @@ async def serve_config(
 
 
 async def _watch_reloads(config: Config, adapter: Adapter, stop: StopSignal) -> None:
-    paths = (config.registry.path, *config.accords.watched())
+    held = adapter.accords
+    if not isinstance(held, HeldTrust):
+        raise errors.UsageError("an adapter run from its configuration holds its trust")
 
     def reload(changed: tuple[Path, ...]) -> None:
-        if config.registry.path in changed:
-            adapter.registry = keys.verify_registry(
-                config.registry.path.read_bytes(), trusted=adapter.registry, now=adapter.clock.now()
-            )
-            _log.info("registry_reloaded", version=adapter.registry.version)
-        if set(changed) - {config.registry.path} and adapter.reporter is not None:
+        now = adapter.clock.now()
+        update = held.update_registry(now=now) if config.registry.path in changed else None
+        if update is not None and update.adopted:
+            adapter.registry = held.registry
+            _log.info("registry_reloaded", version=update.version)
+        elif update is not None and update.refused is not None:
+            _log.warning("registry_reload_refused", reason=update.refused, kept=update.version)
+        if adapter.reporter is not None:
             # each file that fails keeps its last good version; the others are read afresh
-            reread_accords(
-                adapter.accords,
-                config,
-                registry=adapter.registry,
-                now=adapter.clock.now(),
-                reporter=adapter.reporter,
-            )
+            reread_accords(held, now=now, reporter=adapter.reporter)
 
-    await watch(paths, reload, interval_s=2.0, stop=stop)
+    await watch(held.watched_paths, reload, interval_s=2.0, stop=stop)

@@ -49,6 +49,7 @@ from broker.config.topics import (
     validate_partner,
     validate_prefix,
 )
+from broker.config.trust import hold_trust, trust_state_path
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -74,6 +75,7 @@ __all__ = [
     "audit_topic",
     "config_json_schema",
     "gateway_group",
+    "hold_trust",
     "inbox_topic",
     "kafka_client_security",
     "load_config",
@@ -81,6 +83,7 @@ __all__ = [
     "quarantine_topic",
     "read_secret",
     "topic_plan",
+    "trust_state_path",
     "validate_partner",
     "validate_prefix",
 ]

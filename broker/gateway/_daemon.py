@@ -118,10 +118,11 @@ class _Gateway:
     def __init__(self, config: Config, *, clock: Clock, metrics: GatewayMetrics) -> None:
         now = clock.now()
         self.config, self.clock, self.metrics = config, clock, metrics
-        self.trust = TrustState(config, now=now, reporter=AccordReporter(metrics.metrics))
-        self.gateway_key = load_gateway_key(config, self.trust.registry, now=now)
         if config.store is None:
             raise errors.UsageError("the gateway needs store.path for its de-duplication record")
+        self.gateway_key = load_gateway_key(config)
+        reporter = AccordReporter(metrics.metrics)
+        self.trust = TrustState(config, key=self.gateway_key, now=now, reporter=reporter)
         retention = dt.timedelta(seconds=config.limits.replay_window_seconds)
         self.conn, self.dedup = _open_dedup(config.store.path, retention=retention)
         self.rates = RateCounters()
@@ -391,7 +392,7 @@ async def _consume(
         health.set_ready()
         _log.info("gateway_consuming", topics=topics, group=settings.group_id)
         while not stop.is_set() and not resubscribe.is_set():
-            if gateway.clock.now() >= gateway.trust.registry.expires:
+            if not gateway.trust.held.usable(gateway.clock.now()):
                 # Fail closed without losing anything: records wait in Kafka until a fresh
                 # registry is installed (a frozen registry could hide a revocation).
                 health.set_not_ready("the partner registry has expired")

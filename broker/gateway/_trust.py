@@ -1,9 +1,9 @@
-"""What the gateway trusts: the registry, the accords, and its own signing key.
+"""What the gateway trusts: its signing key, and the registry and accords it holds.
 
-Files are re-read on change. A registry that fails to verify or move forward never replaces
-the last good one; an accord file that fails keeps the version it last gave (or none), and
-every other accord goes on: one bad or lapsed accord never stops the gateway. Which version of
-each accord decides at a given instant is :class:`broker.trust.AccordSet`'s business.
+The registry and accords are a :class:`broker.trust.HeldTrust`, shared in kind with the
+adapters: files re-read on change, a registry that fails to verify or move forward never
+replaces the one held, each accord file keeps its last good version, one bad or lapsed accord
+never stops the gateway, and what must never go back is remembered across restarts.
 """
 
 from __future__ import annotations
@@ -14,57 +14,56 @@ from pathlib import Path
 
 import structlog
 
-from broker import crypto, errors, keys
-from broker.config import Config, read_secret
+from broker import crypto, keys
+from broker.config import Config, hold_trust, read_secret
 from broker.ids import PartnerCode
 from broker.keys import Registry
 from broker.runtime import AccordReporter
-from broker.trust import AccordBook, AccordFiles, AccordStatus
+from broker.trust import AccordBook, AccordStatus, Reading, RegistryUpdate
 from broker.trust.acts import Act
 
 __all__ = ["TrustState", "load_gateway_key"]
 
 _log = structlog.get_logger(__name__)
-_MAX_FILE_BYTES = 4 * 1024 * 1024
 
 
-def _read(path: Path, what: str) -> bytes:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(_MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise errors.UsageError(f"{path}: cannot read {what}: {exc.strerror}") from exc
-    if len(data) > _MAX_FILE_BYTES:
-        raise errors.UsageError(f"{path}: {what} is larger than {_MAX_FILE_BYTES} bytes")
-    return data
-
-
-def load_gateway_key(config: Config, registry: Registry, *, now: dt.datetime) -> crypto.SigningKey:
-    """The gateway's signing key; refused unless the registry lists it as a gateway key now."""
-    passphrase = read_secret(config.keys.passphrase)
-    key = keys.load_signing_key(config.keys.signing_key, passphrase=passphrase)
-    registry.gateway_key(key.public_key().key_id, at=now)
-    return key
+def load_gateway_key(config: Config) -> crypto.SigningKey:
+    """The gateway's signing key, from its encrypted file."""
+    return keys.load_signing_key(
+        config.keys.signing_key, passphrase=read_secret(config.keys.passphrase)
+    )
 
 
 class TrustState:
-    """The registry in force and every accord version held, each replaced only by better."""
+    """The gateway's :class:`~broker.trust.HeldTrust`, its reports, and the acts to audit."""
 
-    def __init__(self, config: Config, *, now: dt.datetime, reporter: AccordReporter) -> None:
-        self._config = config
+    def __init__(
+        self,
+        config: Config,
+        *,
+        key: crypto.SigningKey,
+        now: dt.datetime,
+        reporter: AccordReporter,
+    ) -> None:
         self.reporter = reporter
-        trusted = keys.load_trusted_registry(_read(config.registry.trusted_roots, "trusted roots"))
-        self._registry_file = _read(config.registry.path, "the registry")
-        self.registry = keys.verify_registry(self._registry_file, trusted=trusted, now=now)
-        self.files = AccordFiles()
+        self.held = hold_trust(config, key=key, now=now)
+        if self.held.start_refusal is not None:
+            _log.error("registry_reload_refused", reason=self.held.start_refusal)
+        # refused unless the registry held lists the key as a gateway key now
+        self.registry.gateway_key(key.public_key().key_id, at=now)
         #: signed acts applied and not yet audited (the daemon takes them)
         self.applied_acts: list[Act] = []
-        self._read_accords(now, reloaded=False)
+        self._report(self.held.read_accords(now=now), now, reloaded=False)
+
+    @property
+    def registry(self) -> Registry:
+        """The registry held."""
+        return self.held.registry
 
     @property
     def watched_paths(self) -> tuple[Path, ...]:
         """The files whose change triggers a reload."""
-        return (self._config.registry.path, *self._config.accords.watched())
+        return self.held.watched_paths
 
     def outbox_partners(self) -> tuple[PartnerCode, ...]:
         """The partners whose outboxes the gateway reads: everyone registered."""
@@ -72,39 +71,26 @@ class TrustState:
 
     def book(self, now: dt.datetime) -> AccordBook:
         """The accord that decides for each pair at ``now``."""
-        return self.files.book(now)
+        return self.held.book(now)
 
     def statuses(self, now: dt.datetime) -> list[AccordStatus]:
         """Where each accord stands at ``now`` (for expiry warnings and gauges)."""
-        return self.files.statuses(now)
+        return self.held.statuses(now)
 
     def reload(self, changed: Iterable[Path], *, now: dt.datetime) -> None:
-        """Re-read what changed; keep the last good registry, and each file's last good accord."""
-        changed = tuple(changed)
-        if self._config.registry.path in changed:
-            self._reload_registry(now)
-        if any(p != self._config.registry.path for p in changed):
-            self._read_accords(now, reloaded=True)
+        """Re-read what changed; keep the registry held, and each file's last good accord."""
+        update, reading = self.held.reload(changed, now=now)
+        log_registry_update(update)
+        self._report(reading, now, reloaded=True)
 
-    def _read_accords(self, now: dt.datetime, *, reloaded: bool) -> None:
-        settings = self._config.accords
-        reading = self.files.read(
-            settings.files(),
-            registry=self.registry,
-            now=now,
-            unsafe_allow_unsigned=settings.unsafe_allow_unsigned,
-        )
+    def _report(self, reading: Reading, now: dt.datetime, *, reloaded: bool) -> None:
         self.reporter.loaded(reading, self.statuses(now), now=now, reloaded=reloaded)
         self.applied_acts.extend(reading.applied)
 
-    def _reload_registry(self, now: dt.datetime) -> None:
-        try:
-            data = _read(self._config.registry.path, "the registry")
-            if data == self._registry_file:
-                return
-            registry = keys.verify_registry(data, trusted=self.registry, now=now)
-        except errors.BrokerError as exc:
-            _log.warning("registry_reload_refused", reason=exc.diagnostics())
-            return
-        self.registry, self._registry_file = registry, data
-        _log.info("registry_reloaded", version=registry.version)
+
+def log_registry_update(update: RegistryUpdate) -> None:
+    """One line for what reading the registry file did."""
+    if update.adopted:
+        _log.info("registry_reloaded", version=update.version)
+    elif update.refused is not None:
+        _log.warning("registry_reload_refused", reason=update.refused, kept=update.version)

@@ -166,6 +166,9 @@ class AccordSet:
         self._acts: dict[AccordId, ActMemory] = dict(acts or {})
         self._versions: dict[AccordId, tuple[AccordInForce, ...]] = {}
         self._cached: tuple[dt.datetime, dt.datetime, AccordBook] | None = None
+        #: counts changes to what must be remembered (floors, acts), so a holder knows when
+        #: to persist them
+        self.generation = 0
 
     @property
     def acts(self) -> Mapping[AccordId, ActMemory]:
@@ -206,8 +209,9 @@ class AccordSet:
             except PolicyError as exc:
                 refusals.append(Refusal(f"{accord_id} acts", exc.diagnostics()))
                 continue
-            if standing.memory.length:
+            if standing.memory.length and standing.memory != self._acts.get(accord_id):
                 self._acts[accord_id] = standing.memory
+                self.generation += 1
             applied += standing.new_acts
         self._cached = None
         return refusals, applied
@@ -277,7 +281,9 @@ class AccordSet:
         for accord_id, held in chosen.items():
             if _state(held.accord, now) == "in_force":
                 floor = self._floors.get(accord_id, 0)
-                self._floors[accord_id] = max(floor, held.accord.version)
+                if held.accord.version > floor:
+                    self._floors[accord_id] = held.accord.version
+                    self.generation += 1
         halts = {a: m.halt for a, m in self._acts.items() if m.halt is not None}
         book = AccordBook(((held.accord, held.digest) for held in chosen.values()), halts=halts)
         start, end = self._stable_span(now)

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import pathlib
 from collections.abc import Iterable
+from typing import Protocol
 
 import structlog
 
@@ -23,7 +24,19 @@ from broker.policy import MAX_ACCORD_BYTES, parse_accord
 from broker.trust.accords import AccordBook, AccordInForce, AccordSet, AccordStatus, Refusal
 from broker.trust.acts import MAX_ACTS_FILE_BYTES, Act, ActsFile, parse_acts_file
 
-__all__ = ["AccordFiles", "Reading", "acts_path"]
+__all__ = ["AccordFiles", "BookSource", "Reading", "acts_path"]
+
+
+class BookSource(Protocol):
+    """What decides with accords needs: the book at an instant, and where each stands."""
+
+    def book(self, now: dt.datetime) -> AccordBook:
+        """The accord that decides for each pair at ``now``."""
+        ...
+
+    def statuses(self, now: dt.datetime) -> list[AccordStatus]:
+        """Where each accord stands at ``now``."""
+        ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

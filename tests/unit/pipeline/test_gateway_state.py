@@ -67,8 +67,19 @@ def write_accord(
     cosign.write_signature_file(folder / f"{name}.sigs.json", signatures)
 
 
-def trust_state(config: Config, metrics: Metrics | None = None) -> TrustState:
-    return TrustState(config, now=NOW, reporter=AccordReporter(metrics or Metrics()))
+def trust_state(
+    config: Config, metrics: Metrics | None = None, *, fixture: RegistryFixture | None = None
+) -> TrustState:
+    fixture = fixture or FIXTURES[config.registry.path]
+    return TrustState(
+        config,
+        key=next(iter(fixture.gateways.values())),
+        now=NOW,
+        reporter=AccordReporter(metrics or Metrics()),
+    )
+
+
+FIXTURES: dict[pathlib.Path, RegistryFixture] = {}
 
 
 @pytest.fixture
@@ -82,9 +93,12 @@ def setup(tmp_path: pathlib.Path) -> tuple[Config, RegistryFixture]:
         "registry": {"path": "registry.json", "trusted_roots": "trusted.json"},
         "accords": {"dir": "accords"},
         "keys": {"signing_key": "gateway.key", "passphrase": {"env": "UNUSED"}},
+        "store": {"path": "dedup.sqlite3"},
     }
     (tmp_path / "gateway.yaml").write_text(json.dumps(config))
-    return load_config(tmp_path / "gateway.yaml", env={}), fixture
+    loaded = load_config(tmp_path / "gateway.yaml", env={})
+    FIXTURES[loaded.registry.path] = fixture
+    return loaded, fixture
 
 
 def test_a_newer_co_signed_accord_replaces_the_old_one(

@@ -1,0 +1,85 @@
+"""`broker trust show|reset`: a daemon's trust memory (``trust-state.json`` beside its store)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from broker import errors, keys
+from broker.clock import SystemClock
+from broker.config import hold_trust, load_config, read_secret, trust_state_path
+from broker.keys import format_timestamp
+from broker.trust import TrustStateFile
+
+__all__ = ["group"]
+
+_CONFIG_HELP = "The daemon's YAML configuration (gateway or adapter; or set BROKER_CONFIG)."
+
+
+@click.group(name="trust")
+def group() -> None:
+    """What a daemon remembers so that no restart lowers a version (docs/KEYS.md)."""
+
+
+@group.command()
+@click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print it as one JSON object.")
+def show(config_path: str, as_json: bool) -> None:
+    """Print the registry version held, each accord's floor and its signed acts' standing."""
+    config = load_config(config_path)
+    key = keys.load_signing_key(
+        config.keys.signing_key, passphrase=read_secret(config.keys.passphrase)
+    )
+    path = trust_state_path(config)
+    memory = TrustStateFile(path, key=key).load()
+    if memory is None:
+        raise errors.UsageError(f"{path}: no trust state yet (the daemon has not started here)")
+    registry = keys.load_trusted_registry(memory.registry)
+    floors = {str(a): v for a, v in sorted(memory.floors.items())}
+    acts = {
+        str(accord): {
+            "applied": m.length,
+            "standing": "in force" if m.halt is None else str(m.halt.code),
+            **({} if m.halt is None else {"why": m.halt.reason}),
+        }
+        for accord, m in sorted(memory.acts.items())
+    }
+    expires = format_timestamp(registry.expires)
+    if as_json:
+        document = {
+            "registry": {"version": registry.version, "expires": expires},
+            "floors": floors,
+            "acts": acts,
+        }
+        click.echo(json.dumps(document, indent=2, sort_keys=True))
+        return
+    click.echo(f"{path} (verified)")
+    click.echo(f"registry: version {registry.version}, expires {expires}")
+    for accord, floor in floors.items():
+        click.echo(f"accord {accord}: never below version {floor}")
+    for accord, standing in acts.items():
+        click.echo(
+            f"accord {accord}: {standing['applied']} signed acts applied; {standing['standing']}"
+        )
+
+
+@group.command()
+@click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
+@click.option("--yes", is_flag=True, help="Confirm: the daemon forgets every version it held.")
+def reset(config_path: str, yes: bool) -> None:
+    """Re-anchor a stopped daemon on its out-of-band trusted roots (registry.trusted_roots).
+
+    Only after checking the registry out of band: the daemon forgets the registry, accord
+    versions and signed acts it held, and trusts the anchor as on its first start.
+    """
+    if not yes:
+        raise errors.UsageError("this forgets what the daemon held; add --yes to confirm")
+    config = load_config(config_path)
+    key = keys.load_signing_key(
+        config.keys.signing_key, passphrase=read_secret(config.keys.passphrase)
+    )
+    path = trust_state_path(config)
+    path.unlink(missing_ok=True)
+    held = hold_trust(config, key=key, now=SystemClock().now(), reanchor=True)
+    click.echo(f"{path}: re-anchored on registry version {held.registry.version}")
