@@ -53,8 +53,6 @@ class BrokerError(Exception):
 
     #: the process exit status the CLI uses for this error (documented in docs/CLI.md)
     exit_code: int = 1
-    #: whether retrying the same operation later may succeed
-    retriable: bool = False
 
     def diagnostics(self) -> str:
         """One human-readable line for the command line: the class's meaning and the detail."""
@@ -126,7 +124,6 @@ class AvailabilityError(BrokerError):
     """A transient failure: retrying later may succeed."""
 
     exit_code = 20
-    retriable = True
 
 
 class TransportError(AvailabilityError):
@@ -139,7 +136,6 @@ class EmbeddedBrokerError(AvailabilityError):
     """The embedded Kafka-protocol broker could not be started or stopped."""
 
     exit_code = 22
-    retriable = False
 
 
 class UsageError(BrokerError):

@@ -31,10 +31,8 @@ __all__ = ["cli", "main"]
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="broker")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and debug logs.")
-@click.pass_context
-def cli(ctx: click.Context, verbose: bool) -> None:
+def cli(verbose: bool) -> None:
     """Secure cross-border intelligence exchange on Kafka."""
-    ctx.obj = _app.AppContext(verbose=verbose)
     _app.configure_logging(verbose=verbose)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 
 import click
@@ -10,14 +9,7 @@ import click
 from broker import errors
 from broker import logging as broker_logging
 
-__all__ = ["AppContext", "configure_logging", "fail", "run"]
-
-
-@dataclasses.dataclass(frozen=True)
-class AppContext:
-    """Options of the top-level ``broker`` command, visible to every subcommand."""
-
-    verbose: bool = False
+__all__ = ["configure_logging", "fail", "run"]
 
 
 def configure_logging(*, verbose: bool) -> None:

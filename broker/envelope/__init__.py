@@ -3,8 +3,9 @@
 :func:`seal` builds it; :func:`parse` splits it without trusting anything; :func:`verify`
 checks what can be checked without decrypting (gateways, auditors); :func:`open` verifies,
 decrypts and checks the content against its signed commitments. :func:`disclose` and
-:func:`verify_disclosure` reveal chosen fields to a third party; :class:`ReplayGuard` sorts
-redeliveries from reused ids. The exact bytes are in docs/PROTOCOL.md.
+:func:`verify_disclosure` reveal chosen fields to a third party. De-duplication (redeliveries
+versus reused ids) is the daemons' durable store, :mod:`broker.store.dedup`. The exact bytes
+are in docs/PROTOCOL.md.
 """
 
 from __future__ import annotations
@@ -23,22 +24,17 @@ from broker.envelope._open import (
     verify,
 )
 from broker.envelope._open import open_envelope as open
-from broker.envelope._replay import DedupStore, InMemoryDedupStore, ReplayGuard, ReplayVerdict
 from broker.envelope._seal import seal
 
 __all__ = [
     "DEFAULT_MAX_AGE",
     "DEFAULT_MAX_SKEW",
     "MAX_ENVELOPE_BYTES",
-    "DedupStore",
     "Disclosure",
     "EnvelopeHeader",
-    "InMemoryDedupStore",
     "KeyRegistry",
     "OpenedEnvelope",
     "ParsedEnvelope",
-    "ReplayGuard",
-    "ReplayVerdict",
     "VerifiedHeader",
     "disclose",
     "open",

@@ -3,9 +3,9 @@
 A TUF-style signed document (versioned, expiring, signed by a threshold of root keys) lists
 each partner's signing, encryption and policy-signing keys with validity windows and
 revocations, plus the gateways' and witnesses' signing keys. :func:`verify_registry` turns
-document bytes into a :class:`Registry`; :class:`TrustedRegistry` holds the one a process
-trusts and only moves forward. Private keys live in encrypted files (:mod:`.storage`).
-docs/KEYS.md describes the ceremonies and the file formats.
+document bytes into a :class:`Registry`, checked against the one held (``broker.trust`` holds
+it for a daemon, and remembers it across restarts). Private keys live in encrypted files
+(:mod:`.storage`). docs/KEYS.md describes the ceremonies and the file formats.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from broker.keys.storage import (
     save_private_key,
     write_public_file,
 )
-from broker.keys.verify import TrustedRegistry, load_trusted_registry, verify_registry
+from broker.keys.verify import load_trusted_registry, verify_registry
 
 __all__ = [
     "DEFAULT_PASSPHRASE_ENV",
@@ -54,7 +54,6 @@ __all__ = [
     "RegistryDraft",
     "RootKey",
     "RotatedKeys",
-    "TrustedRegistry",
     "canonical_json",
     "format_timestamp",
     "generate_partner_keys",

@@ -19,14 +19,13 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import threading
 
 from broker import errors
 from broker.keys._canonical import canonical_json, format_timestamp, parse_model, signing_input
 from broker.keys._wire import RegistryDocumentModel, SignatureModel
 from broker.keys.registry import _VERIFIED, Registry, RootKey
 
-__all__ = ["TrustedRegistry", "load_trusted_registry", "verify_registry"]
+__all__ = ["load_trusted_registry", "verify_registry"]
 
 
 def verify_registry(data: bytes, *, trusted: Registry | None, now: dt.datetime) -> Registry:
@@ -102,30 +101,6 @@ def valid_signers(
             continue
         valid.add(root.key_id)
     return frozenset(valid)
-
-
-class TrustedRegistry:
-    """The registry a process trusts now, updated only to a version that verifies against it."""
-
-    def __init__(self, initial: Registry) -> None:
-        self._current = initial
-        self._lock = threading.Lock()
-
-    @classmethod
-    def bootstrap(cls, data: bytes, *, now: dt.datetime) -> TrustedRegistry:
-        """Trust a registry checked out of band (its own roots' threshold is still required)."""
-        return cls(verify_registry(data, trusted=None, now=now))
-
-    @property
-    def current(self) -> Registry:
-        """The registry trusted now."""
-        return self._current
-
-    def update(self, new_bytes: bytes, *, now: dt.datetime) -> Registry:
-        """Verify ``new_bytes`` against the registry trusted now and adopt it, or keep the old."""
-        with self._lock:
-            self._current = verify_registry(new_bytes, trusted=self._current, now=now)
-            return self._current
 
 
 def _split(data: bytes) -> tuple[bytes, tuple[SignatureModel, ...]]:

@@ -27,8 +27,6 @@ def test_integrity_and_availability_are_disjoint(cls: type[errors.BrokerError]) 
     assert not (
         issubclass(cls, errors.IntegrityError) and issubclass(cls, errors.AvailabilityError)
     )
-    if issubclass(cls, errors.IntegrityError):
-        assert not cls.retriable
 
 
 @pytest.mark.parametrize("cls", ALL_ERRORS, ids=lambda c: c.__name__)

@@ -27,7 +27,6 @@ def test_public_names_are_pinned() -> None:
         "RootKey",
         "RotatedKeys",
         "SIGNING_CONTEXT",
-        "TrustedRegistry",
         "canonical_json",
         "format_timestamp",
         "generate_partner_keys",
