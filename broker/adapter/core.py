@@ -32,6 +32,7 @@ from broker.pipeline.send import (
     prepare,
     prepare_receipt,
 )
+from broker.reasons import ReasonCode
 from broker.runtime import AccordReporter, Metrics, bind_ids
 from broker.schema import Message
 from broker.store import DedupVerdict, InboxStore, RejectedDelivery
@@ -284,7 +285,7 @@ class Adapter:
 
     def _verify(self, frame: bytes | None, now: dt.datetime) -> Accepted | Rejected:
         if frame is None:
-            return Rejected("malformed", "empty record")
+            return Rejected(ReasonCode.MALFORMED, "empty record")
         return accept(
             frame,
             me=self.me,

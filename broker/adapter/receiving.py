@@ -25,6 +25,7 @@ from broker.ids import PartnerCode
 from broker.keys import Registry
 from broker.pipeline import MAX_DELIVERY_BYTES, verify_delivery
 from broker.pipeline.receive import Accepted, Rejected
+from broker.reasons import ReasonCode
 from broker.runtime import Counter
 from broker.store import IdentifiedBy, InboxItem, RejectedDelivery
 
@@ -65,7 +66,7 @@ def log_rejection(outcome: Rejected, counter: Counter) -> None:
         message_id=outcome.message_id,
         sender=outcome.sender,
     )
-    if outcome.reason_code == "label_mismatch":
+    if outcome.reason_code is ReasonCode.LABEL_MISMATCH:
         _log.error(
             "security_alert",
             alert="label_mismatch",

@@ -24,6 +24,7 @@ from broker.ids import KeyId, MessageId, PartnerCode
 from broker.keys import Registry
 from broker.pipeline import delivery
 from broker.pipeline.send import receipt_for
+from broker.reasons import ReasonCode
 from broker.schema import Message, categories_present
 from broker.schema.labels import Labels, MessageType
 
@@ -63,7 +64,7 @@ class Rejected:
     the sender is authenticated and deserves to hear why (``label_mismatch``, ``expired``).
     """
 
-    reason_code: str
+    reason_code: ReasonCode
     reason: str
     message_id: MessageId | None = None
     sender: PartnerCode | None = None
@@ -75,14 +76,14 @@ class Rejected:
 ReceiveOutcome = Accepted | Rejected
 
 # The envelope's failures, most specific first (several are subclasses of EnvelopeError).
-_ENVELOPE_REASONS: tuple[tuple[type[errors.BrokerError], str], ...] = (
-    (errors.ReplayError, "stale"),
-    (errors.DecryptionError, "undecryptable"),
-    (errors.VerificationError, "bad_signature"),
-    (errors.KeyTrustError, "unknown_key"),
-    (errors.SchemaError, "invalid_message"),
-    (errors.EnvelopeError, "malformed"),
-    (errors.IntegrityError, "malformed"),
+_ENVELOPE_REASONS: tuple[tuple[type[errors.BrokerError], ReasonCode], ...] = (
+    (errors.ReplayError, ReasonCode.STALE),
+    (errors.DecryptionError, ReasonCode.UNDECRYPTABLE),
+    (errors.VerificationError, ReasonCode.BAD_SIGNATURE),
+    (errors.KeyTrustError, ReasonCode.UNKNOWN_KEY),
+    (errors.SchemaError, ReasonCode.INVALID_MESSAGE),
+    (errors.EnvelopeError, ReasonCode.MALFORMED),
+    (errors.IntegrityError, ReasonCode.MALFORMED),
 )
 
 
@@ -125,10 +126,10 @@ def accept(
     header = opened.header
     mismatch = _attestation_mismatch(attestation, header)
     if mismatch is not None:
-        return Rejected("attestation_mismatch", mismatch)
+        return Rejected(ReasonCode.ATTESTATION_MISMATCH, mismatch)
     message = opened.message
     if message is None:  # open() always validates; None only comes from format-level seams
-        return Rejected("invalid_message", "the envelope carried no validated message")
+        return Rejected(ReasonCode.INVALID_MESSAGE, "the envelope carried no validated message")
     return _check_content(opened, message, now=now, retention=retention)
 
 
@@ -138,7 +139,7 @@ def _check_content(
     header = opened.header
     content_digest = crypto.sha256(opened.message_bytes)
 
-    def refuse(code: str, reason: str) -> Rejected:
+    def refuse(code: ReasonCode, reason: str) -> Rejected:
         receipt = None
         if message.type is not MessageType.RECEIPT:
             receipt = receipt_for(
@@ -153,13 +154,17 @@ def _check_content(
     undeclared = categories_present(message) - header.labels.data_categories
     if undeclared:
         names = ", ".join(sorted(str(c) for c in undeclared))
-        return refuse("label_mismatch", f"content carries undeclared data categories: {names}")
+        return refuse(
+            ReasonCode.LABEL_MISMATCH, f"content carries undeclared data categories: {names}"
+        )
     if _labels_disagree(message, header.labels):
-        return refuse("label_mismatch", "the signed labels do not describe the message")
+        return refuse(ReasonCode.LABEL_MISMATCH, "the signed labels do not describe the message")
     retain_until = now + retention
     if message.expires is not None:
         if message.expires <= now:
-            return refuse("expired", f"the message expired at {message.expires.isoformat()}")
+            return refuse(
+                ReasonCode.EXPIRED, f"the message expired at {message.expires.isoformat()}"
+            )
         retain_until = min(retain_until, message.expires)
     receipt = None
     if message.type is not MessageType.RECEIPT:
@@ -206,16 +211,16 @@ def _attestation_mismatch(attestation: delivery.Attestation, header: VerifiedHea
     return None
 
 
-def _attestation_reason(exc: errors.IntegrityError) -> str:
+def _attestation_reason(exc: errors.IntegrityError) -> ReasonCode:
     if isinstance(exc, errors.KeyTrustError):
-        return "unknown_gateway_key"
+        return ReasonCode.UNKNOWN_GATEWAY_KEY
     if isinstance(exc, errors.VerificationError):
-        return "bad_gateway_signature"
-    return "bad_attestation"
+        return ReasonCode.BAD_GATEWAY_SIGNATURE
+    return ReasonCode.BAD_ATTESTATION
 
 
-def _envelope_reason(exc: errors.IntegrityError) -> str:
+def _envelope_reason(exc: errors.IntegrityError) -> ReasonCode:
     for kind, code in _ENVELOPE_REASONS:
         if isinstance(exc, kind):
             return code
-    return "malformed"
+    return ReasonCode.MALFORMED
