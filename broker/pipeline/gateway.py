@@ -213,7 +213,7 @@ def route(
             ReasonCode.ACCORD_MISMATCH,
             f"sealed under accord {header.accord_id}; the accord in force is {accord.accord}",
         )
-    if str(header.suite) != str(accord.suite):
+    if header.suite is not accord.suite:
         return _quarantine(
             ctx,
             ReasonCode.SUITE_MISMATCH,

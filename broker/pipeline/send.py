@@ -260,8 +260,8 @@ def _seal_view(
         return Refused(recipient, ReasonCode.UNKNOWN_KEY, (str(exc),), decision)
     # The accord fixes the suite for the pair (e.g. post-quantum for long-lived secrets); a
     # key of another suite would silently downgrade it, so the sender refuses up front.
-    wanted = str(in_force.accord.suite)
-    if str(signing_key.suite) != wanted or str(key.suite) != wanted:
+    wanted = in_force.accord.suite
+    if signing_key.suite is not wanted or key.suite is not wanted:
         return Refused(
             recipient,
             ReasonCode.SUITE_MISMATCH,

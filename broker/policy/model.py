@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from broker.crypto import Suite
 from broker.ids import AccordId, PartnerCode
 from broker.schema.labels import (
     TLP,
@@ -153,13 +154,6 @@ class _Strict(BaseModel):
         str_max_length=4096,
         populate_by_name=False,
     )
-
-
-class Suite(enum.StrEnum):
-    """The envelope suite the accord requires (the same values as ``broker.crypto.Suite``)."""
-
-    CLASSIC = "classic"
-    PQ_HYBRID = "pq-hybrid"
 
 
 class Tier(enum.StrEnum):
