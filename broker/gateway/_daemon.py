@@ -170,10 +170,8 @@ class _Gateway:
         counters = self.rates.snapshot(now)
         outcomes: list[GatewayOutcome] = []
 
-        def dedup(key: DedupKey) -> DedupVerdict:
-            return self.dedup.check_and_record_in_transaction(
-                key.message_id, key.recipient, key.digest, now=now
-            )
+        def seen(key: DedupKey) -> DedupVerdict:
+            return self.dedup.classify(key.message_id, key.recipient, key.digest, now=now)
 
         for rec in records:
             inbound = InboundRecord(rec.topic, rec.partition, rec.offset, rec.value, rec.headers)
@@ -187,7 +185,7 @@ class _Gateway:
                         gateway_key=self.gateway_key,
                         now=now,
                         counters=counters,
-                        dedup=dedup,
+                        dedup=seen,
                         topic_prefix=self.prefix,
                         limits=self.limits,
                     )
@@ -201,6 +199,7 @@ class _Gateway:
                         limits=self.limits,
                     )
                 self._log_outcome(outcome)
+            self._record_dedup(outcome, now)
             self.metrics.decision_seconds.inc(time.perf_counter() - started)
             if isinstance(outcome, Deliver) and outcome.decision.rate_counter is not None:
                 flow = outcome.decision.rate_counter
@@ -208,6 +207,23 @@ class _Gateway:
                 self.rates.count(outcome.decision, now)
             outcomes.append(outcome)
         return outcomes
+
+    def _record_dedup(self, outcome: GatewayOutcome, now: dt.datetime) -> None:
+        """Record what route() found, in the batch's transaction (committed after the acks),
+        before the next record is looked up: a delivery is remembered, a duplicate or a
+        conflict counted."""
+        verdict: DedupVerdict
+        if isinstance(outcome, Deliver):
+            key, verdict = outcome.dedup_key, "new"
+        elif isinstance(outcome, Duplicate):
+            key, verdict = outcome.dedup_key, "duplicate"
+        elif outcome.dedup_key is not None:
+            key, verdict = outcome.dedup_key, "conflict"
+        else:
+            return
+        self.dedup.record_in_transaction(
+            key.message_id, key.recipient, key.digest, verdict, now=now
+        )
 
     def _log_outcome(self, outcome: GatewayOutcome) -> None:
         if isinstance(outcome, Duplicate):

@@ -3,7 +3,8 @@
 :func:`route` never reads the clock, never does I/O and never raises for bad input: every
 failure becomes a :class:`Quarantine` with a stable :class:`~broker.pipeline.ReasonCode`.
 The daemon passes ``now``, the registry and accords in force, the rate counters and a
-de-duplication callback, then produces what the outcome says (docs/GATEWAY.md).
+read-only de-duplication lookup, then records the outcome's de-duplication key and produces
+what the outcome says (docs/GATEWAY.md).
 
 The gateway never decrypts: it decides on the signed clear labels, after checking the
 sender's signature and key validity. Kafka's own metadata (topic, header) is trusted only to
@@ -39,8 +40,8 @@ from broker.trust.acts import Act, act_digest
 
 __all__ = [
     "RECIPIENT_HEADER",
-    "DedupCheck",
     "DedupKey",
+    "DedupLookup",
     "Deliver",
     "Duplicate",
     "GatewayOutcome",
@@ -77,8 +78,9 @@ class DedupKey:
     digest: bytes
 
 
-#: checks and records a key (the daemon's SQLite transaction commits it after the acks)
-DedupCheck = Callable[[DedupKey], DedupVerdict]
+#: what a key would be (new, duplicate, conflict), recording nothing: the daemon records the
+#: outcome's key itself, in the SQLite transaction it commits after the acks
+DedupLookup = Callable[[DedupKey], DedupVerdict]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -108,6 +110,8 @@ class Quarantine:
 
     record: QuarantineRecord = dataclasses.field(repr=False)
     audit: AuditRecord = dataclasses.field(repr=False)
+    #: for a replay conflict, the key the daemon counts as one
+    dedup_key: DedupKey | None = None
 
     @property
     def reason_code(self) -> ReasonCode:
@@ -147,7 +151,7 @@ def route(
     gateway_key: crypto.SigningKey,
     now: dt.datetime,
     counters: Mapping[str, int],
-    dedup: DedupCheck,
+    dedup: DedupLookup,
     topic_prefix: str = "xb.",
     limits: Limits = Limits(),
 ) -> GatewayOutcome:
@@ -239,11 +243,12 @@ def route(
     if verdict == "duplicate":
         return Duplicate(dedup_key=key)
     if verdict == "conflict":
-        return _quarantine(
+        conflict = _quarantine(
             ctx,
             ReasonCode.REPLAY_CONFLICT,
             f"message id {header.message_id} was already delivered with different bytes",
         )
+        return dataclasses.replace(conflict, dedup_key=key)
     # 9. deliver, with the gateway's attestation and audit record
     frame = attest(
         value,

@@ -103,24 +103,51 @@ class DedupStore:
         self, message_id: str, recipient: str, digest: bytes, *, now: dt.datetime
     ) -> DedupVerdict:
         """As :meth:`check_and_record`, inside a transaction the caller holds and commits."""
+        verdict = self.classify(message_id, recipient, digest, now=now)
+        self.record_in_transaction(message_id, recipient, digest, verdict, now=now)
+        return verdict
+
+    def classify(
+        self, message_id: str, recipient: str, digest: bytes, *, now: dt.datetime
+    ) -> DedupVerdict:
+        """What this arrival would be, recording nothing (see the module's table)."""
         mid, rcpt = _message_id(message_id), _recipient(recipient)
         if len(digest) != DIGEST_BYTES:
             raise errors.UsageError(f"a message digest is {DIGEST_BYTES} bytes (SHA-256)")
-        now_us = to_micros(now, name="now")
         row = self._conn.execute(
             "SELECT digest FROM dedup WHERE message_id = ? AND recipient = ? AND expires_at > ?",
-            (mid, rcpt, now_us),
+            (mid, rcpt, to_micros(now, name="now")),
         ).fetchone()
         if row is None:
+            return "new"
+        return "duplicate" if bytes(row[0]) == digest else "conflict"
+
+    def record_in_transaction(
+        self,
+        message_id: str,
+        recipient: str,
+        digest: bytes,
+        verdict: DedupVerdict,
+        *,
+        now: dt.datetime,
+    ) -> None:
+        """Record what :meth:`classify` found, inside a transaction the caller holds: a new
+        arrival is remembered, a duplicate or conflict counted."""
+        if verdict == "new":
+            now_us = to_micros(now, name="now")
             self._conn.execute(
                 "INSERT OR REPLACE INTO dedup VALUES (?, ?, ?, ?, ?)",
-                (mid, rcpt, digest, now_us, now_us + self._retention_us),
+                (
+                    _message_id(message_id),
+                    _recipient(recipient),
+                    digest,
+                    now_us,
+                    now_us + self._retention_us,
+                ),
             )
-            return "new"
-        verdict: DedupVerdict = "duplicate" if bytes(row[0]) == digest else "conflict"
+            return
         counter = "duplicates" if verdict == "duplicate" else "conflicts"
         self._conn.execute("UPDATE dedup_counters SET value = value + 1 WHERE name = ?", (counter,))
-        return verdict
 
     def prune(self, now: dt.datetime) -> int:
         """Delete every entry expired at ``now``; return how many were deleted."""

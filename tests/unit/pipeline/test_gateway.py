@@ -415,23 +415,27 @@ def test_a_new_accord_version_decides_an_envelope_sealed_under_the_old_one(world
 def test_redelivery_is_a_duplicate_and_reused_ids_are_a_conflict(
     world: World, tmp_path: pathlib.Path
 ) -> None:
-    """Same id and bytes: Duplicate (nothing produced); same id, other bytes: replay_conflict."""
+    """route() only looks keys up; the daemon records each outcome's key. Then the same id
+    and bytes again are a Duplicate (nothing produced); other bytes are replay_conflict."""
     store = DedupStore.open(tmp_path / "dedup.sqlite", retention=dt.timedelta(days=2))
 
-    def dedup(key: DedupKey) -> str:
-        return store.check_and_record(key.message_id, key.recipient, key.digest, now=NOW)
+    def lookup(key: DedupKey) -> str:
+        return store.classify(key.message_id, key.recipient, key.digest, now=NOW)
 
     message_id = new_message_id()
     first = world.seal(message_id=message_id)
-    assert isinstance(decide(world, first, dedup=dedup), Deliver)
-    again = decide(world, first, dedup=dedup)
+    assert isinstance(decide(world, first, dedup=lookup), Deliver)
+    delivered = decide(world, first, dedup=lookup)
+    assert isinstance(delivered, Deliver), "route() itself recorded nothing"
+    key = delivered.dedup_key
+    store.record_in_transaction(key.message_id, key.recipient, key.digest, "new", now=NOW)
+    again = decide(world, first, dedup=lookup)
     assert isinstance(again, Duplicate)
     assert again.dedup_key.message_id == message_id
     other = world.seal(message_id=message_id)
-    conflict = quarantined(decide(world, other, dedup=dedup))
+    conflict = quarantined(decide(world, other, dedup=lookup))
     assert conflict.reason_code is ReasonCode.REPLAY_CONFLICT
-    assert store.counters.duplicates == 1
-    assert store.counters.conflicts == 1
+    assert conflict.dedup_key == DedupKey(message_id, RS, crypto.sha256(other))
     store.close()
 
 
