@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
-import json
 import pathlib
 from collections.abc import Sequence
 from typing import Annotated, NoReturn
@@ -28,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from broker import crypto, errors
 from broker.ids import KeyId, PartnerCode
-from broker.keys import Registry
+from broker.keys import Registry, canonical_json
 from broker.policy import Accord
 
 __all__ = [
@@ -86,11 +85,9 @@ class VerifiedAccord:
 
 
 def accord_bytes(accord: Accord) -> bytes:
-    """The canonical bytes of the parsed accord (what partners sign)."""
-    document = accord.model_dump(mode="json", by_alias=True)
-    return json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    """The canonical bytes of the parsed accord (what partners sign): the project's one
+    canonical JSON form (docs/KEYS.md)."""
+    return canonical_json(accord.model_dump(mode="json", by_alias=True))
 
 
 def accord_digest(accord: Accord) -> str:

@@ -70,9 +70,10 @@ def signing_input(header: bytes, ciphertext_digest: bytes) -> bytes:
 
 
 def canonical_json(value: Any) -> bytes:
-    """Sorted keys, no whitespace, ASCII only (\\u escapes), no NaN or Infinity."""
+    """The one canonical form (sorted keys, no whitespace, UTF-8), no NaN or Infinity; a
+    message's decimals are kept, as the body and its committed fields hold them."""
     try:
-        return strictjson.canonical(value, ascii_only=True, allow_floats=True)
+        return strictjson.canonical(value, allow_floats=True)
     except (TypeError, ValueError, RecursionError) as exc:
         raise errors.SchemaError(f"value cannot be encoded as canonical JSON: {exc}") from exc
 

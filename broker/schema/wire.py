@@ -15,7 +15,7 @@ from typing import Any
 
 import pydantic
 
-from broker import errors
+from broker import errors, strictjson
 from broker.schema.labels import MessageType
 from broker.schema.message import MESSAGE_MODELS, Message
 
@@ -231,10 +231,4 @@ def message_bytes(message: Message) -> bytes:
 
     Parsing the result gives back an equal message, and equal messages give equal bytes.
     """
-    return json.dumps(
-        message_object(message),
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-    ).encode("utf-8")
+    return strictjson.canonical(message_object(message), allow_floats=True)

@@ -91,7 +91,7 @@ def test_a_body_beyond_the_largest_bucket_is_refused() -> None:
     ("value", "expected"),
     [
         ({"b": 1, "a": [True, None]}, b'{"a":[true,null],"b":1}'),
-        ({"name": "Đorđević"}, b'{"name":"\\u0110or\\u0111evi\\u0107"}'),
+        ({"name": "Đorđević"}, '{"name":"Đorđević"}'.encode()),
         ("x\ny", b'"x\\ny"'),
     ],
 )

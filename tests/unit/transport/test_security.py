@@ -17,7 +17,7 @@ from typing import Any
 import aiokafka
 import aiokafka.admin
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from broker.config import KafkaSettings, kafka_client_security
@@ -264,6 +264,11 @@ class TestClientSecurity:
         consumer = ConsumerSettings(
             bootstrap="127.0.0.1:1", group_id="g", client_id="c", security=security
         )
+        # a password spelled like a setting shown beside it (the mechanism, a client id) would
+        # be found there, not leaked: only what no other field holds can tell
+        without = _sasl_plaintext(password="x" * 8)
+        others = (repr(without), repr(ProducerSettings(bootstrap="127.0.0.1:1", client_id="p")))
+        assume(all(repr(password) not in shown for shown in others))
         for shown in (repr(security), str(security), repr(producer), repr(consumer)):
             assert repr(password) not in shown
             assert "password=<hidden>" in shown
