@@ -1,4 +1,5 @@
-"""Time, passed in rather than read: the pure core takes ``now`` as an argument.
+"""Time, passed in rather than read: the pure core takes ``now`` as an argument; and the one
+text form of an instant (:func:`format_instant`, :func:`parse_instant`).
 
 Daemons call :meth:`SystemClock.now` once per message; replay passes the recorded time; tests
 use :class:`FixedClock`.
@@ -7,9 +8,29 @@ use :class:`FixedClock`.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Protocol
 
-__all__ = ["Clock", "FixedClock", "SystemClock", "utc"]
+__all__ = ["Clock", "FixedClock", "SystemClock", "format_instant", "parse_instant", "utc"]
+
+#: the one text form of an instant in every record, header and document we sign
+INSTANT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
+
+def format_instant(value: dt.datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ`` in UTC, to the second (a fraction is dropped)."""
+    if value.tzinfo is None:
+        raise ValueError("an instant must be timezone-aware")
+    return value.astimezone(dt.UTC).strftime(INSTANT_FORMAT)
+
+
+def parse_instant(text: str) -> dt.datetime:
+    """Invert :func:`format_instant`; any other form is a ValueError."""
+    if not _INSTANT.fullmatch(text):
+        raise ValueError(f"an instant is YYYY-MM-DDTHH:MM:SSZ in UTC, got {text!r}")
+    # fromisoformat is ~10x faster than strptime; the pattern keeps the accepted form exact
+    return dt.datetime.fromisoformat(text)
 
 
 def utc(text: str) -> dt.datetime:

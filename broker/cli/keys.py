@@ -16,7 +16,7 @@ import click
 
 from broker import crypto, errors, keys
 from broker.cli import _app
-from broker.clock import SystemClock
+from broker.clock import SystemClock, format_instant
 from broker.ids import PartnerCode, partner_code
 
 __all__ = ["group", "passphrase_options"]
@@ -161,7 +161,7 @@ def rotate(
     retire = now.replace(microsecond=0) + dt.timedelta(days=overlap_days)
     click.echo(f"new signing key     {new.signing_key_id}")
     click.echo(f"new encryption key  {new.encryption_key_id}")
-    until = retire.strftime("%Y-%m-%dT%H:%M:%SZ")
+    until = format_instant(retire)
     click.echo(f"older keys valid until {until} (overlap {overlap_days} days)")
     click.echo(f"card updated: {card_path}")
     click.echo(f"next: broker registry add-partner REGISTRY {card_path}, then sign and publish")

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from broker import errors, keys
 from broker.cli.keys import passphrase_options, reports_errors
-from broker.clock import SystemClock, utc
+from broker.clock import SystemClock, format_instant, utc
 from broker.ids import KeyId, PartnerCode, partner_code
 
 __all__ = ["group"]
@@ -220,7 +220,7 @@ def show(document: Path) -> None:
 
 
 def _ts(at: dt.datetime) -> str:
-    return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_instant(at)
 
 
 def _load(document: Path) -> keys.RegistryDraft:

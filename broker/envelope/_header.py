@@ -12,6 +12,7 @@ import pydantic
 from pydantic import Field
 
 from broker import crypto, errors
+from broker.clock import format_instant, parse_instant
 from broker.envelope._format import (
     DST_FIELD,
     DST_KEY_COMMITMENT,
@@ -42,8 +43,6 @@ _PARTNER = r"^[A-Z]{2}$"
 _UUID7 = r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 _TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 _FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63})?$")
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-_TIME_RE = re.compile(_TIME)
 _FIELD_PREFIX = length_prefixed(DST_FIELD)
 _U32 = struct.Struct(">I").pack
 _MAX_FIELDS = 256
@@ -76,19 +75,17 @@ class EnvelopeHeader(StrictModel):
 
 
 def format_time(value: dt.datetime) -> str:
-    """RFC 3339 UTC to the second: the only time form a header carries."""
-    if value.tzinfo is None:
-        raise errors.UsageError("times must be timezone-aware")
-    return value.astimezone(dt.UTC).strftime(_TIME_FORMAT)
+    """:func:`broker.clock.format_instant`: the only time form a header carries."""
+    try:
+        return format_instant(value)
+    except ValueError as exc:
+        raise errors.UsageError(f"header times: {exc}") from exc
 
 
 def parse_time(text: str) -> dt.datetime:
-    """Invert :func:`format_time`; only that exact form is accepted."""
-    # fromisoformat is ~10x faster than strptime; the pattern keeps the accepted form exact.
-    if not _TIME_RE.fullmatch(text):
-        raise errors.EnvelopeError(f"bad header time {text!r}")
+    """:func:`broker.clock.parse_instant`; any other form is an EnvelopeError."""
     try:
-        return dt.datetime.fromisoformat(text)
+        return parse_instant(text)
     except ValueError as exc:
         raise errors.EnvelopeError(f"bad header time {text!r}") from exc
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from broker import errors, strictjson
+from broker.clock import format_instant, parse_instant
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
@@ -36,7 +36,6 @@ __all__ = [
 SIGNING_CONTEXT = b"broker/partner-registry/v1"
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 _MAX_DEPTH = 16
-_TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 _Model = TypeVar("_Model", bound=BaseModel)
 # how each refusal reads after "<what> "; {0} is strictjson's own description
 _WORDING: dict[strictjson.Reason, str] = {
@@ -97,14 +96,15 @@ def parse_timestamp(value: object) -> dt.datetime:
     """``YYYY-MM-DDTHH:MM:SSZ`` (UTC, whole seconds) as an aware datetime; nothing else."""
     if isinstance(value, dt.datetime):
         return _whole_utc(value)
-    if not isinstance(value, str) or not _TIMESTAMP_RE.fullmatch(value):
-        raise ValueError(f"a timestamp is YYYY-MM-DDTHH:MM:SSZ in UTC, got {value!r}")
-    return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    if not isinstance(value, str):  # a validator: pydantic reports ValueError, not TypeError
+        raise ValueError(f"a timestamp is YYYY-MM-DDTHH:MM:SSZ in UTC, got {value!r}")  # noqa: TRY004
+    return parse_instant(value)
 
 
 def format_timestamp(value: dt.datetime) -> str:
-    """The one text form of a registry timestamp."""
-    return _whole_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """:func:`broker.clock.format_instant` of a whole-second instant (a registry has no
+    fractions, so one is refused rather than dropped)."""
+    return format_instant(_whole_utc(value))
 
 
 def _whole_utc(value: dt.datetime) -> dt.datetime:

@@ -17,7 +17,6 @@ import base64
 import datetime as dt
 import enum
 import json
-import re
 import struct
 from typing import Annotated, Any, Literal, Protocol, TypeVar
 
@@ -25,6 +24,7 @@ import pydantic
 from pydantic import Field, JsonValue
 
 from broker import crypto, errors, strictjson
+from broker.clock import format_instant, parse_instant
 from broker.ids import KeyId
 from broker.keys import canonical_json
 from broker.reasons import ReasonCode
@@ -65,9 +65,7 @@ _WORDING: dict[strictjson.Reason, str] = {
     "depth": f"nests deeper than {_MAX_DEPTH} levels",
     "unicode": "has a value with no canonical form",
 }
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
-_TIME_RE = re.compile(_TIME)
 _HEX64 = r"^[0-9a-f]{64}$"
 _KEY_ID = r"^[0-9a-f]{32}$"
 _PARTNER = r"^[A-Z]{2}$"
@@ -97,18 +95,17 @@ def max_quarantine_record_bytes(max_envelope_bytes: int) -> int:
 
 
 def format_time(value: dt.datetime) -> str:
-    """RFC 3339 UTC to the second, the one time form in our records."""
-    if value.tzinfo is None:
-        raise errors.UsageError("record times must be timezone-aware")
-    return value.astimezone(dt.UTC).strftime(_TIME_FORMAT)
+    """:func:`broker.clock.format_instant`, the one time form in our records."""
+    try:
+        return format_instant(value)
+    except ValueError as exc:
+        raise errors.UsageError(f"record times: {exc}") from exc
 
 
 def parse_time(text: str) -> dt.datetime:
-    """Invert :func:`format_time`; anything else is a SchemaError."""
-    if not _TIME_RE.fullmatch(text):
-        raise errors.SchemaError(f"bad record time {text!r}")
+    """:func:`broker.clock.parse_instant`; anything else is a SchemaError."""
     try:
-        return dt.datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=dt.UTC)
+        return parse_instant(text)
     except ValueError as exc:
         raise errors.SchemaError(f"bad record time {text!r}") from exc
 
