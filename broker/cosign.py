@@ -26,6 +26,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from broker import crypto, errors
+from broker.bounded import read_bounded
 from broker.ids import KeyId, PartnerCode
 from broker.keys import Registry, canonical_json
 from broker.policy import Accord
@@ -177,11 +178,13 @@ def verify_accord(
 
 def read_signature_file(path: pathlib.Path) -> SignatureFile:
     """Parse ``path`` strictly; a missing or malformed file is a PolicyError."""
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_SIGNATURE_FILE_BYTES + 1)
-    except OSError as exc:
-        raise errors.PolicyError(f"{path}: cannot read signatures: {exc.strerror or exc}") from exc
+    data = read_bounded(
+        path,
+        limit=MAX_SIGNATURE_FILE_BYTES,
+        what="signatures",
+        too_large=errors.PolicyError,
+        unreadable=errors.PolicyError,
+    )
     return parse_signature_file(data, source=str(path))
 
 

@@ -15,6 +15,7 @@ from typing import Literal
 import click
 
 from broker import errors, keys
+from broker.bounded import read_bounded
 from broker.clock import SystemClock
 from broker.config import DEFAULT_PREFIX, config_json_schema, load_config
 from broker.deployment import acl_plan, render_kafka_acls, render_strimzi
@@ -102,12 +103,8 @@ def config_schema() -> None:
 
 
 def _registry_partners(path: Path) -> frozenset[str]:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(_MAX_REGISTRY_BYTES + 1)
-    except OSError as exc:
-        raise errors.UsageError(f"{path}: cannot read: {exc.strerror}") from exc
-    if len(data) > _MAX_REGISTRY_BYTES:
-        raise errors.RegistryError(f"{path}: larger than {_MAX_REGISTRY_BYTES} bytes")
+    data = read_bounded(
+        path, limit=_MAX_REGISTRY_BYTES, what="the registry", too_large=errors.RegistryError
+    )
     registry = keys.verify_registry(data, trusted=None, now=SystemClock().now())
     return frozenset(registry.partners)

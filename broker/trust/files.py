@@ -18,6 +18,7 @@ from typing import Protocol
 import structlog
 
 from broker import cosign, errors
+from broker.bounded import read_bounded
 from broker.ids import AccordId
 from broker.keys import Registry
 from broker.policy import MAX_ACCORD_BYTES, parse_accord
@@ -166,11 +167,6 @@ def _read_acts(
 
 
 def _read(path: pathlib.Path, limit: int) -> bytes:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(limit + 1)
-    except OSError as exc:
-        raise errors.PolicyError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    if len(data) > limit:
-        raise errors.PolicyError(f"{path}: larger than {limit} bytes")
-    return data
+    return read_bounded(
+        path, limit=limit, what="it", too_large=errors.PolicyError, unreadable=errors.PolicyError
+    )

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Protocol
 
 from broker import errors, keys
+from broker.bounded import read_bounded
 from broker.trust.accords import AccordBook, AccordSet, AccordStatus
 from broker.trust.files import AccordFiles, Reading
 from broker.trust.state import TrustMemory, TrustStateFile
@@ -178,11 +179,4 @@ class HeldTrust:
 
 
 def _read(path: Path, what: str) -> bytes:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(_MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise errors.UsageError(f"{path}: cannot read {what}: {exc.strerror}") from exc
-    if len(data) > _MAX_FILE_BYTES:
-        raise errors.UsageError(f"{path}: {what} is larger than {_MAX_FILE_BYTES} bytes")
-    return data
+    return read_bounded(path, limit=_MAX_FILE_BYTES, what=what)
