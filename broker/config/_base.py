@@ -6,14 +6,15 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     ValidationInfo,
-    field_validator,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -21,7 +22,16 @@ from broker.ids import PartnerCode, partner_code
 
 __all__ = ["NAME_PATTERN", "FilePath", "Partner", "SecretSource", "Section", "is_loopback"]
 
-_ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+_ENV_NAME = r"^[A-Z_][A-Z0-9_]{0,127}$"
+_MAX_PATH = 4096
+#: a path is text without NUL (the C library would cut it there)
+_PATH_RE = re.compile(f"^[^\\x00]{{1,{_MAX_PATH}}}$")
+_ONE_SOURCE: dict[str, Any] = {
+    # _exactly_one() in the published schema's terms: one of the two is a string
+    "oneOf": [
+        {"required": [name], "properties": {name: {"type": "string"}}} for name in ("file", "env")
+    ]
+}
 #: a client id, user or group name: what Kafka and the generated ACLs accept
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 
@@ -31,20 +41,24 @@ def _to_path(value: object, info: ValidationInfo) -> Path:
     # directory, so a unit file and a shell reading the same file mean the same files.
     if isinstance(value, Path):
         path = value
-    elif isinstance(value, str) and value and "\x00" not in value:
+    elif isinstance(value, str) and _PATH_RE.fullmatch(value):
         try:
             path = Path(value).expanduser()
         except RuntimeError:  # "~name/..." for a user this machine does not know
             raise ValueError(f"cannot expand {value.split('/', 1)[0]!r}: no such user") from None
     else:
-        raise ValueError("a path is a non-empty string")
+        raise ValueError(f"a path is a non-empty string of at most {_MAX_PATH} characters")
     base = (info.context or {}).get("base_dir") if isinstance(info.context, dict) else None
     if not path.is_absolute() and isinstance(base, Path):
         path = base / path
     return path
 
 
-FilePath = Annotated[Path, BeforeValidator(_to_path)]
+FilePath = Annotated[
+    Path,
+    BeforeValidator(_to_path),
+    WithJsonSchema({"type": "string", "format": "path", "pattern": _PATH_RE.pattern}),
+]
 """A filesystem path; relative paths resolve against the configuration file's directory."""
 
 
@@ -78,15 +92,11 @@ class SecretSource(Section):
 
     file: FilePath | None = None
     """A file holding the secret (one trailing newline is ignored); keep it mode 0600."""
-    env: str | None = None
-    """The name of an environment variable holding the secret."""
+    env: Annotated[str, Field(pattern=_ENV_NAME)] | None = None
+    """The name of an environment variable holding the secret: capitals, digits and
+    underscores."""
 
-    @field_validator("env")
-    @classmethod
-    def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV_NAME_RE.fullmatch(value):
-            raise ValueError("an environment variable name is capitals, digits and underscores")
-        return value
+    model_config = ConfigDict(json_schema_extra=_ONE_SOURCE)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretSource:

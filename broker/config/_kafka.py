@@ -6,16 +6,33 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from broker.config._base import NAME_PATTERN, FilePath, SecretSource, Section, is_loopback
-from broker.config.topics import validate_prefix
+from broker.config.topics import PREFIX_PATTERN, validate_prefix
 
 __all__ = ["KafkaSettings", "PlaintextSecurity", "SaslSslSecurity", "Security", "SslSecurity"]
 
-_HOST_PORT_RE = re.compile(
-    r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})):(?P<port>\d{1,5})$"
+# One bootstrap server: a host name or bracketed IPv6 address, and a port from 1 to 65535
+# written without leading zeros. The same text is the published schema's pattern.
+_HOST_PORT = (
+    r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})"
+    r":(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
 )
+_HOST_PORT_RE = re.compile(f"^{_HOST_PORT}$")
+#: the comma-separated form Kafka's own tools take: no spaces, no empty item, at most 64
+_HOST_PORTS_RE = re.compile(f"^{_HOST_PORT}(,{_HOST_PORT}){{0,63}}$")
+_BOOTSTRAP_SCHEMA = {
+    "anyOf": [
+        {
+            "type": "array",
+            "items": {"type": "string", "pattern": _HOST_PORT_RE.pattern},
+            "minItems": 1,
+            "maxItems": 64,
+        },
+        {"type": "string", "pattern": _HOST_PORTS_RE.pattern},
+    ]
+}
 
 
 class PlaintextSecurity(Section):
@@ -30,7 +47,22 @@ class PlaintextSecurity(Section):
     host is refused unless someone says so in writing."""
 
 
+_PAIR = ("cert_file", "key_file")
+_A_PATH: dict[str, Any] = {"type": "string"}
+_BOTH_FILES: dict[str, Any] = dict.fromkeys(_PAIR, _A_PATH)
+
+
 class _Tls(Section):
+    model_config = ConfigDict(
+        # _pair() in the published schema's terms: both files given, or neither
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["cert_file", "key_file"], "properties": _BOTH_FILES},
+                {"not": {"anyOf": [{"required": [f], "properties": {f: _A_PATH}} for f in _PAIR]}},
+            ]
+        }
+    )
+
     ca_file: FilePath
     """The CA bundle that signs the brokers' certificates (never the system store: a private
     cluster has a private CA, and trusting every public CA would widen who can impersonate it)."""
@@ -72,10 +104,15 @@ Security = Annotated[
 class KafkaSettings(Section):
     """How to reach Kafka and which names to use there."""
 
-    bootstrap: Annotated[tuple[str, ...], Field(min_length=1, max_length=64)] = ("127.0.0.1:9092",)
-    """Bootstrap servers as ``host:port``; a comma-separated string is accepted. The default is
-    loopback, so a missing setting never reaches out to a network host."""
-    topic_prefix: str = "xb."
+    bootstrap: Annotated[
+        tuple[str, ...], Field(min_length=1, max_length=64), WithJsonSchema(_BOOTSTRAP_SCHEMA)
+    ] = ("127.0.0.1:9092",)
+    """Bootstrap servers as ``host:port``: a list, or one string of them separated by commas
+    without spaces (``kafka-1:9093,kafka-2:9093``). The default is loopback, so a missing
+    setting never reaches out to a network host."""
+    topic_prefix: Annotated[str, WithJsonSchema({"type": "string", "pattern": PREFIX_PATTERN})] = (
+        "xb."
+    )
     """Prefix of every topic and consumer-group name: lowercase words, each ending in a dot."""
     security: Security = PlaintextSecurity()
     """PLAINTEXT (loopback only unless unsafe_allow_remote), SSL (mTLS) or SASL_SSL (SCRAM)."""
@@ -90,7 +127,11 @@ class KafkaSettings(Section):
     @classmethod
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
+            if not _HOST_PORTS_RE.fullmatch(value):
+                raise ValueError(
+                    f"{value!r} is not host:port, or several separated by commas without spaces"
+                )
+            return tuple(value.split(","))
         if isinstance(value, list):
             return tuple(value)
         return value
@@ -99,9 +140,8 @@ class KafkaSettings(Section):
     @classmethod
     def _host_ports(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for item in value:
-            match = _HOST_PORT_RE.fullmatch(item)
-            if match is None or not 1 <= int(match["port"]) <= 65_535:
-                raise ValueError(f"{item!r} is not host:port")
+            if not _HOST_PORT_RE.fullmatch(item):
+                raise ValueError(f"{item!r} is not host:port (a port from 1 to 65535)")
         return value
 
     @field_validator("topic_prefix")

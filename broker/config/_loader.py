@@ -38,6 +38,7 @@ from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEv
 from broker import errors
 from broker.config._base import SecretSource
 from broker.config.roles import ROLES, BaseDaemonConfig, DaemonConfig, any_role, role_of
+from broker.schema.export import portable_patterns
 
 __all__ = ["ENV_PREFIX", "MAX_CONFIG_BYTES", "config_json_schema", "load_config", "read_secret"]
 
@@ -135,7 +136,7 @@ def read_secret(source: SecretSource, *, env: Mapping[str, str] = os.environ) ->
 def config_json_schema() -> dict[str, Any]:
     """The JSON Schema of the configuration file, as published in ``schemas/config.schema.json``:
     one of the three role types, each requiring the sections its daemon needs."""
-    schema = any_role.json_schema(mode="validation")
+    schema = portable_patterns(any_role.json_schema(mode="validation"))
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "broker daemon configuration"
     schema["description"] = (

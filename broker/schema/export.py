@@ -20,7 +20,7 @@ _ID_BASE = "urn:broker:schemas:"
 _NO_FINAL_NEWLINE = "(?!\\n)"
 
 
-def portable_patterns(schema: Any) -> Any:
+def portable_patterns(schema: dict[str, Any]) -> dict[str, Any]:
     """``schema`` with every ``pattern`` that ends in ``$`` made to end there in every engine.
 
     The models' patterns run on Rust's regex engine, where ``$`` is the end of the text, as it
@@ -29,17 +29,22 @@ def portable_patterns(schema: Any) -> Any:
     there while the parser refuses it. ``(?!\n)`` after the ``$`` means nothing in ECMA-262 and
     closes that door in Python; Rust has no lookahead, so it is added here, on the way out.
     """
+    portable: dict[str, Any] = _portable(schema)
+    return portable
+
+
+def _portable(schema: Any) -> Any:
     if isinstance(schema, dict):
         return {
             key: (
                 value + _NO_FINAL_NEWLINE
                 if key == "pattern" and isinstance(value, str) and value.endswith("$")
-                else portable_patterns(value)
+                else _portable(value)
             )
             for key, value in schema.items()
         }
     if isinstance(schema, list):
-        return [portable_patterns(item) for item in schema]
+        return [_portable(item) for item in schema]
     return schema
 
 
