@@ -18,6 +18,12 @@ __all__ = ["SCHEMA_DIALECT", "json_schemas", "portable_patterns"]
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _ID_BASE = "urn:broker:schemas:"
 _NO_FINAL_NEWLINE = "(?!\\n)"
+# JSON Schema judges decoded values; these rules are about the text, so they are said in words.
+_SPELLING = (
+    "A document is also held to its JSON text, which this schema cannot see: each key once, "
+    "integers without a fraction or exponent (1, never 1.0), no NaN or Infinity; "
+    "'broker schemas validate' refuses any other spelling."
+)
 
 
 def portable_patterns(schema: dict[str, Any]) -> dict[str, Any]:
@@ -52,6 +58,7 @@ def _document(model: type[BaseModel], name: str, title: str) -> bytes:
     schema: dict[str, Any] = {
         "$schema": SCHEMA_DIALECT,
         "$id": f"{_ID_BASE}{name}",
+        "$comment": _SPELLING,
         **portable_patterns(model.model_json_schema(mode="validation")),
     }
     schema["title"] = title

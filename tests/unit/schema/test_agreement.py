@@ -5,8 +5,8 @@ Each table is a set of edge-case documents for one schema in ``schemas/``: ``jso
 ``parse_message``, the accord loader, ``load_config``) must both accept or both refuse each.
 A document is a JSON value, so rules about how JSON text is spelled (a key twice, ``1.0`` for
 an integer, ``NaN``) are below what a schema can see; :data:`LEXICAL` shows the parser refuses
-them while the decoded value passes, and the schemas' wording says so. The accord loader's
-cross-field contradictions that JSON Schema cannot state are in :data:`BEYOND_SCHEMA`.
+them while the decoded value passes, and each message schema's ``$comment`` says so. The
+accord loader's cross-field contradictions JSON Schema cannot state are in :data:`BEYOND_SCHEMA`.
 """
 
 from __future__ import annotations
@@ -215,6 +215,7 @@ def test_spelling_rules_are_the_parsers_alone(case: str) -> None:
     assert valid in text
     data = text.replace(valid, spelled, 1)
     assert _message_schema_accepts(json.loads(data))
+    assert "1.0" in _validator("receipt.v1.schema.json").schema["$comment"]
     with pytest.raises(errors.SchemaError):
         parse_message(data)
 
