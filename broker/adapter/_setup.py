@@ -8,15 +8,15 @@ from collections.abc import Mapping
 
 import structlog
 
-from broker import crypto, errors, keys
-from broker.config import Config, hold_trust, read_secret
-from broker.ids import KeyId, PartnerCode
+from broker import crypto, keys
+from broker.config import AdapterConfig, hold_trust, read_secret
+from broker.ids import KeyId
 from broker.runtime import AccordReporter
 from broker.trust import HeldTrust
 
 _log = structlog.get_logger(__name__)
 
-__all__ = ["AdapterKeys", "load_keys", "load_trust", "require_adapter", "reread_accords"]
+__all__ = ["AdapterKeys", "load_keys", "load_trust", "reread_accords"]
 
 _MAX_FILE_BYTES = 4 * 1024 * 1024
 
@@ -29,16 +29,8 @@ class AdapterKeys:
     decryption: Mapping[KeyId, crypto.DecryptionKey] = dataclasses.field(repr=False)
 
 
-def require_adapter(config: Config) -> PartnerCode:
-    """The adapter's partner code; raise UsageError if the configuration cannot run one."""
-    missing = config.missing_for("adapter")
-    if missing or config.partner is None:
-        raise errors.UsageError(f"an adapter configuration needs: {', '.join(missing)}")
-    return config.partner
-
-
 def load_trust(
-    config: Config, *, key: crypto.SigningKey, now: dt.datetime, reporter: AccordReporter
+    config: AdapterConfig, *, key: crypto.SigningKey, now: dt.datetime, reporter: AccordReporter
 ) -> HeldTrust:
     """The registry and accords the configuration names, remembered across restarts
     (:class:`broker.trust.HeldTrust`); refused accords are reported, never fatal.
@@ -60,7 +52,7 @@ def reread_accords(
     reporter.loaded(held.read_accords(now=now), held.statuses(now), now=now, reloaded=reloaded)
 
 
-def load_keys(config: Config) -> AdapterKeys:
+def load_keys(config: AdapterConfig) -> AdapterKeys:
     """Load the signing key and every decryption key with the configured passphrase."""
     passphrase = read_secret(config.keys.passphrase)
     signing = keys.load_signing_key(config.keys.signing_key, passphrase=passphrase)
@@ -68,8 +60,4 @@ def load_keys(config: Config) -> AdapterKeys:
     for path in config.keys.decryption_keys:
         key = keys.load_decryption_key(path, passphrase=passphrase)
         decryption[key.key_id] = key
-    if not decryption:
-        raise errors.UsageError(
-            "keys.decryption_keys is empty: the adapter could not read its inbox"
-        )
     return AdapterKeys(signing=signing, decryption=decryption)

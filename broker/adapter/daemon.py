@@ -29,14 +29,14 @@ from pathlib import Path
 import structlog
 
 from broker import errors
-from broker.adapter._setup import load_keys, load_trust, require_adapter, reread_accords
+from broker.adapter._setup import load_keys, load_trust, reread_accords
 from broker.adapter.core import Adapter
 from broker.adapter.journal import JournalEntry, SendJournal
 from broker.adapter.outputs import DeliveryDir, Webhook
 from broker.adapter.receiving import frame_limit
 from broker.adapter.spool import Spool
 from broker.clock import Clock, SystemClock
-from broker.config import Config, adapter_group, inbox_topic, kafka_client_security
+from broker.config import AdapterConfig, adapter_group, inbox_topic, kafka_client_security
 from broker.crypto import AeadSealer
 from broker.ids import MessageId
 from broker.runtime import AccordReporter, Health, Metrics, StopSignal, serve_observability, watch
@@ -76,15 +76,13 @@ class Connection:
     security: ClientSecurity = PLAINTEXT
 
 
-def journal_path(config: Config) -> Path:
+def journal_path(config: AdapterConfig) -> Path:
     """The send journal lives beside the inbox store: ``<store dir>/send-journal.sqlite``."""
-    if config.store is None:
-        raise errors.UsageError("an adapter configuration needs a store section")
     return config.store.path.parent / "send-journal.sqlite"
 
 
 def build_adapter(
-    config: Config,
+    config: AdapterConfig,
     *,
     metrics: Metrics,
     clock: Clock | None = None,
@@ -94,9 +92,7 @@ def build_adapter(
 
     ``reporter`` (default: one on ``metrics``) is told of refused accords and their expiry.
     """
-    me, store = require_adapter(config), config.store
-    if store is None:
-        raise errors.UsageError("an adapter configuration needs a store section")
+    me, store = config.partner, config.store
     clock = clock or SystemClock()
     keyset = load_keys(config)
     reporter = reporter or AccordReporter(metrics)
@@ -376,7 +372,7 @@ class AdapterDaemon:
 
 
 async def serve_config(
-    config: Config,
+    config: AdapterConfig,
     stop: StopSignal,
     *,
     metrics: Metrics | None = None,
@@ -413,7 +409,7 @@ async def serve_config(
         adapter.inbox.close()
 
 
-async def _watch_reloads(config: Config, adapter: Adapter, stop: StopSignal) -> None:
+async def _watch_reloads(config: AdapterConfig, adapter: Adapter, stop: StopSignal) -> None:
     held = adapter.accords
     if not isinstance(held, HeldTrust):
         raise errors.UsageError("an adapter run from its configuration holds its trust")

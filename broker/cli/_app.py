@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 import click
 
@@ -23,11 +24,13 @@ def fail(error: errors.BrokerError) -> None:
     sys.exit(error.exit_code)
 
 
-def run(command: click.Group) -> int:
-    """Run ``command``; a ``BrokerError`` becomes one line and its exit code, not a traceback."""
-    verbose = "-v" in sys.argv[1:2] or "--verbose" in sys.argv[1:2]
+def run(command: click.Group, args: Sequence[str] | None = None) -> int:
+    """Run ``command`` on ``args`` (default: the process's arguments); a ``BrokerError``
+    becomes one line and its exit code, not a traceback."""
+    argv = list(sys.argv[1:] if args is None else args)
+    verbose = argv[:1] in (["-v"], ["--verbose"])
     try:
-        command.main(standalone_mode=False)
+        command.main(args=argv, standalone_mode=False)
     except errors.BrokerError as exc:
         if verbose:
             raise

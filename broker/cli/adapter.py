@@ -16,7 +16,7 @@ from rich.table import Table
 from broker import errors
 from broker import logging as broker_logging
 from broker.adapter import Spool, serve_config, write_submission
-from broker.config import Config, load_config, validate_partner
+from broker.config import AdapterConfig, load_config, validate_partner
 from broker.crypto import AeadSealer
 from broker.runtime import StopSignal, route_library_logs, run
 from broker.schema import parse_message
@@ -28,11 +28,9 @@ _CONFIG_HELP = "The adapter's YAML configuration (or set BROKER_CONFIG)."
 _DRAIN_TIMEOUT_S = 30.0
 
 
-def _config(path: str) -> Config:
-    config = load_config(path)
-    if config.partner is None or config.store is None:
-        raise errors.UsageError(f"{path} is not an adapter configuration (needs partner and store)")
-    return config
+def _config(path: str) -> AdapterConfig:
+    """The adapter's configuration: every command here reads it as the daemon does."""
+    return load_config(path, AdapterConfig)
 
 
 @click.group("adapter")
@@ -85,8 +83,6 @@ def inbox_group() -> None:
 def _open_inbox(config_path: str) -> InboxStore:
     config = _config(config_path)
     store, partner = config.store, config.partner
-    if store is None or partner is None:
-        raise errors.UsageError(f"{config_path} is not an adapter configuration")
     if not store.path.exists():
         raise errors.UsageError(f"{store.path}: no inbox yet (has the adapter run?)")
     return InboxStore.open(

@@ -9,7 +9,7 @@ import sys
 import click
 
 from broker import logging as broker_logging
-from broker.config import load_config
+from broker.config import GatewayConfig, load_config
 from broker.gateway import list_quarantine, release, serve_gateway
 from broker.gateway.quarantine import find
 from broker.runtime import StopSignal, route_library_logs, run
@@ -29,7 +29,7 @@ def gateway_group() -> None:
 @click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
 def run_command(config_path: str) -> None:
     """Run the gateway daemon until SIGTERM (finishes the batch in hand, commits, exits 0)."""
-    config = load_config(config_path)
+    config = load_config(config_path, GatewayConfig)
     broker_logging.configure(
         style=config.observability.log_format, level=config.observability.log_level
     )
@@ -51,7 +51,7 @@ def quarantine_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def list_command(config_path: str, as_json: bool) -> None:
     """List quarantined records: id, time, reason code, sender -> recipient, message id."""
-    records = asyncio.run(list_quarantine(load_config(config_path)))
+    records = asyncio.run(list_quarantine(load_config(config_path, GatewayConfig)))
     for record in records:
         if as_json:
             summary = record.model_dump(mode="json", exclude={"envelope_b64"})
@@ -71,7 +71,7 @@ def list_command(config_path: str, as_json: bool) -> None:
 @click.argument("record_id")
 def show_command(config_path: str, record_id: str) -> None:
     """Show one quarantine record in full (the envelope stays encrypted, as base64)."""
-    record = asyncio.run(find(load_config(config_path), record_id))
+    record = asyncio.run(find(load_config(config_path, GatewayConfig), record_id))
     click.echo(json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True))
 
 
@@ -80,7 +80,7 @@ def show_command(config_path: str, record_id: str) -> None:
 @click.argument("record_id")
 def release_command(config_path: str, record_id: str) -> None:
     """Re-send the original envelope to its outbox; the gateway decides on it again."""
-    delivery = asyncio.run(release(load_config(config_path), record_id))
+    delivery = asyncio.run(release(load_config(config_path, GatewayConfig), record_id))
     click.echo(
         f"released {record_id} to {delivery.topic} partition {delivery.partition} "
         f"offset {delivery.offset}"

@@ -134,7 +134,7 @@ def explain(
         decision = view.decision
     else:
         try:
-            labels = Labels.model_validate_json(json.dumps(document), strict=True)
+            labels = Labels.model_validate_json(json.dumps(document))
         except pydantic.ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])

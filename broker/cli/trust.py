@@ -8,7 +8,14 @@ import click
 
 from broker import errors, keys
 from broker.clock import SystemClock
-from broker.config import hold_trust, load_config, read_secret, trust_state_path
+from broker.config import (
+    TrustingConfig,
+    WitnessConfig,
+    hold_trust,
+    load_config,
+    read_secret,
+    trust_state_path,
+)
 from broker.keys import format_timestamp
 from broker.trust import TrustStateFile
 
@@ -27,7 +34,7 @@ def group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print it as one JSON object.")
 def show(config_path: str, as_json: bool) -> None:
     """Print the registry version held, each accord's floor and its signed acts' standing."""
-    config = load_config(config_path)
+    config = _trusting(config_path)
     key = keys.load_signing_key(
         config.keys.signing_key, passphrase=read_secret(config.keys.passphrase)
     )
@@ -75,7 +82,7 @@ def reset(config_path: str, yes: bool) -> None:
     """
     if not yes:
         raise errors.UsageError("this forgets what the daemon held; add --yes to confirm")
-    config = load_config(config_path)
+    config = _trusting(config_path)
     key = keys.load_signing_key(
         config.keys.signing_key, passphrase=read_secret(config.keys.passphrase)
     )
@@ -83,3 +90,12 @@ def reset(config_path: str, yes: bool) -> None:
     path.unlink(missing_ok=True)
     held = hold_trust(config, key=key, now=SystemClock().now(), reanchor=True)
     click.echo(f"{path}: re-anchored on registry version {held.registry.version}")
+
+
+def _trusting(config_path: str) -> TrustingConfig:
+    """An adapter's or the gateway's configuration (read by its shape, as each daemon reads
+    it); a witness holds no accords and keeps no trust memory here."""
+    config = load_config(config_path)
+    if isinstance(config, WitnessConfig):
+        raise errors.UsageError(f"{config_path}: a witness keeps no trust memory")
+    return config

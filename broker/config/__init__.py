@@ -1,8 +1,9 @@
-"""Daemon configuration: one frozen, documented tree from one YAML file plus ``BROKER_*``
-environment overrides, and the topic and consumer-group names derived from it.
+"""Daemon configuration: one frozen, documented tree per role (adapter, gateway, witness) from
+one YAML file plus ``BROKER_*`` environment overrides, and the topic and consumer-group names
+derived from it.
 
-    >>> config = load_config("deploy/examples/adapter-gb.yaml", env={})  # doctest: +SKIP
-    >>> outbox_topic(config.kafka.topic_prefix, config.partner)          # doctest: +SKIP
+    >>> config = load_config("deploy/examples/adapter-gb.yaml", AdapterConfig)  # doctest: +SKIP
+    >>> outbox_topic(config.kafka.topic_prefix, config.partner)                # doctest: +SKIP
     'xb.outbox.GB'
 
 The override rule is documented in :mod:`broker.config._loader`; every field's default and
@@ -11,6 +12,8 @@ why it is safe is documented on the models and in ``schemas/config.schema.json``
 
 from __future__ import annotations
 
+from broker.config._base import SecretSource
+from broker.config._kafka import KafkaSettings, PlaintextSecurity, SaslSslSecurity, SslSecurity
 from broker.config._loader import (
     ENV_PREFIX,
     MAX_CONFIG_BYTES,
@@ -21,21 +24,29 @@ from broker.config._loader import (
 from broker.config._model import (
     OBSERVABILITY_HOST,
     AccordSettings,
-    Config,
+    AdapterKeySettings,
+    AdapterStoreSettings,
     GatewaySettings,
-    KafkaSettings,
     KeySettings,
     LimitSettings,
     ObservabilitySettings,
-    PlaintextSecurity,
     RegistrySettings,
-    SaslSslSecurity,
-    SecretSource,
     SpoolSettings,
-    SslSecurity,
     StoreSettings,
+    WitnessSettings,
 )
 from broker.config._security import kafka_client_security
+from broker.config.roles import (
+    ROLES,
+    AdapterConfig,
+    BaseDaemonConfig,
+    DaemonConfig,
+    GatewayConfig,
+    Role,
+    TrustingConfig,
+    WitnessConfig,
+    role_of,
+)
 from broker.config.topics import (
     DEFAULT_PREFIX,
     TopicSpec,
@@ -56,8 +67,14 @@ __all__ = [
     "ENV_PREFIX",
     "MAX_CONFIG_BYTES",
     "OBSERVABILITY_HOST",
+    "ROLES",
     "AccordSettings",
-    "Config",
+    "AdapterConfig",
+    "AdapterKeySettings",
+    "AdapterStoreSettings",
+    "BaseDaemonConfig",
+    "DaemonConfig",
+    "GatewayConfig",
     "GatewaySettings",
     "KafkaSettings",
     "KeySettings",
@@ -65,12 +82,16 @@ __all__ = [
     "ObservabilitySettings",
     "PlaintextSecurity",
     "RegistrySettings",
+    "Role",
     "SaslSslSecurity",
     "SecretSource",
     "SpoolSettings",
     "SslSecurity",
     "StoreSettings",
     "TopicSpec",
+    "TrustingConfig",
+    "WitnessConfig",
+    "WitnessSettings",
     "adapter_group",
     "audit_topic",
     "config_json_schema",
@@ -82,6 +103,7 @@ __all__ = [
     "outbox_topic",
     "quarantine_topic",
     "read_secret",
+    "role_of",
     "topic_plan",
     "trust_state_path",
     "validate_partner",

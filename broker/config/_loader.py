@@ -28,7 +28,7 @@ import io
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import pydantic
 from ruamel.yaml import YAML
@@ -36,7 +36,9 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent
 
 from broker import errors
-from broker.config._model import Config, SecretSource
+from broker.config._base import SecretSource
+from broker.config.roles import ROLES, BaseDaemonConfig, DaemonConfig, any_role, role_of
+from broker.schema.export import portable_patterns
 
 __all__ = ["ENV_PREFIX", "MAX_CONFIG_BYTES", "config_json_schema", "load_config", "read_secret"]
 
@@ -46,14 +48,39 @@ MAX_CONFIG_BYTES = 256 * 1024
 #: the YAML scanner (quadratic in flow nesting) or the recursive composer meets it
 _MAX_DEPTH = 32
 _MAX_ERRORS_SHOWN = 5
+#: every top-level section some role has: a variable naming one is an override
+_SECTIONS = frozenset(name for role in ROLES.values() for name in role.model_fields)
+
+ConfigT = TypeVar("ConfigT", bound=BaseDaemonConfig)
 
 
-def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] = os.environ) -> Config:
-    """Read and validate the configuration file at ``path`` with ``env``'s overrides applied.
+@overload
+def load_config(
+    path: str | os.PathLike[str], role: type[ConfigT], *, env: Mapping[str, str] = ...
+) -> ConfigT: ...
+
+
+@overload
+def load_config(
+    path: str | os.PathLike[str], role: None = None, *, env: Mapping[str, str] = ...
+) -> DaemonConfig: ...
+
+
+def load_config(
+    path: str | os.PathLike[str],
+    role: type[BaseDaemonConfig] | None = None,
+    *,
+    env: Mapping[str, str] = os.environ,
+) -> BaseDaemonConfig:
+    """Read the configuration file at ``path``, with ``env``'s overrides applied, as the
+    configuration of ``role`` (:class:`AdapterConfig`, :class:`GatewayConfig` or
+    :class:`WitnessConfig`), or of the role its shape names (:func:`role_of`) when ``role`` is
+    None. Each daemon loads its file with its own role, as ``deploy check-config --role`` does.
 
     Raises :class:`errors.UsageError` if the file cannot be read or an override variable is
     malformed, and :class:`errors.SchemaError` naming the file (or variable) and the field path
-    if the content is invalid.
+    if the content is invalid, or a section the role needs is missing or one it does not use
+    is present.
     """
     file = Path(path)
     try:
@@ -73,10 +100,13 @@ def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] = os.env
     if not isinstance(data, dict):
         raise errors.SchemaError(f"{file}: the configuration must be a mapping of sections")
     from_env = _apply_env(data, env)
+    model = role or ROLES[role_of(data)]
     try:
-        return Config.model_validate(data, context={"base_dir": file.resolve().parent})
+        return model.model_validate(data, context={"base_dir": file.resolve().parent})
     except pydantic.ValidationError as exc:
-        raise errors.SchemaError(_describe(exc, origin=str(file), from_env=from_env)) from None
+        raise errors.SchemaError(
+            _describe(exc, origin=str(file), from_env=from_env, role=model.role)
+        ) from None
 
 
 def read_secret(source: SecretSource, *, env: Mapping[str, str] = os.environ) -> bytes:
@@ -104,10 +134,16 @@ def read_secret(source: SecretSource, *, env: Mapping[str, str] = os.environ) ->
 
 
 def config_json_schema() -> dict[str, Any]:
-    """The JSON Schema of the configuration file, as published in ``schemas/config.schema.json``."""
-    schema = Config.model_json_schema(mode="validation")
+    """The JSON Schema of the configuration file, as published in ``schemas/config.schema.json``:
+    one of the three role types, each requiring the sections its daemon needs."""
+    schema = portable_patterns(any_role.json_schema(mode="validation"))
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "broker daemon configuration"
+    schema["description"] = (
+        "The configuration of one daemon: an adapter (it has 'partner'), a witness (it has a "
+        "'witness' section) or the gateway. Each role requires the sections its daemon needs "
+        "and allows no other, so exactly one of the three matches a valid file."
+    )
     return schema
 
 
@@ -145,7 +181,7 @@ def _parse_yaml(text: str, *, origin: str) -> Any:
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[tuple[str, ...], str]:
     """Merge override variables into ``data``; return which field path each variable set."""
-    sections = set(Config.model_fields)
+    sections = _SECTIONS
     applied: dict[tuple[str, ...], str] = {}
     for name in sorted(env):
         if not name.startswith(ENV_PREFIX):
@@ -178,7 +214,11 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[tuple[str, 
 
 
 def _describe(
-    exc: pydantic.ValidationError, *, origin: str, from_env: Mapping[tuple[str, ...], str]
+    exc: pydantic.ValidationError,
+    *,
+    origin: str,
+    from_env: Mapping[tuple[str, ...], str],
+    role: str,
 ) -> str:
     lines = []
     for error in exc.errors(include_url=False)[:_MAX_ERRORS_SHOWN]:
@@ -190,8 +230,17 @@ def _describe(
             (var for path, var in from_env.items() if tuple(shown[: len(path)]) == path), None
         )
         where = f"environment variable {source}" if source else origin
-        lines.append(f"{where}: {field}: {error['msg']}")
+        lines.append(f"{where}: {field}: {_reason(error, top_level=len(shown) == 1, role=role)}")
     more = exc.error_count() - _MAX_ERRORS_SHOWN
     if more > 0:
         lines.append(f"... and {more} more")
     return "; ".join(lines)
+
+
+def _reason(error: Any, *, top_level: bool, role: str) -> str:
+    # A section the role lacks or must not have is the usual mistake: say it in the role's terms.
+    if top_level and error["type"] == "missing":
+        return f"required for the {role}"
+    if top_level and error["type"] == "extra_forbidden":
+        return f"not a setting of the {role}"
+    return str(error["msg"])

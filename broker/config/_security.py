@@ -12,8 +12,8 @@ import os
 from collections.abc import Mapping
 
 from broker import errors
+from broker.config._kafka import KafkaSettings, PlaintextSecurity, SaslSslSecurity, SslSecurity
 from broker.config._loader import read_secret
-from broker.config._model import KafkaSettings, PlaintextSecurity, SaslSslSecurity, SslSecurity
 from broker.transport.security import PLAINTEXT, ClientSecurity
 
 __all__ = ["kafka_client_security"]

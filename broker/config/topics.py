@@ -23,6 +23,7 @@ from broker.ids import PartnerCode, partner_code
 
 __all__ = [
     "DEFAULT_PREFIX",
+    "PREFIX_PATTERN",
     "TopicSpec",
     "adapter_group",
     "audit_topic",
@@ -39,7 +40,9 @@ DEFAULT_PREFIX = "xb."
 
 # Lowercase words each closed by a dot: no '_' (Kafka folds '.' and '_' together in metric
 # names, so two topics could collide) and no wildcard or separator characters.
-_PREFIX_RE = re.compile(r"^(?:[a-z0-9][a-z0-9-]{0,30}\.){1,4}$")
+PREFIX_PATTERN = r"^(?:[a-z0-9][a-z0-9-]{0,30}\.){1,4}$"
+"""One to four lowercase words, each ending in a dot (``xb.``)."""
+_PREFIX_RE = re.compile(PREFIX_PATTERN)
 
 _DAY_MS = 86_400_000
 #: Kafka's "keep forever": the audit log is append-only evidence

@@ -5,29 +5,25 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from broker import crypto, errors
-from broker.config._model import Config
+from broker import crypto
+from broker.config.roles import TrustingConfig
 from broker.trust import HeldTrust, TrustStateFile
 
 __all__ = ["hold_trust", "trust_state_path"]
 
 
-def trust_state_path(config: Config) -> Path:
+def trust_state_path(config: TrustingConfig) -> Path:
     """``trust-state.json`` beside the daemon's store."""
-    if config.store is None:
-        raise errors.UsageError("a daemon configuration needs a store section")
     return config.store.path.parent / "trust-state.json"
 
 
 def hold_trust(
-    config: Config, *, key: crypto.SigningKey, now: dt.datetime, reanchor: bool = False
+    config: TrustingConfig, *, key: crypto.SigningKey, now: dt.datetime, reanchor: bool = False
 ) -> HeldTrust:
     """The registry and accords the configuration names, with the memory beside its store
     (signed with ``key``, the daemon's own signing key). A daemon whose store exists has run
     here before: it must find its memory (see :class:`broker.trust.HeldTrust`), unless
     ``reanchor`` (``broker trust reset``, after its memory was deliberately removed)."""
-    if config.store is None:
-        raise errors.UsageError("a daemon configuration needs a store section")
     return HeldTrust(
         registry_path=config.registry.path,
         anchor_path=config.registry.trusted_roots,

@@ -16,7 +16,7 @@ import structlog
 
 from broker import crypto, errors
 from broker.clock import Clock
-from broker.config import Config, audit_topic
+from broker.config import GatewayConfig, audit_topic
 from broker.ledger import checkpoint_origin, run_checkpointer
 from broker.transport.kafka import (
     ConsumerSettings,
@@ -33,7 +33,7 @@ _RETRY_S = 5.0
 
 
 async def checkpoint_audit_log(
-    config: Config,
+    config: GatewayConfig,
     *,
     key: crypto.SigningKey,
     clock: Clock,

@@ -28,7 +28,7 @@ import structlog
 from broker import errors
 from broker.clock import Clock, SystemClock
 from broker.config import (
-    Config,
+    GatewayConfig,
     audit_topic,
     kafka_client_security,
     outbox_topic,
@@ -115,11 +115,9 @@ def _open_dedup(path: Path, *, retention: dt.timedelta) -> tuple[sqlite3.Connect
 
 
 class _Gateway:
-    def __init__(self, config: Config, *, clock: Clock, metrics: GatewayMetrics) -> None:
+    def __init__(self, config: GatewayConfig, *, clock: Clock, metrics: GatewayMetrics) -> None:
         now = clock.now()
         self.config, self.clock, self.metrics = config, clock, metrics
-        if config.store is None:
-            raise errors.UsageError("the gateway needs store.path for its de-duplication record")
         self.gateway_key = load_gateway_key(config)
         reporter = AccordReporter(metrics.metrics)
         self.trust = TrustState(config, key=self.gateway_key, now=now, reporter=reporter)
@@ -308,7 +306,7 @@ async def _all_acknowledged(sends: Sequence[Awaitable[Delivery]]) -> None:
 
 
 async def serve_gateway(
-    config: Config,
+    config: GatewayConfig,
     stop: StopSignal,
     *,
     metrics: Metrics | None = None,

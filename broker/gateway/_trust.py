@@ -15,7 +15,7 @@ from pathlib import Path
 import structlog
 
 from broker import crypto, keys
-from broker.config import Config, hold_trust, read_secret
+from broker.config import GatewayConfig, hold_trust, read_secret
 from broker.ids import PartnerCode
 from broker.keys import Registry
 from broker.runtime import AccordReporter
@@ -27,7 +27,7 @@ __all__ = ["TrustState", "load_gateway_key"]
 _log = structlog.get_logger(__name__)
 
 
-def load_gateway_key(config: Config) -> crypto.SigningKey:
+def load_gateway_key(config: GatewayConfig) -> crypto.SigningKey:
     """The gateway's signing key, from its encrypted file."""
     return keys.load_signing_key(
         config.keys.signing_key, passphrase=read_secret(config.keys.passphrase)
@@ -39,7 +39,7 @@ class TrustState:
 
     def __init__(
         self,
-        config: Config,
+        config: GatewayConfig,
         *,
         key: crypto.SigningKey,
         now: dt.datetime,

@@ -16,7 +16,7 @@ import uuid
 import structlog
 
 from broker import errors
-from broker.config import Config, kafka_client_security, quarantine_topic
+from broker.config import GatewayConfig, kafka_client_security, quarantine_topic
 from broker.pipeline.records import (
     QuarantineRecord,
     max_quarantine_record_bytes,
@@ -38,7 +38,7 @@ _log = structlog.get_logger(__name__)
 
 
 async def read_quarantine(
-    config: Config, *, idle_ms: int = 1500, join_timeout_s: float | None = None
+    config: GatewayConfig, *, idle_ms: int = 1500, join_timeout_s: float | None = None
 ) -> list[QuarantineRecord]:
     """Every quarantine record on the topic, oldest first (unreadable ones are logged, skipped).
 
@@ -79,7 +79,7 @@ async def read_quarantine(
     return found
 
 
-async def list_quarantine(config: Config) -> list[QuarantineRecord]:
+async def list_quarantine(config: GatewayConfig) -> list[QuarantineRecord]:
     """The quarantine records, one per id (a record re-quarantined after a crash counts once)."""
     by_id: dict[str, QuarantineRecord] = {}
     for record in await read_quarantine(config):
@@ -87,7 +87,7 @@ async def list_quarantine(config: Config) -> list[QuarantineRecord]:
     return list(by_id.values())
 
 
-async def find(config: Config, record_id: str) -> QuarantineRecord:
+async def find(config: GatewayConfig, record_id: str) -> QuarantineRecord:
     """The quarantine record ``record_id``, or UsageError."""
     for record in await list_quarantine(config):
         if record.id == record_id:
@@ -95,7 +95,7 @@ async def find(config: Config, record_id: str) -> QuarantineRecord:
     raise errors.UsageError(f"no quarantine record with id {record_id!r}")
 
 
-async def release(config: Config, record_id: str) -> Delivery:
+async def release(config: GatewayConfig, record_id: str) -> Delivery:
     """Re-produce the original envelope of ``record_id`` to its source outbox (acks=all)."""
     record = await find(config, record_id)
     outbox_stem = f"{config.kafka.topic_prefix}outbox."

@@ -107,7 +107,7 @@ def lint_accord(data: bytes, *, source: str, max_bytes: int = DEFAULT_MAX_BYTES)
     except PolicyError as exc:
         return [Problem(where=source, path=(), message=str(exc))]
     try:
-        accord = Accord.model_validate_json(_json(document), strict=True)
+        accord = Accord.model_validate_json(_json(document))
     except pydantic.ValidationError as exc:
         return _problems(document, exc.errors(), Accord)
     return contradictions(accord, document)
@@ -143,8 +143,11 @@ def _json(document: YamlDocument) -> str:
 
 
 def _validate(document: YamlDocument, model: type[ModelT]) -> ModelT:
+    # Every model read here is strict by its own configuration. strict=True at the call would
+    # also override the fields that check their text first and then parse lax on purpose
+    # (broker.schema.forms), and refuse every set written as a list.
     try:
-        return model.model_validate_json(_json(document), strict=True)
+        return model.model_validate_json(_json(document))
     except pydantic.ValidationError as exc:
         _raise_first(_problems(document, exc.errors(), model))
         raise AssertionError("unreachable") from exc  # pragma: no cover

@@ -31,6 +31,8 @@ from pydantic_core import PydanticCustomError
 
 from broker.crypto import Suite
 from broker.ids import AccordId, PartnerCode
+from broker.schema.export import portable_patterns
+from broker.schema.forms import DAY_PATTERN, NO_REPEATS, TIMESTAMP_PATTERN
 from broker.schema.labels import (
     TLP,
     Classification,
@@ -136,13 +138,28 @@ AccordTime = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "format": "date"},
-                {"type": "string", "format": "date-time", "pattern": "(Z|[+-][0-9]{2}:[0-9]{2})$"},
+                {"type": "string", "format": "date", "pattern": DAY_PATTERN},
+                {"type": "string", "format": "date-time", "pattern": TIMESTAMP_PATTERN},
             ],
             "description": "YYYY-MM-DD (midnight UTC) or an RFC 3339 timestamp with its offset",
         }
     ),
 ]
+
+
+# Two of the loader's contradiction checks, in the published schema's own terms (the others
+# compare values across fields, which JSON Schema cannot: see tests/unit/schema/agreement.py).
+_NOT_OPERATIONAL: dict[str, Any] = {"not": {"contains": {"const": DataCategory.OPERATIONAL.value}}}
+_STRATEGIC_IS_NOT_PERSONAL: dict[str, Any] = {
+    "if": {"properties": {"tier": {"const": "strategic"}}},
+    "then": {
+        "properties": {
+            "categories": {
+                "properties": {"allow": {"items": {"const": DataCategory.OPERATIONAL.value}}}
+            }
+        }
+    },
+}
 
 
 class _Strict(BaseModel):
@@ -217,9 +234,13 @@ class RateLimit(BaseModel):
 class CategoryRules(_Strict):
     """What happens to each data category on a flow; any category not listed is refused."""
 
-    allow: Annotated[frozenset[DataCategory], Field(max_length=32)] = frozenset()
-    redact: Annotated[frozenset[DataCategory], Field(max_length=32)] = frozenset()
-    deny: Annotated[frozenset[DataCategory], Field(max_length=32)] = frozenset()
+    allow: Annotated[frozenset[DataCategory], Field(max_length=32), NO_REPEATS] = frozenset()
+    redact: Annotated[
+        frozenset[DataCategory],
+        Field(max_length=32, json_schema_extra=_NOT_OPERATIONAL),
+        NO_REPEATS,
+    ] = frozenset()
+    deny: Annotated[frozenset[DataCategory], Field(max_length=32), NO_REPEATS] = frozenset()
 
     @field_serializer("allow", "redact", "deny")
     def _sorted(self, values: frozenset[DataCategory]) -> list[str]:
@@ -257,15 +278,19 @@ class FlowHandling(_Strict):
 class Flow(_Strict):
     """One direction of exchange for a set of message types, with its ceilings and obligations."""
 
+    model_config = ConfigDict(json_schema_extra=_STRATEGIC_IS_NOT_PERSONAL)
+
     id: _RuleId
     sender: _Partner = Field(alias="from")
     recipient: _Partner = Field(alias="to")
     tier: Tier
-    types: Annotated[frozenset[MessageType], Field(min_length=1, max_length=16)]
-    purposes: Annotated[frozenset[Purpose], Field(min_length=1, max_length=16)]
+    types: Annotated[frozenset[MessageType], Field(min_length=1, max_length=16), NO_REPEATS]
+    purposes: Annotated[frozenset[Purpose], Field(min_length=1, max_length=16), NO_REPEATS]
     max_classification: Classification
     max_tlp: TLP
-    handling_codes: Annotated[frozenset[HandlingCode], Field(min_length=1, max_length=4)]
+    handling_codes: Annotated[
+        frozenset[HandlingCode], Field(min_length=1, max_length=4), NO_REPEATS
+    ]
     categories: CategoryRules
     handling: FlowHandling
     rate_limit: Annotated[str, Field(pattern=_RATE.pattern)] | None = None
@@ -316,7 +341,10 @@ class Accord(_Strict):
     accord: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
     title: Annotated[str, Field(min_length=1, max_length=200)]
     version: Annotated[int, Field(ge=1)]
-    parties: Annotated[tuple[_Partner, ...], Field(min_length=2, max_length=8)]
+    parties: Annotated[
+        tuple[_Partner, ...],
+        Field(min_length=2, max_length=8, json_schema_extra={"uniqueItems": True}),
+    ]
     effective: AccordTime
     expires: AccordTime
     suite: Suite
@@ -376,7 +404,7 @@ class Accord(_Strict):
 
 def accord_json_schema() -> dict[str, Any]:
     """The JSON Schema published as ``schemas/accord.schema.json`` (field names as in YAML)."""
-    schema = Accord.model_json_schema(by_alias=True, mode="validation")
+    schema = portable_patterns(Accord.model_json_schema(by_alias=True, mode="validation"))
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://broker.invalid/schemas/accord.schema.json"
     return schema

@@ -92,7 +92,7 @@ def simulate(accord: Accord, traffic: pathlib.Path) -> SimulationReport:
 
 def _record(raw: bytes, traffic: pathlib.Path, number: int) -> TrafficRecord:
     try:
-        record = TrafficRecord.model_validate_json(raw, strict=True)
+        record = TrafficRecord.model_validate_json(raw)
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(line)"

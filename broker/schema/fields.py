@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from datetime import date
-from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import Field, GetJsonSchemaHandler, StringConstraints
@@ -25,6 +23,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from broker.schema._base import StrictModel
+from broker.schema.forms import Amount, Day
 from broker.schema.labels import DataCategory
 
 __all__ = [
@@ -147,9 +146,7 @@ class Place(Record):
 class Money(Record):
     """An amount in an ISO 4217 currency, as reported (no conversion)."""
 
-    amount: Annotated[
-        Decimal, OPERATIONAL, Field(ge=0, max_digits=14, decimal_places=2, allow_inf_nan=False)
-    ]
+    amount: Annotated[Amount, OPERATIONAL]
     currency: Annotated[CurrencyCode, OPERATIONAL]
 
 
@@ -172,4 +169,4 @@ class CommsIdentifier(Record):
 
     kind: Annotated[CommsKind, OPERATIONAL]
     value: Annotated[Line, OPERATIONAL]
-    first_seen: Annotated[date | None, OPERATIONAL] = None
+    first_seen: Annotated[Day | None, OPERATIONAL] = None

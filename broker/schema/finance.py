@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import enum
-from datetime import date
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from broker.schema.fields import (
     BIOMETRIC,
@@ -22,6 +21,7 @@ from broker.schema.fields import (
     Reference,
     Text,
 )
+from broker.schema.forms import Day, Timestamp
 from broker.schema.network import FinancialAccount, PaymentMethod
 from broker.schema.people import BiometricReference, DocumentKind, PersonDetails
 
@@ -50,14 +50,14 @@ class FraudType(enum.StrEnum):
 class DocumentFraud(Record):
     """A fraudulent document detected at a border or inland check."""
 
-    detected_at: Annotated[AwareDatetime, OPERATIONAL]
+    detected_at: Annotated[Timestamp, OPERATIONAL]
     detected_place: Annotated[Place, OPERATIONAL]
     document_kind: Annotated[DocumentKind, OPERATIONAL]
     claimed_issuing_country: Annotated[CountryCode, OPERATIONAL]
     fraud_type: Annotated[FraudType, OPERATIONAL]
     features_defeated: Annotated[tuple[Line, ...], OPERATIONAL, Field(max_length=20)] = ()
     document_number: Annotated[Reference | None, TRAVEL_DOCUMENT] = None
-    document_expires: Annotated[date | None, TRAVEL_DOCUMENT] = None
+    document_expires: Annotated[Day | None, TRAVEL_DOCUMENT] = None
     holder: Annotated[PersonDetails | None, IDENTITY] = None
     holder_biometrics: Annotated[
         tuple[BiometricReference, ...], BIOMETRIC, Field(max_length=10)
@@ -89,7 +89,7 @@ class Party(Record):
 class Transfer(Record):
     """One movement of money."""
 
-    on: Annotated[date, OPERATIONAL]
+    on: Annotated[Day, OPERATIONAL]
     method: Annotated[PaymentMethod, OPERATIONAL]
     payer: Annotated[Party, OPERATIONAL]
     payee: Annotated[Party, OPERATIONAL]
@@ -113,7 +113,7 @@ class FinancialFlow(Record):
 
     summary: Annotated[Text, OPERATIONAL]
     typologies: Annotated[tuple[FlowTypology, ...], OPERATIONAL, Field(max_length=6)] = ()
-    period_start: Annotated[date | None, OPERATIONAL] = None
-    period_end: Annotated[date | None, OPERATIONAL] = None
+    period_start: Annotated[Day | None, OPERATIONAL] = None
+    period_end: Annotated[Day | None, OPERATIONAL] = None
     transfers: Annotated[tuple[Transfer, ...], OPERATIONAL, Field(min_length=1, max_length=500)]
     total: Annotated[Money | None, FINANCIAL] = None

@@ -10,9 +10,10 @@ from __future__ import annotations
 import enum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from broker.schema._base import StrictModel
+from broker.schema.forms import Timestamp
 
 __all__ = [
     "ConditionKind",
@@ -64,14 +65,14 @@ class NoJudicialUseBefore(StrictModel):
     """Not to be used in judicial proceedings before this time (e.g. while an operation runs)."""
 
     kind: Literal[ConditionKind.NO_JUDICIAL_USE_BEFORE]
-    not_before: AwareDatetime
+    not_before: Timestamp
 
 
 class DestroyBy(StrictModel):
     """Delete every copy by this time, whatever the recipient's own retention rules."""
 
     kind: Literal[ConditionKind.DESTROY_BY]
-    deadline: AwareDatetime
+    deadline: Timestamp
 
 
 HandlingCondition = Annotated[

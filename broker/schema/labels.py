@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic import Field, field_serializer
 
 from broker.schema._base import StrictModel
+from broker.schema.forms import NO_REPEATS
 
 __all__ = [
     "TLP",
@@ -133,8 +134,8 @@ class Labels(StrictModel):
     classification: Classification
     tlp: TLP
     handling: HandlingCode
-    purposes: Annotated[frozenset[Purpose], Field(min_length=1, max_length=16)]
-    data_categories: Annotated[frozenset[DataCategory], Field(max_length=32)]
+    purposes: Annotated[frozenset[Purpose], Field(min_length=1, max_length=16), NO_REPEATS]
+    data_categories: Annotated[frozenset[DataCategory], Field(max_length=32), NO_REPEATS]
 
     @field_serializer("purposes", "data_categories")
     def _sorted(self, values: frozenset[enum.StrEnum]) -> list[str]:

@@ -7,14 +7,15 @@ picks the model from the document's ``type`` and ``schema_version`` before valid
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AwareDatetime, Field, StringConstraints, field_serializer, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_serializer, model_validator
 
 from broker.schema._base import StrictModel
 from broker.schema.evaluation import Evaluation
 from broker.schema.fields import Record
 from broker.schema.finance import DocumentFraud, FinancialFlow
+from broker.schema.forms import NO_REPEATS, Timestamp
 from broker.schema.handling import HandlingCondition
 from broker.schema.labels import TLP, Classification, HandlingCode, MessageType, Purpose
 from broker.schema.movement import RouteAssessment, VesselSighting
@@ -45,11 +46,24 @@ CaseIdText = Annotated[
 FieldPathText = Annotated[str, StringConstraints(min_length=5, max_length=200)]
 
 
+# What _consistent() checks of handling, in the published schema's own terms.
+_HANDLING_CONDITIONS_RULE: dict[str, Any] = {
+    "if": {"properties": {"handling": {"const": HandlingCode.H3.value}}},
+    "then": {
+        "required": ["handling_conditions"],
+        "properties": {"handling_conditions": {"minItems": 1}},
+    },
+    "else": {"properties": {"handling_conditions": {"maxItems": 0}}},
+}
+
+
 class Message(StrictModel):
     """One message: metadata the gateway decides on, and the body only recipients see.
 
     Construct a concrete subclass, or use :func:`broker.schema.parse_message`.
     """
+
+    model_config = ConfigDict(json_schema_extra=_HANDLING_CONDITIONS_RULE)
 
     type: MessageType
     schema_version: Annotated[int, Field(ge=1, le=1000)]
@@ -57,9 +71,9 @@ class Message(StrictModel):
     tlp: TLP
     handling: HandlingCode
     handling_conditions: Annotated[tuple[HandlingCondition, ...], Field(max_length=10)] = ()
-    purposes: Annotated[frozenset[Purpose], Field(min_length=1, max_length=7)]
+    purposes: Annotated[frozenset[Purpose], Field(min_length=1, max_length=7), NO_REPEATS]
     case_id: CaseIdText | None = None
-    expires: AwareDatetime | None = None
+    expires: Timestamp | None = None
     evaluation: Evaluation | None = None
     #: body paths removed by redaction; empty for an original
     redacted: Annotated[tuple[FieldPathText, ...], Field(max_length=2000)] = ()

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import enum
-from datetime import date
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from broker.schema.fields import (
     HEALTH,
@@ -22,6 +21,7 @@ from broker.schema.fields import (
     Reference,
     Text,
 )
+from broker.schema.forms import Day, Timestamp
 
 __all__ = [
     "BoatType",
@@ -90,13 +90,13 @@ class SightingOutcome(enum.StrEnum):
 class VesselSighting(Record):
     """A small boat seen at sea or on launch: craft, engine, launch point, time, people aboard."""
 
-    observed_at: Annotated[AwareDatetime, OPERATIONAL]
+    observed_at: Annotated[Timestamp, OPERATIONAL]
     observed_by: Annotated[ObservedBy, OPERATIONAL]
     position: Annotated[GeoPoint, OPERATIONAL]
     sea_area: Annotated[Line | None, OPERATIONAL] = None
     vessel: Annotated[Vessel, OPERATIONAL]
     launch_point: Annotated[Place | None, OPERATIONAL] = None
-    launched_at: Annotated[AwareDatetime | None, OPERATIONAL] = None
+    launched_at: Annotated[Timestamp | None, OPERATIONAL] = None
     heading_deg: Annotated[int | None, OPERATIONAL, Field(ge=0, le=359)] = None
     speed_knots: Annotated[float | None, OPERATIONAL, Field(ge=0, le=60)] = None
     persons_aboard: Annotated[int | None, OPERATIONAL, Field(ge=0, le=500)] = None
@@ -145,8 +145,8 @@ class RouteAssessment(Record):
     """An assessed route: legs, transit countries, prices, volume and trend over a period."""
 
     route_name: Annotated[Line, OPERATIONAL]
-    period_start: Annotated[date, OPERATIONAL]
-    period_end: Annotated[date, OPERATIONAL]
+    period_start: Annotated[Day, OPERATIONAL]
+    period_end: Annotated[Day, OPERATIONAL]
     transit_countries: Annotated[
         tuple[CountryCode, ...], OPERATIONAL, Field(min_length=1, max_length=20)
     ]

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import enum
-from datetime import date
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from broker.schema.fields import (
     BIOMETRIC,
@@ -28,6 +27,7 @@ from broker.schema.fields import (
     Reference,
     Text,
 )
+from broker.schema.forms import Day, Timestamp
 from broker.schema.people import BiometricReference, PersonDetails, TravelDocument, Vehicle
 
 __all__ = [
@@ -158,7 +158,7 @@ class NetworkReport(Record):
 
     summary: Annotated[Text, OPERATIONAL]
     operation_name: Annotated[Line | None, OPERATIONAL] = None
-    active_since: Annotated[date | None, OPERATIONAL] = None
+    active_since: Annotated[Day | None, OPERATIONAL] = None
     services: Annotated[tuple[NetworkService, ...], OPERATIONAL, Field(max_length=9)] = ()
     transit_countries: Annotated[tuple[CountryCode, ...], OPERATIONAL, Field(max_length=20)] = ()
     persons_moved_per_month: Annotated[int | None, OPERATIONAL, Field(ge=0, le=100_000)] = None
@@ -207,11 +207,11 @@ class PersonAlert(Record):
     subject: Annotated[PersonDetails | None, IDENTITY] = None
     warrant_reference: Annotated[Reference | None, OPERATIONAL] = None
     risks: Annotated[tuple[SubjectRisk, ...], OPERATIONAL, Field(max_length=4)] = ()
-    last_seen_at: Annotated[AwareDatetime | None, OPERATIONAL] = None
+    last_seen_at: Annotated[Timestamp | None, OPERATIONAL] = None
     last_seen_place: Annotated[Place | None, LOCATION] = None
     comms: Annotated[tuple[CommsIdentifier, ...], COMMUNICATIONS, Field(max_length=20)] = ()
     documents: Annotated[tuple[TravelDocument, ...], TRAVEL_DOCUMENT, Field(max_length=10)] = ()
     biometrics: Annotated[tuple[BiometricReference, ...], BIOMETRIC, Field(max_length=10)] = ()
     vehicles: Annotated[tuple[Vehicle, ...], VEHICLE, Field(max_length=10)] = ()
     medical_needs: Annotated[Line | None, HEALTH] = None
-    valid_until: Annotated[AwareDatetime | None, OPERATIONAL] = None
+    valid_until: Annotated[Timestamp | None, OPERATIONAL] = None

@@ -7,7 +7,6 @@ drop the name, or keep the name and drop the phone numbers, as the accord requir
 from __future__ import annotations
 
 import enum
-from datetime import date
 from typing import Annotated
 
 from pydantic import Field
@@ -21,6 +20,7 @@ from broker.schema.fields import (
     Record,
     Reference,
 )
+from broker.schema.forms import Day
 
 __all__ = [
     "BiometricKind",
@@ -48,7 +48,7 @@ class PersonDetails(Record):
     family_name: Annotated[PersonName | None, IDENTITY] = None
     given_names: Annotated[PersonName | None, IDENTITY] = None
     aliases: Annotated[tuple[PersonName, ...], IDENTITY, Field(max_length=20)] = ()
-    date_of_birth: Annotated[date | None, IDENTITY] = None
+    date_of_birth: Annotated[Day | None, IDENTITY] = None
     place_of_birth: Annotated[Line | None, IDENTITY] = None
     sex: Annotated[Sex | None, IDENTITY] = None
     nationalities: Annotated[tuple[CountryCode, ...], IDENTITY, Field(max_length=4)] = ()
@@ -71,7 +71,7 @@ class TravelDocument(Record):
     kind: Annotated[DocumentKind, OPERATIONAL]
     issuing_country: Annotated[CountryCode, OPERATIONAL]
     number: Annotated[Reference, OPERATIONAL]
-    expires: Annotated[date | None, OPERATIONAL] = None
+    expires: Annotated[Day | None, OPERATIONAL] = None
 
 
 class BiometricKind(enum.StrEnum):

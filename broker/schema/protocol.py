@@ -5,9 +5,10 @@ from __future__ import annotations
 import enum
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from broker.schema.fields import OPERATIONAL, CountryCode, Line, Record, Text
+from broker.schema.forms import Timestamp
 from broker.schema.handling import HandlingCondition
 from broker.schema.labels import Purpose
 
@@ -29,7 +30,9 @@ MessageRef = Annotated[
 ]
 """A message id (UUIDv7, lowercase)."""
 
-FieldPath = Annotated[str, StringConstraints(pattern=r"^body(\.[a-z_]{1,40}(\[\d{1,4}\])?){1,8}$")]
+FieldPath = Annotated[
+    str, StringConstraints(pattern=r"^body(\.[a-z_]{1,40}(\[[0-9]{1,4}\])?){1,8}$")
+]
 """A path into a message body, as redaction records it: ``body.members[0].comms``."""
 
 _Digest = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -47,7 +50,7 @@ class Receipt(Record):
 
     receipt_for: Annotated[MessageRef, OPERATIONAL]
     status: Annotated[ReceiptStatus, OPERATIONAL]
-    received_at: Annotated[AwareDatetime, OPERATIONAL]
+    received_at: Annotated[Timestamp, OPERATIONAL]
     content_sha256: Annotated[_Digest, OPERATIONAL]
     reason: Annotated[Line | None, OPERATIONAL] = None
 
@@ -62,7 +65,7 @@ class OnwardRequest(Record):
     fields_requested: Annotated[tuple[FieldPath, ...], OPERATIONAL, Field(max_length=100)] = ()
     justification: Annotated[Text, OPERATIONAL]
     urgent: Annotated[bool, OPERATIONAL] = False
-    respond_by: Annotated[AwareDatetime | None, OPERATIONAL] = None
+    respond_by: Annotated[Timestamp | None, OPERATIONAL] = None
 
 
 class GrantDecision(enum.StrEnum):
@@ -82,5 +85,5 @@ class OnwardGrant(Record):
     third_party_country: Annotated[CountryCode, OPERATIONAL]
     fields_granted: Annotated[tuple[FieldPath, ...], OPERATIONAL, Field(max_length=100)] = ()
     conditions: Annotated[tuple[HandlingCondition, ...], OPERATIONAL, Field(max_length=10)] = ()
-    valid_until: Annotated[AwareDatetime | None, OPERATIONAL] = None
+    valid_until: Annotated[Timestamp | None, OPERATIONAL] = None
     reason: Annotated[Line | None, OPERATIONAL] = None

@@ -164,11 +164,12 @@ def test_the_exported_log_verifies_replays_proves_and_catches_one_changed_byte(
 
 
 def _plaintext_config(bootstrap: str) -> dict[str, object]:
-    """A daemon configuration whose ``kafka`` section (all ``--config`` reads) is PLAINTEXT."""
+    """The gateway's configuration; its ``kafka`` section (all ``--config`` reads) is PLAINTEXT."""
     return {
         "kafka": {"bootstrap": bootstrap, "security": {"protocol": "PLAINTEXT"}},
         "registry": {"path": "registry.json", "trusted_roots": "roots.json"},
         "keys": {"signing_key": "gateway.key", "passphrase": {"env": "UNUSED_PASSPHRASE"}},
+        "store": {"path": "dedup.sqlite"},
     }
 
 

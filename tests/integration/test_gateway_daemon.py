@@ -19,7 +19,7 @@ import pytest
 from broker import cosign, envelope, keys
 from broker.audit import leaf_hash, root_hash
 from broker.config import (
-    Config,
+    GatewayConfig,
     audit_topic,
     inbox_topic,
     load_config,
@@ -102,7 +102,7 @@ LABELS = Labels(
 
 def write_gateway_files(
     tmp: pathlib.Path, fixture: RegistryFixture, kafka: KafkaUnderTest, prefix: str
-) -> Config:
+) -> GatewayConfig:
     """Registry, co-signed accord, encrypted gateway key and config, as an operator has them."""
     now = dt.datetime.now(dt.UTC)
     (tmp / "registry.json").write_bytes(fixture.data)
@@ -133,7 +133,7 @@ def write_gateway_files(
     }
     (tmp / "gateway.yaml").write_text(json.dumps(config))
     assert now.tzinfo is not None
-    return load_config(tmp / "gateway.yaml", env={})
+    return load_config(tmp / "gateway.yaml", GatewayConfig, env={})
 
 
 def seal(fixture: RegistryFixture) -> bytes:
@@ -209,7 +209,7 @@ async def read(kafka: KafkaUnderTest, topic: str, count: int) -> list[bytes]:
 
 async def exchange(
     kafka: KafkaUnderTest,
-    config: Config,
+    config: GatewayConfig,
     fixture: RegistryFixture,
     prefix: str,
     metrics: Metrics,

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from broker.adapter import serve_config
-from broker.config import kafka_client_security, load_config, quarantine_topic
+from broker.config import GatewayConfig, kafka_client_security, load_config, quarantine_topic
 from broker.errors import TransportError, UsageError
 from broker.gateway import serve_gateway
 from broker.gateway.quarantine import release
@@ -245,9 +245,11 @@ async def test_clients_the_proxy_or_the_client_cannot_authenticate_are_refused(
     assert exchange.proxy.peers == []
 
 
-def _write_config(tmp_path: Path, pki: Pki, bootstrap: str, session_timeout_ms: int) -> Path:
+def _write_config(
+    tmp_path: Path, pki: Pki, bootstrap: str, session_timeout_ms: int, *, role: str = "gateway"
+) -> Path:
     # Only the kafka section is used by these commands; the other paths need not exist.
-    config = {
+    config: dict[str, Any] = {
         "kafka": {
             "bootstrap": bootstrap,
             "session_timeout_ms": session_timeout_ms,
@@ -259,9 +261,13 @@ def _write_config(tmp_path: Path, pki: Pki, bootstrap: str, session_timeout_ms: 
             },
         },
         "registry": {"path": "registry.json", "trusted_roots": "roots.json"},
-        "keys": {"signing_key": "gateway.key", "passphrase": {"env": "UNUSED_PASSPHRASE"}},
+        "keys": {"signing_key": "daemon.key", "passphrase": {"env": "UNUSED_PASSPHRASE"}},
+        "store": {"path": "state.sqlite"},
     }
-    path = tmp_path / "gateway.yaml"
+    if role == "adapter":
+        config["partner"] = "GB"
+        config["keys"]["decryption_keys"] = ["kem.key"]
+    path = tmp_path / f"{role}.yaml"
     path.write_text(json.dumps(config))
     return path
 
@@ -281,7 +287,7 @@ async def test_the_cli_and_quarantine_release_use_the_configured_tls(
     assert command.returncode == 0, err.decode()
     assert "xb.quarantine" in out.decode()
 
-    config = load_config(path, env={})
+    config = load_config(path, GatewayConfig, env={})
     envelope = b"original envelope bytes"
     record = QuarantineRecord(
         id="xb.outbox.GB/0/7",
@@ -307,12 +313,14 @@ async def test_the_cli_and_quarantine_release_use_the_configured_tls(
     assert all(peer == ((("commonName", "agency-gb"),),) for peer in exchange.proxy.peers)
 
 
-@pytest.mark.parametrize("serve", [serve_gateway, serve_config], ids=["gateway", "adapter"])
+@pytest.mark.parametrize(
+    ("role", "serve"), [("gateway", serve_gateway), ("adapter", serve_config)], ids=str
+)
 async def test_both_daemons_refuse_to_start_with_a_missing_ca_naming_it(
-    tmp_path: Path, pki: Pki, serve: Any
+    tmp_path: Path, pki: Pki, role: str, serve: Any
 ) -> None:
     """The Kafka certificates are loaded before anything else opens: one line, the path."""
-    path = _write_config(tmp_path, pki, "kafka.example:9093", 3_000)
+    path = _write_config(tmp_path, pki, "kafka.example:9093", 3_000, role=role)
     missing = tmp_path / "no-such-ca.pem"
     path.write_text(path.read_text().replace(str(pki["exchange-ca.crt"]), str(missing)))
     config = load_config(path, env={})

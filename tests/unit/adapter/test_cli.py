@@ -23,7 +23,8 @@ def _config(tmp_path: pathlib.Path, store: pathlib.Path) -> pathlib.Path:
     path.write_text(
         "partner: RS\n"
         "registry: {path: registry.json, trusted_roots: roots.json}\n"
-        "keys: {signing_key: sign.pem, passphrase: {env: KEY_PASSPHRASE}}\n"
+        "keys: {signing_key: sign.pem, decryption_keys: [kem.pem], "
+        "passphrase: {env: KEY_PASSPHRASE}}\n"
         f"store: {{path: {store}}}\n"
         f"spool: {{dir: {tmp_path / 'spool'}}}\n",
         encoding="utf-8",

@@ -10,7 +10,7 @@ import pytest
 
 from broker import cosign, errors, keys
 from broker.adapter import build_adapter
-from broker.config import Config, load_config
+from broker.config import AdapterConfig, load_config
 from broker.policy import parse_accord
 from broker.runtime import Metrics
 
@@ -19,7 +19,7 @@ from .world import GB, NOW, ROOT, RS, WORLD
 PASSPHRASE = "correct horse battery staple adapter"
 
 
-def _files(tmp: pathlib.Path, *, sign: bool) -> Config:
+def _files(tmp: pathlib.Path, *, sign: bool) -> AdapterConfig:
     (tmp / "registry.json").write_bytes(WORLD.data)
     (tmp / "trusted.json").write_bytes(WORLD.data)
     accords = tmp / "accords"
@@ -51,7 +51,7 @@ def _files(tmp: pathlib.Path, *, sign: bool) -> Config:
         "spool": {"dir": "spool"},
     }
     (tmp / "adapter.yaml").write_text(json.dumps(config))
-    return load_config(tmp / "adapter.yaml", env={})
+    return load_config(tmp / "adapter.yaml", AdapterConfig, env={})
 
 
 def test_an_adapter_is_built_from_its_files(

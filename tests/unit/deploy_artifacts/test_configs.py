@@ -13,7 +13,13 @@ from typing import Any
 
 import pytest
 
-from broker.config import Config, SaslSslSecurity, load_config
+from broker.config import (
+    AdapterConfig,
+    DaemonConfig,
+    GatewayConfig,
+    SaslSslSecurity,
+    load_config,
+)
 
 from ._deploy import (
     COMPOSE,
@@ -45,7 +51,7 @@ def _compose_config_file(service: dict[str, Any]) -> Path:
     return (COMPOSE.parent / sources[0]).resolve()
 
 
-def _secret_files(config: Config) -> list[PurePosixPath]:
+def _secret_files(config: DaemonConfig) -> list[PurePosixPath]:
     sources = [config.keys.passphrase]
     if isinstance(config.kafka.security, SaslSslSecurity):
         sources.append(config.kafka.security.password)
@@ -53,16 +59,20 @@ def _secret_files(config: Config) -> list[PurePosixPath]:
     return [PurePosixPath(str(source.file)) for source in sources]
 
 
-def _check_role(config: Config, *, partner: str | None) -> None:
-    assert config.partner == partner
+def _load_for_role(path: Path, *, partner: str | None) -> AdapterConfig | GatewayConfig:
+    """The file read as its daemon reads it: an adapter's as an adapter's, else the gateway's
+    (the role types make both keep a durable store, and the gateway hold no decryption key)."""
+    config: AdapterConfig | GatewayConfig
+    if partner:
+        config = load_config(path, AdapterConfig, env=_NO_OVERRIDES)
+        assert config.partner == partner
+    else:
+        config = load_config(path, GatewayConfig, env=_NO_OVERRIDES)
     assert isinstance(config.kafka.security, SaslSslSecurity), "deployments use SASL_SSL"
     expected_user = f"adapter-{partner.lower()}" if partner else "gateway"
     assert config.kafka.security.username == expected_user
-    assert config.missing_for("adapter" if partner else "gateway") == ()
-    assert config.store is not None, "both daemons keep a durable de-duplication record"
     assert config.accords.unsafe_allow_unsigned is False
-    if partner is None:
-        assert config.keys.decryption_keys == (), "the gateway holds no decryption key"
+    return config
 
 
 def test_compose_runs_the_gateway_and_one_adapter_per_partner() -> None:
@@ -79,9 +89,8 @@ def test_compose_daemon_config_validates_and_matches_its_service(name: str) -> N
     path = _compose_config_file(service)
     assert path.is_file(), f"{path} is referenced by compose but missing"
     assert CONFIG_IN_CONTAINER in service["command"]
-    config = load_config(path, env=_NO_OVERRIDES)
     partner = name.removeprefix("adapter-").upper() if name.startswith("adapter-") else None
-    _check_role(config, partner=partner)
+    config = _load_for_role(path, partner=partner)
     mounted = {f"/run/secrets/{secret}" for secret in service["secrets"]}
     assert {str(file) for file in _secret_files(config)} <= mounted
     for secret in service["secrets"]:
@@ -123,9 +132,8 @@ def test_kubernetes_config_map_validates(name: str, text: str, tmp_path: Path) -
     """Each ConfigMap's config.yaml validates and reads secrets from mounted volumes."""
     path = tmp_path / "config.yaml"
     path.write_text(text, encoding="utf-8")
-    config = load_config(path, env=_NO_OVERRIDES)
     partner = re.fullmatch(r"broker-adapter-([a-z]{2})-config", name)
-    _check_role(config, partner=partner[1].upper() if partner else None)
+    config = _load_for_role(path, partner=partner[1].upper() if partner else None)
     mounts = _deployment_mounts(name)
     for file in [*_secret_files(config), PurePosixPath(str(config.keys.signing_key))]:
         assert any(file.is_relative_to(mount) for mount in mounts), f"{file} is not mounted"
@@ -159,13 +167,13 @@ def test_systemd_config_validates_and_uses_the_units_credentials(
     """The unit's configuration ships, validates, and reads its secrets and keys from the
     unit's own credentials directory, each one a credential the unit loads."""
     assert config_file.is_file(), f"{config_file} is referenced by {unit.name} but missing"
-    config = load_config(config_file, env=_NO_OVERRIDES)
-    _check_role(config, partner=partner)
+    config = _load_for_role(config_file, partner=partner)
     unit_name = unit.name.replace("@.", f"@{(partner or '').lower()}.")
     credentials = PurePosixPath("/run/credentials") / unit_name
     loaded = {value.split(":")[0] for value in systemd_directives(unit)["LoadCredential"]}
     files = [*_secret_files(config), PurePosixPath(str(config.keys.signing_key))]
-    files += [PurePosixPath(str(key)) for key in config.keys.decryption_keys]
+    if isinstance(config, AdapterConfig):
+        files += [PurePosixPath(str(key)) for key in config.keys.decryption_keys]
     for file in files:
         assert file.parent == credentials, file
         assert file.name in loaded, f"{file.name} is not a credential of {unit.name}"

@@ -10,7 +10,7 @@ import pathlib
 import pytest
 
 from broker import cosign
-from broker.config import Config, load_config
+from broker.config import GatewayConfig, load_config
 from broker.gateway import TrustState
 from broker.ids import PartnerCode
 from broker.keys.testing import RegistryFixture, build_registry
@@ -68,7 +68,7 @@ def write_accord(
 
 
 def trust_state(
-    config: Config, metrics: Metrics | None = None, *, fixture: RegistryFixture | None = None
+    config: GatewayConfig, metrics: Metrics | None = None, *, fixture: RegistryFixture | None = None
 ) -> TrustState:
     fixture = fixture or FIXTURES[config.registry.path]
     return TrustState(
@@ -83,7 +83,7 @@ FIXTURES: dict[pathlib.Path, RegistryFixture] = {}
 
 
 @pytest.fixture
-def setup(tmp_path: pathlib.Path) -> tuple[Config, RegistryFixture]:
+def setup(tmp_path: pathlib.Path) -> tuple[GatewayConfig, RegistryFixture]:
     fixture = build_registry(now=NOW, partners=("GB", "RS"), roots=1, threshold=1)
     (tmp_path / "registry.json").write_bytes(fixture.data)
     (tmp_path / "trusted.json").write_bytes(fixture.data)
@@ -96,13 +96,13 @@ def setup(tmp_path: pathlib.Path) -> tuple[Config, RegistryFixture]:
         "store": {"path": "dedup.sqlite3"},
     }
     (tmp_path / "gateway.yaml").write_text(json.dumps(config))
-    loaded = load_config(tmp_path / "gateway.yaml", env={})
+    loaded = load_config(tmp_path / "gateway.yaml", GatewayConfig, env={})
     FIXTURES[loaded.registry.path] = fixture
     return loaded, fixture
 
 
 def test_a_newer_co_signed_accord_replaces_the_old_one(
-    setup: tuple[Config, RegistryFixture],
+    setup: tuple[GatewayConfig, RegistryFixture],
 ) -> None:
     """Version 2, signed by both parties, is in force after the reload."""
     config, fixture = setup
@@ -126,7 +126,7 @@ BAD_RELOADS = {
 
 @pytest.mark.parametrize("case", sorted(BAD_RELOADS))
 def test_a_bad_accord_file_keeps_the_last_good_accord(
-    setup: tuple[Config, RegistryFixture], case: str
+    setup: tuple[GatewayConfig, RegistryFixture], case: str
 ) -> None:
     """The reload is refused and logged; decisions continue under version 1."""
     config, fixture = setup
@@ -140,7 +140,7 @@ def test_a_bad_accord_file_keeps_the_last_good_accord(
 
 
 def test_an_older_accord_version_is_a_refused_rollback(
-    setup: tuple[Config, RegistryFixture],
+    setup: tuple[GatewayConfig, RegistryFixture],
 ) -> None:
     """After version 2 is accepted, a correctly signed version 1 is not taken back."""
     config, fixture = setup
@@ -156,7 +156,7 @@ def test_an_older_accord_version_is_a_refused_rollback(
 
 
 def test_a_registry_file_that_does_not_verify_keeps_the_last_good_registry(
-    setup: tuple[Config, RegistryFixture],
+    setup: tuple[GatewayConfig, RegistryFixture],
 ) -> None:
     """Garbage in the registry file is logged and ignored."""
     config, _ = setup
@@ -168,7 +168,7 @@ def test_a_registry_file_that_does_not_verify_keeps_the_last_good_registry(
 
 
 def test_an_unsigned_accord_is_refused_and_the_gateway_still_starts(
-    setup: tuple[Config, RegistryFixture],
+    setup: tuple[GatewayConfig, RegistryFixture],
 ) -> None:
     """Without unsafe_allow_unsigned an accord nobody signed never decides; the refusal is
     logged and counted, and the daemon starts (its pair simply has no accord)."""
@@ -182,7 +182,7 @@ def test_an_unsigned_accord_is_refused_and_the_gateway_still_starts(
 
 
 def test_an_expired_accord_is_held_so_its_flows_are_refused_by_name(
-    setup: tuple[Config, RegistryFixture],
+    setup: tuple[GatewayConfig, RegistryFixture],
 ) -> None:
     """An accord that has lapsed loads (its signatures are still good) and decides by
     refusing; the gauges say it is not in force and how long ago it lapsed."""
@@ -199,7 +199,9 @@ def test_an_expired_accord_is_held_so_its_flows_are_refused_by_name(
     assert 'xb_accord_expiry_seconds{accord="gb-rs"} -2377800' in rendered
 
 
-def test_a_renewal_on_file_takes_over_on_its_date(setup: tuple[Config, RegistryFixture]) -> None:
+def test_a_renewal_on_file_takes_over_on_its_date(
+    setup: tuple[GatewayConfig, RegistryFixture],
+) -> None:
     """Version 2, co-signed ahead of time in a file of its own, decides from its effective
     date; version 1 decides until then; the expiry gauge counts to version 2's end."""
     config, fixture = setup
@@ -221,7 +223,7 @@ def test_a_renewal_on_file_takes_over_on_its_date(setup: tuple[Config, RegistryF
 
 
 def test_an_older_version_under_a_new_name_does_not_roll_back(
-    setup: tuple[Config, RegistryFixture],
+    setup: tuple[GatewayConfig, RegistryFixture],
 ) -> None:
     """Versions are known by accord id, not file name: once version 2 has been in force, a
     still valid, co-signed version 1 copied in as another file never decides again."""

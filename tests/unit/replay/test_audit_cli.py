@@ -25,12 +25,13 @@ def log() -> AuditLog:
 
 
 def _config(tmp_path: pathlib.Path, security: dict[str, str]) -> pathlib.Path:
-    """A daemon configuration; only its ``kafka`` section is read by these commands."""
+    """The gateway's configuration; only its ``kafka`` section is read by these commands."""
     path = tmp_path / "auditor.yaml"
     document = {
         "kafka": {"bootstrap": "kafka-1.example:9093", "security": security},
         "registry": {"path": "registry.json", "trusted_roots": "roots.json"},
         "keys": {"signing_key": "gateway.key", "passphrase": {"env": "UNUSED_PASSPHRASE"}},
+        "store": {"path": "dedup.sqlite"},
     }
     path.write_text(json.dumps(document), encoding="utf-8")
     return path

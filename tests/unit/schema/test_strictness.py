@@ -104,7 +104,7 @@ REJECTED = {
     ),
     "naive timestamp": (
         _with(_vessel(), "body.observed_at", "2026-09-14T04:52:00"),
-        "body.observed_at: Input should have timezone info",
+        "body.observed_at: Value error, a timestamp is written YYYY-MM-DDTHH:MM:SS[.ffffff] then Z",
     ),
     "not JSON": (b"{type: network.report}", "$: not JSON"),
     "not an object": (b"[1, 2]", "$: a message is a JSON object"),
