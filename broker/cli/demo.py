@@ -36,6 +36,7 @@ from broker.demo.view import fates_table, plain_line
 from broker.pipeline.records import format_time
 from broker.policy import load_accord
 from broker.replay import (
+    Verdict,
     export_topic,
     iter_entries,
     read_header,
@@ -199,12 +200,10 @@ def _audit(console: Console, federation: Federation, tracker: Tracker, root: Pat
     if not replayed.agrees:
         first = replayed.disagreements[0]
         raise errors.AuditError(f"a decision does not replay: {first.message_id}: {first.detail}")
-    status = (
-        f"verified: {verified.records} records, {verified.signed_size} under signed checkpoints"
-    )
     html = root / "report.html"
     title = f"Audit report: {read_header(bundle).topic}"
-    html.write_text(render_html(summarize(iter_entries(bundle)), title=title, verification=status))
+    summary = summarize(iter_entries(bundle), exclude=verified.unauthenticated)
+    html.write_text(render_html(summary, title=title, verdict=Verdict.of(verified)))
     return [
         f"audit: {verified.records} records, {verified.checkpoints} checkpoints, "
         f"{verified.signed_size} signed, {verified.unsigned_tail} unsigned: verified",

@@ -48,6 +48,8 @@ from broker.config.topics import (
     topic_plan,
     validate_partner,
     validate_prefix,
+    witness_group,
+    witness_topic,
 )
 
 __all__ = [
@@ -83,4 +85,6 @@ __all__ = [
     "topic_plan",
     "validate_partner",
     "validate_prefix",
+    "witness_group",
+    "witness_topic",
 ]

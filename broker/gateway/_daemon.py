@@ -34,7 +34,7 @@ from broker.config import (
     outbox_topic,
     quarantine_topic,
 )
-from broker.gateway._checkpoints import checkpoint_audit_log
+from broker.gateway._checkpoints import CheckpointerStatus, checkpoint_audit_log
 from broker.gateway._trust import RateCounters, TrustState, load_gateway_key
 from broker.pipeline.gateway import (
     DedupKey,
@@ -90,6 +90,7 @@ class GatewayMetrics:
         self.batch_failures = c(
             "xb_gateway_batch_failures_total", "Batches rolled back to be read again"
         )
+        self.checkpointer = CheckpointerStatus(metrics)
 
 
 def _open_dedup(path: Path, *, retention: dt.timedelta) -> tuple[sqlite3.Connection, DedupStore]:
@@ -302,15 +303,25 @@ async def _serve(
         watch(gateway.trust.watched_paths, on_change, interval_s=2.0, stop=stop)
     )
     checkpoints_stop = asyncio.Event()
+    status = gateway.metrics.checkpointer
     checkpoints = asyncio.create_task(
         checkpoint_audit_log(
             config,
             key=gateway.gateway_key,
+            registry=lambda: gateway.trust.registry,
             clock=gateway.clock,
             security=security,
             stop=checkpoints_stop,
+            status=status,
         )
     )
+
+    def ended(task: asyncio.Task[None]) -> None:
+        # It only returns once asked to stop; ending otherwise is a failure to report.
+        if not checkpoints_stop.is_set():
+            status.failed("the audit checkpointer task ended")
+
+    checkpoints.add_done_callback(ended)
     try:
         async with open_producer(producer_settings) as producer:
             while not stop.is_set():
@@ -342,7 +353,7 @@ async def _consume(
     resubscribe.clear()
     topics = gateway.topics()
     async with open_consumer(settings, topics) as consumer:
-        health.set_ready()
+        _report_ready(health, gateway)
         _log.info("gateway_consuming", topics=topics, group=settings.group_id)
         while not stop.is_set() and not resubscribe.is_set():
             if gateway.clock.now() >= gateway.trust.registry.expires:
@@ -352,9 +363,19 @@ async def _consume(
                 _log.error("registry_expired_paused", expires=str(gateway.trust.registry.expires))
                 await stop.sleep(_RECONNECT_BACKOFF_S)
                 continue
-            health.set_ready()
+            _report_ready(health, gateway)
             records = await consumer.fetch(timeout_ms=_FETCH_TIMEOUT_MS, max_records=_MAX_BATCH)
             if records:
                 await gateway.process(consumer, producer, records)
         if stop.is_set():
             health.set_draining()
+
+
+def _report_ready(health: Health, gateway: _Gateway) -> None:
+    """Ready while the routing loop runs, unless the audit checkpointer beside it has failed:
+    a gateway that cannot checkpoint must not look whole."""
+    problem = gateway.metrics.checkpointer.problem
+    if problem is None:
+        health.set_ready()
+    else:
+        health.set_not_ready(problem)

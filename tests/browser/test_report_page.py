@@ -104,10 +104,12 @@ def report_page(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     values = [decide(v1, labels(), key=log.gateway_key, at=NOW) for _ in range(3)]
     sensitive = labels(classification=Classification.OFFICIAL_SENSITIVE)
     values.append(decide(v2, sensitive, key=log.gateway_key, at=NOW))
-    topic = asyncio.run(checkpointed_topic(values, key=log.gateway_key))
+    topic = asyncio.run(
+        checkpointed_topic(values, key=log.gateway_key, registry=log.fixture.registry)
+    )
     directory = tmp_path_factory.mktemp("report")
     bundle = directory / "audit.bundle"
-    bundle.write_bytes(log.bundle_bytes(topic.values))
+    bundle.write_bytes(log.bundle_bytes(topic.contents()))
     page = directory / "report.html"
     result = subprocess.run(
         [sys.executable, "-m", "broker", "audit", "report", str(bundle), "--html", str(page)],
