@@ -79,11 +79,11 @@ def acls(
 @click.argument("path", type=_FILE)
 @click.option(
     "--role",
-    type=click.Choice(["adapter", "gateway"]),
+    type=click.Choice(["adapter", "gateway", "witness"]),
     default=None,
     help="Also require what this daemon needs.",
 )
-def check_config(path: Path, role: Literal["adapter", "gateway"] | None) -> None:
+def check_config(path: Path, role: Literal["adapter", "gateway", "witness"] | None) -> None:
     """Validate the configuration file PATH, with BROKER_* environment overrides applied."""
     config = load_config(path)
     if role is not None and (missing := config.missing_for(role)):

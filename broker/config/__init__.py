@@ -34,6 +34,7 @@ from broker.config._model import (
     SpoolSettings,
     SslSecurity,
     StoreSettings,
+    WitnessSettings,
 )
 from broker.config._security import kafka_client_security
 from broker.config.topics import (
@@ -72,6 +73,7 @@ __all__ = [
     "SslSecurity",
     "StoreSettings",
     "TopicSpec",
+    "WitnessSettings",
     "adapter_group",
     "audit_topic",
     "config_json_schema",

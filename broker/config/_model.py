@@ -41,6 +41,7 @@ __all__ = [
     "SpoolSettings",
     "SslSecurity",
     "StoreSettings",
+    "WitnessSettings",
 ]
 
 #: the only address health and metrics ever bind to: they are for the local supervisor
@@ -323,6 +324,19 @@ class GatewaySettings(_Section):
     an entry stays uncommitted to a signed head."""
 
 
+class WitnessSettings(_Section):
+    """A witness daemon: where it keeps what it has seen of the audit log."""
+
+    state_dir: FilePath
+    """The directory (created mode 0700) holding the newest checkpoint this witness proved
+    consistent and the right edge of its tree. Keep it across restarts: a witness that loses
+    it re-reads the log from its first record (it never trusts what it cannot prove)."""
+    name: Annotated[str, Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")] = "witness"
+    """The witness's short name in Kafka: its consumer groups are ``<prefix>witness.<name>.``
+    (the generated ACLs grant them to ``User:<name>``). Its note key name is the one the
+    registry gives its key, never this."""
+
+
 class ObservabilitySettings(_Section):
     """Health, metrics and logs. Health and metrics bind to 127.0.0.1 only."""
 
@@ -359,7 +373,7 @@ class LimitSettings(_Section):
 
 
 class Config(_Section):
-    """The whole configuration of an adapter or a gateway daemon."""
+    """The whole configuration of an adapter, a gateway or a witness daemon."""
 
     partner: Partner | None = None
     """The partner this adapter serves (two capitals, e.g. GB); unset for the gateway."""
@@ -372,6 +386,8 @@ class Config(_Section):
     spool: SpoolSettings | None = None
     """Optional for adapters: without it, messages are submitted through the API only."""
     gateway: GatewaySettings = GatewaySettings()
+    witness: WitnessSettings | None = None
+    """Required for witnesses."""
     observability: ObservabilitySettings = ObservabilitySettings()
     limits: LimitSettings = LimitSettings()
 
@@ -380,9 +396,11 @@ class Config(_Section):
         """The gateway's consumer group: the configured one, or ``<prefix>gateway``."""
         return self.gateway.group_id or f"{self.kafka.topic_prefix}gateway"
 
-    def missing_for(self, role: Literal["adapter", "gateway"]) -> tuple[str, ...]:
+    def missing_for(self, role: Literal["adapter", "gateway", "witness"]) -> tuple[str, ...]:
         """The sections ``role`` needs that this configuration lacks (empty: ready to run)."""
         if role == "adapter":
             needed = {"partner": self.partner, "store": self.store}
             return tuple(name for name, value in needed.items() if value is None)
+        if role == "witness":
+            return () if self.witness is not None else ("witness",)
         return ()
