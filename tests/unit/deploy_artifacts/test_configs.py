@@ -53,6 +53,15 @@ def _secret_files(config: Config) -> list[PurePosixPath]:
     return [PurePosixPath(str(source.file)) for source in sources]
 
 
+def _check_witness(config: Config) -> None:
+    assert config.partner is None
+    assert isinstance(config.kafka.security, SaslSslSecurity), "deployments use SASL_SSL"
+    assert config.witness is not None
+    assert config.kafka.security.username == config.witness.name == "witness"
+    assert config.missing_for("witness") == ()
+    assert config.keys.decryption_keys == (), "a witness holds no decryption key"
+
+
 def _check_role(config: Config, *, partner: str | None) -> None:
     assert config.partner == partner
     assert isinstance(config.kafka.security, SaslSslSecurity), "deployments use SASL_SSL"
@@ -65,9 +74,9 @@ def _check_role(config: Config, *, partner: str | None) -> None:
         assert config.keys.decryption_keys == (), "the gateway holds no decryption key"
 
 
-def test_compose_runs_the_gateway_and_one_adapter_per_partner() -> None:
-    """Compose starts exactly the gateway and an adapter for each of the six partners."""
-    expected = {"gateway"} | {f"adapter-{code.lower()}" for code in PARTNERS}
+def test_compose_runs_the_gateway_a_witness_and_one_adapter_per_partner() -> None:
+    """Compose starts exactly the gateway, a witness and an adapter for each partner."""
+    expected = {"gateway", "witness"} | {f"adapter-{code.lower()}" for code in PARTNERS}
     assert set(_daemon_services()) == expected
 
 
@@ -81,7 +90,10 @@ def test_compose_daemon_config_validates_and_matches_its_service(name: str) -> N
     assert CONFIG_IN_CONTAINER in service["command"]
     config = load_config(path, env=_NO_OVERRIDES)
     partner = name.removeprefix("adapter-").upper() if name.startswith("adapter-") else None
-    _check_role(config, partner=partner)
+    if name == "witness":
+        _check_witness(config)
+    else:
+        _check_role(config, partner=partner)
     mounted = {f"/run/secrets/{secret}" for secret in service["secrets"]}
     assert {str(file) for file in _secret_files(config)} <= mounted
     for secret in service["secrets"]:
