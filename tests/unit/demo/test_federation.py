@@ -11,7 +11,7 @@ import pytest
 from broker import cosign, keys
 from broker.clock import FixedClock
 from broker.config import load_config
-from broker.demo.federation import DEFAULT_PARTNERS, GATEWAY, Federation, provision
+from broker.demo.federation import DEFAULT_PARTNERS, GATEWAY, WITNESS, Federation, provision
 from broker.errors import UsageError
 from broker.ids import PartnerCode
 from broker.policy import load_accord
@@ -33,7 +33,7 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Federation:
 def test_every_daemon_config_loads_and_names_its_own_files(federation: Federation) -> None:
     """Each config validates; adapters have partner, store, spool and KEM keys; ports differ."""
     ports = set()
-    for name in (GATEWAY, *DEFAULT_PARTNERS):
+    for name in (GATEWAY, WITNESS, *DEFAULT_PARTNERS):
         config = load_config(federation.config_path(name), env={})
         assert config.kafka.topic_prefix == "demo."
         assert config.observability.port == federation.port(name)
@@ -42,11 +42,15 @@ def test_every_daemon_config_loads_and_names_its_own_files(federation: Federatio
         if name == GATEWAY:
             assert config.partner is None
             assert config.store is not None
+        elif name == WITNESS:
+            assert config.partner is None
+            assert config.missing_for("witness") == ()
+            assert config.keys.decryption_keys == ()
         else:
             assert config.partner == name
             assert config.missing_for("adapter") == ()
             assert len(config.keys.decryption_keys) == 1
-    assert len(ports) == 1 + len(DEFAULT_PARTNERS)
+    assert len(ports) == 2 + len(DEFAULT_PARTNERS)
 
 
 def test_registry_verifies_and_registers_every_key_on_disk(federation: Federation) -> None:
@@ -60,6 +64,8 @@ def test_registry_verifies_and_registers_every_key_on_disk(federation: Federatio
         registry.signing_key(PartnerCode(code), key.public_key().key_id, at=NOW)
     gateway = federation.signing_key(GATEWAY)
     registry.gateway_key(gateway.public_key().key_id, at=NOW)
+    witness = federation.signing_key(WITNESS)
+    registry.witness_key(witness.public_key().key_id, at=NOW)
 
 
 def test_every_accord_is_co_signed_by_all_its_parties(federation: Federation) -> None:
@@ -78,7 +84,8 @@ def test_every_accord_is_co_signed_by_all_its_parties(federation: Federation) ->
 def test_secrets_and_private_keys_are_readable_by_the_owner_only(federation: Federation) -> None:
     """Passphrase files and private key files are mode 0600."""
     private = [*federation.root.glob("secrets/*"), *federation.root.glob("keys/*/*.pem")]
-    assert len(private) == 7 + 6 * 2 + 1  # 7 passphrases; 6 partners x 2 keys; gateway key
+    # 8 passphrases; 6 partners x 2 keys; the gateway's and the witness's signing keys
+    assert len(private) == 8 + 6 * 2 + 2
     for path in private:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
