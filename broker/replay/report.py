@@ -234,10 +234,13 @@ td.hot {{ background: #ebf8ff; }}
 {timeline}
 <script>
 "use strict";
-// Shade non-zero matrix cells; a marker on <body> shows the script ran.
+// Shade non-zero matrix cells; record the colour the verification result is shown in, so a
+// check of the page can see it; a marker on <body> shows the script ran.
 for (const cell of document.querySelectorAll("#sharing-matrix td[data-category]")) {{
   if (cell.textContent !== "0") cell.classList.add("hot");
 }}
+const verification = document.getElementById("verification");
+verification.dataset.colour = getComputedStyle(verification).backgroundColor;
 document.body.dataset.ready = "1";
 </script>
 </body></html>
