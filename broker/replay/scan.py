@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import array
 import dataclasses
+import hashlib
 from collections.abc import Iterable
 
-from broker.audit import Checkpoint, leaf_hash
+from broker.audit import Checkpoint
 from broker.keys import Registry
 from broker.ledger import (
+    CHECKPOINT_PREFIX,
     CheckpointRecord,
     Refused,
     SeenCheckpoint,
-    is_checkpoint_record,
     judge_record,
 )
 from broker.replay.bundle import Entry
@@ -30,6 +31,8 @@ __all__ = ["Finding", "Scan", "scan"]
 
 #: records held while waiting for a checkpoint; gateways checkpoint far more often
 _MAX_PENDING = 16_384
+#: SHA-256 already fed the leaf prefix 0x00 (RFC 6962): the same as broker.audit.leaf_hash
+_LEAF_PREFIX = hashlib.sha256(b"\x00")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -76,9 +79,12 @@ def scan(entries: Iterable[Entry], *, registry: Registry, thorough: bool = False
     judged here, including those a checkpoint already covers."""
     found = Scan(judged_all=thorough)
     pending: list[tuple[int, int, bytes]] = []  # (index, offset, value) awaiting a checkpoint
+    # Bound once: this loop runs once per record, and a covered record costs one SHA-256.
+    add_hash, add_offset, leaf_prefix = found.hashes.append, found.offsets.append, _LEAF_PREFIX
     for entry in entries:
-        if not entry.damaged and is_checkpoint_record(entry.value):
-            judged = judge_record(entry.value, registry=registry)
+        value = entry.value
+        if not entry.damaged and value.startswith(CHECKPOINT_PREFIX):
+            judged = judge_record(value, registry=registry)
             if isinstance(judged, SeenCheckpoint):
                 found.checkpoints.append((judged.checkpoint, judged.record))
                 if judged.record.through > found.through:
@@ -90,14 +96,16 @@ def scan(entries: Iterable[Entry], *, registry: Registry, thorough: bool = False
                 found.findings.append(Finding("bad_checkpoint", None, f"{where}: {detail}"))
             continue
         index = len(found.hashes)
-        found.hashes.append(leaf_hash(entry.value))
-        found.offsets.append(entry.offset)
+        hasher = leaf_prefix.copy()
+        hasher.update(value)
+        add_hash(hasher.digest())
+        add_offset(entry.offset)
         if entry.damaged:
             found.damaged.append(index)
         elif thorough:
-            _judge(found, registry, index, entry.value)
+            _judge(found, registry, index, value)
         elif entry.offset >= found.through:
-            pending.append((index, entry.offset, entry.value))
+            pending.append((index, entry.offset, value))
             if len(pending) >= _MAX_PENDING:
                 for item in pending:
                     _judge(found, registry, item[0], item[2])

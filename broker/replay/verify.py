@@ -159,9 +159,15 @@ class _Leaves:
         for _, record in found.checkpoints:
             refused_at.update(record.refused)
         self.found = found
-        self.hashes: list[bytes] = []
-        self.records: array.array[int] = array.array("q")
         self.unauthenticated: set[int] = set()
+        if not (refused_at or found.refused or found.damaged):
+            # The common case, an untouched log: every record is a leaf, in place.
+            self.hashes: list[bytes] = found.hashes
+            self.records: Sequence[int] = range(len(found.hashes))
+            return
+        self.hashes = []
+        records: array.array[int] = array.array("q")
+        self.records = records
         damaged = set(found.damaged)
         for index, offset in enumerate(found.offsets):
             reason = refused_at.get(offset)
@@ -171,7 +177,7 @@ class _Leaves:
                 self.unauthenticated.add(index)
                 findings.append(Finding("invalid_record", index, "the bundle line is damaged"))
                 self.hashes.append(found.hashes[index])
-                self.records.append(index)
+                records.append(index)
             elif reason is not None:
                 self._exclude(index, findings, f"offset {offset}: refused ({reason})")
                 if thorough and own is None:
@@ -187,7 +193,7 @@ class _Leaves:
                     detail = f"offset {offset}: covered, yet {own.reason}: {own.detail}"
                     findings.append(Finding("invalid_record", index, detail))
                 self.hashes.append(found.hashes[index])
-                self.records.append(index)
+                records.append(index)
 
     def _exclude(self, index: int, findings: list[Finding], detail: str) -> None:
         self.unauthenticated.add(index)
