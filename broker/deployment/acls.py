@@ -168,9 +168,7 @@ def acl_plan(
         rules += [
             AclRule(f"User:{name}", "topic", audit_topic(prefix), ("Read", "Describe")),
             AclRule(f"User:{name}", "topic", witness_topic(prefix), ("Write", "Describe")),
-            AclRule(
-                f"User:{name}", "group", witness_group(prefix, name), ("Read",), "prefixed"
-            ),
+            AclRule(f"User:{name}", "group", witness_group(prefix, name), ("Read",), "prefixed"),
         ]
     return tuple(sorted(rules))
 

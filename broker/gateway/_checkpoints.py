@@ -26,7 +26,7 @@ from broker import crypto, errors
 from broker.clock import Clock
 from broker.config import Config, audit_topic
 from broker.keys import Registry
-from broker.ledger import RefusedRecord, checkpoint_origin, run_checkpointer
+from broker.ledger import RefusedRecord, WrittenLeaves, checkpoint_origin, run_checkpointer
 from broker.runtime import Metrics
 from broker.transport.kafka import (
     ConsumerSettings,
@@ -92,6 +92,7 @@ async def checkpoint_audit_log(
     security: ClientSecurity,
     stop: asyncio.Event,
     status: CheckpointerStatus,
+    written: WrittenLeaves | None = None,
 ) -> None:
     """Checkpoint the audit topic until ``stop`` is set; a final checkpoint is written then."""
     topic = audit_topic(config.kafka.topic_prefix)
@@ -128,6 +129,7 @@ async def checkpoint_audit_log(
                     on_checkpoint=lambda _: status.checkpoints.inc(),
                     on_refused=status.on_refused,
                     on_caught_up=status.recovered,
+                    written=written,
                 )
         except errors.TransportError as exc:
             # Kafka is away: checkpoints pause (records stay safe in the topic) and resume,

@@ -26,6 +26,7 @@ from pathlib import Path
 import structlog
 
 from broker import errors
+from broker.audit import leaf_hash
 from broker.clock import Clock, SystemClock
 from broker.config import (
     Config,
@@ -36,6 +37,7 @@ from broker.config import (
 )
 from broker.gateway._checkpoints import CheckpointerStatus, checkpoint_audit_log
 from broker.gateway._trust import RateCounters, TrustState, load_gateway_key
+from broker.ledger import WrittenLeaves
 from broker.pipeline.gateway import (
     DedupKey,
     Deliver,
@@ -122,6 +124,8 @@ class _Gateway:
             max_skew=dt.timedelta(seconds=limits.max_clock_skew_seconds),
         )
         self.last_prune = time.monotonic()
+        #: the audit records this process signs, so its checkpointer need not judge them again
+        self.written = WrittenLeaves()
 
     def topics(self) -> list[str]:
         return [outbox_topic(self.prefix, p) for p in self.trust.outbox_partners()]
@@ -200,7 +204,10 @@ class _Gateway:
             else:
                 record = outcome.record
                 sends.append(producer.send(quarantine, record.to_bytes(), key=record.id.encode()))
-            sends.append(producer.send(audit, outcome.audit.to_bytes(), key=key))
+            audit_value = outcome.audit.to_bytes()
+            # noted before it is produced, so the checkpointer never reads it back first
+            self.written.add(leaf_hash(audit_value))
+            sends.append(producer.send(audit, audit_value, key=key))
         return sends
 
     def count(self, outcomes: Sequence[GatewayOutcome]) -> None:
@@ -313,6 +320,7 @@ async def _serve(
             security=security,
             stop=checkpoints_stop,
             status=status,
+            written=gateway.written,
         )
     )
 

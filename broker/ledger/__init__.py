@@ -37,6 +37,7 @@ from broker.ledger.registered import (
     open_registered_checkpoint,
     registered_cosigners,
 )
+from broker.ledger.written import WrittenLeaves
 
 __all__ = [
     "CHECKPOINT_PREFIX",
@@ -53,6 +54,7 @@ __all__ = [
     "Refused",
     "RefusedRecord",
     "SeenCheckpoint",
+    "WrittenLeaves",
     "checkpoint_origin",
     "encode_checkpoint_record",
     "is_checkpoint_record",

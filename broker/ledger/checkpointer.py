@@ -28,13 +28,19 @@ from collections.abc import Callable
 import structlog
 
 from broker import errors
-from broker.audit import Checkpoint, MerkleLog, open_checkpoint, sign_checkpoint
+from broker.audit import Checkpoint, MerkleLog, leaf_hash, open_checkpoint, sign_checkpoint
 from broker.clock import Clock
 from broker.crypto import SigningKey, VerifyKey
 from broker.keys import Registry
-from broker.ledger.admission import Admitted, Refused, SeenCheckpoint, judge_record
-from broker.ledger.entries import MAX_ENTRIES_PER_CHECKPOINT, Refusal, encode_checkpoint_record
+from broker.ledger.admission import Admitted, Judgment, Refused, SeenCheckpoint, judge_record
+from broker.ledger.entries import (
+    MAX_ENTRIES_PER_CHECKPOINT,
+    Refusal,
+    encode_checkpoint_record,
+    is_checkpoint_record,
+)
 from broker.ledger.reader import RecordSink, RecordSource
+from broker.ledger.written import WrittenLeaves
 
 __all__ = ["CheckpointerStats", "RefusedRecord", "run_checkpointer"]
 
@@ -92,6 +98,7 @@ async def run_checkpointer(
     on_checkpoint: Callable[[Checkpoint], None] | None = None,
     on_refused: Callable[[RefusedRecord], None] | None = None,
     on_caught_up: Callable[[], None] | None = None,
+    written: WrittenLeaves | None = None,
 ) -> CheckpointerStats:
     """Checkpoint the audit log on ``topic`` until ``stop`` is set, then write a last one.
 
@@ -163,7 +170,7 @@ async def run_checkpointer(
         for record in batch:
             if record.offset < state.through:
                 continue  # a rebalance handed back a record already judged
-            judged = judge_record(record.value, registry=trusted)
+            judged = _judge(record.value, trusted, written)
             state.through = record.offset + 1
             if isinstance(judged, SeenCheckpoint):
                 stats.forks += _observe_checkpoint(judged, state, own_key=own_key)
@@ -191,6 +198,14 @@ async def run_checkpointer(
     if state.unlisted:
         await emit()
     return stats
+
+
+def _judge(value: bytes | None, registry: Registry, written: WrittenLeaves | None) -> Judgment:
+    if written is not None and value is not None and not is_checkpoint_record(value):
+        leaf = leaf_hash(value)
+        if written.take(leaf):
+            return Admitted(leaf)  # this process signed these exact bytes itself
+    return judge_record(value, registry=registry)
 
 
 def _refusal(offset: int, judged: Refused) -> RefusedRecord:

@@ -18,6 +18,7 @@ from broker.ledger import (
     Refusal,
     RefusedRecord,
     SeenCheckpoint,
+    WrittenLeaves,
     encode_checkpoint_record,
     is_checkpoint_record,
     judge_record,
@@ -330,3 +331,52 @@ def test_a_genuine_record_is_never_mistaken_for_a_checkpoint() -> None:
     value = _records(REGISTRY, 1)[0]
     assert not is_checkpoint_record(value)
     assert parse_audit_record(value).decision == "allow"
+
+
+async def test_records_this_process_wrote_are_admitted_without_judging_them_again() -> None:
+    """A gateway's checkpointer takes the records its own process signed on trust (it made
+    those bytes), each once; the same bytes written a second time are judged in full. The
+    proof that the shortcut is taken: bytes it never signed, noted as written, are admitted,
+    and refused when not noted."""
+    log, topic = REGISTRY, MemoryTopic()
+    stranger = SigningKey.generate(Suite.CLASSIC)
+    unjudged = decide(log.accords[0], labels(), key=stranger, at=NOW)
+    written = WrittenLeaves()
+    written.add(leaf_hash(unjudged))
+    for value in [unjudged, unjudged]:
+        await topic.send(topic.name, value)
+    stop, reached = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(
+        run_checkpointer(
+            source=topic.reader(),
+            sink=topic,
+            topic=topic.name,
+            key=log.gateway_key,
+            origin=ORIGIN,
+            registry=lambda: log.fixture.registry,
+            clock=FixedClock(NOW),
+            stop=stop,
+            every_records=2,
+            every_seconds=0.2,
+            on_checkpoint=lambda _: reached.set(),
+            written=written,
+        )
+    )
+    await reached.wait()
+    stop.set()
+    stats = await task
+    assert (stats.leaves, stats.refused) == (1, 1)
+    assert len(written) == 0
+
+
+def test_written_leaves_are_bounded_and_claimed_once() -> None:
+    """Past its capacity the oldest are forgotten (then judged in full); each is claimed once
+    per time it was written."""
+    written = WrittenLeaves(capacity=2)
+    for leaf in (b"a" * 32, b"b" * 32, b"c" * 32, b"c" * 32):
+        written.add(leaf)
+    assert not written.take(b"a" * 32)
+    assert written.take(b"b" * 32)
+    assert written.take(b"c" * 32)
+    assert written.take(b"c" * 32)
+    assert not written.take(b"c" * 32)
