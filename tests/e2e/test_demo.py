@@ -31,7 +31,8 @@ EXPECTED = [
     pytest.param("GB -> XK network.report: quarantined: policy_denied", id="forbidden"),
     pytest.param("replay: 11 decisions re-evaluated, no disagreements", id="replay"),
     pytest.param(
-        "daemons stopped (SIGTERM): gateway exit 0, witness exit 0, GB exit 0, RS exit 0, MK exit 0, XK exit 0",
+        "daemons stopped (SIGTERM): gateway exit 0, witness exit 0, "
+        "GB exit 0, RS exit 0, MK exit 0, XK exit 0",
         id="clean-stop",
     ),
 ]

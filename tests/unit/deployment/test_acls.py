@@ -104,9 +104,7 @@ def expected_grants(partners: Iterable[str], prefix: str = "xb.") -> Grants:
     grants[("User:witness", "topic", f"{prefix}witness", "literal")] = frozenset(
         {"Write", "Describe"}
     )
-    grants[("User:witness", "group", f"{prefix}witness.witness.", "prefixed")] = frozenset(
-        {"Read"}
-    )
+    grants[("User:witness", "group", f"{prefix}witness.witness.", "prefixed")] = frozenset({"Read"})
     return grants
 
 
