@@ -72,7 +72,6 @@ class _State:
     log: MerkleLog = dataclasses.field(default_factory=MerkleLog)
     covered: int = 0  # the size of our own last checkpoint
     through: int = 0  # the offset after the last record judged
-    listed_through: int = 0  # the offset after our own last checkpoint's range
     pending: list[bytes] = dataclasses.field(default_factory=list)
     refused: list[RefusedRecord] = dataclasses.field(default_factory=list)
     alerted: int = 0  # how many of ``refused`` have been raised as alerts
@@ -107,7 +106,8 @@ async def run_checkpointer(
     the registry in force (it may be reloaded between calls). ``on_checkpoint`` is called after
     each checkpoint is acknowledged; ``on_refused`` once for each refused record, as soon as
     the checkpointer knows no checkpoint of its own has listed it yet; ``on_caught_up`` once,
-    when it first reaches the log's end.
+    when it first reaches the log's end. ``written``, in a gateway, holds the leaf hashes of
+    the records that process signed itself: those are admitted without being judged again.
     """
     if not 1 <= every_records <= MAX_ENTRIES_PER_CHECKPOINT:
         raise errors.UsageError(f"every_records must be from 1 to {MAX_ENTRIES_PER_CHECKPOINT}")
@@ -147,7 +147,7 @@ async def run_checkpointer(
             through=state.through,
         )
         await sink.send(topic, value, key=b"checkpoint")
-        state.covered, state.listed_through = size, state.through
+        state.covered = size
         state.pending, state.refused, state.alerted = [], [], 0
         state.roots = {size: checkpoint.root}
         stats.written += 1
@@ -229,7 +229,6 @@ def _observe_checkpoint(seen: SeenCheckpoint, state: _State, *, own_key: VerifyK
         # Our own checkpoint from before a restart: that range is listed already.
         drop = checkpoint.size - state.covered
         state.covered, state.pending = checkpoint.size, state.pending[drop:]
-        state.listed_through = max(state.listed_through, record.through)
         kept = [r for r in state.refused if r.offset >= record.through]
         state.alerted = max(0, state.alerted - (len(state.refused) - len(kept)))
         state.refused = kept

@@ -8,11 +8,12 @@ Per checkpoint record on the audit topic (other records are not its business):
 2. the checkpoint must extend the witness's view of the log (:class:`~broker.audit.LogView`):
    a fork, a rewritten history or a gap is refused, logged as an error and counted
    (``reason="inconsistent"``): the alert that the log showed two histories;
-3. once the witness has caught up with the topic (a fetch came back empty), it cosigns the
-   newest consistent checkpoint (c2sp.org/tlog-cosignature/v1, under the key name the
-   registry gives its key), saves its state durably, and only then publishes the cosigned
-   note on ``<prefix>witness``. While catching up it does not cosign older checkpoints: a
-   cosignature says "the largest tree I have seen", which they no longer are.
+3. once the witness has caught up with the topic (a fetch came back empty), after each batch
+   it cosigns the newest consistent checkpoint it has not cosigned yet
+   (c2sp.org/tlog-cosignature/v1, under the key name the registry gives its key), saves its
+   state durably, and only then publishes the cosigned note on ``<prefix>witness``. While
+   catching up it does not cosign older checkpoints: a cosignature says "the largest tree I
+   have seen", which they no longer are.
 
 It reads the topic from its first record in a fresh consumer group each start and skips what
 its saved state has already seen. Any failure is logged, counted, turns readiness to 503 and
@@ -267,6 +268,7 @@ async def _follow(
         open_producer(producer_settings) as producer,
     ):
         await witness.publish(producer)
+        caught_up = False
         while not stop.is_set():
             if witness.clock.now() >= witness.registry.expires:
                 # A frozen registry could hide a revoked gateway key: cosign nothing.
@@ -277,7 +279,10 @@ async def _follow(
             batch = await consumer.fetch(timeout_ms=_FETCH_MS)
             for record in batch:
                 witness.take(record)
-            if not batch:
+            # Once it has reached the log's end it stays current, so it cosigns after every
+            # batch: a busy log, where a fetch is seldom empty, is cosigned all the same.
+            caught_up = caught_up or not batch
+            if caught_up:
                 await witness.cosign_pending(producer)
         health.set_draining()
 
