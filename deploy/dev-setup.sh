@@ -38,7 +38,9 @@ secret() {  # secret NAME: 32 random bytes, base64, unless the file exists
 secret admin-password
 secret kafka-password-gateway
 secret kafka-password-auditor
+secret kafka-password-witness
 secret key-passphrase-gateway
+secret key-passphrase-witness
 secret key-passphrase-roots
 for p in $partners; do
     lower=$(echo "$p" | tr 'A-Z' 'a-z')
@@ -51,7 +53,7 @@ link_current() {  # link_current DIR ROLE: DIR/<role>.pem -> the newest *-<role>
     [ -n "$newest" ] && ln -sfn "$newest" "$1/$2.pem"
 }
 
-# 1. Key generation: each partner, the gateway and the root holders.
+# 1. Key generation: each partner, the gateway, a witness and the root holders.
 for p in $partners; do
     lower=$(echo "$p" | tr 'A-Z' 'a-z')
     dir="$dev/keys/$lower"
@@ -69,6 +71,14 @@ if [ ! -e "$dev/keys/gateway/signing.pem" ]; then
         --passphrase-file "$dev/secrets/key-passphrase-gateway"
     ln -sfn "$(cd "$dev/keys/gateway" && ls -- gateway-*.pem | head -n 1)" \
         "$dev/keys/gateway/signing.pem"
+fi
+# The witness signs its cosignatures under its registered name, a C2SP note key name.
+if [ ! -e "$dev/keys/witness/signing.pem" ]; then
+    mkdir -p "$dev/keys/witness"
+    broker keys generate-root --kind witness --name witness-rs --out "$dev/keys/witness" \
+        --passphrase-file "$dev/secrets/key-passphrase-witness"
+    ln -sfn "$(cd "$dev/keys/witness" && ls -- witness-*.pem | grep -v card | head -n 1)" \
+        "$dev/keys/witness/signing.pem"
 fi
 for root in root-gb root-rs; do
     if [ ! -e "$dev/roots/$root" ]; then
@@ -91,6 +101,7 @@ if [ ! -e "$registry" ]; then
         broker registry add-partner "$registry" "$dev/keys/$lower/$p.card.json"
     done
     broker registry add-key "$registry" "$(ls "$dev/keys/gateway"/gateway-*.card.json)"
+    broker registry add-key "$registry" "$(ls "$dev/keys/witness"/witness-*.card.json)"
     for root in root-gb root-rs; do
         key=$(ls "$dev/roots/$root"/root-*.pem | grep -v card)
         broker registry sign "$registry" --key "$key" \

@@ -1,21 +1,21 @@
-"""Signed checkpoints of the audit log, and witness co-signatures.
+"""Signed checkpoints of the audit log and witness co-signatures, in the C2SP formats.
 
-A checkpoint commits to the log's origin, size, root hash and time. It travels as a text note
-in the shape of a C2SP tlog-checkpoint (a body, a blank line, then one signature line per
-signer), so an auditor can read it and check it offline::
+A checkpoint is a C2SP signed note (c2sp.org/signed-note) whose text is a c2sp.org/tlog-checkpoint
+body: the origin, the tree size, the base64 RFC 6962 root, and one extension line with the
+time the gateway signed it::
 
-    xb.example/audit/gateway
+    broker/xb.audit
     100000
     3sn/oFRwlxGDAabLMjCt1ChOHUlKPPI9uhDGuPRnSdA=
     time 2026-11-28T16:00:00Z
 
-    — gateway/5c0e9b6f2d1a4c3e8f7a6b5c4d3e2f10 <base64 signature>
-    — witness/0a1b2c3d4e5f60718293a4b5c6d7e8f9 <base64 8-byte time, then signature>
+    — broker/xb.audit <base64(key ID || Ed25519 signature over the four lines above)>
+    — witness-rs <base64(key ID || u64be(t) || Ed25519 over "cosignature/v1\\ntime t\\n" + body)>
 
-The gateway signs, and each witness co-signs, a domain-separated, length-prefixed input built
-from the body's exact bytes (never a re-serialised object). A witness co-signs only after
-checking that the new checkpoint is consistent with the last one it signed: the log grew, the
-old tree is a prefix of the new one, and no second root exists for the same size.
+The gateway's line is a plain Ed25519 note signature (type 0x01) under the key name of the
+origin; each witness's line is a c2sp.org/tlog-cosignature ``cosignature/v1`` (type 0x04)
+under the witness's own key name. Any note verifier and witness that speaks those specs reads
+them; docs/AUDIT.md writes the signed bytes out.
 
 Everything that fails to verify raises :class:`~broker.errors.AuditError`.
 """
@@ -31,35 +31,29 @@ from dataclasses import dataclass
 
 from broker import errors
 from broker.audit import merkle
+from broker.audit.note import (
+    CosignatureKey,
+    Ed25519NoteKey,
+    Note,
+    NoteSignature,
+    open_note,
+    parse_note,
+)
 from broker.crypto import SigningKey, VerifyKey
-from broker.ids import KeyId
 
 __all__ = [
-    "CHECKPOINT_CONTEXT",
-    "COSIGNATURE_CONTEXT",
     "Checkpoint",
-    "Cosignature",
-    "add_cosignatures",
+    "add_signatures",
+    "checkpoint_cosigners",
+    "cosign_checkpoint",
+    "open_checkpoint",
+    "read_checkpoint",
     "sign_checkpoint",
-    "verify_checkpoint",
-    "verify_log_signature",
-    "witness_cosign",
 ]
 
-#: Domain separation for the gateway's checkpoint signature.
-CHECKPOINT_CONTEXT = b"broker/audit/checkpoint/v1"
-#: Domain separation for a witness co-signature: a different purpose, a different prefix, so a
-#: co-signature can never pass as the log's own signature or the reverse.
-COSIGNATURE_CONTEXT = b"broker/audit/cosignature/v1"
-
-_DASH = "\u2014"  # the em dash that opens every signature line of a signed note
-_MAX_NOTE_BYTES = 256 * 1024
-_MAX_SIGNATURES = 256
-_ORIGIN_RE = re.compile(r"[\x21-\x7e]{1,255}")
+_ORIGIN_RE = re.compile(r"[\x21-\x2a\x2c-\x7e]{1,255}")  # visible ASCII but '+'
 _SIZE_RE = re.compile(r"0|[1-9][0-9]{0,19}")
 _TIME_RE = re.compile(r"time ([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)")
-_SIGNATURE_RE = re.compile(_DASH + r" (gateway|witness)/([0-9a-f]{32}) ([A-Za-z0-9+/]+={0,2})")
-_DEFAULT_MAX_SKEW = dt.timedelta(minutes=5)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
@@ -76,274 +70,135 @@ class Checkpoint:
     def __post_init__(self) -> None:
         if not _is_origin(self.origin):
             raise errors.AuditError(
-                "a checkpoint origin is 1 to 255 visible ASCII characters without spaces"
+                "a checkpoint origin is 1 to 255 visible ASCII characters, no space, no '+'"
             )
-        if not _is_size(self.size):
+        if type(self.size) is not int or not 0 <= self.size < 1 << 64:
             raise errors.AuditError("a checkpoint size is an integer from 0 to 2**64-1")
         if not _is_root(self.root):
             raise errors.AuditError(f"a checkpoint root is {merkle.HASH_SIZE} bytes")
         if self.size == 0 and self.root != merkle.EMPTY_ROOT:
             raise errors.AuditError("an empty log's checkpoint root must be the empty-tree hash")
-        object.__setattr__(self, "timestamp", _whole_seconds(self.timestamp, "checkpoint time"))
+        object.__setattr__(self, "timestamp", _whole_seconds(self.timestamp))
 
     def __bool__(self) -> bool:
-        # A checkpoint is the result of verification: "if verify(...)" must not read as a test.
+        # A checkpoint is the result of verification: "if open_checkpoint(...)" is no test.
         raise TypeError("a Checkpoint has no truth value; verification raises on failure")
 
     def body(self) -> bytes:
-        """The exact bytes that are signed: origin, size, base64 root and time, one per line."""
+        """The note text: origin, size, base64 root and time, one per line, each ending in
+        a newline. This is what the gateway signs and what each cosignature covers."""
         root = base64.b64encode(self.root).decode("ascii")
         when = self.timestamp.strftime("%Y-%m-%dT%H:%M:%SZ")
         return f"{self.origin}\n{self.size}\n{root}\ntime {when}\n".encode("ascii")
 
 
-@dataclass(frozen=True, slots=True)
-class Cosignature:
-    """One witness's co-signature over a checkpoint body, made at ``timestamp``."""
-
-    key_id: KeyId
-    timestamp: dt.datetime
-    signature: bytes
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "timestamp", _whole_seconds(self.timestamp, "co-signature time"))
-
-    def line(self) -> str:
-        """The note's signature line for this co-signature (without the newline)."""
-        blob = _seconds(self.timestamp).to_bytes(8, "big") + self.signature
-        return f"{_DASH} witness/{self.key_id} {base64.b64encode(blob).decode('ascii')}"
-
-
 def sign_checkpoint(checkpoint: Checkpoint, *, key: SigningKey) -> bytes:
-    """The signed note for ``checkpoint``: its body, a blank line and the gateway's signature."""
+    """The signed note for ``checkpoint``: its body, a blank line and the log's signature,
+    made with the Ed25519 key ``key`` under the key name of the checkpoint's origin."""
     body = checkpoint.body()
-    signature = key.sign(_signing_input(CHECKPOINT_CONTEXT, body))
-    line = f"{_DASH} gateway/{key.public_key().key_id} {base64.b64encode(signature).decode()}"
-    return body + b"\n" + line.encode("utf-8") + b"\n"
+    signature = Ed25519NoteKey.sign(body, name=checkpoint.origin, key=key)
+    return Note(body, (signature,)).to_bytes()
 
 
-def verify_log_signature(note: bytes, *, gateway_keys: Collection[VerifyKey]) -> Checkpoint:
-    """The checkpoint in ``note`` once a trusted gateway key's signature over it verifies.
+def read_checkpoint(note: bytes) -> tuple[Checkpoint, Note]:
+    """The checkpoint a note states and the parsed note, WITHOUT checking any signature.
 
-    This proves only that the log signed it: a witness calls it before :func:`witness_cosign`;
-    everyone else needs :func:`verify_checkpoint` and its witness threshold.
+    For choosing which keys to check it with (its time) and for sorting; anything that must
+    be trusted comes from :func:`open_checkpoint`.
     """
-    checkpoint, body, lines = _parse_note(note)
-    _verify_gateway(body, lines, gateway_keys)
+    parsed = parse_note(note)
+    return _checkpoint_of(parsed.text), parsed
+
+
+def open_checkpoint(note: bytes, *, log_keys: Collection[VerifyKey]) -> Checkpoint:
+    """The checkpoint in ``note`` once a signature by one of ``log_keys`` verifies.
+
+    A log key signs under the checkpoint's origin as key name. A line by one of ``log_keys``
+    that does not verify fails the whole note; lines by other keys are ignored here.
+    """
+    if not log_keys:
+        raise errors.UsageError("at least one trusted log key is needed")
+    checkpoint, parsed = read_checkpoint(note)
+    candidates = [Ed25519NoteKey(checkpoint.origin, key) for key in _distinct(log_keys)]
+    _, verified = open_note(parsed, keys=candidates)
+    if not verified:
+        raise errors.AuditError("checkpoint carries no signature by a trusted log key")
     return checkpoint
 
 
-def verify_checkpoint(
-    note: bytes,
-    *,
-    gateway_keys: Collection[VerifyKey],
-    witness_keys: Collection[VerifyKey],
-    witness_threshold: int,
-) -> Checkpoint:
-    """The checkpoint in ``note`` once a trusted gateway signature and at least
-    ``witness_threshold`` distinct trusted witnesses' co-signatures verify.
+def cosign_checkpoint(
+    checkpoint: Checkpoint, *, key: SigningKey, name: str, timestamp: int
+) -> NoteSignature:
+    """A witness's cosignature/v1 line over ``checkpoint`` at POSIX time ``timestamp``.
 
-    Signature lines by keys outside both sets are ignored (other parties may co-sign too); a
-    line by a trusted key that does not verify fails the whole note.
+    Only a witness that has checked the checkpoint's consistency with everything it saw of
+    the log may call this (see :mod:`broker.audit.witness`).
     """
-    witnesses = {key.key_id: key for key in witness_keys}
-    if not _is_threshold(witness_threshold, len(witnesses)):
-        raise errors.UsageError(
-            f"the witness threshold must be from 1 to the {len(witnesses)} distinct witness "
-            f"keys, got {witness_threshold!r}"
-        )
-    checkpoint, body, lines = _parse_note(note)
-    _verify_gateway(body, lines, gateway_keys)
-    cosigned = 0
-    for role, key_id, blob in lines:
-        witness = witnesses.get(key_id)
-        if role != "witness" or witness is None:
-            continue
-        if len(blob) <= 8:
-            raise errors.AuditError(f"co-signature by witness {key_id} is truncated")
-        message = _signing_input(COSIGNATURE_CONTEXT, blob[:8], body)
-        try:
-            witness.verify(signature=blob[8:], message=message)
-        except errors.VerificationError as exc:
-            raise errors.AuditError(f"co-signature by witness {key_id} does not verify") from exc
-        cosigned += 1
-    if cosigned < witness_threshold:
-        raise errors.AuditError(
-            f"checkpoint has {cosigned} trusted witness co-signatures, {witness_threshold} needed"
-        )
-    return checkpoint
+    return CosignatureKey.sign(checkpoint.body(), name=name, key=key, timestamp=timestamp)
 
 
-def witness_cosign(
-    checkpoint: Checkpoint,
-    *,
-    previous: Checkpoint | None,
-    consistency_proof: Sequence[bytes],
-    key: SigningKey,
-    now: dt.datetime,
-    max_skew: dt.timedelta = _DEFAULT_MAX_SKEW,
-) -> Cosignature:
-    """Co-sign ``checkpoint`` (already verified with :func:`verify_log_signature`) as a witness.
-
-    ``previous`` is the last checkpoint this witness co-signed for the same log, ``None`` the
-    first time (trust on first use, so no proof is taken). Refuses with AuditError when the
-    origin differs, the log shrank, the same size has a different root (a fork), the proof does
-    not verify, time runs backwards, or the checkpoint is dated more than ``max_skew`` after
-    ``now``.
-    """
-    when = _whole_seconds(now, "now")
-    if previous is None:
-        if consistency_proof:
-            raise errors.UsageError("no previous checkpoint, so a consistency proof means nothing")
-    else:
-        if previous.origin != checkpoint.origin:
-            raise errors.AuditError(
-                f"checkpoint is for log {checkpoint.origin!r}, not {previous.origin!r}"
-            )
-        if checkpoint.size < previous.size:
-            raise errors.AuditError(
-                f"the log shrank from {previous.size} to {checkpoint.size} entries"
-            )
-        if checkpoint.size == previous.size and checkpoint.root != previous.root:
-            raise errors.AuditError(f"a second root for size {checkpoint.size}: the log forked")
-        merkle.verify_consistency(
-            previous.size, checkpoint.size, previous.root, checkpoint.root, consistency_proof
-        )
-        if checkpoint.timestamp < previous.timestamp:
-            raise errors.AuditError("checkpoint is dated before the previous one")
-    if checkpoint.timestamp > when + max_skew:
-        raise errors.AuditError("checkpoint is dated in the future")
-    stamp = _seconds(when).to_bytes(8, "big")
-    signature = key.sign(_signing_input(COSIGNATURE_CONTEXT, stamp, checkpoint.body()))
-    return Cosignature(key_id=key.public_key().key_id, timestamp=when, signature=signature)
+def checkpoint_cosigners(
+    note: bytes, *, witnesses: Sequence[CosignatureKey]
+) -> tuple[CosignatureKey, ...]:
+    """The ``witnesses`` whose cosignature on ``note`` verifies (the log's own signature is
+    not checked here: see :func:`open_checkpoint`). A failing line by one of them fails all."""
+    _, parsed = read_checkpoint(note)
+    _, verified = open_note(parsed, keys=witnesses)
+    return tuple(key for key in verified if isinstance(key, CosignatureKey))
 
 
-def add_cosignatures(note: bytes, cosignatures: Iterable[Cosignature]) -> bytes:
-    """``note`` with a line for each co-signature whose witness has not signed it yet."""
-    _, _, lines = _parse_note(note)
-    present = {key_id for role, key_id, _ in lines if role == "witness"}
-    added = []
-    for cosignature in cosignatures:
-        if cosignature.key_id not in present:
-            added.append(cosignature.line() + "\n")
-            present.add(cosignature.key_id)
-    return note + "".join(added).encode("utf-8")
+def add_signatures(note: bytes, signatures: Iterable[NoteSignature]) -> bytes:
+    """``note`` with ``signatures`` appended, leaving out keys that have signed it already."""
+    return parse_note(note).with_signatures(signatures).to_bytes()
 
 
-def _verify_gateway(
-    body: bytes, lines: Sequence[tuple[str, KeyId, bytes]], gateway_keys: Collection[VerifyKey]
-) -> None:
-    gateways = {key.key_id: key for key in gateway_keys}
-    if not gateways:
-        raise errors.UsageError("at least one trusted gateway key is needed")
-    message = _signing_input(CHECKPOINT_CONTEXT, body)
-    signed = False
-    for role, key_id, blob in lines:
-        gateway = gateways.get(key_id)
-        if role != "gateway" or gateway is None:
-            continue
-        try:
-            gateway.verify(signature=blob, message=message)
-        except errors.VerificationError as exc:
-            raise errors.AuditError(f"checkpoint signature by {key_id} does not verify") from exc
-        signed = True
-    if not signed:
-        raise errors.AuditError("checkpoint carries no signature by a trusted gateway key")
-
-
-def _parse_note(note: bytes) -> tuple[Checkpoint, bytes, list[tuple[str, KeyId, bytes]]]:
-    """Split a note into its checkpoint, exact body bytes and (role, key id, signature) lines."""
-    if not isinstance(note, bytes):
-        raise errors.AuditError("a checkpoint note is bytes")
-    if len(note) > _MAX_NOTE_BYTES:
-        raise errors.AuditError(f"checkpoint note is larger than {_MAX_NOTE_BYTES} bytes")
-    try:
-        text = note.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise errors.AuditError("checkpoint note is not UTF-8") from exc
-    head, sep, tail = text.partition("\n\n")
-    if not sep or not tail.endswith("\n"):
-        raise errors.AuditError("checkpoint note needs a body, a blank line and signature lines")
-    body_lines = head.split("\n")
-    if len(body_lines) != 4:
+def _checkpoint_of(text: bytes) -> Checkpoint:
+    """Parse a checkpoint body in its one canonical form."""
+    lines = text.split(b"\n")
+    if len(lines) != 5 or lines[4] != b"":
         raise errors.AuditError("checkpoint body is four lines: origin, size, root, time")
-    origin, size_text, root_text, time_line = body_lines
+    try:
+        origin, size_text, root_text, time_line = (line.decode("ascii") for line in lines[:4])
+    except UnicodeDecodeError:
+        raise errors.AuditError("checkpoint body is not ASCII") from None
     if not _SIZE_RE.fullmatch(size_text):
         raise errors.AuditError("checkpoint size line is not a decimal integer")
-    root = _b64decode(root_text, "checkpoint root line")
+    try:
+        root = base64.b64decode(root_text, validate=True)
+    except binascii.Error:
+        raise errors.AuditError("checkpoint root line is not base64") from None
+    if base64.b64encode(root).decode("ascii") != root_text:
+        raise errors.AuditError("checkpoint root line is not canonical base64")
     time_match = _TIME_RE.fullmatch(time_line)
     if time_match is None:
         raise errors.AuditError("checkpoint time line is not 'time YYYY-MM-DDTHH:MM:SSZ'")
     try:
         when = dt.datetime.strptime(time_match[1], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
-    except ValueError as exc:
-        raise errors.AuditError("checkpoint time is not a valid date") from exc
+    except ValueError:
+        raise errors.AuditError("checkpoint time is not a valid date") from None
     checkpoint = Checkpoint(origin=origin, size=int(size_text), root=root, timestamp=when)
-    body = checkpoint.body()
-    if body != (head + "\n").encode("utf-8"):
+    if checkpoint.body() != text:
         raise errors.AuditError("checkpoint body is not in canonical form")
-    raw_lines = tail[:-1].split("\n")
-    if len(raw_lines) > _MAX_SIGNATURES:
-        raise errors.AuditError(f"checkpoint note has more than {_MAX_SIGNATURES} signatures")
-    lines: list[tuple[str, KeyId, bytes]] = []
-    seen: set[tuple[str, KeyId]] = set()
-    for raw in raw_lines:
-        match = _SIGNATURE_RE.fullmatch(raw)
-        if match is None:
-            raise errors.AuditError("checkpoint note has a malformed signature line")
-        role, key_id, blob = match[1], KeyId(match[2]), _b64decode(match[3], "signature")
-        if (role, key_id) in seen:
-            raise errors.AuditError(f"checkpoint note has two signatures by {role} {key_id}")
-        seen.add((role, key_id))
-        lines.append((role, key_id, blob))
-    return checkpoint, body, lines
-
-
-def _b64decode(text: str, what: str) -> bytes:
-    try:
-        value = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError) as exc:
-        raise errors.AuditError(f"{what} is not base64") from exc
-    if base64.b64encode(value).decode("ascii") != text:
-        raise errors.AuditError(f"{what} is not canonical base64")
-    return value
-
-
-def _signing_input(context: bytes, *parts: bytes) -> bytes:
-    """``context || 0x00`` then each part as an 8-byte big-endian length and its bytes."""
-    out = bytearray(context)
-    out += b"\x00"
-    for part in parts:
-        out += len(part).to_bytes(8, "big")
-        out += part
-    return bytes(out)
+    return checkpoint
 
 
 def _is_origin(value: object) -> bool:
     return isinstance(value, str) and _ORIGIN_RE.fullmatch(value) is not None
 
 
-def _is_size(value: object) -> bool:
-    return type(value) is int and 0 <= value < 1 << 64
-
-
 def _is_root(value: object) -> bool:
     return isinstance(value, bytes) and len(value) == merkle.HASH_SIZE
 
 
-def _is_threshold(value: object, keys: int) -> bool:
-    return type(value) is int and 1 <= value <= keys
+def _distinct(keys: Iterable[VerifyKey]) -> list[VerifyKey]:
+    # One key listed twice must not read as two keys sharing a name and key ID.
+    return list(dict.fromkeys(keys))
 
 
-def _whole_seconds(value: object, what: str) -> dt.datetime:
+def _whole_seconds(value: object) -> dt.datetime:
     if not isinstance(value, dt.datetime) or value.tzinfo is None:
-        raise errors.UsageError(f"{what} must be a timezone-aware datetime")
+        raise errors.UsageError("checkpoint time must be a timezone-aware datetime")
     utc = value.astimezone(dt.UTC).replace(microsecond=0)
-    # The note writes four-digit years and co-signatures carry unsigned seconds since 1970.
     if utc < _EPOCH:
-        raise errors.AuditError(f"{what} is before 1970")
+        raise errors.AuditError("checkpoint time is before 1970")
     return utc
-
-
-def _seconds(value: dt.datetime) -> int:
-    return int(value.timestamp())

@@ -24,6 +24,7 @@ from broker.cli import policy as policy_cli
 from broker.cli import registry as registry_cli
 from broker.cli import schemas as schemas_cli
 from broker.cli import trust as trust_cli
+from broker.cli import witness as witness_cli
 
 __all__ = ["cli", "main"]
 
@@ -54,6 +55,7 @@ cli.add_command(gateway_cli.gateway_group)
 cli.add_command(gateway_cli.quarantine_group)
 cli.add_command(audit_cli.group)
 cli.add_command(trust_cli.group)
+cli.add_command(witness_cli.witness_group)
 
 
 def main() -> None:

@@ -1,10 +1,11 @@
-"""``broker audit``: export, verify, replay, prove, witness and report on the audit log.
+"""``broker audit``: export, verify, replay, prove and report on the audit log.
 
 Everything but ``export`` and ``--topic`` works offline on a bundle file (docs/AUDIT.md).
 Those two connect in PLAINTEXT to ``--bootstrap``, or with the servers and TLS/SASL settings
-of a daemon configuration given by ``--config``. A failed verification (also in ``report``,
-after the report is written) exits with the AuditError code (11) after naming the first bad
-index and the kind of tampering.
+of a daemon configuration given by ``--config``. ``verify``, ``replay`` and ``report`` all
+verify first; a log that does not verify (in ``report``, after the report is written) exits
+with the AuditError code (11) after naming the first bad index and the kind of problem.
+Witnessing is a daemon of its own: ``broker witness run``.
 """
 
 from __future__ import annotations
@@ -21,14 +22,15 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from broker import errors, keys
-from broker.cli.keys import passphrase_options
 from broker.clock import SystemClock
-from broker.config import kafka_client_security, load_config
+from broker.config import kafka_client_security, load_config, witness_topic
 from broker.cosign import accord_digest
 from broker.keys import Registry
 from broker.pipeline.records import format_time
 from broker.policy import Accord, load_accord
 from broker.replay import (
+    Verdict,
+    VerifyReport,
     export_topic,
     iter_entries,
     prove_message,
@@ -39,7 +41,6 @@ from broker.replay import (
     summarize,
     verify_entries,
     verify_proof,
-    witness_log,
 )
 from broker.transport.kafka import ConsumerSettings, open_consumer
 from broker.transport.security import PLAINTEXT, ClientSecurity
@@ -55,7 +56,7 @@ _PROGRESS_FROM = 5000
 
 @click.group(name="audit")
 def group() -> None:
-    """The signed audit log: export, verify, replay, prove, witness, report."""
+    """The signed audit log: export, verify, replay, prove, report."""
 
 
 def _registry_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -144,16 +145,17 @@ def export(
 @_topic_options
 @_registry_option
 @click.option(
-    "--trusted-checkpoint",
-    "trusted",
+    "--witnessed",
+    "witnessed",
     type=_FILE,
     multiple=True,
-    help="A checkpoint note obtained elsewhere (e.g. co-signed by a witness).",
+    help="A checkpoint note cosigned by a registered witness, obtained from the witness; "
+    "the log must extend it (repeatable).",
 )
 @click.option(
     "--thorough",
     is_flag=True,
-    help="Also check the own signature of every record a signed checkpoint already covers.",
+    help="Also judge every record a signed checkpoint already covers, as the checkpointer did.",
 )
 def verify(
     bundle: pathlib.Path | None,
@@ -161,33 +163,41 @@ def verify(
     bootstrap: str | None,
     config_path: pathlib.Path | None,
     registry_file: pathlib.Path | None,
-    trusted: tuple[pathlib.Path, ...],
+    witnessed: tuple[pathlib.Path, ...],
     thorough: bool,
 ) -> None:
-    """Verify the checkpoints, the records they sign and the unsigned tail of BUNDLE/--topic."""
+    """Verify every checkpoint, every record and every witnessed checkpoint of BUNDLE/--topic."""
     with _bundle_path(bundle, topic, bootstrap, config_path, registry_file) as path:
-        registry = _registry(path, registry_file)
-        notes = [p.read_bytes() for p in trusted]
-        report = verify_entries(
-            iter_entries(path), registry=registry, trusted_notes=notes, thorough=thorough
-        )
+        report = _verify(path, registry_file, witnessed=witnessed, thorough=thorough)
     click.echo(
         f"{report.records} records, {report.checkpoints} checkpoints, "
         f"{report.signed_size} records signed, {report.unsigned_tail} not yet signed"
     )
-    problem = report.first_problem
-    if problem is not None:
-        for finding in report.findings:
-            click.echo(f"  {finding.describe()}", err=True)
-        raise errors.AuditError(f"the audit log does not verify: {problem.describe()}")
-    click.echo("ok: every signature and every signed entry verifies")
+    if report.latest is not None:
+        names = ", ".join(report.witnesses) or "none"
+        click.echo(
+            f"newest checkpoint: size {report.latest.size}, cosigned by "
+            f"{len(report.witnesses)} witnesses ({names})"
+        )
+    _fail_unless_intact(report)
+    click.echo("ok: every record is a valid gateway record and every signed entry verifies")
 
 
 @group.command(name="replay")
 @click.argument("bundle", type=_FILE)
 @click.option("--accords", "accord_paths", type=_ANY_PATH, multiple=True, help="Extra accords.")
-def replay(bundle: pathlib.Path, accord_paths: tuple[pathlib.Path, ...]) -> None:
-    """Re-evaluate every decision in BUNDLE with the accord version it names."""
+@_registry_option
+@click.option("--thorough", is_flag=True, help="Verify with --thorough first.")
+def replay(
+    bundle: pathlib.Path,
+    accord_paths: tuple[pathlib.Path, ...],
+    registry_file: pathlib.Path | None,
+    thorough: bool,
+) -> None:
+    """Verify BUNDLE, then re-evaluate every authenticated decision with the accord version
+    it names. A log that does not verify exits 11 before any decision is re-evaluated."""
+    verified = _verify(bundle, registry_file, thorough=thorough)
+    _fail_unless_intact(verified)
     accords = read_header(bundle).accords()
     accords.update({accord_digest(a): a for a in _load_accords(accord_paths)})
     total = sum(1 for _ in iter_entries(bundle))
@@ -203,6 +213,7 @@ def replay(bundle: pathlib.Path, accord_paths: tuple[pathlib.Path, ...]) -> None
         report = replay_entries(
             iter_entries(bundle),
             accords=accords,
+            exclude=verified.unauthenticated,
             progress=lambda done: bar.update(task, completed=done),
         )
     versions = ", ".join(f"{k}: {v}" for k, v in sorted(report.by_accord.items()))
@@ -248,72 +259,59 @@ def verify_proof_command(proof: pathlib.Path, registry_file: pathlib.Path) -> No
         )
 
 
-@group.command(name="witness")
-@click.option("--bundle", type=_FILE, default=None, help="The bundle to witness.")
-@_topic_options
-@_registry_option
-@click.option("--key", "key_file", type=_FILE, required=True, help="The witness signing key.")
-@click.option(
-    "--state", "state_dir", type=click.Path(file_okay=False, path_type=pathlib.Path), required=True
-)
-@passphrase_options
-def witness(
-    bundle: pathlib.Path | None,
-    topic: str | None,
-    bootstrap: str | None,
-    config_path: pathlib.Path | None,
-    registry_file: pathlib.Path | None,
-    key_file: pathlib.Path,
-    state_dir: pathlib.Path,
-    passphrase_file: pathlib.Path | None,
-    passphrase_env: str,
-) -> None:
-    """Co-sign the log's newest checkpoint after checking it extends the last one signed."""
-    key = keys.load_signing_key(
-        key_file, passphrase=keys.read_passphrase(file=passphrase_file, env=passphrase_env)
-    )
-    with _bundle_path(bundle, topic, bootstrap, config_path, registry_file) as path:
-        result = witness_log(
-            iter_entries(path),
-            registry=_registry(path, registry_file),
-            key=key,
-            state_dir=state_dir,
-            now=SystemClock().now(),
-        )
-    since = (
-        "first use" if result.previous_size is None else f"consistent with {result.previous_size}"
-    )
-    click.echo(f"co-signed size {result.checkpoint.size} ({since}): {result.path}")
-
-
 @group.command(name="report")
 @click.argument("bundle", type=_FILE)
 @click.option("--html", "html_out", type=_OUT, default=None, help="Also write the HTML page.")
 @_registry_option
+@click.option("--thorough", is_flag=True, help="Verify with --thorough first.")
 def report(
-    bundle: pathlib.Path, html_out: pathlib.Path | None, registry_file: pathlib.Path | None
+    bundle: pathlib.Path,
+    html_out: pathlib.Path | None,
+    registry_file: pathlib.Path | None,
+    thorough: bool,
 ) -> None:
-    """Summarise BUNDLE: the sharing matrix, refusals by reason, a timeline.
+    """Verify BUNDLE, then summarise its authenticated records: the sharing matrix, refusals
+    by reason, a timeline. Records that do not verify are left out of every count.
 
     Exits with the AuditError code (11), after writing the report, if BUNDLE does not verify.
     """
-    verified = verify_entries(iter_entries(bundle), registry=_registry(bundle, registry_file))
-    problem = verified.first_problem
-    status = (
-        f"verified: {verified.records} records, {verified.signed_size} under signed checkpoints"
-        if problem is None
-        else f"DOES NOT VERIFY: {problem.describe()}"
-    )
-    summary = summarize(iter_entries(bundle))
-    click.echo(status)
+    verified = _verify(bundle, registry_file, thorough=thorough)
+    verdict = Verdict.of(verified)
+    summary = summarize(iter_entries(bundle), exclude=verified.unauthenticated)
+    click.echo(verdict.text)
     click.echo(render_text(summary), nl=False)
     if html_out is not None:
         title = f"Audit report: {read_header(bundle).topic}"
-        html_out.write_text(render_html(summary, title=title, verification=status), "utf-8")
+        html_out.write_text(render_html(summary, title=title, verdict=verdict), "utf-8")
         click.echo(f"wrote {html_out}")
-    if problem is not None:
-        # after writing the report: it is most useful exactly when the log does not verify
-        raise errors.AuditError(f"the log does not verify: {problem.describe()}")
+    # after writing the report: it is most useful exactly when the log does not verify
+    _fail_unless_intact(verified)
+
+
+def _verify(
+    bundle: pathlib.Path,
+    registry_file: pathlib.Path | None,
+    *,
+    witnessed: tuple[pathlib.Path, ...] = (),
+    thorough: bool = False,
+) -> VerifyReport:
+    return verify_entries(
+        iter_entries(bundle),
+        registry=_registry(bundle, registry_file),
+        witnessed=[path.read_bytes() for path in witnessed],
+        bundle_witnessed=read_header(bundle).witnessed,
+        thorough=thorough,
+    )
+
+
+def _fail_unless_intact(report: VerifyReport) -> None:
+    """Name every finding, then exit 11 with the first one."""
+    problem = report.first_problem
+    if problem is None:
+        return
+    for finding in report.findings:
+        click.echo(f"  {finding.describe()}", err=True)
+    raise errors.AuditError(f"the audit log does not verify: {problem.describe()}")
 
 
 def _load_accords(paths: tuple[pathlib.Path, ...]) -> list[Accord]:
@@ -373,14 +371,25 @@ async def _export(
         session_timeout_ms=6000,
         security=security,
     )
-    async with open_consumer(settings, [topic]) as consumer:
+    witnesses = _witness_topic_of(topic)
+    async with open_consumer(settings, [topic, *([witnesses] if witnesses else [])]) as consumer:
         result = await export_topic(
             consumer,
             out,
             topic=topic,
+            witness_topic=witnesses,
             exported_at=format_time(SystemClock().now()),
             registry_bytes=registry_bytes,
             accords=accords,
             quiet_s=quiet_s,
         )
     return result.entries, result.missing_accords
+
+
+def _witness_topic_of(topic: str) -> str | None:
+    """The witness topic beside audit topic ``<prefix>audit``: ``<prefix>witness``."""
+    prefix = topic.removesuffix("audit")
+    try:
+        return witness_topic(prefix) if prefix != topic else None
+    except errors.UsageError:
+        return None

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.live import Live
 
 from broker import errors
-from broker.config import audit_topic
+from broker.config import audit_topic, witness_topic
 from broker.cosign import accord_digest
 from broker.demo.federation import GATEWAY, Federation, provision
 from broker.demo.play import RecordedLog, play
@@ -36,6 +36,7 @@ from broker.demo.view import fates_table, plain_line
 from broker.pipeline.records import format_time
 from broker.policy import load_accord
 from broker.replay import (
+    Verdict,
     export_topic,
     iter_entries,
     read_header,
@@ -108,6 +109,7 @@ def command(state_dir: Path | None, keep: bool, stop_dir: Path | None, records: 
             delivery_dirs={code: federation.delivery_dir(code) for code in RUNNING},
             spool_dirs={code: federation.spool_dir(code) for code in RUNNING},
             audit_topic=audit_topic(federation.prefix),
+            witness_topic=witness_topic(federation.prefix),
         )
         values = [f"demo record {n} of {records}".encode() for n in range(1, records + 1)]
         checked, stopped = _play(console, federation, steps, tracker, values, started=started)
@@ -228,40 +230,46 @@ def _audit(console: Console, federation: Federation, tracker: Tracker, root: Pat
     """Export the audit records to a bundle, verify and replay it, write the HTML report."""
     bundle = root / "audit.bundle"
     accords = [load_accord(path) for path in sorted(federation.accords_dir.glob("*.yaml"))]
+    records = [*tracker.audit_records, *tracker.witness_records]
     exported = asyncio.run(
         export_topic(
-            RecordedLog(tracker.audit_records),
+            RecordedLog(records),
             bundle,
             topic=audit_topic(federation.prefix),
+            witness_topic=witness_topic(federation.prefix),
             exported_at=format_time(dt.datetime.now(dt.UTC)),
             registry_bytes=federation.registry_path.read_bytes(),
             accords=accords,
             quiet_s=0.5,
-            count=len(tracker.audit_records),
+            count=len(records),
         )
     )
     if exported.missing_accords:
         raise errors.AuditError(f"records name accords not supplied: {exported.missing_accords}")
-    verified = verify_entries(iter_entries(bundle), registry=read_header(bundle).registry())
+    header = read_header(bundle)
+    verified = verify_entries(
+        iter_entries(bundle), registry=header.registry(), bundle_witnessed=header.witnessed
+    )
     problem = verified.first_problem
     if problem is not None:
         raise errors.AuditError(f"the audit log does not verify: {problem.describe()}")
     if verified.unsigned_tail:
         raise errors.AuditError(f"{verified.unsigned_tail} audit records not under a checkpoint")
+    if not verified.witnesses:
+        raise errors.AuditError("no witness cosigned the newest checkpoint")
     by_digest = {accord_digest(a): a for a in accords}
     replayed = replay_entries(iter_entries(bundle), accords=by_digest)
     if not replayed.agrees:
         first = replayed.disagreements[0]
         raise errors.AuditError(f"a decision does not replay: {first.message_id}: {first.detail}")
-    status = (
-        f"verified: {verified.records} records, {verified.signed_size} under signed checkpoints"
-    )
     html = root / "report.html"
     title = f"Audit report: {read_header(bundle).topic}"
-    html.write_text(render_html(summarize(iter_entries(bundle)), title=title, verification=status))
+    summary = summarize(iter_entries(bundle), exclude=verified.unauthenticated)
+    html.write_text(render_html(summary, title=title, verdict=Verdict.of(verified)))
     return [
         f"audit: {verified.records} records, {verified.checkpoints} checkpoints, "
         f"{verified.signed_size} signed, {verified.unsigned_tail} unsigned: verified",
+        f"witness: the newest checkpoint is cosigned by {', '.join(verified.witnesses)}",
         f"replay: {replayed.reevaluated} decisions re-evaluated, no disagreements",
         f"bundle: {bundle}",
         f"report: {html}",

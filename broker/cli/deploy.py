@@ -62,6 +62,14 @@ def group() -> None:
     show_default=True,
     help="Auditor user allowed to read the audit topic (repeatable).",
 )
+@click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    default=("witness",),
+    show_default=True,
+    help="Witness user: reads the audit topic, publishes on the witness topic (repeatable).",
+)
 @click.option("--cluster", default="broker", show_default=True, help="Strimzi cluster label.")
 def acls(
     registry: Path | None,
@@ -70,6 +78,7 @@ def acls(
     prefix: str,
     gateway_group: str | None,
     auditors: tuple[str, ...],
+    witnesses: tuple[str, ...],
     cluster: str,
 ) -> None:
     """Print the ACLs: each adapter writes its outbox and reads its inbox; nothing else."""
@@ -79,7 +88,13 @@ def acls(
         codes = sorted(_registry_partners(registry))
     else:
         codes = [code.strip() for code in (partners or "").split(",") if code.strip()]
-    rules = acl_plan(codes, prefix=prefix, gateway_group=gateway_group, auditors=auditors)
+    rules = acl_plan(
+        codes,
+        prefix=prefix,
+        gateway_group=gateway_group,
+        auditors=auditors,
+        witnesses=witnesses,
+    )
     if output_format == "strimzi":
         click.echo(render_strimzi(rules, cluster=cluster), nl=False)
     else:

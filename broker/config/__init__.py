@@ -59,6 +59,8 @@ from broker.config.topics import (
     topic_plan,
     validate_partner,
     validate_prefix,
+    witness_group,
+    witness_topic,
 )
 from broker.config.trust import hold_trust, trust_state_path
 
@@ -108,4 +110,6 @@ __all__ = [
     "trust_state_path",
     "validate_partner",
     "validate_prefix",
+    "witness_group",
+    "witness_topic",
 ]

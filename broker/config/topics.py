@@ -6,7 +6,8 @@ smuggle a wildcard, a path or another partner's topic into a name (DESIGN sectio
     <prefix>outbox.<P>   written by partner P's adapter only, read by the gateway
     <prefix>inbox.<P>    written by the gateway only, read by partner P's adapter only
     <prefix>quarantine   written by the gateway
-    <prefix>audit        written by the gateway, read by auditors
+    <prefix>audit        written by the gateway, read by auditors and witnesses
+    <prefix>witness      written by witnesses (cosigned checkpoints), read by auditors
 
 The plan is data; the transport's admin client applies it.
 """
@@ -34,6 +35,8 @@ __all__ = [
     "topic_plan",
     "validate_partner",
     "validate_prefix",
+    "witness_group",
+    "witness_topic",
 ]
 
 DEFAULT_PREFIX = "xb."
@@ -84,6 +87,19 @@ def quarantine_topic(prefix: str) -> str:
 def audit_topic(prefix: str) -> str:
     """The signed audit log: ``<prefix>audit``."""
     return f"{validate_prefix(prefix)}audit"
+
+
+def witness_topic(prefix: str) -> str:
+    """Where witnesses publish the checkpoints they cosigned: ``<prefix>witness``."""
+    return f"{validate_prefix(prefix)}witness"
+
+
+def witness_group(prefix: str, name: str) -> str:
+    """The start of witness ``name``'s consumer groups: ``<prefix>witness.<name>.``; each
+    start reads the audit log from its first record in a fresh group under it."""
+    if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", name):
+        raise errors.UsageError(f"witness name {name!r} must be a lowercase name")
+    return f"{validate_prefix(prefix)}witness.{name}."
 
 
 def gateway_group(prefix: str) -> str:
@@ -154,4 +170,5 @@ def topic_plan(
         spec(quarantine_topic(prefix), partitions, str(quarantine_retention_days * _DAY_MS))
     )
     plan.append(spec(audit_topic(prefix), 1, _FOREVER))
+    plan.append(spec(witness_topic(prefix), 1, _FOREVER))
     return sorted(plan, key=lambda topic: topic.name)

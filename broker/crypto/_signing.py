@@ -82,6 +82,24 @@ class VerifyKey:
         if not self._signature_is_valid(signature, message):
             raise errors.VerificationError("signature does not verify")
 
+    def ed25519_bytes(self) -> bytes:
+        """The 32-byte Ed25519 public key alone (for a pq-hybrid key, its Ed25519 half)."""
+        return self._raw[:_ED25519_PUBLIC]
+
+    def verify_ed25519(self, *, signature: bytes, message: bytes) -> None:
+        """Check a plain Ed25519 ``signature`` by this key's Ed25519 half, else raise
+        VerificationError.
+
+        Only for formats other parties define to be Ed25519 alone (C2SP signed notes and
+        cosignatures, docs/AUDIT.md): everything of our own uses :meth:`verify`.
+        """
+        if len(signature) != _ED25519_SIGNATURE:
+            raise errors.VerificationError("signature does not verify")
+        try:
+            self._ed.verify(signature, message)
+        except (InvalidSignature, ValueError):
+            raise errors.VerificationError("signature does not verify") from None
+
     def _signature_is_valid(self, signature: bytes, message: bytes) -> bool:
         expected = _ED25519_SIGNATURE + (0 if self._mldsa is None else _MLDSA65_SIGNATURE)
         if len(signature) != expected:
@@ -159,6 +177,11 @@ class SigningKey:
         if self._mldsa is not None:
             signature += self._mldsa.sign(message, _MLDSA_CONTEXT)
         return signature
+
+    def sign_ed25519(self, message: bytes) -> bytes:
+        """A plain Ed25519 signature (64 B) by this key's Ed25519 half; see
+        :meth:`VerifyKey.verify_ed25519` for where this and only this is used."""
+        return self._ed.sign(message)
 
     def to_pem(self, *, passphrase: bytes) -> bytes:
         """Encrypted PKCS#8 PEM: one block (Ed25519), or two (Ed25519 then ML-DSA-65)."""

@@ -1,9 +1,10 @@
 """A complete federation in one directory: keys, signed registry, co-signed accords, configs.
 
-:func:`provision` writes everything six partners and one gateway need to run on one Kafka
-cluster (normally the embedded broker); :class:`Federation` starts and stops the daemons as
-real processes (``python -m broker gateway run`` / ``adapter run``) with their logs captured
-to files, and waits for each to report ready on ``/healthz``. The end-to-end tests and
+:func:`provision` writes everything six partners, one gateway and one witness of the audit log
+need to run on one Kafka cluster (normally the embedded broker); :class:`Federation` starts
+and stops the daemons as real processes (``python -m broker gateway run`` / ``adapter run`` /
+``witness run``) with their logs captured to files, and waits for each to report ready on
+``/healthz``. The end-to-end tests and
 ``broker demo`` both stand on it.
 
 Layout under the root directory::
@@ -14,8 +15,8 @@ Layout under the root directory::
     keys/<name>/*.pem             private keys (encrypted PKCS#8, 0600): signing, decryption,
                                   and each partner's policy key (for `broker policy` acts)
     secrets/<name>.passphrase     the key passphrases (0600)
-    config/<name>.yaml            one daemon configuration each (name: gateway or a code)
-    data/<name>/                  stores, spool, delivery directory
+    config/<name>.yaml            one daemon configuration each (gateway, witness or a code)
+    data/<name>/                  stores, spool, delivery directory, the witness's state
     logs/<name>.log               the daemon's JSON log lines (appended across restarts)
 
 Every private key is generated here, on this machine, for a demonstration: a real
@@ -25,25 +26,20 @@ federation generates each partner's keys at that partner (``broker keys generate
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import secrets
-import shutil
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
 
-from ruamel.yaml import YAML
-
 from broker import crypto, errors, keys
 from broker.clock import Clock, SystemClock
 from broker.config import topic_plan
-from broker.cosign import sign_accord, signature_path, write_signature_file
+from broker.demo.files import install_accord, write_daemon
 from broker.demo.processes import DaemonProcess
 from broker.ids import PartnerCode
-from broker.keys.testing import PARTNER_NAMES, build_registry
+from broker.keys.testing import build_registry
 from broker.policy import load_accord
 from broker.transport.embedded import free_port
 from broker.transport.kafka import TopicSpec, create_topics
@@ -53,6 +49,7 @@ __all__ = [
     "CURRENT_SPAN",
     "DEFAULT_PARTNERS",
     "GATEWAY",
+    "WITNESS",
     "Federation",
     "current_accords",
     "default_policies_dir",
@@ -63,6 +60,8 @@ __all__ = [
 DEFAULT_PARTNERS: Final = ("GB", "RS", "MK", "XK", "TR", "AL")
 #: the daemon name of the policy gateway (adapters are named by their partner code)
 GATEWAY: Final = "gateway"
+#: the daemon name of the audit log's witness
+WITNESS: Final = "witness"
 
 
 def default_policies_dir() -> Path:
@@ -216,7 +215,7 @@ class Federation:
 
     def argv(self, name: str) -> list[str]:
         """The command line that runs daemon ``name`` with this interpreter."""
-        role = "gateway" if name == GATEWAY else "adapter"
+        role = name if name in (GATEWAY, WITNESS) else "adapter"
         return [
             sys.executable,
             "-m",
@@ -324,9 +323,9 @@ def provision(
 
     policy_keys = {code: fixture.partners[code].policy for code in codes}
     for source in sorted(accords if accords is not None else default_policies_dir().glob("*.yaml")):
-        _install_accord(source, root / "accords", policy_keys)
+        install_accord(source, root / "accords", policy_keys)
 
-    ports = {name: free_port() for name in (GATEWAY, *codes)}
+    ports = {name: free_port() for name in (GATEWAY, WITNESS, *codes)}
     federation = Federation(root, bootstrap=bootstrap, prefix=prefix, partners=codes, ports=ports)
     common = {
         "kafka": {
@@ -342,7 +341,7 @@ def provision(
     }
 
     gateway_key = next(iter(fixture.gateways.values()))
-    _write_daemon(
+    write_daemon(
         federation,
         GATEWAY,
         common,
@@ -350,11 +349,19 @@ def provision(
         extra={"store": {"path": str(federation.data_dir(GATEWAY) / "dedup.sqlite3")}},
         client_id="broker-gateway",
     )
+    write_daemon(
+        federation,
+        WITNESS,
+        {name: section for name, section in common.items() if name != "accords"},
+        signing=next(iter(fixture.witnesses.values())),
+        extra={"witness": {"state_dir": str(federation.data_dir(WITNESS) / "state")}},
+        client_id="broker-witness",
+    )
     for code in codes:
         partner_keys = fixture.partners[code]
         for directory in (federation.spool_dir(code), federation.delivery_dir(code)):
             directory.mkdir(parents=True, exist_ok=True)
-        _write_daemon(
+        write_daemon(
             federation,
             code,
             common,
@@ -372,75 +379,3 @@ def provision(
             client_id=f"broker-adapter-{code.lower()}",
         )
     return federation
-
-
-def _install_accord(
-    source: Path, directory: Path, policy_keys: Mapping[PartnerCode, crypto.SigningKey]
-) -> None:
-    accord = load_accord(source)
-    if not accord.party_codes <= set(policy_keys):
-        return  # a party outside this federation could never co-sign it
-    target = directory / source.name
-    shutil.copyfile(source, target)
-    signatures = None
-    for party in sorted(accord.party_codes):
-        signatures = sign_accord(accord, signatures, key=policy_keys[party], partner=party)
-    assert signatures is not None  # noqa: S101 - an accord has at least two parties
-    write_signature_file(signature_path(target), signatures)
-
-
-def _write_daemon(
-    federation: Federation,
-    name: str,
-    common: Mapping[str, object],
-    *,
-    signing: crypto.SigningKey,
-    decryption: crypto.DecryptionKey | None = None,
-    policy: crypto.SigningKey | None = None,
-    extra: Mapping[str, object],
-    client_id: str,
-) -> None:
-    root = federation.root
-    passphrase_file = federation.passphrase_file(name)
-    passphrase = secrets.token_urlsafe(24)
-    _write_private_text(passphrase_file, passphrase + "\n")
-    key_dir = root / "keys" / name
-    key_dir.mkdir(mode=0o700)
-    keys.save_private_key(key_dir / "signing.pem", signing, passphrase=passphrase.encode())
-    key_section: dict[str, object] = {
-        "signing_key": str(key_dir / "signing.pem"),
-        "passphrase": {"file": str(passphrase_file)},
-    }
-    if decryption is not None:
-        keys.save_private_key(
-            key_dir / "decryption.pem", decryption, passphrase=passphrase.encode()
-        )
-        key_section["decryption_keys"] = [str(key_dir / "decryption.pem")]
-    if policy is not None:  # the daemon never uses it: it is for `broker policy ...` ceremonies
-        keys.save_private_key(key_dir / "policy.pem", policy, passphrase=passphrase.encode())
-    federation.data_dir(name).mkdir(parents=True, exist_ok=True)
-    kafka = dict(common["kafka"])  # type: ignore[call-overload]
-    kafka["client_id"] = client_id
-    document = {
-        **common,
-        **extra,
-        "kafka": kafka,
-        "keys": key_section,
-        "observability": {
-            "port": federation.port(name),
-            "log_format": "json",
-            "log_level": "INFO",
-        },
-    }
-    yaml = YAML(typ="safe")
-    yaml.default_flow_style = False
-    header = f"# {name}: written by broker demo provisioning ({PARTNER_NAMES.get(name, name)})\n"
-    with federation.config_path(name).open("w", encoding="utf-8") as handle:
-        handle.write(header)
-        yaml.dump(document, handle)
-
-
-def _write_private_text(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)

@@ -6,7 +6,8 @@ forbidden records). A tracker consumer reads the audit and quarantine topics as 
 writes them; spools and delivery directories are looked at on each poll.
 
 At the end the gateway is stopped first: on SIGTERM it writes a last checkpoint, so the audit
-log the demo then exports is covered by signatures to its last record.
+log the demo then exports is covered by signatures to its last record; the demo then waits
+for the witness to publish its cosignature of that checkpoint.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from pathlib import Path
 from typing import Final
 
 from broker import envelope, errors
-from broker.config import audit_topic, outbox_topic, quarantine_topic
-from broker.demo.federation import GATEWAY, Federation
+from broker.audit import read_checkpoint
+from broker.config import audit_topic, outbox_topic, quarantine_topic, witness_topic
+from broker.demo.federation import GATEWAY, WITNESS, Federation
 from broker.demo.scenario import RUNNING, Route, Step
 from broker.demo.tracker import Fate, Tracker
 from broker.ids import MessageId, PartnerCode, new_message_id
+from broker.ledger import CheckpointRecord, is_checkpoint_record, parse_checkpoint_record
 from broker.schema import labels_of, message_bytes
 from broker.transport.kafka import (
     Consumer,
@@ -75,7 +78,11 @@ async def _watching(
         client_id="broker-demo",
         session_timeout_ms=3_000,
     )
-    topics = [audit_topic(federation.prefix), quarantine_topic(federation.prefix)]
+    topics = [
+        audit_topic(federation.prefix),
+        quarantine_topic(federation.prefix),
+        witness_topic(federation.prefix),
+    ]
     async with open_consumer(settings, topics) as consumer:
         stopping = asyncio.Event()
         poller = asyncio.create_task(_poll(consumer, tracker, on_change, stopping))
@@ -122,17 +129,18 @@ async def play(
     on_change: Callable[[], None],
     timeout_s: float = 40.0,
 ) -> dict[str, int]:
-    """Play ``steps`` (the gateway and the adapters of :data:`RUNNING` must be starting or
-    running), wait for every view's fate, stop the gateway and read the audit topic to its end.
+    """Play ``steps`` (the gateway, the witness and the adapters of :data:`RUNNING` are
+    started here), wait for every view's fate, stop the gateway, read the audit topic to its
+    end and wait for the witness's cosignature of the last checkpoint.
 
-    Returns the gateway's exit status by name. The adapters are left running.
+    Returns the gateway's exit status by name. The witness and the adapters are left running.
     """
     ids = {i: new_message_id() for i, step in enumerate(steps) if step.route is not Route.SEND}
     for index, step in enumerate(steps):
         tracker.add_step(index, step, message_id=str(ids[index]) if index in ids else None)
     on_change()
     async with _watching(federation, tracker, on_change) as until:
-        await asyncio.to_thread(federation.start_many, [GATEWAY, *RUNNING])
+        await asyncio.to_thread(federation.start_many, [GATEWAY, WITNESS, *RUNNING])
         with tempfile.TemporaryDirectory(prefix="broker-demo-") as scratch:
             for index, step in enumerate(steps):
                 await _send(federation, tracker, index, step, Path(scratch), ids.get(index))
@@ -151,7 +159,35 @@ async def play(
             return time.monotonic() - settled[1] >= _QUIET_S
 
         await until(timeout_s, quiet, "the audit log's last checkpoint")
+        newest = _newest_size(tracker.audit_records)
+        witnessed = functools.partial(_witnessed, tracker, newest)
+        await until(timeout_s, witnessed, "the witness's cosignature of the last checkpoint")
     return {GATEWAY: status}
+
+
+def _newest_size(records: Sequence[Record]) -> int:
+    """The largest tree a checkpoint on the audit topic claims (verified later, by export)."""
+    sizes = [
+        _claimed_size(parse_checkpoint_record, record.value)
+        for record in records
+        if is_checkpoint_record(record.value)
+    ]
+    return max(sizes, default=0)
+
+
+def _witnessed(tracker: Tracker, size: int) -> bool:
+    return any(_claimed_size(None, record.value) == size for record in tracker.witness_records)
+
+
+def _claimed_size(unwrap: Callable[[bytes], CheckpointRecord] | None, value: bytes | None) -> int:
+    """The size a checkpoint (or a checkpoint record's note) claims; -1 if it is not one."""
+    try:
+        note = value or b""
+        if unwrap is not None:
+            note = unwrap(note).note
+        return read_checkpoint(note)[0].size
+    except errors.AuditError:
+        return -1
 
 
 def _arrived(tracker: Tracker, index: int) -> bool:

@@ -101,11 +101,19 @@ class Tracker:
     """The rows of a scenario and the observations that move them on."""
 
     def __init__(
-        self, *, delivery_dirs: dict[str, Path], spool_dirs: dict[str, Path], audit_topic: str
+        self,
+        *,
+        delivery_dirs: dict[str, Path],
+        spool_dirs: dict[str, Path],
+        audit_topic: str,
+        witness_topic: str | None = None,
     ) -> None:
         self.rows: list[Row] = []
         #: the audit topic's records in offset order, checkpoints included (for the export)
         self.audit_records: list[Record] = []
+        #: the witness topic's records (cosigned checkpoints), for the export
+        self.witness_records: list[Record] = []
+        self._witness_topic = witness_topic
         self._steps: dict[int, Step] = {}
         self._delivery_dirs = delivery_dirs
         self._spool_dirs = spool_dirs
@@ -138,10 +146,12 @@ class Tracker:
     # observations --------------------------------------------------------------------------
 
     def observe_records(self, records: Iterable[Record]) -> None:
-        """Records read from the audit and quarantine topics."""
+        """Records read from the audit, witness and quarantine topics."""
         for record in records:
             value = record.value or b""
-            if record.topic == self._audit_topic:
+            if record.topic == self._witness_topic:
+                self.witness_records.append(record)
+            elif record.topic == self._audit_topic:
                 self.audit_records.append(record)
                 if not is_checkpoint_record(value):
                     self._audit(value)

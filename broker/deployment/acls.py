@@ -14,8 +14,11 @@ principal                   allowed
                             topic; Read its group; Read the groups prefixed
                             ``<gateway group>.checkpointer.`` (the audit checkpointer)
                             and ``<prefix>quarantine-reader.`` (``broker quarantine``)
-``User:<auditor>``          Read, Describe the audit topic; Read the groups prefixed
-                            ``auditor-`` (``broker audit export``)
+``User:<auditor>``          Read, Describe the audit and the witness topic; Read the
+                            groups prefixed ``auditor-`` (``broker audit export``)
+``User:<witness>``          Read, Describe the audit topic; Write, Describe the witness
+                            topic; Read the groups prefixed ``<prefix>witness.<witness>.``
+                            (``broker witness run``)
 ==========================  ============================================================
 
 Why the gateway may write outboxes: ``broker quarantine release`` runs with the gateway's
@@ -24,6 +27,14 @@ The gateway verifies the sender's signature on everything it reads from an outbo
 grants no power to forge a partner's message: a changed envelope fails verification and is
 quarantined again. Why it reads the audit and quarantine topics: the checkpointer follows
 the audit log to sign checkpoints, and ``broker quarantine list|show`` reads the quarantine.
+
+Why witnesses publish on a topic of their own: a witness is run by a partner, and writing the
+audit topic would let it add records there. The checkpointer refuses whatever is not a valid
+gateway record, but each refusal is still a permanent entry in the log; a witness that can
+write only ``<prefix>witness`` cannot touch the log it vouches for, and nobody but witnesses
+can publish there. Each witness's groups carry its own name, so one witness cannot join (and
+stall) another's. Auditors read the witness topic so that an exported bundle carries the
+cosignatures.
 
 Everything else is denied by the cluster's authoriser (``allow.everyone.if.no.acl.found=false``).
 The plan is data (:class:`AclRule`); :func:`render_kafka_acls` and :func:`render_strimzi`
@@ -50,6 +61,8 @@ from broker.config.topics import (
     quarantine_topic,
     validate_partner,
     validate_prefix,
+    witness_group,
+    witness_topic,
 )
 
 __all__ = [
@@ -99,6 +112,7 @@ def acl_plan(
     prefix: str,
     gateway_group: str | None = None,
     auditors: Sequence[str] = ("auditor",),
+    witnesses: Sequence[str] = ("witness",),
 ) -> tuple[AclRule, ...]:
     """Every ACL the exchange needs for ``partners``, sorted; nothing more."""
     validate_prefix(prefix)
@@ -111,6 +125,13 @@ def acl_plan(
     for name in auditors:
         if not _USER_RE.fullmatch(name) or name == "gateway" or name.startswith("adapter-"):
             raise errors.UsageError(f"auditor user {name!r} must be a lowercase name of its own")
+    for name in witnesses:
+        if (
+            not _USER_RE.fullmatch(name)
+            or name in ("gateway", *auditors)
+            or name.startswith("adapter-")
+        ):
+            raise errors.UsageError(f"witness user {name!r} must be a lowercase name of its own")
     rules: list[AclRule] = []
     for code in codes:
         principal = adapter_principal(code)
@@ -140,7 +161,14 @@ def acl_plan(
     for name in sorted(set(auditors)):
         rules += [
             AclRule(f"User:{name}", "topic", audit_topic(prefix), ("Read", "Describe")),
+            AclRule(f"User:{name}", "topic", witness_topic(prefix), ("Read", "Describe")),
             AclRule(f"User:{name}", "group", "auditor-", ("Read",), "prefixed"),
+        ]
+    for name in sorted(set(witnesses)):
+        rules += [
+            AclRule(f"User:{name}", "topic", audit_topic(prefix), ("Read", "Describe")),
+            AclRule(f"User:{name}", "topic", witness_topic(prefix), ("Write", "Describe")),
+            AclRule(f"User:{name}", "group", witness_group(prefix, name), ("Read",), "prefixed"),
         ]
     return tuple(sorted(rules))
 

@@ -2,8 +2,15 @@
 
 It reads the audit topic from its first record with a consumer group of its own (so every
 gateway instance rebuilds the same log and signs the same roots; a different root for the
-same size is a fork that verification reports), and appends a signed checkpoint every
-``gateway.checkpoint_interval_seconds`` while records keep arriving.
+same size is a fork that verification reports), judges every record against the registry in
+force, and appends a signed checkpoint every ``gateway.checkpoint_interval_seconds`` while
+records keep arriving. A record that is not a valid gateway record is never covered: it is
+listed as refused, logged as an error and counted in ``xb_audit_refused_records_total``.
+
+The task never dies quietly: any failure (Kafka away, or a bug) is logged, counted in
+``xb_audit_checkpointer_failures_total``, turns the gateway's readiness to 503 through
+:class:`CheckpointerStatus`, and is retried from the log's start after a pause; readiness
+comes back once a restarted checkpointer has caught up with the log.
 """
 
 from __future__ import annotations
@@ -11,13 +18,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Callable
 
 import structlog
 
 from broker import crypto, errors
 from broker.clock import Clock
 from broker.config import GatewayConfig, audit_topic
-from broker.ledger import checkpoint_origin, run_checkpointer
+from broker.keys import Registry
+from broker.ledger import RefusedRecord, WrittenLeaves, checkpoint_origin, run_checkpointer
+from broker.runtime import Metrics
 from broker.transport.kafka import (
     ConsumerSettings,
     ProducerSettings,
@@ -26,32 +36,68 @@ from broker.transport.kafka import (
 )
 from broker.transport.security import ClientSecurity
 
-__all__ = ["checkpoint_audit_log"]
+__all__ = ["CheckpointerStatus", "checkpoint_audit_log"]
 
 _log = structlog.get_logger("broker.gateway")
 _RETRY_S = 5.0
+
+
+class CheckpointerStatus:
+    """What the checkpointer task reports: its metrics, and why it is not working (if so)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        c = metrics.counter
+        self.refused = c(
+            "xb_audit_refused_records_total",
+            "Records on the audit topic refused by the checkpointer: not valid gateway records",
+            ("reason_code",),
+        )
+        self.checkpoints = c("xb_audit_checkpoints_total", "Signed audit checkpoints written")
+        self.failures = c(
+            "xb_audit_checkpointer_failures_total", "Times the audit checkpointer failed"
+        )
+        self.up = metrics.gauge(
+            "xb_audit_checkpointer_up", "1 while the audit checkpointer works, 0 after a failure"
+        )
+        self.up.set(1)
+        self._problem: str | None = None
+
+    @property
+    def problem(self) -> str | None:
+        """Why the checkpointer is not working, or None while it is."""
+        return self._problem
+
+    def failed(self, why: str) -> None:
+        """The checkpointer stopped working: readiness goes down until it recovers."""
+        self._problem = why
+        self.failures.inc()
+        self.up.set(0)
+
+    def recovered(self) -> None:
+        """The checkpointer has caught up with the log again."""
+        self._problem = None
+        self.up.set(1)
+
+    def on_refused(self, refused: RefusedRecord) -> None:
+        """Count one refused record (the checkpointer has logged it)."""
+        self.refused.inc(reason_code=str(refused.reason))
 
 
 async def checkpoint_audit_log(
     config: GatewayConfig,
     *,
     key: crypto.SigningKey,
+    registry: Callable[[], Registry],
     clock: Clock,
     security: ClientSecurity,
     stop: asyncio.Event,
+    status: CheckpointerStatus,
+    written: WrittenLeaves | None = None,
 ) -> None:
     """Checkpoint the audit topic until ``stop`` is set; a final checkpoint is written then."""
     topic = audit_topic(config.kafka.topic_prefix)
     bootstrap = ",".join(config.kafka.bootstrap)
     client_id = f"{config.kafka.client_id}-checkpointer"
-    consumer = ConsumerSettings(
-        bootstrap=bootstrap,
-        # a fresh group each start: the checkpointer must see the whole log, not resume
-        group_id=f"{config.gateway_group_id}.checkpointer.{uuid.uuid4().hex}",
-        client_id=client_id,
-        session_timeout_ms=config.kafka.session_timeout_ms,
-        security=security,
-    )
     producer = ProducerSettings(
         bootstrap=bootstrap,
         client_id=client_id,
@@ -60,6 +106,14 @@ async def checkpoint_audit_log(
         security=security,
     )
     while not stop.is_set():
+        consumer = ConsumerSettings(
+            bootstrap=bootstrap,
+            # a fresh group each start: the checkpointer must see the whole log, not resume
+            group_id=f"{config.gateway_group_id}.checkpointer.{uuid.uuid4().hex}",
+            client_id=client_id,
+            session_timeout_ms=config.kafka.session_timeout_ms,
+            security=security,
+        )
         try:
             async with open_consumer(consumer, [topic]) as source, open_producer(producer) as sink:
                 stats = await run_checkpointer(
@@ -68,16 +122,30 @@ async def checkpoint_audit_log(
                     topic=topic,
                     key=key,
                     origin=checkpoint_origin(topic),
+                    registry=registry,
                     clock=clock,
                     stop=stop,
                     every_seconds=float(config.gateway.checkpoint_interval_seconds),
+                    on_checkpoint=lambda _: status.checkpoints.inc(),
+                    on_refused=status.on_refused,
+                    on_caught_up=status.recovered,
+                    written=written,
                 )
         except errors.TransportError as exc:
             # Kafka is away: checkpoints pause (records stay safe in the topic) and resume,
             # re-reading the log from its start, when it is back.
             _log.warning("audit_checkpointer_retrying", reason=exc.diagnostics())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=_RETRY_S)
+            status.failed(f"audit checkpointer: {exc.diagnostics()}")
+        except Exception as exc:  # noqa: BLE001 - the task must never die quietly
+            _log.exception("audit_checkpointer_failed")
+            status.failed(f"audit checkpointer failed ({type(exc).__name__}); retrying")
         else:
-            _log.info("audit_checkpointer_stopped", written=stats.written, forks=stats.forks)
+            _log.info(
+                "audit_checkpointer_stopped",
+                written=stats.written,
+                refused=stats.refused,
+                forks=stats.forks,
+            )
             return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=_RETRY_S)

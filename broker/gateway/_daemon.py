@@ -26,6 +26,7 @@ from pathlib import Path
 import structlog
 
 from broker import errors
+from broker.audit import leaf_hash
 from broker.clock import Clock, SystemClock
 from broker.config import (
     GatewayConfig,
@@ -34,8 +35,9 @@ from broker.config import (
     outbox_topic,
     quarantine_topic,
 )
-from broker.gateway._checkpoints import checkpoint_audit_log
+from broker.gateway._checkpoints import CheckpointerStatus, checkpoint_audit_log
 from broker.gateway._trust import TrustState, load_gateway_key
+from broker.ledger import WrittenLeaves
 from broker.pipeline.gateway import (
     DedupKey,
     Deliver,
@@ -102,6 +104,7 @@ class GatewayMetrics:
         self.batch_failures = c(
             "xb_gateway_batch_failures_total", "Batches rolled back to be read again"
         )
+        self.checkpointer = CheckpointerStatus(metrics)
 
 
 def _open_dedup(path: Path, *, retention: dt.timedelta) -> tuple[sqlite3.Connection, DedupStore]:
@@ -132,6 +135,8 @@ class _Gateway:
             max_skew=dt.timedelta(seconds=limits.max_clock_skew_seconds),
         )
         self.last_prune = self.last_report = time.monotonic()
+        #: the audit records this process signs, so its checkpointer need not judge them again
+        self.written = WrittenLeaves()
 
     def report_accords(self) -> None:
         """Refresh the accords' expiry gauges and warnings, at most once a minute."""
@@ -149,11 +154,15 @@ class _Gateway:
             return
         now = self.clock.now()
         topic = audit_topic(self.prefix)
-        records = [audit_accord_act(act, gateway_key=self.gateway_key, now=now) for act in acts]
+        values = [
+            audit_accord_act(act, gateway_key=self.gateway_key, now=now).to_bytes() for act in acts
+        ]
+        for value in values:
+            self.written.add(leaf_hash(value))
         await _all_acknowledged(
             [
-                producer.send(topic, record.to_bytes(), key=act.accord.encode("ascii"))
-                for act, record in zip(acts, records, strict=True)
+                producer.send(topic, value, key=act.accord.encode("ascii"))
+                for act, value in zip(acts, values, strict=True)
             ]
         )
         del self.trust.applied_acts[: len(acts)]
@@ -255,7 +264,10 @@ class _Gateway:
             else:
                 record = outcome.record
                 sends.append(producer.send(quarantine, record.to_bytes(), key=record.id.encode()))
-            sends.append(producer.send(audit, outcome.audit.to_bytes(), key=key))
+            audit_value = outcome.audit.to_bytes()
+            # noted before it is produced, so the checkpointer never reads it back first
+            self.written.add(leaf_hash(audit_value))
+            sends.append(producer.send(audit, audit_value, key=key))
         return sends
 
     def count(self, outcomes: Sequence[GatewayOutcome]) -> None:
@@ -363,15 +375,26 @@ async def _serve(
         watch(gateway.trust.watched_paths, on_change, interval_s=2.0, stop=stop)
     )
     checkpoints_stop = asyncio.Event()
+    status = gateway.metrics.checkpointer
     checkpoints = asyncio.create_task(
         checkpoint_audit_log(
             config,
             key=gateway.gateway_key,
+            registry=lambda: gateway.trust.registry,
             clock=gateway.clock,
             security=security,
             stop=checkpoints_stop,
+            status=status,
+            written=gateway.written,
         )
     )
+
+    def ended(task: asyncio.Task[None]) -> None:
+        # It only returns once asked to stop; ending otherwise is a failure to report.
+        if not checkpoints_stop.is_set():
+            status.failed("the audit checkpointer task ended")
+
+    checkpoints.add_done_callback(ended)
     try:
         async with open_producer(producer_settings) as producer:
             while not stop.is_set():
@@ -403,7 +426,7 @@ async def _consume(
     resubscribe.clear()
     topics = gateway.topics()
     async with open_consumer(settings, topics) as consumer:
-        health.set_ready()
+        _report_ready(health, gateway)
         _log.info("gateway_consuming", topics=topics, group=settings.group_id)
         while not stop.is_set() and not resubscribe.is_set():
             if not gateway.trust.held.usable(gateway.clock.now()):
@@ -413,7 +436,7 @@ async def _consume(
                 _log.error("registry_expired_paused", expires=str(gateway.trust.registry.expires))
                 await stop.sleep(_RECONNECT_BACKOFF_S)
                 continue
-            health.set_ready()
+            _report_ready(health, gateway)
             gateway.report_accords()
             # an act applied since the last batch is audited before anything decided under it
             await gateway.audit_applied_acts(producer)
@@ -422,3 +445,13 @@ async def _consume(
                 await gateway.process(consumer, producer, records)
         if stop.is_set():
             health.set_draining()
+
+
+def _report_ready(health: Health, gateway: _Gateway) -> None:
+    """Ready while the routing loop runs, unless the audit checkpointer beside it has failed:
+    a gateway that cannot checkpoint must not look whole."""
+    problem = gateway.metrics.checkpointer.problem
+    if problem is None:
+        health.set_ready()
+    else:
+        health.set_not_ready(problem)

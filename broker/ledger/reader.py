@@ -50,7 +50,7 @@ async def read_log(
     first_wait_s: float = 20.0,
     count: int | None = None,
 ) -> AsyncIterator[Record]:
-    """Every record of a one-partition topic from the start, in offset order.
+    """Every record of one-partition topics from the start, in offset order per topic.
 
     Stops after ``count`` records when given; otherwise once no record has arrived for
     ``quiet_s`` seconds. Before the first record it waits up to ``first_wait_s`` (a group
@@ -61,7 +61,7 @@ async def read_log(
     if count is not None and count < 0:
         raise UsageError("count must be >= 0")
     seen = 0
-    last_offset = -1
+    last_offsets: dict[tuple[str, int], int] = {}
     last_arrival = time.monotonic()
     while count is None or seen < count:
         wanted = None if count is None else count - seen
@@ -75,8 +75,9 @@ async def read_log(
         last_arrival = now
         for record in batch:
             # A rebalance may hand back records already read; the log is read exactly once.
-            if record.offset <= last_offset:
+            where = (record.topic, record.partition)
+            if record.offset <= last_offsets.get(where, -1):
                 continue
-            last_offset = record.offset
+            last_offsets[where] = record.offset
             seen += 1
             yield record

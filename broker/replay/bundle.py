@@ -4,15 +4,18 @@ JSON Lines, UTF-8. The first line is the header; every further line is one recor
 topic in offset order, exactly as it was stored::
 
     {"accords":{"<sha256>":"<accord JSON>"},"exported_at":"...","format":"xb-audit-bundle",
-     "registry":"<base64>","topic":"xb.audit","v":1}            (one line in the file)
+     "registry":"<base64>","topic":"xb.audit","v":2,"witnessed":["<cosigned note>",...]}
     {"offset":0,"value":"{\\"accord_digest\\":...}"}
     {"offset":7,"value":"{\\"from\\":0,\\"kind\\":\\"checkpoint\\",...}"}
 
-A value that is not UTF-8 is stored as ``"value_b64"`` instead. The header embeds the partner
-registry document (for gateway and witness keys) and, by digest, every accord version the
-records name, so replay needs nothing else. Nothing in the header is trusted for being there:
-the registry must verify under its own root keys (or match one the auditor pins), and an accord
-is used only under the digest of its own canonical bytes.
+A value that is not UTF-8 is stored as ``"value_b64"`` instead (a record with no value at all
+as an empty value). The header embeds the partner registry document (for gateway and
+witness keys), by digest every accord version the records name, and the newest checkpoint
+notes the witnesses published (cosigned), so verify and replay need nothing else. Nothing in
+the header is trusted for being there: the registry must verify under its own root keys (or
+match one the auditor pins), an accord is used only under the digest of its own canonical
+bytes, and a witnessed note only for the signatures on it that verify. Version 1 bundles
+(made before checkpoints were C2SP notes) are refused: docs/AUDIT.md, "Migration".
 
 A line that does not parse is not skipped: it becomes an entry whose bytes are the damaged
 line, so verification counts it at its place in the log and names that index.
@@ -34,6 +37,7 @@ from broker.policy import Accord, parse_accord
 
 __all__ = [
     "BUNDLE_FORMAT",
+    "BUNDLE_VERSION",
     "BundleHeader",
     "Entry",
     "entry_line",
@@ -43,18 +47,21 @@ __all__ = [
 ]
 
 BUNDLE_FORMAT = "xb-audit-bundle"
+BUNDLE_VERSION = 2
 _MAX_HEADER = 64 * 1024 * 1024
 _MAX_LINE = 8 * 1024 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
 class BundleHeader:
-    """The bundle's first line: where the log came from, its registry and accord versions."""
+    """The bundle's first line: where the log came from, its registry, accord versions and
+    the checkpoint notes witnesses published."""
 
     topic: str
     exported_at: str
     registry_bytes: bytes
     accord_texts: Mapping[str, bytes]
+    witnessed: tuple[bytes, ...] = ()
 
     def registry(self) -> Registry:
         """The embedded registry once its own root threshold verifies.
@@ -82,17 +89,24 @@ class BundleHeader:
             "format": BUNDLE_FORMAT,
             "registry": base64.b64encode(self.registry_bytes).decode("ascii"),
             "topic": self.topic,
-            "v": 1,
+            "v": BUNDLE_VERSION,
+            "witnessed": [note.decode("utf-8") for note in self.witnessed],
         }
         return _dumps(document)
 
     @classmethod
     def build(
-        cls, *, topic: str, exported_at: str, registry_bytes: bytes, accords: Iterable[Accord]
+        cls,
+        *,
+        topic: str,
+        exported_at: str,
+        registry_bytes: bytes,
+        accords: Iterable[Accord],
+        witnessed: Iterable[bytes] = (),
     ) -> BundleHeader:
-        """A header embedding ``accords`` by digest."""
+        """A header embedding ``accords`` by digest and the ``witnessed`` notes."""
         texts = {accord_digest(a): accord_bytes(a) for a in accords}
-        return cls(topic, exported_at, registry_bytes, texts)
+        return cls(topic, exported_at, registry_bytes, texts, tuple(witnessed))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -121,14 +135,21 @@ def read_header(path: pathlib.Path) -> BundleHeader:
         line = handle.readline(_MAX_HEADER)
     try:
         document = json.loads(line)
-        if document.get("format") != BUNDLE_FORMAT or document.get("v") != 1:
-            raise errors.AuditError(f"{path} is not a version 1 audit bundle")
+        if document.get("format") != BUNDLE_FORMAT:
+            raise errors.AuditError(f"{path} is not an audit bundle")
+        if document.get("v") != BUNDLE_VERSION:
+            raise errors.AuditError(
+                f"{path} is an audit bundle of version {document.get('v')!r}; this release reads "
+                f"version {BUNDLE_VERSION} (docs/AUDIT.md, Migration)"
+            )
         accords = {str(d): str(t).encode("utf-8") for d, t in dict(document["accords"]).items()}
+        witnessed = [str(note) for note in list(document["witnessed"])]
         return BundleHeader(
             topic=str(document["topic"]),
             exported_at=str(document["exported_at"]),
             registry_bytes=base64.b64decode(str(document["registry"]), validate=True),
             accord_texts=accords,
+            witnessed=tuple(note.encode("utf-8") for note in witnessed),
         )
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise errors.AuditError(f"{path}: the bundle header is damaged ({exc})") from exc

@@ -1,13 +1,22 @@
 """Export the audit topic into a bundle file, streaming, without end offsets.
 
 The records are written to a temporary file while the accord digests they name are noted;
-the header (registry and exactly those accord versions) is then written in front, and the
-result renamed into place, so a bundle is never seen half written.
+the header (registry, exactly those accord versions, and the newest cosigned checkpoint notes
+the witnesses published) is then written in front, and the result renamed into place, so a
+bundle is never seen half written.
+
+The witness topic is read by the same consumer. A witness cosigns a checkpoint only after
+the checkpoint is on the audit topic, so every cosigned note read here is for a checkpoint
+the export also reads; a note for a larger tree than the bundle's newest checkpoint (one
+published while the export was finishing) is left out, since it says nothing about this
+bundle. Which notes are kept is only a convenience: verification trusts none of them until
+their signatures verify, and an auditor brings independent ones with ``--witnessed``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import os
 import pathlib
@@ -16,13 +25,17 @@ import tempfile
 from collections.abc import Iterable
 
 from broker import errors
+from broker.audit import read_checkpoint
 from broker.cosign import accord_digest
-from broker.ledger import RecordSource, is_checkpoint_record, read_log
+from broker.ledger import RecordSource, is_checkpoint_record, parse_checkpoint_record, read_log
 from broker.pipeline.records import parse_audit_record
 from broker.policy import Accord
 from broker.replay.bundle import BundleHeader, Entry, entry_line
 
-__all__ = ["ExportResult", "export_topic"]
+__all__ = ["MAX_WITNESSED_NOTES", "ExportResult", "export_topic"]
+
+#: the newest distinct cosigned notes a bundle carries (a few per witness)
+MAX_WITNESSED_NOTES = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +45,7 @@ class ExportResult:
     path: pathlib.Path
     entries: int
     missing_accords: frozenset[str]
+    witnessed: int = 0
 
 
 async def export_topic(
@@ -42,38 +56,69 @@ async def export_topic(
     exported_at: str,
     registry_bytes: bytes,
     accords: Iterable[Accord],
+    witness_topic: str | None = None,
     quiet_s: float = 3.0,
     count: int | None = None,
 ) -> ExportResult:
-    """Write every record of the audit topic (read from ``source``) to a bundle at ``path``."""
+    """Write every record of the audit topic (read from ``source``, which may also follow
+    ``witness_topic``) to a bundle at ``path``."""
     available = {accord_digest(a): a for a in accords}
     named: set[str] = set()
+    notes: collections.OrderedDict[bytes, int] = collections.OrderedDict()
+    newest = -1
     directory = path.parent if str(path.parent) else pathlib.Path(".")
     with tempfile.NamedTemporaryFile("wb", dir=directory, delete=False) as body:
         entries = 0
         async for record in read_log(source, quiet_s=quiet_s, count=count):
             value = record.value or b""
+            if witness_topic is not None and record.topic == witness_topic:
+                _keep_note(notes, value)
+                continue
             body.write(entry_line(Entry(offset=record.offset, value=value)) + b"\n")
             entries += 1
-            if not is_checkpoint_record(value):
+            if is_checkpoint_record(value):
+                newest = max(newest, _claimed_size(value))
+            else:
                 digest = _accord_digest_of(value)
                 if digest is not None:
                     named.add(digest)
+    witnessed = [note for note, size in notes.items() if size <= newest]
     header = BundleHeader.build(
         topic=topic,
         exported_at=exported_at,
         registry_bytes=registry_bytes,
         accords=[available[d] for d in sorted(named & set(available))],
+        witnessed=witnessed,
     )
     # A large log takes a while to copy: off the event loop.
     await asyncio.to_thread(_finish, pathlib.Path(body.name), path, header)
-    return ExportResult(path, entries, frozenset(named - set(available)))
+    return ExportResult(path, entries, frozenset(named - set(available)), len(witnessed))
+
+
+def _keep_note(notes: collections.OrderedDict[bytes, int], value: bytes) -> None:
+    """Remember a published note by the size it claims (nothing is verified here)."""
+    try:
+        checkpoint, _ = read_checkpoint(value)
+    except errors.AuditError:
+        return  # not a note: verification would ignore it anyway
+    notes.pop(value, None)
+    notes[value] = checkpoint.size
+    while len(notes) > MAX_WITNESSED_NOTES:
+        notes.popitem(last=False)
+
+
+def _claimed_size(value: bytes) -> int:
+    try:
+        checkpoint, _ = read_checkpoint(parse_checkpoint_record(value).note)
+    except errors.AuditError:
+        return -1
+    return checkpoint.size
 
 
 def _accord_digest_of(value: bytes) -> str | None:
     try:
         return parse_audit_record(value).accord_digest
-    except errors.SchemaError:
+    except Exception:  # noqa: BLE001 - any bytes at all: an unreadable record names no accord
         return None
 
 

@@ -2,11 +2,12 @@
 
 A proof file is JSON::
 
-    {"checkpoint": "<signed note>", "format": "xb-inclusion-proof", "v": 1,
+    {"checkpoint": "<signed note>", "format": "xb-inclusion-proof", "v": 2,
      "entries": [{"index": 7, "record": "<audit record JSON>", "proof": ["<base64>", ...]}]}
 
 Whoever holds it and the partner registry can check, without the log, that each record was
-signed by a registered gateway and is leaf ``index`` of the tree the checkpoint signs.
+signed by a registered gateway and is leaf ``index`` of the tree the checkpoint signs (a C2SP
+checkpoint note; version 1 files carried the project's earlier note format and are refused).
 """
 
 from __future__ import annotations
@@ -18,23 +19,17 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from broker import errors
-from broker.audit import (
-    Checkpoint,
-    inclusion_proof,
-    leaf_hash,
-    root_hash,
-    verify_inclusion,
-    verify_log_signature,
-)
+from broker.audit import Checkpoint, inclusion_proof, leaf_hash, read_checkpoint, verify_inclusion
 from broker.keys import Registry
-from broker.ledger import is_checkpoint_record
+from broker.ledger import is_checkpoint_record, open_registered_checkpoint, parse_checkpoint_record
 from broker.pipeline.records import AuditRecord, parse_audit_record, verify_audit_record
 from broker.replay.bundle import Entry
-from broker.replay.verify import checkpoint_keys, scan
+from broker.replay.verify import verify_entries
 
 __all__ = ["PROOF_FORMAT", "ProvenRecord", "prove_message", "verify_proof"]
 
 PROOF_FORMAT = "xb-inclusion-proof"
+PROOF_VERSION = 2
 _MAX_PROOF_FILE = 16 * 1024 * 1024
 
 
@@ -54,51 +49,55 @@ def prove_message(
     entries: Callable[[], Iterable[Entry]], *, message_id: str, registry: Registry
 ) -> bytes:
     """The proof file for every audit record of ``message_id``, against the newest checkpoint
-    whose root the log reproduces. Raises UsageError if no record has that id.
+    that covers them all. Raises UsageError if no valid record has that id, and AuditError if
+    the log does not verify (a proof out of a damaged log would prove nothing).
 
-    ``entries`` opens the log afresh: it is read twice (hashes, then the matching records), so
-    only 32 bytes per record are held.
+    ``entries`` opens the log afresh: it is read twice (verification, then the leaves and the
+    matching records), so only 32 bytes per record are held.
     """
-    found = scan(entries(), registry=registry, check_records=False)
-    observed = found.observed
+    report = verify_entries(entries(), registry=registry)
+    problem = report.first_problem
+    if problem is not None:
+        raise errors.AuditError(f"the log does not verify: {problem.describe()}")
+    leaves: list[bytes] = []
     matching: list[tuple[int, bytes]] = []
     index = 0
     for entry in entries():
         if not entry.damaged and is_checkpoint_record(entry.value):
             continue
-        if _message_id(entry.value) == message_id:
-            matching.append((index, entry.value))
+        leaf = report.leaf_index(index)
         index += 1
+        if leaf is None:
+            continue
+        leaves.append(leaf_hash(entry.value))
+        if _message_id(entry.value) == message_id:
+            matching.append((leaf, entry.value))
     if not matching:
         raise errors.UsageError(f"no audit record for message {message_id} in the log")
-    usable = [
-        (checkpoint, record)
-        for checkpoint, record in found.checkpoints
-        if checkpoint.size <= len(observed) and checkpoint.size > matching[-1][0]
+    checkpoint = report.latest
+    if checkpoint is None or checkpoint.size <= matching[-1][0]:
+        raise errors.AuditError(
+            f"no checkpoint covers message {message_id} yet (leaf {matching[-1][0]})"
+        )
+    note = next(note for c, note in _notes(entries()) if c == checkpoint)
+    proofs = [
+        {
+            "index": i,
+            "proof": [
+                base64.b64encode(h).decode("ascii")
+                for h in inclusion_proof(leaves, i, checkpoint.size)
+            ],
+            "record": value.decode("utf-8"),
+        }
+        for i, value in matching
     ]
-    for checkpoint, record in sorted(usable, key=lambda pair: -pair[0].size):
-        if _root_matches(observed, checkpoint):
-            proofs = [
-                {
-                    "index": i,
-                    "proof": [
-                        base64.b64encode(h).decode("ascii")
-                        for h in inclusion_proof(observed, i, checkpoint.size)
-                    ],
-                    "record": value.decode("utf-8"),
-                }
-                for i, value in matching
-            ]
-            document = {
-                "checkpoint": record.note.decode("utf-8"),
-                "entries": proofs,
-                "format": PROOF_FORMAT,
-                "v": 1,
-            }
-            return json.dumps(document, sort_keys=True, indent=1).encode("utf-8") + b"\n"
-    raise errors.AuditError(
-        f"no verified checkpoint covers message {message_id} yet (index {matching[-1][0]})"
-    )
+    document = {
+        "checkpoint": note.decode("utf-8"),
+        "entries": proofs,
+        "format": PROOF_FORMAT,
+        "v": PROOF_VERSION,
+    }
+    return json.dumps(document, sort_keys=True, indent=1).encode("utf-8") + b"\n"
 
 
 def verify_proof(data: bytes, *, registry: Registry) -> list[ProvenRecord]:
@@ -108,8 +107,8 @@ def verify_proof(data: bytes, *, registry: Registry) -> list[ProvenRecord]:
         raise errors.AuditError("proof file is too large")
     try:
         document: Any = json.loads(data)
-        if document.get("format") != PROOF_FORMAT or document.get("v") != 1:
-            raise errors.AuditError("not a version 1 inclusion proof")
+        if document.get("format") != PROOF_FORMAT or document.get("v") != PROOF_VERSION:
+            raise errors.AuditError(f"not a version {PROOF_VERSION} inclusion proof")
         note = str(document["checkpoint"]).encode("utf-8")
         items = [
             (int(e["index"]), str(e["record"]).encode("utf-8"), [str(p) for p in e["proof"]])
@@ -117,7 +116,7 @@ def verify_proof(data: bytes, *, registry: Registry) -> list[ProvenRecord]:
         ]
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise errors.AuditError(f"the proof file is malformed ({exc})") from exc
-    checkpoint = verify_log_signature(note, gateway_keys=checkpoint_keys(note, registry))
+    checkpoint = open_registered_checkpoint(note, registry)
     proven: list[ProvenRecord] = []
     for index, value, path in items:
         try:
@@ -139,5 +138,14 @@ def _message_id(value: bytes) -> str | None:
         return None
 
 
-def _root_matches(observed: list[bytes], checkpoint: Checkpoint) -> bool:
-    return root_hash(observed[: checkpoint.size]) == checkpoint.root
+def _notes(entries: Iterable[Entry]) -> Iterable[tuple[Checkpoint, bytes]]:
+    """Every checkpoint note in the log, as read (the caller knows which ones verified)."""
+    for entry in entries:
+        if entry.damaged or not is_checkpoint_record(entry.value):
+            continue
+        try:
+            record = parse_checkpoint_record(entry.value)
+            checkpoint, _ = read_checkpoint(record.note)
+        except errors.AuditError:
+            continue
+        yield checkpoint, record.note

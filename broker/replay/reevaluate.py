@@ -5,9 +5,11 @@ time (``decided_at``). Replay looks that exact accord version up (never the one 
 today), calls :func:`broker.policy.evaluate` with the recorded time as ``now``, and compares
 the outcome and the rule ids with the record. Anything else is a disagreement.
 
-Not every record is a policy decision: a refusal before the policy step (malformed, bad
-signature, unknown key, replay conflict...) has nothing to re-evaluate and is counted by its
-reason. Rate counters are daemon state, not in the record: a refusal recorded as
+Records verification found not to be authenticated gateway records (``exclude``) are not
+re-evaluated: they are counted as ``unauthenticated``, so a forged decision never reads as one
+the accord allowed. Not every record is a policy decision: a refusal before the policy step
+(malformed, bad signature, unknown key, replay conflict...) has nothing to re-evaluate and is
+counted by its reason. Rate counters are daemon state, not in the record: a refusal recorded as
 ``rate_limited`` is re-evaluated with its flow's counter at the limit, so everything else in
 it is still checked; an allowed decision is re-evaluated with no counts.
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 
 from broker import errors
 from broker.ids import PartnerCode
@@ -80,11 +82,13 @@ def replay_entries(
     entries: Iterable[Entry],
     *,
     accords: Mapping[str, Accord],
+    exclude: Container[int] = frozenset(),
     progress: Callable[[int], None] | None = None,
 ) -> ReplayReport:
     """Re-evaluate every policy decision in ``entries`` (streamed, one record at a time).
 
-    ``accords`` maps accord digests to accords; ``progress`` is called with the number of
+    ``accords`` maps accord digests to accords; ``exclude`` holds the record indices to leave
+    out (:attr:`VerifyReport.unauthenticated`); ``progress`` is called with the number of
     records done every thousand records and at the end.
     """
     index = reevaluated = 0
@@ -95,28 +99,46 @@ def replay_entries(
     for entry in entries:
         if not entry.damaged and is_checkpoint_record(entry.value):
             continue
-        try:
-            record = parse_audit_record(entry.value)
-        except errors.SchemaError:
-            skipped["unreadable"] += 1
+        if index in exclude:
+            skipped["unauthenticated"] += 1
         else:
-            problem = _against_acts(record, halted)
-            if problem is not None:
-                disagreements.append(Disagreement(index, record.message_id, problem))
-            inputs = _policy_inputs(record)
-            if isinstance(inputs, str):
-                skipped[inputs] += 1
-            else:
-                reevaluated += 1
-                problem = _reevaluate(record, *inputs, accords=accords, by_accord=by_accord)
-                if problem is not None:
-                    disagreements.append(Disagreement(index, record.message_id, problem))
+            reevaluated += _replay_one(
+                index, entry, accords, disagreements, skipped, by_accord, halted
+            )
         index += 1
         if progress is not None and index % _PROGRESS_EVERY == 0:
             progress(index)
     if progress is not None:
         progress(index)
     return ReplayReport(index, reevaluated, tuple(disagreements), dict(skipped), dict(by_accord))
+
+
+def _replay_one(
+    index: int,
+    entry: Entry,
+    accords: Mapping[str, Accord],
+    disagreements: list[Disagreement],
+    skipped: collections.Counter[str],
+    by_accord: collections.Counter[str],
+    halted: dict[str, ReasonCode],
+) -> int:
+    """Re-evaluate one record; 1 if it was a policy decision, else 0 (counted by why)."""
+    try:
+        record = parse_audit_record(entry.value)
+    except errors.SchemaError:
+        skipped["unreadable"] += 1
+        return 0
+    problem = _against_acts(record, halted)
+    if problem is not None:
+        disagreements.append(Disagreement(index, record.message_id, problem))
+    inputs = _policy_inputs(record)
+    if isinstance(inputs, str):
+        skipped[inputs] += 1
+        return 0
+    problem = _reevaluate(record, *inputs, accords=accords, by_accord=by_accord)
+    if problem is not None:
+        disagreements.append(Disagreement(index, record.message_id, problem))
+    return 1
 
 
 def _against_acts(record: AuditRecord, halted: dict[str, ReasonCode]) -> str | None:

@@ -1,10 +1,14 @@
 """The auditor's report: who disclosed which data categories to whom, what was refused and why,
 and when, as a terminal summary and as one self-contained HTML page.
 
-The page has no external assets (inline CSS, inline script, inline SVG) so it opens offline
-and leaks nothing when opened; every value from the log is HTML-escaped. The sharing matrix
-is a table ``#sharing-matrix`` whose cells carry ``data-sender``, ``data-recipient`` and
-``data-category`` attributes, so the page can be checked mechanically.
+Only authenticated records are counted: whatever verification found not to be a valid
+gateway record in its place (``exclude``) is left out of every count and counted apart. The
+page has no external assets (inline CSS, inline script, inline SVG) so it opens offline and
+leaks nothing when opened; every value from the log is HTML-escaped. The verification result
+is ``#verification``, coloured by outcome, with ``data-verified`` and, on failure,
+``data-first-bad-index``; the sharing matrix is a table ``#sharing-matrix`` whose cells carry
+``data-sender``, ``data-recipient`` and ``data-category`` attributes, so the page can be
+checked mechanically.
 """
 
 from __future__ import annotations
@@ -12,14 +16,43 @@ from __future__ import annotations
 import collections
 import dataclasses
 import html
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 
 from broker import errors
 from broker.ledger import is_checkpoint_record
 from broker.pipeline.records import AuditKind, parse_audit_record
 from broker.replay.bundle import Entry
+from broker.replay.verify import VerifyReport
 
-__all__ = ["Summary", "render_html", "render_text", "summarize"]
+__all__ = ["Summary", "Verdict", "render_html", "render_text", "summarize"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Verdict:
+    """What verification concluded, as a report shows it: one line, and where it failed."""
+
+    verified: bool
+    text: str
+    first_bad_index: int | None = None
+
+    @classmethod
+    def of(cls, report: VerifyReport) -> Verdict:
+        """The verdict of a verification report."""
+        problem = report.first_problem
+        if problem is None:
+            witnesses = ", ".join(report.witnesses) or "none"
+            text = (
+                f"verified: {report.records} records, {report.signed_size} under signed "
+                f"checkpoints; the newest cosigned by {len(report.witnesses)} witnesses "
+                f"({witnesses})"
+            )
+            return cls(True, text)
+        left_out = len(report.unauthenticated)
+        text = (
+            f"DOES NOT VERIFY: {problem.describe()}; {left_out} records not authenticated, "
+            "left out of every count"
+        )
+        return cls(False, text, problem.index)
 
 
 @dataclasses.dataclass
@@ -28,6 +61,8 @@ class Summary:
 
     records: int = 0
     unreadable: int = 0
+    #: records left out because verification did not authenticate them
+    excluded: int = 0
     by_kind: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     #: (sender, recipient, data category) -> disclosures carrying that category
     matrix: collections.Counter[tuple[str, str, str]] = dataclasses.field(
@@ -42,11 +77,17 @@ class Summary:
     last: str | None = None
 
 
-def summarize(entries: Iterable[Entry]) -> Summary:
-    """Count every audit record (checkpoints are skipped), streaming."""
+def summarize(entries: Iterable[Entry], *, exclude: Container[int] = frozenset()) -> Summary:
+    """Count every audit record but those whose index is in ``exclude`` (checkpoints are
+    skipped), streaming."""
     summary = Summary()
+    index = -1
     for entry in entries:
         if not entry.damaged and is_checkpoint_record(entry.value):
+            continue
+        index += 1
+        if index in exclude:
+            summary.excluded += 1
             continue
         summary.records += 1
         try:
@@ -74,6 +115,8 @@ def render_text(summary: Summary) -> str:
         f"records: {summary.records} ({_kinds(summary)}), from {summary.first or '-'} "
         f"to {summary.last or '-'}"
     ]
+    if summary.excluded:
+        lines.append(f"left out, not authenticated: {summary.excluded}")
     if summary.unreadable:
         lines.append(f"unreadable records: {summary.unreadable}")
     lines.append("sharing matrix (disclosures by sender -> recipient and data category):")
@@ -85,7 +128,7 @@ def render_text(summary: Summary) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_html(summary: Summary, *, title: str, verification: str) -> str:
+def render_html(summary: Summary, *, title: str, verdict: Verdict) -> str:
     """The self-contained HTML page."""
     e = html.escape
     categories = sorted({c for _, _, c in summary.matrix})
@@ -103,12 +146,21 @@ def render_html(summary: Summary, *, title: str, verification: str) -> str:
         f"<tr><td>{e(reason)}</td><td>{count}</td></tr>"
         for reason, count in summary.refusals.most_common()
     )
+    bad = "" if verdict.first_bad_index is None else str(verdict.first_bad_index)
+    excluded = (
+        f"; {summary.excluded} records left out of every count: not authenticated"
+        if summary.excluded
+        else ""
+    )
     return _PAGE.format(
         title=e(title),
-        verification=e(verification),
+        outcome="ok" if verdict.verified else "failed",
+        verified="true" if verdict.verified else "false",
+        first_bad=e(bad),
+        verification=e(verdict.text),
         overview=e(
             f"{summary.records} records ({_kinds(summary)}), "
-            f"{summary.first or '-'} to {summary.last or '-'}"
+            f"{summary.first or '-'} to {summary.last or '-'}{excluded}"
         ),
         head=head,
         rows="".join(rows) or "<tr><td>no disclosures</td></tr>",
@@ -167,11 +219,15 @@ table {{ border-collapse: collapse; margin: 1em 0; }}
 th, td {{ border: 1px solid #cbd5e0; padding: 4px 8px; text-align: right; }}
 th[scope=row] {{ text-align: left; }}
 td.hot {{ background: #ebf8ff; }}
-.verification {{ padding: 6px 10px; background: #f7fafc; border-left: 4px solid #2b6cb0; }}
+.verification {{ padding: 6px 10px; border-left: 6px solid; }}
+.verification.ok {{ background: #f0fff4; border-color: #2f855a; color: #22543d; }}
+.verification.failed {{ background: #fff5f5; border-color: #c53030; color: #9b2c2c;
+  font-weight: bold; font-size: 1.2em; }}
 </style></head>
 <body>
 <h1>{title}</h1>
-<p class="verification">{verification}</p>
+<p id="verification" class="verification {outcome}" data-verified="{verified}"
+ data-first-bad-index="{first_bad}">{verification}</p>
 <p>{overview}</p>
 <h2>Sharing matrix: disclosures by partner pair and data category</h2>
 <table id="sharing-matrix"><thead><tr><th>sender &rarr; recipient</th>{head}</tr></thead>
@@ -183,10 +239,13 @@ td.hot {{ background: #ebf8ff; }}
 {timeline}
 <script>
 "use strict";
-// Shade non-zero matrix cells; a marker on <body> shows the script ran.
+// Shade non-zero matrix cells; record the colour the verification result is shown in, so a
+// check of the page can see it; a marker on <body> shows the script ran.
 for (const cell of document.querySelectorAll("#sharing-matrix td[data-category]")) {{
   if (cell.textContent !== "0") cell.classList.add("hot");
 }}
+const verification = document.getElementById("verification");
+verification.dataset.colour = getComputedStyle(verification).backgroundColor;
 document.body.dataset.ready = "1";
 </script>
 </body></html>

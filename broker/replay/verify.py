@@ -1,34 +1,34 @@
-"""Offline verification of an audit log: every signature, every checkpoint, and tampering.
+"""Offline verification of an audit log: every record is a valid gateway record under a signed
+checkpoint or checked on its own, nothing was tampered with, and witnesses agree.
 
-:func:`scan` reads the entries once, keeping 32 bytes per record (its leaf hash), and the
-records themselves only while they wait for a checkpoint (a bounded number).
-:func:`verify_entries` then checks:
+:func:`verify_entries` reads the entries once (:func:`~broker.replay.scan.scan`) and checks:
 
-1. every checkpoint's gateway signature, with the key registered at the checkpoint's time;
-2. the gateway signature of every audit record no verified checkpoint covers (the unsigned
-   tail), strictly parsed, with the key registered at its ``decided_at``. A record a
-   checkpoint covers is authenticated by that checkpoint's signature over the Merkle root,
-   which its leaf hash is part of (step 4), so its own signature adds nothing and is only
-   checked with ``thorough=True``, which checks every record;
-3. that each checkpoint's listed leaf hashes produce its signed root. All roots are
-   recomputed from one leaf sequence, so consecutive checkpoints are consistent (the smaller
-   tree is a prefix of the larger) exactly when every root verifies; two roots for one size,
-   or two hashes for one index, are a fork;
-4. the records read against the signed leaf hashes: :func:`broker.audit.classify_tampering`
-   names the first bad index and the kind (modified, deleted, reordered, truncated, forked).
+1. every checkpoint: its note signed by a gateway key registered at its time, and its listed
+   leaf hashes reproducing its signed root. All roots are recomputed from one leaf sequence,
+   so consecutive checkpoints are consistent exactly when every root verifies; two roots for
+   one size, or two hashes for one index, are a fork;
+2. every record the checkpointer refused (listed by offset in a checkpoint record): an
+   ``invalid_record`` finding at its index, so a log holding anything but valid gateway
+   records never verifies;
+3. every record no checkpoint has judged yet (the unsigned tail): judged here as the
+   checkpointer would, strictly parsed and its own gateway signature checked;
+4. the records against the signed leaf hashes: :func:`broker.audit.classify_tampering` names
+   the first bad index and the kind (modified, deleted, reordered, truncated, forked);
+5. every witnessed checkpoint (the bundle's own and those given by the auditor): signed by a
+   registered gateway, its cosignatures by registered witnesses verifying, and its tree a
+   prefix of the bundle's, so a copy cut short is ``truncated``.
 
-When a checkpoint's root does not match its leaves, the records it would have covered are not
-re-checked one by one in the default mode; the failed checkpoint is itself reported, so such a
-log never verifies.
-
-Checkpoints obtained elsewhere (a witness's co-signed note) can be added as ``trusted_notes``:
-they catch a copy cut short together with its last checkpoints.
+A record a checkpoint covers is authenticated by that checkpoint's signature over the Merkle
+root (its leaf hash is one of the leaves), and the checkpointer checked its own signature
+before covering it, so by default it costs one SHA-256. ``thorough`` judges every record here
+as well, and reports one the checkpointer covered that does not verify, or refused that does.
 """
 
 from __future__ import annotations
 
+import array
+import bisect
 import dataclasses
-import re
 from collections.abc import Iterable, Sequence
 
 from broker import errors
@@ -38,53 +38,18 @@ from broker.audit import (
     TamperKind,
     TamperReport,
     classify_tampering,
-    leaf_hash,
-    root_hash,
-    verify_log_signature,
 )
-from broker.crypto import VerifyKey
-from broker.ids import KeyId
 from broker.keys import Registry
-from broker.ledger import CheckpointRecord, is_checkpoint_record, parse_checkpoint_record
-from broker.pipeline.records import parse_time, verify_audit_record
+from broker.ledger import (
+    CheckpointRecord,
+    Refusal,
+    open_registered_checkpoint,
+    registered_cosigners,
+)
 from broker.replay.bundle import Entry
+from broker.replay.scan import Finding, Scan, scan
 
-__all__ = [
-    "Finding",
-    "Scan",
-    "VerifyReport",
-    "checkpoint_keys",
-    "scan",
-    "verify_entries",
-]
-
-_GATEWAY_LINE = re.compile(rb"^\xe2\x80\x94 gateway/([0-9a-f]{32}) ", re.MULTILINE)
-_WITNESS_LINE = re.compile(rb"^\xe2\x80\x94 witness/([0-9a-f]{32}) ", re.MULTILINE)
-_TIME_LINE = re.compile(rb"^time ([0-9T:Z-]{20})$", re.MULTILINE)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Finding:
-    """One problem: its kind (a TamperKind value, ``invalid_record`` or ``bad_checkpoint``),
-    the first leaf index it concerns (None when it concerns no single record) and why."""
-
-    kind: str
-    index: int | None
-    detail: str
-
-    def describe(self) -> str:
-        """One line for the auditor."""
-        where = "" if self.index is None else f" at index {self.index}"
-        return f"{self.kind}{where}: {self.detail}"
-
-
-@dataclasses.dataclass(frozen=True)
-class Scan:
-    """What one pass over the entries found."""
-
-    observed: list[bytes]
-    checkpoints: list[tuple[Checkpoint, CheckpointRecord]]
-    findings: list[Finding]
+__all__ = ["Finding", "VerifyReport", "verify_entries"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,10 +62,16 @@ class VerifyReport:
     tamper: TamperReport
     findings: tuple[Finding, ...]
     latest: Checkpoint | None
+    #: registered witnesses (names) whose cosignature of ``latest`` verified
+    witnesses: tuple[str, ...]
+    #: records that are not authenticated valid gateway records: left out of every count
+    unauthenticated: frozenset[int]
+    #: the record index of each leaf of the log, in leaf order
+    leaf_records: Sequence[int]
 
     @property
     def intact(self) -> bool:
-        """Every signature verified and every signed entry is in place."""
+        """Every signature verified, every record is a valid gateway record in its place."""
         return not self.findings
 
     @property
@@ -116,130 +87,139 @@ class VerifyReport:
 
     @property
     def unsigned_tail(self) -> int:
-        """Records after the newest checkpoint: not yet covered by any signature."""
-        return max(0, self.records - self.signed_size)
+        """Leaves after the newest checkpoint: not yet covered by any signature."""
+        return max(0, len(self.leaf_records) - self.signed_size)
+
+    def leaf_index(self, record: int) -> int | None:
+        """The leaf index of record ``record``, or None if it is no leaf."""
+        at = bisect.bisect_left(self.leaf_records, record)
+        return at if at < len(self.leaf_records) and self.leaf_records[at] == record else None
 
     def __bool__(self) -> bool:
         raise TypeError("a VerifyReport has no truth value; use .intact")
-
-
-def checkpoint_keys(note: bytes, registry: Registry, *, role: str = "gateway") -> list[VerifyKey]:
-    """The registered ``role`` keys that signed ``note`` and were valid at its time."""
-    time_match = _TIME_LINE.search(note)
-    if time_match is None:
-        raise errors.AuditError("checkpoint note has no time line")
-    try:
-        at = parse_time(time_match[1].decode("ascii"))
-    except errors.SchemaError as exc:
-        raise errors.AuditError("checkpoint time is not a valid date") from exc
-    pattern = _GATEWAY_LINE if role == "gateway" else _WITNESS_LINE
-    lookup = registry.gateway_key if role == "gateway" else registry.witness_key
-    keys: list[VerifyKey] = []
-    for match in pattern.finditer(note):
-        try:
-            keys.append(lookup(KeyId(match[1].decode()), at=at))
-        except errors.KeyTrustError:
-            continue  # not registered then: its line cannot count
-    if not keys:
-        raise errors.AuditError(f"checkpoint carries no {role} key registered at its time")
-    return keys
-
-
-def scan(
-    entries: Iterable[Entry],
-    *,
-    registry: Registry,
-    check_records: bool = True,
-    tail_only: bool = False,
-) -> Scan:
-    """Read every entry once: leaf hashes, verified checkpoints, and what failed.
-
-    With ``check_records``, each audit record's own signature is checked; with ``tail_only``
-    as well, only for records no checkpoint with a valid signature covers.
-    """
-    observed: list[bytes] = []
-    checkpoints: list[tuple[Checkpoint, CheckpointRecord]] = []
-    findings: list[Finding] = []
-    # Records awaiting a covering checkpoint (checkpoints follow the records they sign).
-    # Bounded: past the bound they are checked one by one, so memory stays flat even in a
-    # log that is never checkpointed.
-    pending: list[tuple[int, bytes]] = []
-    for entry in entries:
-        if not entry.damaged and is_checkpoint_record(entry.value):
-            try:
-                record = parse_checkpoint_record(entry.value)
-                keys = checkpoint_keys(record.note, registry)
-                checkpoint = record.checkpoint(gateway_keys=keys)
-                checkpoints.append((checkpoint, record))
-            except errors.AuditError as exc:
-                findings.append(
-                    Finding("bad_checkpoint", None, f"checkpoint at offset {entry.offset}: {exc}")
-                )
-                continue
-            pending = [item for item in pending if item[0] >= checkpoint.size]
-            continue
-        index = len(observed)
-        observed.append(leaf_hash(entry.value))
-        if entry.damaged:
-            findings.append(Finding("invalid_record", index, "the bundle line is damaged"))
-        elif check_records and tail_only:
-            pending.append((index, entry.value))
-            if len(pending) >= _MAX_PENDING:
-                findings += _check_records(pending, registry)
-                pending = []
-        elif check_records:
-            findings += _check_records([(index, entry.value)], registry)
-    findings += _check_records(pending, registry)
-    return Scan(observed, checkpoints, findings)
-
-
-#: records held while waiting for a checkpoint; gateways checkpoint far more often
-_MAX_PENDING = 16_384
-
-
-def _check_records(records: Sequence[tuple[int, bytes]], registry: Registry) -> list[Finding]:
-    """Strict parse and own gateway signature of each (index, value)."""
-    findings: list[Finding] = []
-    for index, value in records:
-        try:
-            verify_audit_record(value, registry=registry)
-        except errors.IntegrityError as exc:
-            findings.append(Finding("invalid_record", index, exc.diagnostics()))
-    return findings
 
 
 def verify_entries(
     entries: Iterable[Entry],
     *,
     registry: Registry,
-    trusted_notes: Sequence[bytes] = (),
+    witnessed: Sequence[bytes] = (),
+    bundle_witnessed: Sequence[bytes] = (),
     thorough: bool = False,
 ) -> VerifyReport:
     """Verify a whole log; see the module docstring for what is checked.
 
-    ``thorough`` also checks the own signature and strict form of every record a checkpoint
-    already covers: one signature verification per record, for an auditor who wants each
-    record's own signature checked.
+    ``witnessed`` are checkpoint notes the auditor obtained elsewhere (from a witness): each
+    must carry a verifying cosignature by a registered witness, and the log must extend it.
+    ``bundle_witnessed`` are the notes the bundle itself carries: checked the same way, but
+    one without a registered cosignature is simply not counted.
     """
-    found = scan(entries, registry=registry, tail_only=not thorough)
-    observed, findings = found.observed, list(found.findings)
+    found = scan(entries, registry=registry, thorough=thorough)
+    findings = list(found.findings)
     expected, fork = _signed_leaves(found.checkpoints, findings)
-    tamper = classify_tampering(expected, observed)
+    leaves = _Leaves(found, findings, thorough=thorough)
+    tamper = classify_tampering(expected, leaves.hashes)
     if not tamper.intact:
-        findings.append(Finding(str(tamper.kind), tamper.first_bad_index, tamper.describe()))
+        assert tamper.first_bad_index is not None  # noqa: S101 - set whenever not intact
+        index = leaves.record_at(tamper.first_bad_index)
+        detail = f"the log was {tamper.kind} here (leaf {tamper.first_bad_index} of the signed log)"
+        findings.append(Finding(str(tamper.kind), index, detail))
+        leaves.distrust_from(expected)
     elif fork is not None:
         findings.append(fork)
-    for note in trusted_notes:
-        findings += _check_trusted(note, registry, observed)
+    leaves.flag_unlisted(len(expected), findings)
     latest = max((c for c, _ in found.checkpoints), key=lambda c: c.size, default=None)
+    witnesses = _witnessed(
+        leaves.hashes,
+        latest,
+        registry=registry,
+        given=witnessed,
+        bundled=bundle_witnessed,
+        findings=findings,
+        after_last_leaf=leaves.record_at(len(leaves.hashes)),
+    )
     return VerifyReport(
-        records=len(observed),
+        records=len(found.hashes),
         checkpoints=len(found.checkpoints),
         signed_size=len(expected),
         tamper=tamper,
         findings=tuple(findings),
         latest=latest,
+        witnesses=witnesses,
+        unauthenticated=frozenset(leaves.unauthenticated),
+        leaf_records=leaves.records,
     )
+
+
+class _Leaves:
+    """Which records are leaves of the log, in order, and which are not to be trusted."""
+
+    def __init__(self, found: Scan, findings: list[Finding], *, thorough: bool) -> None:
+        refused_at: dict[int, Refusal] = {}
+        for _, record in found.checkpoints:
+            refused_at.update(record.refused)
+        self.found = found
+        self.unauthenticated: set[int] = set()
+        if not (refused_at or found.refused or found.damaged):
+            # The common case, an untouched log: every record is a leaf, in place.
+            self.hashes: list[bytes] = found.hashes
+            self.records: Sequence[int] = range(len(found.hashes))
+            return
+        self.hashes = []
+        records: array.array[int] = array.array("q")
+        self.records = records
+        damaged = set(found.damaged)
+        for index, offset in enumerate(found.offsets):
+            reason = refused_at.get(offset)
+            own = found.refused.get(index)
+            if index in damaged:
+                # Kept in place as a leaf: its hash cannot match, so tampering is named here.
+                self.unauthenticated.add(index)
+                findings.append(Finding("invalid_record", index, "the bundle line is damaged"))
+                self.hashes.append(found.hashes[index])
+                records.append(index)
+            elif reason is not None:
+                self._exclude(index, findings, f"offset {offset}: refused ({reason})")
+                if thorough and own is None:
+                    findings.append(
+                        Finding("bad_checkpoint", index, "refused a record that verifies")
+                    )
+            elif own is not None and offset >= found.through:
+                detail = f"offset {offset}: not a valid gateway record ({own.reason}): {own.detail}"
+                self._exclude(index, findings, detail)
+            else:
+                if own is not None:  # covered by a checkpoint, yet it does not verify
+                    self.unauthenticated.add(index)
+                    detail = f"offset {offset}: covered, yet {own.reason}: {own.detail}"
+                    findings.append(Finding("invalid_record", index, detail))
+                self.hashes.append(found.hashes[index])
+                records.append(index)
+
+    def _exclude(self, index: int, findings: list[Finding], detail: str) -> None:
+        self.unauthenticated.add(index)
+        findings.append(Finding("invalid_record", index, detail))
+
+    def record_at(self, leaf: int) -> int:
+        """The record index of leaf ``leaf`` (past the last leaf: one past the last record)."""
+        return self.records[leaf] if leaf < len(self.records) else len(self.found.hashes)
+
+    def distrust_from(self, expected: Sequence[bytes]) -> None:
+        """After tampering, every leaf not equal to the signed one at its place is suspect."""
+        for leaf, index in enumerate(self.records):
+            if leaf >= len(expected) or self.hashes[leaf] != expected[leaf]:
+                self.unauthenticated.add(index)
+
+    def flag_unlisted(self, signed: int, findings: list[Finding]) -> None:
+        """A leaf past the signed ones at an offset the checkpoints already judged was never
+        listed by them: it was put there afterwards."""
+        for leaf in range(signed, len(self.records)):
+            index = self.records[leaf]
+            offset = self.found.offsets[index]
+            if offset < self.found.through:
+                self.unauthenticated.add(index)
+                detail = f"offset {offset} was judged by a checkpoint that does not list it"
+                findings.append(Finding(str(TamperKind.FORKED), index, detail))
+                return
 
 
 def _signed_leaves(
@@ -255,52 +235,80 @@ def _signed_leaves(
             fork = Finding("forked", None, f"two signed roots for size {checkpoint.size}")
         for index, leaf in enumerate(record.leaves, start=record.first):
             if listed.setdefault(index, leaf) != leaf and fork is None:
-                fork = Finding("forked", index, "two signed histories differ at this index")
+                fork = Finding("forked", None, f"two signed histories differ at leaf {index}")
     log, signed = MerkleLog(), 0
     expected: list[bytes] = []
     for size in sorted(roots):
         for index in range(log.size, size):
             signed_leaf = listed.get(index)
             if signed_leaf is None:
-                findings.append(
-                    Finding(
-                        "bad_checkpoint", index, "no checkpoint lists this leaf: one is missing"
-                    )
-                )
+                detail = f"no checkpoint lists leaf {index}: one is missing"
+                findings.append(Finding("bad_checkpoint", None, detail))
                 return expected[:signed], fork
             expected.append(signed_leaf)
             log.append(signed_leaf)
         if log.root() != roots[size]:
-            findings.append(
-                Finding(
-                    "bad_checkpoint", None, f"the leaves listed up to size {size} miss its root"
-                )
-            )
+            detail = f"the leaves listed up to size {size} miss its root"
+            findings.append(Finding("bad_checkpoint", None, detail))
             return expected[:signed], fork
         signed = size
     return expected, fork
 
 
-def _check_trusted(note: bytes, registry: Registry, observed: Sequence[bytes]) -> list[Finding]:
-    try:
-        checkpoint = verify_log_signature(note, gateway_keys=checkpoint_keys(note, registry))
-    except errors.AuditError as exc:
-        return [Finding("bad_checkpoint", None, f"trusted checkpoint: {exc}")]
-    if checkpoint.size > len(observed):
-        return [
-            Finding(
-                str(TamperKind.TRUNCATED),
-                len(observed),
-                f"a trusted checkpoint signs {checkpoint.size} records, the log has "
-                f"{len(observed)}",
+def _witnessed(
+    observed: Sequence[bytes],
+    latest: Checkpoint | None,
+    *,
+    registry: Registry,
+    given: Sequence[bytes],
+    bundled: Sequence[bytes],
+    findings: list[Finding],
+    after_last_leaf: int,
+) -> tuple[str, ...]:
+    """Check witnessed notes against the log's leaves; the witnesses of ``latest``."""
+    notes: list[tuple[Checkpoint, tuple[str, ...]]] = []
+    for note, from_auditor in [*((n, True) for n in given), *((n, False) for n in bundled)]:
+        where = "a witnessed checkpoint" if from_auditor else "a witnessed checkpoint in the bundle"
+        try:
+            checkpoint = open_registered_checkpoint(note, registry)
+            names = tuple(c.name for c in registered_cosigners(note, registry))
+        except errors.AuditError as exc:
+            findings.append(Finding("bad_checkpoint", None, f"{where}: {exc.diagnostics()}"))
+            continue
+        if from_auditor and not names:
+            detail = f"{where} carries no cosignature by a registered witness"
+            findings.append(Finding("bad_checkpoint", None, detail))
+            continue
+        notes.append((checkpoint, names))
+    roots = _roots_at(observed, {c.size for c, _ in notes if c.size <= len(observed)})
+    for checkpoint, _ in notes:
+        if checkpoint.size > len(observed):
+            detail = (
+                f"a witnessed checkpoint signs {checkpoint.size} records, the log has "
+                f"{len(observed)}: its newest entries are missing"
             )
-        ]
-    if root_hash(observed[: checkpoint.size]) != checkpoint.root:
-        return [
-            Finding(
-                str(TamperKind.FORKED),
-                None,
-                f"the first {checkpoint.size} records do not match a trusted checkpoint",
-            )
-        ]
-    return []
+            findings.append(Finding(str(TamperKind.TRUNCATED), after_last_leaf, detail))
+        elif roots[checkpoint.size] != checkpoint.root:
+            detail = f"the first {checkpoint.size} records do not match a witnessed checkpoint"
+            findings.append(Finding(str(TamperKind.FORKED), None, detail))
+    if latest is None:
+        return ()
+    return tuple(
+        sorted(
+            {
+                name
+                for checkpoint, names in notes
+                if (checkpoint.size, checkpoint.root) == (latest.size, latest.root)
+                for name in names
+            }
+        )
+    )
+
+
+def _roots_at(leaves: Sequence[bytes], sizes: set[int]) -> dict[int, bytes]:
+    """The tree head at each of ``sizes``, in one pass over ``leaves``."""
+    log, roots = MerkleLog(), {}
+    for size in sorted(sizes):
+        log.extend(leaves[log.size : size])
+        roots[size] = log.root()
+    return roots

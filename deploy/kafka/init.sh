@@ -1,7 +1,8 @@
 #!/bin/sh
 # One-shot provisioning of the development cluster, run by deploy/compose.yaml (service
 # kafka-init) in the apache/kafka image once all three nodes are healthy:
-#   1. SCRAM-SHA-512 credentials for every client principal (gateway, adapter-<p>, auditor);
+#   1. SCRAM-SHA-512 credentials for every client principal (gateway, adapter-<p>, auditor,
+#      witness);
 #   2. the topics (topics.sh: replication 3, min.insync.replicas 2);
 #   3. the ACLs (acls.sh, the output of `broker deploy acls --format kafka-acls`).
 # Every step is idempotent, so the job can be re-run after a change.
@@ -37,7 +38,7 @@ until kafka-topics.sh --bootstrap-server "$BOOTSTRAP" --command-config "$ADMIN_C
     sleep 2
 done
 
-for user in gateway auditor adapter-gb adapter-rs adapter-mk adapter-xk adapter-tr adapter-al; do
+for user in gateway auditor witness adapter-gb adapter-rs adapter-mk adapter-xk adapter-tr adapter-al; do
     # The password crosses the command line of this short-lived container only; production
     # clusters (Strimzi) generate and hold SCRAM secrets themselves.
     kafka-configs.sh --bootstrap-server "$BOOTSTRAP" --command-config "$ADMIN_CONFIG" \

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The topics of the development cluster: broker.config.topic_plan for GB,RS,MK,XK,TR,AL with
-# 3 partitions, replication 3, min.insync.replicas 2 (the audit topic: 1 partition, kept
-# forever). tests/unit/deploy_artifacts checks this file against a fresh plan.
+# 3 partitions, replication 3, min.insync.replicas 2 (the audit and witness topics: 1 partition,
+# kept forever). tests/unit/deploy_artifacts checks this file against a fresh plan.
 set -eu
 : "${BOOTSTRAP:?set BOOTSTRAP to host:port}"
 : "${ADMIN_CONFIG:?set ADMIN_CONFIG to the admin client properties file}"
@@ -19,3 +19,4 @@ kafka-topics.sh --bootstrap-server "$BOOTSTRAP" --command-config "$ADMIN_CONFIG"
 kafka-topics.sh --bootstrap-server "$BOOTSTRAP" --command-config "$ADMIN_CONFIG" --create --if-not-exists --topic xb.outbox.TR --partitions 3 --replication-factor 3 --config cleanup.policy=delete --config min.insync.replicas=2 --config retention.ms=604800000 --config unclean.leader.election.enable=false
 kafka-topics.sh --bootstrap-server "$BOOTSTRAP" --command-config "$ADMIN_CONFIG" --create --if-not-exists --topic xb.outbox.XK --partitions 3 --replication-factor 3 --config cleanup.policy=delete --config min.insync.replicas=2 --config retention.ms=604800000 --config unclean.leader.election.enable=false
 kafka-topics.sh --bootstrap-server "$BOOTSTRAP" --command-config "$ADMIN_CONFIG" --create --if-not-exists --topic xb.quarantine --partitions 3 --replication-factor 3 --config cleanup.policy=delete --config min.insync.replicas=2 --config retention.ms=2592000000 --config unclean.leader.election.enable=false
+kafka-topics.sh --bootstrap-server "$BOOTSTRAP" --command-config "$ADMIN_CONFIG" --create --if-not-exists --topic xb.witness --partitions 1 --replication-factor 3 --config cleanup.policy=delete --config min.insync.replicas=2 --config retention.ms=-1 --config unclean.leader.election.enable=false

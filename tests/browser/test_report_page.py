@@ -1,5 +1,7 @@
 """The HTML audit report in a real headless Chromium: it opens with no console messages, its
-script runs, and the sharing matrix is in the DOM. A screenshot is kept as a CI artifact.
+script runs, and the sharing matrix is in the DOM; a log that does not verify is shown in its
+own colour with its first bad index, its forged entries left out of every count. Screenshots
+are kept as CI artifacts.
 
 Chromium is Debian's ``chromium`` package, installed by ``.ci/run``; without it these tests
 fail (never skip), because an unchecked page is exactly what this test exists to prevent.
@@ -17,6 +19,7 @@ import tempfile
 
 import pytest
 
+from broker.crypto import SigningKey, Suite
 from broker.schema.labels import Classification
 from tests.unit.replay.audit_log import NOW, AuditLog, checkpointed_topic, decide, labels
 
@@ -66,18 +69,22 @@ def console_messages(stderr: str) -> list[str]:
 
 
 class _Cells(html.parser.HTMLParser):
-    """Collects the matrix cells (their data attributes and text) and the body's attributes."""
+    """Collects the matrix cells (their data attributes and text), the body's and the
+    verification result's attributes."""
 
     def __init__(self) -> None:
         super().__init__()
         self.cells: dict[tuple[str, str, str], str] = {}
         self.body: dict[str, str | None] = {}
+        self.verification: dict[str, str | None] = {}
         self._open: tuple[str, str, str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         found = dict(attrs)
         if tag == "body":
             self.body = found
+        if found.get("id") == "verification":
+            self.verification = found
         if tag == "td" and "data-category" in found:
             self._open = (
                 found["data-sender"] or "",
@@ -95,19 +102,12 @@ class _Cells(html.parser.HTMLParser):
             self._open = None
 
 
-@pytest.fixture(scope="module")
-def report_page(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    """The page ``broker audit report --html`` writes for a small log: 3 GB->RS disclosures
-    of operational and identity data, 1 refusal."""
-    log = AuditLog.create()
-    v1, v2 = log.accords
-    values = [decide(v1, labels(), key=log.gateway_key, at=NOW) for _ in range(3)]
-    sensitive = labels(classification=Classification.OFFICIAL_SENSITIVE)
-    values.append(decide(v2, sensitive, key=log.gateway_key, at=NOW))
-    topic = asyncio.run(checkpointed_topic(values, key=log.gateway_key))
-    directory = tmp_path_factory.mktemp("report")
+def _report(
+    directory: pathlib.Path, log: AuditLog, values: list[bytes]
+) -> tuple[int, pathlib.Path]:
+    """``broker audit report --html`` on a bundle of ``values``: its exit status and page."""
     bundle = directory / "audit.bundle"
-    bundle.write_bytes(log.bundle_bytes(topic.values))
+    bundle.write_bytes(log.bundle_bytes(values))
     page = directory / "report.html"
     result = subprocess.run(
         [sys.executable, "-m", "broker", "audit", "report", str(bundle), "--html", str(page)],
@@ -116,7 +116,48 @@ def report_page(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
         timeout=HANG_GUARD_S,
         check=False,
     )
-    assert result.returncode == 0, result.stderr
+    assert page.is_file(), result.stderr
+    return result.returncode, page
+
+
+@pytest.fixture(scope="module")
+def log_values() -> tuple[AuditLog, list[bytes]]:
+    """A small checkpointed log: 3 GB->RS disclosures of operational and identity data, 1
+    refusal."""
+    log = AuditLog.create()
+    v1, v2 = log.accords
+    values = [decide(v1, labels(), key=log.gateway_key, at=NOW) for _ in range(3)]
+    sensitive = labels(classification=Classification.OFFICIAL_SENSITIVE)
+    values.append(decide(v2, sensitive, key=log.gateway_key, at=NOW))
+    topic = asyncio.run(
+        checkpointed_topic(values, key=log.gateway_key, registry=log.fixture.registry)
+    )
+    return log, topic.contents()
+
+
+@pytest.fixture(scope="module")
+def report_page(
+    tmp_path_factory: pytest.TempPathFactory, log_values: tuple[AuditLog, list[bytes]]
+) -> pathlib.Path:
+    """The page ``broker audit report --html`` writes for the small log, which verifies."""
+    status, page = _report(tmp_path_factory.mktemp("report"), *log_values)
+    assert status == 0
+    return page
+
+
+@pytest.fixture(scope="module")
+def forged_page(
+    tmp_path_factory: pytest.TempPathFactory, log_values: tuple[AuditLog, list[bytes]]
+) -> pathlib.Path:
+    """The page for the same log with two forged disclosures to XK after it (signed by a key
+    the registry does not list): the report is written, and the command exits 11."""
+    log, values = log_values
+    stranger = SigningKey.generate(Suite.CLASSIC)
+    forged = [
+        decide(log.accords[0], labels(), key=stranger, at=NOW, recipient="XK") for _ in range(2)
+    ]
+    status, page = _report(tmp_path_factory.mktemp("forged"), log, [*values, *forged])
+    assert status == 11
     return page
 
 
@@ -135,6 +176,33 @@ def test_the_report_opens_without_console_messages_and_shows_the_matrix(
     assert cells.cells[("GB", "RS", "operational")] == "3"
     assert 'id="refusals"' in loaded.stdout
     assert "policy_denied" in loaded.stdout
+    assert cells.verification.get("data-verified") == "true"
+    assert cells.verification.get("data-colour") == OK_COLOUR
+
+
+#: the background Chromium computes for the verification result: green-tinted when it
+#: verifies, red-tinted when it does not
+OK_COLOUR = "rgb(240, 255, 244)"
+FAILED_COLOUR = "rgb(255, 245, 245)"
+
+
+def test_a_log_that_does_not_verify_is_shown_unmistakably(forged_page: pathlib.Path) -> None:
+    """In Chromium, the verification result of a forged log has its own colour, says DOES NOT
+    VERIFY and carries the first bad index (4: the first forgery); the forged disclosures to
+    XK appear in no count, and the genuine ones are all still there."""
+    loaded = chromium("--dump-dom", forged_page.as_uri())
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert console_messages(loaded.stderr) == []
+    cells = _Cells()
+    cells.feed(loaded.stdout)
+    assert cells.body.get("data-ready") == "1"
+    assert cells.verification.get("data-verified") == "false"
+    assert cells.verification.get("data-first-bad-index") == "4"
+    assert cells.verification.get("data-colour") == FAILED_COLOUR != OK_COLOUR
+    assert "DOES NOT VERIFY: invalid_record at index 4" in loaded.stdout
+    assert "2 records left out of every count" in loaded.stdout
+    assert not [key for key in cells.cells if key[1] == "XK"]
+    assert cells.cells[("GB", "RS", "identity")] == "3"
 
 
 def test_the_console_check_sees_a_script_error(tmp_path: pathlib.Path) -> None:
@@ -145,11 +213,15 @@ def test_the_console_check_sees_a_script_error(tmp_path: pathlib.Path) -> None:
     assert any("notDefined" in message for message in console_messages(loaded.stderr))
 
 
-def test_a_screenshot_of_the_report_is_kept(report_page: pathlib.Path) -> None:
-    """artifacts/report.png is written for CI to keep."""
+@pytest.mark.parametrize("name", ["report", "report-forged"])
+def test_a_screenshot_of_the_report_is_kept(
+    report_page: pathlib.Path, forged_page: pathlib.Path, name: str
+) -> None:
+    """artifacts/report.png and report-forged.png are written for CI to keep."""
     ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "report.png"
+    shot = ARTIFACTS / f"{name}.png"
     shot.unlink(missing_ok=True)
-    taken = chromium(f"--screenshot={shot}", "--window-size=1200,900", report_page.as_uri())
+    page = report_page if name == "report" else forged_page
+    taken = chromium(f"--screenshot={shot}", "--window-size=1200,900", page.as_uri())
     assert taken.returncode == 0, taken.stderr[-2000:]
     assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

@@ -68,7 +68,8 @@ EXPECTED = [
         id="forbidden",
     ),
     pytest.param(
-        "daemons stopped (SIGTERM): gateway exit 0, GB exit 0, RS exit 0, MK exit 0, XK exit 0",
+        "daemons stopped (SIGTERM): gateway exit 0, witness exit 0, "
+        "GB exit 0, RS exit 0, MK exit 0, XK exit 0",
         id="clean-stop",
     ),
 ]
@@ -113,9 +114,13 @@ def test_the_summary_names_each_steps_fate(
 def test_the_audit_log_verifies_with_no_unsigned_tail(
     demo: tuple[subprocess.CompletedProcess[str], Path],
 ) -> None:
-    """The gateway's last checkpoint (written on SIGTERM) covers every audit record."""
-    [audit] = [ln for ln in summary(demo[0]).splitlines() if ln.strip().startswith("audit:")]
+    """The gateway's last checkpoint (written on SIGTERM) covers every audit record, and the
+    demo's witness daemon cosigned it."""
+    lines = summary(demo[0]).splitlines()
+    [audit] = [ln for ln in lines if ln.strip().startswith("audit:")]
     assert audit.endswith(" 0 unsigned: verified")
+    [witness] = [ln for ln in lines if ln.strip().startswith("witness:")]
+    assert witness.strip() == "witness: the newest checkpoint is cosigned by witness-1"
 
 
 def test_the_html_report_holds_the_sharing_matrix(

@@ -41,7 +41,7 @@ def test_topics_for_every_partner_are_created_once(
     kafka: KafkaUnderTest, tmp_path: Path, source: str
 ) -> None:
     """From --partners or a signed --registry: outbox and inbox per partner with N partitions,
-    quarantine, and a one-partition audit topic; running it again changes nothing."""
+    quarantine, and one-partition audit and witness topics; running it again changes nothing."""
     prefix = f"t{uuid.uuid4().hex[:8]}."
     if source == "partners":
         chosen = ["--partners", "GB,RS"]
@@ -54,7 +54,7 @@ def test_topics_for_every_partner_are_created_once(
     first = _create(*args)
     assert first.returncode == 0, first.stderr
     expected = {f"{prefix}{kind}.{code}": 2 for kind in ("inbox", "outbox") for code in codes}
-    expected |= {f"{prefix}quarantine": 2, f"{prefix}audit": 1}
+    expected |= {f"{prefix}quarantine": 2, f"{prefix}audit": 1, f"{prefix}witness": 1}
     assert asyncio.run(_topics(kafka.bootstrap, prefix)) == expected
     again = _create(*args)
     assert again.returncode == 0, again.stderr

@@ -1,6 +1,6 @@
 """The audit check at the end of every fault test and soak (§A9.6): on a real exchange's audit
 topic it passes; a record altered and written back with a plain producer fails it, named by
-index and kind, whether or not a checkpoint has since signed the altered bytes."""
+index and kind, and the gateway's checkpointer refuses to sign it into the log."""
 
 from __future__ import annotations
 
@@ -54,9 +54,9 @@ def test_passes_on_an_exchange_and_names_an_altered_record(
 ) -> None:
     """A clean, fully checkpointed log passes with every decision replayed. A disclosure
     altered to ``deny`` and appended fails it twice over: its own signature (``invalid_record``
-    at its index) and replay (the accord allows what the record says was denied). Once the
-    gateway has checkpointed the altered bytes, the checkpoints verify, and the thorough
-    check still names the record."""
+    at its index) and replay (the accord allows what the record says was denied). The gateway,
+    started again, does not sign it into the log: its checkpointer refuses it (an alert on
+    its metrics) and lists it, so even the default verification names it."""
     with federation:
         federation.start_many(("gateway", "GB", "RS"))
         _exchange(federation, tmp_path / "gb.jsonl")
@@ -77,25 +77,31 @@ def test_passes_on_an_exchange_and_names_an_altered_record(
         forged = check_audit(federation, quiet_s=1.0)
         print(forged.summary())
         assert not forged.passed
-        assert (forged.records, forged.unsigned_tail) == (2 * REPORTS + 1, 1)
+        # a record that is not a valid gateway record is no leaf, signed or not
+        assert (forged.records, forged.unsigned_tail) == (2 * REPORTS + 1, 0)
         assert forged.replay_mismatches == 1
         index = 2 * REPORTS
         assert forged.problems[0].startswith(f"verify: invalid_record at index {index}: ")
         assert forged.problems[1].startswith(f"replay: index {index} message {message_id}: ")
         assert "recorded deny, the accord gives allow" in forged.problems[1]
 
-        # the gateway starts again and, stopping, signs the altered record into its log
+        # the gateway starts again: its checkpointer refuses the altered record and says so
         federation.start("gateway")
+        alert = 'xb_audit_refused_records_total{reason_code="bad_signature"}'
+        assert wait_until(lambda: federation.metrics("gateway").get(alert) == 1, timeout_s=60)
         assert federation.stop("gateway") == 0
         bundle = tmp_path / "audit.bundle"
         signed = check_audit(federation, bundle=bundle, quiet_s=1.0)
         print(signed.summary())
-        assert (signed.signed, signed.unsigned_tail) == (2 * REPORTS + 1, 0)
+        assert (signed.signed, signed.unsigned_tail) == (2 * REPORTS, 0)
         assert not signed.passed
         assert signed.problems[0].startswith(f"verify: invalid_record at index {index}: ")
-        # only the thorough check catches it: the checkpoints themselves are sound
+        assert "refused (bad_signature)" in signed.problems[0]
+        # the default check names it too: no checkpoint covers it as valid
         registry = load_trusted_registry(federation.registry_path.read_bytes())
-        assert verify_entries(iter_entries(bundle), registry=registry).intact
+        problem = verify_entries(iter_entries(bundle), registry=registry).first_problem
+        assert problem is not None
+        assert (problem.kind, problem.index) == ("invalid_record", index)
 
 
 CASES = {

@@ -208,7 +208,9 @@ def world() -> World:
         ),
         key=gateway_key,
     )
-    checkpoint_record = encode_checkpoint_record(note, first=0, leaves=leaves)
+    checkpoint_record = encode_checkpoint_record(
+        note, first=0, leaves=leaves, refused=[], through=len(leaves)
+    )
     header = BundleHeader.build(
         topic=AUDIT_TOPIC,
         exported_at="2026-11-28T12:00:00Z",

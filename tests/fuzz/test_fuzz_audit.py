@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broker.audit import verify_checkpoint, verify_log_signature
+from broker.audit import CosignatureKey, checkpoint_cosigners, open_checkpoint
+from broker.ledger import judge_record, registered_cosigners
 from broker.ledger.entries import parse_checkpoint_record
 from broker.replay import iter_entries, read_header, verify_entries
 from tests.fuzz.mutations import (
@@ -35,15 +36,12 @@ pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
 @CAMPAIGN
 @given(note=hostile([world().checkpoint_note]))
 def test_checkpoint_notes_never_crash(note: bytes) -> None:
-    """A mangled checkpoint note verifies or raises our error, with and without witnesses."""
+    """A mangled checkpoint note verifies or raises our error, for the log and its witnesses."""
     gateway = [world().gateway_key.public_key()]
-    witness = [world().witness_key.public_key()]
-    refused_or_accepted(lambda: verify_log_signature(note, gateway_keys=gateway))
-    refused_or_accepted(
-        lambda: verify_checkpoint(
-            note, gateway_keys=gateway, witness_keys=witness, witness_threshold=1
-        )
-    )
+    witness = [CosignatureKey("witness-1", world().witness_key.public_key())]
+    refused_or_accepted(lambda: open_checkpoint(note, log_keys=gateway))
+    refused_or_accepted(lambda: checkpoint_cosigners(note, witnesses=witness))
+    refused_or_accepted(lambda: registered_cosigners(note, world().registry))
 
 
 @CAMPAIGN
@@ -52,9 +50,9 @@ def test_checkpoint_notes_never_crash(note: bytes) -> None:
     | hostile([world().checkpoint_record])
 )
 def test_checkpoint_records_never_crash(value: bytes) -> None:
-    """A mangled checkpoint record parses (and its note verifies) or raises our error."""
-    gateway = [world().gateway_key.public_key()]
-    refused_or_accepted(lambda: parse_checkpoint_record(value).checkpoint(gateway_keys=gateway))
+    """A mangled checkpoint record parses or raises our error; judged, it is never a crash."""
+    refused_or_accepted(lambda: parse_checkpoint_record(value))
+    judge_record(value, registry=world().registry)
 
 
 def _lines() -> tuple[bytes, ...]:

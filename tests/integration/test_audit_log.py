@@ -16,7 +16,6 @@ import pytest
 from broker.audit import Checkpoint
 from broker.clock import FixedClock
 from broker.cosign import accord_bytes
-from broker.keys import save_private_key
 from broker.ledger import checkpoint_origin, run_checkpointer
 from broker.pipeline.records import parse_audit_record
 from broker.schema.labels import Classification
@@ -74,6 +73,7 @@ async def _run_gateways(kafka: KafkaUnderTest, log: AuditLog, topic: str) -> lis
                 topic=topic,
                 key=keys[which],
                 origin=checkpoint_origin(topic),
+                registry=lambda: log.fixture.registry,
                 clock=FixedClock(NOW),
                 stop=stop,
                 every_records=4,
@@ -95,7 +95,7 @@ def test_the_exported_log_verifies_replays_proves_and_catches_one_changed_byte(
 ) -> None:
     """Export -> verify passes (also reading the topic with ``--config``); a copy with one byte
     changed fails verify and report with the record's index; replay agrees across the accord
-    change; an inclusion proof verifies; a witness co-signs."""
+    change; an inclusion proof verifies."""
     log = AuditLog.create(gateways=2)
     topic = kafka.topic("audit")
     records = asyncio.run(_run_gateways(kafka, log, topic))
@@ -152,15 +152,6 @@ def test_the_exported_log_verifies_replays_proves_and_catches_one_changed_byte(
     checked = broker("audit", "verify-proof", str(proof), "--registry", str(registry))
     assert checked.returncode == 0, checked.stderr
     assert f"message {message_id} is record 7" in checked.stdout
-
-    key = tmp_path / "witness.pem"
-    save_private_key(key, log.witness_key, passphrase=PASSPHRASE)
-    witnessed = broker(
-        "audit", "witness", "--bundle", str(bundle), "--key", str(key),
-        "--state", str(tmp_path / "witness"), "--passphrase-env", "BROKER_TEST_PASSPHRASE",
-    )  # fmt: skip
-    assert witnessed.returncode == 0, witnessed.stderr
-    assert f"co-signed size {len(records)} (first use)" in witnessed.stdout
 
 
 def _plaintext_config(bootstrap: str) -> dict[str, object]:

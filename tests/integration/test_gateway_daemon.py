@@ -17,7 +17,7 @@ import uuid
 import pytest
 
 from broker import cosign, envelope, keys
-from broker.audit import leaf_hash, root_hash
+from broker.audit import leaf_hash, open_checkpoint, root_hash
 from broker.config import (
     GatewayConfig,
     audit_topic,
@@ -196,7 +196,8 @@ async def checkpointed_on_stop(
     leaves = [leaf_hash(v) for v in values if not is_checkpoint_record(v)]
     assert len(checkpoints) == 1, "one checkpoint, written as the gateway stopped"
     gateway_keys = [key.public_key() for key in fixture.gateways.values()]
-    checkpoint = parse_checkpoint_record(checkpoints[0]).checkpoint(gateway_keys=gateway_keys)
+    note = parse_checkpoint_record(checkpoints[0]).note
+    checkpoint = open_checkpoint(note, log_keys=gateway_keys)
     assert 3 <= checkpoint.size <= len(leaves)
     assert checkpoint.root == root_hash(leaves[: checkpoint.size])
 

@@ -1,5 +1,5 @@
-"""Signed checkpoints and witness co-signatures: what verifies, and every way a note or a
-witness's input can be wrong."""
+"""Signed checkpoints and witness cosignatures in the C2SP formats: what verifies, and every way
+a note can be wrong."""
 
 from __future__ import annotations
 
@@ -12,20 +12,23 @@ import pytest
 from broker import errors
 from broker.audit import merkle
 from broker.audit.checkpoint import (
-    CHECKPOINT_CONTEXT,
     Checkpoint,
-    add_cosignatures,
+    add_signatures,
+    checkpoint_cosigners,
+    cosign_checkpoint,
+    open_checkpoint,
+    read_checkpoint,
     sign_checkpoint,
-    verify_checkpoint,
-    verify_log_signature,
-    witness_cosign,
 )
+from broker.audit.note import CosignatureKey, Ed25519NoteKey, parse_note
 from broker.crypto import SigningKey, Suite
 
 ORIGIN = "xb.example/audit/gateway"
 T0 = dt.datetime(2026, 11, 28, 16, 0, tzinfo=dt.UTC)
+STAMP = int(T0.timestamp())
 LEAVES = [merkle.leaf_hash(f"record {i}".encode()) for i in range(20)]
 Witnesses = tuple[SigningKey, SigningKey, SigningKey]
+NAMES = ("witness.example/a", "witness.example/b", "witness.example/c")
 
 
 def checkpoint_at(size: int, *, minutes: int = 0, root: bytes | None = None) -> Checkpoint:
@@ -37,15 +40,18 @@ def checkpoint_at(size: int, *, minutes: int = 0, root: bytes | None = None) -> 
     )
 
 
+def witness_note_keys(witnesses: Witnesses) -> list[CosignatureKey]:
+    return [CosignatureKey(n, w.public_key()) for n, w in zip(NAMES, witnesses, strict=True)]
+
+
 def cosigned_note(gateway: SigningKey, witnesses: Witnesses, checkpoint: Checkpoint) -> bytes:
-    """A note signed by the gateway and co-signed by every witness (each seeing it first)."""
+    """A note signed by the gateway and cosigned by every witness."""
     note = sign_checkpoint(checkpoint, key=gateway)
-    verified = verify_log_signature(note, gateway_keys=[gateway.public_key()])
-    cosignatures = [
-        witness_cosign(verified, previous=None, consistency_proof=(), key=w, now=T0)
-        for w in witnesses
+    lines = [
+        cosign_checkpoint(checkpoint, key=w, name=n, timestamp=STAMP)
+        for n, w in zip(NAMES, witnesses, strict=True)
     ]
-    return add_cosignatures(note, cosignatures)
+    return add_signatures(note, lines)
 
 
 def test_body_is_the_documented_text() -> None:
@@ -57,66 +63,66 @@ def test_body_is_the_documented_text() -> None:
     )
 
 
-def test_signed_and_cosigned_note_verifies(
+def test_the_log_signs_the_body_as_a_plain_ed25519_note(gateway_key: SigningKey) -> None:
+    """The signature line is the origin as key name and base64(key ID || Ed25519(body)):
+    exactly what c2sp.org/signed-note and Go's sumdb/note verify."""
+    checkpoint = checkpoint_at(4)
+    note = sign_checkpoint(checkpoint, key=gateway_key)
+    body, line = note.split(b"\n\n")
+    assert body + b"\n" == checkpoint.body()
+    name, blob = line.decode().removeprefix("\u2014 ").rstrip("\n").split(" ")
+    raw = base64.b64decode(blob)
+    assert name == ORIGIN
+    assert raw[:4] == Ed25519NoteKey(ORIGIN, gateway_key.public_key()).key_id
+    gateway_key.public_key().verify_ed25519(signature=raw[4:], message=checkpoint.body())
+    assert open_checkpoint(note, log_keys=[gateway_key.public_key()]) == checkpoint
+
+
+def test_cosignatures_verify_and_count_per_witness(
     gateway_key: SigningKey, witness_keys: Witnesses
 ) -> None:
-    """With the gateway's signature and enough witnesses, the checkpoint comes back intact."""
+    """Each witness's cosignature/v1 verifies under its own name; unknown ones are ignored."""
     checkpoint = checkpoint_at(8)
     note = cosigned_note(gateway_key, witness_keys, checkpoint)
-    got = verify_checkpoint(
-        note,
-        gateway_keys=[gateway_key.public_key()],
-        witness_keys=[w.public_key() for w in witness_keys],
-        witness_threshold=3,
-    )
-    assert got == checkpoint
-    assert note.startswith(checkpoint.body() + b"\n\xe2\x80\x94 gateway/")
+    keys = witness_note_keys(witness_keys)
+    assert checkpoint_cosigners(note, witnesses=keys) == tuple(keys)
+    assert checkpoint_cosigners(note, witnesses=keys[:1]) == (keys[0],)
+    assert open_checkpoint(note, log_keys=[gateway_key.public_key()]) == checkpoint
 
 
-def test_post_quantum_hybrid_keys_work_the_same(witness_keys: Witnesses) -> None:
-    """The hybrid suite's longer signatures fit the note and verify."""
+def test_post_quantum_hybrid_keys_sign_with_their_ed25519_half(witness_keys: Witnesses) -> None:
+    """The note formats are Ed25519 only: a hybrid key signs and verifies with its Ed25519 half."""
     gateway = SigningKey.generate(Suite.PQ_HYBRID)
-    note = cosigned_note(gateway, witness_keys, checkpoint_at(3))
-    got = verify_checkpoint(
-        note,
-        gateway_keys=[gateway.public_key()],
-        witness_keys=[witness_keys[0].public_key()],
-        witness_threshold=1,
+    witness = SigningKey.generate(Suite.PQ_HYBRID)
+    checkpoint = checkpoint_at(3)
+    note = add_signatures(
+        sign_checkpoint(checkpoint, key=gateway),
+        [cosign_checkpoint(checkpoint, key=witness, name=NAMES[0], timestamp=STAMP)],
     )
-    assert got.size == 3
-
-
-def test_signatures_are_domain_separated(gateway_key: SigningKey, witness_keys: Witnesses) -> None:
-    """The gateway signs a context-prefixed input, never the bare body, so its checkpoint
-    signature cannot be replayed as a signature over the same text in another protocol."""
-    note = sign_checkpoint(checkpoint_at(4), key=gateway_key)
-    signature = base64.b64decode(note.rstrip(b"\n").rsplit(b" ", 1)[1])
-    with pytest.raises(errors.VerificationError):
-        gateway_key.public_key().verify(signature=signature, message=checkpoint_at(4).body())
-    assert CHECKPOINT_CONTEXT.startswith(b"broker/audit/")
+    assert open_checkpoint(note, log_keys=[gateway.public_key()]).size == 3
+    cosigner = CosignatureKey(NAMES[0], witness.public_key())
+    assert checkpoint_cosigners(note, witnesses=[cosigner]) == (cosigner,)
 
 
 def test_a_cosignature_does_not_pass_as_the_logs_signature(witness_keys: Witnesses) -> None:
-    """A witness's co-signature line relabelled as a gateway line is refused."""
+    """A witness key's cosignature, relabelled under the origin, is no log signature: the key
+    IDs differ by type byte, and the signed message differs by its cosignature header."""
     witness = witness_keys[0]
-    note = cosigned_note(witness, (witness, witness, witness), checkpoint_at(4))
-    body, lines = note.split(b"\n\n")
-    cosignature_line = lines.split(b"\n")[1]
-    blob = base64.b64decode(cosignature_line.rsplit(b" ", 1)[1])
-    forged = cosignature_line.replace(b"witness/", b"gateway/").rsplit(b" ", 1)[0]
-    forged += b" " + base64.b64encode(blob[8:]) + b"\n"
-    with pytest.raises(errors.AuditError):
-        verify_log_signature(body + b"\n\n" + forged, gateway_keys=[witness.public_key()])
+    checkpoint = checkpoint_at(4)
+    line = cosign_checkpoint(checkpoint, key=witness, name=ORIGIN, timestamp=STAMP)
+    note = checkpoint.body() + b"\n" + line.line()
+    with pytest.raises(errors.AuditError, match="no signature by a trusted log key"):
+        open_checkpoint(note, log_keys=[witness.public_key()])
+    relabelled = line.line().replace(
+        base64.b64encode(line.key_id + line.signature),
+        base64.b64encode(Ed25519NoteKey(ORIGIN, witness.public_key()).key_id + line.signature[8:]),
+    )
+    with pytest.raises(errors.AuditError, match="does not verify"):
+        open_checkpoint(checkpoint.body() + b"\n" + relabelled, log_keys=[witness.public_key()])
 
 
 def _replace(old: bytes, new: bytes) -> Callable[[bytes], bytes]:
     return lambda note: note.replace(old, new, 1)
-
-
-def _drop_line(prefix: bytes) -> Callable[[bytes], bytes]:
-    return lambda note: b"\n".join(
-        line for line in note.split(b"\n") if not line.startswith(prefix)
-    )
 
 
 def _flip_signature(line_number: int) -> Callable[[bytes], bytes]:
@@ -131,45 +137,31 @@ def _flip_signature(line_number: int) -> Callable[[bytes], bytes]:
     return flip
 
 
-def _duplicate_line(line_number: int) -> Callable[[bytes], bytes]:
-    def duplicate(note: bytes) -> bytes:
-        return note + note.split(b"\n")[line_number] + b"\n"
-
-    return duplicate
+def _drop_gateway_line(note: bytes) -> bytes:
+    return b"\n".join(line for line in note.split(b"\n") if not line.startswith(b"\xe2\x80\x94 xb"))
 
 
 TAMPERED_NOTES: dict[str, tuple[Callable[[bytes], bytes], str]] = {
-    "size changed": (_replace(b"\n8\n", b"\n9\n"), "signature by"),
-    "origin changed": (_replace(b"xb.example", b"xc.example"), "signature by"),
-    "time changed": (_replace(b"T16:00:00Z", b"T16:00:01Z"), "signature by"),
+    "size changed": (_replace(b"\n8\n", b"\n9\n"), "does not verify"),
+    "time changed": (_replace(b"T16:00:00Z", b"T16:00:01Z"), "does not verify"),
     "root changed": (
         lambda note: note.replace(
             base64.b64encode(checkpoint_at(8).root), base64.b64encode(checkpoint_at(7).root)
         ),
-        "signature by",
+        "does not verify",
     ),
-    "gateway signature removed": (
-        _drop_line("\u2014 gateway".encode()),
-        "no signature by a trusted gateway",
-    ),
-    "gateway signature damaged": (_flip_signature(5), "checkpoint signature by"),
-    "witness co-signature damaged": (_flip_signature(6), "co-signature by witness"),
-    "a witness co-signature removed": (_drop_line("\u2014 witness".encode()), "0 trusted witness"),
-    "a witness line twice": (_duplicate_line(6), "two signatures"),
+    "origin changed": (_replace(b"xb.example", b"xc.example"), "no signature by a trusted"),
+    "gateway signature removed": (_drop_gateway_line, "no signature by a trusted"),
+    "gateway signature damaged": (_flip_signature(5), "does not verify"),
     "size with a leading zero": (_replace(b"\n8\n", b"\n08\n"), "size line"),
     "root in unpadded base64": (lambda note: note.replace(b"=\ntime", b"\ntime"), "root line"),
     "extra body line": (_replace(b"Z\n\n", b"Z\nextra\n\n"), "four lines"),
     "no blank line": (_replace(b"Z\n\n", b"Z\n"), "blank line"),
-    "no final newline": (lambda note: note.rstrip(b"\n"), "blank line"),
-    "malformed signature line": (
-        lambda note: note + b"- gateway/abc xyz\n",
-        "malformed signature line",
-    ),
+    "no final newline": (lambda note: note.rstrip(b"\n"), "final newline"),
+    "malformed signature line": (lambda note: note + b"- gateway xyz\n", "malformed note"),
+    "a control character": (_replace(b"time", b"\ttime"), "control character"),
     "not UTF-8": (lambda note: note + b"\xff\n", "UTF-8"),
-    "oversized": (
-        lambda note: note + b"\xe2\x80\x94 witness/" + b"0" * 32 + b" " + b"A" * 300_000,
-        "larger than",
-    ),
+    "oversized": (lambda note: note + "\u2014 w ".encode() + b"A" * 70_000 + b"\n", "at most"),
     "invalid date": (_replace(b"2026-11-28", b"2026-02-30"), "valid date"),
 }
 
@@ -178,178 +170,76 @@ TAMPERED_NOTES: dict[str, tuple[Callable[[bytes], bytes], str]] = {
 def test_tampered_notes_are_refused(
     gateway_key: SigningKey, witness_keys: Witnesses, tamper: Callable[[bytes], bytes], reason: str
 ) -> None:
-    """Any change to the signed body, any damaged or missing signature, any deviation from
+    """Any change to the signed body, a damaged or missing log signature, any deviation from
     the one canonical text form: AuditError."""
     note = cosigned_note(gateway_key, witness_keys, checkpoint_at(8))
     tampered = tamper(note)
     assert tampered != note
     with pytest.raises(errors.AuditError, match=reason):
-        verify_checkpoint(
-            tampered,
-            gateway_keys=[gateway_key.public_key()],
-            witness_keys=[w.public_key() for w in witness_keys],
-            witness_threshold=3,
-        )
+        open_checkpoint(tampered, log_keys=[gateway_key.public_key()])
+
+
+def test_a_damaged_cosignature_fails_its_witness_only(
+    gateway_key: SigningKey, witness_keys: Witnesses
+) -> None:
+    """The log's signature still opens the note; the damaged witness's line is refused when
+    that witness is asked about, and ignored when it is not."""
+    note = _flip_signature(8)(cosigned_note(gateway_key, witness_keys, checkpoint_at(8)))
+    keys = witness_note_keys(witness_keys)
+    assert open_checkpoint(note, log_keys=[gateway_key.public_key()]).size == 8
+    with pytest.raises(errors.AuditError, match="does not verify"):
+        checkpoint_cosigners(note, witnesses=keys)
+    assert checkpoint_cosigners(note, witnesses=keys[:2]) == tuple(keys[:2])
 
 
 def test_signatures_by_unknown_keys_are_ignored(
     gateway_key: SigningKey, witness_keys: Witnesses
 ) -> None:
-    """Other parties may co-sign; only trusted keys count, towards the threshold too."""
+    """Other parties may sign; a stranger's key alone opens nothing."""
     note = cosigned_note(gateway_key, witness_keys, checkpoint_at(8))
-    trusted = [witness_keys[0].public_key()]
-    got = verify_checkpoint(
-        note, gateway_keys=[gateway_key.public_key()], witness_keys=trusted, witness_threshold=1
-    )
-    assert got.size == 8
     stranger = SigningKey.generate(Suite.CLASSIC)
-    with pytest.raises(errors.AuditError, match="no signature by a trusted gateway"):
-        verify_log_signature(note, gateway_keys=[stranger.public_key()])
-
-
-@pytest.mark.parametrize("threshold", [0, -1, 4, True])
-def test_threshold_must_be_reachable_and_positive(
-    gateway_key: SigningKey, witness_keys: Witnesses, threshold: int
-) -> None:
-    """Fail closed: no threshold of zero, none larger than the distinct witness keys."""
-    note = cosigned_note(gateway_key, witness_keys, checkpoint_at(8))
+    with pytest.raises(errors.AuditError, match="no signature by a trusted log key"):
+        open_checkpoint(note, log_keys=[stranger.public_key()])
+    assert checkpoint_cosigners(note, witnesses=[CosignatureKey("x", stranger.public_key())]) == ()
     with pytest.raises(errors.UsageError):
-        verify_checkpoint(
-            note,
-            gateway_keys=[gateway_key.public_key()],
-            witness_keys=[w.public_key() for w in witness_keys],
-            witness_threshold=threshold,
-        )
-
-
-def test_the_same_witness_key_twice_counts_once(
-    gateway_key: SigningKey, witness_keys: Witnesses
-) -> None:
-    """Listing one witness key twice does not let a threshold of two be met by one witness."""
-    note = cosigned_note(gateway_key, witness_keys, checkpoint_at(8))
-    once = witness_keys[0].public_key()
-    with pytest.raises(errors.UsageError):
-        verify_checkpoint(
-            note,
-            gateway_keys=[gateway_key.public_key()],
-            witness_keys=[once, once],
-            witness_threshold=2,
-        )
+        open_checkpoint(note, log_keys=[])
 
 
 def test_adding_a_cosignature_twice_keeps_one_line(
     gateway_key: SigningKey, witness_keys: Witnesses
 ) -> None:
-    """Re-attaching a witness's co-signature leaves the note unchanged."""
+    """Re-attaching a witness's cosignature leaves the note unchanged."""
     checkpoint = checkpoint_at(8)
     note = sign_checkpoint(checkpoint, key=gateway_key)
-    cosignature = witness_cosign(
-        checkpoint, previous=None, consistency_proof=(), key=witness_keys[0], now=T0
-    )
-    once = add_cosignatures(note, [cosignature])
-    assert add_cosignatures(once, [cosignature, cosignature]) == once
-    assert once.count("\u2014 witness/".encode()) == 1
+    line = cosign_checkpoint(checkpoint, key=witness_keys[0], name=NAMES[0], timestamp=STAMP)
+    once = add_signatures(note, [line])
+    assert add_signatures(once, [line, line]) == once
+    assert len(parse_note(once).signatures) == 2
 
 
-def test_witness_cosigns_a_grown_log_with_a_valid_proof(witness_keys: Witnesses) -> None:
-    """The last co-signed checkpoint plus a consistency proof is enough to co-sign again."""
-    previous, current = checkpoint_at(5), checkpoint_at(13, minutes=1)
-    proof = merkle.consistency_proof(LEAVES, 5, 13)
-    now = T0 + dt.timedelta(minutes=2, microseconds=7)
-    cosignature = witness_cosign(
-        current, previous=previous, consistency_proof=proof, key=witness_keys[0], now=now
-    )
-    assert cosignature.key_id == witness_keys[0].public_key().key_id
-    assert cosignature.timestamp == T0 + dt.timedelta(minutes=2)
+def test_reading_a_checkpoint_checks_its_form_only(gateway_key: SigningKey) -> None:
+    """read_checkpoint parses without any key (for choosing keys by time); it is no proof."""
+    checkpoint = checkpoint_at(5, minutes=3)
+    stranger = SigningKey.generate(Suite.CLASSIC)
+    read, note = read_checkpoint(sign_checkpoint(checkpoint, key=stranger))
+    assert read == checkpoint
+    assert note.text == checkpoint.body()
 
 
-def test_witness_cosigns_the_same_checkpoint_again(witness_keys: Witnesses) -> None:
-    """An unchanged log (same size, same root) needs no proof."""
-    same = checkpoint_at(5)
-    witness_cosign(same, previous=same, consistency_proof=(), key=witness_keys[0], now=T0)
-
-
-REFUSALS = {
-    "the log shrank": (checkpoint_at(13), checkpoint_at(5, minutes=1), (), errors.AuditError),
-    "same size, other root: a fork": (
-        checkpoint_at(5),
-        checkpoint_at(5, root=merkle.root_hash(LEAVES[1:6])),
-        (),
-        errors.AuditError,
-    ),
-    "proof does not verify": (
-        checkpoint_at(5),
-        checkpoint_at(13),
-        merkle.consistency_proof(LEAVES, 4, 13),
-        errors.AuditError,
-    ),
-    "history rewritten under a valid-looking proof": (
-        checkpoint_at(5),
-        checkpoint_at(13, root=merkle.root_hash(LEAVES[1:14])),
-        merkle.consistency_proof(LEAVES[1:14], 5, 13),
-        errors.AuditError,
-    ),
-    "another log": (
-        Checkpoint(origin="xb.example/other", size=5, root=checkpoint_at(5).root, timestamp=T0),
-        checkpoint_at(13),
-        merkle.consistency_proof(LEAVES, 5, 13),
-        errors.AuditError,
-    ),
-    "time runs backwards": (
-        checkpoint_at(5, minutes=3),
-        checkpoint_at(13, minutes=2),
-        merkle.consistency_proof(LEAVES, 5, 13),
-        errors.AuditError,
-    ),
-    "dated in the future": (
-        checkpoint_at(5),
-        checkpoint_at(13, minutes=60),
-        merkle.consistency_proof(LEAVES, 5, 13),
-        errors.AuditError,
-    ),
-    "a proof with no previous checkpoint": (
-        None,
-        checkpoint_at(13),
-        merkle.consistency_proof(LEAVES, 5, 13),
-        errors.UsageError,
-    ),
-}
-
-
-@pytest.mark.parametrize(
-    ("previous", "current", "proof", "error"), REFUSALS.values(), ids=REFUSALS.keys()
-)
-def test_witness_refuses_what_it_cannot_vouch_for(
-    witness_keys: Witnesses,
-    previous: Checkpoint | None,
-    current: Checkpoint,
-    proof: tuple[bytes, ...],
-    error: type[Exception],
-) -> None:
-    """A witness never co-signs a rollback, a split view, an unproven extension or a
-    checkpoint from another log or another time."""
-    with pytest.raises(error):
-        witness_cosign(
-            current, previous=previous, consistency_proof=proof, key=witness_keys[0], now=T0
-        )
-
-
-def test_witness_needs_an_aware_now(witness_keys: Witnesses) -> None:
-    """A naive time is a programming error, refused rather than guessed."""
+@pytest.mark.parametrize("timestamp", [-1, 1 << 63, True])
+def test_impossible_cosignature_times_are_refused(witness_keys: Witnesses, timestamp: int) -> None:
+    """A cosignature time is an unsigned 63-bit count of seconds."""
     with pytest.raises(errors.UsageError):
-        witness_cosign(
-            checkpoint_at(1),
-            previous=None,
-            consistency_proof=(),
-            key=witness_keys[0],
-            now=dt.datetime(2026, 1, 1),  # noqa: DTZ001 - the naive time under test
-        )
+        cosign_checkpoint(checkpoint_at(1), key=witness_keys[0], name=NAMES[0], timestamp=timestamp)
 
 
 BAD_CHECKPOINTS: dict[str, Callable[[], Checkpoint]] = {
     "empty origin": lambda: Checkpoint(origin="", size=0, root=merkle.EMPTY_ROOT, timestamp=T0),
     "origin with a newline": lambda: Checkpoint(
         origin="a\nb", size=0, root=merkle.EMPTY_ROOT, timestamp=T0
+    ),
+    "origin with a plus": lambda: Checkpoint(
+        origin="a+b", size=0, root=merkle.EMPTY_ROOT, timestamp=T0
     ),
     "negative size": lambda: Checkpoint(origin=ORIGIN, size=-1, root=bytes(32), timestamp=T0),
     "short root": lambda: Checkpoint(origin=ORIGIN, size=1, root=bytes(31), timestamp=T0),
@@ -385,3 +275,10 @@ def test_checkpoint_time_is_whole_utc_seconds_and_has_no_truth_value() -> None:
     assert checkpoint.timestamp.tzinfo is dt.UTC
     with pytest.raises(TypeError):
         bool(checkpoint)
+    with pytest.raises(errors.UsageError):
+        Checkpoint(
+            origin=ORIGIN,
+            size=0,
+            root=merkle.EMPTY_ROOT,
+            timestamp=dt.datetime(2026, 1, 1),  # noqa: DTZ001 - the naive time under test
+        )

@@ -66,7 +66,7 @@ def test_plan_covers_every_topic_once() -> None:
     names = [spec.name for spec in plan]
     expected = {f"xb.{kind}.{p}" for kind in ("outbox", "inbox") for p in PARTNERS}
     assert sorted(names) == names
-    assert set(names) == expected | {"xb.quarantine", "xb.audit"}
+    assert set(names) == expected | {"xb.quarantine", "xb.audit", "xb.witness"}
     assert len(names) == len(set(names))
     for spec in plan:
         assert spec.replication_factor == 3
@@ -84,6 +84,9 @@ def test_audit_topic_is_one_ordered_partition_kept_forever() -> None:
     }
     assert plan["xb.audit"].partitions == 1
     assert plan["xb.audit"].configs["retention.ms"] == "-1"
+    # the witnesses' cosignatures vouch for the log: kept as long, in one order too
+    assert plan["xb.witness"].partitions == 1
+    assert plan["xb.witness"].configs["retention.ms"] == "-1"
     assert plan["xb.outbox.GB"].partitions == 12
     assert plan["xb.inbox.GB"].configs["retention.ms"] == str(7 * 86_400_000)
 

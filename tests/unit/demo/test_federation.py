@@ -10,10 +10,11 @@ import pytest
 
 from broker import cosign, keys
 from broker.clock import FixedClock
-from broker.config import AdapterConfig, GatewayConfig, load_config
+from broker.config import AdapterConfig, GatewayConfig, WitnessConfig, load_config
 from broker.demo.federation import (
     DEFAULT_PARTNERS,
     GATEWAY,
+    WITNESS,
     Federation,
     default_policies_dir,
     provision,
@@ -39,21 +40,24 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Federation:
 def test_every_daemon_config_loads_and_names_its_own_files(federation: Federation) -> None:
     """Each config validates; adapters have partner, store, spool and KEM keys; ports differ."""
     ports = set()
-    for name in (GATEWAY, *DEFAULT_PARTNERS):
+    for name in (GATEWAY, WITNESS, *DEFAULT_PARTNERS):
         path = federation.config_path(name)
-        config: AdapterConfig | GatewayConfig = (
-            load_config(path, GatewayConfig, env={})
-            if name == GATEWAY
-            else load_config(path, AdapterConfig, env={})
-        )
+        config: AdapterConfig | GatewayConfig | WitnessConfig
+        if name == GATEWAY:
+            config = load_config(path, GatewayConfig, env={})
+        elif name == WITNESS:
+            config = load_config(path, WitnessConfig, env={})
+        else:
+            config = load_config(path, AdapterConfig, env={})
         assert config.kafka.topic_prefix == "demo."
         assert config.observability.port == federation.port(name)
-        assert not config.accords.unsafe_allow_unsigned
+        if not isinstance(config, WitnessConfig):  # a witness holds no accords
+            assert not config.accords.unsafe_allow_unsigned
         ports.add(config.observability.port)
         if isinstance(config, AdapterConfig):
             assert config.partner == name
             assert len(config.keys.decryption_keys) == 1
-    assert len(ports) == 1 + len(DEFAULT_PARTNERS)
+    assert len(ports) == 2 + len(DEFAULT_PARTNERS)
 
 
 def test_registry_verifies_and_registers_every_key_on_disk(federation: Federation) -> None:
@@ -67,6 +71,8 @@ def test_registry_verifies_and_registers_every_key_on_disk(federation: Federatio
         registry.signing_key(PartnerCode(code), key.public_key().key_id, at=NOW)
     gateway = federation.signing_key(GATEWAY)
     registry.gateway_key(gateway.public_key().key_id, at=NOW)
+    witness = federation.signing_key(WITNESS)
+    registry.witness_key(witness.public_key().key_id, at=NOW)
 
 
 def test_every_accord_is_co_signed_by_all_its_parties(federation: Federation) -> None:
@@ -86,7 +92,8 @@ def test_every_accord_is_co_signed_by_all_its_parties(federation: Federation) ->
 def test_secrets_and_private_keys_are_readable_by_the_owner_only(federation: Federation) -> None:
     """Passphrase files and private key files are mode 0600."""
     private = [*federation.root.glob("secrets/*"), *federation.root.glob("keys/*/*.pem")]
-    assert len(private) == 7 + 6 * 3 + 1  # 7 passphrases; 6 partners x 3 keys; gateway key
+    # 8 passphrases; 6 partners x 3 keys; the gateway's and the witness's signing keys
+    assert len(private) == 8 + 6 * 3 + 2
     for path in private:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 

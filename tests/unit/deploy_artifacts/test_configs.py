@@ -18,6 +18,7 @@ from broker.config import (
     DaemonConfig,
     GatewayConfig,
     SaslSslSecurity,
+    WitnessConfig,
     load_config,
 )
 
@@ -59,6 +60,14 @@ def _secret_files(config: DaemonConfig) -> list[PurePosixPath]:
     return [PurePosixPath(str(source.file)) for source in sources]
 
 
+def _load_witness(path: Path) -> WitnessConfig:
+    """A witness's file, read as the witness reads it: it holds no decryption key."""
+    config = load_config(path, WitnessConfig, env=_NO_OVERRIDES)
+    assert isinstance(config.kafka.security, SaslSslSecurity), "deployments use SASL_SSL"
+    assert config.kafka.security.username == config.witness.name == "witness"
+    return config  # its key section has no decryption_keys: the type refuses them
+
+
 def _load_for_role(path: Path, *, partner: str | None) -> AdapterConfig | GatewayConfig:
     """The file read as its daemon reads it: an adapter's as an adapter's, else the gateway's
     (the role types make both keep a durable store, and the gateway hold no decryption key)."""
@@ -75,9 +84,9 @@ def _load_for_role(path: Path, *, partner: str | None) -> AdapterConfig | Gatewa
     return config
 
 
-def test_compose_runs_the_gateway_and_one_adapter_per_partner() -> None:
-    """Compose starts exactly the gateway and an adapter for each of the six partners."""
-    expected = {"gateway"} | {f"adapter-{code.lower()}" for code in PARTNERS}
+def test_compose_runs_the_gateway_a_witness_and_one_adapter_per_partner() -> None:
+    """Compose starts exactly the gateway, a witness and an adapter for each partner."""
+    expected = {"gateway", "witness"} | {f"adapter-{code.lower()}" for code in PARTNERS}
     assert set(_daemon_services()) == expected
 
 
@@ -90,7 +99,9 @@ def test_compose_daemon_config_validates_and_matches_its_service(name: str) -> N
     assert path.is_file(), f"{path} is referenced by compose but missing"
     assert CONFIG_IN_CONTAINER in service["command"]
     partner = name.removeprefix("adapter-").upper() if name.startswith("adapter-") else None
-    config = _load_for_role(path, partner=partner)
+    config: DaemonConfig = (
+        _load_witness(path) if name == "witness" else _load_for_role(path, partner=partner)
+    )
     mounted = {f"/run/secrets/{secret}" for secret in service["secrets"]}
     assert {str(file) for file in _secret_files(config)} <= mounted
     for secret in service["secrets"]:

@@ -41,9 +41,10 @@ def test_kafka_acls_script_equals_a_fresh_generation() -> None:
 
 
 def test_strimzi_users_are_the_clients_the_deployments_use() -> None:
-    """A KafkaUser exists for the gateway, the auditor and every partner's adapter."""
+    """A KafkaUser exists for the gateway, the auditor, the witness and every adapter."""
     names = {doc["metadata"]["name"] for doc in load_yaml_documents(K8S / "users.yaml")}
-    assert names == {"gateway", "auditor"} | {f"adapter-{p.lower()}" for p in PARTNERS}
+    expected = {"gateway", "auditor", "witness"} | {f"adapter-{p.lower()}" for p in PARTNERS}
+    assert names == expected
 
 
 def _spec_of_kafka_topics_line(line: str) -> TopicSpec:

@@ -95,7 +95,16 @@ def expected_grants(partners: Iterable[str], prefix: str = "xb.") -> Grants:
     grants[("User:gateway", "topic", f"{prefix}quarantine", "literal")] = rw
     grants[("User:gateway", "topic", f"{prefix}audit", "literal")] = rw
     grants[("User:auditor", "topic", f"{prefix}audit", "literal")] = frozenset({"Read", "Describe"})
+    grants[("User:auditor", "topic", f"{prefix}witness", "literal")] = frozenset(
+        {"Read", "Describe"}
+    )
     grants[("User:auditor", "group", "auditor-", "prefixed")] = frozenset({"Read"})
+    # a witness reads the log it vouches for and writes only its cosignatures
+    grants[("User:witness", "topic", f"{prefix}audit", "literal")] = frozenset({"Read", "Describe"})
+    grants[("User:witness", "topic", f"{prefix}witness", "literal")] = frozenset(
+        {"Write", "Describe"}
+    )
+    grants[("User:witness", "group", f"{prefix}witness.witness.", "prefixed")] = frozenset({"Read"})
     return grants
 
 
@@ -140,7 +149,9 @@ def test_each_partner_writes_only_its_outbox_and_reads_only_its_inbox(rendering:
 def test_only_the_gateway_writes_inboxes_quarantine_and_audit(rendering: str) -> None:
     grants = RENDERINGS[rendering](acl_plan(PARTNERS, prefix="xb."))
     for (principal, kind, name, _), ops in grants.items():
-        if "Write" in ops and not name.startswith("xb.outbox."):
+        if "Write" in ops and name == "xb.witness":
+            assert principal == "User:witness", (principal, name)
+        elif "Write" in ops and not name.startswith("xb.outbox."):
             assert principal == "User:gateway", (principal, name)
         if kind == "topic" and name.startswith("xb.outbox.") and "Read" in ops:
             assert principal == "User:gateway"
@@ -156,6 +167,7 @@ def test_topics_are_always_literal_and_only_groups_are_prefixed(rendering: str) 
         ("User:gateway", "xb.gateway.checkpointer."),
         ("User:gateway", "xb.quarantine-reader."),
         ("User:auditor", "auditor-"),
+        ("User:witness", "xb.witness.witness."),
     }
 
 
@@ -179,6 +191,15 @@ REAL_CLIENTS = {
     "quarantine release writes the outbox": ("User:gateway", "topic", "xb.outbox.GB", "Write"),
     "audit export reads the topic": ("User:auditor", "topic", "xb.audit", "Read"),
     "audit export's group": ("User:auditor", "group", "auditor-0123456789ab", "Read"),
+    "audit export reads the cosignatures": ("User:auditor", "topic", "xb.witness", "Read"),
+    "witness reads the audit topic": ("User:witness", "topic", "xb.audit", "Read"),
+    "witness's fresh group": (
+        "User:witness",
+        "group",
+        "xb.witness.witness.0123456789abcdef0123456789abcdef",
+        "Read",
+    ),
+    "witness publishes cosignatures": ("User:witness", "topic", "xb.witness", "Write"),
 }
 
 
@@ -202,6 +223,12 @@ def test_real_clients_are_covered(rendering: str, case: str) -> None:
         ("User:auditor", "topic", "xb.quarantine", "Read"),
         ("User:gateway", "group", "xb.adapter.GB", "Read"),
         ("User:gateway", "topic", "xb.outbox.ZZ", "Write"),
+        # a witness can add nothing to the log it vouches for, nor join another's groups
+        ("User:witness", "topic", "xb.audit", "Write"),
+        ("User:witness", "group", "xb.witness.other.x", "Read"),
+        ("User:witness", "group", "auditor-x", "Read"),
+        ("User:auditor", "topic", "xb.witness", "Write"),
+        ("User:gateway", "topic", "xb.witness", "Write"),
     ],
 )
 def test_the_new_grants_open_nothing_else(
@@ -226,6 +253,9 @@ def test_partner_list_is_deduplicated_and_validated() -> None:
         ({"auditors": ["gateway"]}, "auditor user"),
         ({"auditors": ["adapter-gb"]}, "auditor user"),
         ({"auditors": ["Auditor"]}, "auditor user"),
+        ({"witnesses": ["gateway"]}, "witness user"),
+        ({"witnesses": ["auditor"]}, "witness user"),
+        ({"witnesses": ["adapter-rs"]}, "witness user"),
         ({"gateway_group": "*"}, "consumer group"),
         ({"prefix": "*."}, "topic prefix"),
     ],

@@ -1,26 +1,37 @@
-"""The checkpointer signs the audit log on its own topic, and reading stops at the log's end."""
+"""The checkpointer signs the audit log on its own topic, covers only valid gateway records,
+and reading stops at the log's end."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 
 import pytest
 
 from broker import errors
-from broker.audit import Checkpoint, leaf_hash, root_hash, verify_log_signature
+from broker.audit import Checkpoint, leaf_hash, open_checkpoint, root_hash, sign_checkpoint
 from broker.clock import FixedClock
 from broker.crypto import SigningKey, Suite
 from broker.ledger import (
     CheckpointerStats,
+    CheckpointRecord,
+    Refusal,
+    RefusedRecord,
+    SeenCheckpoint,
+    WrittenLeaves,
     encode_checkpoint_record,
     is_checkpoint_record,
+    judge_record,
     parse_checkpoint_record,
     read_log,
     run_checkpointer,
 )
+from broker.pipeline.records import parse_audit_record
 from tests.unit.replay.audit_log import NOW, AuditLog, MemoryTopic, decide, labels
 
 ORIGIN = "broker/xb.audit"
+#: one registry for the module, with two gateway keys (two-instance tests use both)
+REGISTRY = AuditLog.create(gateways=2)
 
 
 def _records(log: AuditLog, count: int) -> list[bytes]:
@@ -28,13 +39,21 @@ def _records(log: AuditLog, count: int) -> list[bytes]:
 
 
 async def _checkpoint_until(
-    topic: MemoryTopic, key: SigningKey, *, size: int, every: int = 4
+    topic: MemoryTopic,
+    log: AuditLog,
+    key: SigningKey | None = None,
+    *,
+    through: int,
+    every: int = 4,
+    refused: list[RefusedRecord] | None = None,
 ) -> CheckpointerStats:
-    """Run a checkpointer until it has signed ``size`` leaves, then stop it."""
+    """Run a checkpointer until it has judged every record before offset ``through``."""
     stop, reached = asyncio.Event(), asyncio.Event()
+    written: list[CheckpointRecord] = []
 
-    def seen(checkpoint: Checkpoint) -> None:
-        if checkpoint.size >= size:
+    def seen(_: Checkpoint) -> None:
+        written.append(parse_checkpoint_record(_last_checkpoint(topic)))
+        if written[-1].through >= through:
             reached.set()
 
     task = asyncio.create_task(
@@ -42,12 +61,15 @@ async def _checkpoint_until(
             source=topic.reader(),
             sink=topic,
             topic=topic.name,
-            key=key,
+            key=key or log.gateway_key,
             origin=ORIGIN,
+            registry=lambda: log.fixture.registry,
             clock=FixedClock(NOW),
             stop=stop,
             every_records=every,
+            every_seconds=0.2,
             on_checkpoint=seen,
+            on_refused=None if refused is None else refused.append,
         )
     )
     await reached.wait()
@@ -55,15 +77,26 @@ async def _checkpoint_until(
     return await task
 
 
-def _checkpoints(topic: MemoryTopic) -> list[tuple[int, bytes]]:
-    return [(i, v) for i, v in enumerate(topic.values) if is_checkpoint_record(v)]
+def _last_checkpoint(topic: MemoryTopic) -> bytes:
+    return next(v for v in reversed(topic.values) if v is not None and is_checkpoint_record(v))
+
+
+def _checkpoints(topic: MemoryTopic) -> list[CheckpointRecord]:
+    """The checkpoint records a registered gateway wrote (not the forgeries among them)."""
+    found = []
+    for value in topic.values:
+        if value is not None and is_checkpoint_record(value):
+            judged = judge_record(value, registry=REGISTRY.fixture.registry)
+            if isinstance(judged, SeenCheckpoint):
+                found.append(judged.record)
+    return found
 
 
 async def test_checkpoints_every_n_records_cover_the_log_exactly() -> None:
     """Once ``every_records`` new leaves have arrived a signed checkpoint is appended whose
     root is the tree head of exactly the audit records before it and which lists their leaf
     hashes; stopping signs what is left."""
-    log, topic = AuditLog.create(), MemoryTopic()
+    log, topic = REGISTRY, MemoryTopic()
     records = _records(log, 10)
     stop, signed = asyncio.Event(), asyncio.Queue[Checkpoint]()
     task = asyncio.create_task(
@@ -73,6 +106,7 @@ async def test_checkpoints_every_n_records_cover_the_log_exactly() -> None:
             topic=topic.name,
             key=log.gateway_key,
             origin=ORIGIN,
+            registry=lambda: log.fixture.registry,
             clock=FixedClock(NOW),
             stop=stop,
             every_records=4,
@@ -89,77 +123,139 @@ async def test_checkpoints_every_n_records_cover_the_log_exactly() -> None:
     stats = await task
     assert stats.leaves == 10
     sizes = []
-    for _, value in _checkpoints(topic):
-        record = parse_checkpoint_record(value)
-        checkpoint = record.checkpoint(gateway_keys=[log.gateway_key.public_key()])
+    for record in _checkpoints(topic):
+        checkpoint = open_checkpoint(record.note, log_keys=[log.gateway_key.public_key()])
         assert checkpoint.root == root_hash([leaf_hash(v) for v in records[: checkpoint.size]])
         assert list(record.leaves) == [
             leaf_hash(v) for v in records[record.first : checkpoint.size]
         ]
+        assert record.refused == ()
         sizes.append(checkpoint.size)
     assert sizes == [4, 8, 10]
+    assert [r.through for r in _checkpoints(topic)] == [4, 9, 12]
 
 
-async def test_a_restarted_checkpointer_does_not_sign_the_same_range_twice() -> None:
-    """After a restart the checkpointer reads its own earlier checkpoints and continues."""
-    log, topic = AuditLog.create(), MemoryTopic()
-    for value in _records(log, 8):
+FORGERIES: dict[str, tuple[bytes | None, Refusal]] = {
+    "no value at all": (None, Refusal.MALFORMED),
+    "not UTF-8": (b"\xff\xfe{garbage", Refusal.MALFORMED),
+    "empty": (b"", Refusal.MALFORMED),
+    "JSON, not a record": (b'{"accord_digest":1}', Refusal.MALFORMED),
+    "a checkpoint look-alike": (b'{"from":0,"kind":"checkpoint"}', Refusal.BAD_CHECKPOINT),
+}
+
+
+async def test_records_that_are_not_valid_gateway_records_are_refused_and_listed() -> None:
+    """Garbage, a record signed by an unregistered key, a registered key's signature over
+    other bytes, an unregistered checkpoint: none becomes a leaf, each is listed by offset
+    with its reason in the next checkpoint record and raised once as an alert."""
+    log, topic = REGISTRY, MemoryTopic()
+    genuine = _records(log, 3)
+    stranger = SigningKey.generate(Suite.CLASSIC)
+    forged_key = decide(log.accords[0], labels(), key=stranger, at=NOW)
+    tampered = genuine[0].replace(b'"decision":"allow"', b'"decision":"deny"')
+    rogue = sign_checkpoint(
+        Checkpoint(origin=ORIGIN, size=0, root=root_hash([]), timestamp=NOW), key=stranger
+    )
+    rogue_record = encode_checkpoint_record(rogue, first=0, leaves=[], refused=[], through=0)
+    hostile: list[tuple[bytes | None, Refusal]] = [
+        *FORGERIES.values(),
+        (forged_key, Refusal.UNKNOWN_KEY),
+        (tampered, Refusal.BAD_SIGNATURE),
+        (rogue_record, Refusal.BAD_CHECKPOINT),
+    ]
+    await topic.send(topic.name, genuine[0])
+    for value, _ in hostile:
         await topic.send(topic.name, value)
-    await _checkpoint_until(topic, log.gateway_key, size=8)
+    for value in genuine[1:]:
+        await topic.send(topic.name, value)
+    alerts: list[RefusedRecord] = []
+    stats = await _checkpoint_until(topic, log, through=len(topic.values), refused=alerts)
+    (record,) = _checkpoints(topic)
+    checkpoint = open_checkpoint(record.note, log_keys=[log.gateway_key.public_key()])
+    assert checkpoint.size == 3
+    assert checkpoint.root == root_hash([leaf_hash(v) for v in genuine])
+    expected = [(offset, reason) for offset, (_, reason) in enumerate(hostile, start=1)]
+    assert list(record.refused) == expected
+    assert [(a.offset, a.reason) for a in alerts] == expected
+    assert (stats.leaves, stats.refused) == (3, len(hostile))
+
+
+async def test_a_refusal_alone_is_checkpointed_with_an_unchanged_root() -> None:
+    """Junk after the last checkpoint gets a checkpoint of the same tree that lists it."""
+    log, topic = REGISTRY, MemoryTopic()
     for value in _records(log, 4):
         await topic.send(topic.name, value)
-    await _checkpoint_until(topic, log.gateway_key, size=12)
+    await _checkpoint_until(topic, log, through=4)
+    await topic.send(topic.name, b"junk")
+    await _checkpoint_until(topic, log, through=6)
+    first, second = _checkpoints(topic)
+    assert (first.first, len(first.leaves), first.refused) == (0, 4, ())
+    assert (second.first, second.leaves, second.refused) == (4, (), ((5, Refusal.MALFORMED),))
+    roots = {
+        open_checkpoint(r.note, log_keys=[log.gateway_key.public_key()]).root
+        for r in (first, second)
+    }
+    assert len(roots) == 1
+
+
+async def test_a_restarted_checkpointer_does_not_list_the_same_range_twice() -> None:
+    """After a restart the checkpointer reads its own earlier checkpoints and continues; a
+    refusal an earlier checkpoint listed is not raised again."""
+    log, topic = REGISTRY, MemoryTopic()
+    for value in [*_records(log, 4), b"junk", *_records(log, 4)]:
+        await topic.send(topic.name, value)
+    alerts: list[RefusedRecord] = []
+    await _checkpoint_until(topic, log, through=9, refused=alerts)
+    for value in _records(log, 4):
+        await topic.send(topic.name, value)
+    await _checkpoint_until(topic, log, through=14, refused=alerts)
     sizes = [
-        verify_log_signature(
-            parse_checkpoint_record(v).note, gateway_keys=[log.gateway_key.public_key()]
-        ).size
-        for _, v in _checkpoints(topic)
+        open_checkpoint(r.note, log_keys=[log.gateway_key.public_key()]).size
+        for r in _checkpoints(topic)
     ]
     # the backlog is signed once, at the log's end; the restart adds only the new range
     assert sizes == [8, 12]
+    assert [a.offset for a in alerts] == [4]
 
 
 async def test_two_instances_agree_on_every_root() -> None:
     """Two gateway instances checkpointing one topic sign the same root for the same size."""
-    log, topic = AuditLog.create(), MemoryTopic()
-    other = SigningKey.generate(Suite.CLASSIC)
-    for value in _records(log, 8):
+    log, topic = REGISTRY, MemoryTopic()
+    first_key, second_key = log.fixture.gateways.values()
+    for value in [*_records(log, 4), b"junk", *_records(log, 4)]:
         await topic.send(topic.name, value)
-    first = await _checkpoint_until(topic, log.gateway_key, size=8)
-    second = await _checkpoint_until(topic, other, size=8)
+    first = await _checkpoint_until(topic, log, first_key, through=9)
+    second = await _checkpoint_until(topic, log, second_key, through=10)
     roots: dict[int, bytes] = {}
-    for _, value in _checkpoints(topic):
-        note = parse_checkpoint_record(value).note
-        for key in (log.gateway_key, other):
-            try:
-                checkpoint = verify_log_signature(note, gateway_keys=[key.public_key()])
-            except errors.AuditError:
-                continue
-            assert roots.setdefault(checkpoint.size, checkpoint.root) == checkpoint.root
+    for record in _checkpoints(topic):
+        checkpoint = open_checkpoint(
+            record.note, log_keys=[first_key.public_key(), second_key.public_key()]
+        )
+        assert roots.setdefault(checkpoint.size, checkpoint.root) == checkpoint.root
+        assert record.refused == ((4, Refusal.MALFORMED),)
     assert (first.forks, second.forks) == (0, 0)
     assert set(roots) == {8}
 
 
-async def test_a_checkpoint_with_another_root_is_reported_as_a_fork() -> None:
-    """A checkpoint on the topic whose root differs from ours at its size counts as a fork."""
-    log, topic = AuditLog.create(), MemoryTopic()
+async def test_a_registered_checkpoint_with_another_root_is_reported_as_a_fork() -> None:
+    """A checkpoint a registered gateway signed whose root differs from ours is a fork."""
+    log, topic = REGISTRY, MemoryTopic()
     for value in _records(log, 4):
         await topic.send(topic.name, value)
-    from broker.audit import sign_checkpoint
-
     rogue = Checkpoint(origin=ORIGIN, size=4, root=bytes(32), timestamp=NOW)
+    note = sign_checkpoint(rogue, key=log.gateway_key)
     await topic.send(
         topic.name,
-        encode_checkpoint_record(sign_checkpoint(rogue, key=log.gateway_key), first=4, leaves=[]),
+        encode_checkpoint_record(note, first=4, leaves=[], refused=[], through=4),
     )
-    stats = await _checkpoint_until(topic, log.gateway_key, size=4)
+    stats = await _checkpoint_until(topic, log, through=5)
     assert stats.forks == 1
 
 
 @pytest.mark.parametrize(("every_records", "every_seconds"), [(0, 60.0), (5000, 60.0), (10, 0.0)])
 async def test_impossible_intervals_are_refused(every_records: int, every_seconds: float) -> None:
     """Intervals outside the limits are a UsageError before anything is read."""
-    log, topic = AuditLog.create(), MemoryTopic()
+    log, topic = REGISTRY, MemoryTopic()
     with pytest.raises(errors.UsageError):
         await run_checkpointer(
             source=topic.reader(),
@@ -167,6 +263,7 @@ async def test_impossible_intervals_are_refused(every_records: int, every_second
             topic=topic.name,
             key=log.gateway_key,
             origin=ORIGIN,
+            registry=lambda: log.fixture.registry,
             clock=FixedClock(NOW),
             stop=asyncio.Event(),
             every_records=every_records,
@@ -189,17 +286,97 @@ async def test_reading_an_empty_topic_ends_after_the_first_wait() -> None:
     assert got == []
 
 
-@pytest.mark.parametrize(
-    ("name", "value"),
-    [
-        ("not json", b'{"from":0,'),
-        ("extra field", b'{"extra":1,"from":0,"kind":"checkpoint","leaves":"","note":"","v":1}'),
-        ("partial hash", b'{"from":0,"kind":"checkpoint","leaves":"AAAA","note":"x","v":1}'),
-        ("negative from", b'{"from":-1,"kind":"checkpoint","leaves":"","note":"x","v":1}'),
-        ("spaced", b'{"from": 0,"kind":"checkpoint","leaves":"","note":"x","v":1}'),
-    ],
-)
-def test_malformed_checkpoint_records_are_refused(name: str, value: bytes) -> None:
-    """Anything but the exact canonical checkpoint record is an AuditError."""
+LEAF = base64.b64encode(bytes(32)).decode()
+MALFORMED_RECORDS = {
+    "not json": b'{"from":0,',
+    "version 1": b'{"from":0,"kind":"checkpoint","leaves":"","note":"x","v":1}',
+    "extra field": (
+        b'{"extra":1,"from":0,"kind":"checkpoint","leaves":"","note":"","refused":[],'
+        b'"through":0,"v":2}'
+    ),
+    "partial hash": (
+        b'{"from":0,"kind":"checkpoint","leaves":"AAAA","note":"x","refused":[],"through":0,"v":2}'
+    ),
+    "negative from": (
+        b'{"from":-1,"kind":"checkpoint","leaves":"","note":"x","refused":[],"through":0,"v":2}'
+    ),
+    "spaced": (
+        b'{"from": 0,"kind":"checkpoint","leaves":"","note":"x","refused":[],"through":0,"v":2}'
+    ),
+    "refusal past through": (
+        b'{"from":0,"kind":"checkpoint","leaves":"","note":"x","refused":[[3,"malformed"]],'
+        b'"through":3,"v":2}'
+    ),
+    "refusals out of order": (
+        b'{"from":0,"kind":"checkpoint","leaves":"","note":"x",'
+        b'"refused":[[2,"malformed"],[1,"malformed"]],"through":3,"v":2}'
+    ),
+    "unknown reason": (
+        b'{"from":0,"kind":"checkpoint","leaves":"","note":"x","refused":[[1,"boring"]],'
+        b'"through":3,"v":2}'
+    ),
+}
+
+
+@pytest.mark.parametrize("value", MALFORMED_RECORDS.values(), ids=MALFORMED_RECORDS.keys())
+def test_malformed_checkpoint_records_are_refused(value: bytes) -> None:
+    """Anything but the exact canonical version 2 checkpoint record is an AuditError."""
     with pytest.raises(errors.AuditError):
         parse_checkpoint_record(value)
+
+
+def test_a_genuine_record_is_never_mistaken_for_a_checkpoint() -> None:
+    """Canonical audit records start with ``{"accord_digest"``: no genuine one looks like a
+    checkpoint record, whatever its fields hold."""
+    value = _records(REGISTRY, 1)[0]
+    assert not is_checkpoint_record(value)
+    assert parse_audit_record(value).decision == "allow"
+
+
+async def test_records_this_process_wrote_are_admitted_without_judging_them_again() -> None:
+    """A gateway's checkpointer takes the records its own process signed on trust (it made
+    those bytes), each once; the same bytes written a second time are judged in full. The
+    proof that the shortcut is taken: bytes it never signed, noted as written, are admitted,
+    and refused when not noted."""
+    log, topic = REGISTRY, MemoryTopic()
+    stranger = SigningKey.generate(Suite.CLASSIC)
+    unjudged = decide(log.accords[0], labels(), key=stranger, at=NOW)
+    written = WrittenLeaves()
+    written.add(leaf_hash(unjudged))
+    for value in [unjudged, unjudged]:
+        await topic.send(topic.name, value)
+    stop, reached = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(
+        run_checkpointer(
+            source=topic.reader(),
+            sink=topic,
+            topic=topic.name,
+            key=log.gateway_key,
+            origin=ORIGIN,
+            registry=lambda: log.fixture.registry,
+            clock=FixedClock(NOW),
+            stop=stop,
+            every_records=2,
+            every_seconds=0.2,
+            on_checkpoint=lambda _: reached.set(),
+            written=written,
+        )
+    )
+    await reached.wait()
+    stop.set()
+    stats = await task
+    assert (stats.leaves, stats.refused) == (1, 1)
+    assert len(written) == 0
+
+
+def test_written_leaves_are_bounded_and_claimed_once() -> None:
+    """Past its capacity the oldest are forgotten (then judged in full); each is claimed once
+    per time it was written."""
+    written = WrittenLeaves(capacity=2)
+    for leaf in (b"a" * 32, b"b" * 32, b"c" * 32, b"c" * 32):
+        written.add(leaf)
+    assert not written.take(b"a" * 32)
+    assert written.take(b"b" * 32)
+    assert written.take(b"c" * 32)
+    assert written.take(b"c" * 32)
+    assert not written.take(b"c" * 32)

@@ -19,6 +19,7 @@ from typing import Any
 from broker.cosign import accord_digest
 from broker.crypto import SigningKey
 from broker.ids import PartnerCode
+from broker.keys import Registry
 from broker.keys.testing import RegistryFixture, build_registry
 from broker.pipeline.records import AuditKind, ReasonCode, format_time, sign_audit_record
 from broker.policy import Accord, Outcome, Request, evaluate, parse_accord
@@ -125,8 +126,12 @@ class MemoryTopic:
 
     def __init__(self, name: str = TOPIC) -> None:
         self.name = name
-        self.values: list[bytes] = []
+        self.values: list[bytes | None] = []
         self._grown = asyncio.Event()
+
+    def contents(self) -> list[bytes]:
+        """Every value in topic order, a record with no value as empty bytes."""
+        return [value or b"" for value in self.values]
 
     def reader(self) -> MemoryTopic.Reader:
         """A consumer positioned at the first record."""
@@ -142,7 +147,7 @@ class MemoryTopic:
     ) -> Delivery:
         """Append one record."""
         assert topic == self.name
-        self.values.append(value or b"")
+        self.values.append(value)
         self._grown.set()
         return Delivery(topic=topic, partition=0, offset=len(self.values) - 1)
 
@@ -203,18 +208,19 @@ class AuditLog:
             accords=self.accords,
         )
 
-    def bundle_bytes(self, values: Sequence[bytes]) -> bytes:
-        """A bundle of ``values`` in topic order."""
+    def bundle_bytes(self, values: Sequence[bytes | None]) -> bytes:
+        """A bundle of ``values`` in topic order (a record with no value as an empty one, as
+        the exporter writes it)."""
         out = io.BytesIO()
-        write_bundle(out, self.header(), [Entry(i, v) for i, v in enumerate(values)])
+        write_bundle(out, self.header(), [Entry(i, v or b"") for i, v in enumerate(values)])
         return out.getvalue()
 
 
 async def checkpointed_topic(
-    values: Sequence[bytes], *, key: SigningKey, every: int = 4
+    values: Sequence[bytes], *, key: SigningKey, registry: Registry, every: int = 4
 ) -> MemoryTopic:
     """A topic holding ``values`` with a checkpoint by ``key`` after every ``every`` records
-    and one at the end, written by the real checkpointer."""
+    and one at the end, written by the real checkpointer judging by ``registry``."""
     from broker.audit import Checkpoint
     from broker.clock import FixedClock
     from broker.ledger import checkpoint_origin, run_checkpointer
@@ -228,6 +234,7 @@ async def checkpointed_topic(
             topic=topic.name,
             key=key,
             origin=checkpoint_origin(topic.name),
+            registry=lambda: registry,
             clock=FixedClock(NOW),
             stop=stop,
             every_records=every,

@@ -94,8 +94,9 @@ async def test_report_writes_the_report_then_fails_if_the_log_does_not_verify(
     topic = await checkpointed_topic(
         [decide(log.accords[0], labels(), key=log.gateway_key, at=NOW) for _ in range(8)],
         key=log.gateway_key,
+        registry=log.fixture.registry,
     )
-    values = list(topic.values)
+    values = list(topic.contents())
     if tampered:  # a record a signed checkpoint covers, replaced by another validly signed one
         values[1] = decide(log.accords[0], labels(), key=log.gateway_key, at=NOW)
     bundle = tmp_path / "audit.bundle"

@@ -1,16 +1,14 @@
-"""Replay re-evaluates each decision under the accord version it names; inclusion proofs and
-witness co-signatures work offline from a bundle."""
+"""Replay re-evaluates each decision under the accord version it names; inclusion proofs work
+offline from a bundle; the report counts only authenticated records."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import pathlib
 
 import pytest
 
 from broker import errors
-from broker.audit import verify_checkpoint
 from broker.cosign import accord_digest
 from broker.ledger import is_checkpoint_record
 from broker.pipeline.records import parse_audit_record
@@ -21,9 +19,10 @@ from broker.replay import (
     render_html,
     replay_entries,
     summarize,
+    verify_entries,
     verify_proof,
-    witness_log,
 )
+from broker.replay.report import Verdict
 from broker.schema.labels import Classification, DataCategory
 from tests.unit.replay.audit_log import NOW, AuditLog, checkpointed_topic, decide, labels
 
@@ -37,9 +36,9 @@ def log() -> AuditLog:
 
 
 async def _bundle(log: AuditLog, values: list[bytes], tmp_path: pathlib.Path) -> pathlib.Path:
-    topic = await checkpointed_topic(values, key=log.gateway_key)
+    topic = await checkpointed_topic(values, key=log.gateway_key, registry=log.fixture.registry)
     path = tmp_path / "audit.bundle"
-    path.write_bytes(log.bundle_bytes(topic.values))
+    path.write_bytes(log.bundle_bytes(topic.contents()))
     return path
 
 
@@ -119,39 +118,33 @@ async def test_an_inclusion_proof_verifies_offline_and_fails_when_altered(
         prove_message(lambda: iter_entries(path), message_id="nope", registry=registry)
 
 
-async def test_a_witness_cosigns_growth_and_refuses_a_rewritten_history(
+async def test_replay_and_the_report_leave_out_records_that_do_not_verify(
     log: AuditLog, tmp_path: pathlib.Path
 ) -> None:
-    """The witness co-signs the first checkpoint it sees, then a grown log; a log whose
-    signed prefix was rewritten is refused and nothing is signed."""
-    state = tmp_path / "witness"
+    """A forged disclosure (signed by a key the registry does not list) after the last
+    checkpoint is named by verify and left out of the replay and of every report count."""
+    from broker.crypto import SigningKey, Suite
+
     values = [decide(log.accords[0], labels(), key=log.gateway_key, at=NOW) for _ in range(4)]
-    registry = log.fixture.registry
-    first = await _bundle(log, values, tmp_path)
-    result = witness_log(
-        iter_entries(first), registry=registry, key=log.witness_key, state_dir=state, now=NOW
+    topic = await checkpointed_topic(values, key=log.gateway_key, registry=log.fixture.registry)
+    forged = decide(log.accords[0], labels(), key=SigningKey.generate(Suite.CLASSIC), at=NOW)
+    path = tmp_path / "audit.bundle"
+    path.write_bytes(log.bundle_bytes([*topic.contents(), forged]))
+    verified = verify_entries(iter_entries(path), registry=read_header(path).registry())
+    problem = verified.first_problem
+    assert problem is not None
+    assert (problem.kind, problem.index) == ("invalid_record", 4)
+    assert verified.unauthenticated == {4}
+    replayed = replay_entries(
+        iter_entries(path), accords=read_header(path).accords(), exclude=verified.unauthenticated
     )
-    assert (result.checkpoint.size, result.previous_size) == (4, None)
-    grown = values + [decide(log.accords[0], labels(), key=log.gateway_key, at=NOW)] * 4
-    second = await _bundle(log, grown, tmp_path)
-    later = NOW + dt.timedelta(minutes=1)
-    result = witness_log(
-        iter_entries(second), registry=registry, key=log.witness_key, state_dir=state, now=later
-    )
-    assert (result.checkpoint.size, result.previous_size) == (8, 4)
-    verify_checkpoint(
-        result.note,
-        gateway_keys=[log.gateway_key.public_key()],
-        witness_keys=[log.witness_key.public_key()],
-        witness_threshold=1,
-    )
-    rewritten = [decide(log.accords[0], labels(), key=log.gateway_key, at=NOW), *grown[1:]]
-    rewritten += [decide(log.accords[0], labels(), key=log.gateway_key, at=NOW)] * 4
-    third = await _bundle(log, rewritten, tmp_path)
-    with pytest.raises(errors.AuditError):
-        witness_log(
-            iter_entries(third), registry=registry, key=log.witness_key, state_dir=state, now=later
-        )
+    assert (replayed.reevaluated, replayed.skipped) == (4, {"unauthenticated": 1})
+    summary = summarize(iter_entries(path), exclude=verified.unauthenticated)
+    assert (summary.records, summary.excluded) == (4, 1)
+    assert summary.matrix[("GB", "RS", str(DataCategory.IDENTITY))] == 4
+    page = render_html(summary, title="t", verdict=Verdict.of(verified))
+    assert 'class="verification failed" data-verified="false"' in page
+    assert 'data-first-bad-index="4"' in page
 
 
 async def test_the_report_counts_the_matrix_and_escapes_what_it_shows(
@@ -166,9 +159,11 @@ async def test_the_report_counts_the_matrix_and_escapes_what_it_shows(
     summary = summarize(iter_entries(path))
     assert summary.matrix[("GB", "RS", str(DataCategory.IDENTITY))] == 3
     assert summary.refusals == {"policy_denied": 1}
-    page = render_html(summary, title="<script>alert(1)</script>", verification="ok & fine")
+    verdict = Verdict(verified=True, text="ok & fine")
+    page = render_html(summary, title="<script>alert(1)</script>", verdict=verdict)
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;" in page
     assert "ok &amp; fine" in page
+    assert 'class="verification ok" data-verified="true"' in page
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")
     assert sum(1 for v in values if not is_checkpoint_record(v)) == summary.records

@@ -42,8 +42,11 @@ def _checkpointed(log: AuditLog, records: list[bytes], every: int) -> list[bytes
         if len(pending) == every or merkle.size == len(records):
             checkpoint = Checkpoint("broker/xb.audit", merkle.size, merkle.root(), NOW)
             note = sign_checkpoint(checkpoint, key=log.gateway_key)
+            first = merkle.size - len(pending)
             out.append(
-                encode_checkpoint_record(note, first=merkle.size - len(pending), leaves=pending)
+                encode_checkpoint_record(
+                    note, first=first, leaves=pending, refused=[], through=len(out)
+                )
             )
             pending = []
     return out

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from broker import errors
-from broker.audit import sign_checkpoint
+from broker.audit import add_signatures, cosign_checkpoint, read_checkpoint, sign_checkpoint
 from broker.ledger import encode_checkpoint_record, is_checkpoint_record, parse_checkpoint_record
 from broker.replay import iter_entries, read_header, verify_entries
 from tests.unit.replay.audit_log import NOW, AuditLog, checkpointed_topic, decide, labels
@@ -27,8 +27,8 @@ def log() -> AuditLog:
 async def values(log: AuditLog) -> list[bytes]:
     """The audit topic: 12 signed records, checkpointed every 4 (checkpoints at 4, 8, 12)."""
     records = [decide(log.accords[0], labels(), key=log.gateway_key, at=NOW) for _ in range(12)]
-    topic = await checkpointed_topic(records, key=log.gateway_key)
-    return topic.values
+    topic = await checkpointed_topic(records, key=log.gateway_key, registry=log.fixture.registry)
+    return topic.contents()
 
 
 def _verify(log: AuditLog, values: list[bytes], tmp_path: pathlib.Path) -> tuple[str, int | None]:
@@ -147,7 +147,7 @@ def test_a_second_root_for_a_signed_size_is_a_fork(
 
     rogue = Checkpoint(origin="broker/xb.audit", size=4, root=bytes(32), timestamp=NOW)
     note = sign_checkpoint(rogue, key=log.gateway_key)
-    extra = encode_checkpoint_record(note, first=4, leaves=[])
+    extra = encode_checkpoint_record(note, first=4, leaves=[], refused=[], through=len(values))
     kinds = _verify(log, [*values, extra], tmp_path)[0]
     assert kinds == "forked"
 
@@ -165,7 +165,11 @@ def test_a_checkpoint_by_an_unregistered_key_does_not_count(
     hashes = [leaf_hash(v) for v in records]
     checkpoint = Checkpoint("broker/xb.audit", len(hashes), root_hash(hashes), NOW)
     forged = encode_checkpoint_record(
-        sign_checkpoint(checkpoint, key=stranger), first=0, leaves=hashes
+        sign_checkpoint(checkpoint, key=stranger),
+        first=0,
+        leaves=hashes,
+        refused=[],
+        through=len(records),
     )
     assert _verify(log, [*records, forged], tmp_path)[0] == "bad_checkpoint"
 
@@ -173,27 +177,51 @@ def test_a_checkpoint_by_an_unregistered_key_does_not_count(
 def test_a_damaged_header_is_an_audit_error(log: AuditLog, tmp_path: pathlib.Path) -> None:
     """A bundle whose header does not parse is refused with AuditError, not a traceback."""
     path = tmp_path / "bad.bundle"
-    path.write_bytes(b'{"format":"xb-audit-bundle","v":1\n')
+    path.write_bytes(b'{"format":"xb-audit-bundle","v":2\n')
     with pytest.raises(errors.AuditError):
         read_header(path)
 
 
-async def test_a_copy_cut_short_with_its_checkpoints_is_caught_by_a_trusted_checkpoint(
+def test_a_version_1_bundle_is_refused_with_the_migration_note(
+    log: AuditLog, tmp_path: pathlib.Path
+) -> None:
+    """Bundles made before checkpoints were C2SP notes are refused by name, not misread."""
+    path = tmp_path / "old.bundle"
+    header = log.bundle_bytes([]).replace(b'"v":2', b'"v":1', 1)
+    path.write_bytes(header)
+    with pytest.raises(errors.AuditError, match=r"version 1.*Migration"):
+        read_header(path)
+
+
+async def test_a_copy_cut_short_with_its_checkpoints_is_caught_by_a_witnessed_checkpoint(
     log: AuditLog, values: list[bytes], tmp_path: pathlib.Path
 ) -> None:
     """Cutting the tail together with the checkpoints that signed it leaves a self-consistent
-    copy; a checkpoint the auditor holds from elsewhere (a witness) names the truncation."""
-    trusted = parse_checkpoint_record(values[-1]).note
+    copy; a checkpoint a registered witness cosigned, held by the auditor, names the
+    truncation, and counts as the witness of the newest checkpoint of an intact copy."""
+    note = parse_checkpoint_record(values[-1]).note
+    checkpoint, _ = read_checkpoint(note)
+    line = cosign_checkpoint(
+        checkpoint, key=log.witness_key, name="witness-1", timestamp=int(NOW.timestamp())
+    )
+    witnessed = add_signatures(note, [line])
     cut = _positions(values)[9]
     path = tmp_path / "cut.bundle"
     path.write_bytes(log.bundle_bytes(values[:cut]))
     registry = read_header(path).registry()
     alone = verify_entries(iter_entries(path), registry=registry)
     assert alone.intact
-    report = verify_entries(iter_entries(path), registry=registry, trusted_notes=[trusted])
+    report = verify_entries(iter_entries(path), registry=registry, witnessed=[witnessed])
     problem = report.first_problem
     assert problem is not None
     assert (problem.kind, problem.index) == ("truncated", 9)
+    whole = tmp_path / "whole.bundle"
+    whole.write_bytes(log.bundle_bytes(values))
+    report = verify_entries(iter_entries(whole), registry=registry, witnessed=[witnessed])
+    assert report.intact, report.findings
+    assert report.witnesses == ("witness-1",)
+    unwitnessed = verify_entries(iter_entries(whole), registry=registry, witnessed=[note])
+    assert [f.kind for f in unwitnessed.findings] == ["bad_checkpoint"]
 
 
 def test_values_that_are_not_utf8_survive_the_bundle(log: AuditLog, tmp_path: pathlib.Path) -> None:

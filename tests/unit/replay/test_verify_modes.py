@@ -1,7 +1,8 @@
 """The two depths of verification. By default a record a signed checkpoint covers is
-authenticated by that checkpoint (its leaf hash is under the signed root), and only the
-unsigned tail has each record's own signature and strict form checked; ``thorough`` checks
-every record's own signature as well. Tampering is found at its index in both modes."""
+authenticated by that checkpoint (its leaf hash is under the signed root, and the checkpointer
+judged it before covering it), a record the checkpointer refused is reported, and the unsigned
+tail has each record's own signature and strict form checked; ``thorough`` judges every record
+as well. Tampering is found at its index in both modes."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from broker import errors
-from broker.audit import TamperKind
+from broker.audit import Checkpoint, MerkleLog, TamperKind, leaf_hash, sign_checkpoint
 from broker.cli import cli
-from broker.ledger import is_checkpoint_record
+from broker.ledger import encode_checkpoint_record, is_checkpoint_record
 from broker.replay import iter_entries, read_header, verify_entries
 from tests.unit.replay.audit_log import NOW, AuditLog, checkpointed_topic, decide, labels
 
@@ -48,8 +49,8 @@ def _leaf_positions(values: list[bytes]) -> list[int]:
 
 async def _topic(log: AuditLog, signed: list[bytes]) -> list[bytes]:
     """``signed`` records under checkpoints every 4, then TAIL records no checkpoint covers."""
-    topic = await checkpointed_topic(signed, key=log.gateway_key)
-    return [*topic.values, *(_record(log) for _ in range(TAIL))]
+    topic = await checkpointed_topic(signed, key=log.gateway_key, registry=log.fixture.registry)
+    return [*topic.contents(), *(_record(log) for _ in range(TAIL))]
 
 
 def _report(
@@ -60,8 +61,9 @@ def _report(
     registry = read_header(path).registry()
     report = verify_entries(iter_entries(path), registry=registry, thorough=thorough)
     assert report.signed_size == SIGNED
-    assert report.unsigned_tail == TAIL
     problem = report.first_problem
+    if problem is None:
+        assert report.unsigned_tail == TAIL
     return ("none", None) if problem is None else (problem.kind, problem.index)
 
 
@@ -99,20 +101,51 @@ async def test_a_changed_record_is_found_at_its_index_in_both_modes(
     assert default[1] == leaf
 
 
+def _covered_blindly(log: AuditLog, records: list[bytes]) -> list[bytes]:
+    """``records`` under one checkpoint that covers all of them unjudged: what a gateway
+    whose checkpointer does not check signatures would sign."""
+    merkle = MerkleLog()
+    for value in records:
+        merkle.append(leaf_hash(value))
+    checkpoint = Checkpoint("broker/xb.audit", merkle.size, merkle.root(), NOW)
+    note = sign_checkpoint(checkpoint, key=log.gateway_key)
+    leaves = [leaf_hash(v) for v in records]
+    record = encode_checkpoint_record(
+        note, first=0, leaves=leaves, refused=[], through=len(records)
+    )
+    return [*records, record]
+
+
+@pytest.mark.parametrize("thorough", [False, True], ids=["default", "thorough"])
+async def test_a_record_with_a_bad_own_signature_is_refused_and_named_in_both_modes(
+    log: AuditLog, tmp_path: pathlib.Path, thorough: bool
+) -> None:
+    """The checkpointer refuses a record whose signature does not verify over its bytes, so
+    it is never covered: verify names it by default, as thorough does."""
+    signed = [_record(log) for _ in range(SIGNED + 1)]
+    signed[5] = _foreign_signature(signed[5], donor=signed[4])
+    values = await _topic(log, signed)
+    assert _report(log, values, tmp_path, thorough=thorough) == ("invalid_record", 5)
+
+
 @pytest.mark.parametrize(
     ("thorough", "expected"),
     [(False, ("none", None)), (True, ("invalid_record", 5))],
     ids=["default-trusts-the-checkpoint", "thorough-checks-the-record"],
 )
-async def test_a_covered_record_with_a_bad_own_signature_needs_thorough(
+def test_a_covered_record_with_a_bad_own_signature_needs_thorough(
     log: AuditLog, tmp_path: pathlib.Path, thorough: bool, expected: tuple[str, int | None]
 ) -> None:
-    """A record whose own signature is wrong but which the gateway then checkpointed: the
-    signed root vouches for its bytes, so only ``thorough`` reports its signature."""
+    """A registered gateway that checkpointed a record with a bad own signature: the signed
+    root vouches for its bytes by default; only ``thorough`` re-judges it."""
     signed = [_record(log) for _ in range(SIGNED)]
     signed[5] = _foreign_signature(signed[5], donor=signed[4])
-    values = await _topic(log, signed)
-    assert _report(log, values, tmp_path, thorough=thorough) == expected
+    path = tmp_path / "audit.bundle"
+    path.write_bytes(log.bundle_bytes(_covered_blindly(log, signed)))
+    registry = read_header(path).registry()
+    report = verify_entries(iter_entries(path), registry=registry, thorough=thorough)
+    problem = report.first_problem
+    assert (("none", None) if problem is None else (problem.kind, problem.index)) == expected
 
 
 async def test_a_tail_record_with_a_bad_own_signature_is_found_by_default(
@@ -134,7 +167,7 @@ async def test_a_log_without_checkpoints_has_every_record_checked(
     path.write_bytes(log.bundle_bytes(values))
     report = verify_entries(iter_entries(path), registry=read_header(path).registry())
     assert [(f.kind, f.index) for f in report.findings] == [("invalid_record", 3)]
-    assert report.unsigned_tail == 5
+    assert (report.records, report.unsigned_tail) == (5, 4)
 
 
 @pytest.mark.parametrize(
@@ -150,11 +183,11 @@ async def test_the_cli_thorough_flag_checks_every_record(
     signed = [_record(log) for _ in range(SIGNED)]
     signed[2] = _foreign_signature(signed[2], donor=signed[3])
     path = tmp_path / "audit.bundle"
-    path.write_bytes(log.bundle_bytes(await _topic(log, signed)))
+    path.write_bytes(log.bundle_bytes(_covered_blindly(log, signed)))
     result = CliRunner().invoke(cli, ["audit", "verify", str(path), *flags])
     if fails:
         assert isinstance(result.exception, errors.AuditError)
         assert "invalid_record at index 2" in str(result.exception)
     else:
         assert result.exit_code == 0, result.output
-        assert f"{SIGNED} records signed, {TAIL} not yet signed" in result.output
+        assert f"{SIGNED} records signed, 0 not yet signed" in result.output
