@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from broker import limits
 from broker.config.topics import validate_prefix
 from broker.ids import PartnerCode, partner_code
 
@@ -337,9 +338,11 @@ class ObservabilitySettings(_Section):
 class LimitSettings(_Section):
     """Bounds every envelope must respect, and how long replays are remembered."""
 
-    max_envelope_bytes: Annotated[int, Field(ge=1_024, le=16_777_216)] = 1_048_576
-    """The largest envelope accepted: 1 MiB, within Kafka's default message size, so the
-    cluster never silently refuses what we accept."""
+    max_envelope_bytes: Annotated[int, Field(ge=1_024, le=limits.MAX_ENVELOPE_BYTES)] = (
+        limits.MAX_ENVELOPE_BYTES
+    )
+    """The largest envelope accepted: at most (and by default) 1 MiB, the exchange's limit
+    (broker.limits), which the Kafka cluster's message size is set to carry."""
     max_age_seconds: Annotated[int, Field(ge=60, le=30 * 86_400)] = 86_400
     """Envelopes older than this are refused as stale (24 h)."""
     max_clock_skew_seconds: Annotated[int, Field(ge=0, le=3_600)] = 300

@@ -273,3 +273,13 @@ def test_a_view_is_refused_when_the_accord_requires_another_suite() -> None:
     assert isinstance(refused, Refused)
     assert refused.reason_code == "suite_mismatch"
     assert "pq-hybrid" in refused.reasons[0]
+
+
+def test_a_view_larger_than_the_envelope_limit_is_refused_not_sent() -> None:
+    """A sealed view over the limit is refused at the sender (``oversized``): sent, the
+    gateway would refuse it, and a broker might not take it at all, stalling the sender."""
+    (fits,) = _prepare(report(), RS)
+    assert isinstance(fits, Outgoing)
+    (refused,) = _prepare(report(), RS, max_envelope_bytes=len(fits.envelope) - 1)
+    assert isinstance(refused, Refused)
+    assert refused.reason_code == "oversized"
