@@ -12,7 +12,7 @@ from pathlib import Path
 
 import structlog
 
-from broker import errors
+from broker import errors, limits
 from broker.adapter._setup import AdapterKeys
 from broker.adapter.journal import SendJournal
 from broker.adapter.outputs import Delivery, DeliveryDir, Webhook
@@ -77,6 +77,8 @@ class Adapter:
     rates: RateCounters = dataclasses.field(default_factory=RateCounters)
     #: the most of a refused frame kept in the inbox's rejected table
     max_rejected_frame_bytes: int = MAX_DELIVERY_BYTES
+    #: the largest envelope sealed: a larger view is refused, never sent to be refused later
+    max_envelope_bytes: int = limits.MAX_ENVELOPE_BYTES
 
     def __post_init__(self) -> None:
         m = self.metrics
@@ -163,6 +165,7 @@ class Adapter:
             signing_key=self.keys.signing,
             now=now,
             counters=self.rates.snapshot(now),
+            max_envelope_bytes=self.max_envelope_bytes,
         )
         for outcome in outcomes:
             if isinstance(outcome, Outgoing):
@@ -234,6 +237,7 @@ class Adapter:
         frames: Sequence[bytes | None],
         *,
         ids: Sequence[Mapping[str, object]] | None = None,
+        defects: Sequence[str | None] | None = None,
     ) -> tuple[list[ReceiveVerdict], list[Delivery]]:
         """Verify and store a fetched batch of delivery frames; one verdict each, in order,
         and what the delivery directory must get before the offsets are committed (the
@@ -245,10 +249,13 @@ class Adapter:
         record. A refused frame is recorded in the inbox's rejected table in the inbox's
         transaction. Everything is durable when this returns: the caller commits the offsets
         only afterwards. ``ids`` (one mapping per frame: topic, partition, offset) are bound to
-        the log lines of their frame and key its rejected row.
+        the log lines of their frame and key its rejected row; ``defects`` (one per frame, from
+        the transport) refuse a record that could not be decoded whole.
         """
         if ids is not None and len(ids) != len(frames):
             raise errors.UsageError("receive_many: one ids mapping per frame")
+        if defects is not None and len(defects) != len(frames):
+            raise errors.UsageError("receive_many: one defect (or None) per frame")
         now = self.clock.now()
         receipts: list[_Receipt] = []
         verdicts: list[ReceiveVerdict] = []
@@ -257,7 +264,8 @@ class Adapter:
         for index, frame in enumerate(frames):
             position = ids[index] if ids is not None else None
             with bind_ids(**(position or {})):
-                outcome = self._verify(frame, now)
+                defect = defects[index] if defects is not None else None
+                outcome = self._verify(frame, now, defect)
                 if isinstance(outcome, Rejected):
                     verdicts.append("rejected")
                     refused.append(self._record_refusal(outcome, frame, position, now, receipts))
@@ -278,19 +286,29 @@ class Adapter:
         self._send_receipts(receipts)
         return verdicts, deliveries
 
-    def _verify(self, frame: bytes | None, now: dt.datetime) -> Accepted | Rejected:
+    def _verify(
+        self, frame: bytes | None, now: dt.datetime, defect: str | None = None
+    ) -> Accepted | Rejected:
+        if defect is not None:
+            return Rejected("malformed", f"the record cannot be decoded: {defect}")
         if frame is None:
             return Rejected("malformed", "empty record")
-        return accept(
-            frame,
-            me=self.me,
-            registry=self.registry,
-            decryption_keys=self.keys.decryption,
-            now=now,
-            retention=self.retention,
-            max_age=self.max_age,
-            max_skew=self.max_skew,
-        )
+        try:
+            return accept(
+                frame,
+                me=self.me,
+                registry=self.registry,
+                decryption_keys=self.keys.decryption,
+                now=now,
+                retention=self.retention,
+                max_age=self.max_age,
+                max_skew=self.max_skew,
+            )
+        except Exception as exc:  # noqa: BLE001 - one poison record must never stop the inbox
+            _log.exception("receive_failed_rejecting")
+            return Rejected(
+                "malformed", f"the adapter could not process this record ({type(exc).__name__})"
+            )
 
     def _after_store(
         self, outcome: Accepted, verdict: DedupVerdict, receipts: list[_Receipt]

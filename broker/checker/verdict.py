@@ -109,6 +109,9 @@ class Observations:
     quarantined: Sequence[Quarantined]
     audited: Sequence[Audited]
     refused: Sequence[Refused] = ()
+    #: records on the quarantine and audit topics that are not the gateway's (any bytes a
+    #: writer put there): counted, never believed, never a reason to stop reading
+    foreign: int = 0
 
 
 Pair = tuple[str, str]
@@ -344,6 +347,7 @@ def check(history: Iterable[Event], observed: Observations) -> Verdict:
         "quarantined": sum(len(ids) for ids in quarantine_ids.values()),
         "audited": len(observed.audited),
         "refused_by_recipients": len(observed.refused),
+        "foreign_records": observed.foreign,
     }
     return Verdict(
         lost=tuple(lost),

@@ -31,6 +31,7 @@ from broker.runtime._lifecycle import (
 from broker.runtime.http import OBSERVABILITY_HOST, Health, ObservabilityServer, serve_observability
 from broker.runtime.logs import bind_ids, route_library_logs
 from broker.runtime.metrics import CONTENT_TYPE, Counter, Gauge, Metrics
+from broker.runtime.tasks import supervise
 from broker.runtime.watch import FileWatcher, OnChange, watch
 
 __all__ = [
@@ -54,5 +55,6 @@ __all__ = [
     "route_library_logs",
     "run",
     "serve_observability",
+    "supervise",
     "watch",
 ]
