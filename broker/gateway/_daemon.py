@@ -46,8 +46,15 @@ from broker.pipeline.gateway import (
     quarantine_unroutable,
     route,
 )
-from broker.pipeline.records import max_quarantine_record_bytes
-from broker.runtime import Health, Metrics, StopSignal, bind_ids, serve_observability, watch
+from broker.runtime import (
+    Health,
+    Metrics,
+    StopSignal,
+    bind_ids,
+    serve_observability,
+    supervise,
+    watch,
+)
 from broker.store import DedupStore, DedupVerdict
 from broker.transport.kafka import (
     Consumer,
@@ -135,7 +142,9 @@ class _Gateway:
             )
 
         for rec in records:
-            inbound = InboundRecord(rec.topic, rec.partition, rec.offset, rec.value, rec.headers)
+            inbound = InboundRecord(
+                rec.topic, rec.partition, rec.offset, rec.value, rec.headers, rec.defect
+            )
             started = time.perf_counter()
             with bind_ids(topic=rec.topic, partition=rec.partition, offset=rec.offset):
                 try:
@@ -277,8 +286,6 @@ async def _serve(
         bootstrap=bootstrap,
         client_id=f"{config.kafka.client_id}-gateway",
         request_timeout_ms=config.kafka.request_timeout_ms,
-        # the largest delivery frame: an envelope plus the attestation and signature
-        max_request_size=max_quarantine_record_bytes(config.limits.max_envelope_bytes),
         security=security,
     )
     consumer_settings = ConsumerSettings(
@@ -311,6 +318,11 @@ async def _serve(
             stop=checkpoints_stop,
         )
     )
+    # Routing goes on if either dies, but the gateway then reports itself failed: a gateway
+    # that stopped reloading its registry or signing checkpoints is not a healthy one.
+    registry = gateway.metrics.metrics
+    supervise(watcher, name="reloader", health=health, metrics=registry)
+    supervise(checkpoints, name="audit_checkpointer", health=health, metrics=registry)
     try:
         async with open_producer(producer_settings) as producer:
             while not stop.is_set():

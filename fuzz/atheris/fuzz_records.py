@@ -36,7 +36,7 @@ def _route(value: bytes) -> None:
 
 
 TARGETS = {
-    ord("q"): lambda d: parse_quarantine_record(d).envelope_bytes,
+    ord("q"): lambda d: parse_quarantine_record(d).value_prefix,
     ord("a"): lambda d: verify_audit_record(d, registry=WORLD.registry),
     ord("c"): lambda d: parse_checkpoint_record(d).checkpoint(gateway_keys=GATEWAY),
     ord("n"): lambda d: verify_checkpoint(
