@@ -24,7 +24,6 @@ from broker.config import outbox_topic
 from broker.envelope import DEFAULT_MAX_AGE, DEFAULT_MAX_SKEW
 from broker.ids import MessageId, PartnerCode
 from broker.keys import Registry
-from broker.pipeline import MAX_DELIVERY_BYTES
 from broker.pipeline.receive import Accepted, Rejected, accept
 from broker.pipeline.send import (
     AccordInForce,
@@ -37,6 +36,7 @@ from broker.pipeline.send import (
 from broker.runtime import Metrics, bind_ids
 from broker.schema import Message
 from broker.store import DedupVerdict, InboxStore, RejectedDelivery
+from broker.store.rejected import DEFAULT_MAX_AGE as REJECTED_MAX_AGE
 
 __all__ = ["Adapter", "RateCounters", "ReceiveVerdict"]
 
@@ -75,8 +75,10 @@ class Adapter:
     #: called after envelopes were journalled, so the sender wakes at once
     on_journalled: Callable[[], None] = lambda: None
     rates: RateCounters = dataclasses.field(default_factory=RateCounters)
-    #: the most of a refused frame kept in the inbox's rejected table
-    max_rejected_frame_bytes: int = MAX_DELIVERY_BYTES
+    #: the most of a refused frame kept in the inbox's rejected table (with its digest)
+    max_rejected_frame_bytes: int = limits.REJECTED_PREFIX_BYTES
+    #: how long a refusal is kept in the rejected table, at most
+    rejected_max_age: dt.timedelta = REJECTED_MAX_AGE
     #: the largest envelope sealed: a larger view is refused, never sent to be refused later
     max_envelope_bytes: int = limits.MAX_ENVELOPE_BYTES
 
@@ -95,6 +97,9 @@ class Adapter:
             "xb_adapter_rejected_total", "Deliveries rejected.", ("reason_code",)
         )
         self._shredded = m.counter("xb_adapter_shredded_total", "Messages crypto-shredded.")
+        self._pruned = m.counter(
+            "xb_adapter_rejected_pruned_total", "Refusals pruned from the rejected table by age."
+        )
         self._topic = outbox_topic(self.prefix, self.me)
 
     # -- sending ------------------------------------------------------------------------------
@@ -406,6 +411,10 @@ class Adapter:
         now = self.clock.now()
         shredded = self.inbox.shred_expired(now)
         self.inbox.dedup.prune(now)
+        pruned = self.inbox.rejected.prune(older_than=now - self.rejected_max_age, now=now)
+        if pruned:
+            self._pruned.inc(pruned)
+            _log.info("rejections_pruned", count=pruned, kept_at_most=str(self.rejected_max_age))
         # A receipt or spool source older than the replay window can no longer be redelivered.
         self.journal.prune_sources(older_than=now - 2 * (self.max_age + self.max_skew))
         if shredded:

@@ -39,7 +39,6 @@ from broker.adapter._setup import (
 from broker.adapter.core import Adapter
 from broker.adapter.journal import JournalEntry, SendJournal
 from broker.adapter.outputs import DeliveryDir, Webhook
-from broker.adapter.receiving import frame_limit
 from broker.adapter.spool import Spool
 from broker.clock import Clock, SystemClock
 from broker.config import Config, adapter_group, inbox_topic, kafka_client_security
@@ -128,7 +127,6 @@ def build_adapter(config: Config, *, metrics: Metrics, clock: Clock | None = Non
         spool=spool,
         delivery_dir=delivery_dir,
         webhook=webhook,
-        max_rejected_frame_bytes=frame_limit(limits.max_envelope_bytes),
         max_envelope_bytes=limits.max_envelope_bytes,
     )
 

@@ -20,25 +20,17 @@ from collections.abc import Mapping
 
 import structlog
 
-from broker import envelope, errors
+from broker import crypto, envelope, errors
 from broker.ids import PartnerCode
 from broker.keys import Registry
-from broker.pipeline import MAX_DELIVERY_BYTES, verify_delivery
+from broker.pipeline import verify_delivery
 from broker.pipeline.receive import Accepted, Rejected
 from broker.runtime import Counter
 from broker.store import IdentifiedBy, InboxItem, RejectedDelivery
 
-__all__ = ["frame_limit", "inbox_item", "log_rejection", "rejection_row"]
+__all__ = ["inbox_item", "log_rejection", "rejection_row"]
 
 _log = structlog.get_logger(__name__)
-# The delivery frame's overhead beyond its envelope (magic, lengths, attestation, signature).
-_FRAME_OVERHEAD = MAX_DELIVERY_BYTES - envelope.MAX_ENVELOPE_BYTES
-
-
-def frame_limit(max_envelope_bytes: int) -> int:
-    """The most of a refused frame kept for envelopes of up to ``max_envelope_bytes``: the
-    largest delivery record of that configuration (never more than any frame accepted)."""
-    return min(max_envelope_bytes + _FRAME_OVERHEAD, MAX_DELIVERY_BYTES)
 
 
 def inbox_item(outcome: Accepted) -> InboxItem:
@@ -87,7 +79,8 @@ def rejection_row(
     max_frame_bytes: int,
 ) -> RejectedDelivery:
     """The ``rejected`` table's row for ``outcome``: ``position`` is the frame's topic,
-    partition and offset (as bound to its log lines), ``max_frame_bytes`` bounds the bytes kept.
+    partition and offset (as bound to its log lines), ``max_frame_bytes`` bounds the bytes kept
+    (``limits.REJECTED_PREFIX_BYTES`` in the daemon; the digest is always of the whole frame).
     """
     data = frame or b""
     topic, partition, offset = _position(position)
@@ -107,6 +100,7 @@ def rejection_row(
         rejected_at=now,
         frame=data[: max(max_frame_bytes, 0)],
         frame_size=len(data),
+        frame_sha256=crypto.sha256(data),
         topic=topic,
         partition=partition,
         offset=offset,
