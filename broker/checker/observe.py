@@ -28,7 +28,12 @@ from broker.config import audit_topic, quarantine_topic
 from broker.crypto import AeadSealer
 from broker.errors import UsageError
 from broker.ledger import is_checkpoint_record, read_log
-from broker.pipeline import AuditRecord, parse_audit_record, parse_quarantine_record
+from broker.pipeline import (
+    AuditRecord,
+    parse_audit_record,
+    parse_quarantine_record,
+    refusal_counts,
+)
 from broker.schema import MessageType
 from broker.store import InboxStore
 from broker.transport.kafka import ConsumerSettings, Record, open_consumer
@@ -221,6 +226,7 @@ async def read_audit_counted(
                     decision=audit.decision,
                     reason_code=None if audit.reason_code is None else audit.reason_code.value,
                     kind=audit.kind.value,
+                    summarized=sum(refusal_counts(audit).values()),
                 )
             )
     return entries, foreign

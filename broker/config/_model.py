@@ -322,6 +322,10 @@ class GatewaySettings(_Section):
     checkpoint_interval_seconds: Annotated[int, Field(ge=1, le=86_400)] = 60
     """How often a signed checkpoint of the audit log is published: a minute bounds how long
     an entry stays uncommitted to a signed head."""
+    refusal_audits_per_hour: Annotated[int, Field(ge=0, le=1_000_000)] = 1_000
+    """How many refusals of one outbox in one UTC hour get an audit record each; past that,
+    each is still quarantined, and one signed summary record counts them when the hour is
+    over, so a flood cannot grow the audit log (kept for ever) without bound."""
 
 
 class ObservabilitySettings(_Section):

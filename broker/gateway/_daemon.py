@@ -35,6 +35,7 @@ from broker.config import (
     quarantine_topic,
 )
 from broker.gateway._checkpoints import checkpoint_audit_log
+from broker.gateway._refusals import RefusalAudits
 from broker.gateway._trust import RateCounters, TrustState, load_gateway_key
 from broker.pipeline.gateway import (
     DedupKey,
@@ -119,6 +120,13 @@ class _Gateway:
             raise errors.UsageError("the gateway needs store.path for its de-duplication record")
         retention = dt.timedelta(seconds=config.limits.replay_window_seconds)
         self.conn, self.dedup = _open_dedup(config.store.path, retention=retention)
+        self.refusals = RefusalAudits(
+            self.conn,
+            per_hour=config.gateway.refusal_audits_per_hour,
+            prefix=config.kafka.topic_prefix,
+            gateway_key=self.gateway_key,
+            metrics=metrics.metrics,
+        )
         self.rates = RateCounters()
         self.prefix = config.kafka.topic_prefix
         limits = config.limits
@@ -195,11 +203,16 @@ class _Gateway:
             )
 
     def sends(
-        self, producer: Producer, outcomes: Sequence[GatewayOutcome]
+        self,
+        producer: Producer,
+        outcomes: Sequence[GatewayOutcome],
+        withheld: frozenset[int] = frozenset(),
     ) -> list[Awaitable[Delivery]]:
+        """Every record the outcomes produce; ``withheld`` refusals get no audit record of
+        their own (an hourly summary counts them)."""
         audit, quarantine = audit_topic(self.prefix), quarantine_topic(self.prefix)
         sends: list[Awaitable[Delivery]] = []
-        for outcome in outcomes:
+        for index, outcome in enumerate(outcomes):
             if isinstance(outcome, Duplicate):
                 continue
             key = None if outcome.audit.message_id is None else outcome.audit.message_id.encode()
@@ -208,6 +221,8 @@ class _Gateway:
             else:
                 record = outcome.record
                 sends.append(producer.send(quarantine, record.to_bytes(), key=record.id.encode()))
+                if index in withheld:
+                    continue
             sends.append(producer.send(audit, outcome.audit.to_bytes(), key=key))
         return sends
 
@@ -225,11 +240,18 @@ class _Gateway:
                     m.conflicts.inc()
 
     async def process(self, consumer: Consumer, producer: Producer, records: list[Record]) -> None:
+        """Decide a batch (or, with no records, write the refusal summaries that are due)."""
         now = self.clock.now()
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             outcomes = self.decide(records, now)
-            await _all_acknowledged(self.sends(producer, outcomes))
+            withheld = self.refusals.withhold(records, outcomes, now=now)
+            summaries, closed = self.refusals.due(now=now)
+            sends = self.sends(producer, outcomes, withheld)
+            topic = audit_topic(self.prefix)
+            sends += [producer.send(topic, summary.to_bytes()) for summary in summaries]
+            self.refusals.forget(closed)
+            await _all_acknowledged(sends)
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
@@ -366,7 +388,7 @@ async def _consume(
                 continue
             health.set_ready()
             records = await consumer.fetch(timeout_ms=_FETCH_TIMEOUT_MS, max_records=_MAX_BATCH)
-            if records:
+            if records or gateway.refusals.any_due(now=gateway.clock.now()):
                 await gateway.process(consumer, producer, records)
         if stop.is_set():
             health.set_draining()

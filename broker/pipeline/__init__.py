@@ -16,6 +16,7 @@ from broker.pipeline._quarantine import (
     sign_quarantine_record,
     verify_quarantine_record,
 )
+from broker.pipeline._summary import refusal_counts, summarize_refusals
 from broker.pipeline.delivery import (
     DELIVERY_DOMAIN,
     DELIVERY_MAGIC,
@@ -54,8 +55,10 @@ __all__ = [
     "attest",
     "parse_audit_record",
     "parse_quarantine_record",
+    "refusal_counts",
     "sign_audit_record",
     "sign_quarantine_record",
+    "summarize_refusals",
     "verify_audit_record",
     "verify_delivery",
     "verify_quarantine_record",

@@ -101,6 +101,8 @@ class AuditKind(enum.StrEnum):
     DISCLOSURE = "disclosure"
     REFUSAL = "refusal"
     RECEIPT = "receipt"
+    #: refusals of one outbox counted, past an hourly number audited one by one
+    REFUSAL_SUMMARY = "refusal-summary"
 
 
 def format_time(value: dt.datetime) -> str:
