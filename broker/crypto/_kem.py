@@ -7,7 +7,7 @@ has no ``aad`` argument.
 
 from __future__ import annotations
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
@@ -85,7 +85,7 @@ class EncryptionKey:
         try:
             ml = mlkem.MLKEM768PublicKey.from_public_bytes(data[:ml_len]) if ml_len else None
             x = x25519.X25519PublicKey.from_public_bytes(data[ml_len:])
-        except ValueError as exc:
+        except (ValueError, UnsupportedAlgorithm) as exc:
             raise errors.KeyTrustError(f"not a valid {suite} encryption key") from exc
         return cls(suite, x, ml)
 

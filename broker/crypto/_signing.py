@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa
 
 from broker import errors
@@ -82,7 +82,7 @@ class VerifyKey:
                 if suite is Suite.PQ_HYBRID
                 else None
             )
-        except ValueError as exc:
+        except (ValueError, UnsupportedAlgorithm) as exc:
             raise errors.KeyTrustError(f"not a valid {suite} verify key") from exc
         return cls(suite, ed, ml)
 

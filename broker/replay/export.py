@@ -8,6 +8,7 @@ result renamed into place, so a bundle is never seen half written.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import pathlib
@@ -51,14 +52,22 @@ async def export_topic(
     directory = path.parent if str(path.parent) else pathlib.Path(".")
     with tempfile.NamedTemporaryFile("wb", dir=directory, delete=False) as body:
         entries = 0
-        async for record in read_log(source, quiet_s=quiet_s, count=count):
-            value = record.value or b""
-            body.write(entry_line(Entry(offset=record.offset, value=value)) + b"\n")
-            entries += 1
-            if not is_checkpoint_record(value):
-                digest = _accord_digest_of(value)
-                if digest is not None:
-                    named.add(digest)
+        try:
+            # Any bytes on the topic are exported as they are (a record the Kafka client could
+            # not decode whole arrives with what could be read): verification judges them.
+            async for record in read_log(source, quiet_s=quiet_s, count=count):
+                value = record.value or b""
+                body.write(entry_line(Entry(offset=record.offset, value=value)) + b"\n")
+                entries += 1
+                if not is_checkpoint_record(value):
+                    digest = _accord_digest_of(value)
+                    if digest is not None:
+                        named.add(digest)
+        except BaseException:
+            body.close()
+            with contextlib.suppress(OSError):
+                os.unlink(body.name)  # a bundle half written is no bundle
+            raise
     header = BundleHeader.build(
         topic=topic,
         exported_at=exported_at,
