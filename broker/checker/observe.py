@@ -127,28 +127,8 @@ async def read_quarantine(
     quiet_s: float = 3.0,
     first_wait_s: float = 8.0,
     session_timeout_ms: int = 3_000,
-) -> list[Quarantined]:
-    """Every quarantine record (foreign ones are left out: see :func:`read_quarantine_counted`)."""
-    return (
-        await read_quarantine_counted(
-            bootstrap,
-            prefix,
-            quiet_s=quiet_s,
-            first_wait_s=first_wait_s,
-            session_timeout_ms=session_timeout_ms,
-        )
-    )[0]
-
-
-async def read_quarantine_counted(
-    bootstrap: str,
-    prefix: str,
-    *,
-    quiet_s: float = 3.0,
-    first_wait_s: float = 8.0,
-    session_timeout_ms: int = 3_000,
 ) -> tuple[list[Quarantined], int]:
-    """Every quarantine record, and how many records on the topic were not one."""
+    """Every quarantine record, and how many records on the topic were not one (foreign)."""
     records = await _read_all(
         bootstrap,
         quarantine_topic(prefix),
@@ -177,26 +157,6 @@ async def read_quarantine_counted(
 
 
 async def read_audit(
-    bootstrap: str,
-    prefix: str,
-    *,
-    quiet_s: float = 3.0,
-    first_wait_s: float = 8.0,
-    session_timeout_ms: int = 3_000,
-) -> list[Audited]:
-    """Every audit record of the one-partition audit topic, in order (checkpoints skipped)."""
-    return (
-        await read_audit_counted(
-            bootstrap,
-            prefix,
-            quiet_s=quiet_s,
-            first_wait_s=first_wait_s,
-            session_timeout_ms=session_timeout_ms,
-        )
-    )[0]
-
-
-async def read_audit_counted(
     bootstrap: str,
     prefix: str,
     *,
@@ -250,10 +210,10 @@ async def observe(
     session_timeout_ms: int = 3_000,
 ) -> Observations:
     """Read every inbox store (with its refusals), the quarantine topic and the audit topic."""
-    quarantined, foreign_quarantine = await read_quarantine_counted(
+    quarantined, foreign_quarantine = await read_quarantine(
         bootstrap, prefix, quiet_s=quiet_s, session_timeout_ms=session_timeout_ms
     )
-    audited, foreign_audit = await read_audit_counted(
+    audited, foreign_audit = await read_audit(
         bootstrap, prefix, quiet_s=quiet_s, session_timeout_ms=session_timeout_ms
     )
     return Observations(

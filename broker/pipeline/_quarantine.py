@@ -24,22 +24,20 @@ believed (:func:`verify_quarantine_record`).
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import struct
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, JsonValue
 
 from broker import crypto, errors, limits
-from broker.ids import KeyId
 from broker.keys import canonical_json
 from broker.pipeline.records import (
     GatewayKeys,
     ReasonCode,
     SourcePosition,
-    parse_time,
     strict_json_object,
     validate_object,
+    verify_gateway_signature,
 )
 from broker.schema._base import StrictModel
 
@@ -167,11 +165,12 @@ def verify_quarantine_record(
     Raises KeyTrustError (no such gateway key then) or VerificationError (the signature does
     not cover this record).
     """
-    at: dt.datetime = parse_time(record.quarantined_at)
-    key = registry.gateway_key(KeyId(record.gateway_key_id), at=at)
-    try:
-        signature = base64.b64decode(record.signature, validate=True)
-    except ValueError as exc:  # binascii.Error, or text that is not even ASCII
-        raise errors.VerificationError("quarantine record signature is not base64") from exc
-    key.verify(signature=signature, message=_signing_input(record.unsigned_bytes()))
+    verify_gateway_signature(
+        registry,
+        key_id=record.gateway_key_id,
+        at=record.quarantined_at,
+        signature=record.signature,
+        message=_signing_input(record.unsigned_bytes()),
+        what="quarantine record",
+    )
     return record

@@ -45,6 +45,7 @@ __all__ = [
     "strict_json_object",
     "validate_object",
     "verify_audit_record",
+    "verify_gateway_signature",
 ]
 
 AUDIT_DOMAIN = b"xb-audit-record-v1\x00"
@@ -262,10 +263,25 @@ def verify_audit_record(data: bytes, *, registry: GatewayKeys) -> AuditRecord:
     VerificationError (the signature does not cover these bytes).
     """
     record = parse_audit_record(data)
-    key = registry.gateway_key(KeyId(record.gateway_key_id), at=parse_time(record.decided_at))
-    try:
-        signature = base64.b64decode(record.signature, validate=True)
-    except ValueError as exc:  # binascii.Error, or text that is not even ASCII
-        raise errors.VerificationError("audit record signature is not base64") from exc
-    key.verify(signature=signature, message=_audit_signing_input(record.unsigned_bytes()))
+    verify_gateway_signature(
+        registry,
+        key_id=record.gateway_key_id,
+        at=record.decided_at,
+        signature=record.signature,
+        message=_audit_signing_input(record.unsigned_bytes()),
+        what="audit record",
+    )
     return record
+
+
+def verify_gateway_signature(
+    registry: GatewayKeys, *, key_id: str, at: str, signature: str, message: bytes, what: str
+) -> None:
+    """Check a gateway's base64 ``signature`` over ``message`` with the gateway key ``key_id``
+    registered at ``at`` (a record time); KeyTrustError or VerificationError otherwise."""
+    key = registry.gateway_key(KeyId(key_id), at=parse_time(at))
+    try:
+        raw = base64.b64decode(signature, validate=True)
+    except ValueError as exc:  # binascii.Error, or text that is not even ASCII
+        raise errors.VerificationError(f"{what} signature is not base64") from exc
+    key.verify(signature=raw, message=message)

@@ -302,18 +302,12 @@ async def create_topics(
     security: ClientSecurity = PLAINTEXT,
 ) -> None:
     """Create ``topics``; a topic that already exists is left as it is, not an error."""
-    security.check_bootstrap(bootstrap)
     if not topics:
+        security.check_bootstrap(bootstrap)
         return
-    admin = aiokafka.admin.AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        client_id=client_id,
-        request_timeout_ms=request_timeout_ms,
-        **security.client_options(),
-    )
-    try:
-        with _transport_errors(f"connecting an admin client to {bootstrap}"):
-            await admin.start()
+    async with open_admin(
+        bootstrap, client_id=client_id, request_timeout_ms=request_timeout_ms, security=security
+    ) as admin:
         new_topics = [
             aiokafka.admin.NewTopic(
                 name=spec.name,
@@ -325,14 +319,36 @@ async def create_topics(
         ]
         with _transport_errors("creating topics"):
             response = await admin.create_topics(new_topics, timeout_ms=request_timeout_ms)
-    finally:
-        with _transport_errors("stopping an admin client"):
-            await admin.close()
     # the broker reports per-topic failures in the response, not as an exception
     for name, error_code, *detail in response.topic_errors:
         if error_code not in (0, _TOPIC_ALREADY_EXISTS):
             reason = detail[0] if detail and detail[0] else f"error code {error_code}"
             raise TransportError(f"cannot create topic {name}: {reason}")
+
+
+@contextlib.asynccontextmanager
+async def open_admin(
+    bootstrap: str,
+    *,
+    client_id: str = "broker-admin",
+    request_timeout_ms: int = 30_000,
+    security: ClientSecurity = PLAINTEXT,
+) -> AsyncIterator[Any]:
+    """A started aiokafka admin client for the block (for this package's own modules)."""
+    security.check_bootstrap(bootstrap)
+    admin = aiokafka.admin.AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        request_timeout_ms=request_timeout_ms,
+        **security.client_options(),
+    )
+    try:
+        with _transport_errors(f"connecting an admin client to {bootstrap}"):
+            await admin.start()
+        yield admin
+    finally:
+        with _transport_errors("stopping an admin client"):
+            await admin.close()
 
 
 @contextlib.contextmanager

@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 
 import aiokafka
-import aiokafka.admin
 
-from broker.transport.kafka import Record, _record, _transport_errors
+from broker.transport.kafka import Record, _record, _transport_errors, open_admin
 from broker.transport.security import PLAINTEXT, ClientSecurity
 
 __all__ = ["read_record_at", "topic_exists"]
@@ -27,22 +26,12 @@ async def topic_exists(
     request_timeout_ms: int = 30_000,
     security: ClientSecurity = PLAINTEXT,
 ) -> bool:
-    """Whether ``topic`` exists, asked in a way that never creates it."""
-    security.check_bootstrap(bootstrap)
-    admin = aiokafka.admin.AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        client_id=client_id,
-        request_timeout_ms=request_timeout_ms,
-        **security.client_options(),
-    )
-    try:
-        with _transport_errors(f"connecting an admin client to {bootstrap}"):
-            await admin.start()
+    """Whether ``topic`` exists, asked in a way that never creates it (metadata of all topics)."""
+    async with open_admin(
+        bootstrap, client_id=client_id, request_timeout_ms=request_timeout_ms, security=security
+    ) as admin:
         with _transport_errors("listing topics"):
             topics = await admin.list_topics()
-    finally:
-        with _transport_errors("stopping an admin client"):
-            await admin.close()
     return topic in topics
 
 
