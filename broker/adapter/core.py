@@ -17,14 +17,14 @@ from broker.adapter._setup import AdapterKeys
 from broker.adapter.journal import SendJournal
 from broker.adapter.outputs import Delivery, DeliveryDir, Webhook
 from broker.adapter.rates import RateCounters
-from broker.adapter.receiving import inbox_item, log_rejection, rejection_row
+from broker.adapter.receiving import inbox_item, log_rejection, rejection_row, verify_record
 from broker.adapter.spool import Spool, parse_submission
 from broker.clock import Clock
 from broker.config import outbox_topic
 from broker.envelope import DEFAULT_MAX_AGE, DEFAULT_MAX_SKEW
 from broker.ids import MessageId, PartnerCode
 from broker.keys import Registry
-from broker.pipeline.receive import Accepted, Rejected, accept
+from broker.pipeline.receive import Accepted, Rejected
 from broker.pipeline.send import (
     AccordInForce,
     Outgoing,
@@ -294,26 +294,17 @@ class Adapter:
     def _verify(
         self, frame: bytes | None, now: dt.datetime, defect: str | None = None
     ) -> Accepted | Rejected:
-        if defect is not None:
-            return Rejected("malformed", f"the record cannot be decoded: {defect}")
-        if frame is None:
-            return Rejected("malformed", "empty record")
-        try:
-            return accept(
-                frame,
-                me=self.me,
-                registry=self.registry,
-                decryption_keys=self.keys.decryption,
-                now=now,
-                retention=self.retention,
-                max_age=self.max_age,
-                max_skew=self.max_skew,
-            )
-        except Exception as exc:  # noqa: BLE001 - one poison record must never stop the inbox
-            _log.exception("receive_failed_rejecting")
-            return Rejected(
-                "malformed", f"the adapter could not process this record ({type(exc).__name__})"
-            )
+        return verify_record(
+            frame,
+            defect,
+            me=self.me,
+            registry=self.registry,
+            decryption_keys=self.keys.decryption,
+            now=now,
+            retention=self.retention,
+            max_age=self.max_age,
+            max_skew=self.max_skew,
+        )
 
     def _after_store(
         self, outcome: Accepted, verdict: DedupVerdict, receipts: list[_Receipt]

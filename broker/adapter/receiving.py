@@ -21,16 +21,53 @@ from collections.abc import Mapping
 import structlog
 
 from broker import crypto, envelope, errors
-from broker.ids import PartnerCode
+from broker.ids import KeyId, PartnerCode
 from broker.keys import Registry
 from broker.pipeline import verify_delivery
-from broker.pipeline.receive import Accepted, Rejected
+from broker.pipeline.receive import Accepted, Rejected, accept
 from broker.runtime import Counter
 from broker.store import IdentifiedBy, InboxItem, RejectedDelivery
 
-__all__ = ["inbox_item", "log_rejection", "rejection_row"]
+__all__ = ["inbox_item", "log_rejection", "rejection_row", "verify_record"]
 
 _log = structlog.get_logger(__name__)
+
+
+def verify_record(
+    frame: bytes | None,
+    defect: str | None,
+    *,
+    me: PartnerCode,
+    registry: Registry,
+    decryption_keys: Mapping[KeyId, crypto.DecryptionKey],
+    now: dt.datetime,
+    retention: dt.timedelta,
+    max_age: dt.timedelta,
+    max_skew: dt.timedelta,
+) -> Accepted | Rejected:
+    """:func:`broker.pipeline.receive.accept`, for any record the inbox topic holds: one the
+    transport could not decode whole (``defect``), or with no value, or that the checks fail on
+    unexpectedly, is refused as ``malformed``, never raised: no record may stop the inbox."""
+    if defect is not None:
+        return Rejected("malformed", f"the record cannot be decoded: {defect}")
+    if frame is None:
+        return Rejected("malformed", "empty record")
+    try:
+        return accept(
+            frame,
+            me=me,
+            registry=registry,
+            decryption_keys=decryption_keys,
+            now=now,
+            retention=retention,
+            max_age=max_age,
+            max_skew=max_skew,
+        )
+    except Exception as exc:  # noqa: BLE001 - one poison record must never stop the inbox
+        _log.exception("receive_failed_rejecting")
+        return Rejected(
+            "malformed", f"the adapter could not process this record ({type(exc).__name__})"
+        )
 
 
 def inbox_item(outcome: Accepted) -> InboxItem:

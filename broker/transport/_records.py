@@ -84,7 +84,7 @@ def _is_utf8(name: str) -> bool:
 class _TolerantBatch:
     """One v2 batch: aiokafka's decoding when it works, ours when it does not."""
 
-    def __init__(self, batch: Any, raw: bytes) -> None:
+    def __init__(self, batch: Any, raw: memoryview) -> None:
         self._batch = batch
         self._raw = raw
         self._records: Iterator[Any] | None = None
@@ -112,7 +112,7 @@ class _TolerantBatch:
         try:
             return list(self._batch)
         except Exception:  # noqa: BLE001 - whatever aiokafka trips on, decode it ourselves
-            return _decode_batch(self._raw, self._batch)
+            return _decode_batch(bytes(self._raw), self._batch)
 
 
 class TolerantMemoryRecords:
@@ -139,7 +139,8 @@ class TolerantMemoryRecords:
         self._position = start + _LOG_OVERHEAD + length
         if batch.magic < 2:
             return batch  # the legacy formats carry no headers; aiokafka reads them as is
-        return _TolerantBatch(batch, bytes(self._data[start : self._position]))
+        # a view, not a copy: the bytes are read again only if aiokafka cannot decode them
+        return _TolerantBatch(batch, memoryview(self._data)[start : self._position])
 
 
 def install() -> None:
