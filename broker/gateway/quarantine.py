@@ -176,28 +176,24 @@ async def read_quarantine(
 
 
 async def list_quarantine(config: Config) -> list[Listed]:
-    """The quarantine topic, one entry per record id.
-
-    A record the gateway wrote again after a crash counts once; when several records claim one
-    id (a forger may copy an id), the verified one is listed, else the first.
-    """
-    by_id: dict[str, Listed] = {}
-    for listed in await read_quarantine(config):
-        held = by_id.get(listed.id)
-        if held is None or (
-            held.verification is not Verification.VERIFIED
-            and listed.verification is Verification.VERIFIED
-        ):
-            by_id[listed.id] = listed
-    return list(by_id.values())
+    """The quarantine topic, in order: a record the gateway wrote again after a crash is
+    listed once (one entry per id among records that verify, or cannot be checked), and every
+    other record by itself, so a forgery copying a genuine record's id is listed too."""
+    listed: dict[str, Listed] = {}
+    for entry in await read_quarantine(config):
+        trusted = entry.verification in (Verification.VERIFIED, Verification.UNVERIFIED)
+        listed.setdefault(entry.id if trusted else f"@{entry.position}", entry)
+    return list(listed.values())
 
 
 async def find(config: Config, record_id: str) -> Listed:
-    """The quarantine record ``record_id`` (or the unreadable one at that position)."""
-    for listed in await list_quarantine(config):
-        if listed.id == record_id:
-            return listed
-    raise errors.UsageError(f"no quarantine record with id {record_id!r}")
+    """The quarantine record ``record_id`` (or the unreadable one at that position): the
+    verified one when several claim the id."""
+    found = [entry for entry in await list_quarantine(config) if entry.id == record_id]
+    if not found:
+        raise errors.UsageError(f"no quarantine record with id {record_id!r}")
+    verified = [entry for entry in found if entry.verification is Verification.VERIFIED]
+    return (verified or found)[0]
 
 
 async def release(config: Config, record_id: str) -> Delivery:
