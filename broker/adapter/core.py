@@ -12,19 +12,18 @@ from pathlib import Path
 
 import structlog
 
-from broker import errors
+from broker import errors, limits
 from broker.adapter._setup import AdapterKeys
 from broker.adapter.journal import SendJournal
 from broker.adapter.outputs import Delivery, DeliveryDir, Webhook
-from broker.adapter.receiving import inbox_item, log_rejection, rejection_row
+from broker.adapter.receiving import inbox_item, log_rejection, rejection_row, verify_record
 from broker.adapter.spool import Spool, parse_submission
 from broker.clock import Clock
 from broker.config import outbox_topic
 from broker.envelope import DEFAULT_MAX_AGE, DEFAULT_MAX_SKEW
 from broker.ids import MessageId, PartnerCode
 from broker.keys import Registry
-from broker.pipeline import MAX_DELIVERY_BYTES
-from broker.pipeline.receive import Accepted, Rejected, accept
+from broker.pipeline.receive import Accepted, Rejected
 from broker.pipeline.send import (
     Outgoing,
     Refused,
@@ -32,10 +31,10 @@ from broker.pipeline.send import (
     prepare,
     prepare_receipt,
 )
-from broker.reasons import ReasonCode
 from broker.runtime import AccordReporter, Metrics, bind_ids
 from broker.schema import Message
 from broker.store import DedupVerdict, InboxStore, RejectedDelivery
+from broker.store.rejected import DEFAULT_MAX_AGE as REJECTED_MAX_AGE
 from broker.trust import BookSource, RateCounters
 
 __all__ = ["Adapter", "ReceiveVerdict"]
@@ -76,8 +75,12 @@ class Adapter:
     #: called after envelopes were journalled, so the sender wakes at once
     on_journalled: Callable[[], None] = lambda: None
     rates: RateCounters = dataclasses.field(default_factory=RateCounters)
-    #: the most of a refused frame kept in the inbox's rejected table
-    max_rejected_frame_bytes: int = MAX_DELIVERY_BYTES
+    #: the most of a refused frame kept in the inbox's rejected table (with its digest)
+    max_rejected_frame_bytes: int = limits.REJECTED_PREFIX_BYTES
+    #: how long a refusal is kept in the rejected table, at most
+    rejected_max_age: dt.timedelta = REJECTED_MAX_AGE
+    #: the largest envelope sealed: a larger view is refused, never sent to be refused later
+    max_envelope_bytes: int = limits.MAX_ENVELOPE_BYTES
     #: tells operators of refused accords and coming expiries (default: one on ``metrics``)
     reporter: AccordReporter | None = None
 
@@ -98,6 +101,9 @@ class Adapter:
             "xb_adapter_rejected_total", "Deliveries rejected.", ("reason_code",)
         )
         self._shredded = m.counter("xb_adapter_shredded_total", "Messages crypto-shredded.")
+        self._pruned = m.counter(
+            "xb_adapter_rejected_pruned_total", "Refusals pruned from the rejected table by age."
+        )
         self._topic = outbox_topic(self.prefix, self.me)
 
     # -- sending ------------------------------------------------------------------------------
@@ -168,6 +174,7 @@ class Adapter:
             signing_key=self.keys.signing,
             now=now,
             counters=self.rates.snapshot(now),
+            max_envelope_bytes=self.max_envelope_bytes,
         )
         for outcome in outcomes:
             if isinstance(outcome, Outgoing):
@@ -239,6 +246,7 @@ class Adapter:
         frames: Sequence[bytes | None],
         *,
         ids: Sequence[Mapping[str, object]] | None = None,
+        defects: Sequence[str | None] | None = None,
     ) -> tuple[list[ReceiveVerdict], list[Delivery]]:
         """Verify and store a fetched batch of delivery frames; one verdict each, in order,
         and what the delivery directory must get before the offsets are committed (the
@@ -250,10 +258,13 @@ class Adapter:
         record. A refused frame is recorded in the inbox's rejected table in the inbox's
         transaction. Everything is durable when this returns: the caller commits the offsets
         only afterwards. ``ids`` (one mapping per frame: topic, partition, offset) are bound to
-        the log lines of their frame and key its rejected row.
+        the log lines of their frame and key its rejected row; ``defects`` (one per frame, from
+        the transport) refuse a record that could not be decoded whole.
         """
         if ids is not None and len(ids) != len(frames):
             raise errors.UsageError("receive_many: one ids mapping per frame")
+        if defects is not None and len(defects) != len(frames):
+            raise errors.UsageError("receive_many: one defect (or None) per frame")
         now = self.clock.now()
         receipts: list[_Receipt] = []
         verdicts: list[ReceiveVerdict] = []
@@ -262,7 +273,8 @@ class Adapter:
         for index, frame in enumerate(frames):
             position = ids[index] if ids is not None else None
             with bind_ids(**(position or {})):
-                outcome = self._verify(frame, now)
+                defect = defects[index] if defects is not None else None
+                outcome = self._verify(frame, now, defect)
                 if isinstance(outcome, Rejected):
                     verdicts.append("rejected")
                     refused.append(self._record_refusal(outcome, frame, position, now, receipts))
@@ -283,11 +295,12 @@ class Adapter:
         self._send_receipts(receipts)
         return verdicts, deliveries
 
-    def _verify(self, frame: bytes | None, now: dt.datetime) -> Accepted | Rejected:
-        if frame is None:
-            return Rejected(ReasonCode.MALFORMED, "empty record")
-        return accept(
+    def _verify(
+        self, frame: bytes | None, now: dt.datetime, defect: str | None = None
+    ) -> Accepted | Rejected:
+        return verify_record(
             frame,
+            defect,
             me=self.me,
             registry=self.registry,
             decryption_keys=self.keys.decryption,
@@ -406,6 +419,10 @@ class Adapter:
         now = self.clock.now()
         shredded = self.inbox.shred_expired(now)
         self.inbox.dedup.prune(now)
+        pruned = self.inbox.rejected.prune(older_than=now - self.rejected_max_age, now=now)
+        if pruned:
+            self._pruned.inc(pruned)
+            _log.info("rejections_pruned", count=pruned, kept_at_most=str(self.rejected_max_age))
         # A receipt or spool source older than the replay window can no longer be redelivered.
         self.journal.prune_sources(older_than=now - 2 * (self.max_age + self.max_skew))
         if shredded:

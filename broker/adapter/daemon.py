@@ -33,13 +33,20 @@ from broker.adapter._setup import load_keys, load_trust, reread_accords
 from broker.adapter.core import Adapter
 from broker.adapter.journal import JournalEntry, SendJournal
 from broker.adapter.outputs import DeliveryDir, Webhook
-from broker.adapter.receiving import frame_limit
 from broker.adapter.spool import Spool
 from broker.clock import Clock, SystemClock
 from broker.config import AdapterConfig, adapter_group, inbox_topic, kafka_client_security
 from broker.crypto import AeadSealer
 from broker.ids import MessageId
-from broker.runtime import AccordReporter, Health, Metrics, StopSignal, serve_observability, watch
+from broker.runtime import (
+    AccordReporter,
+    Health,
+    Metrics,
+    StopSignal,
+    serve_observability,
+    supervise,
+    watch,
+)
 from broker.store import InboxStore
 from broker.transport.kafka import (
     Consumer,
@@ -129,7 +136,7 @@ def build_adapter(
         spool=spool,
         delivery_dir=delivery_dir,
         webhook=webhook,
-        max_rejected_frame_bytes=frame_limit(limits.max_envelope_bytes),
+        max_envelope_bytes=limits.max_envelope_bytes,
         reporter=reporter,
     )
 
@@ -189,14 +196,20 @@ class AdapterDaemon:
         async with self._clients() as (producer, consumer):
             self.health.set_ready()
             _log.info("adapter_ready", partner=adapter.me)
-            sender = asyncio.create_task(self._send_loop(producer, stop, wake, intake_done))
+            sender = asyncio.create_task(
+                self._send_loop(producer, stop, wake, intake_done), name="sender"
+            )
             intake = [
-                asyncio.create_task(self._receive_loop(consumer, stop)),
-                asyncio.create_task(self._spool_loop(stop)),
-                asyncio.create_task(self._housekeeping_loop(stop)),
+                asyncio.create_task(self._receive_loop(consumer, stop), name="receiver"),
+                asyncio.create_task(self._spool_loop(stop), name="spool"),
+                asyncio.create_task(self._housekeeping_loop(stop), name="housekeeping"),
             ]
             if adapter.webhook is not None:
-                intake.append(asyncio.create_task(adapter.webhook.run(stop)))
+                intake.append(asyncio.create_task(adapter.webhook.run(stop), name="webhook"))
+            # A task that dies ends serve() (gather raises) and the daemon exits; until it
+            # has, the daemon reports itself failed, naming the task.
+            for task in [sender, *intake]:
+                supervise(task, name=task.get_name(), health=self.health, metrics=adapter.metrics)
             try:
                 await asyncio.gather(*intake)
             finally:
@@ -274,6 +287,7 @@ class AdapterDaemon:
                     {"topic": r.topic, "partition": r.partition, "offset": r.offset}
                     for r in records
                 ],
+                defects=[record.defect for record in records],
             )
             if self.adapter.delivery_dir is not None and deliveries:
                 await asyncio.to_thread(self.adapter.delivery_dir.write_many, deliveries)
@@ -400,6 +414,7 @@ async def serve_config(
                     )
                 )
             reloads = asyncio.create_task(_watch_reloads(config, adapter, stop))
+            supervise(reloads, name="reloader", health=health, metrics=metrics)
             try:
                 await daemon.serve(stop)
             finally:

@@ -20,26 +20,56 @@ from collections.abc import Mapping
 
 import structlog
 
-from broker import envelope, errors
-from broker.ids import PartnerCode
+from broker import crypto, envelope, errors
+from broker.ids import KeyId, PartnerCode
 from broker.keys import Registry
-from broker.pipeline import MAX_DELIVERY_BYTES, verify_delivery
-from broker.pipeline.receive import Accepted, Rejected
+from broker.pipeline import verify_delivery
+from broker.pipeline.receive import Accepted, Rejected, accept
 from broker.reasons import ReasonCode
 from broker.runtime import Counter
 from broker.store import IdentifiedBy, InboxItem, RejectedDelivery
 
-__all__ = ["frame_limit", "inbox_item", "log_rejection", "rejection_row"]
+__all__ = ["inbox_item", "log_rejection", "rejection_row", "verify_record"]
 
 _log = structlog.get_logger(__name__)
-# The delivery frame's overhead beyond its envelope (magic, lengths, attestation, signature).
-_FRAME_OVERHEAD = MAX_DELIVERY_BYTES - envelope.MAX_ENVELOPE_BYTES
 
 
-def frame_limit(max_envelope_bytes: int) -> int:
-    """The most of a refused frame kept for envelopes of up to ``max_envelope_bytes``: the
-    largest delivery record of that configuration (never more than any frame accepted)."""
-    return min(max_envelope_bytes + _FRAME_OVERHEAD, MAX_DELIVERY_BYTES)
+def verify_record(
+    frame: bytes | None,
+    defect: str | None,
+    *,
+    me: PartnerCode,
+    registry: Registry,
+    decryption_keys: Mapping[KeyId, crypto.DecryptionKey],
+    now: dt.datetime,
+    retention: dt.timedelta,
+    max_age: dt.timedelta,
+    max_skew: dt.timedelta,
+) -> Accepted | Rejected:
+    """:func:`broker.pipeline.receive.accept`, for any record the inbox topic holds: one the
+    transport could not decode whole (``defect``), or with no value, or that the checks fail on
+    unexpectedly, is refused as ``malformed``, never raised: no record may stop the inbox."""
+    if defect is not None:
+        return Rejected(ReasonCode.MALFORMED, f"the record cannot be decoded: {defect}")
+    if frame is None:
+        return Rejected(ReasonCode.MALFORMED, "empty record")
+    try:
+        return accept(
+            frame,
+            me=me,
+            registry=registry,
+            decryption_keys=decryption_keys,
+            now=now,
+            retention=retention,
+            max_age=max_age,
+            max_skew=max_skew,
+        )
+    except Exception as exc:  # noqa: BLE001 - one poison record must never stop the inbox
+        _log.exception("receive_failed_rejecting")
+        return Rejected(
+            ReasonCode.MALFORMED,
+            f"the adapter could not process this record ({type(exc).__name__})",
+        )
 
 
 def inbox_item(outcome: Accepted) -> InboxItem:
@@ -88,7 +118,8 @@ def rejection_row(
     max_frame_bytes: int,
 ) -> RejectedDelivery:
     """The ``rejected`` table's row for ``outcome``: ``position`` is the frame's topic,
-    partition and offset (as bound to its log lines), ``max_frame_bytes`` bounds the bytes kept.
+    partition and offset (as bound to its log lines), ``max_frame_bytes`` bounds the bytes kept
+    (``limits.REJECTED_PREFIX_BYTES`` in the daemon; the digest is always of the whole frame).
     """
     data = frame or b""
     topic, partition, offset = _position(position)
@@ -108,6 +139,7 @@ def rejection_row(
         rejected_at=now,
         frame=data[: max(max_frame_bytes, 0)],
         frame_size=len(data),
+        frame_sha256=crypto.sha256(data),
         topic=topic,
         partition=partition,
         offset=offset,

@@ -5,6 +5,11 @@
 - the quarantine topic, every partition, from the start, with a fresh group of its own;
 - the audit topic through :func:`broker.ledger.read_log` (checkpoint records skipped).
 
+A record on either topic that is not one of the gateway's (any bytes at all: not decodable,
+not a record, a quarantine record without a valid gateway signature) is counted as foreign
+and otherwise ignored: the checker judges what the exchange did, and must not stop on what a
+writer to those topics put beside it.
+
 Topics are read until a quiet period passes with nothing new: never against end offsets,
 which the embedded broker answers wrongly.
 """
@@ -17,12 +22,18 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
+from broker import errors
 from broker.checker.verdict import Audited, Observations, Quarantined, Refused, Stored
 from broker.config import audit_topic, quarantine_topic
 from broker.crypto import AeadSealer
 from broker.errors import UsageError
 from broker.ledger import is_checkpoint_record, read_log
-from broker.pipeline import parse_audit_record, parse_quarantine_record
+from broker.pipeline import (
+    AuditRecord,
+    parse_audit_record,
+    parse_quarantine_record,
+    refusal_counts,
+)
 from broker.schema import MessageType
 from broker.store import InboxStore
 from broker.transport.kafka import ConsumerSettings, Record, open_consumer
@@ -116,8 +127,8 @@ async def read_quarantine(
     quiet_s: float = 3.0,
     first_wait_s: float = 8.0,
     session_timeout_ms: int = 3_000,
-) -> list[Quarantined]:
-    """Every quarantine record; a malformed one is a SchemaError (never skipped)."""
+) -> tuple[list[Quarantined], int]:
+    """Every quarantine record, and how many records on the topic were not one (foreign)."""
     records = await _read_all(
         bootstrap,
         quarantine_topic(prefix),
@@ -125,8 +136,14 @@ async def read_quarantine(
         first_wait_s=first_wait_s,
         session_timeout_ms=session_timeout_ms,
     )
-    parsed = [parse_quarantine_record(r.value) for r in records if r.value is not None]
-    return [
+    parsed = []
+    for record in records:
+        try:
+            if record.defect is None:
+                parsed.append(parse_quarantine_record(record.value or b""))
+        except errors.SchemaError:
+            pass  # counted below as foreign
+    quarantined = [
         Quarantined(
             id=q.id,
             message_id=q.message_id,
@@ -136,6 +153,7 @@ async def read_quarantine(
         )
         for q in parsed
     ]
+    return quarantined, len(records) - len(parsed)
 
 
 async def read_audit(
@@ -145,15 +163,21 @@ async def read_audit(
     quiet_s: float = 3.0,
     first_wait_s: float = 8.0,
     session_timeout_ms: int = 3_000,
-) -> list[Audited]:
-    """Every audit record of the one-partition audit topic, in order (checkpoints skipped)."""
+) -> tuple[list[Audited], int]:
+    """Every audit record, in order, and how many other records the topic holds (checkpoints
+    are neither)."""
     entries: list[Audited] = []
+    foreign = 0
     settings = _settings(bootstrap, session_timeout_ms)
     async with open_consumer(settings, [audit_topic(prefix)]) as consumer:
         async for record in read_log(consumer, quiet_s=quiet_s, first_wait_s=first_wait_s):
-            if record.value is None or is_checkpoint_record(record.value):
+            value = record.value or b""
+            if record.defect is None and is_checkpoint_record(value):
                 continue
-            audit = parse_audit_record(record.value)
+            audit = _audit_record(record)
+            if audit is None:
+                foreign += 1
+                continue
             entries.append(
                 Audited(
                     message_id=audit.message_id,
@@ -162,9 +186,19 @@ async def read_audit(
                     decision=audit.decision,
                     reason_code=None if audit.reason_code is None else audit.reason_code.value,
                     kind=audit.kind.value,
+                    summarized=sum(refusal_counts(audit).values()),
                 )
             )
-    return entries
+    return entries, foreign
+
+
+def _audit_record(record: Record) -> AuditRecord | None:
+    if record.defect is not None:
+        return None
+    try:
+        return parse_audit_record(record.value or b"")
+    except errors.SchemaError:
+        return None
 
 
 async def observe(
@@ -176,10 +210,10 @@ async def observe(
     session_timeout_ms: int = 3_000,
 ) -> Observations:
     """Read every inbox store (with its refusals), the quarantine topic and the audit topic."""
-    quarantined = await read_quarantine(
+    quarantined, foreign_quarantine = await read_quarantine(
         bootstrap, prefix, quiet_s=quiet_s, session_timeout_ms=session_timeout_ms
     )
-    audited = await read_audit(
+    audited, foreign_audit = await read_audit(
         bootstrap, prefix, quiet_s=quiet_s, session_timeout_ms=session_timeout_ms
     )
     return Observations(
@@ -187,4 +221,5 @@ async def observe(
         quarantined=quarantined,
         audited=audited,
         refused=read_rejections(inboxes),
+        foreign=foreign_quarantine + foreign_audit,
     )

@@ -167,9 +167,11 @@ def _rejection_document(row: Rejection) -> dict[str, object]:
 @click.option("--limit", default=1000, show_default=True, help="At most this many rejections.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
 def rejected_list_command(config_path: str, limit: int, as_json: bool) -> None:
-    """List refused deliveries, oldest first (reason, position, what was verified)."""
+    """List refused deliveries, oldest first (reason, position, what was verified), and how
+    many older ones were pruned (the table keeps the newest 10,000, none past 30 days)."""
     with _open_inbox(config_path) as inbox:
         rows = inbox.rejected.list(limit=limit)
+        pruned = inbox.rejected.pruned()
     if as_json:
         click.echo(json.dumps([_rejection_document(row) for row in rows], indent=2))
         return
@@ -188,6 +190,9 @@ def rejected_list_command(config_path: str, limit: int, as_json: bool) -> None:
             row.sender or "",
             row.identified_by or "nothing verified",
         )
+    if pruned:
+        counts = ", ".join(f"{code} {count}" for code, count in pruned.items())
+        table.caption = f"older refusals pruned (counted, not kept): {counts}"
     Console().print(table)
 
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from broker import cosign, errors
+from broker import cosign, errors, limits
 from broker.config._base import NAME_PATTERN, FilePath, SecretSource, Section, is_loopback
 
 __all__ = [
@@ -155,6 +155,10 @@ class GatewaySettings(Section):
     checkpoint_interval_seconds: Annotated[int, Field(ge=1, le=86_400)] = 60
     """How often a signed checkpoint of the audit log is published: a minute bounds how long
     an entry stays uncommitted to a signed head."""
+    refusal_audits_per_hour: Annotated[int, Field(ge=0, le=1_000_000)] = 1_000
+    """How many refusals of one outbox in one UTC hour get an audit record each; past that,
+    each is still quarantined, and one signed summary record counts them when the hour is
+    over, so a flood cannot grow the audit log (kept for ever) without bound."""
 
 
 class WitnessSettings(Section):
@@ -184,9 +188,11 @@ class ObservabilitySettings(Section):
 class LimitSettings(Section):
     """Bounds every envelope must respect, and how long replays are remembered."""
 
-    max_envelope_bytes: Annotated[int, Field(ge=1_024, le=16_777_216)] = 1_048_576
-    """The largest envelope accepted: 1 MiB, within Kafka's default message size, so the
-    cluster never silently refuses what we accept."""
+    max_envelope_bytes: Annotated[int, Field(ge=1_024, le=limits.MAX_ENVELOPE_BYTES)] = (
+        limits.MAX_ENVELOPE_BYTES
+    )
+    """The largest envelope accepted: at most (and by default) 1 MiB, the exchange's limit
+    (broker.limits), which the Kafka cluster's message size is set to carry."""
     max_age_seconds: Annotated[int, Field(ge=60, le=30 * 86_400)] = 86_400
     """Envelopes older than this are refused as stale (24 h)."""
     max_clock_skew_seconds: Annotated[int, Field(ge=0, le=3_600)] = 300

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
-from broker import errors
+from broker import errors, limits
 from broker.ids import PartnerCode, partner_code
 
 __all__ = [
@@ -156,6 +156,8 @@ def topic_plan(
     def spec(name: str, count: int, retention_ms: str) -> TopicSpec:
         configs = {
             "cleanup.policy": "delete",
+            # the one table of limits: every record any component writes fits, and no more
+            "max.message.bytes": str(limits.KAFKA_MESSAGE_MAX_BYTES),
             "min.insync.replicas": str(min_insync_replicas),
             "retention.ms": retention_ms,
             # a lagging replica must never become leader and silently drop acknowledged records

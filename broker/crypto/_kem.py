@@ -7,12 +7,13 @@ has no ``aad`` argument.
 
 from __future__ import annotations
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
 from broker import errors
 from broker.crypto._pem import dump_private, load_private_blocks
+from broker.crypto._points import x25519_key_problem
 from broker.crypto._signing import key_id_of
 from broker.crypto._suite import Suite
 from broker.ids import KeyId
@@ -36,13 +37,20 @@ _MIN_SEALED = {
 
 
 class EncryptionKey:
-    """A recipient's public KEM key."""
+    """A recipient's public KEM key.
+
+    Its X25519 part is never of low order nor non-canonically encoded: such a key is refused
+    with KeyTrustError when the object is made (sealing to it would share a known secret).
+    """
 
     __slots__ = ("_hpke_key", "_raw", "_suite")
 
     def __init__(
         self, suite: Suite, x: x25519.X25519PublicKey, ml: mlkem.MLKEM768PublicKey | None
     ) -> None:
+        problem = x25519_key_problem(x.public_bytes_raw())
+        if problem is not None:
+            raise errors.KeyTrustError(f"the X25519 public key {problem}")
         self._suite = suite
         self._hpke_key: x25519.X25519PublicKey | hpke.MLKEM768X25519PublicKey
         if ml is None:
@@ -77,7 +85,7 @@ class EncryptionKey:
         try:
             ml = mlkem.MLKEM768PublicKey.from_public_bytes(data[:ml_len]) if ml_len else None
             x = x25519.X25519PublicKey.from_public_bytes(data[ml_len:])
-        except ValueError as exc:
+        except (ValueError, UnsupportedAlgorithm) as exc:
             raise errors.KeyTrustError(f"not a valid {suite} encryption key") from exc
         return cls(suite, x, ml)
 
@@ -170,7 +178,12 @@ class DecryptionKey:
 def hpke_seal(recipient: EncryptionKey, plaintext: bytes, *, info: bytes) -> bytes:
     """HPKE base-mode single-shot seal: encapsulated key || AEAD ciphertext and tag."""
     # The suite's HPKE object is chosen by the key itself, so a caller cannot mix suites.
-    return _HPKE_SUITES[recipient.suite].encrypt(plaintext, recipient._hpke_key, info=info)
+    try:
+        return _HPKE_SUITES[recipient.suite].encrypt(plaintext, recipient._hpke_key, info=info)
+    except ValueError as exc:
+        # OpenSSL refuses a shared secret of all zeros; EncryptionKey already refuses the keys
+        # that make one, so this is defence in depth, and still our error, never a traceback.
+        raise errors.KeyTrustError("cannot seal to this encryption key") from exc
 
 
 def hpke_open(key: DecryptionKey, sealed: bytes, *, info: bytes) -> bytes:

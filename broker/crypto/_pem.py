@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
@@ -47,8 +48,9 @@ def load_private_blocks(data: bytes, *, passphrase: bytes) -> list[PrivateKeyTyp
     for block in blocks:
         try:
             keys.append(serialization.load_pem_private_key(block, password=passphrase))
-        except (ValueError, TypeError) as exc:
-            # One sentence for every cause: the wrong passphrase and a corrupt file look alike.
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            # One sentence for every cause: the wrong passphrase and a corrupt file look alike
+            # (and a key in a cipher or algorithm this OpenSSL does not offer is no better).
             raise errors.KeyTrustError(
                 "cannot decrypt private key (wrong passphrase or corrupt file)"
             ) from exc

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa
 
 from broker import errors
 from broker.crypto._pem import dump_private, load_private_blocks
+from broker.crypto._points import ED25519_ORDER, ed25519_key_problem, is_small_order_encoding
 from broker.crypto._primitives import sha256
 from broker.crypto._suite import Suite
 from broker.ids import KeyId
@@ -28,7 +29,12 @@ def key_id_of(public_bytes: bytes) -> KeyId:
 
 
 class VerifyKey:
-    """A public signing key; :meth:`verify` raises the opaque VerificationError on any failure."""
+    """A public signing key; :meth:`verify` raises the opaque VerificationError on any failure.
+
+    Its Ed25519 half is always the canonical encoding of a point of prime order: a weak key
+    (small-order, not in the subgroup, non-canonical) is refused with KeyTrustError when the
+    object is made, whichever way it is made (``broker.crypto._points`` says why).
+    """
 
     __slots__ = ("_ed", "_mldsa", "_raw", "_suite")
 
@@ -38,10 +44,13 @@ class VerifyKey:
         ed: ed25519.Ed25519PublicKey,
         ml: mldsa.MLDSA65PublicKey | None,
     ) -> None:
+        raw = ed.public_bytes_raw()
+        problem = ed25519_key_problem(raw)
+        if problem is not None:
+            raise errors.KeyTrustError(f"the Ed25519 public key {problem}")
         self._suite = suite
         self._ed = ed
         self._mldsa = ml
-        raw = ed.public_bytes_raw()
         if ml is not None:
             raw += ml.public_bytes_raw()
         self._raw = raw
@@ -73,7 +82,7 @@ class VerifyKey:
                 if suite is Suite.PQ_HYBRID
                 else None
             )
-        except ValueError as exc:
+        except (ValueError, UnsupportedAlgorithm) as exc:
             raise errors.KeyTrustError(f"not a valid {suite} verify key") from exc
         return cls(suite, ed, ml)
 
@@ -103,6 +112,15 @@ class VerifyKey:
     def _signature_is_valid(self, signature: bytes, message: bytes) -> bool:
         expected = _ED25519_SIGNATURE + (0 if self._mldsa is None else _MLDSA65_SIGNATURE)
         if len(signature) != expected:
+            return False
+        # Defence in depth, whatever OpenSSL accepts: a key or a signature's R that is a
+        # small-order point proves nothing (R = identity and S = 0 "verify" under the identity
+        # key), and S must be reduced below L (RFC 8032's malleability check).
+        if is_small_order_encoding(self._raw[:_ED25519_PUBLIC]) or is_small_order_encoding(
+            signature[:32]
+        ):
+            return False
+        if int.from_bytes(signature[32:_ED25519_SIGNATURE], "little") >= ED25519_ORDER:
             return False
         try:
             self._ed.verify(signature[:_ED25519_SIGNATURE], message)

@@ -25,7 +25,7 @@ from typing import Any, Final
 from broker import errors
 from broker.demo.scenario import Step
 from broker.ledger import is_checkpoint_record
-from broker.pipeline.records import parse_audit_record, parse_quarantine_record
+from broker.pipeline import parse_audit_record, parse_quarantine_record
 from broker.schema import DataCategory, categories_present, parse_message
 from broker.transport.kafka import Record
 

@@ -10,7 +10,7 @@ import json
 import struct
 from typing import Any
 
-from broker import errors, strictjson
+from broker import errors, limits, strictjson
 
 __all__ = [
     "DST_FIELD",
@@ -41,12 +41,12 @@ DST_FIELD = b"broker-envelope/v1 field"
 DST_KEY_COMMITMENT = b"broker-envelope/v1 key-commitment"
 
 MIN_BUCKET = 512
-#: largest padded body: the biggest bucket, so every length class stays a power of two
-MAX_BODY_BYTES = 1 << 21
-MAX_HEADER_BYTES = 64 * 1024
-MAX_SIGNATURE_BYTES = 4096
+# The format's bounds come from the one table of limits (broker.limits).
+MAX_BODY_BYTES = limits.ENVELOPE_BODY_MAX_BYTES
+MAX_HEADER_BYTES = limits.ENVELOPE_HEADER_MAX_BYTES
+MAX_SIGNATURE_BYTES = limits.ENVELOPE_SIGNATURE_MAX_BYTES
 #: checked before any parsing; generous enough for the largest bucket plus hybrid overheads
-MAX_ENVELOPE_BYTES = MAX_BODY_BYTES + MAX_HEADER_BYTES + 8192
+MAX_ENVELOPE_BYTES = limits.ENVELOPE_FORMAT_MAX_BYTES
 #: nested arrays and objects; was 32 counting the innermost scalar as a level too, so no
 #: document refused then is accepted now
 _MAX_JSON_DEPTH = 31

@@ -102,7 +102,6 @@ async def checkpoint_audit_log(
         bootstrap=bootstrap,
         client_id=client_id,
         request_timeout_ms=config.kafka.request_timeout_ms,
-        max_request_size=4 * 1024 * 1024,
         security=security,
     )
     while not stop.is_set():

@@ -36,6 +36,7 @@ from broker.config import (
     quarantine_topic,
 )
 from broker.gateway._checkpoints import CheckpointerStatus, checkpoint_audit_log
+from broker.gateway._refusals import RefusalAudits
 from broker.gateway._trust import TrustState, load_gateway_key
 from broker.ledger import WrittenLeaves
 from broker.pipeline.gateway import (
@@ -49,7 +50,6 @@ from broker.pipeline.gateway import (
     quarantine_unroutable,
     route,
 )
-from broker.pipeline.records import max_quarantine_record_bytes
 from broker.runtime import (
     AccordReporter,
     Health,
@@ -57,6 +57,7 @@ from broker.runtime import (
     StopSignal,
     bind_ids,
     serve_observability,
+    supervise,
     watch,
 )
 from broker.store import DedupStore, DedupVerdict
@@ -126,6 +127,13 @@ class _Gateway:
         self.trust = TrustState(config, key=self.gateway_key, now=now, reporter=reporter)
         retention = dt.timedelta(seconds=config.limits.replay_window_seconds)
         self.conn, self.dedup = _open_dedup(config.store.path, retention=retention)
+        self.refusals = RefusalAudits(
+            self.conn,
+            per_hour=config.gateway.refusal_audits_per_hour,
+            prefix=config.kafka.topic_prefix,
+            gateway_key=self.gateway_key,
+            metrics=metrics.metrics,
+        )
         self.rates = RateCounters()
         self.prefix = config.kafka.topic_prefix
         limits = config.limits
@@ -181,7 +189,9 @@ class _Gateway:
             return self.dedup.classify(key.message_id, key.recipient, key.digest, now=now)
 
         for rec in records:
-            inbound = InboundRecord(rec.topic, rec.partition, rec.offset, rec.value, rec.headers)
+            inbound = InboundRecord(
+                rec.topic, rec.partition, rec.offset, rec.value, rec.headers, rec.defect
+            )
             started = time.perf_counter()
             with bind_ids(topic=rec.topic, partition=rec.partition, offset=rec.offset):
                 try:
@@ -251,11 +261,16 @@ class _Gateway:
             )
 
     def sends(
-        self, producer: Producer, outcomes: Sequence[GatewayOutcome]
+        self,
+        producer: Producer,
+        outcomes: Sequence[GatewayOutcome],
+        withheld: frozenset[int] = frozenset(),
     ) -> list[Awaitable[Delivery]]:
+        """Every record the outcomes produce; ``withheld`` refusals get no audit record of
+        their own (an hourly summary counts them)."""
         audit, quarantine = audit_topic(self.prefix), quarantine_topic(self.prefix)
         sends: list[Awaitable[Delivery]] = []
-        for outcome in outcomes:
+        for index, outcome in enumerate(outcomes):
             if isinstance(outcome, Duplicate):
                 continue
             key = None if outcome.audit.message_id is None else outcome.audit.message_id.encode()
@@ -264,6 +279,8 @@ class _Gateway:
             else:
                 record = outcome.record
                 sends.append(producer.send(quarantine, record.to_bytes(), key=record.id.encode()))
+                if index in withheld:
+                    continue
             audit_value = outcome.audit.to_bytes()
             # noted before it is produced, so the checkpointer never reads it back first
             self.written.add(leaf_hash(audit_value))
@@ -284,6 +301,7 @@ class _Gateway:
                     m.conflicts.inc()
 
     async def process(self, consumer: Consumer, producer: Producer, records: list[Record]) -> None:
+        """Decide a batch (or, with no records, write the refusal summaries that are due)."""
         # Every act applied is audited before a decision is made under it: a reload may apply
         # one while the last ones are being written, so write until none is left (no await
         # follows before the batch is decided).
@@ -293,7 +311,16 @@ class _Gateway:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             outcomes = self.decide(records, now)
-            await _all_acknowledged(self.sends(producer, outcomes))
+            withheld = self.refusals.withhold(records, outcomes, now=now)
+            summaries, closed = self.refusals.due(now=now)
+            sends = self.sends(producer, outcomes, withheld)
+            topic = audit_topic(self.prefix)
+            for summary in summaries:
+                value = summary.to_bytes()
+                self.written.add(leaf_hash(value))
+                sends.append(producer.send(topic, value))
+            self.refusals.forget(closed)
+            await _all_acknowledged(sends)
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
@@ -350,8 +377,6 @@ async def _serve(
         bootstrap=bootstrap,
         client_id=f"{config.kafka.client_id}-gateway",
         request_timeout_ms=config.kafka.request_timeout_ms,
-        # the largest delivery frame: an envelope plus the attestation and signature
-        max_request_size=max_quarantine_record_bytes(config.limits.max_envelope_bytes),
         security=security,
     )
     consumer_settings = ConsumerSettings(
@@ -395,6 +420,11 @@ async def _serve(
             status.failed("the audit checkpointer task ended")
 
     checkpoints.add_done_callback(ended)
+    # Routing goes on if either dies, but the gateway then reports itself failed: a gateway
+    # that stopped reloading its registry or signing checkpoints is not a healthy one.
+    registry = gateway.metrics.metrics
+    supervise(watcher, name="reloader", health=health, metrics=registry)
+    supervise(checkpoints, name="audit_checkpointer", health=health, metrics=registry)
     try:
         async with open_producer(producer_settings) as producer:
             while not stop.is_set():
@@ -441,7 +471,7 @@ async def _consume(
             # an act applied since the last batch is audited before anything decided under it
             await gateway.audit_applied_acts(producer)
             records = await consumer.fetch(timeout_ms=_FETCH_TIMEOUT_MS, max_records=_MAX_BATCH)
-            if records:
+            if records or gateway.refusals.any_due(now=gateway.clock.now()):
                 await gateway.process(consumer, producer, records)
         if stop.is_set():
             health.set_draining()

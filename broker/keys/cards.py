@@ -263,7 +263,36 @@ def _whole_seconds(at: dt.datetime) -> dt.datetime:
 
 
 def _parse(model: type[_CardModel], data: bytes, what: str) -> _CardModel:
-    return parse_model(model, data, what=what)[0]
+    parsed = parse_model(model, data, what=what)[0]
+    # A card is where a key first enters: refuse a weak or mismatched key here, not only
+    # later when the registry that would list it is built.
+    suite = crypto.Suite(parsed.suite)
+    if isinstance(parsed, KeyCardModel):
+        _check_public(crypto.VerifyKey, suite, parsed.key_id, parsed.public_key, what)
+    else:
+        for entries, kind in (
+            (parsed.signing_keys, crypto.VerifyKey),
+            (parsed.policy_keys, crypto.VerifyKey),
+            (parsed.encryption_keys, crypto.EncryptionKey),
+        ):
+            for entry in entries:
+                _check_public(kind, suite, entry.key_id, entry.public_key, what)
+    return parsed
+
+
+def _check_public(
+    kind: type[crypto.VerifyKey] | type[crypto.EncryptionKey],
+    suite: crypto.Suite,
+    key_id: str,
+    text: str,
+    what: str,
+) -> None:
+    try:
+        key = kind.from_bytes(suite, base64.b64decode(text, validate=True))
+    except (ValueError, errors.KeyTrustError) as exc:
+        raise errors.RegistryError(f"{what}: public key {key_id} is refused: {exc}") from exc
+    if key.key_id != key_id:
+        raise errors.RegistryError(f"{what}: key id {key_id} does not match its public key")
 
 
 def _pretty(value: object) -> bytes:

@@ -250,7 +250,7 @@ class Registry:
         try:
             key = crypto.VerifyKey.from_bytes(suite, _b64(b64, key_id))
         except errors.KeyTrustError as exc:
-            raise errors.RegistryError(f"public key {key_id} is not a {suite} key") from exc
+            raise errors.RegistryError(f"public key {key_id} is refused: {exc}") from exc
         if key.key_id != key_id:
             raise errors.RegistryError(f"key id {key_id} does not match its public key")
         return key
@@ -260,7 +260,7 @@ class Registry:
         try:
             key = crypto.EncryptionKey.from_bytes(suite, _b64(b64, key_id))
         except errors.KeyTrustError as exc:
-            raise errors.RegistryError(f"public key {key_id} is not a {suite} key") from exc
+            raise errors.RegistryError(f"public key {key_id} is refused: {exc}") from exc
         if key.key_id != key_id:
             raise errors.RegistryError(f"key id {key_id} does not match its public key")
         return key

@@ -32,7 +32,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from broker import errors, strictjson
+from broker import errors, limits, strictjson
 from broker.audit import HASH_SIZE
 
 __all__ = [
@@ -50,7 +50,7 @@ CHECKPOINT_PREFIX = b'{"from":'
 CHECKPOINT_RECORD_VERSION = 2
 #: leaves plus refusals per record: keeps it under Kafka's default 1 MiB message limit
 MAX_ENTRIES_PER_CHECKPOINT = 4096
-_MAX_RECORD = 512 * 1024
+_MAX_RECORD = limits.CHECKPOINT_RECORD_MAX_BYTES
 _FIELDS = frozenset({"from", "kind", "leaves", "note", "refused", "through", "v"})
 
 

@@ -26,7 +26,7 @@ from typing import Annotated, Literal, NoReturn
 
 from pydantic import Field
 
-from broker import crypto, errors
+from broker import crypto, errors, limits
 from broker.envelope import MAX_ENVELOPE_BYTES, parse
 from broker.ids import AccordId, KeyId, MessageId, PartnerCode
 from broker.keys import canonical_json
@@ -54,12 +54,11 @@ __all__ = [
 
 DELIVERY_MAGIC = b"XBD1"
 DELIVERY_DOMAIN = b"xb-gateway-decision-v1\x00"
-MAX_ATTESTATION_BYTES = 16 * 1024
+MAX_ATTESTATION_BYTES = limits.ATTESTATION_MAX_BYTES
 #: room for a hybrid (Ed25519 + ML-DSA-65) signature
-MAX_GATEWAY_SIGNATURE_BYTES = 8 * 1024
-MAX_DELIVERY_BYTES = (
-    len(DELIVERY_MAGIC) + 8 + MAX_ATTESTATION_BYTES + MAX_GATEWAY_SIGNATURE_BYTES
-) + MAX_ENVELOPE_BYTES
+MAX_GATEWAY_SIGNATURE_BYTES = limits.GATEWAY_SIGNATURE_MAX_BYTES
+#: what a receiver refuses unparsed: a frame around the largest envelope the format allows
+MAX_DELIVERY_BYTES = limits.DELIVERY_FORMAT_MAX_BYTES
 DEFAULT_MAX_SKEW = dt.timedelta(minutes=5)
 
 _U32 = struct.Struct(">I")

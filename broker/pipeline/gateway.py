@@ -13,20 +13,19 @@ be compared with the signed header, never instead of it.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from broker import crypto, envelope, errors
+from broker import crypto, envelope, errors, limits
 from broker.ids import KeyId, MessageId, PartnerCode
 from broker.keys import Registry
+from broker.pipeline._quarantine import QuarantineRecord, bounded_reason, sign_quarantine_record
 from broker.pipeline.delivery import attest
 from broker.pipeline.records import (
     AuditKind,
     AuditRecord,
-    QuarantineRecord,
     ReasonCode,
     SourcePosition,
     format_time,
@@ -67,6 +66,8 @@ class InboundRecord:
     offset: int
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
+    #: why the transport could not decode the record whole (None when it could)
+    defect: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -87,7 +88,7 @@ DedupLookup = Callable[[DedupKey], DedupVerdict]
 class Limits:
     """The envelope bounds the gateway enforces (from the config's ``limits`` section)."""
 
-    max_envelope_bytes: int = envelope.MAX_ENVELOPE_BYTES
+    max_envelope_bytes: int = limits.MAX_ENVELOPE_BYTES
     max_age: dt.timedelta = envelope.DEFAULT_MAX_AGE
     max_skew: dt.timedelta = envelope.DEFAULT_MAX_SKEW
 
@@ -159,16 +160,16 @@ def route(
     value = record.value or b""
     ctx = _Context(record=record, now=now, gateway_key=gateway_key, digest=crypto.sha256(value))
 
-    # 1. size, before any parsing
+    # 1. a record the transport could not decode whole, then size, before any parsing
+    if record.defect is not None:
+        return _quarantine(
+            ctx, ReasonCode.MALFORMED, f"the record cannot be decoded: {record.defect}"
+        )
     if record.value is None:
         return _quarantine(ctx, ReasonCode.MALFORMED, "the record has no value")
     if len(value) > limits.max_envelope_bytes:
         return _quarantine(
-            ctx,
-            ReasonCode.OVERSIZED,
-            f"{len(value)} bytes, over {limits.max_envelope_bytes}; too large to keep, so only "
-            "its SHA-256 is recorded (in the audit record)",
-            keep_envelope=False,
+            ctx, ReasonCode.OVERSIZED, f"{len(value)} bytes, over {limits.max_envelope_bytes}"
         )
     # 2 and 3. structure, then signature and key validity with the registry and the acceptance
     # window at `now`. verify() parses first, so a malformed envelope fails it exactly where a
@@ -314,9 +315,7 @@ def quarantine_unroutable(
     """Quarantine a record as malformed without looking inside (the daemon's last resort)."""
     value = record.value or b""
     ctx = _Context(record=record, now=now, gateway_key=gateway_key, digest=crypto.sha256(value))
-    return _quarantine(
-        ctx, ReasonCode.MALFORMED, reason, keep_envelope=len(value) <= limits.max_envelope_bytes
-    )
+    return _quarantine(ctx, ReasonCode.MALFORMED, reason)
 
 
 def _outbox_partner(topic: str, prefix: str) -> PartnerCode | None:
@@ -386,27 +385,24 @@ def _quarantine(
     reason: str,
     *,
     decision: Decision | None = None,
-    keep_envelope: bool = True,
 ) -> Quarantine:
-    # An oversized record is not kept whole: its quarantine record would outgrow what the
-    # producer may send, and a record that cannot be written would stall the gateway.
+    # The record keeps a digest and a bounded prefix of the value, never all of it: it must
+    # fit what the broker accepts whatever was refused, or it would stall the gateway.
     record = ctx.record
     source = SourcePosition(topic=record.topic, partition=record.partition, offset=record.offset)
     claimed = _named(ctx)
-    quarantined = QuarantineRecord(
-        id=source.record_id,
-        reason_code=code,
-        reason=reason[:4096],
-        quarantined_at=format_time(ctx.now),
-        source=source,
-        message_id=None if claimed is None else claimed.message_id,
-        sender=None if claimed is None else claimed.sender,
-        recipient=None if claimed is None else claimed.recipient,
-        decision=None if decision is None else decision.to_json(),
-        envelope_b64=base64.b64encode(record.value or b"" if keep_envelope else b"").decode(
-            "ascii"
-        ),
-    )
+    fields = {
+        "id": source.record_id,
+        "reason_code": code,
+        "reason": reason,
+        "quarantined_at": format_time(ctx.now),
+        "source": source,
+        "message_id": None if claimed is None else claimed.message_id,
+        "sender": None if claimed is None else claimed.sender,
+        "recipient": None if claimed is None else claimed.recipient,
+        "decision": None if decision is None else decision.to_json(),
+    }
+    quarantined = sign_quarantine_record(fields, record.value, gateway_key=ctx.gateway_key)
     reasons = (reason,) if decision is None else decision.reasons
     audit = _audit(
         ctx, kind=AuditKind.REFUSAL, decision=decision, reason_code=code, reasons=reasons
@@ -433,7 +429,7 @@ def _audit(
         "decision": "allow" if reason_code is None else "deny",
         "reason_code": reason_code,
         "rule_ids": () if decision is None else decision.rule_ids,
-        "reasons": tuple(r[:4096] for r in reasons),
+        "reasons": tuple(bounded_reason(r) for r in reasons),
         "accord_id": None if accord is None else accord.accord,
         "accord_version": None if accord is None else accord.version,
         "accord_digest": ctx.accord_digest,

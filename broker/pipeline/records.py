@@ -1,10 +1,10 @@
-"""The gateway's own records on the wire: quarantine records and signed audit records.
+"""The gateway's own records on the wire: signed audit records, and what every record shares.
 
-Both are canonical JSON (sorted keys, no whitespace, no floats) parsed strictly: duplicate
+Records are canonical JSON (sorted keys, no whitespace, no floats) parsed strictly: duplicate
 keys, NaN, unknown fields and any non-canonical byte form are refused, so one record has one
-byte form and a signature over it means one thing. Neither ever carries plaintext: a
-quarantine record holds the envelope exactly as it arrived (still encrypted), an audit record
-holds only the signed clear labels and the decision.
+byte form and a signature over it means one thing. None ever carries plaintext: an audit
+record holds only the signed clear labels and the decision; the quarantine record
+(:mod:`broker.pipeline._quarantine`) a digest and a prefix of the still-encrypted value.
 
 An audit record is signed by the gateway over
 ``b"xb-audit-record-v1\\x00" || u32be(len(c)) || c`` where ``c`` is the canonical JSON of the
@@ -21,9 +21,9 @@ import struct
 from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 import pydantic
-from pydantic import Field, JsonValue
+from pydantic import Field
 
-from broker import crypto, errors, strictjson
+from broker import crypto, errors, limits, strictjson
 from broker.clock import format_instant, parse_instant
 from broker.ids import KeyId
 from broker.keys import canonical_json
@@ -33,28 +33,23 @@ from broker.schema.labels import Labels
 
 __all__ = [
     "AUDIT_DOMAIN",
-    "MAX_RECORD_BYTES",
     "AuditKind",
     "AuditRecord",
     "GatewayKeys",
     "Justification",
-    "QuarantineRecord",
     "ReasonCode",
     "SourcePosition",
     "format_time",
-    "max_quarantine_record_bytes",
     "parse_audit_record",
-    "parse_quarantine_record",
     "parse_time",
     "sign_audit_record",
     "strict_json_object",
     "validate_object",
     "verify_audit_record",
+    "verify_gateway_signature",
 ]
 
 AUDIT_DOMAIN = b"xb-audit-record-v1\x00"
-#: a quarantine record carries a whole envelope in base64, so it may be a third larger
-MAX_RECORD_BYTES = 4 * 1024 * 1024
 _MAX_DEPTH = 8
 # how each strict-parse refusal reads after "<what> "; {0} is strictjson's own description
 _WORDING: dict[strictjson.Reason, str] = {
@@ -83,15 +78,8 @@ class AuditKind(enum.StrEnum):
     #: a party's signed suspension, resumption or termination of an accord, as the gateway
     #: applied it (``envelope_sha256`` is then the act's digest, ``sender`` its signer)
     ACCORD_ACT = "accord_act"
-
-
-def max_quarantine_record_bytes(max_envelope_bytes: int) -> int:
-    """The largest quarantine record the gateway writes for envelopes of up to that size.
-
-    A quarantine record carries the envelope in base64 (4 bytes for every 3) plus at most
-    64 KiB of fields; producers of quarantine records size their requests by this.
-    """
-    return 4 * ((max_envelope_bytes + 2) // 3) + 64 * 1024
+    #: refusals of one outbox counted, past an hourly number audited one by one
+    REFUSAL_SUMMARY = "refusal-summary"
 
 
 def format_time(value: dt.datetime) -> str:
@@ -165,46 +153,6 @@ class SourcePosition(StrictModel):
         return f"{self.topic}/{self.partition}/{self.offset}"
 
 
-class QuarantineRecord(StrictModel):
-    """One quarantined record: why, when, from where, and the envelope exactly as it came."""
-
-    v: Literal[1] = 1
-    id: Annotated[str, Field(min_length=1, max_length=300)]
-    reason_code: ReasonCode
-    reason: Annotated[str, Field(max_length=4096)]
-    quarantined_at: Annotated[str, Field(pattern=_TIME)]
-    source: SourcePosition
-    #: claimed by the envelope header; verified only if the reason is a policy or routing one
-    message_id: Annotated[str, Field(max_length=64)] | None
-    sender: Annotated[str, Field(pattern=_PARTNER)] | None
-    recipient: Annotated[str, Field(pattern=_PARTNER)] | None
-    #: the policy Decision.to_json() when the policy denied
-    decision: dict[str, JsonValue] | None
-    #: any record value up to the whole record's limit, not the models' default string cap:
-    #: the gateway quarantines oversized and malformed records of any size too
-    envelope_b64: Annotated[str, Field(max_length=MAX_RECORD_BYTES)]
-
-    @property
-    def envelope_bytes(self) -> bytes:
-        """The original record value, byte for byte."""
-        try:
-            return base64.b64decode(self.envelope_b64, validate=True)
-        except ValueError as exc:  # binascii.Error, or text that is not even ASCII
-            raise errors.SchemaError(f"quarantine record {self.id}: bad envelope_b64") from exc
-
-    def to_bytes(self) -> bytes:
-        """The canonical JSON bytes of this record."""
-        return canonical_json(self.model_dump(mode="json"))
-
-
-def parse_quarantine_record(data: bytes) -> QuarantineRecord:
-    """Parse and validate quarantine record bytes; raises SchemaError."""
-    raw = strict_json_object(data, what="quarantine record", max_bytes=MAX_RECORD_BYTES)
-    return validate_object(
-        QuarantineRecord, raw, what="quarantine record", error=errors.SchemaError
-    )
-
-
 class Justification(StrictModel):
     """Why a disclosure was lawful: the declared purposes and the accord flow that allowed it."""
 
@@ -252,18 +200,26 @@ def sign_audit_record(fields: dict[str, Any], *, gateway_key: crypto.SigningKey)
     """Build an audit record from ``fields`` (everything but the key id and signature), sign it.
 
     ``fields`` holds python values as the model accepts them (``labels`` a Labels, enums...).
+    Reasons past what fits ``limits.AUDIT_RECORD_MAX_BYTES`` are left out, and the last kept
+    one says how many: a record the broker refused would stall the gateway.
     """
     key_id = gateway_key.public_key().key_id
     draft = AuditRecord.model_validate(
         {**fields, "gateway_key_id": key_id, "signature": ""}, strict=False
     )
+    room = limits.AUDIT_RECORD_MAX_BYTES - 2 * limits.GATEWAY_SIGNATURE_MAX_BYTES
+    every, kept = draft.reasons, len(draft.reasons)
+    while len(draft.unsigned_bytes()) > room and kept > 0:
+        kept -= 1
+        left_out = f"({len(every) - kept} more reasons were too large to keep)"
+        draft = draft.model_copy(update={"reasons": (*every[:kept], left_out)})
     signature = gateway_key.sign(_audit_signing_input(draft.unsigned_bytes()))
     return draft.model_copy(update={"signature": base64.b64encode(signature).decode("ascii")})
 
 
 def parse_audit_record(data: bytes) -> AuditRecord:
     """Parse audit record bytes WITHOUT checking the signature (see :func:`verify_audit_record`)."""
-    raw = strict_json_object(data, what="audit record", max_bytes=MAX_RECORD_BYTES)
+    raw = strict_json_object(data, what="audit record", max_bytes=limits.AUDIT_RECORD_MAX_BYTES)
     return validate_object(AuditRecord, raw, what="audit record", error=_SCHEMA)
 
 
@@ -282,10 +238,25 @@ def verify_audit_record(data: bytes, *, registry: GatewayKeys) -> AuditRecord:
     VerificationError (the signature does not cover these bytes).
     """
     record = parse_audit_record(data)
-    key = registry.gateway_key(KeyId(record.gateway_key_id), at=parse_time(record.decided_at))
-    try:
-        signature = base64.b64decode(record.signature, validate=True)
-    except ValueError as exc:  # binascii.Error, or text that is not even ASCII
-        raise errors.VerificationError("audit record signature is not base64") from exc
-    key.verify(signature=signature, message=_audit_signing_input(record.unsigned_bytes()))
+    verify_gateway_signature(
+        registry,
+        key_id=record.gateway_key_id,
+        at=record.decided_at,
+        signature=record.signature,
+        message=_audit_signing_input(record.unsigned_bytes()),
+        what="audit record",
+    )
     return record
+
+
+def verify_gateway_signature(
+    registry: GatewayKeys, *, key_id: str, at: str, signature: str, message: bytes, what: str
+) -> None:
+    """Check a gateway's base64 ``signature`` over ``message`` with the gateway key ``key_id``
+    registered at ``at`` (a record time); KeyTrustError or VerificationError otherwise."""
+    key = registry.gateway_key(KeyId(key_id), at=parse_time(at))
+    try:
+        raw = base64.b64decode(signature, validate=True)
+    except ValueError as exc:  # binascii.Error, or text that is not even ASCII
+        raise errors.VerificationError(f"{what} signature is not base64") from exc
+    key.verify(signature=raw, message=message)

@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
-from broker import cosign, crypto, envelope, errors
+from broker import cosign, crypto, envelope, errors, limits
 from broker.ids import MessageId, PartnerCode, new_message_id
 from broker.keys import Registry
 from broker.policy import Accord, Decision, decide_for_recipient, out_of_force
@@ -92,6 +92,7 @@ def prepare(
     now: dt.datetime,
     counters: Mapping[str, int],
     ttl: dt.timedelta = DEFAULT_TTL,
+    max_envelope_bytes: int = limits.MAX_ENVELOPE_BYTES,
 ) -> list[SendOutcome]:
     """Decide, redact and seal ``message`` for each recipient, in the order given.
 
@@ -100,8 +101,10 @@ def prepare(
     in force (``accord_expired``, ``accord_not_yet_effective``), has been suspended or
     terminated by a party (``accord_suspended``, ``accord_terminated``), or denies the message
     (``policy_denied``, ``rate_limited``), who has no valid encryption key (``unknown_key``),
-    or when the message has already expired (``expired``). Raises :class:`errors.UsageError`
-    for a bad recipient list (empty, repeated, too long, or the sender itself).
+    or when the message has already expired (``expired``), or whose sealed view is larger
+    than ``max_envelope_bytes`` (``oversized``: the gateway would refuse it, and Kafka might
+    refuse to even take it, stalling the sender). Raises :class:`errors.UsageError` for a bad
+    recipient list (empty, repeated, too long, or the sender itself).
     """
     _check_recipients(sender, recipients)
     if now.tzinfo is None:
@@ -146,20 +149,22 @@ def prepare(
         known = labels_by_view.get(id(view))
         labels = known[1] if known is not None else labels_of(view)
         labels_by_view[id(view)] = (view, labels)
-        outcomes.append(
-            _seal_view(
-                view,
-                labels=labels,
-                decision=result.decision,
-                sender=sender,
-                recipient=recipient,
-                in_force=in_force,
-                registry=registry,
-                signing_key=signing_key,
-                now=now,
-                ttl=lifetime,
-            )
+        sealed = _seal_view(
+            view,
+            labels=labels,
+            decision=result.decision,
+            sender=sender,
+            recipient=recipient,
+            in_force=in_force,
+            registry=registry,
+            signing_key=signing_key,
+            now=now,
+            ttl=lifetime,
         )
+        if isinstance(sealed, Outgoing) and len(sealed.envelope) > max_envelope_bytes:
+            why = f"the sealed view is {len(sealed.envelope)} bytes, over {max_envelope_bytes}"
+            sealed = Refused(recipient, ReasonCode.OVERSIZED, (why,), result.decision)
+        outcomes.append(sealed)
     return outcomes
 
 

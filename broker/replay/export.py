@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import os
 import pathlib
@@ -69,19 +70,27 @@ async def export_topic(
     directory = path.parent if str(path.parent) else pathlib.Path(".")
     with tempfile.NamedTemporaryFile("wb", dir=directory, delete=False) as body:
         entries = 0
-        async for record in read_log(source, quiet_s=quiet_s, count=count):
-            value = record.value or b""
-            if witness_topic is not None and record.topic == witness_topic:
-                _keep_note(notes, value)
-                continue
-            body.write(entry_line(Entry(offset=record.offset, value=value)) + b"\n")
-            entries += 1
-            if is_checkpoint_record(value):
-                newest = max(newest, _claimed_size(value))
-            else:
-                digest = _accord_digest_of(value)
-                if digest is not None:
-                    named.add(digest)
+        try:
+            # Any bytes on the topic are exported as they are (a record the Kafka client could
+            # not decode whole arrives with what could be read): verification judges them.
+            async for record in read_log(source, quiet_s=quiet_s, count=count):
+                value = record.value or b""
+                if witness_topic is not None and record.topic == witness_topic:
+                    _keep_note(notes, value)
+                    continue
+                body.write(entry_line(Entry(offset=record.offset, value=value)) + b"\n")
+                entries += 1
+                if is_checkpoint_record(value):
+                    newest = max(newest, _claimed_size(value))
+                else:
+                    digest = _accord_digest_of(value)
+                    if digest is not None:
+                        named.add(digest)
+        except BaseException:
+            body.close()
+            with contextlib.suppress(OSError):
+                os.unlink(body.name)  # a bundle half written is no bundle
+            raise
     witnessed = [note for note, size in notes.items() if size <= newest]
     header = BundleHeader.build(
         topic=topic,

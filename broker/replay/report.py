@@ -20,6 +20,7 @@ from collections.abc import Container, Iterable
 
 from broker import errors
 from broker.ledger import is_checkpoint_record
+from broker.pipeline import refusal_counts
 from broker.pipeline.records import AuditKind, parse_audit_record
 from broker.replay.bundle import Entry
 from broker.replay.verify import VerifyReport
@@ -102,6 +103,9 @@ def summarize(entries: Iterable[Entry], *, exclude: Container[int] = frozenset()
         summary.last = max(summary.last or record.decided_at, record.decided_at)
         if record.kind is AuditKind.REFUSAL:
             summary.refusals[str(record.reason_code or "unknown")] += 1
+        elif record.kind is AuditKind.REFUSAL_SUMMARY:
+            # refusals past the gateway's hourly number, counted in one signed record
+            summary.refusals.update(refusal_counts(record))
         elif record.kind is AuditKind.DISCLOSURE and record.labels is not None:
             sender, recipient = record.sender or "?", record.recipient or "?"
             for category in record.labels.data_categories:

@@ -32,6 +32,7 @@ from broker.runtime.accords import EXPIRY_WARNING, AccordReporter
 from broker.runtime.http import OBSERVABILITY_HOST, Health, ObservabilityServer, serve_observability
 from broker.runtime.logs import bind_ids, route_library_logs
 from broker.runtime.metrics import CONTENT_TYPE, Counter, Gauge, Metrics
+from broker.runtime.tasks import supervise
 from broker.runtime.watch import FileWatcher, OnChange, watch
 
 __all__ = [
@@ -57,5 +58,6 @@ __all__ = [
     "route_library_logs",
     "run",
     "serve_observability",
+    "supervise",
     "watch",
 ]

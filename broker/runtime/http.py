@@ -5,7 +5,8 @@ loopback, a Prometheus agent beside the daemon), so the server never binds anoth
 It speaks just enough HTTP/1.0 for GET and HEAD, answers every request with
 ``Connection: close``, and bounds the request size and the time a client may take.
 
-* ``/healthz``: 200 ``ok`` while the daemon is ready (serving or finishing its drain), else 503;
+* ``/healthz``: 200 ``ok`` while the daemon is ready (serving or finishing its drain), else 503
+  (also, for good, once a task it cannot do without has failed: see ``runtime.tasks``);
 * ``/readyz``: 200 ``ready`` while ready and not draining (take new work), else 503;
 * ``/metrics``: the :class:`~broker.runtime.metrics.Metrics` registry, format 0.0.4.
 """
@@ -40,11 +41,17 @@ class Health:
         self._ready = False
         self._draining = False
         self._why = "starting"
+        self._failed: dict[str, str] = {}
 
     @property
     def ready(self) -> bool:
-        """Whether ``/healthz`` answers 200."""
-        return self._ready
+        """Whether ``/healthz`` answers 200: ready, and no part of the daemon has failed."""
+        return self._ready and not self._failed
+
+    @property
+    def failed(self) -> dict[str, str]:
+        """The parts of the daemon that failed for good, with why."""
+        return dict(self._failed)
 
     @property
     def draining(self) -> bool:
@@ -53,7 +60,10 @@ class Health:
 
     @property
     def why(self) -> str:
-        """The reason given by the last state change, shown in 503 bodies."""
+        """Why the daemon is not ready, shown in 503 bodies: a failed part first, else the
+        reason given by the last state change."""
+        if self._failed:
+            return "; ".join(f"{name} failed: {why}" for name, why in self._failed.items())
         return self._why
 
     def set_ready(self) -> None:
@@ -63,6 +73,11 @@ class Health:
     def set_not_ready(self, why: str) -> None:
         """The daemon cannot process now (lost its broker, bad configuration, ...)."""
         self._ready, self._why = False, why
+
+    def set_failed(self, part: str, why: str) -> None:
+        """A part the daemon cannot do without has died: not ready until the process restarts
+        (setting ready again does not clear it)."""
+        self._failed[part] = why
 
     def set_draining(self) -> None:
         """The daemon stopped intake and is finishing its in-flight work."""

@@ -60,9 +60,9 @@ SCHEMA = (
     ) WITHOUT ROWID""",
     *_rejected.SCHEMA,
 )
-#: version 2 added the table of refused deliveries
-_VERSION = 2
-_MIGRATIONS = {1: _rejected.SCHEMA}
+#: version 2 added the table of refused deliveries, version 3 the count of pruned ones
+_VERSION = 3
+_MIGRATIONS = {1: _rejected.TABLE_SCHEMA, 2: _rejected.PRUNED_SCHEMA}
 
 
 class Sealer(Protocol):
@@ -116,13 +116,14 @@ class InboxStore:
         recipient: str,
         sealer: Sealer,
         dedup_retention: dt.timedelta,
+        max_rejected_rows: int = _rejected.DEFAULT_MAX_ROWS,
     ) -> None:
         """Use ``conn`` (already holding the inbox tables); prefer :meth:`open`."""
         self._conn = conn
         self._recipient = _dedup._recipient(recipient)
         self._sealer = sealer
         self._dedup = _dedup.DedupStore(conn, retention=dedup_retention)
-        self._rejected = _rejected.RejectedLog(conn)
+        self._rejected = _rejected.RejectedLog(conn, max_rows=max_rejected_rows)
 
     @classmethod
     def open(
@@ -132,13 +133,20 @@ class InboxStore:
         recipient: str,
         sealer: Sealer,
         dedup_retention: dt.timedelta,
+        max_rejected_rows: int = _rejected.DEFAULT_MAX_ROWS,
     ) -> InboxStore:
         """Open or create the inbox database of ``recipient`` at ``path`` (mode 0600)."""
         conn = open_database(
             path, schema=SCHEMA, version=_VERSION, kind="inbox store", migrations=_MIGRATIONS
         )
         try:
-            return cls(conn, recipient=recipient, sealer=sealer, dedup_retention=dedup_retention)
+            return cls(
+                conn,
+                recipient=recipient,
+                sealer=sealer,
+                dedup_retention=dedup_retention,
+                max_rejected_rows=max_rejected_rows,
+            )
         except BaseException:
             conn.close()
             raise

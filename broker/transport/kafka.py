@@ -5,6 +5,12 @@ client here is built from a settings object that states each option explicitly. 
 failure becomes :class:`~broker.errors.TransportError` in :func:`_transport_errors`, the one
 place where exceptions are mapped.
 
+A consumer never raises for what a record contains: a record aiokafka cannot decode (a header
+key that is not UTF-8, a batch that fails its CRC, ...) arrives as a :class:`Record` whose
+``defect`` says what is wrong (:mod:`broker.transport._records`), so a daemon can refuse it and
+move its offset on instead of failing on it after every restart. Sizes come from the one table
+of limits (:mod:`broker.limits`).
+
 What the embedded broker cannot do shapes the defaults: idempotent producers and transactions
 are off unless asked for (Tansu refuses them), and nothing here calls ``end_offsets()`` (Tansu
 answers it wrongly); a reader starts from ``earliest`` or its group's committed offsets.
@@ -22,7 +28,9 @@ import aiokafka
 import aiokafka.admin
 import aiokafka.errors
 
+from broker import limits
 from broker.errors import TransportError, UsageError
+from broker.transport import _records
 from broker.transport.security import PLAINTEXT, ClientSecurity
 
 __all__ = [
@@ -39,6 +47,9 @@ __all__ = [
 ]
 
 _TOPIC_ALREADY_EXISTS: Final = 36
+# aiokafka's fetcher reads batches through our tolerant reader from now on (process-wide:
+# it changes nothing for the records aiokafka decodes itself).
+_records.install()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -54,7 +65,7 @@ class ProducerSettings:
     request_timeout_ms: int = 30_000
     linger_ms: int = 5
     max_batch_size: int = 262_144
-    max_request_size: int = 1_048_576
+    max_request_size: int = limits.KAFKA_MESSAGE_MAX_BYTES
     security: ClientSecurity = PLAINTEXT
     """TLS / SASL towards the brokers; its repr never shows the password."""
 
@@ -98,6 +109,9 @@ class ConsumerSettings:
     request_timeout_ms: int = 40_000
     max_poll_interval_ms: int = 300_000
     fetch_max_wait_ms: int = 500
+    #: at least the largest record batch the broker accepts, so no record is too big to fetch
+    max_partition_fetch_bytes: int = limits.CONSUMER_PARTITION_FETCH_BYTES
+    fetch_max_bytes: int = limits.CONSUMER_FETCH_MAX_BYTES
     security: ClientSecurity = PLAINTEXT
     """TLS / SASL towards the brokers; its repr never shows the password."""
 
@@ -106,6 +120,9 @@ class ConsumerSettings:
         _require_positive(session_timeout_ms=self.session_timeout_ms)
         _require_positive(request_timeout_ms=self.request_timeout_ms)
         _require_positive(max_poll_interval_ms=self.max_poll_interval_ms)
+        _require_positive(max_partition_fetch_bytes=self.max_partition_fetch_bytes)
+        if self.fetch_max_bytes < self.max_partition_fetch_bytes:
+            raise UsageError("fetch_max_bytes must be at least max_partition_fetch_bytes")
         if not 0 < self.heartbeat_ms < self.session_timeout_ms:
             raise UsageError(
                 f"heartbeat_interval_ms must be between 0 and session_timeout_ms "
@@ -133,6 +150,8 @@ class ConsumerSettings:
             "request_timeout_ms": self.request_timeout_ms,
             "max_poll_interval_ms": self.max_poll_interval_ms,
             "fetch_max_wait_ms": self.fetch_max_wait_ms,
+            "max_partition_fetch_bytes": self.max_partition_fetch_bytes,
+            "fetch_max_bytes": self.fetch_max_bytes,
             "check_crcs": True,
             "exclude_internal_topics": True,
         } | self.security.client_options()
@@ -159,7 +178,14 @@ class Delivery:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Record:
-    """A record read from Kafka, as raw bytes: parsing is the caller's job."""
+    """A record read from Kafka, as raw bytes: parsing is the caller's job.
+
+    ``defect`` is None for a record read whole. Otherwise it says why the record is not one
+    any of ours could have written (a header key that is not UTF-8, a header with a null
+    value, a batch that failed its CRC or could not be decoded): ``key``, ``value`` and
+    ``headers`` then hold what could be read (header names with their undecodable bytes
+    shown as ``\\xNN``, null header values as ``b""``), and the consumer must refuse it.
+    """
 
     topic: str
     partition: int
@@ -168,6 +194,7 @@ class Record:
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...]
     timestamp_ms: int
+    defect: str | None = None
 
 
 class Producer:
@@ -275,18 +302,12 @@ async def create_topics(
     security: ClientSecurity = PLAINTEXT,
 ) -> None:
     """Create ``topics``; a topic that already exists is left as it is, not an error."""
-    security.check_bootstrap(bootstrap)
     if not topics:
+        security.check_bootstrap(bootstrap)
         return
-    admin = aiokafka.admin.AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        client_id=client_id,
-        request_timeout_ms=request_timeout_ms,
-        **security.client_options(),
-    )
-    try:
-        with _transport_errors(f"connecting an admin client to {bootstrap}"):
-            await admin.start()
+    async with open_admin(
+        bootstrap, client_id=client_id, request_timeout_ms=request_timeout_ms, security=security
+    ) as admin:
         new_topics = [
             aiokafka.admin.NewTopic(
                 name=spec.name,
@@ -298,14 +319,36 @@ async def create_topics(
         ]
         with _transport_errors("creating topics"):
             response = await admin.create_topics(new_topics, timeout_ms=request_timeout_ms)
-    finally:
-        with _transport_errors("stopping an admin client"):
-            await admin.close()
     # the broker reports per-topic failures in the response, not as an exception
     for name, error_code, *detail in response.topic_errors:
         if error_code not in (0, _TOPIC_ALREADY_EXISTS):
             reason = detail[0] if detail and detail[0] else f"error code {error_code}"
             raise TransportError(f"cannot create topic {name}: {reason}")
+
+
+@contextlib.asynccontextmanager
+async def open_admin(
+    bootstrap: str,
+    *,
+    client_id: str = "broker-admin",
+    request_timeout_ms: int = 30_000,
+    security: ClientSecurity = PLAINTEXT,
+) -> AsyncIterator[Any]:
+    """A started aiokafka admin client for the block (for this package's own modules)."""
+    security.check_bootstrap(bootstrap)
+    admin = aiokafka.admin.AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        request_timeout_ms=request_timeout_ms,
+        **security.client_options(),
+    )
+    try:
+        with _transport_errors(f"connecting an admin client to {bootstrap}"):
+            await admin.start()
+        yield admin
+    finally:
+        with _transport_errors("stopping an admin client"):
+            await admin.close()
 
 
 @contextlib.contextmanager
@@ -325,14 +368,26 @@ def _describe(exc: BaseException) -> str:
 
 
 def _record(message: Any) -> Record:
+    defect = _records.defect_of(message)
+    if defect is None:
+        headers = tuple((name, bytes(value)) for name, value in message.headers)
+    else:
+        headers = tuple(
+            (
+                name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"),
+                b"" if value is None else bytes(value),
+            )
+            for name, value in message.headers
+        )
     return Record(
         topic=message.topic,
         partition=message.partition,
         offset=message.offset,
         key=message.key,
         value=message.value,
-        headers=tuple((name, bytes(value)) for name, value in message.headers),
+        headers=headers,
         timestamp_ms=message.timestamp,
+        defect=defect,
     )
 
 

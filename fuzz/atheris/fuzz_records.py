@@ -33,7 +33,7 @@ def _route(value: bytes) -> None:
 
 
 TARGETS = {
-    ord("q"): lambda d: parse_quarantine_record(d).envelope_bytes,
+    ord("q"): lambda d: parse_quarantine_record(d).value_prefix,
     ord("a"): lambda d: verify_audit_record(d, registry=WORLD.registry),
     # judging never raises, on any bytes: a crash here is the bug
     ord("c"): lambda d: judge_record(d, registry=WORLD.registry),

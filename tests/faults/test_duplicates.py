@@ -90,7 +90,7 @@ def test_injected_copies_are_counted_and_change_nothing(
         )
         conflicts = [
             q
-            for q in asyncio.run(read_quarantine(bootstrap, prefix))
+            for q in asyncio.run(read_quarantine(bootstrap, prefix))[0]
             if q.reason_code == "replay_conflict"
         ]
         assert [(q.message_id, q.recipient) for q in conflicts] == [(reused.message_id, "RS")]

@@ -137,7 +137,7 @@ def test_revoked_sender_key_mid_stream(federation: Federation, tmp_path: Path) -
         ), federation.metrics("gateway")
         refused = 'xb_adapter_rejected_total{reason_code="unknown_key"}'
         assert wait_until(lambda: federation.metrics("RS").get(refused) == 1, timeout_s=_RELOAD_S)
-        quarantined = asyncio.run(read_quarantine(federation.bootstrap, federation.prefix))
+        quarantined, _ = asyncio.run(read_quarantine(federation.bootstrap, federation.prefix))
         assert [(q.message_id, q.reason_code) for q in quarantined] == [(message_id, "revoked_key")]
         verdict = drain(federation, driver, extra=[tmp_path / "thief.jsonl"])
         assert verdict.passed, verdict.to_json()

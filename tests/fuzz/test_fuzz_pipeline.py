@@ -142,8 +142,8 @@ def test_route_never_crashes(
     | hostile(world().quarantine_records)
 )
 def test_parse_quarantine_record_never_crashes(data: bytes) -> None:
-    """Quarantine records parse or raise our error, including their envelope_b64."""
-    refused_or_accepted(lambda: parse_quarantine_record(data).envelope_bytes)
+    """Quarantine records parse or raise our error, including their value_prefix_b64."""
+    refused_or_accepted(lambda: parse_quarantine_record(data).value_prefix)
 
 
 @CAMPAIGN

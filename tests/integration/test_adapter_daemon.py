@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import pytest
 
-from broker import envelope
+from broker import crypto, envelope, limits
 from broker.adapter import Adapter, AdapterDaemon, AdapterKeys, Connection, SendJournal
 from broker.clock import SystemClock
 from broker.config import inbox_topic, outbox_topic
@@ -240,7 +240,9 @@ async def test_a_refused_delivery_is_recorded_before_its_offset_is_committed(
     ]
     assert {(r.topic, r.partition) for r in rows} == {(inbox, 0)}
     assert (rows[0].message_id, rows[0].identified_by) == (lying_id, "envelope")
-    assert serbia.inbox.rejected.get(rows[0].id).frame == lying
+    kept = serbia.inbox.rejected.get(rows[0].id)
+    assert kept.frame == lying[: limits.REJECTED_PREFIX_BYTES]
+    assert (kept.frame_size, kept.frame_sha256) == (len(lying), crypto.sha256(lying))
     assert serbia.inbox.list() == ()
 
     # Committed: a restart in the same group reads only the new record.

@@ -36,6 +36,7 @@ from broker.pipeline import (
     parse_quarantine_record,
     verify_audit_record,
     verify_delivery,
+    verify_quarantine_record,
 )
 from broker.policy import parse_accord
 from broker.runtime import Health, Metrics, StopSignal
@@ -237,14 +238,15 @@ async def exchange(
         ("disclosure", None),
     ]
     assert [q.reason_code for q in quarantined] == [ReasonCode.BAD_SIGNATURE]
-    assert quarantined[0].envelope_bytes == tampered
+    assert verify_quarantine_record(quarantined[0], registry=registry) == quarantined[0]
+    assert (quarantined[0].value_prefix, quarantined[0].value_is_whole) == (tampered, True)
     # the second copy of `good` was processed before `other`, whose delivery we have seen
     assert metrics.counter("xb_gateway_duplicates_total", "").value() == 1
 
     listed = await list_quarantine(config)
-    assert [q.id for q in listed] == [quarantined[0].id]
+    assert [(q.id, q.verification) for q in listed] == [(quarantined[0].id, "verified")]
     await release(config, quarantined[0].id)
     again = [parse_quarantine_record(v) for v in await read(kafka, quarantine_topic(prefix), 2)]
-    assert again[1].envelope_bytes == tampered
+    assert again[1].value_prefix == tampered
     assert again[1].id != again[0].id
     assert again[1].reason_code is ReasonCode.BAD_SIGNATURE

@@ -12,9 +12,9 @@ nothing, so every SCRAM login fails; SASL is specified by its option mapping in
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import dataclasses
+import datetime as dt
 import json
 import ssl
 import subprocess
@@ -30,7 +30,9 @@ from broker.config import GatewayConfig, kafka_client_security, load_config, qua
 from broker.errors import TransportError, UsageError
 from broker.gateway import serve_gateway
 from broker.gateway.quarantine import release
-from broker.pipeline import QuarantineRecord, ReasonCode, SourcePosition
+from broker.keys.testing import build_registry
+from broker.pipeline import ReasonCode, SourcePosition, sign_quarantine_record
+from broker.pipeline.records import format_time
 from broker.runtime import StopSignal
 from broker.transport.embedded import HOST, EmbeddedBroker, free_port
 from broker.transport.kafka import (
@@ -287,29 +289,40 @@ async def test_the_cli_and_quarantine_release_use_the_configured_tls(
     assert command.returncode == 0, err.decode()
     assert "xb.quarantine" in out.decode()
 
+    # a registry with a gateway key, and a record that gateway quarantined, whose original
+    # is still on its outbox: release reads it back and re-produces it
+    now = dt.datetime.now(dt.UTC)
+    world = build_registry(now=now, partners=("GB",), roots=1, threshold=1)
+    (tmp_path / "registry.json").write_bytes(world.data)
+    (tmp_path / "roots.json").write_bytes(world.data)
     config = load_config(path, GatewayConfig, env={})
-    envelope = b"original envelope bytes"
-    record = QuarantineRecord(
-        id="xb.outbox.GB/0/7",
-        reason_code=ReasonCode.MALFORMED,
-        reason="not an envelope",
-        quarantined_at="2026-01-01T00:00:00Z",
-        source=SourcePosition(topic="xb.outbox.GB", partition=0, offset=7),
-        message_id=None,
-        sender=None,
-        recipient=None,
-        decision=None,
-        envelope_b64=base64.b64encode(envelope).decode(),
-    )
+    original = b"original envelope bytes"
     settings = ProducerSettings(
         bootstrap=exchange.bootstrap, client_id="test", security=kafka_client_security(config.kafka)
     )
     async with open_producer(settings) as producer:
+        source = await producer.send("xb.outbox.GB", original)
+        fields = {
+            "id": f"xb.outbox.GB/{source.partition}/{source.offset}",
+            "reason_code": ReasonCode.MALFORMED,
+            "reason": "not an envelope",
+            "quarantined_at": format_time(now),
+            "source": SourcePosition(
+                topic="xb.outbox.GB", partition=source.partition, offset=source.offset
+            ),
+            "message_id": None,
+            "sender": None,
+            "recipient": None,
+            "decision": None,
+        }
+        gateway_key = next(iter(world.gateways.values()))
+        record = sign_quarantine_record(fields, original, gateway_key=gateway_key)
         await producer.send(quarantine_topic(config.kafka.topic_prefix), record.to_bytes())
 
     delivery = await release(config, record.id)
 
-    assert (delivery.topic, delivery.offset) == ("xb.outbox.GB", 0)
+    assert delivery.topic == "xb.outbox.GB"
+    assert (delivery.partition, delivery.offset) != (source.partition, source.offset)
     assert all(peer == ((("commonName", "agency-gb"),),) for peer in exchange.proxy.peers)
 
 

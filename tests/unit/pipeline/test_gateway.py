@@ -14,11 +14,17 @@ from collections.abc import Callable
 
 import pytest
 
-from broker import crypto, envelope
+from broker import crypto, envelope, limits
 from broker.ids import AccordId, MessageId, PartnerCode, new_message_id
 from broker.keys import Registry
 from broker.keys.testing import RegistryFixture, build_registry
-from broker.pipeline import ReasonCode, parse_audit_record, verify_audit_record, verify_delivery
+from broker.pipeline import (
+    ReasonCode,
+    parse_audit_record,
+    verify_audit_record,
+    verify_delivery,
+    verify_quarantine_record,
+)
 from broker.pipeline.gateway import (
     DedupKey,
     Deliver,
@@ -30,7 +36,6 @@ from broker.pipeline.gateway import (
     quarantine_unroutable,
     route,
 )
-from broker.pipeline.records import max_quarantine_record_bytes
 from broker.policy import Accord, parse_accord
 from broker.schema.labels import (
     TLP,
@@ -380,10 +385,10 @@ def test_every_refusal_is_quarantined_with_its_reason_code(world: World, case: s
     assert record.id == f"{kwargs.get('topic', 'xb.outbox.GB')}/0/7"
     value = kwargs["value"] or b""
     assert isinstance(value, bytes)
-    # an oversized record is not kept whole (it could outgrow the quarantine topic's limit);
-    # its digest in the signed audit record still identifies it
-    kept = b"" if expected is ReasonCode.OVERSIZED else value
-    assert record.envelope_bytes == kept
+    # the record is signed and keeps the value's digest and prefix (never all of a large one)
+    verify_quarantine_record(record, registry=world.registry)
+    assert record.value_prefix == value[: limits.QUARANTINE_PREFIX_BYTES]
+    assert record.value_sha256 == crypto.sha256(value).hex()
     audit = verify_audit_record(outcome.audit.to_bytes(), registry=world.registry)
     assert audit.envelope_sha256 == crypto.sha256(value).hex()
     assert (audit.kind, audit.decision, audit.reason_code) == ("refusal", "deny", expected)
@@ -493,19 +498,19 @@ def test_the_records_name_what_the_envelope_says_whatever_the_outcome(
 
 
 @pytest.mark.parametrize(
-    ("size", "kept"),
+    "size",
     [
-        pytest.param(DEFAULT_LIMITS.max_envelope_bytes, True, id="the largest allowed envelope"),
-        pytest.param(5 * 1024 * 1024, False, id="a record far over the limit"),
+        pytest.param(DEFAULT_LIMITS.max_envelope_bytes, id="the largest allowed envelope"),
+        pytest.param(5 * 1024 * 1024, id="a record far over the limit"),
     ],
 )
 def test_a_quarantine_record_always_fits_what_the_gateway_may_produce(
-    world: World, size: int, kept: bool
+    world: World, size: int
 ) -> None:
-    """The last-resort quarantine never raises, and its record fits the producer's limit.
+    """The last-resort quarantine never raises, and its record fits the quarantine limit.
 
     A quarantine record that could not be written would fail the batch on every retry and
-    stall the gateway; records over the envelope limit are recorded by digest only.
+    stall the gateway; it keeps the value's digest and a bounded prefix, whatever its size.
     """
     value = b"\x00" * size
     outcome = quarantine_unroutable(
@@ -515,7 +520,7 @@ def test_a_quarantine_record_always_fits_what_the_gateway_may_produce(
         now=NOW,
         limits=DEFAULT_LIMITS,
     )
-    assert outcome.record.envelope_bytes == (value if kept else b"")
-    limit = max_quarantine_record_bytes(DEFAULT_LIMITS.max_envelope_bytes)
-    assert len(outcome.record.to_bytes()) <= limit
+    assert outcome.record.value_prefix == value[: limits.QUARANTINE_PREFIX_BYTES]
+    assert outcome.record.value_size == len(value)
+    assert len(outcome.record.to_bytes()) <= limits.QUARANTINE_RECORD_MAX_BYTES
     assert outcome.audit.envelope_sha256 == crypto.sha256(value).hex()

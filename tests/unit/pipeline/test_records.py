@@ -1,8 +1,8 @@
-"""Quarantine and audit records: one canonical byte form, strict parsing, signed audits."""
+"""Quarantine and audit records: one canonical byte form, strict parsing, signed by the
+gateway, and bounded in size whatever they describe."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 from typing import Any
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broker import errors
+from broker import crypto, errors, limits
 from broker.keys import canonical_json
 from broker.keys.testing import RegistryFixture, build_registry
 from broker.pipeline import (
@@ -22,7 +22,9 @@ from broker.pipeline import (
     parse_audit_record,
     parse_quarantine_record,
     sign_audit_record,
+    sign_quarantine_record,
     verify_audit_record,
+    verify_quarantine_record,
 )
 from broker.pipeline.records import format_time, parse_time
 from broker.schema.labels import (
@@ -52,7 +54,14 @@ def fixture() -> RegistryFixture:
     return build_registry(now=NOW, partners=("GB", "RS"), roots=1, threshold=1)
 
 
-def quarantine_record(**changes: Any) -> QuarantineRecord:
+_QUARANTINE_KEY = crypto.SigningKey.generate(crypto.Suite.CLASSIC)
+
+
+def quarantine_record(
+    value: bytes | None = b"\x89XBE sealed bytes",
+    key: crypto.SigningKey = _QUARANTINE_KEY,
+    **changes: Any,
+) -> QuarantineRecord:
     fields: dict[str, Any] = {
         "id": "xb.outbox.GB/2/41",
         "reason_code": ReasonCode.POLICY_DENIED,
@@ -63,9 +72,8 @@ def quarantine_record(**changes: Any) -> QuarantineRecord:
         "sender": "GB",
         "recipient": "RS",
         "decision": {"outcome": "deny", "rule_ids": ["GB-RS-OPS.tlp"], "accord_version": 2},
-        "envelope_b64": base64.b64encode(b"\x89XBE sealed bytes").decode(),
     }
-    return QuarantineRecord(**{**fields, **changes})
+    return sign_quarantine_record({**fields, **changes}, value, gateway_key=key)
 
 
 def audit_fields(**changes: Any) -> dict[str, Any]:
@@ -93,14 +101,69 @@ def audit_fields(**changes: Any) -> dict[str, Any]:
 
 
 def test_a_quarantine_record_round_trips_through_its_canonical_bytes() -> None:
-    """to_bytes is canonical JSON; parsing it gives the same record and the original bytes."""
+    """to_bytes is canonical JSON; parsing it gives the same record and the value's prefix."""
     record = quarantine_record()
     data = record.to_bytes()
     assert canonical_json(json.loads(data)) == data
     parsed = parse_quarantine_record(data)
     assert parsed == record
-    assert parsed.envelope_bytes == b"\x89XBE sealed bytes"
+    assert parsed.value_prefix == b"\x89XBE sealed bytes"
+    assert parsed.value_is_whole
+    assert parsed.value_sha256 == crypto.sha256(b"\x89XBE sealed bytes").hex()
     assert parsed.source.record_id == parsed.id
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [
+        pytest.param(None, None, id="no value"),
+        pytest.param(b"", 0, id="empty"),
+        pytest.param(b"x" * limits.QUARANTINE_PREFIX_BYTES, None, id="exactly the prefix"),
+        pytest.param(bytes(range(256)) * 8192, None, id="2 MiB of anything"),
+    ],
+)
+def test_a_quarantine_record_keeps_a_digest_and_a_bounded_prefix(
+    value: bytes | None, size: int | None
+) -> None:
+    """Whatever was refused, the record holds its size, SHA-256 and at most the prefix bound,
+    and stays under the record limit."""
+    record = quarantine_record(value)
+    assert record.value_size == (None if value is None else len(value))
+    assert record.value_sha256 == crypto.sha256(value or b"").hex()
+    assert record.value_prefix == (value or b"")[: limits.QUARANTINE_PREFIX_BYTES]
+    assert record.value_is_whole == (value is not None and len(value) <= len(record.value_prefix))
+    assert len(record.to_bytes()) <= limits.QUARANTINE_RECORD_MAX_BYTES
+
+
+def test_a_quarantine_record_stays_bounded_whatever_the_reason_and_decision() -> None:
+    """A reason of any size or alphabet is cut to ASCII; a decision too large to keep is left
+    out, and the reason says so."""
+    huge = {"reasons": ["\u2603 no" * 5000] * 40, "rule_ids": ["r" * 200] * 200}
+    record = quarantine_record(b"v" * 100_000, reason="\u0000\u2603" * 10_000, decision=huge)
+    assert len(record.to_bytes()) <= limits.QUARANTINE_RECORD_MAX_BYTES
+    assert record.reason.isascii()
+    assert len(record.reason) <= limits.REASON_MAX_CHARS
+    assert record.decision is None
+
+
+def test_a_quarantine_record_verifies_only_under_a_registered_gateway_key(
+    fixture: RegistryFixture,
+) -> None:
+    """The gateway's signature checks; a record signed by anyone else, or altered in any
+    field, does not."""
+    gateway = next(iter(fixture.gateways.values()))
+    signed = quarantine_record(key=gateway)
+    assert verify_quarantine_record(signed, registry=fixture.registry) == signed
+    with pytest.raises(errors.KeyTrustError):
+        verify_quarantine_record(quarantine_record(), registry=fixture.registry)
+    altered = signed.model_copy(update={"reason_code": ReasonCode.MALFORMED})
+    with pytest.raises(errors.VerificationError):
+        verify_quarantine_record(altered, registry=fixture.registry)
+    key_only = quarantine_record(key=crypto.SigningKey.generate(crypto.Suite.CLASSIC)).model_copy(
+        update={"gateway_key_id": gateway.public_key().key_id}
+    )
+    with pytest.raises(errors.VerificationError):
+        verify_quarantine_record(key_only, registry=fixture.registry)
 
 
 def _edit(data: bytes, edit: Any) -> bytes:
@@ -121,8 +184,11 @@ BAD_QUARANTINE: dict[str, Any] = {
     "NaN": lambda d: d.replace(b'"offset":41', b'"offset":NaN'),
     "not UTF-8": lambda d: d.replace(b"TLP:RED", b"TLP:\xff"),
     "a list": lambda d: b"[]",
-    "too large": lambda d: b" " * (4 * 1024 * 1024 + 1),
-    "version 2": lambda d: _edit(d, lambda x: x.update(v=2)),
+    "too large": lambda d: b" " * (limits.QUARANTINE_RECORD_MAX_BYTES + 1),
+    "version 1": lambda d: _edit(d, lambda x: x.update(v=1)),
+    "prefix over the bound": lambda d: _edit(
+        d, lambda x: x.update(value_prefix_b64="QUFB" * limits.QUARANTINE_PREFIX_BYTES)
+    ),
 }
 
 

@@ -343,3 +343,13 @@ def test_a_suspended_accord_refuses_every_view_and_receipt() -> None:
     )
     assert isinstance(sealed, Refused)
     assert sealed.reason_code == "accord_suspended"
+
+
+def test_a_view_larger_than_the_envelope_limit_is_refused_not_sent() -> None:
+    """A sealed view over the limit is refused at the sender (``oversized``): sent, the
+    gateway would refuse it, and a broker might not take it at all, stalling the sender."""
+    (fits,) = _prepare(report(), RS)
+    assert isinstance(fits, Outgoing)
+    (refused,) = _prepare(report(), RS, max_envelope_bytes=len(fits.envelope) - 1)
+    assert isinstance(refused, Refused)
+    assert refused.reason_code == "oversized"

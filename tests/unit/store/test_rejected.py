@@ -50,6 +50,7 @@ def _refused(offset: int | None = 7, **changes: object) -> RejectedDelivery:
         rejected_at=T0,
         frame=FRAME[:100],
         frame_size=len(FRAME),
+        frame_sha256=hashlib.sha256(FRAME).digest(),
         topic=None if offset is None else "xb.inbox.RS",
         partition=None if offset is None else 0,
         offset=offset,
@@ -84,7 +85,7 @@ def test_a_refusal_is_kept_with_its_reason_position_and_bounded_frame(store: Inb
     assert (listed.reason_code, listed.identified_by) == ("unknown_key", "attestation")
     assert listed.reason.startswith("envelope: signing key")
     assert listed.rejected_at == T0
-    assert listed.frame_sha256 == hashlib.sha256(FRAME[:100]).digest()
+    assert listed.frame_sha256 == hashlib.sha256(FRAME).digest()  # of the whole frame
     full = store.rejected.get(listed.id)
     assert full.frame == FRAME[:100]
     assert (full.frame_size, full.frame_truncated) == (len(FRAME), True)
@@ -172,6 +173,8 @@ _BAD: list[tuple[str, RejectedDelivery, str]] = [
     ("not a reason code", _refused(reason_code="Bad Code!"), "not a reason code"),
     ("half a position", _refused(partition=None), "topic, partition and offset"),
     ("a size below the bytes", _refused(frame_size=3), "at least len"),
+    ("a prefix without its digest", _refused(frame_sha256=None), "SHA-256 of the whole"),
+    ("a digest of another size", _refused(frame_sha256=b"short"), "32-byte SHA-256"),
     ("a naive time", _refused(rejected_at=T0.replace(tzinfo=None)), "timezone-aware"),
     ("unknown provenance", _refused(identified_by="rumour"), "identified_by"),
 ]
@@ -196,7 +199,7 @@ def test_text_from_the_frame_is_bounded(store: InboxStore) -> None:
 
 
 def test_an_inbox_of_the_previous_version_gains_the_table(tmp_path: Path) -> None:
-    """Opening a version-1 inbox adds the empty rejected table and keeps its messages."""
+    """Opening a version-1 inbox adds the empty rejected tables and keeps its messages."""
     path = tmp_path / "inbox.sqlite"
     v1 = [s for s in inbox.SCHEMA if s not in rejected.SCHEMA]
     open_database(path, schema=v1, version=1, kind="inbox store").close()
