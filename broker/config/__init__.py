@@ -36,6 +36,7 @@ from broker.config._model import (
     StoreSettings,
 )
 from broker.config._security import kafka_client_security
+from broker.config.acls import GATEWAY_PRINCIPAL, AclRule, acl_plan, adapter_principal, users_of
 from broker.config.topics import (
     DEFAULT_PREFIX,
     TopicSpec,
@@ -45,6 +46,7 @@ from broker.config.topics import (
     inbox_topic,
     outbox_topic,
     quarantine_topic,
+    replication_for,
     topic_plan,
     validate_partner,
     validate_prefix,
@@ -53,9 +55,11 @@ from broker.config.topics import (
 __all__ = [
     "DEFAULT_PREFIX",
     "ENV_PREFIX",
+    "GATEWAY_PRINCIPAL",
     "MAX_CONFIG_BYTES",
     "OBSERVABILITY_HOST",
     "AccordSettings",
+    "AclRule",
     "Config",
     "GatewaySettings",
     "KafkaSettings",
@@ -70,7 +74,9 @@ __all__ = [
     "SslSecurity",
     "StoreSettings",
     "TopicSpec",
+    "acl_plan",
     "adapter_group",
+    "adapter_principal",
     "audit_topic",
     "config_json_schema",
     "gateway_group",
@@ -80,7 +86,9 @@ __all__ = [
     "outbox_topic",
     "quarantine_topic",
     "read_secret",
+    "replication_for",
     "topic_plan",
+    "users_of",
     "validate_partner",
     "validate_prefix",
 ]

@@ -37,12 +37,14 @@ from ruamel.yaml import YAML
 
 from broker import crypto, errors, keys
 from broker.clock import Clock, SystemClock
-from broker.config import topic_plan
+from broker.config import acl_plan, adapter_principal, replication_for, topic_plan
 from broker.cosign import sign_accord, signature_path, write_signature_file
 from broker.demo.processes import DaemonProcess
 from broker.ids import PartnerCode
 from broker.keys.testing import PARTNER_NAMES, build_registry
 from broker.policy import load_accord
+from broker.transport.access import KafkaAccess
+from broker.transport.admin import broker_ids, create_acls
 from broker.transport.embedded import free_port
 from broker.transport.kafka import TopicSpec, create_topics
 
@@ -71,13 +73,14 @@ class Federation:
         self,
         root: Path,
         *,
-        bootstrap: str,
+        access: KafkaAccess,
         prefix: str,
         partners: tuple[PartnerCode, ...],
         ports: Mapping[str, int],
     ) -> None:
         self.root = root
-        self.bootstrap = bootstrap
+        self.access = access
+        self.bootstrap = access.bootstrap
         self.prefix = prefix
         self.partners = partners
         self.registry_path = root / "registry" / "registry.json"
@@ -135,22 +138,38 @@ class Federation:
         """``secrets/<name>.passphrase`` (mode 0600): the passphrase of the daemon's keys."""
         return self.root / "secrets" / f"{name}.passphrase"
 
-    def topics(self, *, partitions: int = 3) -> list[TopicSpec]:
-        """The topic plan of this federation on a single-broker cluster."""
+    def user(self, name: str) -> str:
+        """The Kafka user daemon ``name`` logs in as (the ACL plan's principal)."""
+        if name == GATEWAY:
+            return "gateway"
+        return adapter_principal(name).removeprefix("User:")
+
+    def topics(self, *, partitions: int = 3, brokers: int = 1) -> list[TopicSpec]:
+        """The topic plan of this federation on a cluster of ``brokers``: three replicas, two
+        in sync, from three brokers on; one replica on a single broker."""
+        replication, in_sync = replication_for(brokers)
         return [
             TopicSpec(t.name, t.partitions, t.replication_factor, dict(t.configs))
             for t in topic_plan(
                 self.partners,
                 prefix=self.prefix,
                 partitions=partitions,
-                replication_factor=1,
-                min_insync_replicas=1,
+                replication_factor=replication,
+                min_insync_replicas=in_sync,
             )
         ]
 
     async def create_topics(self, *, partitions: int = 3) -> None:
-        """Create every topic of the plan (existing topics are left alone)."""
-        await create_topics(self.bootstrap, self.topics(partitions=partitions))
+        """Create every topic of the plan (existing topics are left alone) as the cluster's
+        administrator and, on a secured cluster, grant the plan's ACLs for this prefix."""
+        admin = self.access.security()
+        brokers = len(await broker_ids(self.bootstrap, security=admin))
+        topics = self.topics(partitions=partitions, brokers=brokers)
+        await create_topics(self.bootstrap, topics, security=admin)
+        if self.access.secured:
+            await create_acls(
+                self.bootstrap, acl_plan(self.partners, prefix=self.prefix), security=admin
+            )
 
     # daemons -----------------------------------------------------------------------------
 
@@ -237,7 +256,8 @@ class Federation:
 def provision(
     root: Path,
     *,
-    bootstrap: str,
+    bootstrap: str | None = None,
+    kafka: KafkaAccess | None = None,
     partners: Iterable[str] = DEFAULT_PARTNERS,
     accords: Iterable[Path] | None = None,
     prefix: str = "xb.",
@@ -251,7 +271,14 @@ def provision(
     :func:`default_policies_dir`); an accord naming a party outside ``partners`` is skipped,
     since nobody could co-sign it. Every party co-signs with its policy key, so the daemons run
     with signature checking on.
+
+    Give ``kafka`` (address, engine, credentials: each daemon logs in as its own principal
+    on a secured cluster) or a bare ``bootstrap``, which means the embedded broker in
+    PLAINTEXT.
     """
+    if (bootstrap is None) == (kafka is None):
+        raise errors.UsageError("give exactly one of bootstrap or kafka")
+    access = kafka or KafkaAccess(bootstrap=str(bootstrap), engine="embedded")
     now = (clock or SystemClock()).now()
     codes = tuple(PartnerCode(code) for code in dict.fromkeys(partners))
     if root.exists() and any(root.iterdir()):
@@ -267,12 +294,13 @@ def provision(
         _install_accord(source, root / "accords", policy_keys)
 
     ports = {name: free_port() for name in (GATEWAY, *codes)}
-    federation = Federation(root, bootstrap=bootstrap, prefix=prefix, partners=codes, ports=ports)
+    federation = Federation(root, access=access, prefix=prefix, partners=codes, ports=ports)
     common = {
         "kafka": {
-            "bootstrap": bootstrap,
+            "bootstrap": access.bootstrap,
             "topic_prefix": prefix,
             "session_timeout_ms": session_timeout_ms,
+            "engine": access.engine,
         },
         "registry": {
             "path": str(federation.registry_path),
@@ -357,6 +385,15 @@ def _write_daemon(
     federation.data_dir(name).mkdir(parents=True, exist_ok=True)
     kafka = dict(common["kafka"])  # type: ignore[call-overload]
     kafka["client_id"] = client_id
+    if federation.access.secured:
+        user = federation.user(name)
+        kafka["security"] = {
+            "protocol": "SASL_SSL",
+            "ca_file": str(federation.access.ca_file),
+            "mechanism": federation.access.mechanism,
+            "username": user,
+            "password": {"file": str(federation.access.password_file(user))},
+        }
     document = {
         **common,
         **extra,

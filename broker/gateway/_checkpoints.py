@@ -57,6 +57,7 @@ async def checkpoint_audit_log(
         client_id=client_id,
         request_timeout_ms=config.kafka.request_timeout_ms,
         max_request_size=4 * 1024 * 1024,
+        enable_idempotence=config.kafka.capabilities.idempotence,
         security=security,
     )
     while not stop.is_set():

@@ -59,6 +59,7 @@ from broker.transport.kafka import (
     open_consumer,
     open_producer,
 )
+from broker.transport.limits import request_bytes_for
 from broker.transport.security import ClientSecurity
 
 __all__ = ["GatewayMetrics", "serve_gateway"]
@@ -277,8 +278,11 @@ async def _serve(
         bootstrap=bootstrap,
         client_id=f"{config.kafka.client_id}-gateway",
         request_timeout_ms=config.kafka.request_timeout_ms,
-        # the largest delivery frame: an envelope plus the attestation and signature
-        max_request_size=max_quarantine_record_bytes(config.limits.max_envelope_bytes),
+        # the largest record it writes: a quarantine record keeping the largest envelope
+        max_request_size=request_bytes_for(
+            max_quarantine_record_bytes(config.limits.max_envelope_bytes)
+        ),
+        enable_idempotence=config.kafka.capabilities.idempotence,
         security=security,
     )
     consumer_settings = ConsumerSettings(

@@ -29,6 +29,7 @@ from broker.transport.kafka import (
     open_consumer,
     open_producer,
 )
+from broker.transport.limits import request_bytes_for
 
 __all__ = ["RELEASE_HEADER", "list_quarantine", "read_quarantine", "release"]
 
@@ -112,7 +113,10 @@ async def release(config: Config, record_id: str) -> Delivery:
     settings = ProducerSettings(
         bootstrap=",".join(config.kafka.bootstrap),
         client_id=f"{config.kafka.client_id}-quarantine",
-        max_request_size=max_quarantine_record_bytes(config.limits.max_envelope_bytes),
+        max_request_size=request_bytes_for(
+            max_quarantine_record_bytes(config.limits.max_envelope_bytes)
+        ),
+        enable_idempotence=config.kafka.capabilities.idempotence,
         security=kafka_client_security(config.kafka),
     )
     key = None if record.message_id is None else record.message_id.encode("ascii")

@@ -18,7 +18,7 @@ from typing import Final
 from broker.envelope import MAX_ENVELOPE_BYTES
 from broker.pipeline.records import max_quarantine_record_bytes
 
-__all__ = ["MAX_ENVELOPE_BYTES", "MAX_RECORD_BYTES", "MESSAGE_MAX_BYTES"]
+__all__ = ["MAX_ENVELOPE_BYTES", "MAX_RECORD_BYTES", "MESSAGE_MAX_BYTES", "request_bytes_for"]
 
 #: the largest record any daemon of the exchange produces
 MAX_RECORD_BYTES: Final = max_quarantine_record_bytes(MAX_ENVELOPE_BYTES)
@@ -27,3 +27,9 @@ MAX_RECORD_BYTES: Final = max_quarantine_record_bytes(MAX_ENVELOPE_BYTES)
 _BATCH_FRAMING: Final = 16 * 1024
 #: ``message.max.bytes`` of every cluster the exchange runs on (deploy/ and the local one)
 MESSAGE_MAX_BYTES: Final = MAX_RECORD_BYTES + _BATCH_FRAMING
+
+
+def request_bytes_for(record_bytes: int) -> int:
+    """A producer's ``max_request_size`` for records of up to ``record_bytes``: the record and
+    its batch's framing, so the client never refuses what the cluster would accept."""
+    return record_bytes + _BATCH_FRAMING

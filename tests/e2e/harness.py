@@ -56,7 +56,7 @@ def new_federation(
 ) -> Federation:
     """A provisioned federation with its own topic prefix on the session broker, topics made."""
     federation = provision(
-        root, bootstrap=kafka.bootstrap, prefix=f"e{uuid.uuid4().hex[:10]}.", accords=accords
+        root, kafka=kafka.kafka_access, prefix=f"e{uuid.uuid4().hex[:10]}.", accords=accords
     )
     asyncio.run(federation.create_topics())
     return federation

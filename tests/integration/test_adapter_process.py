@@ -68,6 +68,7 @@ def _write_files(tmp: pathlib.Path, kafka: KafkaUnderTest, prefix: str) -> pathl
             "bootstrap": kafka.bootstrap,
             "topic_prefix": prefix,
             "session_timeout_ms": kafka.session_timeout_ms,
+            "engine": kafka.kafka_access.engine,
         },
         "registry": {"path": "registry.json", "trusted_roots": "trusted.json"},
         "accords": {"dir": "accords"},

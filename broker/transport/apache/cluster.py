@@ -35,6 +35,7 @@ from broker.errors import LocalClusterError, TransportError
 from broker.transport import probe
 from broker.transport._child import free_port
 from broker.transport._state import HOST, send_signal, wait_gone
+from broker.transport.access import ADMIN_USER, KafkaAccess
 from broker.transport.admin import broker_ids
 from broker.transport.apache import _node
 from broker.transport.apache._layout import (
@@ -46,12 +47,12 @@ from broker.transport.apache._layout import (
 )
 from broker.transport.apache.distribution import Distribution, repository_file, resolve
 from broker.transport.apache.settings import SCRAM_MECHANISM
-from broker.transport.security import PLAINTEXT, ClientSecurity, tls_context
+from broker.transport.security import ClientSecurity, tls_context
 
 __all__ = ["ADMIN", "ApacheCluster", "Security"]
 
-#: the super user every secured local cluster has
-ADMIN: Final = "admin"
+#: the super user every secured local cluster has, as the nodes themselves are
+ADMIN: Final = ADMIN_USER
 _DEFAULT_HEAP_MB: Final = 512
 _READY_TIMEOUT_S: Final = 120.0
 _STOP_TIMEOUT_S: Final = 60.0
@@ -167,14 +168,21 @@ class ApacheCluster:
             raise LocalClusterError(f"the cluster has no SCRAM user {user!r}")
         return self.root / "secrets" / user
 
+    def access(self) -> KafkaAccess:
+        """How the exchange's processes reach this cluster (engine ``apache``)."""
+        if self._record.security == "plaintext":
+            return KafkaAccess(bootstrap=self.bootstrap, engine="apache")
+        return KafkaAccess(
+            bootstrap=self.bootstrap,
+            engine="apache",
+            ca_file=self.ca_file,
+            secrets_dir=self.root / "secrets",
+            mechanism=SCRAM_MECHANISM,
+        )
+
     def client_security(self, user: str = ADMIN) -> ClientSecurity:
         """How ``user`` connects: SCRAM-SHA-512 over TLS, or PLAINTEXT on a plaintext cluster."""
-        if self._record.security == "plaintext":
-            return PLAINTEXT
-        password = self.password_file(user).read_text(encoding="utf-8").strip()
-        return ClientSecurity.sasl_ssl(
-            ca_file=self.ca_file, mechanism=SCRAM_MECHANISM, username=user, password=password
-        )
+        return self.access().security(user)
 
     # running --------------------------------------------------------------------------
 
