@@ -49,7 +49,7 @@ def group() -> None:
     --engine embedded (the default): Tansu, in memory, no TLS and no authentication; set
     BROKER_KAFKA_BIN to run another Tansu binary than the packaged one. --engine apache: a
     local KRaft cluster of the pinned Apache Kafka release, resolved with Maven from Maven
-    Central into $BROKER_KAFKA_CACHE (default ~/.cache/broker); it needs java 17+ and mvn.
+    Central into $BROKER_CACHE_DIR (default ~/.cache/broker); it needs java 17+ and mvn.
     """
 
 

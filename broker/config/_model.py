@@ -331,6 +331,11 @@ class GatewaySettings(_Section):
     checkpoint_interval_seconds: Annotated[int, Field(ge=1, le=86_400)] = 60
     """How often a signed checkpoint of the audit log is published: a minute bounds how long
     an entry stays uncommitted to a signed head."""
+    transactional_id: Annotated[str, Field(pattern=_NAME_RE.pattern)] | None = None
+    """On Apache Kafka, each batch is one transaction of this instance's own id; a restarted
+    instance with the same id aborts what its predecessor left open. Default
+    ``<group>.tx.<host>-<digest of store.path>``: stable across restarts, distinct per
+    instance. The generated ACLs grant ids prefixed ``<group>.tx.``."""
 
 
 class ObservabilitySettings(_Section):

@@ -2,7 +2,7 @@
 
 Principals and what each may do. Topics are always named literally (never a wildcard or a
 prefix); the only prefixed patterns are consumer groups of throwaway readers, which pick a
-fresh random group name per run:
+fresh random group name per run, and the gateway instances' transactional ids:
 
 ==========================  ============================================================
 principal                   allowed
@@ -13,7 +13,9 @@ principal                   allowed
                             inbox; Read, Write, Describe the quarantine and the audit
                             topic; Read its group; Read the groups prefixed
                             ``<gateway group>.checkpointer.`` (the audit checkpointer)
-                            and ``<prefix>quarantine-reader.`` (``broker quarantine``)
+                            and ``<prefix>quarantine-reader.`` (``broker quarantine``);
+                            Write, Describe the transactional ids prefixed
+                            ``<gateway group>.tx.`` (one per instance, Apache Kafka)
 ``User:<auditor>``          Read, Describe the audit topic; Read the groups prefixed
                             ``auditor-`` (``broker audit export``)
 ==========================  ============================================================
@@ -63,7 +65,7 @@ __all__ = [
 ]
 
 Operation = Literal["Read", "Write", "Describe"]
-ResourceType = Literal["topic", "group"]
+ResourceType = Literal["topic", "group", "transactional_id"]
 PatternType = Literal["literal", "prefixed"]
 
 GATEWAY_PRINCIPAL = "User:gateway"
@@ -134,6 +136,10 @@ def acl_plan(
         AclRule(GATEWAY_PRINCIPAL, "group", f"{prefix}quarantine-reader.", ("Read",), "prefixed"),
         AclRule(GATEWAY_PRINCIPAL, "topic", quarantine_topic(prefix), read_write),
         AclRule(GATEWAY_PRINCIPAL, "topic", audit_topic(prefix), read_write),
+        # each instance's batches are transactions of its own id (broker.gateway._output)
+        AclRule(
+            GATEWAY_PRINCIPAL, "transactional_id", f"{group}.tx.", ("Write", "Describe"), "prefixed"
+        ),
     ]
     for name in sorted(set(auditors)):
         rules += [

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import shlex
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 from ruamel.yaml import YAML
 
@@ -24,6 +24,7 @@ from broker.config.acls import (
 
 __all__ = [
     "GATEWAY_PRINCIPAL",
+    "STRIMZI_API_VERSION",
     "AclRule",
     "Operation",
     "PatternType",
@@ -34,7 +35,19 @@ __all__ = [
     "render_strimzi",
 ]
 
+#: the only API version Strimzi 1.x serves for its custom resources
+STRIMZI_API_VERSION: Final = "kafka.strimzi.io/v1"
 _STRIMZI_PATTERN: dict[PatternType, str] = {"literal": "literal", "prefixed": "prefix"}
+_STRIMZI_RESOURCE: dict[ResourceType, str] = {
+    "topic": "topic",
+    "group": "group",
+    "transactional_id": "transactionalId",
+}
+_KAFKA_ACLS_FLAG: dict[ResourceType, str] = {
+    "topic": "--topic",
+    "group": "--group",
+    "transactional_id": "--transactional-id",
+}
 
 
 def render_kafka_acls(rules: Iterable[AclRule]) -> str:
@@ -60,7 +73,7 @@ def render_kafka_acls(rules: Iterable[AclRule]) -> str:
             f"--allow-principal {shlex.quote(rule.principal)}",
             "--allow-host '*'",
             *(f"--operation {op}" for op in rule.operations),
-            f"--{rule.resource_type} {shlex.quote(rule.resource_name)}",
+            f"{_KAFKA_ACLS_FLAG[rule.resource_type]} {shlex.quote(rule.resource_name)}",
             f"--resource-pattern-type {rule.pattern_type}",
         ]
         lines.append(" ".join(argv))
@@ -78,7 +91,7 @@ def render_strimzi(rules: Iterable[AclRule], *, cluster: str) -> str:
     for user, user_rules in sorted(by_user.items()):
         documents.append(
             {
-                "apiVersion": "kafka.strimzi.io/v1beta2",
+                "apiVersion": STRIMZI_API_VERSION,
                 "kind": "KafkaUser",
                 "metadata": {"name": user, "labels": {"strimzi.io/cluster": cluster}},
                 "spec": {
@@ -88,7 +101,7 @@ def render_strimzi(rules: Iterable[AclRule], *, cluster: str) -> str:
                         "acls": [
                             {
                                 "resource": {
-                                    "type": rule.resource_type,
+                                    "type": _STRIMZI_RESOURCE[rule.resource_type],
                                     "name": rule.resource_name,
                                     "patternType": _STRIMZI_PATTERN[rule.pattern_type],
                                 },

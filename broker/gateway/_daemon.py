@@ -2,21 +2,28 @@
 
 Per batch, in this order (docs/GATEWAY.md explains why):
 
-1. open one SQLite transaction on the de-duplication record;
+1. open one SQLite transaction on the de-duplication record (and, on Apache Kafka, a Kafka
+   transaction);
 2. route every record (pure), recording the dedup entry of each delivery inside it;
 3. produce every delivery, quarantine and audit record with acks=all and await ALL acks;
-4. commit the SQLite transaction (the dedup entries become durable only now);
-5. commit the Kafka offsets.
+4. on Apache Kafka: add the batch's offsets to the Kafka transaction and commit it, so the
+   records and the offsets become visible together;
+5. commit the SQLite transaction (the dedup entries become durable only now);
+6. on the embedded broker (no transactions): commit the Kafka offsets.
 
-A crash before 4 redelivers the batch and re-delivers its envelopes (the receiver
-de-duplicates); a crash between 4 and 5 makes the redelivered envelopes duplicates here. In
-neither case is anything lost. A failure in 3 rolls the transaction back and re-reads the
-batch from the committed offsets.
+Embedded: a crash before 5 redelivers the batch and re-delivers its envelopes (the receiver
+de-duplicates) and audits them again; a crash between 5 and 6 makes the redelivered envelopes
+duplicates here. Apache Kafka: a crash before 4 leaves a transaction its successor aborts, so
+no reader (all read committed records only) ever sees that batch's output, and the batch is
+read again; a crash between 4 and 5 loses only dedup entries for records whose offsets are
+committed already. In no case is anything lost. A failure in 3 or 4 rolls back and re-reads
+the batch from the committed offsets.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import sqlite3
 import time
@@ -35,6 +42,7 @@ from broker.config import (
     quarantine_topic,
 )
 from broker.gateway._checkpoints import checkpoint_audit_log
+from broker.gateway._output import Sender, all_acknowledged, open_output
 from broker.gateway._trust import RateCounters, TrustState, load_gateway_key
 from broker.pipeline.gateway import (
     DedupKey,
@@ -57,10 +65,10 @@ from broker.transport.kafka import (
     ProducerSettings,
     Record,
     open_consumer,
-    open_producer,
 )
 from broker.transport.limits import request_bytes_for
 from broker.transport.security import ClientSecurity
+from broker.transport.transactions import TransactionalProducer
 
 __all__ = ["GatewayMetrics", "serve_gateway"]
 
@@ -187,7 +195,7 @@ class _Gateway:
             )
 
     def sends(
-        self, producer: Producer, outcomes: Sequence[GatewayOutcome]
+        self, producer: Sender, outcomes: Sequence[GatewayOutcome]
     ) -> list[Awaitable[Delivery]]:
         audit, quarantine = audit_topic(self.prefix), quarantine_topic(self.prefix)
         sends: list[Awaitable[Delivery]] = []
@@ -216,17 +224,31 @@ class _Gateway:
                 if outcome.reason_code == "replay_conflict":
                     m.conflicts.inc()
 
-    async def process(self, consumer: Consumer, producer: Producer, records: list[Record]) -> None:
+    async def process(
+        self, consumer: Consumer, producer: Producer | TransactionalProducer, records: list[Record]
+    ) -> None:
         now = self.clock.now()
+        txn = producer if isinstance(producer, TransactionalProducer) else None
         self.conn.execute("BEGIN IMMEDIATE")
         try:
+            if txn is not None:
+                await txn.begin()
             outcomes = self.decide(records, now)
-            await _all_acknowledged(self.sends(producer, outcomes))
+            await all_acknowledged(self.sends(producer, outcomes))
+            if txn is not None:
+                await txn.commit_offsets(records, group_id=self.config.gateway_group_id)
+                await txn.commit()
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
+            if txn is not None:
+                # best effort: a fenced or unreachable producer's transaction is aborted by
+                # its successor or by the coordinator's timeout instead
+                with contextlib.suppress(errors.TransportError):
+                    await txn.abort()
             raise
-        await consumer.commit(records)
+        if txn is None:
+            await consumer.commit(records)
         self.count(outcomes)
         if time.monotonic() - self.last_prune > _PRUNE_EVERY_S:
             self.last_prune = time.monotonic()
@@ -234,15 +256,6 @@ class _Gateway:
 
     def close(self) -> None:
         self.conn.close()
-
-
-async def _all_acknowledged(sends: Sequence[Awaitable[Delivery]]) -> None:
-    # Wait for every send, even after one failed, so no produce is still in flight when the
-    # batch is rolled back and read again; then report the first failure.
-    results = await asyncio.gather(*sends, return_exceptions=True)
-    failures = [r for r in results if isinstance(r, BaseException)]
-    if failures:
-        raise failures[0]
 
 
 async def serve_gateway(
@@ -316,16 +329,17 @@ async def _serve(
         )
     )
     try:
-        async with open_producer(producer_settings) as producer:
-            while not stop.is_set():
-                try:
+        while not stop.is_set():
+            try:
+                # a new producer after every failure: a fenced transactional one is finished
+                async with open_output(producer_settings, config) as producer:
                     await _consume(gateway, producer, consumer_settings, stop, health, resubscribe)
-                except errors.TransportError as exc:
-                    gateway.metrics.batch_failures.inc()
-                    health.set_not_ready(exc.diagnostics())
-                    _log.warning("kafka_unavailable_retrying", reason=exc.diagnostics())
-                    if await stop.sleep(_RECONNECT_BACKOFF_S):
-                        break
+            except errors.TransportError as exc:
+                gateway.metrics.batch_failures.inc()
+                health.set_not_ready(exc.diagnostics())
+                _log.warning("kafka_unavailable_retrying", reason=exc.diagnostics())
+                if await stop.sleep(_RECONNECT_BACKOFF_S):
+                    break
     finally:
         health.set_draining()
         stop.set("gateway stopping")
@@ -337,7 +351,7 @@ async def _serve(
 
 async def _consume(
     gateway: _Gateway,
-    producer: Producer,
+    producer: Producer | TransactionalProducer,
     settings: ConsumerSettings,
     stop: StopSignal,
     health: Health,

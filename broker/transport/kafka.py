@@ -5,9 +5,12 @@ client here is built from a settings object that states each option explicitly. 
 failure becomes :class:`~broker.errors.TransportError` in :func:`_transport_errors`, the one
 place where exceptions are mapped.
 
-What the embedded broker cannot do shapes the defaults: idempotent producers and transactions
-are off unless asked for (Tansu refuses them), and nothing here calls ``end_offsets()`` (Tansu
+What the embedded broker cannot do shapes the defaults: idempotent producers are off unless
+asked for (Tansu refuses them; callers ask by the engine's capabilities,
+``broker.transport.access``); consumers read committed records only, which Tansu, having no
+transactions, serves like any read; and nothing here calls ``end_offsets()`` (Tansu
 answers it wrongly); a reader starts from ``earliest`` or its group's committed offsets.
+Transactions are in :mod:`broker.transport.transactions`.
 """
 
 from __future__ import annotations
@@ -98,6 +101,11 @@ class ConsumerSettings:
     request_timeout_ms: int = 40_000
     max_poll_interval_ms: int = 300_000
     fetch_max_wait_ms: int = 500
+    read_committed: bool = True
+    """Skip the records of aborted transactions and wait for open ones to end. Every reader
+    of a topic the gateway writes must agree on this, or two auditors would see two
+    different logs: so it is on for all (the embedded broker, without transactions, serves
+    read_committed like read_uncommitted)."""
     security: ClientSecurity = PLAINTEXT
     """TLS / SASL towards the brokers; its repr never shows the password."""
 
@@ -127,7 +135,7 @@ class ConsumerSettings:
             "group_id": self.group_id,
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
-            "isolation_level": "read_uncommitted",
+            "isolation_level": "read_committed" if self.read_committed else "read_uncommitted",
             "session_timeout_ms": self.session_timeout_ms,
             "heartbeat_interval_ms": self.heartbeat_ms,
             "request_timeout_ms": self.request_timeout_ms,

@@ -1,7 +1,7 @@
 """The pinned Apache Kafka release, resolved with Maven from Maven Central into a cache.
 
 ``deploy/kafka/pom.xml`` names the release; :func:`resolve` runs ``mvn
-dependency:copy-dependencies`` on it once, into ``$BROKER_KAFKA_CACHE/kafka-<version>/``
+dependency:copy-dependencies`` on it once, into ``$BROKER_CACHE_DIR/kafka-<version>/``
 (default ``~/.cache/broker/kafka-<version>``, outside any work tree), with Maven's own local
 repository beside it, so a fresh clone never downloads the same jars twice and never writes
 into the repository. Nothing is fetched from anywhere but Maven Central.
@@ -40,7 +40,7 @@ __all__ = [
 
 #: the Apache Kafka release of every test, deployment artefact and image in the repository
 KAFKA_VERSION: Final = "4.3.1"
-CACHE_ENV: Final = "BROKER_KAFKA_CACHE"
+CACHE_ENV: Final = "BROKER_CACHE_DIR"
 
 _MIN_JAVA: Final = 17
 _MARKER: Final = "resolved.json"
@@ -86,7 +86,7 @@ def pom_path() -> Path:
 
 
 def default_cache_dir() -> Path:
-    """``$BROKER_KAFKA_CACHE``, else ``$XDG_CACHE_HOME/broker``, else ``~/.cache/broker``."""
+    """``$BROKER_CACHE_DIR``, else ``$XDG_CACHE_HOME/broker``, else ``~/.cache/broker``."""
     override = os.environ.get(CACHE_ENV)
     if override:
         return Path(override)
