@@ -41,9 +41,23 @@ logger.requests.level = WARN
 """
 
 
-def node_properties(root: Path, record: ClusterRecord, node: NodeRecord) -> str:
-    """The whole ``server.properties`` of ``node``: the shared tables, then its own lines."""
-    voters = ",".join(f"{n.node_id}@{HOST}:{n.advertised_controller_port}" for n in record.nodes)
+def node_properties(
+    root: Path,
+    record: ClusterRecord,
+    node: NodeRecord,
+    *,
+    controller_routes: Mapping[int, int] | None = None,
+) -> str:
+    """The whole ``server.properties`` of ``node``: the shared tables, then its own lines.
+
+    ``controller_routes`` gives the port this node reaches a peer's controller on, where it
+    is not the peer's advertised one (a fault proxy that can cut this node off).
+    """
+    routes = controller_routes or {}
+    voters = ",".join(
+        f"{n.node_id}@{HOST}:{routes.get(n.node_id, n.advertised_controller_port)}"
+        for n in record.nodes
+    )
     settings: dict[str, str] = {}
     settings |= for_nodes(CLUSTER_SETTINGS, len(record.nodes))
     settings |= for_nodes(LOCAL_SETTINGS, len(record.nodes))

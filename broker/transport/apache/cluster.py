@@ -80,13 +80,16 @@ class ApacheCluster:
         users: Iterable[str] = (),
         heap_mb: int = _DEFAULT_HEAP_MB,
         advertised: Mapping[int, Mapping[str, int]] | None = None,
+        controller_routes: Mapping[int, Mapping[int, int]] | None = None,
         cache_dir: Path | None = None,
     ) -> ApacheCluster:
         """Write and format a new cluster in ``root`` (absent or empty); nothing runs yet.
 
         ``advertised`` maps a node id to listener names (``CLIENT``, ``INTERNAL``,
         ``CONTROLLER``) and the ports peers should use instead of the node's own: a fault
-        proxy's, to cut that node off later. ``users`` get SCRAM credentials (sasl_ssl).
+        proxy's, to cut that node off later. ``controller_routes`` maps a node id to the ports
+        it reaches its peers' controllers on (proxies again), so its own heartbeats and votes
+        can be cut too. ``users`` get SCRAM credentials (sasl_ssl).
         """
         if not 1 <= nodes <= 9:
             raise LocalClusterError(f"a local cluster has 1 to 9 nodes, not {nodes}")
@@ -125,8 +128,10 @@ class ApacheCluster:
             _write_secrets(root / "secrets", passwords)
         for node in record.nodes:
             node.directory(root).mkdir()
+            routes = (controller_routes or {}).get(node.node_id, {})
             node.properties(root).write_text(
-                _node.node_properties(root, record, node), encoding="utf-8"
+                _node.node_properties(root, record, node, controller_routes=routes),
+                encoding="utf-8",
             )
         _node.format_storage(distribution, root, record, passwords)
         write_record(root, record)
