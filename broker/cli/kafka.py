@@ -16,15 +16,17 @@ from broker import keys
 from broker.config import (
     DEFAULT_PREFIX,
     acl_plan,
+    audit_topic,
     kafka_client_security,
     load_config,
+    replication_for,
     topic_plan,
     users_of,
 )
 from broker.demo.federation import DEFAULT_PARTNERS
 from broker.errors import EmbeddedBrokerError, LocalClusterError, RegistryError, UsageError
 from broker.transport import embedded
-from broker.transport.admin import create_acls
+from broker.transport.admin import broker_ids, create_acls
 from broker.transport.apache._layout import read_record
 from broker.transport.apache.cluster import ApacheCluster, Security
 from broker.transport.kafka import TopicSpec, create_topics
@@ -248,8 +250,18 @@ def topics() -> None:
     help="Take the partners from this signed registry instead (its roots' signatures checked).",
 )
 @click.option("--partitions", type=click.IntRange(1, 1_000), default=3, show_default=True)
-@click.option("--replication-factor", type=click.IntRange(1, 16), default=1, show_default=True)
-@click.option("--min-insync-replicas", type=click.IntRange(1, 16), default=1, show_default=True)
+@click.option(
+    "--replication-factor",
+    type=click.IntRange(1, 16),
+    default=None,
+    help="[default: 3 on a cluster of three brokers or more, else one per broker]",
+)
+@click.option(
+    "--min-insync-replicas",
+    type=click.IntRange(1, 16),
+    default=None,
+    help="[default: 2 with three replicas or more, else 1]",
+)
 def topics_create(
     bootstrap: str | None,
     config_path: str | None,
@@ -257,25 +269,28 @@ def topics_create(
     partners: str | None,
     registry_file: Path | None,
     partitions: int,
-    replication_factor: int,
-    min_insync_replicas: int,
+    replication_factor: int | None,
+    min_insync_replicas: int | None,
 ) -> None:
     """Create every topic the exchange needs; topics that already exist are left as they are.
 
-    The audit topic always has one partition (one total order for the hash chain). In
-    production use replication factor 3 and min.insync.replicas 2, so an acknowledged record
-    survives the loss of a broker. Exit status 2 on bad options, 9 for a registry that does
-    not verify, 21 if Kafka refused.
+    The audit topic always has one partition (one total order for the hash chain). Unless
+    told otherwise it asks the cluster how many brokers it has and chooses safe settings:
+    replication factor 3 and min.insync.replicas 2 on three brokers or more, so an
+    acknowledged record survives the loss of a broker; on a smaller cluster one replica per
+    broker, with a warning, since the audit log would not survive losing its broker. Exit
+    status 2 on bad options, 9 for a registry that does not verify, 21 if Kafka refused.
     """
     codes = _partner_codes(partners, registry_file)
-    plan = topic_plan(
-        codes,
-        prefix=prefix,
-        partitions=partitions,
-        replication_factor=replication_factor,
-        min_insync_replicas=min_insync_replicas,
-    )
-    specs = [TopicSpec(t.name, t.partitions, t.replication_factor, dict(t.configs)) for t in plan]
+    if replication_factor is not None and min_insync_replicas is not None:
+        # checked before touching Kafka: the plan refuses min.insync above the replicas
+        topic_plan(
+            codes,
+            prefix=prefix,
+            partitions=partitions,
+            replication_factor=replication_factor,
+            min_insync_replicas=min_insync_replicas,
+        )
     security = PLAINTEXT
     if config_path is not None:
         kafka = load_config(config_path).kafka
@@ -283,6 +298,29 @@ def topics_create(
         bootstrap = bootstrap or ",".join(kafka.bootstrap)
     if bootstrap is None:
         raise UsageError("give --bootstrap or --config")
+    brokers = len(asyncio.run(broker_ids(bootstrap, security=security)))
+    safe_replicas, safe_in_sync = replication_for(brokers)
+    replicas = replication_factor if replication_factor is not None else safe_replicas
+    if replicas > brokers:
+        raise UsageError(f"replication factor {replicas} is more than the {brokers} brokers")
+    in_sync = min_insync_replicas
+    if in_sync is None:
+        in_sync = safe_in_sync if replicas == safe_replicas else max(1, min(2, replicas - 1))
+    plan = topic_plan(
+        codes,
+        prefix=prefix,
+        partitions=partitions,
+        replication_factor=replicas,
+        min_insync_replicas=in_sync,
+    )
+    if replicas < 3:
+        click.echo(
+            f"warning: replication factor {replicas} on a cluster of {brokers} broker(s): the "
+            f"audit log ({audit_topic(prefix)}) and every topic are lost with "
+            f"{'that broker' if replicas == 1 else 'those brokers'}; use 3 brokers in production",
+            err=True,
+        )
+    specs = [TopicSpec(t.name, t.partitions, t.replication_factor, dict(t.configs)) for t in plan]
     asyncio.run(create_topics(bootstrap, specs, security=security))
     for spec in specs:
         click.echo(

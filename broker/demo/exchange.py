@@ -39,7 +39,7 @@ from broker.schema import (
     parse_message,
     redact,
 )
-from broker.transport.kafka import ProducerSettings, open_producer
+from broker.transport.kafka import open_producer
 
 __all__ = ["RECIPIENTS", "DemoResult", "View", "example_report", "run_exchange_demo"]
 
@@ -176,7 +176,7 @@ def _forbidden_flow(federation: Federation, report: Message, *, timeout_s: float
     )
 
     async def produce() -> None:
-        settings = ProducerSettings(bootstrap=federation.bootstrap, client_id="broker-demo")
+        settings = federation.producer_as("GB", client_id="broker-demo")
         async with open_producer(settings) as producer:
             await producer.send(
                 outbox_topic(federation.prefix, "GB"), sealed, headers=[("xb-recipient", b"XK")]

@@ -46,7 +46,7 @@ from broker.policy import load_accord
 from broker.transport.access import KafkaAccess
 from broker.transport.admin import broker_ids, create_acls
 from broker.transport.embedded import free_port
-from broker.transport.kafka import TopicSpec, create_topics
+from broker.transport.kafka import ConsumerSettings, ProducerSettings, TopicSpec, create_topics
 
 __all__ = [
     "DEFAULT_PARTNERS",
@@ -143,6 +143,27 @@ class Federation:
         if name == GATEWAY:
             return "gateway"
         return adapter_principal(name).removeprefix("User:")
+
+    def producer_as(self, name: str, *, client_id: str) -> ProducerSettings:
+        """A plain producer logged in as daemon ``name``'s principal: what that daemon, or
+        anyone holding its credentials, could write (the demo's tampered record)."""
+        return ProducerSettings(
+            bootstrap=self.bootstrap,
+            client_id=client_id,
+            enable_idempotence=self.access.capabilities.idempotence,
+            security=self.access.security(self.user(name)),
+        )
+
+    def observer(self, group_id: str, *, client_id: str) -> ConsumerSettings:
+        """A consumer for the operator's own views (the demo's tracker): the cluster's
+        administrator on a secured cluster."""
+        return ConsumerSettings(
+            bootstrap=self.bootstrap,
+            group_id=group_id,
+            client_id=client_id,
+            session_timeout_ms=3_000,
+            security=self.access.security(),
+        )
 
     def topics(self, *, partitions: int = 3, brokers: int = 1) -> list[TopicSpec]:
         """The topic plan of this federation on a cluster of ``brokers``: three replicas, two

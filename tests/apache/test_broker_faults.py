@@ -85,6 +85,7 @@ def test_the_leader_of_a_partition_sigkilled_mid_stream_loses_and_doubles_nothin
         if which == "outbox"
         else audit_topic(federation.prefix)
     )
+    stem = {"outbox": "LEADOUTBOX", "audit": "LEADAUDIT"}[which]
     _topics_replicated_three_two(federation)
     killed: list[int] = []
     with federation:
@@ -100,12 +101,12 @@ def test_the_leader_of_a_partition_sigkilled_mid_stream_loses_and_doubles_nothin
             elif step == 3:
                 cluster.start_node(killed[0])
 
-        driver = run_stream(
-            federation, tmp_path / "gb.jsonl", stem=f"LEAD-{which}", between=between
-        )
+        driver = run_stream(federation, tmp_path / "gb.jsonl", stem=stem, between=between)
         verdict = drain(federation, driver)
     assert verdict.passed, verdict.to_json()
     assert (len(verdict.lost), len(verdict.duplicated), len(verdict.unauthorised)) == (0, 0, 0)
+    # only the reports GB's own accord refuses failed: the rest were acked and delivered
+    assert verdict.counts["failed"] == driver.submitted // 10
     _wait_whole(federation, [topic])
     new_leader, _ = _leader(federation, topic)
     assert killed
@@ -135,4 +136,6 @@ def test_the_whole_cluster_stopped_and_started_from_its_disks_loses_nothing(
         verdict = drain(federation, driver)
     assert verdict.passed, verdict.to_json()
     assert (len(verdict.lost), len(verdict.duplicated), len(verdict.unauthorised)) == (0, 0, 0)
+    # only the reports GB's own accord refuses failed: the rest were acked and delivered
+    assert verdict.counts["failed"] == driver.submitted // 10
     assert set(pids_before).isdisjoint(n.pid for n in cluster.record.nodes)

@@ -111,6 +111,7 @@ def test_a_node_cut_off_and_healed_loses_and_doubles_nothing(
         verdict = drain(federation, driver)
     assert verdict.passed, verdict.to_json()
     assert (len(verdict.lost), len(verdict.duplicated), len(verdict.unauthorised)) == (0, 0, 0)
+    assert verdict.counts["failed"] == driver.submitted // 10
     (while_cut,) = during
     assert all(leader in (1, 2) for leader, _ in while_cut.values()), while_cut
     assert own.is_running(CUT)

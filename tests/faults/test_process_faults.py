@@ -67,6 +67,7 @@ def test_gateway_sigkilled_mid_stream_loses_nothing_and_repeats_no_audit_on_tran
         driver = run_stream(federation, tmp_path / "gb.jsonl", stem="GWKILL", between=between)
         verdict = drain(federation, driver)
     assert verdict.passed, verdict.to_json()
+    assert verdict.counts["failed"] == driver.submitted // 10
     print(f"\naudit repeats after {len(kill_steps)} gateway kills: {verdict.audit_repeats}")
     if federation.access.capabilities.transactions:
         assert verdict.audit_repeats == 0

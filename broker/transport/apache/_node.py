@@ -22,7 +22,7 @@ from broker.transport.apache.settings import (
     render_properties,
 )
 
-__all__ = ["LOG4J", "format_storage", "node_properties", "spawn_node"]
+__all__ = ["LOG4J", "container_properties", "format_storage", "node_properties", "spawn_node"]
 
 _FORMAT_TIMEOUT_S: Final = 120.0
 #: the nodes' logging: one file per node, the config dumps and request logs left out
@@ -47,11 +47,15 @@ def node_properties(
     node: NodeRecord,
     *,
     controller_routes: Mapping[int, int] | None = None,
+    listen_host: str = HOST,
+    advertised_host: str = HOST,
 ) -> str:
     """The whole ``server.properties`` of ``node``: the shared tables, then its own lines.
 
     ``controller_routes`` gives the port this node reaches a peer's controller on, where it
-    is not the peer's advertised one (a fault proxy that can cut this node off).
+    is not the peer's advertised one (a fault proxy that can cut this node off). The hosts
+    are 127.0.0.1 on this machine; a container listens on all its interfaces and is reached
+    through the address its engine maps (``container_properties``).
     """
     routes = controller_routes or {}
     voters = ",".join(
@@ -87,11 +91,12 @@ def node_properties(
         "node.id": str(node.node_id),
         "controller.quorum.voters": voters,
         "listeners": (
-            f"CLIENT://{HOST}:{node.client_port},INTERNAL://{HOST}:{node.internal_port},"
+            f"CLIENT://{listen_host}:{node.client_port},"
+            f"INTERNAL://{listen_host}:{node.internal_port},"
             f"CONTROLLER://{HOST}:{node.controller_port}"
         ),
         "advertised.listeners": (
-            f"CLIENT://{HOST}:{node.advertised_client_port},"
+            f"CLIENT://{advertised_host}:{node.advertised_client_port},"
             f"INTERNAL://{HOST}:{node.advertised_internal_port}"
         ),
         "log.dirs": str(node.directory(root) / "data"),
@@ -101,6 +106,38 @@ def node_properties(
         f"({record.security}); written by broker.transport.apache"
     )
     return render_properties(settings, header=header)
+
+
+#: the official image's layout: where the container's own files go
+CONTAINER_ROOT: Final = Path("/var/lib/broker-kafka")
+CONTAINER_CLIENT_PORT: Final = 9093
+
+
+def container_properties(*, version: str, advertised_host: str, advertised_port: int) -> str:
+    """``server.properties`` of a one-node SASL_SSL cluster in the official ``apache/kafka``
+    image (the testcontainers backend): the same tables and node lines as a local node, the
+    client listener on every interface of the container, advertised as the host's mapped
+    address. Its TLS files are expected in ``/var/lib/broker-kafka/tls``."""
+    node = NodeRecord(
+        node_id=1,
+        client_port=CONTAINER_CLIENT_PORT,
+        internal_port=9091,
+        controller_port=9094,
+        advertised_client_port=advertised_port,
+        advertised_internal_port=9091,
+        advertised_controller_port=9094,
+    )
+    record = ClusterRecord(
+        version=version, security="sasl_ssl", cluster_id="-", heap_mb=512, nodes=(node,)
+    )
+    return node_properties(
+        CONTAINER_ROOT,
+        record,
+        node,
+        # inside a container, reached only through the port its engine maps
+        listen_host="0.0.0.0",  # noqa: S104
+        advertised_host=advertised_host,
+    )
 
 
 def format_storage(
