@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from broker.config.topics import validate_prefix
+from broker.envelope import MAX_ENVELOPE_BYTES
 from broker.ids import PartnerCode, partner_code
 from broker.transport.access import ENGINES, Capabilities, Engine
 
@@ -352,9 +353,10 @@ class ObservabilitySettings(_Section):
 class LimitSettings(_Section):
     """Bounds every envelope must respect, and how long replays are remembered."""
 
-    max_envelope_bytes: Annotated[int, Field(ge=1_024, le=16_777_216)] = 1_048_576
-    """The largest envelope accepted: 1 MiB, within Kafka's default message size, so the
-    cluster never silently refuses what we accept."""
+    max_envelope_bytes: Annotated[int, Field(ge=1_024, le=MAX_ENVELOPE_BYTES)] = 1_048_576
+    """The largest envelope accepted: 1 MiB by default; at most the envelope format's own limit,
+    which the clusters' ``message.max.bytes`` is sized for (its quarantine record included),
+    so the cluster never refuses what we accept and no batch is retried for ever."""
     max_age_seconds: Annotated[int, Field(ge=60, le=30 * 86_400)] = 86_400
     """Envelopes older than this are refused as stale (24 h)."""
     max_clock_skew_seconds: Annotated[int, Field(ge=0, le=3_600)] = 300

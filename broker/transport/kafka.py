@@ -15,6 +15,7 @@ Transactions are in :mod:`broker.transport.transactions`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import time
@@ -178,11 +179,30 @@ class Record:
     timestamp_ms: int
 
 
-class Producer:
-    """A started producer. Obtain one from :func:`open_producer`."""
+#: an idempotent producer whose sequence the broker no longer accepts is finished: aiokafka
+#: stops its sender for good (it cannot bump its epoch: InitProducerId v0 only), so every
+#: later send would fail the same way. Seen after a whole cluster restarts mid-stream.
+_LOST_PRODUCER_STATE: Final = (
+    aiokafka.errors.OutOfOrderSequenceNumber,
+    aiokafka.errors.UnknownProducerId,
+    aiokafka.errors.InvalidProducerEpoch,
+)
 
-    def __init__(self, client: Any) -> None:
+
+class Producer:
+    """A started producer. Obtain one from :func:`open_producer`.
+
+    If the broker stops accepting its idempotent sequence, the send fails (ambiguously: the
+    caller sends again, and de-duplication absorbs a repeat) and the producer replaces its
+    client with a fresh one under a new producer id, so it never stays stuck.
+    """
+
+    def __init__(self, client: Any, settings: ProducerSettings | None = None) -> None:
         self._client = client
+        self._settings = settings
+        self._renewal = asyncio.Lock()
+        #: how many times the client was replaced after losing its producer state
+        self.renewals = 0
 
     async def send(
         self,
@@ -193,11 +213,42 @@ class Producer:
         headers: Sequence[tuple[str, bytes]] = (),
     ) -> Delivery:
         """Send one record and wait until every in-sync replica has acknowledged it."""
-        with _transport_errors(f"sending to {topic}"):
-            metadata = await self._client.send_and_wait(
-                topic, value=value, key=key, headers=list(headers) or None
-            )
+        client = self._client
+        try:
+            with _transport_errors(f"sending to {topic}"):
+                metadata = await client.send_and_wait(
+                    topic, value=value, key=key, headers=list(headers) or None
+                )
+        except TransportError as exc:
+            if isinstance(exc.__cause__, _LOST_PRODUCER_STATE):
+                await self._renew(client)
+            raise
         return Delivery(topic=metadata.topic, partition=metadata.partition, offset=metadata.offset)
+
+    async def _renew(self, failed: Any) -> None:
+        """Replace ``failed`` by a started client (once, however many sends saw it fail)."""
+        if self._settings is None:
+            return
+        async with self._renewal:
+            if self._client is not failed:
+                return  # another send renewed it already
+            fresh = aiokafka.AIOKafkaProducer(**self._settings.client_options())
+            try:
+                with _transport_errors("restarting a producer"):
+                    await fresh.start()
+            except BaseException:
+                with contextlib.suppress(aiokafka.errors.KafkaError, OSError):
+                    await fresh.stop()
+                raise
+            self._client, self.renewals = fresh, self.renewals + 1
+        # its sender task has died with the error: stopping it reports that error again
+        with contextlib.suppress(aiokafka.errors.KafkaError, OSError):
+            await failed.stop()
+
+    async def close(self) -> None:
+        """Flush and stop the current client."""
+        with _transport_errors("stopping a producer"):
+            await self._client.stop()
 
 
 class Consumer:
@@ -250,11 +301,16 @@ async def open_producer(settings: ProducerSettings) -> AsyncIterator[Producer]:
     try:
         with _transport_errors(f"connecting a producer to {settings.bootstrap}"):
             await client.start()
-        yield Producer(client)
-    finally:
+    except BaseException:
         # stop() also after a failed start(): aiokafka leaves the client half-open otherwise
         with _transport_errors("stopping a producer"):
             await client.stop()
+        raise
+    producer = Producer(client, settings)
+    try:
+        yield producer
+    finally:
+        await producer.close()
 
 
 @contextlib.asynccontextmanager

@@ -1,8 +1,9 @@
 """The HTML audit report in a real headless Chromium: it opens with no console messages, its
 script runs, and the sharing matrix is in the DOM. A screenshot is kept as a CI artifact.
 
-Chromium is Debian's ``chromium`` package, installed by ``.ci/run``; without it these tests
-fail (never skip), because an unchecked page is exactly what this test exists to prevent.
+Chromium is Debian's ``chromium`` package, installed by the README's test command when it is
+missing; without it these tests fail (never skip), because an unchecked page is exactly what
+this test exists to prevent.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def chromium(*args: str) -> subprocess.CompletedProcess[str]:
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} is missing: the browser test needs Debian's chromium package, which "
-            ".ci/run installs (apt-get install -y chromium)",
+            "the README's test command installs (apt-get install -y chromium)",
             pytrace=False,
         )
     with tempfile.TemporaryDirectory(prefix="broker-chromium-") as profile:
