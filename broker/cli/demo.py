@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.live import Live
 
 from broker import errors
+from broker.cli import _app
 from broker.config import acl_plan, audit_topic, users_of
 from broker.cosign import accord_digest
 from broker.demo.federation import DEFAULT_PARTNERS, GATEWAY, Federation, provision
@@ -82,20 +83,8 @@ _STOP_TIMEOUT_S = 30.0
     show_default=True,
     help="Records for the Kafka round trip that runs while the daemons start.",
 )
-@click.option(
-    "--engine",
-    type=click.Choice(["embedded", "apache"]),
-    default="embedded",
-    show_default=True,
-    help="The embedded broker, or a local Apache Kafka cluster (SASL_SSL, ACLs enforced).",
-)
-@click.option(
-    "--nodes",
-    type=click.IntRange(1, 9),
-    default=3,
-    show_default=True,
-    help="apache: nodes of the cluster.",
-)
+@_app.engine_option
+@_app.nodes_option
 def command(
     state_dir: Path | None,
     keep: bool,

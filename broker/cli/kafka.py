@@ -13,6 +13,7 @@ from types import FrameType
 import click
 
 from broker import keys
+from broker.cli import _app
 from broker.config import (
     DEFAULT_PREFIX,
     acl_plan,
@@ -74,20 +75,8 @@ def group() -> None:
     default=None,
     help=_STATE_DIR_HELP,
 )
-@click.option(
-    "--engine",
-    type=click.Choice(["embedded", "apache"]),
-    default="embedded",
-    show_default=True,
-    help="The embedded broker, or a local Apache Kafka cluster.",
-)
-@click.option(
-    "--nodes",
-    type=click.IntRange(1, 9),
-    default=3,
-    show_default=True,
-    help="apache: combined broker and controller nodes.",
-)
+@_app.engine_option
+@_app.nodes_option
 @click.option(
     "--security",
     type=click.Choice(["sasl_ssl", "plaintext"]),
