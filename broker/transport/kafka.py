@@ -43,6 +43,11 @@ __all__ = [
 ]
 
 _TOPIC_ALREADY_EXISTS: Final = 36
+#: how old cluster metadata may get before a client asks again. aiokafka's default is five
+#: minutes, and it does not ask sooner when a ListOffsets request fails with
+#: NotLeaderForPartition: a consumer given a partition while its leader moved kept asking the
+#: old leader for minutes (a node cut off and healed, tests/apache/test_partitioned_node.py).
+METADATA_MAX_AGE_MS: Final = 10_000
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -82,6 +87,7 @@ class ProducerSettings:
             "max_batch_size": self.max_batch_size,
             "max_request_size": self.max_request_size,
             "compression_type": None,
+            "metadata_max_age_ms": METADATA_MAX_AGE_MS,
         } | self.security.client_options()
 
 
@@ -144,6 +150,7 @@ class ConsumerSettings:
             "fetch_max_wait_ms": self.fetch_max_wait_ms,
             "check_crcs": True,
             "exclude_internal_topics": True,
+            "metadata_max_age_ms": METADATA_MAX_AGE_MS,
         } | self.security.client_options()
 
 
