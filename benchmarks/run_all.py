@@ -170,18 +170,18 @@ def plan(benches: Sequence[Bench], *, full: bool) -> list[tuple[Bench, tuple[str
 def table(outcomes: Sequence[Outcome]) -> str:
     """One table: every row of every benchmark, its baseline, the ratio and the goal."""
     lines = [
-        f"{'benchmark':<14}{'metric':<48}{'ours':>12}{'baseline':>12}  {'baseline is':<16}"
+        f"{'benchmark':<16}{'metric':<48}{'ours':>12}{'baseline':>12}  {'baseline is':<16}"
         f"{'ratio':>8}  {'goal':<28}{'met':>5}"
     ]
     for outcome in outcomes:
         if not outcome.ok:
-            lines.append(f"{outcome.label:<14}FAILED to run ({outcome.seconds:.0f} s)")
+            lines.append(f"{outcome.label:<16}FAILED to run ({outcome.seconds:.0f} s)")
             continue
         for row in outcome.result.get("rows", []):
             ratio = "" if row.get("ratio") is None else f"{row['ratio']:.3g}"
             met = {True: "yes", False: "NO", None: ""}[row.get("met")]
             lines.append(
-                f"{outcome.label:<14}{row['metric']:<48}{_num(row['ours']):>12}"
+                f"{outcome.label:<16}{row['metric']:<48}{_num(row['ours']):>12}"
                 f"{_num(row['baseline']):>12}  {row['baseline_name']:<16}{ratio:>8}  "
                 f"{row.get('goal', ''):<28}{met:>5}"
             )
