@@ -38,11 +38,15 @@ def test_a_daemon_sigkilled_mid_stream_loses_and_doubles_nothing(
             federation.start(name)
 
         def between(step: int) -> None:
-            if step in kill_steps:
+            if step not in kill_steps:
+                return
+            if victim == "gateway":
+                _until_deciding(federation)  # kill it with a batch in hand
+            else:
                 # the seeded kill point (chaos timing), not a wait for an event
                 time.sleep(rng.uniform(0.0, 1.0))
-                federation.kill(victim)
-                federation.start(victim)
+            federation.kill(victim)
+            federation.start(victim)
 
         driver = run_stream(federation, tmp_path / "gb.jsonl", stem=stem, between=between)
         verdict = drain(federation, driver)
@@ -51,6 +55,20 @@ def test_a_daemon_sigkilled_mid_stream_loses_and_doubles_nothing(
     print(f"\naudit repeats after {len(kill_steps)} kills of {victim}: {verdict.audit_repeats}")
     if federation.access.capabilities.transactions:
         assert verdict.audit_repeats == 0
+
+
+def _until_deciding(federation: Federation) -> None:
+    """Return as soon as the gateway's decision time moves: it grows while a batch is being
+    decided, before the batch is produced and committed (the decision count moves only
+    after the commit), so a kill now lands mid-batch, where it used to leave audit repeats
+    (bounded at 10 s)."""
+    series = "xb_gateway_decision_seconds_total"
+    before = federation.metrics("gateway").get(series, 0.0)
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+        if federation.metrics("gateway").get(series, 0.0) > before:
+            return
+        time.sleep(0.005)  # another process's counter: polled
 
 
 def test_rebalance_storm_of_gateway_instances_loses_and_doubles_nothing(
