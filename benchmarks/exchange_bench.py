@@ -1,6 +1,9 @@
 """End-to-end throughput and latency of the exchange, beside plain aiokafka on the same broker.
 
-One run, one embedded broker, two measurements of the same volume and record sizes:
+One run, one broker (the embedded one, or with ``--engine apache`` a local Apache Kafka
+cluster: SASL_SSL with the ACL plan, idempotent producers and transactional gateway batches;
+plain aiokafka then logs in over the same SASL_SSL), two measurements of the same volume and
+record sizes:
 
 * exchange: GB's adapter takes N reports from its spool (a burst, all written at once) and
   sends each to RS, MK and XK; the gateway routes the 3N views; each recipient verifies,
@@ -15,6 +18,7 @@ The exchange's figures are printed as ratios of plain Kafka's: the cost of the s
 broker share the machine's cores, so the absolute figures are the machine's, not the design's.
 
     python benchmarks/exchange_bench.py [--messages 300] [--rate 200]
+                                        [--engine apache [--nodes 1] [--security sasl_ssl]]
 
 With ``--rate R`` the reports are written R per second instead of in one burst: the
 latency figures then describe the exchange at that load (plain Kafka is still a burst
@@ -25,20 +29,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aiokafka
 
 from benchmarks.soak.driver import unlimited_accords
 from broker.adapter import Spool, write_submission
-from broker.config import outbox_topic
-from broker.demo.federation import Federation, provision
+from broker.config import acl_plan, outbox_topic, users_of
+from broker.demo.federation import DEFAULT_PARTNERS, Federation, provision
 from broker.demo.scenario import network_report
 from broker.ids import PartnerCode
+from broker.transport.access import KafkaAccess
+from broker.transport.apache.cluster import ApacheCluster
 from broker.transport.embedded import EmbeddedBroker
 
 RECIPIENTS = ("RS", "MK", "XK")
@@ -100,14 +109,19 @@ def run_exchange(
     return messages * len(RECIPIENTS) / ((end - start) / 1e9), latencies
 
 
-async def run_plain(bootstrap: str, count: int, size: int) -> tuple[float, list[float]]:
-    """Records per second and latencies (s) over two hops of plain aiokafka."""
+async def run_plain(
+    access: KafkaAccess, count: int, size: int, *, replicas: int = 1
+) -> tuple[float, list[float]]:
+    """Records per second and latencies (s) over two hops of plain aiokafka (acks=all, the
+    cluster's security, idempotent where the engine allows, as the exchange's producers)."""
+    bootstrap = access.bootstrap
+    security = access.security().client_options()
     first, second = f"plain.a.{time.time_ns()}", f"plain.b.{time.time_ns()}"
-    admin = aiokafka.admin.AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = aiokafka.admin.AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security)
     await admin.start()
     try:
         await admin.create_topics(
-            [aiokafka.admin.NewTopic(t, 3, 1) for t in (first, second)], timeout_ms=30_000
+            [aiokafka.admin.NewTopic(t, 3, replicas) for t in (first, second)], timeout_ms=30_000
         )
     finally:
         await admin.close()
@@ -115,7 +129,7 @@ async def run_plain(bootstrap: str, count: int, size: int) -> tuple[float, list[
 
     async def consumer_of(topic: str) -> aiokafka.AIOKafkaConsumer:
         consumer = aiokafka.AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
+            bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, **security
         )
         await consumer.start()
         consumer.assign([aiokafka.TopicPartition(topic, p) for p in range(3)])
@@ -123,7 +137,12 @@ async def run_plain(bootstrap: str, count: int, size: int) -> tuple[float, list[
         return consumer
 
     producer = aiokafka.AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=262_144
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=262_144,
+        enable_idempotence=access.capabilities.idempotence,
+        **security,
     )
     await producer.start()
     relay_in, sink = await consumer_of(first), await consumer_of(second)
@@ -160,8 +179,10 @@ async def run_plain(bootstrap: str, count: int, size: int) -> tuple[float, list[
     return count / (max(arrivals) - start), [t - start for t in arrivals]
 
 
-async def _mean_envelope_size(bootstrap: str, topic: str) -> int:
-    consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+async def _mean_envelope_size(access: KafkaAccess, topic: str) -> int:
+    consumer = aiokafka.AIOKafkaConsumer(
+        bootstrap_servers=access.bootstrap, group_id=None, **access.security().client_options()
+    )
     await consumer.start()
     try:
         consumer.assign([aiokafka.TopicPartition(topic, p) for p in range(3)])
@@ -173,30 +194,52 @@ async def _mean_envelope_size(bootstrap: str, topic: str) -> int:
     return int(statistics.mean(sizes))
 
 
+@contextlib.contextmanager
+def _broker(args: Any, scratch: Path) -> Iterator[tuple[KafkaAccess, str]]:
+    """The broker of this run, and how the report names it."""
+    if args.engine == "embedded":
+        with EmbeddedBroker(port=0) as kafka:
+            yield KafkaAccess(bootstrap=kafka.bootstrap, engine="embedded"), "one embedded broker"
+        return
+    cluster = ApacheCluster.create(
+        scratch / "apache-kafka",
+        nodes=args.nodes,
+        security=args.security,
+        users=users_of(acl_plan(DEFAULT_PARTNERS, prefix="xb.")),
+    )
+    with cluster:
+        yield (
+            cluster.access(),
+            f"Apache Kafka {cluster.record.version}, {args.nodes} node(s), {args.security}",
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=300, help="reports (each to 3 partners)")
     parser.add_argument(
         "--rate", type=float, default=None, help="reports per second (default: one burst)"
     )
+    parser.add_argument("--engine", choices=["embedded", "apache"], default="embedded")
+    parser.add_argument("--nodes", type=int, default=1, help="apache: nodes of the cluster")
+    parser.add_argument("--security", choices=["sasl_ssl", "plaintext"], default="sasl_ssl")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(port=0) as kafka:
+    with tempfile.TemporaryDirectory() as tmp, _broker(args, Path(tmp)) as (access, where):
         root = Path(tmp)
         federation = provision(
-            root / "federation",
-            bootstrap=kafka.bootstrap,
-            accords=unlimited_accords(root / "accords"),
+            root / "federation", kafka=access, accords=unlimited_accords(root / "accords")
         )
         asyncio.run(federation.create_topics())
         with federation:
             for name in ("gateway", "GB", *RECIPIENTS):
                 federation.start(name)
             rate, latencies = run_exchange(federation, args.messages, rate=args.rate)
-        size = asyncio.run(
-            _mean_envelope_size(kafka.bootstrap, outbox_topic(federation.prefix, "GB"))
-        )
+        size = asyncio.run(_mean_envelope_size(access, outbox_topic(federation.prefix, "GB")))
         count = args.messages * len(RECIPIENTS)
-        plain_rate, plain_latencies = asyncio.run(run_plain(kafka.bootstrap, count, size))
+        replicas = federation.topics(brokers=args.nodes if args.engine == "apache" else 1)[0]
+        plain_rate, plain_latencies = asyncio.run(
+            run_plain(access, count, size, replicas=replicas.replication_factor)
+        )
     rows = [
         ("views/s", rate, plain_rate),
         ("p50 latency s", _percentile(latencies, 0.5), _percentile(plain_latencies, 0.5)),
@@ -204,7 +247,7 @@ def main() -> None:
     ]
     pace = "burst submission" if args.rate is None else f"{args.rate:g} reports/s submitted"
     print(f"{args.messages} reports x {len(RECIPIENTS)} recipients = {count} views, "
-          f"mean envelope {size} B, {pace}, one embedded broker")  # fmt: skip
+          f"mean envelope {size} B, {pace}, {where}")  # fmt: skip
     print(f"{'':16}{'exchange':>12}{'plain kafka':>14}{'ratio':>10}")
     for label, ours, plain in rows:
         print(f"{label:16}{ours:12.3f}{plain:14.3f}{ours / plain:10.3f}")

@@ -1,6 +1,6 @@
 """Every benchmark in one command: one table of our figures against same-run baselines, and plots.
 
-    python -m benchmarks [--full] [--only envelope,policy,audit,exchange] [--out DIR]
+    python -m benchmarks [--full] [--only envelope,policy,audit,exchange,...] [--out DIR]
     python benchmarks/run_all.py ...
 
 The quick profile (default) is for CI: each benchmark on small sizes, a few minutes in all.
@@ -8,7 +8,8 @@ The quick profile (default) is for CI: each benchmark on small sizes, a few minu
 (``benchmarks/<name>_bench.py``) so that one's caches and memory do not colour another's, and
 every ratio it reports is against a baseline measured in that same process: the crypto-only
 ceiling and JOSE (envelope), one Ed25519 verification (policy), bare SHA-256 (audit), plain
-aiokafka on the same broker (exchange).
+aiokafka on the same broker (exchange on the embedded broker; exchange-apache on a local
+Apache Kafka cluster with SASL_SSL, which needs java and mvn).
 
 A benchmark that takes ``--json FILE`` writes its results there, in this form::
 
@@ -52,10 +53,12 @@ class Bench:
     name: str
     quick: tuple[str, ...]
     full: tuple[str, ...]
+    #: the script's name stem, when it is not the benchmark's name
+    stem: str | None = None
 
     @property
     def script(self) -> pathlib.Path:
-        return HERE / f"{self.name}_bench.py"
+        return HERE / f"{self.stem or self.name}_bench.py"
 
 
 BENCHES = (
@@ -64,6 +67,13 @@ BENCHES = (
     Bench("audit", ("--quick",), ()),
     # Paced runs are added below when the script offers --rate.
     Bench("exchange", ("--messages", "60"), ("--messages", "300")),
+    # the same on Apache Kafka, SASL_SSL with ACLs, plain aiokafka on that same cluster
+    Bench(
+        "exchange-apache",
+        ("--messages", "60", "--engine", "apache"),
+        ("--messages", "300", "--engine", "apache"),
+        stem="exchange",
+    ),
 )
 
 # The exchange benchmark's printed rows: label, exchange, plain kafka, ratio.
@@ -160,18 +170,18 @@ def plan(benches: Sequence[Bench], *, full: bool) -> list[tuple[Bench, tuple[str
 def table(outcomes: Sequence[Outcome]) -> str:
     """One table: every row of every benchmark, its baseline, the ratio and the goal."""
     lines = [
-        f"{'benchmark':<14}{'metric':<48}{'ours':>12}{'baseline':>12}  {'baseline is':<16}"
+        f"{'benchmark':<16}{'metric':<48}{'ours':>12}{'baseline':>12}  {'baseline is':<16}"
         f"{'ratio':>8}  {'goal':<28}{'met':>5}"
     ]
     for outcome in outcomes:
         if not outcome.ok:
-            lines.append(f"{outcome.label:<14}FAILED to run ({outcome.seconds:.0f} s)")
+            lines.append(f"{outcome.label:<16}FAILED to run ({outcome.seconds:.0f} s)")
             continue
         for row in outcome.result.get("rows", []):
             ratio = "" if row.get("ratio") is None else f"{row['ratio']:.3g}"
             met = {True: "yes", False: "NO", None: ""}[row.get("met")]
             lines.append(
-                f"{outcome.label:<14}{row['metric']:<48}{_num(row['ours']):>12}"
+                f"{outcome.label:<16}{row['metric']:<48}{_num(row['ours']):>12}"
                 f"{_num(row['baseline']):>12}  {row['baseline_name']:<16}{ratio:>8}  "
                 f"{row.get('goal', ''):<28}{met:>5}"
             )

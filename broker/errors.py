@@ -17,6 +17,7 @@ branch, never by parsing messages::
     ├── AvailabilityError           transient; retried with backoff
     │   ├── TransportError          Kafka could not be reached or did not acknowledge
     │   └── EmbeddedBrokerError     the embedded broker could not start or stop
+    │       └── LocalClusterError   the local Apache Kafka cluster (java, mvn, nodes)
     └── UsageError                  an impossible request (bad flag, missing file)
 
 Cryptographic failures collapse into the opaque :class:`VerificationError` and
@@ -38,6 +39,7 @@ __all__ = [
     "EnvelopeError",
     "IntegrityError",
     "KeyTrustError",
+    "LocalClusterError",
     "PolicyError",
     "RegistryError",
     "ReplayError",
@@ -136,6 +138,13 @@ class EmbeddedBrokerError(AvailabilityError):
     """The embedded Kafka-protocol broker could not be started or stopped."""
 
     exit_code = 22
+
+
+class LocalClusterError(EmbeddedBrokerError):
+    """The local Apache Kafka cluster could not be resolved, started or stopped (java or mvn
+    missing, Maven Central unreachable, a node that would not start)."""
+
+    exit_code = 23
 
 
 class UsageError(BrokerError):

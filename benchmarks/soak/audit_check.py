@@ -219,6 +219,7 @@ async def _export(
         group_id=f"auditor-{uuid.uuid4().hex[:12]}",
         client_id="broker-audit-check",
         session_timeout_ms=6000,
+        security=federation.access.security(),
     )
     async with open_consumer(settings, [topic]) as consumer:
         result = await _export_topic(

@@ -40,6 +40,7 @@ from broker.transport.kafka import (
     open_consumer,
     open_producer,
 )
+from broker.transport.security import PLAINTEXT, ClientSecurity
 
 __all__ = [
     "SpoolDriver",
@@ -198,18 +199,22 @@ def verdict_of(
             prefix=federation.prefix,
             inboxes=inboxes,
             quiet_s=quiet_s,
+            security=federation.access.security(),
         )
     )
     return check(read_history(list(histories)), observed)
 
 
-async def read_topic(bootstrap: str, topic: str, *, quiet_s: float = 2.0) -> list[Record]:
+async def read_topic(
+    bootstrap: str, topic: str, *, quiet_s: float = 2.0, security: ClientSecurity = PLAINTEXT
+) -> list[Record]:
     """Every record of ``topic`` from the start (a fresh group; until quiet for ``quiet_s``)."""
     settings = ConsumerSettings(
         bootstrap=bootstrap,
         group_id=f"driver-{uuid.uuid4().hex[:12]}",
         client_id="broker-driver",
         session_timeout_ms=3_000,
+        security=security,
     )
     seen: dict[tuple[int, int], Record] = {}
     async with open_consumer(settings, [topic]) as consumer:

@@ -81,6 +81,8 @@ class Connection:
     request_timeout_ms: int = 30_000
     _: dataclasses.KW_ONLY
     security: ClientSecurity = PLAINTEXT
+    #: the broker numbers each send, so a retried one is never written twice (Apache Kafka)
+    idempotence: bool = False
 
 
 def journal_path(config: AdapterConfig) -> Path:
@@ -230,6 +232,7 @@ class AdapterDaemon:
             bootstrap=c.bootstrap,
             client_id=c.client_id,
             request_timeout_ms=c.request_timeout_ms,
+            enable_idempotence=c.idempotence,
             security=c.security,
         )
         consumer_settings = ConsumerSettings(
@@ -403,6 +406,7 @@ async def serve_config(
         session_timeout_ms=config.kafka.session_timeout_ms,
         request_timeout_ms=config.kafka.request_timeout_ms,
         security=security,
+        idempotence=config.kafka.capabilities.idempotence,
     )
     daemon = AdapterDaemon(adapter, connection=connection, health=health)
     try:

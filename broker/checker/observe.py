@@ -37,6 +37,7 @@ from broker.pipeline import (
 from broker.schema import MessageType
 from broker.store import InboxStore
 from broker.transport.kafka import ConsumerSettings, Record, open_consumer
+from broker.transport.security import PLAINTEXT, ClientSecurity
 
 __all__ = ["observe", "read_audit", "read_inboxes", "read_quarantine", "read_rejections"]
 
@@ -93,21 +94,31 @@ def read_rejections(inboxes: Mapping[str, Path]) -> list[Refused]:
     return rows
 
 
-def _settings(bootstrap: str, session_timeout_ms: int) -> ConsumerSettings:
+def _settings(
+    bootstrap: str, session_timeout_ms: int, security: ClientSecurity
+) -> ConsumerSettings:
     return ConsumerSettings(
         bootstrap=bootstrap,
         group_id=f"checker-{uuid.uuid4().hex[:12]}",
         client_id="broker-checker",
         session_timeout_ms=session_timeout_ms,
+        security=security,
     )
 
 
 async def _read_all(
-    bootstrap: str, topic: str, *, quiet_s: float, first_wait_s: float, session_timeout_ms: int
+    bootstrap: str,
+    topic: str,
+    *,
+    quiet_s: float,
+    first_wait_s: float,
+    session_timeout_ms: int,
+    security: ClientSecurity,
 ) -> list[Record]:
     """Every record of a (multi-partition) topic, each (partition, offset) once."""
     seen: dict[tuple[int, int], Record] = {}
-    async with open_consumer(_settings(bootstrap, session_timeout_ms), [topic]) as consumer:
+    settings = _settings(bootstrap, session_timeout_ms, security)
+    async with open_consumer(settings, [topic]) as consumer:
         last_arrival = time.monotonic()
         while True:
             batch = await consumer.fetch(timeout_ms=_POLL_MS)
@@ -127,6 +138,7 @@ async def read_quarantine(
     quiet_s: float = 3.0,
     first_wait_s: float = 8.0,
     session_timeout_ms: int = 3_000,
+    security: ClientSecurity = PLAINTEXT,
 ) -> tuple[list[Quarantined], int]:
     """Every quarantine record, and how many records on the topic were not one (foreign)."""
     records = await _read_all(
@@ -135,6 +147,7 @@ async def read_quarantine(
         quiet_s=quiet_s,
         first_wait_s=first_wait_s,
         session_timeout_ms=session_timeout_ms,
+        security=security,
     )
     parsed = []
     for record in records:
@@ -163,12 +176,13 @@ async def read_audit(
     quiet_s: float = 3.0,
     first_wait_s: float = 8.0,
     session_timeout_ms: int = 3_000,
+    security: ClientSecurity = PLAINTEXT,
 ) -> tuple[list[Audited], int]:
     """Every audit record, in order, and how many other records the topic holds (checkpoints
     are neither)."""
     entries: list[Audited] = []
     foreign = 0
-    settings = _settings(bootstrap, session_timeout_ms)
+    settings = _settings(bootstrap, session_timeout_ms, security)
     async with open_consumer(settings, [audit_topic(prefix)]) as consumer:
         async for record in read_log(consumer, quiet_s=quiet_s, first_wait_s=first_wait_s):
             value = record.value or b""
@@ -208,13 +222,23 @@ async def observe(
     inboxes: Mapping[str, Path],
     quiet_s: float = 3.0,
     session_timeout_ms: int = 3_000,
+    security: ClientSecurity = PLAINTEXT,
 ) -> Observations:
-    """Read every inbox store (with its refusals), the quarantine topic and the audit topic."""
+    """Read every inbox store (with its refusals), the quarantine topic and the audit topic
+    (as the cluster's administrator, on a secured cluster)."""
     quarantined, foreign_quarantine = await read_quarantine(
-        bootstrap, prefix, quiet_s=quiet_s, session_timeout_ms=session_timeout_ms
+        bootstrap,
+        prefix,
+        quiet_s=quiet_s,
+        session_timeout_ms=session_timeout_ms,
+        security=security,
     )
     audited, foreign_audit = await read_audit(
-        bootstrap, prefix, quiet_s=quiet_s, session_timeout_ms=session_timeout_ms
+        bootstrap,
+        prefix,
+        quiet_s=quiet_s,
+        session_timeout_ms=session_timeout_ms,
+        security=security,
     )
     return Observations(
         stored=read_inboxes(inboxes),

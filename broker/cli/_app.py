@@ -45,3 +45,21 @@ def run(command: click.Group, args: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+#: ``--engine`` of the commands that start a broker on this machine
+engine_option = click.option(
+    "--engine",
+    type=click.Choice(["embedded", "apache"]),
+    default="embedded",
+    show_default=True,
+    help="The embedded broker, or a local Apache Kafka cluster (java 17+ and mvn needed).",
+)
+#: ``--nodes`` of a local Apache Kafka cluster
+nodes_option = click.option(
+    "--nodes",
+    type=click.IntRange(1, 9),
+    default=3,
+    show_default=True,
+    help="apache: combined broker and controller nodes.",
+)

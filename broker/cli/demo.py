@@ -1,6 +1,8 @@
 """`broker demo`: the whole exchange on the embedded broker, in one command.
 
-An embedded Kafka-protocol broker starts; a federation of six partners (GB, RS, MK, XK, TR,
+An embedded Kafka-protocol broker starts (or, with ``--engine apache``, a local Apache Kafka
+cluster with SASL_SSL and the ACL plan enforced, every daemon logging in as its own
+principal); a federation of six partners (GB, RS, MK, XK, TR,
 AL) is provisioned in a state directory (keys, signed registry, co-signed accords, configs);
 the gateway and the adapters of GB, RS, MK and XK run as real processes; the scenario of
 :mod:`broker.demo.scenario` is played while a table shows each view's fate. Then the gateway
@@ -26,9 +28,10 @@ from rich.console import Console
 from rich.live import Live
 
 from broker import errors
-from broker.config import audit_topic, witness_topic
+from broker.cli import _app
+from broker.config import acl_plan, audit_topic, users_of, witness_topic
 from broker.cosign import accord_digest
-from broker.demo.federation import GATEWAY, Federation, provision
+from broker.demo.federation import DEFAULT_PARTNERS, GATEWAY, Federation, provision
 from broker.demo.play import RecordedLog, play
 from broker.demo.scenario import RUNNING, Step, expected_outcome, scenario
 from broker.demo.tracker import Tracker
@@ -47,12 +50,17 @@ from broker.replay import (
 )
 from broker.runtime import EXPIRY_WARNING
 from broker.transport import embedded
+from broker.transport.access import KafkaAccess
+from broker.transport.apache._layout import read_record
+from broker.transport.apache.cluster import ApacheCluster
 from broker.transport.selfcheck import RoundTrip, round_trip
 from broker.trust import AccordBook, AccordStatus
 
 __all__ = ["command"]
 
 _PIDS = "pids.json"
+#: where ``--engine apache`` keeps its cluster, inside the demo's kafka directory
+_APACHE = "apache-kafka"
 _STOP_TIMEOUT_S = 30.0
 
 
@@ -78,8 +86,22 @@ _STOP_TIMEOUT_S = 30.0
     show_default=True,
     help="Records for the Kafka round trip that runs while the daemons start.",
 )
-def command(state_dir: Path | None, keep: bool, stop_dir: Path | None, records: int) -> None:
-    """Run the exchange's scenario on an embedded Kafka broker and show each message's fate.
+@_app.engine_option
+@_app.nodes_option
+def command(
+    state_dir: Path | None,
+    keep: bool,
+    stop_dir: Path | None,
+    records: int,
+    engine: str,
+    nodes: int,
+) -> None:
+    """Run the exchange's scenario on a Kafka broker and show each message's fate.
+
+    --engine apache runs a local Apache Kafka cluster of the pinned release instead of the
+    embedded broker (java 17+ and mvn needed; exit status 23 without them): SCRAM over TLS,
+    mutual TLS between nodes, and the ACLs of `broker deploy acls`, each daemon logging in
+    as its own principal.
 
     Prints `demo: OK` and exits 0 when every view met its expected fate and the audit log
     verifies and replays; otherwise one line saying what failed and a non-zero status. The
@@ -92,12 +114,12 @@ def command(state_dir: Path | None, keep: bool, stop_dir: Path | None, records: 
     console = Console()
     root = state_dir or Path(tempfile.mkdtemp(prefix="broker-demo-"))
     kafka_dir = root / "kafka"
-    state = embedded.start_detached(port=0, state_dir=kafka_dir)
+    access = _start_kafka(console, engine, nodes, kafka_dir)
     federation: Federation | None = None
     kept = False
     try:
-        console.print(f"embedded broker on {state.bootstrap}; state directory {root}")
-        federation = provision(root / "federation", bootstrap=state.bootstrap)
+        console.print(f"state directory {root}")
+        federation = provision(root / "federation", kafka=access)
         console.print(
             "provisioned GB, RS, MK, XK, TR, AL: keys, signed registry, co-signed accords"
         )
@@ -134,7 +156,39 @@ def command(state_dir: Path | None, keep: bool, stop_dir: Path | None, records: 
             if federation is not None:
                 with contextlib.suppress(errors.BrokerError):
                     federation.stop_all(timeout_s=_STOP_TIMEOUT_S)
-            embedded.stop_detached(state_dir=kafka_dir)
+            _stop_kafka(kafka_dir)
+
+
+def _start_kafka(console: Console, engine: str, nodes: int, kafka_dir: Path) -> KafkaAccess:
+    """Start the chosen broker, detached (a kept demo outlives this command)."""
+    if engine == "embedded":
+        state = embedded.start_detached(port=0, state_dir=kafka_dir)
+        console.print(f"embedded broker on {state.bootstrap}")
+        return KafkaAccess(bootstrap=state.bootstrap, engine="embedded")
+    cluster = ApacheCluster.create(
+        kafka_dir / _APACHE,
+        nodes=nodes,
+        security="sasl_ssl",
+        users=users_of(acl_plan(DEFAULT_PARTNERS, prefix="xb.")),
+    )
+    try:
+        cluster.start()
+    except BaseException:
+        cluster.stop()
+        raise
+    cluster.detach()
+    console.print(
+        f"Apache Kafka {cluster.record.version}, {nodes} nodes on {cluster.bootstrap}: "
+        "SASL_SSL (SCRAM-SHA-512), mutual TLS between nodes, ACLs enforced"
+    )
+    return cluster.access()
+
+
+def _stop_kafka(kafka_dir: Path) -> None:
+    """Stop whichever broker the demo started in ``kafka_dir``."""
+    embedded.stop_detached(state_dir=kafka_dir)
+    if read_record(kafka_dir / _APACHE) is not None:
+        ApacheCluster.open(kafka_dir / _APACHE).stop()
 
 
 def _play(
@@ -152,7 +206,13 @@ def _play(
     async def both() -> tuple[RoundTrip, dict[str, int]]:
         await federation.create_topics()
         return await asyncio.gather(
-            round_trip(federation.bootstrap, values, topic_prefix="demo"),
+            round_trip(
+                federation.bootstrap,
+                values,
+                topic_prefix="demo",
+                security=federation.access.security(),
+                idempotence=federation.access.capabilities.idempotence,
+            ),
             play(federation, steps, tracker, on_change=redraw),
         )
 
@@ -347,7 +407,7 @@ def _stop_kept(root: Path, console: Console) -> None:
         for _ in _waiting(_STOP_TIMEOUT_S):
             if not _is_daemon(pid, root):
                 break
-    embedded.stop_detached(state_dir=root / "kafka")
+    _stop_kafka(root / "kafka")
     (root / _PIDS).unlink(missing_ok=True)
     console.print(f"stopped; {root} is left for you to read or delete")
 

@@ -36,6 +36,7 @@ from broker.config._model import (
     WitnessSettings,
 )
 from broker.config._security import kafka_client_security
+from broker.config.acls import GATEWAY_PRINCIPAL, AclRule, acl_plan, adapter_principal, users_of
 from broker.config.roles import (
     ROLES,
     AdapterConfig,
@@ -56,6 +57,7 @@ from broker.config.topics import (
     inbox_topic,
     outbox_topic,
     quarantine_topic,
+    replication_for,
     topic_plan,
     validate_partner,
     validate_prefix,
@@ -67,10 +69,12 @@ from broker.config.trust import hold_trust, trust_state_path
 __all__ = [
     "DEFAULT_PREFIX",
     "ENV_PREFIX",
+    "GATEWAY_PRINCIPAL",
     "MAX_CONFIG_BYTES",
     "OBSERVABILITY_HOST",
     "ROLES",
     "AccordSettings",
+    "AclRule",
     "AdapterConfig",
     "AdapterKeySettings",
     "AdapterStoreSettings",
@@ -94,7 +98,9 @@ __all__ = [
     "TrustingConfig",
     "WitnessConfig",
     "WitnessSettings",
+    "acl_plan",
     "adapter_group",
+    "adapter_principal",
     "audit_topic",
     "config_json_schema",
     "gateway_group",
@@ -105,9 +111,11 @@ __all__ = [
     "outbox_topic",
     "quarantine_topic",
     "read_secret",
+    "replication_for",
     "role_of",
     "topic_plan",
     "trust_state_path",
+    "users_of",
     "validate_partner",
     "validate_prefix",
     "witness_group",

@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field, WithJsonSchema, field_validator, model_v
 
 from broker.config._base import NAME_PATTERN, FilePath, SecretSource, Section, is_loopback
 from broker.config.topics import PREFIX_PATTERN, validate_prefix
+from broker.transport.access import ENGINES, Capabilities, Engine
 
 __all__ = ["KafkaSettings", "PlaintextSecurity", "SaslSslSecurity", "Security", "SslSecurity"]
 
@@ -122,6 +123,15 @@ class KafkaSettings(Section):
     """Consumer-group session timeout: a dead consumer's partitions move within this time."""
     request_timeout_ms: Annotated[int, Field(ge=1_000, le=300_000)] = 30_000
     """How long a request may wait for a broker before it counts as failed and is retried."""
+    engine: Engine = "apache"
+    """The broker's engine: ``apache`` (Apache Kafka: idempotent producers, so a retried send
+    is never written twice) or ``embedded`` (the development broker, Tansu, which refuses
+    idempotence; de-duplication covers the repeats)."""
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the engine serves beyond plain produce and consume."""
+        return ENGINES[self.engine]
 
     @field_validator("bootstrap", mode="before")
     @classmethod

@@ -159,6 +159,11 @@ class GatewaySettings(Section):
     """How many refusals of one outbox in one UTC hour get an audit record each; past that,
     each is still quarantined, and one signed summary record counts them when the hour is
     over, so a flood cannot grow the audit log (kept for ever) without bound."""
+    transactional_id: Annotated[str, Field(pattern=NAME_PATTERN)] | None = None
+    """On Apache Kafka, each batch is one transaction of this instance's own id; a restarted
+    instance with the same id aborts what its predecessor left open. Default
+    ``<group>.tx.<host>-<digest of store.path>``: stable across restarts, distinct per
+    instance. The generated ACLs grant ids prefixed ``<group>.tx.``."""
 
 
 class WitnessSettings(Section):

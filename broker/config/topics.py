@@ -32,6 +32,7 @@ __all__ = [
     "inbox_topic",
     "outbox_topic",
     "quarantine_topic",
+    "replication_for",
     "topic_plan",
     "validate_partner",
     "validate_prefix",
@@ -110,6 +111,18 @@ def gateway_group(prefix: str) -> str:
 def adapter_group(prefix: str, partner: str) -> str:
     """Partner ``partner``'s adapter consumer group: ``<prefix>adapter.<P>``."""
     return f"{validate_prefix(prefix)}adapter.{validate_partner(partner)}"
+
+
+def replication_for(brokers: int) -> tuple[int, int]:
+    """The safe (replication factor, min.insync.replicas) on a cluster of ``brokers``: three
+    replicas with two in sync from three brokers on, so an acknowledged record survives the
+    loss of a broker and a write needs two of them; below that, every broker holds a replica
+    and one in sync is all there can be (a development cluster: say so to the operator)."""
+    if brokers < 1:
+        raise errors.UsageError(f"a cluster has at least one broker, not {brokers}")
+    if brokers >= 3:
+        return 3, 2
+    return brokers, 1
 
 
 @dataclasses.dataclass(frozen=True)

@@ -35,14 +35,16 @@ from typing import Final, Self
 
 from broker import crypto, errors, keys
 from broker.clock import Clock, SystemClock
-from broker.config import topic_plan
+from broker.config import acl_plan, adapter_principal, replication_for, topic_plan
 from broker.demo.files import install_accord, write_daemon
 from broker.demo.processes import DaemonProcess
 from broker.ids import PartnerCode
 from broker.keys.testing import build_registry
 from broker.policy import load_accord
+from broker.transport.access import KafkaAccess
+from broker.transport.admin import broker_ids, create_acls
 from broker.transport.embedded import free_port
-from broker.transport.kafka import TopicSpec, create_topics
+from broker.transport.kafka import ConsumerSettings, ProducerSettings, TopicSpec, create_topics
 from broker.trust import AccordFiles
 
 __all__ = [
@@ -114,13 +116,14 @@ class Federation:
         self,
         root: Path,
         *,
-        bootstrap: str,
+        access: KafkaAccess,
         prefix: str,
         partners: tuple[PartnerCode, ...],
         ports: Mapping[str, int],
     ) -> None:
         self.root = root
-        self.bootstrap = bootstrap
+        self.access = access
+        self.bootstrap = access.bootstrap
         self.prefix = prefix
         self.partners = partners
         self.registry_path = root / "registry" / "registry.json"
@@ -194,22 +197,59 @@ class Federation:
         """``secrets/<name>.passphrase`` (mode 0600): the passphrase of the daemon's keys."""
         return self.root / "secrets" / f"{name}.passphrase"
 
-    def topics(self, *, partitions: int = 3) -> list[TopicSpec]:
-        """The topic plan of this federation on a single-broker cluster."""
+    def user(self, name: str) -> str:
+        """The Kafka user daemon ``name`` logs in as (the ACL plan's principal)."""
+        if name in (GATEWAY, WITNESS):
+            return name
+        return adapter_principal(name).removeprefix("User:")
+
+    def producer_as(self, name: str, *, client_id: str) -> ProducerSettings:
+        """A plain producer logged in as daemon ``name``'s principal: what that daemon, or
+        anyone holding its credentials, could write (the demo's tampered record)."""
+        return ProducerSettings(
+            bootstrap=self.bootstrap,
+            client_id=client_id,
+            enable_idempotence=self.access.capabilities.idempotence,
+            security=self.access.security(self.user(name)),
+        )
+
+    def observer(self, group_id: str, *, client_id: str) -> ConsumerSettings:
+        """A consumer for the operator's own views (the demo's tracker): the cluster's
+        administrator on a secured cluster."""
+        return ConsumerSettings(
+            bootstrap=self.bootstrap,
+            group_id=group_id,
+            client_id=client_id,
+            session_timeout_ms=3_000,
+            security=self.access.security(),
+        )
+
+    def topics(self, *, partitions: int = 3, brokers: int = 1) -> list[TopicSpec]:
+        """The topic plan of this federation on a cluster of ``brokers``: three replicas, two
+        in sync, from three brokers on; one replica on a single broker."""
+        replication, in_sync = replication_for(brokers)
         return [
             TopicSpec(t.name, t.partitions, t.replication_factor, dict(t.configs))
             for t in topic_plan(
                 self.partners,
                 prefix=self.prefix,
                 partitions=partitions,
-                replication_factor=1,
-                min_insync_replicas=1,
+                replication_factor=replication,
+                min_insync_replicas=in_sync,
             )
         ]
 
     async def create_topics(self, *, partitions: int = 3) -> None:
-        """Create every topic of the plan (existing topics are left alone)."""
-        await create_topics(self.bootstrap, self.topics(partitions=partitions))
+        """Create every topic of the plan (existing topics are left alone) as the cluster's
+        administrator and, on a secured cluster, grant the plan's ACLs for this prefix."""
+        admin = self.access.security()
+        brokers = len(await broker_ids(self.bootstrap, security=admin))
+        topics = self.topics(partitions=partitions, brokers=brokers)
+        await create_topics(self.bootstrap, topics, security=admin)
+        if self.access.secured:
+            await create_acls(
+                self.bootstrap, acl_plan(self.partners, prefix=self.prefix), security=admin
+            )
 
     # daemons -----------------------------------------------------------------------------
 
@@ -296,7 +336,8 @@ class Federation:
 def provision(
     root: Path,
     *,
-    bootstrap: str,
+    bootstrap: str | None = None,
+    kafka: KafkaAccess | None = None,
     partners: Iterable[str] = DEFAULT_PARTNERS,
     accords: Iterable[Path] | None = None,
     prefix: str = "xb.",
@@ -310,7 +351,14 @@ def provision(
     :func:`default_policies_dir`); an accord naming a party outside ``partners`` is skipped,
     since nobody could co-sign it. Every party co-signs with its policy key, so the daemons run
     with signature checking on.
+
+    Give ``kafka`` (address, engine, credentials: each daemon logs in as its own principal
+    on a secured cluster) or a bare ``bootstrap``, which means the embedded broker in
+    PLAINTEXT.
     """
+    if (bootstrap is None) == (kafka is None):
+        raise errors.UsageError("give exactly one of bootstrap or kafka")
+    access = kafka or KafkaAccess(bootstrap=str(bootstrap), engine="embedded")
     now = (clock or SystemClock()).now()
     codes = tuple(PartnerCode(code) for code in dict.fromkeys(partners))
     if root.exists() and any(root.iterdir()):
@@ -326,12 +374,13 @@ def provision(
         install_accord(source, root / "accords", policy_keys)
 
     ports = {name: free_port() for name in (GATEWAY, WITNESS, *codes)}
-    federation = Federation(root, bootstrap=bootstrap, prefix=prefix, partners=codes, ports=ports)
+    federation = Federation(root, access=access, prefix=prefix, partners=codes, ports=ports)
     common = {
         "kafka": {
-            "bootstrap": bootstrap,
+            "bootstrap": access.bootstrap,
             "topic_prefix": prefix,
             "session_timeout_ms": session_timeout_ms,
+            "engine": access.engine,
         },
         "registry": {
             "path": str(federation.registry_path),

@@ -77,6 +77,15 @@ def write_daemon(
     federation.data_dir(name).mkdir(parents=True, exist_ok=True)
     kafka = dict(common["kafka"])  # type: ignore[call-overload]
     kafka["client_id"] = client_id
+    if federation.access.secured:
+        user = federation.user(name)
+        kafka["security"] = {
+            "protocol": "SASL_SSL",
+            "ca_file": str(federation.access.ca_file),
+            "mechanism": federation.access.mechanism,
+            "username": user,
+            "password": {"file": str(federation.access.password_file(user))},
+        }
     document = {
         **common,
         **extra,

@@ -36,8 +36,6 @@ from broker.ledger import CheckpointRecord, is_checkpoint_record, parse_checkpoi
 from broker.schema import labels_of, message_bytes
 from broker.transport.kafka import (
     Consumer,
-    ConsumerSettings,
-    ProducerSettings,
     Record,
     open_consumer,
     open_producer,
@@ -72,12 +70,7 @@ async def _watching(
     federation: Federation, tracker: Tracker, on_change: Callable[[], None]
 ) -> AsyncIterator[Callable[[float, Callable[[], bool], str], asyncio.Future[None]]]:
     """Run the tracker's poll loop beside the block; yields ``until(timeout, test, what)``."""
-    settings = ConsumerSettings(
-        bootstrap=federation.bootstrap,
-        group_id=f"demo-tracker-{uuid.uuid4().hex[:12]}",
-        client_id="broker-demo",
-        session_timeout_ms=3_000,
-    )
+    settings = federation.observer(f"demo-tracker-{uuid.uuid4().hex[:12]}", client_id="broker-demo")
     topics = [
         audit_topic(federation.prefix),
         quarantine_topic(federation.prefix),
@@ -211,7 +204,8 @@ async def _send(
     sealed = _seal(federation, step, recipient, message_id=message_id)
     if step.route is Route.TAMPERED:
         sealed = sealed[:_TAMPER_AT] + bytes([sealed[_TAMPER_AT] ^ 0x01]) + sealed[_TAMPER_AT + 1 :]
-    settings = ProducerSettings(bootstrap=federation.bootstrap, client_id="broker-demo")
+    # written with the sender's own credentials: what a compromised adapter could do
+    settings = federation.producer_as(step.sender, client_id="broker-demo")
     async with open_producer(settings) as producer:
         await producer.send(
             outbox_topic(federation.prefix, step.sender),

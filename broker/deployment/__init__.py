@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from broker.deployment.acls import (
     GATEWAY_PRINCIPAL,
+    STRIMZI_API_VERSION,
     AclRule,
     Operation,
     PatternType,
@@ -20,6 +21,7 @@ from broker.deployment.acls import (
 
 __all__ = [
     "GATEWAY_PRINCIPAL",
+    "STRIMZI_API_VERSION",
     "AclRule",
     "Operation",
     "PatternType",

@@ -102,6 +102,7 @@ async def checkpoint_audit_log(
         bootstrap=bootstrap,
         client_id=client_id,
         request_timeout_ms=config.kafka.request_timeout_ms,
+        enable_idempotence=config.kafka.capabilities.idempotence,
         security=security,
     )
     while not stop.is_set():

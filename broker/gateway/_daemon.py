@@ -2,21 +2,28 @@
 
 Per batch, in this order (docs/GATEWAY.md explains why):
 
-1. open one SQLite transaction on the de-duplication record;
+1. open one SQLite transaction on the de-duplication record (and, on Apache Kafka, a Kafka
+   transaction);
 2. route every record (pure), recording the dedup entry of each delivery inside it;
 3. produce every delivery, quarantine and audit record with acks=all and await ALL acks;
-4. commit the SQLite transaction (the dedup entries become durable only now);
-5. commit the Kafka offsets.
+4. on Apache Kafka: add the batch's offsets to the Kafka transaction and commit it, so the
+   records and the offsets become visible together;
+5. commit the SQLite transaction (the dedup entries become durable only now);
+6. on the embedded broker (no transactions): commit the Kafka offsets.
 
-A crash before 4 redelivers the batch and re-delivers its envelopes (the receiver
-de-duplicates); a crash between 4 and 5 makes the redelivered envelopes duplicates here. In
-neither case is anything lost. A failure in 3 rolls the transaction back and re-reads the
-batch from the committed offsets.
+Embedded: a crash before 5 redelivers the batch and re-delivers its envelopes (the receiver
+de-duplicates) and audits them again; a crash between 5 and 6 makes the redelivered envelopes
+duplicates here. Apache Kafka: a crash before 4 leaves a transaction its successor aborts, so
+no reader (all read committed records only) ever sees that batch's output, and the batch is
+read again; a crash between 4 and 5 loses only dedup entries for records whose offsets are
+committed already. In no case is anything lost. A failure in 3 or 4 rolls back and re-reads
+the batch from the committed offsets.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import sqlite3
 import time
@@ -36,6 +43,7 @@ from broker.config import (
     quarantine_topic,
 )
 from broker.gateway._checkpoints import CheckpointerStatus, checkpoint_audit_log
+from broker.gateway._output import Sender, all_acknowledged, open_output
 from broker.gateway._refusals import RefusalAudits
 from broker.gateway._trust import TrustState, load_gateway_key
 from broker.ledger import WrittenLeaves
@@ -69,10 +77,11 @@ from broker.transport.kafka import (
     ProducerSettings,
     Record,
     open_consumer,
-    open_producer,
 )
 from broker.transport.security import ClientSecurity
+from broker.transport.transactions import TransactionalProducer
 from broker.trust import RateCounters
+from broker.trust.acts import Act
 
 __all__ = ["GatewayMetrics", "serve_gateway"]
 
@@ -154,28 +163,17 @@ class _Gateway:
         now = self.clock.now()
         self.trust.reporter.observe(self.trust.statuses(now), now=now)
 
-    async def audit_applied_acts(self, producer: Producer) -> None:
-        """Write the audit record of every signed act (suspension, resumption, termination)
-        applied since the last call; what fails to write is kept for the next call."""
-        acts = list(self.trust.applied_acts)
-        if not acts:
-            return
-        now = self.clock.now()
+    def act_sends(
+        self, producer: Sender, acts: Sequence[Act], now: dt.datetime
+    ) -> list[Awaitable[Delivery]]:
+        """The audit record of each signed act (suspension, resumption, termination) applied."""
         topic = audit_topic(self.prefix)
-        values = [
-            audit_accord_act(act, gateway_key=self.gateway_key, now=now).to_bytes() for act in acts
-        ]
-        for value in values:
-            self.written.add(leaf_hash(value))
-        await _all_acknowledged(
-            [
-                producer.send(topic, value, key=act.accord.encode("ascii"))
-                for act, value in zip(acts, values, strict=True)
-            ]
-        )
-        del self.trust.applied_acts[: len(acts)]
+        sends = []
         for act in acts:
-            _log.warning("accord_act_audited", accord=act.accord, kind=act.kind, by=act.by)
+            value = audit_accord_act(act, gateway_key=self.gateway_key, now=now).to_bytes()
+            self.written.add(leaf_hash(value))
+            sends.append(producer.send(topic, value, key=act.accord.encode("ascii")))
+        return sends
 
     def topics(self) -> list[str]:
         return [outbox_topic(self.prefix, p) for p in self.trust.outbox_partners()]
@@ -262,7 +260,7 @@ class _Gateway:
 
     def sends(
         self,
-        producer: Producer,
+        producer: Sender,
         outcomes: Sequence[GatewayOutcome],
         withheld: frozenset[int] = frozenset(),
     ) -> list[Awaitable[Delivery]]:
@@ -300,32 +298,51 @@ class _Gateway:
                 if outcome.reason_code == "replay_conflict":
                     m.conflicts.inc()
 
-    async def process(self, consumer: Consumer, producer: Producer, records: list[Record]) -> None:
-        """Decide a batch (or, with no records, write the refusal summaries that are due)."""
-        # Every act applied is audited before a decision is made under it: a reload may apply
-        # one while the last ones are being written, so write until none is left (no await
-        # follows before the batch is decided).
-        while self.trust.applied_acts:
-            await self.audit_applied_acts(producer)
+    async def process(
+        self, consumer: Consumer, producer: Producer | TransactionalProducer, records: list[Record]
+    ) -> None:
+        """Decide a batch and produce what it says, as one transaction where the engine has
+        them; with no records, write what is due (the audit records of signed acts applied,
+        refusal summaries)."""
         now = self.clock.now()
+        txn = producer if isinstance(producer, TransactionalProducer) else None
+        # Every act applied so far is audited ahead of the batch decided under it: no await
+        # comes between taking them and deciding, so a reload cannot slip one in between.
+        acts, self.trust.applied_acts[:] = list(self.trust.applied_acts), []
         self.conn.execute("BEGIN IMMEDIATE")
         try:
+            if txn is not None:
+                await txn.begin()
+            sends = self.act_sends(producer, acts, now)
             outcomes = self.decide(records, now)
             withheld = self.refusals.withhold(records, outcomes, now=now)
             summaries, closed = self.refusals.due(now=now)
-            sends = self.sends(producer, outcomes, withheld)
+            sends += self.sends(producer, outcomes, withheld)
             topic = audit_topic(self.prefix)
             for summary in summaries:
                 value = summary.to_bytes()
                 self.written.add(leaf_hash(value))
                 sends.append(producer.send(topic, value))
             self.refusals.forget(closed)
-            await _all_acknowledged(sends)
+            await all_acknowledged(sends)
+            if txn is not None:
+                if records:
+                    await txn.commit_offsets(records, group_id=self.config.gateway_group_id)
+                await txn.commit()
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
+            self.trust.applied_acts[:0] = acts  # audited again with the next batch
+            if txn is not None:
+                # best effort: a fenced or unreachable producer's transaction is aborted by
+                # its successor or by the coordinator's timeout instead
+                with contextlib.suppress(errors.TransportError):
+                    await txn.abort()
             raise
-        await consumer.commit(records)
+        for act in acts:
+            _log.warning("accord_act_audited", accord=act.accord, kind=act.kind, by=act.by)
+        if txn is None and records:
+            await consumer.commit(records)
         self.count(outcomes)
         if time.monotonic() - self.last_prune > _PRUNE_EVERY_S:
             self.last_prune = time.monotonic()
@@ -333,15 +350,6 @@ class _Gateway:
 
     def close(self) -> None:
         self.conn.close()
-
-
-async def _all_acknowledged(sends: Sequence[Awaitable[Delivery]]) -> None:
-    # Wait for every send, even after one failed, so no produce is still in flight when the
-    # batch is rolled back and read again; then report the first failure.
-    results = await asyncio.gather(*sends, return_exceptions=True)
-    failures = [r for r in results if isinstance(r, BaseException)]
-    if failures:
-        raise failures[0]
 
 
 async def serve_gateway(
@@ -377,6 +385,7 @@ async def _serve(
         bootstrap=bootstrap,
         client_id=f"{config.kafka.client_id}-gateway",
         request_timeout_ms=config.kafka.request_timeout_ms,
+        enable_idempotence=config.kafka.capabilities.idempotence,
         security=security,
     )
     consumer_settings = ConsumerSettings(
@@ -426,16 +435,17 @@ async def _serve(
     supervise(watcher, name="reloader", health=health, metrics=registry)
     supervise(checkpoints, name="audit_checkpointer", health=health, metrics=registry)
     try:
-        async with open_producer(producer_settings) as producer:
-            while not stop.is_set():
-                try:
+        while not stop.is_set():
+            try:
+                # a new producer after every failure: a fenced transactional one is finished
+                async with open_output(producer_settings, config) as producer:
                     await _consume(gateway, producer, consumer_settings, stop, health, resubscribe)
-                except errors.TransportError as exc:
-                    gateway.metrics.batch_failures.inc()
-                    health.set_not_ready(exc.diagnostics())
-                    _log.warning("kafka_unavailable_retrying", reason=exc.diagnostics())
-                    if await stop.sleep(_RECONNECT_BACKOFF_S):
-                        break
+            except errors.TransportError as exc:
+                gateway.metrics.batch_failures.inc()
+                health.set_not_ready(exc.diagnostics())
+                _log.warning("kafka_unavailable_retrying", reason=exc.diagnostics())
+                if await stop.sleep(_RECONNECT_BACKOFF_S):
+                    break
     finally:
         health.set_draining()
         stop.set("gateway stopping")
@@ -447,7 +457,7 @@ async def _serve(
 
 async def _consume(
     gateway: _Gateway,
-    producer: Producer,
+    producer: Producer | TransactionalProducer,
     settings: ConsumerSettings,
     stop: StopSignal,
     health: Health,
@@ -468,10 +478,10 @@ async def _consume(
                 continue
             _report_ready(health, gateway)
             gateway.report_accords()
-            # an act applied since the last batch is audited before anything decided under it
-            await gateway.audit_applied_acts(producer)
             records = await consumer.fetch(timeout_ms=_FETCH_TIMEOUT_MS, max_records=_MAX_BATCH)
-            if records or gateway.refusals.any_due(now=gateway.clock.now()):
+            # a batch, or what is due without one: an act applied is audited at once
+            due = gateway.trust.applied_acts or gateway.refusals.any_due(now=gateway.clock.now())
+            if records or due:
                 await gateway.process(consumer, producer, records)
         if stop.is_set():
             health.set_draining()

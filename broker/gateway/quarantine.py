@@ -230,7 +230,12 @@ async def release(config: GatewayConfig, record_id: str) -> Delivery:
             f"record {record_id}: the record at {record.id} is not the one quarantined"
         )
     headers = [(RELEASE_HEADER, record.id.encode("utf-8"))]
-    settings = ProducerSettings(bootstrap=bootstrap, client_id=client_id, security=security)
+    settings = ProducerSettings(
+        bootstrap=bootstrap,
+        client_id=client_id,
+        enable_idempotence=config.kafka.capabilities.idempotence,
+        security=security,
+    )
     key = None if record.message_id is None else record.message_id.encode("ascii")
     async with open_producer(settings) as producer:
         delivery = await producer.send(topic, original.value, key=key, headers=headers)

@@ -11,13 +11,17 @@ key that is not UTF-8, a batch that fails its CRC, ...) arrives as a :class:`Rec
 move its offset on instead of failing on it after every restart. Sizes come from the one table
 of limits (:mod:`broker.limits`).
 
-What the embedded broker cannot do shapes the defaults: idempotent producers and transactions
-are off unless asked for (Tansu refuses them), and nothing here calls ``end_offsets()`` (Tansu
+What the embedded broker cannot do shapes the defaults: idempotent producers are off unless
+asked for (Tansu refuses them; callers ask by the engine's capabilities,
+``broker.transport.access``); consumers read committed records only, which Tansu, having no
+transactions, serves like any read; and nothing here calls ``end_offsets()`` (Tansu
 answers it wrongly); a reader starts from ``earliest`` or its group's committed offsets.
+Transactions are in :mod:`broker.transport.transactions`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import time
@@ -47,6 +51,12 @@ __all__ = [
 ]
 
 _TOPIC_ALREADY_EXISTS: Final = 36
+#: how old cluster metadata may get before a client asks again. aiokafka's default is five
+#: minutes, and it does not ask sooner when a ListOffsets request fails with
+#: NotLeaderForPartition: a consumer given a partition while its leader moved kept asking the
+#: old leader for minutes (a node cut off and healed, tests/apache/test_partitioned_node.py).
+METADATA_MAX_AGE_MS: Final = 10_000
+
 # aiokafka's fetcher reads batches through our tolerant reader from now on (process-wide:
 # it changes nothing for the records aiokafka decodes itself).
 _records.install()
@@ -89,6 +99,7 @@ class ProducerSettings:
             "max_batch_size": self.max_batch_size,
             "max_request_size": self.max_request_size,
             "compression_type": None,
+            "metadata_max_age_ms": METADATA_MAX_AGE_MS,
         } | self.security.client_options()
 
 
@@ -112,6 +123,11 @@ class ConsumerSettings:
     #: at least the largest record batch the broker accepts, so no record is too big to fetch
     max_partition_fetch_bytes: int = limits.CONSUMER_PARTITION_FETCH_BYTES
     fetch_max_bytes: int = limits.CONSUMER_FETCH_MAX_BYTES
+    read_committed: bool = True
+    """Skip the records of aborted transactions and wait for open ones to end. Every reader
+    of a topic the gateway writes must agree on this, or two auditors would see two
+    different logs: so it is on for all (the embedded broker, without transactions, serves
+    read_committed like read_uncommitted)."""
     security: ClientSecurity = PLAINTEXT
     """TLS / SASL towards the brokers; its repr never shows the password."""
 
@@ -144,7 +160,7 @@ class ConsumerSettings:
             "group_id": self.group_id,
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
-            "isolation_level": "read_uncommitted",
+            "isolation_level": "read_committed" if self.read_committed else "read_uncommitted",
             "session_timeout_ms": self.session_timeout_ms,
             "heartbeat_interval_ms": self.heartbeat_ms,
             "request_timeout_ms": self.request_timeout_ms,
@@ -154,6 +170,7 @@ class ConsumerSettings:
             "fetch_max_bytes": self.fetch_max_bytes,
             "check_crcs": True,
             "exclude_internal_topics": True,
+            "metadata_max_age_ms": METADATA_MAX_AGE_MS,
         } | self.security.client_options()
 
 
@@ -197,11 +214,30 @@ class Record:
     defect: str | None = None
 
 
-class Producer:
-    """A started producer. Obtain one from :func:`open_producer`."""
+#: an idempotent producer whose sequence the broker no longer accepts is finished: aiokafka
+#: stops its sender for good (it cannot bump its epoch: InitProducerId v0 only), so every
+#: later send would fail the same way. Seen after a whole cluster restarts mid-stream.
+_LOST_PRODUCER_STATE: Final = (
+    aiokafka.errors.OutOfOrderSequenceNumber,
+    aiokafka.errors.UnknownProducerId,
+    aiokafka.errors.InvalidProducerEpoch,
+)
 
-    def __init__(self, client: Any) -> None:
+
+class Producer:
+    """A started producer. Obtain one from :func:`open_producer`.
+
+    If the broker stops accepting its idempotent sequence, the send fails (ambiguously: the
+    caller sends again, and de-duplication absorbs a repeat) and the producer replaces its
+    client with a fresh one under a new producer id, so it never stays stuck.
+    """
+
+    def __init__(self, client: Any, settings: ProducerSettings | None = None) -> None:
         self._client = client
+        self._settings = settings
+        self._renewal = asyncio.Lock()
+        #: how many times the client was replaced after losing its producer state
+        self.renewals = 0
 
     async def send(
         self,
@@ -212,11 +248,42 @@ class Producer:
         headers: Sequence[tuple[str, bytes]] = (),
     ) -> Delivery:
         """Send one record and wait until every in-sync replica has acknowledged it."""
-        with _transport_errors(f"sending to {topic}"):
-            metadata = await self._client.send_and_wait(
-                topic, value=value, key=key, headers=list(headers) or None
-            )
+        client = self._client
+        try:
+            with _transport_errors(f"sending to {topic}"):
+                metadata = await client.send_and_wait(
+                    topic, value=value, key=key, headers=list(headers) or None
+                )
+        except TransportError as exc:
+            if isinstance(exc.__cause__, _LOST_PRODUCER_STATE):
+                await self._renew(client)
+            raise
         return Delivery(topic=metadata.topic, partition=metadata.partition, offset=metadata.offset)
+
+    async def _renew(self, failed: Any) -> None:
+        """Replace ``failed`` by a started client (once, however many sends saw it fail)."""
+        if self._settings is None:
+            return
+        async with self._renewal:
+            if self._client is not failed:
+                return  # another send renewed it already
+            fresh = aiokafka.AIOKafkaProducer(**self._settings.client_options())
+            try:
+                with _transport_errors("restarting a producer"):
+                    await fresh.start()
+            except BaseException:
+                with contextlib.suppress(aiokafka.errors.KafkaError, OSError):
+                    await fresh.stop()
+                raise
+            self._client, self.renewals = fresh, self.renewals + 1
+        # its sender task has died with the error: stopping it reports that error again
+        with contextlib.suppress(aiokafka.errors.KafkaError, OSError):
+            await failed.stop()
+
+    async def close(self) -> None:
+        """Flush and stop the current client."""
+        with _transport_errors("stopping a producer"):
+            await self._client.stop()
 
 
 class Consumer:
@@ -269,11 +336,16 @@ async def open_producer(settings: ProducerSettings) -> AsyncIterator[Producer]:
     try:
         with _transport_errors(f"connecting a producer to {settings.bootstrap}"):
             await client.start()
-        yield Producer(client)
-    finally:
+    except BaseException:
         # stop() also after a failed start(): aiokafka leaves the client half-open otherwise
         with _transport_errors("stopping a producer"):
             await client.stop()
+        raise
+    producer = Producer(client, settings)
+    try:
+        yield producer
+    finally:
+        await producer.close()
 
 
 @contextlib.asynccontextmanager

@@ -8,6 +8,7 @@ synchronous on purpose: process supervision and test fixtures call it outside an
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 from typing import Final
 
@@ -23,10 +24,19 @@ _REQUEST: Final = struct.pack(
 _MAX_RESPONSE: Final = 1 << 20
 
 
-def answers_api_versions(host: str, port: int, *, timeout_s: float) -> bool:
-    """Whether ``host:port`` answers an ApiVersions request without error within ``timeout_s``."""
+def answers_api_versions(
+    host: str, port: int, *, timeout_s: float, tls: ssl.SSLContext | None = None
+) -> bool:
+    """Whether ``host:port`` answers an ApiVersions request without error within ``timeout_s``.
+
+    With ``tls``, over TLS first (a ``SASL_SSL`` listener answers ApiVersions before any
+    authentication, as clients ask for it before the SASL handshake).
+    """
     try:
-        with socket.create_connection((host, port), timeout=timeout_s) as sock:
+        with (
+            socket.create_connection((host, port), timeout=timeout_s) as raw,
+            raw if tls is None else tls.wrap_socket(raw, server_hostname=host) as sock,
+        ):
             sock.sendall(struct.pack(">i", len(_REQUEST)) + _REQUEST)
             (size,) = struct.unpack(">i", _read_exactly(sock, 4))
             if not 6 <= size <= _MAX_RESPONSE:

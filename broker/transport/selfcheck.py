@@ -21,6 +21,7 @@ from broker.transport.kafka import (
     open_consumer,
     open_producer,
 )
+from broker.transport.security import PLAINTEXT, ClientSecurity
 
 __all__ = ["RoundTrip", "round_trip"]
 
@@ -45,6 +46,8 @@ async def round_trip(
     partitions: int = 1,
     session_timeout_ms: int = 3_000,
     timeout_s: float = 30.0,
+    security: ClientSecurity = PLAINTEXT,
+    idempotence: bool = False,
 ) -> RoundTrip:
     """Create a fresh topic, produce ``values``, read them back in a fresh group, commit.
 
@@ -54,11 +57,16 @@ async def round_trip(
     suffix = uuid.uuid4().hex[:12]
     topic = f"{topic_prefix}.{suffix}"
     group_id = f"broker-selfcheck-{suffix}"
-    await create_topics(bootstrap, [TopicSpec(topic, partitions=partitions)])
+    await create_topics(bootstrap, [TopicSpec(topic, partitions=partitions)], security=security)
 
     started = time.monotonic()
     async with open_producer(
-        ProducerSettings(bootstrap=bootstrap, client_id="broker-selfcheck")
+        ProducerSettings(
+            bootstrap=bootstrap,
+            client_id="broker-selfcheck",
+            enable_idempotence=idempotence,
+            security=security,
+        )
     ) as producer:
         deliveries = tuple([await producer.send(topic, value) for value in values])
     produced = time.monotonic()
@@ -68,6 +76,7 @@ async def round_trip(
         group_id=group_id,
         client_id="broker-selfcheck",
         session_timeout_ms=session_timeout_ms,
+        security=security,
     )
     async with open_consumer(settings, [topic]) as consumer:
         records = await consumer.read(len(values), timeout_s=timeout_s)

@@ -3,8 +3,9 @@ script runs, and the sharing matrix is in the DOM; a log that does not verify is
 own colour with its first bad index, its forged entries left out of every count. Screenshots
 are kept as CI artifacts.
 
-Chromium is Debian's ``chromium`` package, installed by ``.ci/run``; without it these tests
-fail (never skip), because an unchecked page is exactly what this test exists to prevent.
+Chromium is Debian's ``chromium`` package, installed by the README's test command when it is
+missing; without it these tests fail (never skip), because an unchecked page is exactly what
+this test exists to prevent.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def chromium(*args: str) -> subprocess.CompletedProcess[str]:
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} is missing: the browser test needs Debian's chromium package, which "
-            ".ci/run installs (apt-get install -y chromium)",
+            "the README's test command installs (apt-get install -y chromium)",
             pytrace=False,
         )
     with tempfile.TemporaryDirectory(prefix="broker-chromium-") as profile:

@@ -31,6 +31,8 @@ from broker.schema import (
     parse_message,
 )
 from broker.store import InboxStore
+from broker.transport.admin import partition_leaders
+from broker.transport.security import PLAINTEXT, ClientSecurity
 from broker.transport.testing import KafkaUnderTest
 
 __all__ = [
@@ -64,7 +66,7 @@ def new_federation(
             root.with_name(f"{root.name}-accords"), now=dt.datetime.now(dt.UTC)
         )
     federation = provision(
-        root, bootstrap=kafka.bootstrap, prefix=f"e{uuid.uuid4().hex[:10]}.", accords=accords
+        root, kafka=kafka.kafka_access, prefix=f"e{uuid.uuid4().hex[:10]}.", accords=accords
     )
     asyncio.run(federation.create_topics())
     return federation
@@ -155,25 +157,29 @@ def wait_for(probe: Callable[[], T | None], *, timeout_s: float, what: str) -> T
 
 
 class TopicReader:
-    """Reads a whole topic from the beginning with a plain client that joins no group."""
+    """Reads a whole topic from the beginning with a plain client that joins no group (as the
+    cluster's administrator on a secured cluster)."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.bootstrap, self.topic = bootstrap, topic
+    def __init__(self, bootstrap: str, topic: str, *, security: ClientSecurity = PLAINTEXT) -> None:
+        self.bootstrap, self.topic, self.security = bootstrap, topic, security
 
     def read(self, *, idle_ms: int = 1_500) -> list[aiokafka.ConsumerRecord[bytes, bytes]]:
         """Every record now on the topic (reading until a fetch brings nothing new)."""
         return asyncio.run(self._read(idle_ms))
 
     async def _read(self, idle_ms: int) -> list[aiokafka.ConsumerRecord[bytes, bytes]]:
+        # a client that subscribes to nothing learns no topic's partitions: ask for them
+        partitions = await partition_leaders(self.bootstrap, self.topic, security=self.security)
         consumer = aiokafka.AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            isolation_level="read_committed",
             group_id=None,
+            **self.security.client_options(),
         )
         await consumer.start()
         try:
-            partitions = consumer.partitions_for_topic(self.topic) or set()
             consumer.assign([aiokafka.TopicPartition(self.topic, p) for p in partitions])
             await consumer.seek_to_beginning()
             records: list[aiokafka.ConsumerRecord[bytes, bytes]] = []
@@ -188,10 +194,17 @@ class TopicReader:
 
 
 async def produce(
-    bootstrap: str, topic: str, value: bytes, *, headers: list[tuple[str, bytes]]
+    bootstrap: str,
+    topic: str,
+    value: bytes,
+    *,
+    headers: list[tuple[str, bytes]],
+    security: ClientSecurity = PLAINTEXT,
 ) -> None:
     """Write one record with a plain client (acks=all), as anyone with topic access could."""
-    producer = aiokafka.AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = aiokafka.AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", **security.client_options()
+    )
     await producer.start()
     try:
         await producer.send_and_wait(topic, value, headers=headers)

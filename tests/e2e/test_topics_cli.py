@@ -11,7 +11,9 @@ from pathlib import Path
 import aiokafka
 import pytest
 
+from broker.config import replication_for
 from broker.demo.federation import provision
+from broker.transport.admin import broker_ids, partition_leaders
 from broker.transport.testing import KafkaUnderTest
 
 pytestmark = pytest.mark.kafka
@@ -22,9 +24,10 @@ async def _topics(bootstrap: str, prefix: str) -> dict[str, int]:
     await consumer.start()
     try:
         names = [t for t in await consumer.topics() if t.startswith(prefix)]
-        return {t: len(consumer.partitions_for_topic(t) or ()) for t in names}
     finally:
         await consumer.stop()
+    # a client that subscribes to nothing is not told partitions: describe each topic
+    return {t: len(await partition_leaders(bootstrap, t)) for t in names}
 
 
 def _create(*args: str) -> subprocess.CompletedProcess[str]:
@@ -81,3 +84,22 @@ def test_bad_options_are_one_line_errors(
     assert result.stderr.startswith("error: ")
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_defaults_fit_the_cluster_and_a_single_replica_is_said_out_loud(
+    kafka: KafkaUnderTest,
+) -> None:
+    """Without --replication-factor the command asks the cluster its size: three replicas
+    (two in sync) from three brokers on; on a smaller cluster one per broker, and a warning
+    that the audit log would die with its broker."""
+    if kafka.kafka_access.secured:
+        pytest.fail("this test speaks PLAINTEXT: run it on a plaintext cluster", pytrace=False)
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    result = _create("--bootstrap", kafka.bootstrap, "--prefix", prefix, "--partners", "GB")
+    assert result.returncode == 0, result.stderr
+    brokers = len(asyncio.run(broker_ids(kafka.bootstrap)))
+    replicas, _ = replication_for(brokers)
+    audit = asyncio.run(partition_leaders(kafka.bootstrap, f"{prefix}audit"))
+    assert [len(isr) for _, isr in audit.values()] == [replicas]
+    said = "warning: replication factor" in result.stderr
+    assert said == (replicas < 3)

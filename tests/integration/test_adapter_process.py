@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import pytest
 
 from broker import cosign, envelope, keys
-from broker.config import outbox_topic
+from broker.config import outbox_topic, topic_plan
 from broker.demo.federation import redated
 from broker.ids import PartnerCode
 from broker.keys.testing import build_registry
@@ -35,7 +35,7 @@ from broker.schema import (
     parse_message,
     redact,
 )
-from broker.transport.kafka import Record, open_consumer
+from broker.transport.kafka import Record, TopicSpec, create_topics, open_consumer
 from broker.transport.testing import KafkaUnderTest
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -72,6 +72,7 @@ def _write_files(tmp: pathlib.Path, kafka: KafkaUnderTest, prefix: str) -> pathl
             "bootstrap": kafka.bootstrap,
             "topic_prefix": prefix,
             "session_timeout_ms": kafka.session_timeout_ms,
+            "engine": kafka.kafka_access.engine,
         },
         "registry": {"path": "registry.json", "trusted_roots": "trusted.json"},
         "accords": {"dir": "accords"},
@@ -109,6 +110,12 @@ def test_the_adapter_process_sends_from_its_spool_and_drains(
     """Ready, one submission sent with the routing header, SIGTERM, exit 0, journal empty."""
     prefix = f"t{uuid.uuid4().hex[:10]}."
     config = _write_files(tmp_path, kafka, prefix)
+    # a real cluster creates no topic on first use: provision them, as a deployment does
+    plan = topic_plan(
+        ["GB", "RS"], prefix=prefix, partitions=1, replication_factor=1, min_insync_replicas=1
+    )
+    specs = [TopicSpec(t.name, t.partitions, t.replication_factor, dict(t.configs)) for t in plan]
+    asyncio.run(create_topics(kafka.bootstrap, specs, security=kafka.security))
     env = {**os.environ, "XB_TEST_PASSPHRASE": PASSPHRASE}
     process = subprocess.Popen(
         [sys.executable, "-m", "broker", "adapter", "run", "--config", str(config)],

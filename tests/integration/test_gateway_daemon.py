@@ -126,6 +126,7 @@ def write_gateway_files(
             "bootstrap": kafka.bootstrap,
             "topic_prefix": prefix,
             "session_timeout_ms": kafka.session_timeout_ms,
+            "engine": kafka.kafka_access.engine,
         },
         "registry": {"path": "registry.json", "trusted_roots": "trusted.json"},
         "accords": {"dir": "accords"},

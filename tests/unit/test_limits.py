@@ -93,8 +93,8 @@ def _properties(text: str, name: str) -> set[str]:
 
 @pytest.mark.parametrize(
     "artefact",
-    [DEPLOY / "kafka" / "start-node.sh", K8S / "kafka.yaml"],
-    ids=["compose broker (start-node.sh)", "Strimzi Kafka (k8s/kafka.yaml)"],
+    [DEPLOY / "kafka" / "cluster.properties", K8S / "kafka.yaml"],
+    ids=["compose broker (cluster.properties)", "Strimzi Kafka (k8s/kafka.yaml)"],
 )
 def test_every_broker_artefact_sets_message_max_bytes_from_the_table(artefact: Path) -> None:
     """The broker-wide message limit in each deployment is the table's."""

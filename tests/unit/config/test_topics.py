@@ -16,6 +16,7 @@ from broker.config import (
     inbox_topic,
     outbox_topic,
     quarantine_topic,
+    replication_for,
     topic_plan,
 )
 
@@ -113,3 +114,18 @@ def test_impossible_plans_are_refused(
             replication_factor=rf,
             min_insync_replicas=isr,
         )
+
+
+@pytest.mark.parametrize(
+    ("brokers", "expected"), [(1, (1, 1)), (2, (2, 1)), (3, (3, 2)), (5, (3, 2))]
+)
+def test_replication_for_a_cluster_keeps_two_in_sync_of_three_when_it_can(
+    brokers: int, expected: tuple[int, int]
+) -> None:
+    """Three replicas with two in sync from three brokers on; fewer only when there are."""
+    assert replication_for(brokers) == expected
+
+
+def test_replication_for_no_broker_is_a_usage_error() -> None:
+    with pytest.raises(errors.UsageError):
+        replication_for(0)

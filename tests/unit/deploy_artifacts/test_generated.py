@@ -15,8 +15,9 @@ from click.testing import CliRunner
 
 from broker.cli import cli
 from broker.config import TopicSpec, topic_plan
+from broker.transport.apache.distribution import KAFKA_VERSION
 
-from ._deploy import DEPLOY, K8S, PARTNERS, load_yaml_documents
+from ._deploy import DEPLOY, K8S, PARTNERS, compose, load_yaml_documents
 
 PLAN = topic_plan(PARTNERS, prefix="xb.", partitions=3, replication_factor=3, min_insync_replicas=2)
 
@@ -108,3 +109,29 @@ def test_init_job_creates_a_scram_user_for_every_acl_principal() -> None:
         if word.startswith("User:")
     }
     assert users == principals
+
+
+def test_compose_cluster_properties_are_the_shared_settings_table() -> None:
+    """deploy/kafka/cluster.properties is `broker deploy kafka-properties`: the settings the
+    local test cluster runs (broker.transport.apache.settings), not a copy kept by hand."""
+    committed = (DEPLOY / "kafka" / "cluster.properties").read_text(encoding="utf-8")
+    result = CliRunner().invoke(cli, ["deploy", "kafka-properties"])
+    assert result.exit_code == 0, result.output
+    assert committed == result.output
+
+
+def test_one_kafka_release_everywhere() -> None:
+    """The pom the local cluster is resolved from and compose's image run the release the
+    tests run (Strimzi's is checked with its CRDs in test_strimzi_schemas)."""
+    pom = (DEPLOY / "kafka" / "pom.xml").read_text(encoding="utf-8")
+    assert f"<kafka.version>{KAFKA_VERSION}</kafka.version>" in pom
+    images = {
+        service["image"]
+        for service in compose()["services"].values()
+        if str(service.get("image", "")).startswith("apache/kafka")
+    }
+    anchors = {
+        node["image"] for key, node in compose().items() if key.startswith("x-") and "image" in node
+    }
+    kafka_images = images | {i for i in anchors if i.startswith("apache/kafka")}
+    assert kafka_images == {f"apache/kafka:{KAFKA_VERSION}"}

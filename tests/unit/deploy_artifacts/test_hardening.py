@@ -109,7 +109,7 @@ def test_kafka_cluster_is_kraft_with_a_scram_tls_listener_and_acls() -> None:
     ((_, kafka),) = k8s_documents("Kafka")
     assert pool["spec"]["replicas"] == 3
     assert set(pool["spec"]["roles"]) == {"controller", "broker"}
-    assert kafka["metadata"]["annotations"]["strimzi.io/kraft"] == "enabled"
+    assert "zookeeper" not in kafka["spec"], "Strimzi 1.x runs KRaft only"
     (listener,) = kafka["spec"]["kafka"]["listeners"]
     assert listener["tls"] is True
     assert listener["authentication"] == {"type": "scram-sha-512"}
@@ -130,6 +130,8 @@ def test_compose_kafka_is_sasl_ssl_with_default_deny() -> None:
     """The compose cluster's nodes have no plaintext listener, SCRAM-SHA-512 for clients and
     the StandardAuthorizer denying whatever no ACL allows."""
     start = (DEPLOY / "kafka" / "start-node.sh").read_text(encoding="utf-8")
+    assert 'cat "$(dirname "$0")/cluster.properties"' in start
+    start += (DEPLOY / "kafka" / "cluster.properties").read_text(encoding="utf-8")
     protocols = re.search(r"^listener\.security\.protocol\.map=(.*)$", start, re.MULTILINE)
     assert protocols is not None
     assert set(protocols[1].split(",")) == {"CLIENT:SASL_SSL", "INTERNAL:SSL", "CONTROLLER:SSL"}

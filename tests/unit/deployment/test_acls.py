@@ -42,9 +42,11 @@ def parse_kafka_acls(script: str) -> Grants:
         [pattern] = options["--resource-pattern-type"]
         assert "--deny-principal" not in options
         [principal] = options["--allow-principal"]
-        kinds = [k for k in ("topic", "group", "cluster") if f"--{k}" in options]
+        flags = {"--topic": "topic", "--group": "group", "--transactional-id": "transactional_id"}
+        kinds = [kind for flag, kind in flags.items() if flag in options]
         assert len(kinds) == 1, line
-        [name] = options[f"--{kinds[0]}"]
+        assert "--cluster" not in words, "no principal is granted anything on the cluster"
+        [name] = options[next(flag for flag, kind in flags.items() if kind == kinds[0])]
         assert "*" not in name
         grants[(principal, kinds[0], name, pattern)] |= set(options["--operation"])
     return {key: frozenset(ops) for key, ops in grants.items()}
@@ -53,7 +55,7 @@ def parse_kafka_acls(script: str) -> Grants:
 def parse_strimzi(text: str) -> Grants:
     grants: defaultdict[tuple[str, str, str, str], set[str]] = defaultdict(set)
     for doc in YAML(typ="safe", pure=True).load_all(text):
-        assert doc["apiVersion"] == "kafka.strimzi.io/v1beta2"
+        assert doc["apiVersion"] == "kafka.strimzi.io/v1"
         assert doc["kind"] == "KafkaUser"
         assert doc["spec"]["authentication"] == {"type": "scram-sha-512"}
         assert doc["spec"]["authorization"]["type"] == "simple"
@@ -62,7 +64,8 @@ def parse_strimzi(text: str) -> Grants:
             resource = acl["resource"]
             pattern = {"literal": "literal", "prefix": "prefixed"}[resource["patternType"]]
             assert "*" not in resource["name"]
-            key = (principal, resource["type"], resource["name"], pattern)
+            kind = {"transactionalId": "transactional_id"}.get(resource["type"], resource["type"])
+            key = (principal, kind, resource["name"], pattern)
             grants[key] |= set(acl["operations"])
     return {key: frozenset(ops) for key, ops in grants.items()}
 
@@ -94,6 +97,10 @@ def expected_grants(partners: Iterable[str], prefix: str = "xb.") -> Grants:
         grants[("User:gateway", "group", group, pattern)] = frozenset({"Read"})
     grants[("User:gateway", "topic", f"{prefix}quarantine", "literal")] = rw
     grants[("User:gateway", "topic", f"{prefix}audit", "literal")] = rw
+    # one transactional id per gateway instance, all under one prefix (Apache Kafka)
+    grants[("User:gateway", "transactional_id", f"{prefix}gateway.tx.", "prefixed")] = frozenset(
+        {"Write", "Describe"}
+    )
     grants[("User:auditor", "topic", f"{prefix}audit", "literal")] = frozenset({"Read", "Describe"})
     grants[("User:auditor", "topic", f"{prefix}witness", "literal")] = frozenset(
         {"Read", "Describe"}
@@ -159,13 +166,16 @@ def test_only_the_gateway_writes_inboxes_quarantine_and_audit(rendering: str) ->
 
 @pytest.mark.parametrize("rendering", sorted(RENDERINGS))
 def test_topics_are_always_literal_and_only_groups_are_prefixed(rendering: str) -> None:
-    """No principal gets a topic by prefix; prefixes are for throwaway readers' groups."""
+    """No principal gets a topic by prefix; prefixes are for throwaway readers' groups and
+    the gateway instances' transactional ids."""
     grants = RENDERINGS[rendering](acl_plan(PARTNERS, prefix="xb."))
     prefixed = {(who, name) for (who, kind, name, pattern) in grants if pattern == "prefixed"}
-    assert {kind for (_, kind, _, pattern) in grants if pattern == "prefixed"} == {"group"}
+    kinds = {kind for (_, kind, _, pattern) in grants if pattern == "prefixed"}
+    assert kinds == {"group", "transactional_id"}
     assert prefixed == {
         ("User:gateway", "xb.gateway.checkpointer."),
         ("User:gateway", "xb.quarantine-reader."),
+        ("User:gateway", "xb.gateway.tx."),
         ("User:auditor", "auditor-"),
         ("User:witness", "xb.witness.witness."),
     }
