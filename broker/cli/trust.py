@@ -1,14 +1,18 @@
-"""`broker trust show|reset`: a daemon's trust memory (``trust-state.json`` beside its store)."""
+"""`broker trust show|rekey|reset`: a daemon's trust memory (``trust-state.json`` beside its
+store)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
+import pydantic
 
 from broker import errors, keys
 from broker.clock import SystemClock
 from broker.config import (
+    SecretSource,
     TrustingConfig,
     WitnessConfig,
     hold_trust,
@@ -90,6 +94,51 @@ def reset(config_path: str, yes: bool) -> None:
     path.unlink(missing_ok=True)
     held = hold_trust(config, key=key, now=SystemClock().now(), reanchor=True)
     click.echo(f"{path}: re-anchored on registry version {held.registry.version}")
+
+
+@group.command()
+@click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
+@click.option(
+    "--previous-key",
+    "previous_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The daemon's signing key before the rotation (its encrypted PKCS#8 file).",
+)
+@click.option(
+    "--previous-passphrase-env",
+    metavar="NAME",
+    help="Read the previous key's passphrase from this variable (default: the config's).",
+)
+def rekey(config_path: str, previous_path: Path, previous_passphrase_env: str | None) -> None:
+    """Re-sign a stopped daemon's trust state with its new key after a key rotation.
+
+    The state is verified with the previous key, which you prove you hold, and which the
+    registry the state holds must not have revoked; what it remembers is kept.
+    """
+    config = _trusting(config_path)
+    key = keys.load_signing_key(
+        config.keys.signing_key, passphrase=read_secret(config.keys.passphrase)
+    )
+    source = config.keys.passphrase
+    if previous_passphrase_env is not None:
+        try:
+            source = SecretSource(env=previous_passphrase_env)
+        except pydantic.ValidationError as exc:
+            raise errors.UsageError(
+                f"--previous-passphrase-env {previous_passphrase_env!r}: not a variable name"
+            ) from exc
+    previous = keys.load_signing_key(previous_path, passphrase=read_secret(source))
+    path = trust_state_path(config)
+    state = TrustStateFile(path, key=key, previous=previous.public_key())
+    memory = state.load()
+    if memory is None:
+        raise errors.UsageError(f"{path}: no trust state yet (the daemon has not started here)")
+    state.save(memory)
+    click.echo(
+        f"{path}: re-signed by key {key.public_key().key_id} "
+        f"(was {previous.public_key().key_id}); nothing it remembers changed"
+    )
 
 
 def _trusting(config_path: str) -> TrustingConfig:

@@ -13,10 +13,14 @@ its store:
 The file is canonical JSON ``{"key_id", "signature", "state"}``, where the daemon's own signing
 key signs ``TRUST_STATE_CONTEXT || 0x00 || uint64_be(len(c)) || c`` over the canonical JSON
 ``c`` of ``state``: a file edited at rest (a lowered floor, an older registry) does not verify,
-and the daemon refuses to start on it. After a key rotation, a file signed by the daemon's
-previous key is accepted when the stored registry lists both keys for the same holder, and is
-re-signed with the new key at the next save. It is written to a temporary file, fsynced and
-renamed, then the directory is fsynced: a crash leaves the old state or the new, never half.
+and the daemon refuses to start on it. Only the daemon's own key is accepted: nothing inside the
+file (its registry above all) may vouch for the key that signed it, or whoever can write the
+file could sign a state of their own choosing. After a rotation of the daemon's key the
+operator, who holds the previous key, vouches for it (``broker trust rekey``): the file is
+verified with that key, which must not have been revoked, and re-signed with the new one.
+
+It is written to a temporary file, fsynced and renamed, then the directory is fsynced: a crash
+leaves the old state or the new, never half.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from collections.abc import Mapping
 import pydantic
 
 from broker import crypto, errors, strictjson
-from broker.ids import AccordId, KeyId, PartnerCode
+from broker.ids import AccordId, KeyId
 from broker.keys import Registry, canonical_json, load_trusted_registry
 from broker.reasons import ReasonCode
 from broker.trust.acts import ActMemory, Halt
@@ -104,9 +108,18 @@ def _signing_input(state: bytes) -> bytes:
 class TrustStateFile:
     """``trust-state.json``: load (verifying it) and save (atomically) a daemon's memory."""
 
-    def __init__(self, path: pathlib.Path, *, key: crypto.SigningKey) -> None:
+    def __init__(
+        self,
+        path: pathlib.Path,
+        *,
+        key: crypto.SigningKey,
+        previous: crypto.VerifyKey | None = None,
+    ) -> None:
+        """``previous``: the daemon's key before a rotation, given by its operator; a file
+        it signed is accepted (unless the stored registry revoked it) to be re-signed."""
         self.path = path
         self._key = key
+        self._previous = previous
 
     def load(self) -> TrustMemory | None:
         """The memory on disk, or None when there is none; raises TrustStateError (a
@@ -177,8 +190,20 @@ class TrustStateFile:
         own = self._key.public_key()
         if document.key_id == own.key_id:
             key = own
+        elif self._previous is not None and document.key_id == self._previous.key_id:
+            key = self._previous
+            revoked = self._revocation(KeyId(key.key_id), stored)
+            if revoked is not None:
+                raise self._bad(
+                    f"it is signed by the previous key {key.key_id}, which the registry it "
+                    f"holds revoked ({revoked}): whoever held that key could have written it"
+                )
         else:
-            key = self._previous_key(KeyId(document.key_id), stored)
+            raise self._bad(
+                f"it is signed by key {document.key_id}, not this daemon's key {own.key_id} "
+                "(after a rotation of the daemon's key, `broker trust rekey --previous-key` "
+                "re-signs it)"
+            )
         state = canonical_json(document.state.model_dump(mode="json"))
         try:
             key.verify(
@@ -188,23 +213,12 @@ class TrustStateFile:
         except (errors.VerificationError, binascii.Error) as exc:
             raise self._bad("its signature does not verify: it was changed at rest") from exc
 
-    def _previous_key(self, key_id: KeyId, stored: Registry) -> crypto.VerifyKey:
-        """The daemon's previous key, if the stored registry lists it for the same holder
-        (and never revoked it before it was even valid)."""
-        records = {r.key_id: r for r in stored.key_records()}
-        old, new = records.get(key_id), records.get(self._key.public_key().key_id)
-        if old is None or new is None or (old.role, old.owner) != (new.role, new.owner):
-            raise self._bad(f"it is signed by key {key_id}, which is not this daemon's")
-        try:
-            if old.role == "signing":
-                return stored.signing_key(PartnerCode(old.owner), key_id, at=old.not_before)
-            if old.role == "gateway":
-                return stored.gateway_key(key_id, at=old.not_before)
-            if old.role == "witness":
-                return stored.witness_key(key_id, at=old.not_before)
-        except errors.KeyTrustError as exc:
-            raise self._bad(f"its signer {key_id} is not a usable key") from exc
-        raise self._bad(f"it is signed by a {old.role} key")
+    @staticmethod
+    def _revocation(key_id: KeyId, stored: Registry) -> str | None:
+        for record in stored.key_records():
+            if record.key_id == key_id and record.revoked_at is not None:
+                return f"revoked: {record.reason}"
+        return None
 
     def _bad(self, why: str) -> errors.RegistryError:
         return errors.RegistryError(
