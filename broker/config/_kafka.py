@@ -159,6 +159,16 @@ class KafkaSettings(Section):
     def _prefix(cls, value: str) -> str:
         return validate_prefix(value, error=ValueError)
 
+    @property
+    def is_local_plaintext(self) -> bool:
+        """PLAINTEXT to loopback brokers only: a laptop's own broker, nothing else."""
+        security = self.security
+        return (
+            isinstance(security, PlaintextSecurity)
+            and not security.unsafe_allow_remote
+            and all(is_loopback(b.rsplit(":", 1)[0]) for b in self.bootstrap)
+        )
+
     @model_validator(mode="after")
     def _plaintext_stays_local(self) -> KafkaSettings:
         security = self.security

@@ -198,6 +198,11 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[tuple[str, 
             continue
         if any(not part for part in parts):
             raise errors.UsageError(f"environment variable {name}: empty name part")
+        if any(part.startswith("unsafe_") for part in parts):
+            raise errors.UsageError(
+                f"environment variable {name}: an unsafe_ setting is taken from the "
+                "configuration file only, where it is seen and reviewed"
+            )
         value = _parse_yaml(env[name], origin=f"environment variable {name}")
         node: dict[str, Any] = data
         for depth, part in enumerate(parts[:-1]):

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import Discriminator, Tag, TypeAdapter
+from pydantic import Discriminator, Tag, TypeAdapter, model_validator
 
 from broker.config._base import Partner, Section
 from broker.config._kafka import KafkaSettings
@@ -70,14 +70,29 @@ class BaseDaemonConfig(Section):
     observability: ObservabilitySettings = ObservabilitySettings()
 
 
-class AdapterConfig(BaseDaemonConfig):
+class _DecidingConfig(BaseDaemonConfig):
+    """A daemon that decides by accords: unsigned accords only on a laptop's own broker."""
+
+    accords: AccordSettings = AccordSettings()
+
+    @model_validator(mode="after")
+    def _unsigned_accords_stay_local(self) -> Self:
+        if self.accords.unsafe_allow_unsigned and not self.kafka.is_local_plaintext:
+            raise ValueError(
+                "accords.unsafe_allow_unsigned: only with PLAINTEXT to a loopback broker (a "
+                "laptop demo); with any other Kafka, an accord nobody signed could decide what "
+                "crosses a border"
+            )
+        return self
+
+
+class AdapterConfig(_DecidingConfig):
     """A partner's adapter: it seals what its agency sends and opens what it receives."""
 
     role: ClassVar[Role] = "adapter"
 
     partner: Partner
     """The partner this adapter serves (two capitals, e.g. GB)."""
-    accords: AccordSettings = AccordSettings()
     keys: AdapterKeySettings
     store: AdapterStoreSettings
     spool: SpoolSettings | None = None
@@ -85,13 +100,12 @@ class AdapterConfig(BaseDaemonConfig):
     limits: LimitSettings = LimitSettings()
 
 
-class GatewayConfig(BaseDaemonConfig):
+class GatewayConfig(_DecidingConfig):
     """The policy gateway: it decides on every envelope by its labels and writes the audit log.
     It holds no decryption key."""
 
     role: ClassVar[Role] = "gateway"
 
-    accords: AccordSettings = AccordSettings()
     keys: KeySettings
     store: StoreSettings
     """The de-duplication record, kept across restarts."""

@@ -66,6 +66,33 @@ def test_minimal_config_takes_documented_safe_defaults(tmp_path: Path) -> None:
     assert limits.replay_window_seconds > limits.max_age_seconds + limits.max_clock_skew_seconds
 
 
+def test_unsigned_accords_load_only_for_a_laptop_broker(tmp_path: Path) -> None:
+    """unsafe_allow_unsigned with PLAINTEXT to loopback loads (a demo); with TLS, SASL or a
+    remote broker the file is refused, as `deploy check-config` and the daemons read it."""
+    unsigned = MINIMAL + "accords: {unsafe_allow_unsigned: true}\n"
+    assert load_config(
+        write(tmp_path, unsigned), GatewayConfig, env={}
+    ).accords.unsafe_allow_unsigned
+    secured = unsigned + textwrap.dedent("""\
+        kafka:
+          bootstrap: [kafka.example:9093]
+          security:
+            protocol: SASL_SSL
+            username: gateway
+            password: {env: KAFKA_PASSWORD}
+            ca_file: ca.pem
+        """)
+    with pytest.raises(errors.SchemaError, match="only with PLAINTEXT to a loopback broker"):
+        load_config(write(tmp_path, secured), GatewayConfig, env={})
+    remote = unsigned + textwrap.dedent("""\
+        kafka:
+          bootstrap: [10.0.0.5:9092]
+          security: {protocol: PLAINTEXT, unsafe_allow_remote: true}
+        """)
+    with pytest.raises(errors.SchemaError, match="only with PLAINTEXT to a loopback broker"):
+        load_config(write(tmp_path, remote), GatewayConfig, env={})
+
+
 def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
     """A unit file and a shell in another directory read the same files."""
     config = load_config(write(tmp_path, MINIMAL), env={})
@@ -183,13 +210,20 @@ class TestEnvironmentOverrides:
             "BROKER_KAFKA__BOOTSTRAP": "127.0.0.1:19092,127.0.0.2:19092",
             "BROKER_KAFKA__SESSION_TIMEOUT_MS": "15000",
             "BROKER_PARTNER": "RS",
-            "BROKER_ACCORDS__UNSAFE_ALLOW_UNSIGNED": "true",
         }
         config = load_config(write(tmp_path, ADAPTER), AdapterConfig, env=env)
         assert config.kafka.bootstrap == ("127.0.0.1:19092", "127.0.0.2:19092")
         assert config.kafka.session_timeout_ms == 15_000
         assert config.partner == "RS"
-        assert config.accords.unsafe_allow_unsigned is True
+
+    @pytest.mark.parametrize(
+        "name",
+        ["BROKER_ACCORDS__UNSAFE_ALLOW_UNSIGNED", "BROKER_KAFKA__SECURITY__UNSAFE_ALLOW_REMOTE"],
+    )
+    def test_no_unsafe_setting_comes_from_the_environment(self, tmp_path: Path, name: str) -> None:
+        """Whoever can set a daemon's environment must not switch off a safeguard unseen."""
+        with pytest.raises(errors.UsageError, match="configuration file only"):
+            load_config(write(tmp_path, ADAPTER), AdapterConfig, env={name: "true"})
 
     def test_nested_sections_are_created(self, tmp_path: Path) -> None:
         env = {
