@@ -56,20 +56,23 @@ class AccordFiles:
     """The accord files a daemon reads, the last good version each gave, and the set they feed.
 
     A file that fails (unreadable, malformed, not co-signed) keeps the version it last gave, so
-    an operator's half-written edit stops nothing; a file that disappears takes its version with
-    it. Every verified version goes to :attr:`accords`, which decides what is in force.
+    an operator's half-written edit stops nothing, but only while that version's own bytes
+    still verify against the registry held now: a version whose signer was revoked since, or
+    whose signatures lapsed, is dropped like any other. A file that disappears takes its
+    version with it. Every verified version goes to :attr:`accords`, which decides what is in
+    force.
     """
 
     def __init__(self, accords: AccordSet | None = None) -> None:
         self.accords = accords or AccordSet()
-        self._by_path: dict[str, AccordInForce] = {}
+        self._by_path: dict[str, _Good] = {}
 
     @classmethod
     def holding(cls, versions: Iterable[AccordInForce], *, now: dt.datetime) -> AccordFiles:
         """Hold ``versions`` as if read from files (for tools and tests that have them)."""
         files = cls()
-        files._by_path = {f"{v.accord.accord} v{v.accord.version}": v for v in versions}
-        refusals = files.accords.replace(files._by_path.values(), now=now)
+        held = {f"{v.accord.accord} v{v.accord.version}": v for v in versions}
+        refusals = files.accords.replace(held.values(), now=now)
         if refusals:
             raise errors.PolicyError(f"{refusals[0].source}: {refusals[0].reason}")
         return files
@@ -92,51 +95,95 @@ class AccordFiles:
     ) -> Reading:
         """Read every accord file in ``paths`` and hold what verifies, then apply each accord's
         signed acts (``<accord id>.acts.json`` beside its file); one refusal per problem."""
-        fresh: dict[str, AccordInForce] = {}
+        fresh: dict[str, _Good] = {}
         refusals: list[Refusal] = []
         floors = self.accords.floors
         for path in paths:
             try:
-                held = _read_one(path, registry, now, unsafe_allow_unsigned=unsafe_allow_unsigned)
+                files = _AccordBytes.read(path, signed=not unsafe_allow_unsigned)
+                held = files.verify(path, registry, now)
                 floor = floors.get(held.accord.accord_id, 0)
                 if held.accord.version < floor:
                     raise errors.PolicyError(
                         f"{held.accord.accord} v{held.accord.version} is older than version "
                         f"{floor}, which has been in force (rollback refused)"
                     )
-                fresh[str(path)] = held
+                fresh[str(path)] = _Good(held, files)
             except errors.BrokerError as exc:
-                last = self._by_path.get(str(path))
-                kept = ""
-                if last is not None:
-                    fresh[str(path)] = last
-                    kept = f" (keeping {last.accord.accord} v{last.accord.version} from it)"
-                refusals.append(Refusal(str(path), exc.diagnostics() + kept))
+                kept = self._keep_last(path, registry, now)
+                if kept is not None:
+                    fresh[str(path)] = kept
+                    refusals.append(Refusal(str(path), exc.diagnostics() + kept.kept_note))
+                else:
+                    refusals.append(Refusal(str(path), exc.diagnostics()))
         self._by_path = fresh
-        refusals += self.accords.replace(fresh.values(), now=now)
-        chains, unreadable = _read_acts(fresh)
+        versions = {source: good.version for source, good in fresh.items()}
+        refusals += self.accords.replace(versions.values(), now=now)
+        chains, unreadable = _read_acts(versions)
         applied_refusals, applied = self.accords.apply_acts(chains, registry=registry, now=now)
         return Reading(tuple(refusals + unreadable + applied_refusals), tuple(applied))
 
+    def _keep_last(self, path: pathlib.Path, registry: Registry, now: dt.datetime) -> _Good | None:
+        """The version ``path`` last gave, if its own bytes still verify now."""
+        last = self._by_path.get(str(path))
+        if last is None:
+            return None
+        try:
+            last.files.verify(path, registry, now)
+        except errors.BrokerError as exc:
+            _log.warning(
+                "accord_last_good_dropped",
+                path=str(path),
+                accord=last.version.accord.accord,
+                version=last.version.accord.version,
+                why=exc.diagnostics(),
+            )
+            return None
+        return last
 
-def _read_one(
-    path: pathlib.Path, registry: Registry, now: dt.datetime, *, unsafe_allow_unsigned: bool
-) -> AccordInForce:
-    accord = parse_accord(_read(path, MAX_ACCORD_BYTES), source=str(path))
-    if unsafe_allow_unsigned:
-        _log.warning(
-            "UNSAFE: accord loaded without checking co-signatures",
-            path=str(path),
-            accord=accord.accord,
-            version=accord.version,
-        )
-        return AccordInForce(accord, cosign.accord_digest(accord))
-    sigs = cosign.signature_path(path)
-    signatures = cosign.parse_signature_file(
-        _read(sigs, cosign.MAX_SIGNATURE_FILE_BYTES), source=str(sigs)
-    )
-    verified = cosign.verify_accord(accord, signatures, registry=registry, now=now)
-    return AccordInForce(accord, verified.digest)
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _AccordBytes:
+    """An accord file's bytes and its signature file's (None when signatures are not read)."""
+
+    accord: bytes
+    signatures: bytes | None
+
+    @classmethod
+    def read(cls, path: pathlib.Path, *, signed: bool) -> _AccordBytes:
+        accord = _read(path, MAX_ACCORD_BYTES)
+        if not signed:
+            return cls(accord, None)
+        return cls(accord, _read(cosign.signature_path(path), cosign.MAX_SIGNATURE_FILE_BYTES))
+
+    def verify(self, path: pathlib.Path, registry: Registry, now: dt.datetime) -> AccordInForce:
+        """The accord these bytes hold, its co-signatures checked against ``registry`` at
+        ``now`` (unless they were read unsigned: local demos only, with a warning)."""
+        accord = parse_accord(self.accord, source=str(path))
+        if self.signatures is None:
+            _log.warning(
+                "UNSAFE: accord loaded without checking co-signatures",
+                path=str(path),
+                accord=accord.accord,
+                version=accord.version,
+            )
+            return AccordInForce(accord, cosign.accord_digest(accord))
+        sigs = cosign.signature_path(path)
+        signatures = cosign.parse_signature_file(self.signatures, source=str(sigs))
+        verified = cosign.verify_accord(accord, signatures, registry=registry, now=now)
+        return AccordInForce(accord, verified.digest)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Good:
+    """A verified version and the bytes it was verified from."""
+
+    version: AccordInForce
+    files: _AccordBytes
+
+    @property
+    def kept_note(self) -> str:
+        return f" (keeping {self.version.accord.accord} v{self.version.accord.version} from it)"
 
 
 def acts_path(accord_file: pathlib.Path, accord: AccordId) -> pathlib.Path:

@@ -14,7 +14,7 @@ import pathlib
 import pytest
 
 from broker import cosign, crypto, errors
-from broker.ids import AccordId, PartnerCode
+from broker.ids import AccordId, KeyId, PartnerCode
 from broker.keys.testing import RegistryFixture, build_registry
 from broker.policy import parse_accord
 from broker.trust import HeldTrust, TrustStateFile
@@ -188,3 +188,35 @@ def test_an_expired_registry_is_held_but_not_usable(daemon: Daemon) -> None:
     (daemon.root / "registry.json").write_bytes(fresh)
     assert held.update_registry(now=later).adopted
     assert held.usable(later)
+
+
+def test_an_accord_whose_signer_is_revoked_is_dropped_not_kept_as_last_good(
+    daemon: Daemon,
+) -> None:
+    """GB's policy key is revoked: the accord file, unchanged, no longer verifies, and the
+    version it gave is not kept as "last good" (that would keep a revoked signer's accord
+    in force for ever)."""
+    held = daemon.start()
+    assert version_held(held) == 1
+    draft = daemon.fixture.edit()
+    policy_key = daemon.fixture.partners[GB].policy.public_key().key_id
+    draft.revoke(partner=GB, key_id=KeyId(policy_key), at=NOW, reason="stolen")
+    _, revoked = daemon.fixture.resign(draft, now=NOW)
+    (daemon.root / "registry.json").write_bytes(revoked)
+    update, reading = held.reload([daemon.root / "registry.json"], now=NOW)
+    assert update.adopted
+    assert version_held(held) is None
+    [refusal] = reading.refusals
+    assert "lacks a valid signature from a current policy key of GB" in refusal.reason
+    assert "keeping" not in refusal.reason
+
+
+def test_a_half_written_edit_keeps_the_last_good_version_while_it_verifies(
+    daemon: Daemon,
+) -> None:
+    held = daemon.start()
+    assert version_held(held) == 1
+    (daemon.root / "accords" / "gb-rs.yaml").write_text("accord: [unfinished", encoding="utf-8")
+    reading = held.read_accords(now=NOW)
+    assert version_held(held) == 1
+    assert any("keeping gb-rs v1" in r.reason for r in reading.refusals)
