@@ -27,7 +27,7 @@ from typing import Annotated, Literal, NoReturn
 from pydantic import Field
 
 from broker import crypto, errors, limits
-from broker.envelope import MAX_ENVELOPE_BYTES, parse
+from broker.envelope import DEFAULT_MAX_SKEW, MAX_ENVELOPE_BYTES, parse
 from broker.ids import AccordId, KeyId, MessageId, PartnerCode
 from broker.keys import canonical_json
 from broker.pipeline.records import (
@@ -59,7 +59,6 @@ MAX_ATTESTATION_BYTES = limits.ATTESTATION_MAX_BYTES
 MAX_GATEWAY_SIGNATURE_BYTES = limits.GATEWAY_SIGNATURE_MAX_BYTES
 #: what a receiver refuses unparsed: a frame around the largest envelope the format allows
 MAX_DELIVERY_BYTES = limits.DELIVERY_FORMAT_MAX_BYTES
-DEFAULT_MAX_SKEW = dt.timedelta(minutes=5)
 
 _U32 = struct.Struct(">I")
 _HEX64 = r"^[0-9a-f]{64}$"

@@ -28,6 +28,7 @@ from broker.errors import PolicyError
 from broker.ids import AccordId, PartnerCode
 from broker.keys import Registry
 from broker.policy import Accord
+from broker.reasons import ReasonCode
 from broker.trust.acts import Act, ActMemory, ActsFile, Halt, stand
 
 __all__ = [
@@ -164,6 +165,10 @@ class AccordSet:
     ) -> None:
         self._floors: dict[AccordId, int] = dict(floors or {})
         self._acts: dict[AccordId, ActMemory] = dict(acts or {})
+        #: accords whose acts file this daemon has never verified any of and cannot verify
+        #: now: halted until it can (a fresh daemon must not ignore a suspension it cannot
+        #: check), never remembered
+        self._unverified: dict[AccordId, Halt] = {}
         self._versions: dict[AccordId, tuple[AccordInForce, ...]] = {}
         self._cached: tuple[dt.datetime, dt.datetime, AccordBook] | None = None
         #: counts changes to what must be remembered (floors, acts), so a holder knows when
@@ -187,10 +192,13 @@ class AccordSet:
         empty chain); returns the refusals and the acts applied for the first time.
 
         A chain that is broken, badly signed or shorter than what was applied before is
-        refused and the accord keeps its standing: a suspension survives a deleted file.
+        refused and the accord keeps its standing: a suspension survives a deleted file. A
+        daemon that has applied none of an accord's acts and cannot verify its chain halts the
+        accord until it can: the chain may hold a suspension.
         """
         refusals: list[Refusal] = []
         applied: list[Act] = []
+        self._unverified = {}
         for accord_id in sorted(set(self._versions) | set(chains) | set(self._acts)):
             parties = self.parties(accord_id)
             chain = chains.get(accord_id, ActsFile(accord=accord_id))
@@ -208,6 +216,12 @@ class AccordSet:
                 )
             except PolicyError as exc:
                 refusals.append(Refusal(f"{accord_id} acts", exc.diagnostics()))
+                if accord_id not in self._acts and chain.acts:
+                    self._unverified[accord_id] = Halt(
+                        ReasonCode.ACCORD_SUSPENDED,
+                        f"accord {accord_id} is halted: its signed acts do not verify "
+                        f"({exc.diagnostics()})",
+                    )
                 continue
             if standing.memory.length and standing.memory != self._acts.get(accord_id):
                 self._acts[accord_id] = standing.memory
@@ -284,7 +298,7 @@ class AccordSet:
                 if held.accord.version > floor:
                     self._floors[accord_id] = held.accord.version
                     self.generation += 1
-        halts = {a: m.halt for a, m in self._acts.items() if m.halt is not None}
+        halts = {**self._unverified, **self._halts_remembered()}
         book = AccordBook(((held.accord, held.digest) for held in chosen.values()), halts=halts)
         start, end = self._stable_span(now)
         self._cached = (start, end, book)
@@ -307,10 +321,19 @@ class AccordSet:
                     state=_state(chosen.accord, now),
                     successor=_successor(versions, chosen.accord),
                     last=last,
-                    halt=None if (memory := self._acts.get(accord_id)) is None else memory.halt,
+                    halt=self._halt(accord_id),
                 )
             )
         return result
+
+    def _halts_remembered(self) -> dict[AccordId, Halt]:
+        return {a: m.halt for a, m in self._acts.items() if m.halt is not None}
+
+    def _halt(self, accord_id: AccordId) -> Halt | None:
+        memory = self._acts.get(accord_id)
+        if memory is not None:
+            return memory.halt
+        return self._unverified.get(accord_id)
 
     def _stable_span(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
         """The span around ``now`` in which no version starts or ends: the book holds for it."""

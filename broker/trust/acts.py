@@ -32,6 +32,8 @@ import pydantic
 from pydantic import Field
 
 from broker import crypto, errors, strictjson
+from broker.clock import parse_instant
+from broker.envelope import DEFAULT_MAX_SKEW
 from broker.ids import KeyId, PartnerCode
 from broker.keys import Registry, canonical_json, format_timestamp
 from broker.reasons import ReasonCode
@@ -249,11 +251,19 @@ def stand(
     memory: ActMemory | None = None,
 ) -> Standing:
     """Check ``chain`` and fold it into the accord's standing; raise PolicyError if it is
-    broken, badly signed, or does not extend ``memory`` (what this daemon applied before)."""
+    broken, badly signed, or does not extend ``memory`` (what this daemon applied before).
+
+    The acts ``memory`` covers were verified when first applied and are not judged again:
+    the chain's digests tie them to its head, and a signer's key expiring or being revoked
+    since must not undo a suspension. Each new act needs signatures by keys valid at its own
+    time and not revoked by now (whoever holds a revoked key could date an act before the
+    revocation), and may not be dated ahead of ``now`` by more than the clock skew allowed.
+    """
     halt: Halt | None = None
     previous = GENESIS
     complete = 0
     pending: frozenset[PartnerCode] = frozenset()
+    known = 0 if memory is None else memory.length
     for index, signed in enumerate(chain.acts):
         act = signed.act
         where = f"{chain.accord} act {index + 1}"
@@ -261,14 +271,16 @@ def stand(
             raise errors.PolicyError(f"{where}: the chain is broken (seq, previous or accord)")
         if act.by not in parties:
             raise errors.PolicyError(f"{where}: {act.by} is not a party to {chain.accord}")
-        signers = _valid_signers(signed, parties=parties, registry=registry, now=now)
-        needed = parties if act.kind == "resume" else frozenset({PartnerCode(act.by)})
-        if not needed <= signers:
-            if act.kind != "resume" or index != len(chain.acts) - 1:
-                missing = ", ".join(sorted(needed - signers))
-                raise errors.PolicyError(f"{where}: lacks a valid signature by {missing}")
-            pending = signers  # a resumption still being co-signed: no effect yet
-            break
+        if index >= known:
+            at = _act_time(act, where, now=now)
+            signers = _valid_signers(signed, parties=parties, registry=registry, at=at, now=now)
+            needed = parties if act.kind == "resume" else frozenset({PartnerCode(act.by)})
+            if not needed <= signers:
+                if act.kind != "resume" or index != len(chain.acts) - 1:
+                    missing = ", ".join(sorted(needed - signers))
+                    raise errors.PolicyError(f"{where}: lacks a valid signature by {missing}")
+                pending = signers  # a resumption still being co-signed: no effect yet
+                break
         halt = _apply(halt, act, where)
         previous = act_digest(act)
         complete = index + 1
@@ -283,6 +295,13 @@ def stand(
             )
         new_acts = new_acts[memory.length :]
     return Standing(ActMemory(complete, previous, halt), pending, new_acts)
+
+
+def _act_time(act: Act, where: str, *, now: dt.datetime) -> dt.datetime:
+    at = parse_instant(act.at)
+    if at > now + DEFAULT_MAX_SKEW:
+        raise errors.PolicyError(f"{where}: dated {act.at}, ahead of this daemon's clock")
+    return at
 
 
 def _apply(halt: Halt | None, act: Act, where: str) -> Halt | None:
@@ -308,16 +327,25 @@ def _valid_signers(
     *,
     parties: frozenset[PartnerCode],
     registry: Registry,
+    at: dt.datetime,
     now: dt.datetime,
 ) -> frozenset[PartnerCode]:
+    """The parties whose signature on ``signed`` is by a policy key valid at ``at`` (the act's
+    time) and not revoked by ``now``: a key that merely expired since still vouches for what
+    it signed in its time, a revoked one for nothing not already applied."""
     message = _signing_input(signed.act)
+    revoked = {
+        r.key_id
+        for r in registry.key_records()
+        if r.role == "policy" and r.revoked_at is not None and r.revoked_at <= now
+    }
     valid: set[PartnerCode] = set()
     for entry in signed.signatures:
         partner = PartnerCode(entry.partner)
-        if partner not in parties or partner in valid:
+        if partner not in parties or partner in valid or entry.key_id in revoked:
             continue
         try:
-            keys = {k.key_id: k for k in registry.policy_keys(partner, at=now)}
+            keys = {k.key_id: k for k in registry.policy_keys(partner, at=at)}
             key = keys.get(KeyId(entry.key_id))
             if key is None:
                 continue

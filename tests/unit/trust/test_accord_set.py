@@ -13,8 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from broker.ids import AccordId, PartnerCode
+from broker.keys.testing import build_registry
 from broker.policy import Accord, parse_accord
 from broker.trust import AccordInForce, AccordSet
+from broker.trust.acts import ActsFile, add_act
 
 GB, RS, MK = PartnerCode("GB"), PartnerCode("RS"), PartnerCode("MK")
 DAY = dt.timedelta(days=1)
@@ -208,3 +210,37 @@ def test_no_sequence_of_updates_renames_deletions_and_restarts_lowers_the_versio
             effective_from, expires_at = held.in_force
             if effective_from <= now < expires_at:
                 highest_in_force = max(highest_in_force, held.version)
+
+
+def test_a_fresh_daemon_that_cannot_verify_an_accords_acts_halts_the_accord() -> None:
+    """No act applied yet, and the chain does not verify (here: signed by a key the registry
+    does not list): the chain may hold a suspension, so the accord is halted, not ignored;
+    a daemon that has applied the chain before keeps the standing it remembers instead."""
+    registry = build_registry(now=MID_2026, partners=("GB", "RS"), roots=1, threshold=1)
+    stranger = build_registry(now=MID_2026, partners=("GB", "RS"), roots=1, threshold=1)
+    chain = add_act(
+        ActsFile(accord="gb-rs"),
+        kind="suspend",
+        key=stranger.partners[RS].policy,
+        partner=RS,
+        parties=frozenset({GB, RS}),
+        at=MID_2026,
+        reason="not RS's key",
+    )
+    accords = holding(V1)
+    refusals, applied = accords.apply_acts(
+        {AccordId("gb-rs"): chain}, registry=registry.registry, now=MID_2026
+    )
+    assert applied == []
+    assert [r.source for r in refusals] == ["gb-rs acts"]
+    book = accords.book(MID_2026)
+    accord_held = book.for_pair(GB, RS)
+    assert accord_held is not None
+    halt = book.halt(accord_held)
+    assert halt is not None
+    assert "do not verify" in halt.reason
+    assert accords.acts == {}  # a halt for want of proof is never remembered
+    # the file is removed: nothing is left to verify, and the accord is in force again
+    accords.apply_acts({}, registry=registry.registry, now=MID_2026)
+    book = accords.book(MID_2026)
+    assert book.halt(accord_held) is None

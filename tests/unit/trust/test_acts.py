@@ -9,7 +9,7 @@ import pytest
 
 from broker import crypto
 from broker.errors import PolicyError
-from broker.ids import AccordId, PartnerCode
+from broker.ids import AccordId, KeyId, PartnerCode
 from broker.keys.testing import build_registry
 from broker.reasons import ReasonCode
 from broker.trust.acts import ActsFile, add_act, parse_acts_file, stand
@@ -21,7 +21,12 @@ WORLD = build_registry(now=NOW, partners=("GB", "RS", "TR"), roots=1, threshold=
 
 
 def act(
-    chain: ActsFile, kind: str, by: PartnerCode, key: crypto.SigningKey | None = None
+    chain: ActsFile,
+    kind: str,
+    by: PartnerCode,
+    key: crypto.SigningKey | None = None,
+    *,
+    at: dt.datetime = NOW,
 ) -> ActsFile:
     return add_act(
         chain,
@@ -29,7 +34,7 @@ def act(
         key=key or WORLD.partners[by].policy,
         partner=by,
         parties=PARTIES,
-        at=NOW,
+        at=at,
         reason=f"{kind} by {by}",
     )
 
@@ -125,3 +130,38 @@ def test_a_non_party_cannot_act() -> None:
     with pytest.raises(PolicyError, match="not a party"):
         act(EMPTY, "suspend", TR)
     assert AccordId("gb-rs") == EMPTY.accord
+
+
+def test_a_suspension_outlives_the_key_that_signed_it() -> None:
+    """A year on, RS's policy key has expired: the suspension it signed still stands, for a
+    daemon that applied it and for one reading the chain afresh (the key was valid then)."""
+    suspended = act(EMPTY, "suspend", RS)
+    memory = stand(suspended, parties=PARTIES, registry=WORLD.registry, now=NOW).memory
+    later = NOW + dt.timedelta(days=400)
+    again = stand(suspended, parties=PARTIES, registry=WORLD.registry, now=later, memory=memory)
+    assert again.memory == memory
+    fresh = stand(suspended, parties=PARTIES, registry=WORLD.registry, now=later)
+    assert fresh.memory.halt is not None
+
+
+def test_a_revoked_key_signs_no_new_act_even_dated_before_its_revocation() -> None:
+    """RS's policy key is revoked an hour from now. A resumption it signed, dated before the
+    revocation but not applied by then, does not count (whoever holds the key could date it
+    so); what was applied before stays applied."""
+    suspended = act(EMPTY, "suspend", GB)
+    memory = stand(suspended, parties=PARTIES, registry=WORLD.registry, now=NOW).memory
+    resumed = act(act(suspended, "resume", GB), "resume", RS)
+    draft = WORLD.edit()
+    rs_key = KeyId(WORLD.partners[RS].policy.public_key().key_id)
+    draft.revoke(partner=RS, key_id=rs_key, at=NOW + dt.timedelta(hours=1), reason="stolen")
+    revoked, _ = WORLD.resign(draft, now=NOW)
+    later = NOW + dt.timedelta(hours=2)
+    standing = stand(resumed, parties=PARTIES, registry=revoked, now=later, memory=memory)
+    assert standing.memory == memory  # still suspended: the resumption awaits RS
+    assert standing.pending == {GB}
+
+
+def test_an_act_dated_ahead_of_the_clock_is_refused() -> None:
+    ahead = act(EMPTY, "suspend", RS, at=NOW + dt.timedelta(hours=1))
+    with pytest.raises(PolicyError, match="ahead of this daemon's clock"):
+        standing_of(ahead)
