@@ -17,7 +17,8 @@ from broker.adapter._setup import AdapterKeys
 from broker.adapter.journal import SendJournal
 from broker.adapter.outputs import Delivery, DeliveryDir, Webhook
 from broker.adapter.receiving import inbox_item, log_rejection, rejection_row, verify_record
-from broker.adapter.spool import Spool, parse_submission
+from broker.adapter.spool import MAX_SUBMISSION_BYTES, Spool, parse_submission
+from broker.bounded import read_bounded
 from broker.clock import Clock
 from broker.config import outbox_topic
 from broker.envelope import DEFAULT_MAX_AGE, DEFAULT_MAX_SKEW
@@ -134,9 +135,18 @@ class Adapter:
         ready: list[tuple[Path, str, list[SendOutcome], list[str]]] = []
         for path in waiting:
             try:
-                data = path.read_bytes()
-            except OSError as exc:
-                _log.warning("spool_unreadable", file=path.name, error=exc.strerror)
+                # bounded, and never blocking on a FIFO put in a file's place after the scan
+                data = read_bounded(
+                    path,
+                    limit=MAX_SUBMISSION_BYTES,
+                    what="the submission",
+                    too_large=errors.SchemaError,
+                )
+            except errors.SchemaError as exc:
+                self.spool.mark_rejected(path, str(exc))
+                continue
+            except errors.UsageError as exc:
+                _log.warning("spool_unreadable", file=path.name, error=str(exc))
                 continue
             source = Spool.source_key(path, data)
             handled += 1

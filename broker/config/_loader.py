@@ -36,6 +36,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent
 
 from broker import errors
+from broker.bounded import read_bounded
 from broker.config._base import SecretSource
 from broker.config.roles import ROLES, BaseDaemonConfig, DaemonConfig, any_role, role_of
 from broker.schema.export import portable_patterns
@@ -83,13 +84,9 @@ def load_config(
     is present.
     """
     file = Path(path)
-    try:
-        with file.open("rb") as handle:
-            raw = handle.read(MAX_CONFIG_BYTES + 1)
-    except OSError as exc:
-        raise errors.UsageError(f"{file}: cannot read configuration: {exc.strerror}") from exc
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise errors.SchemaError(f"{file}: configuration larger than {MAX_CONFIG_BYTES} bytes")
+    raw = read_bounded(
+        file, limit=MAX_CONFIG_BYTES, what="configuration", too_large=errors.SchemaError
+    )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

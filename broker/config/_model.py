@@ -73,10 +73,12 @@ class AccordSettings(Section):
         return sorted(files)
 
     def watched(self) -> tuple[Path, ...]:
-        """The paths whose change means the accords must be read again (files, their
-        signature files, the directory)."""
+        """The paths whose change means the accords must be read again: each file, its
+        signature file, and the folder holding it (where its signed acts file appears, named by
+        the accord's id, which no path says), and the accords directory."""
         sigs = tuple(cosign.signature_path(p) for p in self.paths)
-        return (*self.paths, *sigs, *(() if self.dir is None else (self.dir,)))
+        folders = tuple(sorted({p.parent for p in self.paths} - {self.dir}))
+        return (*self.paths, *sigs, *folders, *(() if self.dir is None else (self.dir,)))
 
 
 class KeySettings(Section):

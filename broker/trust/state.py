@@ -35,6 +35,7 @@ from collections.abc import Mapping
 import pydantic
 
 from broker import crypto, errors, strictjson
+from broker.bounded import read_bounded
 from broker.ids import AccordId, KeyId
 from broker.keys import Registry, canonical_json, load_trusted_registry
 from broker.reasons import ReasonCode
@@ -124,12 +125,15 @@ class TrustStateFile:
     def load(self) -> TrustMemory | None:
         """The memory on disk, or None when there is none; raises TrustStateError (a
         RegistryError) when the file exists but does not verify."""
-        try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
+        if not self.path.exists() and not self.path.is_symlink():
             return None
-        except OSError as exc:
-            raise errors.RegistryError(f"{self.path}: cannot read: {exc.strerror}") from exc
+        data = read_bounded(
+            self.path,
+            limit=_MAX_BYTES,
+            what="the trust state",
+            too_large=errors.RegistryError,
+            unreadable=errors.RegistryError,
+        )
         document = self._parse(data)
         state = document.state
         try:
@@ -178,8 +182,6 @@ class TrustStateFile:
             os.close(directory)
 
     def _parse(self, data: bytes) -> _FileModel:
-        if len(data) > _MAX_BYTES:
-            raise self._bad(f"it is over {_MAX_BYTES} bytes")
         try:
             raw = strictjson.loads(data, max_depth=8, allow_floats=False)
             return _FileModel.model_validate_json(canonical_json(raw))

@@ -17,6 +17,7 @@ from broker.adapter import (
     write_submission,
     write_submissions,
 )
+from broker.adapter.spool import MAX_SUBMISSION_BYTES
 from broker.schema import Classification, Purpose, message_bytes
 
 from .world import MK, RS, report
@@ -68,6 +69,30 @@ def test_an_invalid_submission_is_rejected_with_a_reason(
     assert (spool.rejected / path.name).exists(), name
     reason = (spool.rejected / f"{path.name}.reason").read_text()
     assert says in reason
+    assert len(uk.journal) == 0
+
+
+def test_an_oversized_submission_is_rejected_unread(uk: Adapter) -> None:
+    """A file past the submission limit is refused after reading one byte past the limit,
+    never loaded whole."""
+    spool = _spool(uk)
+    path = _drop(spool, "huge.json", b" " * (MAX_SUBMISSION_BYTES + 1))
+    assert uk.process_spool() == 0
+    assert "larger than" in (spool.rejected / f"{path.name}.reason").read_text()
+    assert len(uk.journal) == 0
+
+
+def test_a_fifo_in_place_of_a_submission_never_blocks_the_adapter(uk: Adapter) -> None:
+    """A file that a FIFO replaces between the scan and the read is skipped with a warning:
+    opening a FIFO nobody writes to would block the adapter for ever."""
+    spool = _spool(uk)
+    path = write_submission(spool.root, report(), [RS])
+    waiting = spool.waiting()
+    assert waiting == [path]
+    path.unlink()
+    os.mkfifo(path)
+    spool._queue.extend(waiting)  # as if scanned before the swap
+    assert uk.process_spool() == 0
     assert len(uk.journal) == 0
 
 

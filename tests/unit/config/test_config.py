@@ -21,6 +21,7 @@ from broker.config import (
     load_config,
     read_secret,
 )
+from broker.runtime.watch import FileWatcher
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "deploy" / "examples"
@@ -330,3 +331,18 @@ def test_limits_reject_a_window_shorter_than_acceptance() -> None:
         LimitSettings(
             max_age_seconds=3_600, max_clock_skew_seconds=300, replay_window_seconds=3_900
         )
+
+
+def test_an_acts_file_beside_an_accord_named_by_path_is_noticed(tmp_path: Path) -> None:
+    """`accords.paths` names the accord file only; the signed acts file appears beside it under
+    the accord's id. Writing it must wake the reload, or a suspension would wait for the next
+    restart."""
+    folder = tmp_path / "accords"
+    folder.mkdir()
+    (folder / "gb-rs.yaml").write_text("accord: gb-rs\n", encoding="utf-8")
+    text = MINIMAL + "accords: {paths: [accords/gb-rs.yaml]}\n"
+    config = load_config(write(tmp_path, text), GatewayConfig, env={})
+    watcher = FileWatcher(config.accords.watched())
+    assert watcher.poll() == ()
+    (folder / "gb-rs.acts.json").write_text("{}", encoding="utf-8")
+    assert folder.resolve() in watcher.poll()
