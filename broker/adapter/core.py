@@ -37,6 +37,7 @@ from broker.schema import Message
 from broker.store import DedupVerdict, InboxStore, RejectedDelivery
 from broker.store.rejected import DEFAULT_MAX_AGE as REJECTED_MAX_AGE
 from broker.trust import BookSource, RateCounters
+from broker.trust.acts import Halt
 
 __all__ = ["Adapter", "ReceiveVerdict"]
 
@@ -276,6 +277,7 @@ class Adapter:
         if defects is not None and len(defects) != len(frames):
             raise errors.UsageError("receive_many: one defect (or None) per frame")
         now = self.clock.now()
+        halts = self._halts(now)
         receipts: list[_Receipt] = []
         verdicts: list[ReceiveVerdict] = []
         accepted: list[tuple[int, Accepted]] = []
@@ -284,7 +286,7 @@ class Adapter:
             position = ids[index] if ids is not None else None
             with bind_ids(**(position or {})):
                 defect = defects[index] if defects is not None else None
-                outcome = self._verify(frame, now, defect)
+                outcome = _unless_halted(self._verify(frame, now, defect), halts)
                 if isinstance(outcome, Rejected):
                     verdicts.append("rejected")
                     refused.append(self._record_refusal(outcome, frame, position, now, receipts))
@@ -304,6 +306,14 @@ class Adapter:
         ]
         self._send_receipts(receipts)
         return verdicts, deliveries
+
+    def _halts(self, now: dt.datetime) -> dict[str, Halt]:
+        """The accords with a counterpart that a party suspended or terminated, by id."""
+        return {
+            held.accord.accord_id: held.halt
+            for held in self.accords.book(now).counterparts(self.me).values()
+            if held.halt is not None
+        }
 
     def _verify(
         self, frame: bytes | None, now: dt.datetime, defect: str | None = None
@@ -382,12 +392,10 @@ class Adapter:
         for receipt in receipts:
             source = f"receipt:{receipt.for_message}"
             accord = accords.get(receipt.to)
-            if accord is None:
-                _log.warning(
-                    "receipt_not_sent",
-                    message_id=receipt.for_message,
-                    reason="no accord with sender",
-                )
+            halt = None if accord is None else accord.halt
+            if accord is None or halt is not None:
+                why = "no accord with sender" if halt is None else str(halt.code)
+                _log.warning("receipt_not_sent", message_id=receipt.for_message, reason=why)
                 continue
             if source in seen or self.journal.has_source(source):
                 continue
@@ -439,3 +447,14 @@ class Adapter:
             self._shredded.inc(shredded)
             _log.info("messages_shredded", count=shredded)
         return shredded
+
+
+def _unless_halted(outcome: Accepted | Rejected, halts: Mapping[str, Halt]) -> Accepted | Rejected:
+    """A delivery under an accord a party has suspended or terminated is refused like any other
+    flow under it: the gateway may have passed it before the act reached it."""
+    if isinstance(outcome, Rejected):
+        return outcome
+    halt = halts.get(outcome.header.accord_id)
+    if halt is None:
+        return outcome
+    return Rejected(halt.code, halt.reason, outcome.message_id, outcome.sender)

@@ -12,7 +12,7 @@ import pytest
 from broker import crypto, envelope, errors
 from broker.adapter import Adapter, DeliveryDir
 from broker.clock import FixedClock
-from broker.ids import MessageId
+from broker.ids import AccordId, MessageId
 from broker.pipeline.send import Outgoing, Refused
 from broker.schema import (
     Classification,
@@ -23,9 +23,12 @@ from broker.schema import (
     redact,
 )
 from broker.schema.protocol import Receipt, ReceiptStatus
+from broker.trust import AccordFiles
+from broker.trust.acts import ActsFile, add_act
 
 from .world import (
     GB,
+    GB_RS,
     MK,
     NOW,
     RS,
@@ -185,3 +188,33 @@ def test_the_delivery_directory_gets_each_message_once(
     written.unlink()
     assert serbia.receive(frame) == "duplicate"
     assert written.exists()
+
+
+def test_a_delivery_under_a_suspended_accord_is_refused_and_not_receipted(
+    uk: Adapter, serbia: Adapter, clock: FixedClock
+) -> None:
+    """RS suspends GB-RS; a report the gateway passed before the suspension reached it is
+    refused by Serbia's adapter as accord_suspended: nothing stored, no receipt sent back
+    under the halted accord."""
+    uk.submit(report(), to=[RS])
+    (sealed,) = _sent_to(uk, RS)
+    chain = add_act(
+        ActsFile(accord="gb-rs"),
+        kind="suspend",
+        key=WORLD.partners[RS].policy,
+        partner=RS,
+        parties=GB_RS.accord.party_codes,
+        at=clock.now(),
+        reason="review",
+    )
+    held = AccordFiles.holding([GB_RS], now=clock.now())
+    refusals, applied = held.accords.apply_acts(
+        {AccordId("gb-rs"): chain}, registry=WORLD.registry, now=clock.now()
+    )
+    assert (refusals, len(applied)) == ([], 1)
+    serbia.accords = held
+    assert serbia.receive(deliver(sealed, recipient=RS)) == "rejected"
+    assert not serbia.inbox.list()
+    assert len(serbia.journal) == 0
+    (row,) = serbia.inbox.rejected.list()
+    assert row.reason_code == "accord_suspended"
