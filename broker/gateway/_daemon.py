@@ -469,11 +469,13 @@ async def _consume(
         _report_ready(health, gateway)
         _log.info("gateway_consuming", topics=topics, group=settings.group_id)
         while not stop.is_set() and not resubscribe.is_set():
-            if not gateway.trust.held.usable(gateway.clock.now()):
-                # Fail closed without losing anything: records wait in Kafka until a fresh
-                # registry is installed (a frozen registry could hide a revocation).
-                health.set_not_ready("the partner registry has expired")
-                _log.error("registry_expired_paused", expires=str(gateway.trust.registry.expires))
+            paused = gateway.trust.pause(gateway.clock.now())
+            if paused is not None:
+                # Fail closed without losing anything: records wait in Kafka until the
+                # operator installs a fresh registry or key
+                event, reason = paused
+                health.set_not_ready(reason)
+                _log.error(event, reason=reason)
                 await stop.sleep(_RECONNECT_BACKOFF_S)
                 continue
             _report_ready(health, gateway)

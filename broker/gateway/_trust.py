@@ -14,9 +14,9 @@ from pathlib import Path
 
 import structlog
 
-from broker import crypto, keys
+from broker import crypto, errors, keys
 from broker.config import GatewayConfig, hold_trust, read_secret
-from broker.ids import PartnerCode
+from broker.ids import KeyId, PartnerCode
 from broker.keys import Registry
 from broker.runtime import AccordReporter
 from broker.trust import AccordBook, AccordStatus, Reading, RegistryUpdate
@@ -49,8 +49,9 @@ class TrustState:
         self.held = hold_trust(config, key=key, now=now)
         if self.held.start_refusal is not None:
             _log.error("registry_reload_refused", reason=self.held.start_refusal)
+        self._key_id = KeyId(key.public_key().key_id)
         # refused unless the registry held lists the key as a gateway key now
-        self.registry.gateway_key(key.public_key().key_id, at=now)
+        self.registry.gateway_key(self._key_id, at=now)
         #: signed acts applied and not yet audited (the daemon takes them)
         self.applied_acts: list[Act] = []
         self._report(self.held.read_accords(now=now), now, reloaded=False)
@@ -64,6 +65,19 @@ class TrustState:
     def watched_paths(self) -> tuple[Path, ...]:
         """The files whose change triggers a reload."""
         return self.held.watched_paths
+
+    def pause(self, now: dt.datetime) -> tuple[str, str] | None:
+        """Why the gateway must not decide now (a log event and a reason), or None. Records
+        wait in Kafka meanwhile: a frozen registry could hide a revocation, and attestations
+        signed by a key the registry no longer lists (revoked, expired) would be refused by
+        every recipient after the gateway had committed their offsets."""
+        if not self.held.usable(now):
+            return "registry_expired_paused", "the partner registry has expired"
+        try:
+            self.registry.gateway_key(self._key_id, at=now)
+        except errors.KeyTrustError as exc:
+            return "gateway_key_unusable_paused", f"this gateway's own key is not usable: {exc}"
+        return None
 
     def outbox_partners(self) -> tuple[PartnerCode, ...]:
         """The partners whose outboxes the gateway reads: everyone registered."""
