@@ -341,6 +341,8 @@ class _Gateway:
             raise
         for act in acts:
             _log.warning("accord_act_audited", accord=act.accord, kind=act.kind, by=act.by)
+        if acts:
+            self.trust.confirm_acts_audited()
         if txn is None and records:
             await consumer.commit(records)
         self.count(outcomes)

@@ -46,7 +46,8 @@ class TrustState:
         reporter: AccordReporter,
     ) -> None:
         self.reporter = reporter
-        self.held = hold_trust(config, key=key, now=now)
+        # a signed act is remembered once its audit record is written (confirm_acts_audited)
+        self.held = hold_trust(config, key=key, now=now, acts_confirmed_later=True)
         if self.held.start_refusal is not None:
             _log.error("registry_reload_refused", reason=self.held.start_refusal)
         self._key_id = KeyId(key.public_key().key_id)
@@ -65,6 +66,11 @@ class TrustState:
     def watched_paths(self) -> tuple[Path, ...]:
         """The files whose change triggers a reload."""
         return self.held.watched_paths
+
+    def confirm_acts_audited(self) -> None:
+        """Called once the audit records of every act applied so far are committed."""
+        if not self.applied_acts:
+            self.held.confirm_acts()
 
     def pause(self, now: dt.datetime) -> tuple[str, str] | None:
         """Why the gateway must not decide now (a log event and a reason), or None. Records

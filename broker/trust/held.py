@@ -76,7 +76,11 @@ class HeldTrust:
         state: TrustStateFile,
         has_run_before: bool,
         now: dt.datetime,
+        acts_confirmed_later: bool = False,
     ) -> None:
+        """``acts_confirmed_later``: remember signed acts only once :meth:`confirm_acts` says
+        they are accounted for (the gateway: audited). A crash in between finds them new again
+        at the next start, so none goes unaudited; they apply in memory at once either way."""
         self._registry_path = registry_path
         self._accords = accords
         self._state = state
@@ -96,6 +100,8 @@ class HeldTrust:
                 acts=None if memory is None else memory.acts,
             )
         )
+        self._acts_confirmed_later = acts_confirmed_later
+        self._confirmed_acts = {} if memory is None else dict(memory.acts)
         self._saved = -1
         update = self.update_registry(now=now)
         if update.refused is not None and memory is None and self.registry.expires > now:
@@ -170,11 +176,15 @@ class HeldTrust:
         """Where each accord stands at ``now``."""
         return self.files.statuses(now)
 
+    def confirm_acts(self) -> None:
+        """Every signed act applied so far is accounted for: remember them (see __init__)."""
+        self._confirmed_acts = dict(self.files.accords.acts)
+        self._save()
+
     def _save(self) -> None:
         accords = self.files.accords
-        self._state.save(
-            TrustMemory(registry=self._document, floors=accords.floors, acts=accords.acts)
-        )
+        acts = self._confirmed_acts if self._acts_confirmed_later else accords.acts
+        self._state.save(TrustMemory(registry=self._document, floors=accords.floors, acts=acts))
         self._saved = accords.generation
 
 

@@ -18,6 +18,7 @@ from broker.ids import AccordId, KeyId, PartnerCode
 from broker.keys.testing import RegistryFixture, build_registry
 from broker.policy import parse_accord
 from broker.trust import HeldTrust, TrustStateFile
+from broker.trust.acts import ActsFile, add_act
 
 NOW = dt.datetime(2026, 12, 5, 12, tzinfo=dt.UTC)
 GB, RS = PartnerCode("GB"), PartnerCode("RS")
@@ -86,7 +87,13 @@ class Daemon:
         assert signatures is not None
         cosign.write_signature_file(folder / f"{name}.sigs.json", signatures)
 
-    def start(self, *, now: dt.datetime = NOW, has_run_before: bool | None = None) -> HeldTrust:
+    def start(
+        self,
+        *,
+        now: dt.datetime = NOW,
+        has_run_before: bool | None = None,
+        acts_confirmed_later: bool = False,
+    ) -> HeldTrust:
         held = HeldTrust(
             registry_path=self.root / "registry.json",
             anchor_path=self.root / "trusted.json",
@@ -96,6 +103,7 @@ class Daemon:
             if has_run_before is None
             else has_run_before,
             now=now,
+            acts_confirmed_later=acts_confirmed_later,
         )
         (self.root / "store").touch()  # the daemon's store: it has run here now
         return held
@@ -220,3 +228,30 @@ def test_a_half_written_edit_keeps_the_last_good_version_while_it_verifies(
     reading = held.read_accords(now=NOW)
     assert version_held(held) == 1
     assert any("keeping gb-rs v1" in r.reason for r in reading.refusals)
+
+
+def test_an_act_not_yet_confirmed_is_new_again_after_a_crash(daemon: Daemon) -> None:
+    """The gateway remembers an act only once it is audited: a crash in between finds it new
+    at the next start (audited then), and it is in force in memory meanwhile."""
+    held = daemon.start(acts_confirmed_later=True)
+    assert version_held(held) == 1
+    chain = add_act(
+        ActsFile(accord="gb-rs"),
+        kind="suspend",
+        key=daemon.fixture.partners[RS].policy,
+        partner=RS,
+        parties=frozenset({GB, RS}),
+        at=NOW,
+        reason="review",
+    )
+    (daemon.root / "accords" / "gb-rs.acts.json").write_bytes(chain.to_bytes())
+    assert [a.kind for a in held.read_accords(now=NOW).applied] == ["suspend"]
+    accord = held.book(NOW).for_pair(GB, RS)
+    assert accord is not None
+    assert held.book(NOW).halt(accord) is not None
+    # crash before the audit record: the next start applies it as new
+    restarted = daemon.start(acts_confirmed_later=True)
+    assert [a.kind for a in restarted.read_accords(now=NOW).applied] == ["suspend"]
+    restarted.confirm_acts()
+    again = daemon.start(acts_confirmed_later=True)
+    assert again.read_accords(now=NOW).applied == ()
