@@ -22,6 +22,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from broker import errors, keys
+from broker.bounded import read_bounded
 from broker.clock import SystemClock
 from broker.config import kafka_client_security, load_config, witness_topic
 from broker.cosign import accord_digest
@@ -29,6 +30,7 @@ from broker.keys import Registry
 from broker.pipeline.records import format_time
 from broker.policy import Accord, load_accord
 from broker.replay import (
+    ActEvidence,
     Verdict,
     VerifyReport,
     export_topic,
@@ -44,6 +46,7 @@ from broker.replay import (
 )
 from broker.transport.kafka import ConsumerSettings, open_consumer
 from broker.transport.security import PLAINTEXT, ClientSecurity
+from broker.trust.acts import MAX_ACTS_FILE_BYTES, ActsFile, parse_acts_file
 
 __all__ = ["group"]
 
@@ -186,20 +189,39 @@ def verify(
 @group.command(name="replay")
 @click.argument("bundle", type=_FILE)
 @click.option("--accords", "accord_paths", type=_ANY_PATH, multiple=True, help="Extra accords.")
+@click.option(
+    "--acts",
+    "acts_paths",
+    type=_ANY_PATH,
+    multiple=True,
+    help="Signed acts files (<accord>.acts.json, or a folder of them) to prove the log's "
+    "suspensions, resumptions and terminations with.",
+)
 @_registry_option
 @click.option("--thorough", is_flag=True, help="Verify with --thorough first.")
 def replay(
     bundle: pathlib.Path,
     accord_paths: tuple[pathlib.Path, ...],
+    acts_paths: tuple[pathlib.Path, ...],
     registry_file: pathlib.Path | None,
     thorough: bool,
 ) -> None:
     """Verify BUNDLE, then re-evaluate every authenticated decision with the accord version
-    it names. A log that does not verify exits 11 before any decision is re-evaluated."""
+    it names, and prove each signed act it records against --acts. A log that does not
+    verify exits 11 before any decision is re-evaluated."""
     verified = _verify(bundle, registry_file, thorough=thorough)
     _fail_unless_intact(verified)
     accords = read_header(bundle).accords()
     accords.update({accord_digest(a): a for a in _load_accords(accord_paths)})
+    evidence = (
+        ActEvidence(
+            _load_acts(acts_paths),
+            accords=accords.values(),
+            registry=_registry(bundle, registry_file),
+        )
+        if acts_paths
+        else None
+    )
     total = sum(1 for _ in iter_entries(bundle))
     with Progress(
         "replaying",
@@ -215,6 +237,7 @@ def replay(
             accords=accords,
             exclude=verified.unauthenticated,
             progress=lambda done: bar.update(task, completed=done),
+            acts=evidence,
         )
     versions = ", ".join(f"{k}: {v}" for k, v in sorted(report.by_accord.items()))
     skipped = ", ".join(f"{k}: {v}" for k, v in sorted(report.skipped.items()))
@@ -223,6 +246,14 @@ def replay(
     )
     if skipped:
         click.echo(f"not policy decisions: {skipped}")
+    if evidence is not None:
+        click.echo(f"signed acts proven: {report.acts_proven}")
+    elif report.acts_unproven:
+        click.echo(
+            f"warning: {report.acts_unproven} signed acts recorded and not proven "
+            "(give their acts files with --acts)",
+            err=True,
+        )
     for item in report.disagreements:
         click.echo(f"  index {item.index} message {item.message_id}: {item.detail}", err=True)
     if not report.agrees:
@@ -319,6 +350,19 @@ def _load_accords(paths: tuple[pathlib.Path, ...]) -> list[Accord]:
     for path in paths:
         files += sorted(path.glob("*.yaml")) if path.is_dir() else [path]
     return [load_accord(f) for f in files]
+
+
+def _load_acts(paths: tuple[pathlib.Path, ...]) -> list[ActsFile]:
+    files: list[pathlib.Path] = []
+    for path in paths:
+        files += sorted(path.glob("*.acts.json")) if path.is_dir() else [path]
+    return [
+        parse_acts_file(
+            read_bounded(f, limit=MAX_ACTS_FILE_BYTES, what="acts", too_large=errors.PolicyError),
+            source=str(f),
+        )
+        for f in files
+    ]
 
 
 def _registry(bundle: pathlib.Path, registry_file: pathlib.Path | None) -> Registry:

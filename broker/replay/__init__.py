@@ -16,6 +16,7 @@ Witnessing is not here: a witness is a daemon (:mod:`broker.witness`).
 
 from __future__ import annotations
 
+from broker.replay.acts import ActEvidence
 from broker.replay.bundle import (
     BUNDLE_FORMAT,
     BUNDLE_VERSION,
@@ -35,6 +36,7 @@ __all__ = [
     "BUNDLE_FORMAT",
     "BUNDLE_VERSION",
     "PROOF_FORMAT",
+    "ActEvidence",
     "BundleHeader",
     "Disagreement",
     "Entry",

@@ -31,6 +31,7 @@ from broker.pipeline.records import (
     parse_time,
 )
 from broker.policy import Accord, Outcome, Request, evaluate
+from broker.replay.acts import ActEvidence
 from broker.replay.bundle import Entry
 
 __all__ = ["Disagreement", "ReplayReport", "replay_entries"]
@@ -68,6 +69,10 @@ class ReplayReport:
     skipped: Mapping[str, int]
     #: how many decisions each accord version (``<id> v<version>``) re-evaluated
     by_accord: Mapping[str, int]
+    #: ``accord_act`` records proven against the acts files given (0 when none were given)
+    acts_proven: int = 0
+    #: ``accord_act`` records left unproven because no acts files were given
+    acts_unproven: int = 0
 
     @property
     def agrees(self) -> bool:
@@ -84,38 +89,67 @@ def replay_entries(
     accords: Mapping[str, Accord],
     exclude: Container[int] = frozenset(),
     progress: Callable[[int], None] | None = None,
+    acts: ActEvidence | None = None,
 ) -> ReplayReport:
     """Re-evaluate every policy decision in ``entries`` (streamed, one record at a time).
 
     ``accords`` maps accord digests to accords; ``exclude`` holds the record indices to leave
     out (:attr:`VerifyReport.unauthenticated`); ``progress`` is called with the number of
-    records done every thousand records and at the end.
+    records done every thousand records and at the end; ``acts``, when given, must prove every
+    ``accord_act`` record (an unproven one is a disagreement).
     """
     index = reevaluated = 0
     disagreements: list[Disagreement] = []
     skipped: collections.Counter[str] = collections.Counter()
     by_accord: collections.Counter[str] = collections.Counter()
     halted: dict[str, ReasonCode] = {}  # accord id -> suspended or terminated, as logged
+    act_records = acts_proven = 0
     for entry in entries:
         if not entry.damaged and is_checkpoint_record(entry.value):
             continue
         if index in exclude:
             skipped["unauthenticated"] += 1
         else:
-            reevaluated += _replay_one(
-                index, entry, accords, disagreements, skipped, by_accord, halted
-            )
+            record = _parse(entry)
+            if record is None:
+                skipped["unreadable"] += 1
+            else:
+                if record.kind is AuditKind.ACCORD_ACT:
+                    act_records += 1
+                    problem = None if acts is None else acts.problem(record)
+                    if problem is not None:
+                        disagreements.append(Disagreement(index, None, problem))
+                    elif acts is not None:
+                        acts_proven += 1
+                reevaluated += _replay_one(
+                    index, record, accords, disagreements, skipped, by_accord, halted
+                )
         index += 1
         if progress is not None and index % _PROGRESS_EVERY == 0:
             progress(index)
     if progress is not None:
         progress(index)
-    return ReplayReport(index, reevaluated, tuple(disagreements), dict(skipped), dict(by_accord))
+    return ReplayReport(
+        index,
+        reevaluated,
+        tuple(disagreements),
+        dict(skipped),
+        dict(by_accord),
+        acts_proven=acts_proven,
+        acts_unproven=act_records if acts is None else 0,
+    )
+
+
+def _parse(entry: Entry) -> AuditRecord | None:
+    try:
+        return parse_audit_record(entry.value)
+    except errors.SchemaError:
+        return None
 
 
 def _replay_one(
     index: int,
-    entry: Entry,
+    record: AuditRecord,
     accords: Mapping[str, Accord],
     disagreements: list[Disagreement],
     skipped: collections.Counter[str],
@@ -123,11 +157,6 @@ def _replay_one(
     halted: dict[str, ReasonCode],
 ) -> int:
     """Re-evaluate one record; 1 if it was a policy decision, else 0 (counted by why)."""
-    try:
-        record = parse_audit_record(entry.value)
-    except errors.SchemaError:
-        skipped["unreadable"] += 1
-        return 0
     problem = _against_acts(record, halted)
     if problem is not None:
         disagreements.append(Disagreement(index, record.message_id, problem))

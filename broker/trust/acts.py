@@ -51,6 +51,7 @@ __all__ = [
     "SignedAct",
     "Standing",
     "act_digest",
+    "act_signers",
     "add_act",
     "declared_halt",
     "new_act",
@@ -320,6 +321,16 @@ def _apply(halt: Halt | None, act: Act, where: str) -> Halt | None:
 
 def _words(act: Act, done: str) -> str:
     return f"{act.by} {done} accord {act.accord} at {act.at}: {act.reason}"
+
+
+def act_signers(
+    signed: SignedAct, *, parties: frozenset[PartnerCode], registry: Registry
+) -> frozenset[PartnerCode]:
+    """The parties whose signature on ``signed`` is by a policy key valid at the act's own
+    time: an auditor's check of an act the log records (the daemon applying it also asked
+    that the key was not revoked by then, which the log's record of it attests)."""
+    at = parse_instant(signed.act.at)
+    return _valid_signers(signed, parties=parties, registry=registry, at=at, now=at)
 
 
 def _valid_signers(

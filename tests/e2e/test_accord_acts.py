@@ -158,5 +158,25 @@ def test_a_suspension_stops_every_flow_at_once_and_resuming_takes_both(
         (("gb-rs.suspend",), "RS", "accord_suspended"),
         (("gb-rs.resume",), "GB", None),
     ]
-    audit = check_audit(federation, quiet_s=2.0)
+    bundle = tmp_path / "audit.bundle"
+    audit = check_audit(federation, bundle=bundle, quiet_s=2.0)
     assert audit.passed, audit.problems
+    # an auditor proves both acts from the parties' signatures in the acts file
+    replayed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "broker",
+            "audit",
+            "replay",
+            str(bundle),
+            "--acts",
+            str(federation.accords_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    assert "signed acts proven: 2" in replayed.stdout
