@@ -31,6 +31,7 @@ from broker.pipeline.records import format_time
 from broker.policy import Accord, load_accord
 from broker.replay import (
     ActEvidence,
+    Provenance,
     Verdict,
     VerifyReport,
     export_topic,
@@ -43,6 +44,7 @@ from broker.replay import (
     summarize,
     verify_entries,
     verify_proof,
+    write_csv,
 )
 from broker.transport.kafka import ConsumerSettings, open_consumer
 from broker.transport.security import PLAINTEXT, ClientSecurity
@@ -293,16 +295,19 @@ def verify_proof_command(proof: pathlib.Path, registry_file: pathlib.Path) -> No
 @group.command(name="report")
 @click.argument("bundle", type=_FILE)
 @click.option("--html", "html_out", type=_OUT, default=None, help="Also write the HTML page.")
+@click.option("--csv", "csv_out", type=_OUT, default=None, help="Also write every decision as CSV.")
 @_registry_option
 @click.option("--thorough", is_flag=True, help="Verify with --thorough first.")
 def report(
     bundle: pathlib.Path,
     html_out: pathlib.Path | None,
+    csv_out: pathlib.Path | None,
     registry_file: pathlib.Path | None,
     thorough: bool,
 ) -> None:
-    """Verify BUNDLE, then summarise its authenticated records: the sharing matrix, refusals
-    by reason, a timeline. Records that do not verify are left out of every count.
+    """Verify BUNDLE, then summarise its authenticated records: totals, the sharing matrix,
+    refusals by reason, a timeline and the decisions. Records that do not verify are left
+    out of every count.
 
     Exits with the AuditError code (11), after writing the report, if BUNDLE does not verify.
     """
@@ -312,9 +317,19 @@ def report(
     click.echo(verdict.text)
     click.echo(render_text(summary), nl=False)
     if html_out is not None:
-        title = f"Audit report: {read_header(bundle).topic}"
-        html_out.write_text(render_html(summary, title=title, verdict=verdict), "utf-8")
+        header = read_header(bundle)
+        page = render_html(
+            summary,
+            title=f"Audit report: {header.topic}",
+            verdict=verdict,
+            provenance=Provenance.of(verified, header),
+        )
+        html_out.write_text(page, "utf-8")
         click.echo(f"wrote {html_out}")
+    if csv_out is not None:
+        with csv_out.open("w", encoding="utf-8", newline="") as out:
+            rows = write_csv(iter_entries(bundle), out, exclude=verified.unauthenticated)
+        click.echo(f"wrote {csv_out} ({rows} decisions)")
     # after writing the report: it is most useful exactly when the log does not verify
     _fail_unless_intact(verified)
 

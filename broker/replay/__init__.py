@@ -28,7 +28,15 @@ from broker.replay.bundle import (
 from broker.replay.export import ExportResult, export_topic
 from broker.replay.proofs import PROOF_FORMAT, ProvenRecord, prove_message, verify_proof
 from broker.replay.reevaluate import Disagreement, ReplayReport, replay_entries
-from broker.replay.report import Summary, Verdict, render_html, render_text, summarize
+from broker.replay.report import (
+    Provenance,
+    Summary,
+    Verdict,
+    render_html,
+    render_text,
+    summarize,
+    write_csv,
+)
 from broker.replay.scan import Finding
 from broker.replay.verify import VerifyReport, verify_entries
 
@@ -43,6 +51,7 @@ __all__ = [
     "ExportResult",
     "Finding",
     "ProvenRecord",
+    "Provenance",
     "ReplayReport",
     "Summary",
     "Verdict",
@@ -57,4 +66,5 @@ __all__ = [
     "summarize",
     "verify_entries",
     "verify_proof",
+    "write_csv",
 ]

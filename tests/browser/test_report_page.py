@@ -11,6 +11,8 @@ this test exists to prevent.
 from __future__ import annotations
 
 import asyncio
+import csv
+import hashlib
 import html.parser
 import pathlib
 import re
@@ -21,6 +23,7 @@ import tempfile
 import pytest
 
 from broker.crypto import SigningKey, Suite
+from broker.replay import read_header
 from broker.schema.labels import Classification
 from tests.unit.replay.audit_log import NOW, AuditLog, checkpointed_topic, decide, labels
 
@@ -226,3 +229,81 @@ def test_a_screenshot_of_the_report_is_kept(
     taken = chromium(f"--screenshot={shot}", "--window-size=1200,900", page.as_uri())
     assert taken.returncode == 0, taken.stderr[-2000:]
     assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def _dom(page_uri: str) -> str:
+    loaded = chromium("--dump-dom", page_uri)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert console_messages(loaded.stderr) == []
+    return loaded.stdout
+
+
+def _attributes(dom: str, tag: str, attribute: str) -> dict[str, str]:
+    """``attribute`` value -> text of each ``tag`` carrying it."""
+    found = re.findall(rf"<{tag}[^>]*\b{attribute}=\"([^\"]*)\"[^>]*>([^<]*)</{tag}>", dom)
+    return dict(found)
+
+
+def test_the_report_says_what_was_verified_with_totals_and_a_legend(
+    report_page: pathlib.Path,
+) -> None:
+    """The registry's digest and version, the newest checkpoint, totals by kind, a legend."""
+    bundle = report_page.parent / "audit.bundle"
+    header = read_header(bundle)
+    dom = _dom(report_page.as_uri())
+    provenance = _attributes(dom, "td", "data-field")
+    registry_digest = hashlib.sha256(header.registry_bytes).hexdigest()
+    assert provenance["registry"] == (
+        f"version {header.registry().version}, SHA-256 {registry_digest}"
+    )
+    assert re.search(r" size 4 root [0-9a-f]{64} at ", provenance["checkpoint"])
+    totals = _attributes(dom, "td", "data-total")
+    assert (totals["disclosure"], totals["refusal"], totals["refusals in all"]) == ("3", "1", "1")
+    assert totals["left out, not authenticated"] == "0"
+    assert 'id="legend"' in dom
+
+
+def test_the_decisions_filter_by_the_address_fragment(report_page: pathlib.Path) -> None:
+    """Four decisions listed; ``#reason=policy_denied`` leaves the one refusal shown and hides
+    the three disclosures; an unknown value filters nothing."""
+    dom = _dom(report_page.as_uri())
+    assert 'data-shown="4"' in dom
+    assert dom.count("<details>") == 4
+    filtered = _dom(report_page.as_uri() + "#reason=policy_denied")
+    assert 'data-shown="1"' in filtered
+    assert filtered.count(" hidden=") == 3
+    unknown = _dom(report_page.as_uri() + "#partner=ZZ")
+    assert 'data-shown="4"' in unknown
+
+
+def test_forged_records_are_in_no_list_and_no_filter(forged_page: pathlib.Path) -> None:
+    """The two forged disclosures to XK are neither rows nor a partner to filter by."""
+    dom = _dom(forged_page.as_uri())
+    assert 'data-shown="4"' in dom
+    assert '<option value="XK">' not in dom
+    assert 'data-recipient="XK"' not in dom
+
+
+def test_the_csv_lists_every_authenticated_decision(
+    tmp_path: pathlib.Path, log_values: tuple[AuditLog, list[bytes]]
+) -> None:
+    log, values = log_values
+    stranger = SigningKey.generate(Suite.CLASSIC)
+    forged = decide(log.accords[0], labels(), key=stranger, at=NOW, recipient="XK")
+    bundle = tmp_path / "audit.bundle"
+    bundle.write_bytes(log.bundle_bytes([*values, forged]))
+    out = tmp_path / "decisions.csv"
+    result = subprocess.run(
+        [sys.executable, "-m", "broker", "audit", "report", str(bundle), "--csv", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+        check=False,
+    )
+    assert result.returncode == 11  # the forgery: written first, then the failure
+    with out.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["kind"], r["recipient"]) for r in rows] == [("disclosure", "RS")] * 3 + [
+        ("refusal", "RS")
+    ]
+    assert rows[3]["reason_code"] == "policy_denied"
