@@ -20,6 +20,7 @@ limit                              bytes        what it bounds
 ``QUARANTINE_RECORD_MAX_BYTES``    65,536       a whole quarantine record
 ``AUDIT_RECORD_MAX_BYTES``         65,536       a whole audit record (and a refusal summary)
 ``CHECKPOINT_RECORD_MAX_BYTES``    524,288      a checkpoint record on the audit topic
+``REGISTRY_MAX_BYTES``             4,194,304    a registry document (or trusted roots) on disk
 ``REJECTED_PREFIX_BYTES``          4,096        the most of a refused frame an adapter keeps
 ``LARGEST_RECORD_BYTES``           1,073,164    the largest record any component writes: a
                                                 delivery frame of the largest envelope
@@ -59,6 +60,7 @@ __all__ = [
     "QUARANTINE_RECORD_MAX_BYTES",
     "REASON_MAX_CHARS",
     "RECORD_BATCH_OVERHEAD_BYTES",
+    "REGISTRY_MAX_BYTES",
     "REJECTED_PREFIX_BYTES",
     "max_delivery_bytes",
 ]
@@ -92,6 +94,10 @@ AUDIT_RECORD_MAX_BYTES: Final = 64 * KIB
 REASON_MAX_CHARS: Final = 1024
 #: a checkpoint record: the signed note and up to 4,096 leaf hashes in base64
 CHECKPOINT_RECORD_MAX_BYTES: Final = 512 * KIB
+
+# -- files the daemons and tools read ----------------------------------------------------------
+#: a registry document (or trusted roots) on disk: thousands of keys' worth
+REGISTRY_MAX_BYTES: Final = 4 * MIB
 
 # -- the receiving adapter ---------------------------------------------------------------------
 #: the most of a refused delivery frame the adapter's rejected table keeps, beside its SHA-256

@@ -13,13 +13,15 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from broker import errors
+from broker import errors, keys, limits
 from broker import logging as broker_logging
 from broker.adapter import Spool, serve_config, write_submission
+from broker.bounded import read_bounded
 from broker.config import AdapterConfig, load_config, validate_partner
 from broker.crypto import AeadSealer
 from broker.runtime import StopSignal, route_library_logs, run
-from broker.schema import parse_message
+from broker.schema import parse_message, stix
+from broker.schema.stix import StixSource
 from broker.store import InboxStore, Rejection
 
 __all__ = ["adapter_group", "inbox_group", "send_command"]
@@ -133,6 +135,65 @@ def show_command(config_path: str, message_id: str) -> None:
         "message": json.loads(plaintext),
     }
     click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+@inbox_group.command("export")
+@click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["stix"]),
+    default="stix",
+    show_default=True,
+    help="STIX 2.1 with TLP 2.0 markings (docs/ADAPTER.md).",
+)
+@click.option(
+    "--message-id",
+    "message_ids",
+    multiple=True,
+    help="Export these messages only (repeatable); default: every one not shredded.",
+)
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def export_command(
+    config_path: str, output_format: str, message_ids: tuple[str, ...], out: Path
+) -> None:
+    """Write received messages as one STIX 2.1 bundle for analysis tools."""
+    config = _config(config_path)
+    names = _partner_names(config)
+    with _open_inbox(config_path) as inbox:
+        rows = (
+            [inbox.metadata(m) for m in message_ids]
+            if message_ids
+            else list(inbox.list(include_shredded=False, limit=100_000))
+        )
+        sources = []
+        for row in rows:
+            if row.shredded_at is not None:
+                raise errors.UsageError(f"message {row.message_id} was shredded: nothing to export")
+            sources.append(
+                StixSource(
+                    message_id=row.message_id,
+                    sender=row.sender,
+                    sender_name=names.get(row.sender, row.sender),
+                    received_at=row.received_at,
+                    message=parse_message(inbox.get(row.message_id)),
+                )
+            )
+    out.write_text(stix.dumps(stix.stix_bundle(sources)), encoding="utf-8")
+    click.echo(f"wrote {out}: {len(sources)} message(s) as a STIX 2.1 bundle ({output_format})")
+
+
+def _partner_names(config: AdapterConfig) -> dict[str, str]:
+    """Partners' display names from the registry file (its own signatures checked; a name is
+    shown, never trusted). An unreadable registry leaves the codes."""
+    try:
+        data = read_bounded(
+            config.registry.path, limit=limits.REGISTRY_MAX_BYTES, what="the registry"
+        )
+        registry = keys.load_trusted_registry(data)
+    except errors.BrokerError:
+        return {}
+    return {str(code): registry.name_of(code) for code in registry.partners}
 
 
 @adapter_group.group("rejected")

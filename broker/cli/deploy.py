@@ -17,7 +17,7 @@ from typing import Literal, get_args
 
 import click
 
-from broker import errors, keys
+from broker import errors, keys, limits
 from broker.bounded import read_bounded
 from broker.clock import SystemClock
 from broker.config import (
@@ -37,7 +37,6 @@ from broker.transport.apache.settings import CLUSTER_SETTINGS, SECURED_SETTINGS,
 __all__ = ["group"]
 
 _FILE = click.Path(dir_okay=False, exists=True, path_type=Path)
-_MAX_REGISTRY_BYTES = 4 * 1024 * 1024
 
 
 @click.group(name="deploy")
@@ -156,7 +155,7 @@ def _who(config: DaemonConfig) -> str:
 
 def _registry_partners(path: Path) -> frozenset[str]:
     data = read_bounded(
-        path, limit=_MAX_REGISTRY_BYTES, what="the registry", too_large=errors.RegistryError
+        path, limit=limits.REGISTRY_MAX_BYTES, what="the registry", too_large=errors.RegistryError
     )
     registry = keys.verify_registry(data, trusted=None, now=SystemClock().now())
     return frozenset(registry.partners)

@@ -26,15 +26,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
-from broker import errors, keys
+from broker import errors, keys, limits
 from broker.bounded import read_bounded
 from broker.trust.accords import AccordBook, AccordSet, AccordStatus
 from broker.trust.files import AccordFiles, Reading
 from broker.trust.state import TrustMemory, TrustStateFile
 
 __all__ = ["AccordSource", "HeldTrust", "RegistryUpdate"]
-
-_MAX_FILE_BYTES = 4 * 1024 * 1024
 
 
 class AccordSource(Protocol):
@@ -189,4 +187,4 @@ class HeldTrust:
 
 
 def _read(path: Path, what: str) -> bytes:
-    return read_bounded(path, limit=_MAX_FILE_BYTES, what=what)
+    return read_bounded(path, limit=limits.REGISTRY_MAX_BYTES, what=what)

@@ -10,17 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import subprocess
 import sys
 import uuid
 
 import pytest
+from stix2validator import ValidationOptions, validate_instance
 
 from broker.config import inbox_topic, outbox_topic, quarantine_topic
 from broker.demo.federation import Federation
 from broker.ids import PartnerCode
 from broker.pipeline import QuarantineRecord, parse_quarantine_record, verify_delivery
-from broker.schema import TLP, DataCategory, Message, categories_present, message_bytes, redact
+from broker.schema import (
+    TLP,
+    DataCategory,
+    Message,
+    categories_present,
+    message_bytes,
+    parse_message,
+    redact,
+)
 
 from .harness import Received, TopicReader, flip_byte, inbox, produce, report, seal_as, wait_for
 
@@ -225,3 +235,40 @@ def test_a_replayed_envelope_on_the_outbox_is_a_gateway_duplicate(exchange: Fede
 def test_every_daemon_drains_and_exits_zero_on_sigterm(exchange: Federation) -> None:
     """SIGTERM: the gateway and each adapter stop intake, drain, commit and exit 0."""
     assert exchange.stop_all() == {"gateway": 0, "GB": 0, "RS": 0, "MK": 0, "XK": 0}
+
+
+def test_a_received_view_exports_as_a_valid_stix_bundle(
+    exchange: Federation, tmp_path: pytest.TempPathFactory
+) -> None:
+    """RS exports the view it stored (`broker inbox export --format stix`): the OASIS validator
+    passes it in strict mode, TLP-marked as sent, with what the accord redacted still absent."""
+    case_id = _case_id()
+    source = tmp_path / "report.json"  # type: ignore[operator]
+    source.write_bytes(message_bytes(report(case_id)))
+    subprocess.run(
+        [sys.executable, "-m", "broker", "send", "--config", str(exchange.config_path("GB")),
+         "--to", "RS", str(source)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    stored = wait_for(
+        lambda: (
+            [m for m, r in inbox(exchange, "RS").items() if r.message.case_id == case_id] or None
+        ),
+        timeout_s=_TIMEOUT_S,
+        what="the report in RS's inbox",
+    )
+    out = tmp_path / "rs.stix.json"  # type: ignore[operator]
+    subprocess.run(
+        [sys.executable, "-m", "broker", "inbox", "export", "--config",
+         str(exchange.config_path("RS")), "--message-id", stored[0], "-o", str(out)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    bundle = json.loads(out.read_text(encoding="utf-8"))
+    result = validate_instance(bundle, ValidationOptions(strict=True))
+    assert result.is_valid, [str(e) for e in result.errors]
+    (note,) = [o for o in bundle["objects"] if o["type"] == "note"]
+    view = parse_message(note["content"].encode())
+    assert view.case_id == case_id
+    assert DataCategory.BIOMETRIC not in categories_present(view)
+    (marking,) = [o for o in bundle["objects"] if o["type"] == "marking-definition"]
+    assert marking["name"] == f"TLP:{view.tlp}"
