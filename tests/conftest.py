@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Final
 
 import pytest
+from hypothesis import settings
 
 from broker.config import acl_plan, users_of
 from broker.demo.federation import DEFAULT_PARTNERS
@@ -41,6 +42,11 @@ from tests.containers import IMAGE as CONTAINER_IMAGE
 from tests.containers import start_apache_container
 
 __all__ = ["KAFKA_ENV", "kafka"]
+
+# No timing threshold in a test: Hypothesis's per-example deadline fails property tests on a
+# loaded machine (a shared CI host) for being slow, not for being wrong.
+settings.register_profile("broker", deadline=None)
+settings.load_profile("broker")
 
 KAFKA_ENV: Final = "BROKER_TEST_KAFKA"
 
