@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -155,7 +157,8 @@ def test_revoked_sender_key_mid_stream(federation: Federation, tmp_path: Path) -
 def test_sender_key_rotation_mid_stream(federation: Federation, tmp_path: Path) -> None:
     """GB rotates its signing and encryption keys while reports flow, as an operator would:
     it first holds the new decryption key beside the old, then registry N+1 lists the new
-    keys with a one-hour overlap for the old, then GB restarts signing with the new key.
+    keys with a one-hour overlap for the old, then GB restarts signing with the new key (its
+    trust memory re-signed with `broker trust rekey`).
     Views signed by either generation, and receipts sealed to either, all arrive once."""
     now = dt.datetime.now(dt.UTC)
     fixture = take_over_keys(federation, now=now)
@@ -193,8 +196,16 @@ def test_sender_key_rotation_mid_stream(federation: Federation, tmp_path: Path) 
                     timeout_s=_RELOAD_S,
                 )
             elif step == 3:  # GB signs with the new key from now on
-                save_key(federation, "GB", "signing.pem", new.signing)
                 federation.stop("GB")
+                current = federation.root / "keys" / "GB" / "signing.pem"
+                previous = current.rename(tmp_path / "gb-previous-signing.pem")
+                save_key(federation, "GB", "signing.pem", new.signing)
+                # its trust memory, signed by the old key, is re-signed by the new one
+                subprocess.run(
+                    [sys.executable, "-m", "broker", "trust", "rekey", "--config",
+                     str(federation.config_path("GB")), "--previous-key", str(previous)],
+                    check=True, capture_output=True, timeout=60,
+                )  # fmt: skip
                 federation.start("GB")
 
         driver = run_stream(
