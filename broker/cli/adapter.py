@@ -1,5 +1,5 @@
 """``broker adapter run``, ``broker adapter rejected list|show``, ``broker send`` and
-``broker inbox list|show``: adapter commands."""
+``broker inbox list|show|erase``: adapter commands."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ import sys
 from pathlib import Path
 
 import click
+import structlog
 from rich.console import Console
 from rich.table import Table
 
 from broker import errors, keys, limits
 from broker import logging as broker_logging
-from broker.adapter import Spool, serve_config, write_submission
+from broker.adapter import DeliveryDir, Spool, serve_config, write_submission
 from broker.bounded import read_bounded
+from broker.clock import SystemClock, format_instant
 from broker.config import AdapterConfig, load_config, validate_partner
 from broker.crypto import AeadSealer
 from broker.runtime import StopSignal, route_library_logs, run
@@ -27,6 +29,10 @@ from broker.store import InboxStore, Rejection
 __all__ = ["adapter_group", "inbox_group", "send_command"]
 
 _CONFIG_HELP = "The adapter's YAML configuration (or set BROKER_CONFIG)."
+_UNRECORDED = (
+    "stored before the rule was recorded: store.retention_days or the message's own expiry"
+)
+_log = structlog.get_logger(__name__)
 _DRAIN_TIMEOUT_S = 30.0
 
 
@@ -105,6 +111,7 @@ def list_command(config_path: str, limit: int) -> None:
     table = Table(title=f"inbox: {len(rows)} message(s)")
     for column in ("received at", "message id", "sender", "type", "classification", "case id"):
         table.add_column(column)
+    table.add_column("kept until (rule)")
     table.add_column("shredded?")
     for row in rows:
         table.add_row(
@@ -114,6 +121,7 @@ def list_command(config_path: str, limit: int) -> None:
             str(row.message_type),
             str(row.labels.classification),
             row.case_id or "",
+            f"{row.retain_until:%Y-%m-%d} ({row.retention_rule or 'not recorded'})",
             row.shredded_at.strftime("%Y-%m-%d") if row.shredded_at else "no",
         )
     Console().print(table)
@@ -123,7 +131,7 @@ def list_command(config_path: str, limit: int) -> None:
 @click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
 @click.argument("message_id")
 def show_command(config_path: str, message_id: str) -> None:
-    """Print one verified message as JSON."""
+    """Print one verified message as JSON, with until when it is kept and which rule says so."""
     with _open_inbox(config_path) as inbox:
         meta = inbox.metadata(message_id)
         plaintext = inbox.get(message_id)
@@ -132,6 +140,11 @@ def show_command(config_path: str, message_id: str) -> None:
         "sender": meta.sender,
         "received_at": meta.received_at.isoformat(),
         "retain_until": meta.retain_until.isoformat(),
+        "retention": {
+            "rule": meta.retention_rule,
+            "why": f"kept until {format_instant(meta.retain_until)}: "
+            f"{meta.retention_reason or _UNRECORDED}",
+        },
         "message": json.loads(plaintext),
     }
     click.echo(json.dumps(document, indent=2, ensure_ascii=False))
@@ -194,6 +207,35 @@ def _partner_names(config: AdapterConfig) -> dict[str, str]:
     except errors.BrokerError:
         return {}
     return {str(code): registry.name_of(code) for code in registry.partners}
+
+
+@inbox_group.command("erase")
+@click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
+@click.option("--reason", required=True, help="Why, for the record (a request's reference).")
+@click.argument("message_id")
+def erase_command(config_path: str, reason: str, message_id: str) -> None:
+    """Erase one received message now: its key, content and evidence are destroyed (the
+    metadata stays, with the reason), and its file in the delivery directory is deleted.
+    The running adapter drops anything it still holds of it within a minute."""
+    config = _config(config_path)
+    now = SystemClock().now()
+    with _open_inbox(config_path) as inbox:
+        # the row keeps when and why, next to what is left of the message: the local record
+        meta = inbox.erase(message_id, now=now, reason=reason)
+        files = 0
+        if config.store.delivery_dir is not None:
+            files = DeliveryDir(config.store.delivery_dir).remove_many([meta.message_id])
+    _log.warning(
+        "message_erased",
+        message_id=meta.message_id,
+        sender=meta.sender,
+        reason=meta.shred_reason,
+        delivery_files_removed=files,
+    )
+    click.echo(
+        f"erased {meta.message_id} from {meta.sender} at {format_instant(now)} "
+        f"({meta.shred_reason}); {files} delivery file(s) removed"
+    )
 
 
 @adapter_group.group("rejected")
