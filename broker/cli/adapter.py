@@ -26,7 +26,7 @@ from broker.schema import parse_message, stix
 from broker.schema.stix import StixSource
 from broker.store import InboxStore, Rejection
 
-__all__ = ["adapter_group", "inbox_group", "send_command"]
+__all__ = ["adapter_group", "inbox_group", "open_inbox", "send_command"]
 
 _CONFIG_HELP = "The adapter's YAML configuration (or set BROKER_CONFIG)."
 _UNRECORDED = (
@@ -88,7 +88,8 @@ def inbox_group() -> None:
     """Read the adapter's local inbox."""
 
 
-def _open_inbox(config_path: str) -> InboxStore:
+def open_inbox(config_path: str) -> InboxStore:
+    """The inbox named by the adapter's configuration (it must exist: the daemon made it)."""
     config = _config(config_path)
     store, partner = config.store, config.partner
     if not store.path.exists():
@@ -106,7 +107,7 @@ def _open_inbox(config_path: str) -> InboxStore:
 @click.option("--limit", default=1000, show_default=True, help="At most this many messages.")
 def list_command(config_path: str, limit: int) -> None:
     """List received messages, oldest first (metadata only; content stays encrypted)."""
-    with _open_inbox(config_path) as inbox:
+    with open_inbox(config_path) as inbox:
         rows = inbox.list(limit=limit)
     table = Table(title=f"inbox: {len(rows)} message(s)")
     for column in ("received at", "message id", "sender", "type", "classification", "case id"):
@@ -132,7 +133,7 @@ def list_command(config_path: str, limit: int) -> None:
 @click.argument("message_id")
 def show_command(config_path: str, message_id: str) -> None:
     """Print one verified message as JSON, with until when it is kept and which rule says so."""
-    with _open_inbox(config_path) as inbox:
+    with open_inbox(config_path) as inbox:
         meta = inbox.metadata(message_id)
         plaintext = inbox.get(message_id)
     document = {
@@ -219,7 +220,7 @@ def erase_command(config_path: str, reason: str, message_id: str) -> None:
     The running adapter drops anything it still holds of it within a minute."""
     config = _config(config_path)
     now = SystemClock().now()
-    with _open_inbox(config_path) as inbox:
+    with open_inbox(config_path) as inbox:
         # the row keeps when and why, next to what is left of the message: the local record
         meta = inbox.erase(message_id, now=now, reason=reason)
         files = 0
@@ -272,7 +273,7 @@ def _rejection_document(row: Rejection) -> dict[str, object]:
 def rejected_list_command(config_path: str, limit: int, as_json: bool) -> None:
     """List refused deliveries, oldest first (reason, position, what was verified), and how
     many older ones were pruned (the table keeps the newest 10,000, none past 30 days)."""
-    with _open_inbox(config_path) as inbox:
+    with open_inbox(config_path) as inbox:
         rows = inbox.rejected.list(limit=limit)
         pruned = inbox.rejected.pruned()
     if as_json:
@@ -304,6 +305,6 @@ def rejected_list_command(config_path: str, limit: int, as_json: bool) -> None:
 @click.argument("rejection_id", type=int)
 def rejected_show_command(config_path: str, rejection_id: int) -> None:
     """Print one refused delivery as JSON, with the bytes kept of its frame (base64)."""
-    with _open_inbox(config_path) as inbox:
+    with open_inbox(config_path) as inbox:
         row = inbox.rejected.get(rejection_id)
     click.echo(json.dumps(_rejection_document(row), indent=2))
