@@ -140,6 +140,7 @@ def _document(verified: VerifiedBundle) -> dict[str, Any]:
         "delivery": {
             "gateway_key_id": attestation.gateway_key_id,
             "decided_at": attestation.decided_at,
+            "envelope_sha256": attestation.envelope_sha256,
             "accord_version": attestation.accord_version,
             "rule_ids": list(attestation.rule_ids),
         },
@@ -161,7 +162,8 @@ def _text(verified: VerifiedBundle) -> str:
         f"{', '.join(sorted(str(c) for c in labels.data_categories))}",
         f"  delivered: gateway key {attestation.gateway_key_id} decided "
         f"{attestation.decided_at} under accord {attestation.accord_id} "
-        f"v{attestation.accord_version} ({', '.join(attestation.rule_ids)})",
+        f"v{attestation.accord_version} ({', '.join(attestation.rule_ids)}), envelope sha256 "
+        f"{attestation.envelope_sha256}",
         f"disclosed {len(disclosed)} of {len(disclosed) + len(verified.withheld)} committed "
         "fields:",
         *(

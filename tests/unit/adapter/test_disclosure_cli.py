@@ -89,6 +89,8 @@ def test_disclose_then_verify_shows_exactly_what_was_disclosed(
     assert set(document["disclosed"]) == {"case_id", "body.summary"}
     assert "body.members" in document["withheld"]
     assert document["delivery"]["rule_ids"] == ["test"]
+    frame = base64.b64decode(json.loads(out.read_bytes())["delivery"])
+    assert document["delivery"]["envelope_sha256"] in frame.decode("latin-1")
 
 
 def test_disclose_refuses_to_overwrite_and_unknown_fields(
