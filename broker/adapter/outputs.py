@@ -30,6 +30,7 @@ from pathlib import Path
 import structlog
 
 from broker import errors
+from broker.adapter.spool import sync_directory
 from broker.ids import MessageId, PartnerCode
 from broker.runtime import Metrics, StopSignal
 
@@ -78,7 +79,7 @@ class DeliveryDir:
         for final in todo:
             os.replace(self.directory / f".{final.stem}.tmp", final)
         if todo:
-            _fsync_dir(self.directory)
+            sync_directory(self.directory)
         written = set(todo)
         result = []
         for message_id, _, _ in messages:
@@ -110,7 +111,7 @@ class DeliveryDir:
                 except OSError as exc:
                     raise errors.UsageError(f"cannot delete {path}: {exc.strerror}") from exc
         if removed:
-            _fsync_dir(self.directory)
+            sync_directory(self.directory)
         return removed
 
     def _final(self, message_id: MessageId) -> Path:
@@ -134,14 +135,6 @@ class DeliveryDir:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @functools.cache

@@ -36,6 +36,7 @@ __all__ = [
     "Submission",
     "parse_submission",
     "submission_bytes",
+    "sync_directory",
     "write_submission",
     "write_submissions",
 ]
@@ -110,10 +111,7 @@ def write_submissions(
             finals.append(_place(spool_dir, incoming, submission_bytes(message, to)))
     finally:
         if finals:
-            try:
-                _fsync_dir(incoming)
-            except OSError as exc:
-                raise errors.UsageError(f"cannot sync {incoming}: {exc.strerror}") from exc
+            sync_directory(incoming)
     return finals
 
 
@@ -197,10 +195,7 @@ class Spool:
                 _write_text(self.sent / f"{path.name}.reason", "\n".join(refusals) + "\n")
             moved.append(self._move(path, self.sent, sync=False))
         if moved:
-            try:
-                _fsync_dir(self.sent)
-            except OSError as exc:
-                raise errors.UsageError(f"cannot sync {self.sent}: {exc.strerror}") from exc
+            sync_directory(self.sent)
         return moved
 
     def remove_settled(
@@ -224,10 +219,7 @@ class Spool:
                 path.unlink(missing_ok=True)
                 removed += 1
         if removed:
-            try:
-                _fsync_dir(self.sent)
-            except OSError as exc:
-                raise errors.UsageError(f"cannot sync {self.sent}: {exc.strerror}") from exc
+            sync_directory(self.sent)
         return removed
 
     @staticmethod
@@ -257,10 +249,10 @@ class Spool:
         target = directory / path.name
         try:
             os.replace(path, target)
-            if sync:
-                _fsync_dir(directory)
         except OSError as exc:
             raise errors.UsageError(f"cannot move {path} to {directory}: {exc.strerror}") from exc
+        if sync:
+            sync_directory(directory)
         return target
 
 
@@ -270,9 +262,13 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def sync_directory(directory: Path) -> None:
+    """Flush ``directory`` itself, so the renames and deletions in it survive a power loss."""
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise errors.UsageError(f"cannot sync {directory}: {exc.strerror}") from exc

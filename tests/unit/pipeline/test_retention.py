@@ -9,18 +9,19 @@ import json
 
 import pytest
 
-from broker import envelope
 from broker.ids import PartnerCode
 from broker.pipeline.receive import Accepted, Rejected, accept
 from broker.pipeline.retention import Retention, RetentionRule, retention_for
 from broker.policy import Accord
 from broker.reasons import ReasonCode
-from broker.schema import HandlingCode, Message, labels_of, message_bytes
+from broker.schema import HandlingCode, Message
 from broker.schema.handling import ConditionKind, DestroyBy, NoDisseminationTo
 from broker.trust import AccordInForce
 from broker.trust.acts import Halt
 
-from .test_receive import GB, GB_MK, GB_RS, KEYS, LATER, NOW, REGISTRY, RS, frame_for, report
+from ..adapter.world import GB, GB_MK, GB_RS, NOW, RS, WORLD, deliver, report, seal_for_rs
+
+LATER = NOW + dt.timedelta(seconds=30)
 
 DAY = dt.timedelta(days=1)
 #: GB-RS-OPS, the GB -> RS flow of policies/gb-rs.yaml, keeps at most 730 days
@@ -34,35 +35,17 @@ def h3(*conditions: object) -> Message:
     )
 
 
-def sealed(message: Message) -> bytes:
-    """GB's envelope of ``message`` for RS under gb-rs, sealed at NOW, its labels honest."""
-    key_id, key = REGISTRY.current_encryption_key(RS, at=NOW)
-    return envelope.seal(
-        message_bytes(message),
-        labels=labels_of(message),
-        sender=GB,
-        sender_key=KEYS[GB].signing,
-        recipient=RS,
-        recipient_key_id=key_id,
-        recipient_key=key,
-        accord_id=GB_RS.accord.accord_id,
-        accord_digest=GB_RS.digest,
-        now=NOW,
-        ttl=DAY,
-    )
-
-
 def received(
     message: Message,
     *,
     max_retention: dt.timedelta = dt.timedelta(days=3650),
     accords: dict[PartnerCode, AccordInForce] | None = None,
 ) -> Accepted | Rejected:
-    keys = KEYS[RS]
+    keys = WORLD.partners[RS]
     return accept(
-        frame_for(sealed(message)),
+        deliver(seal_for_rs(message), recipient=RS),
         me=RS,
-        registry=REGISTRY,
+        registry=WORLD.registry,
         decryption_keys={keys.encryption_key_id: keys.decryption},
         accords={GB: GB_RS} if accords is None else accords,
         now=LATER,
