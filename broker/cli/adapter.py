@@ -174,7 +174,7 @@ def export_command(
     """Write received messages as one STIX 2.1 bundle for analysis tools."""
     config = _config(config_path)
     names = _partner_names(config)
-    with _open_inbox(config_path) as inbox:
+    with open_inbox(config_path) as inbox:
         rows = (
             [inbox.metadata(m) for m in message_ids]
             if message_ids

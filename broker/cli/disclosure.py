@@ -29,11 +29,10 @@ from broker.pipeline.disclosure import Evidence, VerifiedBundle, disclosure_bund
 __all__ = ["disclose_command", "disclosure_group"]
 
 _log = structlog.get_logger(__name__)
-_REGISTRY_MAX_BYTES = 4 * 1024 * 1024
 _FILE = click.Path(dir_okay=False, path_type=Path)
 
 
-def _read(path: Path, what: str, limit: int = _REGISTRY_MAX_BYTES) -> bytes:
+def _read(path: Path, what: str, limit: int = limits.REGISTRY_MAX_BYTES) -> bytes:
     return read_bounded(path, limit=limit, what=what)
 
 
