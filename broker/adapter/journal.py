@@ -84,11 +84,13 @@ class SendJournal:
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> SendJournal:
         """Open or create the journal at ``path`` (mode 0600), upgrading an older one."""
-        return cls(
-            open_database(
-                path, schema=_SCHEMA, version=_VERSION, kind="send journal", migrations=_MIGRATIONS
-            )
+        conn = open_database(
+            path, schema=_SCHEMA, version=_VERSION, kind="send journal", migrations=_MIGRATIONS
         )
+        # It holds sealed envelopes only: nothing freed needs overwriting, and overwriting
+        # would write every acknowledged byte a second time (a third slower per batch).
+        conn.execute("PRAGMA secure_delete=OFF")
+        return cls(conn)
 
     def close(self) -> None:
         """Close the database; what was journalled is already durable."""
