@@ -22,6 +22,9 @@ limit                              bytes        what it bounds
 ``CHECKPOINT_RECORD_MAX_BYTES``    524,288      a checkpoint record on the audit topic
 ``REGISTRY_MAX_BYTES``             4,194,304    a registry document (or trusted roots) on disk
 ``REJECTED_PREFIX_BYTES``          4,096        the most of a refused frame an adapter keeps
+``DISCLOSURE_BUNDLE_MAX_BYTES``    8,388,608    a disclosure bundle (and the evidence kept per
+                                                view): a delivery frame in base64 and the
+                                                revealed values
 ``LARGEST_RECORD_BYTES``           1,073,164    the largest record any component writes: a
                                                 delivery frame of the largest envelope
 ``KAFKA_MESSAGE_MAX_BYTES``        1,100,000    the broker's ``message.max.bytes`` and every
@@ -48,6 +51,7 @@ __all__ = [
     "CONSUMER_PARTITION_FETCH_BYTES",
     "DELIVERY_FORMAT_MAX_BYTES",
     "DELIVERY_OVERHEAD_BYTES",
+    "DISCLOSURE_BUNDLE_MAX_BYTES",
     "ENVELOPE_BODY_MAX_BYTES",
     "ENVELOPE_FORMAT_MAX_BYTES",
     "ENVELOPE_HEADER_MAX_BYTES",
@@ -102,6 +106,10 @@ REGISTRY_MAX_BYTES: Final = 4 * MIB
 # -- the receiving adapter ---------------------------------------------------------------------
 #: the most of a refused delivery frame the adapter's rejected table keeps, beside its SHA-256
 REJECTED_PREFIX_BYTES: Final = 4 * KIB
+#: a disclosure bundle or the evidence kept of one view: the delivery frame of the largest
+#: envelope in base64 (4/3 of it) and the revealed values, each no larger than the message
+#: (up to six times that once escaped), with room to spare; refused unread above this
+DISCLOSURE_BUNDLE_MAX_BYTES: Final = 8 * MIB
 
 
 def max_delivery_bytes(max_envelope_bytes: int) -> int:

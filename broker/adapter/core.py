@@ -14,7 +14,7 @@ import structlog
 
 from broker import errors, limits
 from broker.adapter._setup import AdapterKeys
-from broker.adapter.journal import SendJournal
+from broker.adapter.journal import JournalEntry, SendJournal
 from broker.adapter.outputs import Delivery, DeliveryDir, Webhook
 from broker.adapter.receiving import inbox_item, log_rejection, rejection_row, verify_record
 from broker.adapter.spool import MAX_SUBMISSION_BYTES, Spool, parse_submission
@@ -36,8 +36,7 @@ from broker.runtime import AccordReporter, Metrics, bind_ids
 from broker.schema import Message
 from broker.store import DedupVerdict, InboxStore, RejectedDelivery
 from broker.store.rejected import DEFAULT_MAX_AGE as REJECTED_MAX_AGE
-from broker.trust import BookSource, RateCounters
-from broker.trust.acts import Halt
+from broker.trust import AccordInForce, BookSource, RateCounters
 
 __all__ = ["Adapter", "ReceiveVerdict"]
 
@@ -68,6 +67,8 @@ class Adapter:
     inbox: InboxStore
     clock: Clock
     metrics: Metrics
+    #: the longest this adapter keeps what it receives (``store.retention_days``); an accord's
+    #: flow or the message itself may end it sooner (:mod:`broker.pipeline.retention`)
     retention: dt.timedelta
     max_age: dt.timedelta = DEFAULT_MAX_AGE
     max_skew: dt.timedelta = DEFAULT_MAX_SKEW
@@ -153,6 +154,7 @@ class Adapter:
             handled += 1
             if self.journal.has_source(source):  # journalled before a crash; finish the move
                 self.spool.mark_sent(path)
+                self.spool.remove_settled(self.journal.settled, names=[path.name])
                 continue
             try:
                 submission = parse_submission(data)
@@ -277,7 +279,7 @@ class Adapter:
         if defects is not None and len(defects) != len(frames):
             raise errors.UsageError("receive_many: one defect (or None) per frame")
         now = self.clock.now()
-        halts = self._halts(now)
+        accords = self.accords.book(now).counterparts(self.me)
         receipts: list[_Receipt] = []
         verdicts: list[ReceiveVerdict] = []
         accepted: list[tuple[int, Accepted]] = []
@@ -286,37 +288,37 @@ class Adapter:
             position = ids[index] if ids is not None else None
             with bind_ids(**(position or {})):
                 defect = defects[index] if defects is not None else None
-                outcome = _unless_halted(self._verify(frame, now, defect), halts)
+                outcome = self._verify(frame, now, accords, defect)
                 if isinstance(outcome, Rejected):
                     verdicts.append("rejected")
                     refused.append(self._record_refusal(outcome, frame, position, now, receipts))
                 else:
                     verdicts.append("stored")  # replaced once the store has decided
                     accepted.append((index, outcome))
-        items = [inbox_item(outcome) for _, outcome in accepted]
+        items = [inbox_item(outcome, frames[index] or b"") for index, outcome in accepted]
         stored = self.inbox.put_many(items, rejected=refused)
         for (index, outcome), verdict in zip(accepted, stored, strict=True):
             with bind_ids(**(ids[index] if ids is not None else {})):
                 verdicts[index] = self._after_store(outcome, verdict, receipts)
-        # Also for duplicates: a crash between the store and the files is filled in then.
+        # Also for duplicates: a crash between the store and the files is filled in then;
+        # but never for a message shredded since, whose file must stay gone.
+        shredded = self.inbox.shredded_among(
+            outcome.message_id for index, outcome in accepted if verdicts[index] == "duplicate"
+        )
         deliveries = [
             (outcome.message_id, outcome.sender, outcome.message_bytes)
             for (index, outcome) in accepted
-            if verdicts[index] != "conflict"
+            if verdicts[index] != "conflict" and outcome.message_id not in shredded
         ]
         self._send_receipts(receipts)
         return verdicts, deliveries
 
-    def _halts(self, now: dt.datetime) -> dict[str, Halt]:
-        """The accords with a counterpart that a party suspended or terminated, by id."""
-        return {
-            held.accord.accord_id: held.halt
-            for held in self.accords.book(now).counterparts(self.me).values()
-            if held.halt is not None
-        }
-
     def _verify(
-        self, frame: bytes | None, now: dt.datetime, defect: str | None = None
+        self,
+        frame: bytes | None,
+        now: dt.datetime,
+        accords: Mapping[PartnerCode, AccordInForce],
+        defect: str | None = None,
     ) -> Accepted | Rejected:
         return verify_record(
             frame,
@@ -324,8 +326,9 @@ class Adapter:
             me=self.me,
             registry=self.registry,
             decryption_keys=self.keys.decryption,
+            accords=accords,
             now=now,
-            retention=self.retention,
+            max_retention=self.retention,
             max_age=self.max_age,
             max_skew=self.max_skew,
         )
@@ -419,6 +422,31 @@ class Adapter:
             submissions.append((source, [sealed]))
         self._journal_many(submissions)
 
+    def settle_sent(self, acknowledged: Sequence[JournalEntry]) -> int:
+        """After Kafka acknowledged ``acknowledged``: delete the ``sent/`` copy of each spool
+        file none of whose views waits any more; returns how many were deleted."""
+        if self.spool is None:
+            return 0
+        names = {Spool.sent_name(e.source) for e in acknowledged if e.source is not None}
+        names.discard(None)
+        return self.spool.remove_settled(
+            self.journal.settled, names=sorted(n for n in names if n is not None)
+        )
+
+    def remove_plaintext_copies(self) -> int:
+        """Remove what plaintext of shredded messages is left outside the inbox: their files in
+        the delivery directory and their posts still queued for the webhook (shredded by
+        retention, by ``broker inbox erase`` or before a crash); returns how many went."""
+        removed = 0
+        if self.delivery_dir is not None:
+            files = self.inbox.shredded_among(self.delivery_dir.message_ids())
+            removed += self.delivery_dir.remove_many(sorted(files))
+        if self.webhook is not None:
+            removed += self.webhook.forget(self.inbox.shredded_among(self.webhook.queued()))
+        if removed:
+            _log.info("plaintext_copies_removed", count=removed)
+        return removed
+
     # -- housekeeping -------------------------------------------------------------------------
 
     def registry_usable(self) -> bool:
@@ -433,9 +461,15 @@ class Adapter:
             self.reporter.observe(self.accords.statuses(now), now=now)
 
     def shred_expired(self) -> int:
-        """Crypto-shred messages past retention and forget old de-duplication entries."""
+        """Crypto-shred messages past retention, remove every plaintext copy of a shredded
+        message (delivery files, queued webhook posts) and of a sent submission (the spool's
+        ``sent/`` copy, once every view of it is acknowledged), and forget old
+        de-duplication entries; returns how many messages were shredded now."""
         now = self.clock.now()
-        shredded = self.inbox.shred_expired(now)
+        shredded = len(self.inbox.shred_expired(now))
+        self.remove_plaintext_copies()
+        if self.spool is not None:
+            self.spool.remove_settled(self.journal.settled)
         self.inbox.dedup.prune(now)
         pruned = self.inbox.rejected.prune(older_than=now - self.rejected_max_age, now=now)
         if pruned:
@@ -447,14 +481,3 @@ class Adapter:
             self._shredded.inc(shredded)
             _log.info("messages_shredded", count=shredded)
         return shredded
-
-
-def _unless_halted(outcome: Accepted | Rejected, halts: Mapping[str, Halt]) -> Accepted | Rejected:
-    """A delivery under an accord a party has suspended or terminated is refused like any other
-    flow under it: the gateway may have passed it before the act reached it."""
-    if isinstance(outcome, Rejected):
-        return outcome
-    halt = halts.get(outcome.header.accord_id)
-    if halt is None:
-        return outcome
-    return Rejected(halt.code, halt.reason, outcome.message_id, outcome.sender)

@@ -348,6 +348,12 @@ class AdapterDaemon:
             # One transaction (one fsync) for the whole batch, not one per envelope.
             journal.acknowledge_many([entry.message_id for entry in acknowledged])
             journal.attempted_many(ambiguous)
+            # nothing needs a submission's plaintext once every view of it is acknowledged;
+            # a copy that cannot go now is retried by housekeeping, which fails loudly
+            try:
+                self.adapter.settle_sent(acknowledged)
+            except errors.UsageError as exc:
+                _log.error("sent_copy_not_removed", error=str(exc))
             if unexpected is not None:
                 raise unexpected
             for entry in acknowledged:

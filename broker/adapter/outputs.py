@@ -7,6 +7,9 @@ in a file that a crash skipped. The webhook is different: an agency endpoint tha
 not stop the exchange, so posts are queued in memory (bounded), retried with backoff a few
 times, and then given up with an error log line; the message stays in the store and can be
 read with ``broker inbox show``. Commits therefore never wait on the webhook.
+
+Both hold plaintext outside the encrypted inbox, so shredding a message removes them too: its
+file leaves the delivery directory and a post still queued for it is dropped.
 """
 
 from __future__ import annotations
@@ -18,14 +21,16 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import structlog
 
 from broker import errors
+from broker.adapter.spool import sync_directory
 from broker.ids import MessageId, PartnerCode
 from broker.runtime import Metrics, StopSignal
 
@@ -33,6 +38,9 @@ __all__ = ["Delivery", "DeliveryDir", "Webhook"]
 
 _log = structlog.get_logger(__name__)
 
+
+#: a UUID's characters only: a name from the directory is never a path elsewhere
+_SAFE_NAME = re.compile(r"[0-9a-f-]{36}")
 
 #: one message for the delivery directory: ``(message_id, sender, message_json)``
 Delivery = tuple[MessageId, PartnerCode, bytes]
@@ -71,11 +79,7 @@ class DeliveryDir:
         for final in todo:
             os.replace(self.directory / f".{final.stem}.tmp", final)
         if todo:
-            fd = os.open(self.directory, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            sync_directory(self.directory)
         written = set(todo)
         result = []
         for message_id, _, _ in messages:
@@ -83,6 +87,37 @@ class DeliveryDir:
             result.append(final in written)
             written.discard(final)  # a second copy in the same batch was not written
         return result
+
+    def message_ids(self) -> list[MessageId]:
+        """The ids of the messages whose files are in the directory now."""
+        try:
+            with os.scandir(self.directory) as entries:
+                stems = [e.name[: -len(".json")] for e in entries if e.name.endswith(".json")]
+        except OSError as exc:
+            raise errors.UsageError(f"cannot read {self.directory}: {exc.strerror}") from exc
+        return [MessageId(stem) for stem in stems if _SAFE_NAME.fullmatch(stem)]
+
+    def remove_many(self, message_ids: Iterable[MessageId]) -> int:
+        """Delete the files of ``message_ids`` (and any temporary one a crash left), then
+        flush the directory once; returns how many files were there."""
+        removed = 0
+        for message_id in message_ids:
+            for path in (self._final(message_id), self.directory / f".{message_id}.tmp"):
+                try:
+                    path.unlink()
+                    removed += 1
+                except FileNotFoundError:
+                    continue
+                except OSError as exc:
+                    raise errors.UsageError(f"cannot delete {path}: {exc.strerror}") from exc
+        if removed:
+            sync_directory(self.directory)
+        return removed
+
+    def _final(self, message_id: MessageId) -> Path:
+        if not _SAFE_NAME.fullmatch(message_id):
+            raise errors.UsageError(f"{message_id!r} is not a message id")
+        return self.directory / f"{message_id}.json"
 
     def _write_temporary(self, item: tuple[MessageId, PartnerCode, bytes]) -> None:
         message_id, sender, message_json = item
@@ -149,6 +184,20 @@ class Webhook:
         ).encode("utf-8")
         self._queue.append(_Post(message_id, body))
         self._wake.set()
+
+    def queued(self) -> list[MessageId]:
+        """The ids of the messages whose posts wait in the queue."""
+        return [post.message_id for post in self._queue]
+
+    def forget(self, message_ids: Iterable[MessageId]) -> int:
+        """Drop the queued posts of ``message_ids`` (shredded: their plaintext must go from
+        memory too); returns how many were dropped."""
+        gone = set(message_ids)
+        kept = [post for post in self._queue if post.message_id not in gone]
+        dropped = len(self._queue) - len(kept)
+        self._queue.clear()
+        self._queue.extend(kept)
+        return dropped
 
     async def run(self, stop: StopSignal) -> None:
         """Post queued messages until ``stop``; failures back off (1, 2, 4 ... s) and retry."""

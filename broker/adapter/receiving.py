@@ -24,10 +24,12 @@ from broker import crypto, envelope, errors
 from broker.ids import KeyId, PartnerCode
 from broker.keys import Registry
 from broker.pipeline import verify_delivery
+from broker.pipeline.disclosure import Evidence
 from broker.pipeline.receive import Accepted, Rejected, accept
 from broker.reasons import ReasonCode
 from broker.runtime import Counter
 from broker.store import IdentifiedBy, InboxItem, RejectedDelivery
+from broker.trust import AccordInForce
 
 __all__ = ["inbox_item", "log_rejection", "rejection_row", "verify_record"]
 
@@ -41,8 +43,9 @@ def verify_record(
     me: PartnerCode,
     registry: Registry,
     decryption_keys: Mapping[KeyId, crypto.DecryptionKey],
+    accords: Mapping[PartnerCode, AccordInForce],
     now: dt.datetime,
-    retention: dt.timedelta,
+    max_retention: dt.timedelta,
     max_age: dt.timedelta,
     max_skew: dt.timedelta,
 ) -> Accepted | Rejected:
@@ -59,8 +62,9 @@ def verify_record(
             me=me,
             registry=registry,
             decryption_keys=decryption_keys,
+            accords=accords,
             now=now,
-            retention=retention,
+            max_retention=max_retention,
             max_age=max_age,
             max_skew=max_skew,
         )
@@ -72,8 +76,10 @@ def verify_record(
         )
 
 
-def inbox_item(outcome: Accepted) -> InboxItem:
-    """What the inbox stores of an accepted delivery."""
+def inbox_item(outcome: Accepted, frame: bytes) -> InboxItem:
+    """What the inbox stores of an accepted delivery: the message, the rule that decided how
+    long it is kept, and the evidence a disclosure of it is built from (``frame`` as read)."""
+    retention = outcome.retention
     return InboxItem(
         message_id=outcome.message_id,
         sender=outcome.sender,
@@ -82,7 +88,10 @@ def inbox_item(outcome: Accepted) -> InboxItem:
         plaintext=outcome.message_bytes,
         digest=outcome.envelope_digest,
         received_at=outcome.received_at,
-        retain_until=outcome.retain_until,
+        retain_until=retention.until,
+        retention_rule=str(retention.rule),
+        retention_reason=retention.reason,
+        evidence=Evidence(frame, outcome.salts).to_bytes(),
     )
 
 

@@ -3,14 +3,15 @@
 Layout beneath the configured directory::
 
     incoming/   a submission appears here by an atomic rename; the adapter picks it up
-    sent/       processed: at least one recipient's envelope is journalled for sending
+    sent/       processed: at least one recipient's envelope is journalled for sending; the
+                file is deleted once Kafka has acknowledged every view sealed from it
     rejected/   nothing was sent; ``<name>.reason`` beside it says why
 
 A submission is one JSON object ``{"to": ["RS", "MK"], "message": {...}}``. Writers must
 create the file elsewhere in the same filesystem and rename it into ``incoming/`` (what
 :func:`write_submission` and ``broker send`` do): a file is never read half-written, and names
 starting with a dot are ignored. Refusals for some recipients, when others were sent, are
-written to ``sent/<name>.reason``.
+written to ``sent/<name>.reason`` (it names recipients and rules, never content, and stays).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import dataclasses
 import json
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from broker import crypto, errors, strictjson
+from broker.bounded import read_bounded
 from broker.ids import PartnerCode, partner_code
 from broker.schema import MAX_DEPTH, Message, message_bytes
 from broker.schema.wire import parse_canonical_message
@@ -34,6 +36,7 @@ __all__ = [
     "Submission",
     "parse_submission",
     "submission_bytes",
+    "sync_directory",
     "write_submission",
     "write_submissions",
 ]
@@ -108,10 +111,7 @@ def write_submissions(
             finals.append(_place(spool_dir, incoming, submission_bytes(message, to)))
     finally:
         if finals:
-            try:
-                _fsync_dir(incoming)
-            except OSError as exc:
-                raise errors.UsageError(f"cannot sync {incoming}: {exc.strerror}") from exc
+            sync_directory(incoming)
     return finals
 
 
@@ -195,11 +195,50 @@ class Spool:
                 _write_text(self.sent / f"{path.name}.reason", "\n".join(refusals) + "\n")
             moved.append(self._move(path, self.sent, sync=False))
         if moved:
-            try:
-                _fsync_dir(self.sent)
-            except OSError as exc:
-                raise errors.UsageError(f"cannot sync {self.sent}: {exc.strerror}") from exc
+            sync_directory(self.sent)
         return moved
+
+    def remove_settled(
+        self, settled: Callable[[str], bool], *, names: Iterable[str] | None = None
+    ) -> int:
+        """Delete the plaintext copies in ``sent/`` whose source (:meth:`source_key`) is
+        ``settled``: every view sealed from it acknowledged, so nothing needs the copy. Looks at
+        ``names`` only (default: every file there); returns how many files were deleted.
+
+        A file is read before it goes, and goes only under the source its bytes give: a
+        name reused by a later submission is never taken for the earlier one.
+        """
+        candidates = self._sent_files() if names is None else [self.sent / n for n in names]
+        removed = 0
+        for path in candidates:
+            try:
+                data = read_bounded(path, limit=MAX_SUBMISSION_BYTES, what="a sent submission")
+            except errors.UsageError:
+                continue  # gone already, or not a file we wrote
+            if settled(self.source_key(path, data)):
+                path.unlink(missing_ok=True)
+                removed += 1
+        if removed:
+            sync_directory(self.sent)
+        return removed
+
+    @staticmethod
+    def sent_name(source: str) -> str | None:
+        """The file name in ``sent/`` of a spool source, or None for any other source."""
+        kind, _, rest = source.partition(":")
+        name = rest.rpartition(":")[0]
+        return name if kind == "spool" and name else None
+
+    def _sent_files(self) -> list[Path]:
+        try:
+            with os.scandir(self.sent) as entries:
+                return [
+                    Path(entry.path)
+                    for entry in entries
+                    if not entry.name.startswith(".") and not entry.name.endswith(".reason")
+                ]
+        except OSError as exc:
+            raise errors.UsageError(f"cannot read {self.sent}: {exc.strerror}") from exc
 
     def mark_rejected(self, path: Path, reason: str) -> Path:
         """Move ``path`` to ``rejected/`` with ``<name>.reason`` holding ``reason``."""
@@ -210,10 +249,10 @@ class Spool:
         target = directory / path.name
         try:
             os.replace(path, target)
-            if sync:
-                _fsync_dir(directory)
         except OSError as exc:
             raise errors.UsageError(f"cannot move {path} to {directory}: {exc.strerror}") from exc
+        if sync:
+            sync_directory(directory)
         return target
 
 
@@ -223,9 +262,13 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def sync_directory(directory: Path) -> None:
+    """Flush ``directory`` itself, so the renames and deletions in it survive a power loss."""
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise errors.UsageError(f"cannot sync {directory}: {exc.strerror}") from exc

@@ -16,6 +16,7 @@ from broker.cli import adapter as adapter_cli
 from broker.cli import audit as audit_cli
 from broker.cli import demo as demo_cli
 from broker.cli import deploy as deploy_cli
+from broker.cli import disclosure as disclosure_cli
 from broker.cli import envelope as envelope_cli
 from broker.cli import gateway as gateway_cli
 from broker.cli import kafka as kafka_cli
@@ -51,6 +52,8 @@ cli.add_command(envelope_cli.group)
 cli.add_command(adapter_cli.adapter_group)
 cli.add_command(adapter_cli.send_command)
 cli.add_command(adapter_cli.inbox_group)
+cli.add_command(disclosure_cli.disclose_command)
+cli.add_command(disclosure_cli.disclosure_group)
 cli.add_command(gateway_cli.gateway_group)
 cli.add_command(gateway_cli.quarantine_group)
 cli.add_command(audit_cli.group)

@@ -1,5 +1,5 @@
 """``broker adapter run``, ``broker adapter rejected list|show``, ``broker send`` and
-``broker inbox list|show``: adapter commands."""
+``broker inbox list|show|erase``: adapter commands."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ import sys
 from pathlib import Path
 
 import click
+import structlog
 from rich.console import Console
 from rich.table import Table
 
 from broker import errors, keys, limits
 from broker import logging as broker_logging
-from broker.adapter import Spool, serve_config, write_submission
+from broker.adapter import DeliveryDir, Spool, serve_config, write_submission
 from broker.bounded import read_bounded
+from broker.clock import SystemClock, format_instant
 from broker.config import AdapterConfig, load_config, validate_partner
 from broker.crypto import AeadSealer
 from broker.runtime import StopSignal, route_library_logs, run
@@ -24,9 +26,13 @@ from broker.schema import parse_message, stix
 from broker.schema.stix import StixSource
 from broker.store import InboxStore, Rejection
 
-__all__ = ["adapter_group", "inbox_group", "send_command"]
+__all__ = ["adapter_group", "inbox_group", "open_inbox", "send_command"]
 
 _CONFIG_HELP = "The adapter's YAML configuration (or set BROKER_CONFIG)."
+_UNRECORDED = (
+    "stored before the rule was recorded: store.retention_days or the message's own expiry"
+)
+_log = structlog.get_logger(__name__)
 _DRAIN_TIMEOUT_S = 30.0
 
 
@@ -82,7 +88,8 @@ def inbox_group() -> None:
     """Read the adapter's local inbox."""
 
 
-def _open_inbox(config_path: str) -> InboxStore:
+def open_inbox(config_path: str) -> InboxStore:
+    """The inbox named by the adapter's configuration (it must exist: the daemon made it)."""
     config = _config(config_path)
     store, partner = config.store, config.partner
     if not store.path.exists():
@@ -100,11 +107,12 @@ def _open_inbox(config_path: str) -> InboxStore:
 @click.option("--limit", default=1000, show_default=True, help="At most this many messages.")
 def list_command(config_path: str, limit: int) -> None:
     """List received messages, oldest first (metadata only; content stays encrypted)."""
-    with _open_inbox(config_path) as inbox:
+    with open_inbox(config_path) as inbox:
         rows = inbox.list(limit=limit)
     table = Table(title=f"inbox: {len(rows)} message(s)")
     for column in ("received at", "message id", "sender", "type", "classification", "case id"):
         table.add_column(column)
+    table.add_column("kept until (rule)")
     table.add_column("shredded?")
     for row in rows:
         table.add_row(
@@ -114,6 +122,7 @@ def list_command(config_path: str, limit: int) -> None:
             str(row.message_type),
             str(row.labels.classification),
             row.case_id or "",
+            f"{row.retain_until:%Y-%m-%d} ({row.retention_rule or 'not recorded'})",
             row.shredded_at.strftime("%Y-%m-%d") if row.shredded_at else "no",
         )
     Console().print(table)
@@ -123,8 +132,8 @@ def list_command(config_path: str, limit: int) -> None:
 @click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
 @click.argument("message_id")
 def show_command(config_path: str, message_id: str) -> None:
-    """Print one verified message as JSON."""
-    with _open_inbox(config_path) as inbox:
+    """Print one verified message as JSON, with until when it is kept and which rule says so."""
+    with open_inbox(config_path) as inbox:
         meta = inbox.metadata(message_id)
         plaintext = inbox.get(message_id)
     document = {
@@ -132,6 +141,11 @@ def show_command(config_path: str, message_id: str) -> None:
         "sender": meta.sender,
         "received_at": meta.received_at.isoformat(),
         "retain_until": meta.retain_until.isoformat(),
+        "retention": {
+            "rule": meta.retention_rule,
+            "why": f"kept until {format_instant(meta.retain_until)}: "
+            f"{meta.retention_reason or _UNRECORDED}",
+        },
         "message": json.loads(plaintext),
     }
     click.echo(json.dumps(document, indent=2, ensure_ascii=False))
@@ -160,7 +174,7 @@ def export_command(
     """Write received messages as one STIX 2.1 bundle for analysis tools."""
     config = _config(config_path)
     names = _partner_names(config)
-    with _open_inbox(config_path) as inbox:
+    with open_inbox(config_path) as inbox:
         rows = (
             [inbox.metadata(m) for m in message_ids]
             if message_ids
@@ -194,6 +208,35 @@ def _partner_names(config: AdapterConfig) -> dict[str, str]:
     except errors.BrokerError:
         return {}
     return {str(code): registry.name_of(code) for code in registry.partners}
+
+
+@inbox_group.command("erase")
+@click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
+@click.option("--reason", required=True, help="Why, for the record (a request's reference).")
+@click.argument("message_id")
+def erase_command(config_path: str, reason: str, message_id: str) -> None:
+    """Erase one received message now: its key, content and evidence are destroyed (the
+    metadata stays, with the reason), and its file in the delivery directory is deleted.
+    The running adapter drops anything it still holds of it within a minute."""
+    config = _config(config_path)
+    now = SystemClock().now()
+    with open_inbox(config_path) as inbox:
+        # the row keeps when and why, next to what is left of the message: the local record
+        meta = inbox.erase(message_id, now=now, reason=reason)
+        files = 0
+        if config.store.delivery_dir is not None:
+            files = DeliveryDir(config.store.delivery_dir).remove_many([meta.message_id])
+    _log.warning(
+        "message_erased",
+        message_id=meta.message_id,
+        sender=meta.sender,
+        reason=meta.shred_reason,
+        delivery_files_removed=files,
+    )
+    click.echo(
+        f"erased {meta.message_id} from {meta.sender} at {format_instant(now)} "
+        f"({meta.shred_reason}); {files} delivery file(s) removed"
+    )
 
 
 @adapter_group.group("rejected")
@@ -230,7 +273,7 @@ def _rejection_document(row: Rejection) -> dict[str, object]:
 def rejected_list_command(config_path: str, limit: int, as_json: bool) -> None:
     """List refused deliveries, oldest first (reason, position, what was verified), and how
     many older ones were pruned (the table keeps the newest 10,000, none past 30 days)."""
-    with _open_inbox(config_path) as inbox:
+    with open_inbox(config_path) as inbox:
         rows = inbox.rejected.list(limit=limit)
         pruned = inbox.rejected.pruned()
     if as_json:
@@ -262,6 +305,6 @@ def rejected_list_command(config_path: str, limit: int, as_json: bool) -> None:
 @click.argument("rejection_id", type=int)
 def rejected_show_command(config_path: str, rejection_id: int) -> None:
     """Print one refused delivery as JSON, with the bytes kept of its frame (base64)."""
-    with _open_inbox(config_path) as inbox:
+    with open_inbox(config_path) as inbox:
         row = inbox.rejected.get(rejection_id)
     click.echo(json.dumps(_rejection_document(row), indent=2))

@@ -2,15 +2,16 @@
 
 :func:`seal` builds it; :func:`parse` splits it without trusting anything; :func:`verify`
 checks what can be checked without decrypting (gateways, auditors); :func:`open` verifies,
-decrypts and checks the content against its signed commitments. :func:`disclose` and
-:func:`verify_disclosure` reveal chosen fields to a third party. De-duplication (redeliveries
+decrypts and checks the content against its signed commitments. :func:`disclose` (or
+:func:`disclose_kept`, from what a recipient kept) and :func:`verify_disclosure` reveal chosen
+fields to a third party. De-duplication (redeliveries
 versus reused ids) is the daemons' durable store, :mod:`broker.store.dedup`. The exact bytes
 are in docs/PROTOCOL.md.
 """
 
 from __future__ import annotations
 
-from broker.envelope._disclosure import Disclosure, disclose, verify_disclosure
+from broker.envelope._disclosure import Disclosure, disclose, disclose_kept, verify_disclosure
 from broker.envelope._format import MAX_ENVELOPE_BYTES
 from broker.envelope._header import EnvelopeHeader
 from broker.envelope._open import (
@@ -37,6 +38,7 @@ __all__ = [
     "ParsedEnvelope",
     "VerifiedHeader",
     "disclose",
+    "disclose_kept",
     "open",
     "parse",
     "seal",

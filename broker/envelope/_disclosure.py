@@ -14,11 +14,11 @@ from typing import Any
 
 from broker import crypto, errors
 from broker.envelope._format import canonical_json, signing_input, strict_json_loads
-from broker.envelope._header import field_digest, parse_header, parse_time
-from broker.envelope._open import DEFAULT_MAX_SKEW, KeyRegistry, OpenedEnvelope
+from broker.envelope._header import field_digest, parse_header, parse_time, top_level_fields
+from broker.envelope._open import DEFAULT_MAX_SKEW, KeyRegistry, OpenedEnvelope, parse
 from broker.ids import KeyId, PartnerCode
 
-__all__ = ["Disclosure", "disclose", "verify_disclosure"]
+__all__ = ["Disclosure", "disclose", "disclose_kept", "verify_disclosure"]
 
 _MAX_DISCLOSURE_BYTES = 4 * 1024 * 1024
 _DISCLOSURE_KEYS = {"header", "ciphertext_digest", "signature", "fields"}
@@ -93,6 +93,48 @@ def disclose(opened: OpenedEnvelope, fields: Iterable[str]) -> Disclosure:
         ciphertext_digest=header.ciphertext_digest,
         signature=header.signature,
         revealed={path: (opened.salts[path], opened.fields[path]) for path in chosen},
+    )
+
+
+def disclose_kept(
+    envelope_bytes: bytes,
+    *,
+    message_json: bytes,
+    salts: Mapping[str, bytes],
+    fields: Iterable[str],
+) -> Disclosure:
+    """Reveal ``fields`` of a view its recipient kept: the envelope as received, the
+    message's canonical JSON (as :attr:`OpenedEnvelope.message_bytes`) and the salts.
+
+    Each revealed field is checked against the envelope's signed commitment before it is
+    returned, so a store that kept something else is caught here, not by the third party.
+    Raises :class:`errors.UsageError` for a path that is not committed (naming those that
+    are) and :class:`errors.VerificationError` when the kept evidence does not match.
+    """
+    parsed = parse(envelope_bytes)
+    committed = parsed.header.commitment.fields
+    chosen = sorted(set(fields))
+    unknown = [path for path in chosen if path not in committed]
+    if unknown:
+        raise errors.UsageError(
+            f"no such committed field(s): {', '.join(unknown)}; the message commits "
+            f"{', '.join(sorted(committed))}"
+        )
+    values = top_level_fields(strict_json_loads(message_json, what="kept message"))
+    revealed: dict[str, tuple[bytes, Any]] = {}
+    for path in chosen:
+        salt = salts.get(path)
+        if salt is None or path not in values:
+            raise errors.VerificationError("the kept evidence does not match its commitments")
+        actual = field_digest(salt=salt, path=path, value=values[path])
+        if not crypto.constant_time_equal(actual, bytes.fromhex(committed[path])):
+            raise errors.VerificationError("the kept evidence does not match its commitments")
+        revealed[path] = (salt, values[path])
+    return Disclosure(
+        header_bytes=parsed.header_bytes,
+        ciphertext_digest=crypto.sha256(parsed.ciphertext),
+        signature=parsed.signature,
+        revealed=revealed,
     )
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "VerifiedDelivery",
     "attest",
     "attestation_bytes",
+    "verify_attested",
     "verify_delivery",
 ]
 
@@ -183,6 +184,26 @@ def verify_delivery(
     (signature, digest, or the envelope header disagrees with the attestation) or ReplayError
     (``decided_at`` outside ``[created - max_skew, now + max_skew]``).
     """
+    return _verify(frame, registry=registry, live=(recipient, now, max_skew))
+
+
+def verify_attested(frame: bytes, *, registry: GatewayKeys) -> VerifiedDelivery:
+    """Check a delivery frame long after the fact, as a third party holding a disclosure:
+    the attestation was signed by a gateway key registered at its ``decided_at``, over this
+    exact envelope, whose header names the attested message, sender, recipient and accord.
+
+    Unlike :func:`verify_delivery` nothing is judged against the present (the gateway's key
+    may have expired since) nor against a recipient. Raises as :func:`verify_delivery`.
+    """
+    return _verify(frame, registry=registry, live=None)
+
+
+def _verify(
+    frame: bytes,
+    *,
+    registry: GatewayKeys,
+    live: tuple[PartnerCode, dt.datetime, dt.timedelta] | None,
+) -> VerifiedDelivery:
     data, signature, envelope = _split(frame)
     raw = strict_json_object(
         data,
@@ -195,21 +216,23 @@ def verify_delivery(
     )
     decided = attestation.decided_time
     key = registry.gateway_key(KeyId(attestation.gateway_key_id), at=decided)
-    # The gateway's key must still be valid now: an attestation signed after a revocation
-    # and dated before it is refused, whatever it claims.
-    registry.gateway_key(KeyId(attestation.gateway_key_id), at=now)
+    if live is not None:
+        # The gateway's key must still be valid now: an attestation signed after a
+        # revocation and dated before it is refused, whatever it claims.
+        registry.gateway_key(KeyId(attestation.gateway_key_id), at=live[1])
     key.verify(signature=signature, message=_signing_input(data))
-    if decided > now + max_skew:
+    if live is not None and decided > live[1] + live[2]:
         raise errors.ReplayError("delivery attestation is dated in the future")
     digest = crypto.sha256(envelope)
     if not crypto.constant_time_equal(digest, bytes.fromhex(attestation.envelope_sha256)):
         raise errors.VerificationError("delivered envelope does not match its attestation")
-    if attestation.recipient != recipient:
+    if live is not None and attestation.recipient != live[0]:
         raise errors.EnvelopeError(
-            f"delivery is addressed to {attestation.recipient}, not {recipient}"
+            f"delivery is addressed to {attestation.recipient}, not {live[0]}"
         )
     header = parse(envelope).header
-    if decided < parse_time(header.created) - max_skew:
+    skew = DEFAULT_MAX_SKEW if live is None else live[2]
+    if decided < parse_time(header.created) - skew:
         raise errors.ReplayError("delivery attestation is dated before the envelope was sealed")
     claimed = (header.message_id, header.sender, header.recipient, header.accord_id)
     attested = (

@@ -3,10 +3,13 @@
 Every check happens before any side effect, in this order: the gateway's delivery attestation
 (signed by a registered gateway key, naming us, binding the envelope's digest), the envelope
 itself (sender signature and key validity, time window, decryption, content commitments,
-message schema), agreement between the attestation and the signed header, and finally that
-the content carries no data category its signed labels did not declare. A sender that
-under-declares would have slipped content past the gateway, which decides on labels alone; it
-is caught here (``label_mismatch``) and told so with a rejected receipt.
+message schema), agreement between the attestation and the signed header, that the content
+carries no data category its signed labels did not declare, and finally the accord: the one
+this receiver holds with the sender must be the one the delivery names, not halted by a party,
+and have a flow for the message, whose retention bounds how long the view is kept
+(:mod:`.retention`). A sender that under-declares would have slipped content past the
+gateway, which decides on labels alone; it is caught here (``label_mismatch``) and told so
+with a rejected receipt.
 
 The daemon stores an :class:`Accepted` message, commits its offset and sends its receipt.
 """
@@ -23,10 +26,12 @@ from broker.envelope import OpenedEnvelope, VerifiedHeader
 from broker.ids import KeyId, MessageId, PartnerCode
 from broker.keys import Registry
 from broker.pipeline import delivery
+from broker.pipeline.retention import Retention, destroy_by, retention_for
 from broker.pipeline.send import receipt_for
 from broker.reasons import ReasonCode
 from broker.schema import Message, categories_present
 from broker.schema.labels import Labels, MessageType
+from broker.trust import AccordInForce
 
 __all__ = ["Accepted", "ReceiveOutcome", "Rejected", "accept"]
 
@@ -49,11 +54,20 @@ class Accepted:
     #: SHA-256 of the envelope: the de-duplication key together with the message id
     envelope_digest: bytes
     received_at: dt.datetime
-    retain_until: dt.datetime
+    #: until when the view is kept, and which rule decided it
+    retention: Retention
+    #: the commitment salts of the view's fields: with the delivery frame, the evidence a
+    #: selective disclosure is built from
+    salts: Mapping[str, bytes] = dataclasses.field(repr=False)
     #: the receipt to send to ``sender``; ``None`` when the message is itself a receipt
     receipt: Message | None = dataclasses.field(repr=False)
 
     __bool__ = _no_truth
+
+    @property
+    def retain_until(self) -> dt.datetime:
+        """When the view's retention ends (:attr:`retention` says why)."""
+        return self.retention.until
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -93,16 +107,19 @@ def accept(
     me: PartnerCode,
     registry: Registry,
     decryption_keys: Mapping[KeyId, crypto.DecryptionKey],
+    accords: Mapping[PartnerCode, AccordInForce],
     now: dt.datetime,
-    retention: dt.timedelta,
+    max_retention: dt.timedelta,
     max_age: dt.timedelta = envelope.DEFAULT_MAX_AGE,
     max_skew: dt.timedelta = envelope.DEFAULT_MAX_SKEW,
 ) -> ReceiveOutcome:
     """Verify one delivery frame addressed to ``me`` and return what may be stored.
 
     ``decryption_keys`` holds our current and previous KEM keys (rotation overlap), by key
-    id. ``retention`` is how long a message without its own earlier expiry is kept.
-    Never raises for bad input: every failure is a :class:`Rejected`.
+    id. ``accords`` is the accord ``me`` holds with each counterpart, as deciding now;
+    ``max_retention`` is the longest this receiver keeps anything (a flow's retention or
+    the message's own deadlines may end it sooner). Never raises for bad input: every
+    failure is a :class:`Rejected`.
     """
     try:
         delivered = delivery.verify_delivery(
@@ -130,11 +147,16 @@ def accept(
     message = opened.message
     if message is None:  # open() always validates; None only comes from format-level seams
         return Rejected(ReasonCode.INVALID_MESSAGE, "the envelope carried no validated message")
-    return _check_content(opened, message, now=now, retention=retention)
+    return _check_content(opened, message, accords=accords, now=now, max_retention=max_retention)
 
 
 def _check_content(
-    opened: OpenedEnvelope, message: Message, *, now: dt.datetime, retention: dt.timedelta
+    opened: OpenedEnvelope,
+    message: Message,
+    *,
+    accords: Mapping[PartnerCode, AccordInForce],
+    now: dt.datetime,
+    max_retention: dt.timedelta,
 ) -> ReceiveOutcome:
     header = opened.header
     content_digest = crypto.sha256(opened.message_bytes)
@@ -159,13 +181,17 @@ def _check_content(
         )
     if _labels_disagree(message, header.labels):
         return refuse(ReasonCode.LABEL_MISMATCH, "the signed labels do not describe the message")
-    retain_until = now + retention
-    if message.expires is not None:
-        if message.expires <= now:
-            return refuse(
-                ReasonCode.EXPIRED, f"the message expired at {message.expires.isoformat()}"
-            )
-        retain_until = min(retain_until, message.expires)
+    if message.expires is not None and message.expires <= now:
+        return refuse(ReasonCode.EXPIRED, f"the message expired at {message.expires.isoformat()}")
+    passed = [deadline for deadline in destroy_by(message) if deadline <= now]
+    if passed:
+        return refuse(
+            ReasonCode.EXPIRED,
+            f"the originator's destroy-by deadline {min(passed).isoformat()} has passed",
+        )
+    retention = _retention(header, message, accords.get(header.sender), now, max_retention)
+    if isinstance(retention, Rejected):
+        return retention
     receipt = None
     if message.type is not MessageType.RECEIPT:
         receipt = receipt_for(
@@ -180,8 +206,50 @@ def _check_content(
         header=header,
         envelope_digest=header.envelope_digest,
         received_at=now,
-        retain_until=retain_until,
+        retention=retention,
+        salts=opened.salts,
         receipt=receipt,
+    )
+
+
+def _retention(
+    header: VerifiedHeader,
+    message: Message,
+    held: AccordInForce | None,
+    now: dt.datetime,
+    max_retention: dt.timedelta,
+) -> Retention | Rejected:
+    """The view's retention under the accord the receiver holds with its sender; refused when
+    that accord is missing, another than the one named, halted, or has no flow for it: then
+    nobody here knows how long the view may be kept, or a party has stopped the sharing
+    (the gateway may have passed it before a suspension reached it)."""
+
+    def refuse(code: ReasonCode, reason: str) -> Rejected:
+        return Rejected(code, reason, header.message_id, header.sender)
+
+    if held is None:
+        return refuse(
+            ReasonCode.NO_ACCORD,
+            f"no accord with {header.sender} is held here, so how long to keep it is unknown",
+        )
+    accord = held.accord
+    if accord.accord_id != header.accord_id:
+        return refuse(
+            ReasonCode.ACCORD_MISMATCH,
+            f"sealed under accord {header.accord_id}; the accord held with {header.sender} "
+            f"is {accord.accord}",
+        )
+    if held.halt is not None:
+        return refuse(held.halt.code, held.halt.reason)
+    flow = accord.routes.get((header.sender, header.recipient, message.type))
+    if flow is None:
+        return refuse(
+            ReasonCode.POLICY_DENIED,
+            f"no flow of accord {accord.accord} v{accord.version} carries {message.type} "
+            f"from {header.sender} to {header.recipient}",
+        )
+    return retention_for(
+        message, accord=accord, flow=flow, received_at=now, max_retention=max_retention
     )
 
 

@@ -6,12 +6,14 @@
 - :class:`RejectedLog`: the deliveries the adapter refused (:attr:`InboxStore.rejected`),
   recorded in the same transaction as the accepted messages of their batch.
 
-Each store owns one connection and opens every transaction explicitly. Times are
+:func:`open_database` opens (creating or upgrading) any of them, and the adapter's send
+journal. Each store owns one connection and opens every transaction explicitly. Times are
 timezone-aware datetimes passed in by the caller; the stores never read the clock.
 """
 
 from __future__ import annotations
 
+from broker.store._sqlite import open_database
 from broker.store.dedup import DIGEST_BYTES, DedupCounters, DedupStore, DedupVerdict
 from broker.store.inbox import KEY_BYTES, InboxItem, InboxStore, Sealer, StoredMessage
 from broker.store.rejected import IdentifiedBy, RejectedDelivery, RejectedLog, Rejection
@@ -30,4 +32,5 @@ __all__ = [
     "Rejection",
     "Sealer",
     "StoredMessage",
+    "open_database",
 ]

@@ -5,7 +5,13 @@ binds the ciphertext to its message id and recipient (a ciphertext moved to anot
 not open). Keys live in their own table; retention is enforced by deleting a message's key
 (``secure_delete`` overwrites it, and the write-ahead log is truncated) so the ciphertext that
 remains is unreadable by anyone, the operator included. Only the labels and delivery metadata
-are stored in the clear, so an inbox can still be listed and accounted for after shredding.
+are stored in the clear, so an inbox can still be listed and accounted for after shredding,
+with the rule that decided each message's retention.
+
+Beside each message its **evidence** (what a selective disclosure is built from: the delivery
+frame with the sender's signature and the gateway's attestation, and the commitment salts) is
+sealed under the same per-message key, so it is shredded with the content and nothing of it
+outlives the message.
 
 The database file holds both ciphertext and keys, so at-rest protection against theft of the
 file itself is its mode (0600) and the host's disk encryption; what this layer guarantees is
@@ -34,9 +40,18 @@ __all__ = ["KEY_BYTES", "InboxItem", "InboxStore", "Sealer", "StoredMessage"]
 #: per-message key size: ChaCha20-Poly1305 takes 256-bit keys
 KEY_BYTES = 32
 _AAD_DOMAIN = b"broker.store.inbox.v1\x00"
+_EVIDENCE_AAD_DOMAIN = b"broker.store.evidence.v1\x00"
 _MAX_CASE_ID = 128
+_MAX_REASON = 2000
 _COLUMNS = (
-    "message_id, sender, message_type, labels, case_id, received_at, retain_until, shredded_at"
+    "message_id, sender, message_type, labels, case_id, received_at, retain_until, shredded_at, "
+    "retention_rule, retention_reason, shred_reason"
+)
+_EVIDENCE_SCHEMA = (
+    """CREATE TABLE evidence (
+        message_id TEXT PRIMARY KEY REFERENCES messages (message_id),
+        sealed BLOB NOT NULL
+    )""",
 )
 
 SCHEMA = (
@@ -50,7 +65,10 @@ SCHEMA = (
         received_at INTEGER NOT NULL,
         retain_until INTEGER NOT NULL,
         shredded_at INTEGER,
-        ciphertext BLOB NOT NULL
+        ciphertext BLOB NOT NULL,
+        retention_rule TEXT,
+        retention_reason TEXT,
+        shred_reason TEXT
     )""",
     "CREATE INDEX messages_retention ON messages (retain_until) WHERE shredded_at IS NULL",
     "CREATE INDEX messages_received ON messages (received_at, message_id)",
@@ -58,11 +76,22 @@ SCHEMA = (
         message_id TEXT PRIMARY KEY REFERENCES messages (message_id),
         key BLOB NOT NULL
     ) WITHOUT ROWID""",
+    *_EVIDENCE_SCHEMA,
     *_rejected.SCHEMA,
 )
-#: version 2 added the table of refused deliveries, version 3 the count of pruned ones
-_VERSION = 3
-_MIGRATIONS = {1: _rejected.TABLE_SCHEMA, 2: _rejected.PRUNED_SCHEMA}
+#: version 2 added the table of refused deliveries, version 3 the count of pruned ones,
+#: version 4 each message's retention rule and evidence
+_VERSION = 4
+_MIGRATIONS = {
+    1: _rejected.TABLE_SCHEMA,
+    2: _rejected.PRUNED_SCHEMA,
+    3: (
+        "ALTER TABLE messages ADD COLUMN retention_rule TEXT",
+        "ALTER TABLE messages ADD COLUMN retention_reason TEXT",
+        "ALTER TABLE messages ADD COLUMN shred_reason TEXT",
+        *_EVIDENCE_SCHEMA,
+    ),
+}
 
 
 class Sealer(Protocol):
@@ -89,6 +118,12 @@ class InboxItem:
     digest: bytes = dataclasses.field(repr=False)
     received_at: dt.datetime
     retain_until: dt.datetime
+    #: which rule decided ``retain_until`` (``accord``, ``local``, ...), and that rule in words
+    retention_rule: str | None = None
+    retention_reason: str | None = None
+    #: what a disclosure of the message is built from; sealed with the message, shredded
+    #: with it (see :mod:`broker.pipeline.disclosure`)
+    evidence: bytes | None = dataclasses.field(default=None, repr=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +139,12 @@ class StoredMessage:
     retain_until: dt.datetime
     #: when the content's key was destroyed; ``None`` while it can still be read
     shredded_at: dt.datetime | None
+    #: which rule decided ``retain_until``, and why; ``None`` for messages stored before
+    #: the inbox kept them (version 3 and older: ``store.retention_days`` or the expiry)
+    retention_rule: str | None = None
+    retention_reason: str | None = None
+    #: why the key was destroyed: retention, or an erasure and its reason
+    shred_reason: str | None = None
 
 
 class InboxStore:
@@ -182,6 +223,9 @@ class InboxStore:
         digest: bytes,
         received_at: dt.datetime,
         retain_until: dt.datetime,
+        retention_rule: str | None = None,
+        retention_reason: str | None = None,
+        evidence: bytes | None = None,
     ) -> _dedup.DedupVerdict:
         """Store a verified message once: ``"new"`` stores it; a redelivery of the same
         envelope (same digest) is ``"duplicate"`` and a different envelope reusing the id is
@@ -197,6 +241,9 @@ class InboxStore:
             digest=digest,
             received_at=received_at,
             retain_until=retain_until,
+            retention_rule=retention_rule,
+            retention_reason=retention_reason,
+            evidence=evidence,
         )
         return self.put_many([item])[0]
 
@@ -233,6 +280,13 @@ class InboxStore:
             raise errors.UsageError(f"a case id is 1 to {_MAX_CASE_ID} characters")
         if not isinstance(item.plaintext, bytes):
             raise errors.UsageError("plaintext must be bytes")
+        if item.evidence is not None and not isinstance(item.evidence, bytes):
+            raise errors.UsageError("evidence must be bytes")
+        for text in (item.retention_rule, item.retention_reason):
+            if text is not None and not 0 < len(text) <= _MAX_REASON:
+                raise errors.UsageError(
+                    f"a retention rule or reason is 1 to {_MAX_REASON} characters"
+                )
         received_us = to_micros(item.received_at, name="received_at")
         retain_us = to_micros(item.retain_until, name="retain_until")
         if retain_us <= received_us:
@@ -256,7 +310,7 @@ class InboxStore:
         key = secrets.token_bytes(KEY_BYTES)
         sealed = self._sealer.seal(key, item.plaintext, aad=self._aad(message_id))
         self._conn.execute(
-            "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+            "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, NULL)",
             (
                 message_id,
                 sender_code,
@@ -266,9 +320,14 @@ class InboxStore:
                 received_us,
                 retain_us,
                 sealed,
+                item.retention_rule,
+                item.retention_reason,
             ),
         )
         self._conn.execute("INSERT INTO message_keys VALUES (?, ?)", (message_id, key))
+        if item.evidence is not None:
+            evidence = self._sealer.seal(key, item.evidence, aad=self._evidence_aad(message_id))
+            self._conn.execute("INSERT INTO evidence VALUES (?, ?)", (message_id, evidence))
         return verdict
 
     def get(self, message_id: str) -> bytes:
@@ -278,21 +337,57 @@ class InboxStore:
         (saying when), and :class:`errors.DecryptionError` if it cannot be opened.
         """
         row = self._conn.execute(
-            "SELECT m.ciphertext, m.shredded_at, m.retain_until, k.key FROM messages AS m "
-            "LEFT JOIN message_keys AS k USING (message_id) WHERE m.message_id = ?",
+            "SELECT m.ciphertext, m.shredded_at, m.retain_until, m.shred_reason, k.key "
+            "FROM messages AS m LEFT JOIN message_keys AS k USING (message_id) "
+            "WHERE m.message_id = ?",
             (message_id,),
         ).fetchone()
         if row is None:
             raise errors.UsageError(f"no message {message_id} in the inbox")
-        sealed, shredded_at, retain_until, key = row
+        sealed, shredded_at, retain_until, why, key = row
         if shredded_at is not None:
+            why = why or f"under retention (kept until {from_micros(retain_until).isoformat()})"
             raise errors.UsageError(
-                f"message {message_id} was shredded at {from_micros(shredded_at).isoformat()} "
-                f"under retention (kept until {from_micros(retain_until).isoformat()})"
+                f"message {message_id} was shredded at {from_micros(shredded_at).isoformat()} {why}"
             )
         if key is None:
             raise errors.DecryptionError("a stored message could not be decrypted")
         return self._sealer.open(bytes(key), bytes(sealed), aad=self._aad(message_id))
+
+    def evidence(self, message_id: str) -> bytes:
+        """The evidence kept of a stored message (:attr:`InboxItem.evidence`).
+
+        Raises :class:`errors.UsageError` if there is no such message, it was shredded, or it
+        was stored without evidence (by an older version), and :class:`errors.DecryptionError`
+        if it cannot be opened.
+        """
+        self.get(message_id)  # the same refusals as the content: unknown, shredded, unreadable
+        row = self._conn.execute(
+            "SELECT e.sealed, k.key FROM evidence AS e JOIN message_keys AS k USING (message_id) "
+            "WHERE e.message_id = ?",
+            (message_id,),
+        ).fetchone()
+        if row is None:
+            raise errors.UsageError(
+                f"message {message_id} was stored without its evidence (by an older version), "
+                "so it cannot be disclosed"
+            )
+        sealed, key = row
+        return self._sealer.open(bytes(key), bytes(sealed), aad=self._evidence_aad(message_id))
+
+    def shredded_among(self, message_ids: Iterable[str]) -> set[MessageId]:
+        """Which of ``message_ids`` are stored here and shredded (unknown ids are not)."""
+        wanted = list(dict.fromkeys(message_ids))
+        found: set[MessageId] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            query = (
+                f"SELECT message_id FROM messages WHERE shredded_at IS NOT NULL "  # noqa: S608
+                f"AND message_id IN ({marks})"
+            )
+            found |= {MessageId(row[0]) for row in self._conn.execute(query, chunk)}
+        return found
 
     def metadata(self, message_id: str) -> StoredMessage:
         """What is known about one message without decrypting it."""
@@ -324,39 +419,67 @@ class InboxStore:
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         return self._select(f"{where} ORDER BY received_at, message_id LIMIT ?", (*params, limit))
 
-    def shred_expired(self, now: dt.datetime) -> int:
+    def shred_expired(self, now: dt.datetime) -> tuple[MessageId, ...]:
         """Destroy the key of every message whose retention ended at or before ``now``.
 
-        Returns how many messages were shredded. Their rows remain, unreadable, with the time
-        of shredding; the write-ahead log is truncated afterwards so no copy of a key survives
-        in it.
+        Returns the ids shredded. Their rows remain, unreadable, with the time of shredding;
+        their evidence is deleted; the write-ahead log is truncated afterwards so no copy of
+        a key survives in it.
         """
         now_us = to_micros(now, name="now")
         with transaction(self._conn, what="shred expired messages"):
-            expired = [
-                row[0]
+            expired = tuple(
+                MessageId(row[0])
                 for row in self._conn.execute(
                     "SELECT message_id FROM messages "
                     "WHERE shredded_at IS NULL AND retain_until <= ?",
                     (now_us,),
                 )
-            ]
-            for message_id in expired:
-                # Overwrite in place first, then delete: secure_delete zeroes the freed cell.
-                self._conn.execute(
-                    "UPDATE message_keys SET key = zeroblob(?) WHERE message_id = ?",
-                    (KEY_BYTES, message_id),
-                )
-                self._conn.execute("DELETE FROM message_keys WHERE message_id = ?", (message_id,))
-                self._conn.execute(
-                    "UPDATE messages SET shredded_at = ? WHERE message_id = ?", (now_us, message_id)
-                )
+            )
+            self._shred(expired, now_us, reason=None)
         if expired:
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return len(expired)
+        return expired
 
-    def _aad(self, message_id: str) -> bytes:
-        return b"%s%s\x00%s" % (_AAD_DOMAIN, message_id.encode(), self._recipient.encode())
+    def erase(self, message_id: str, *, now: dt.datetime, reason: str) -> StoredMessage:
+        """Shred one message now, before its retention ends, recording ``reason``; returns
+        what remains of it. Raises :class:`errors.UsageError` if there is no such message or
+        it is shredded already."""
+        reason = " ".join(reason.split())
+        if not 0 < len(reason) <= _MAX_REASON:
+            raise errors.UsageError(f"an erasure needs a reason of 1 to {_MAX_REASON} characters")
+        now_us = to_micros(now, name="now")
+        with transaction(self._conn, what="erase a message"):
+            meta = self.metadata(message_id)
+            if meta.shredded_at is not None:
+                raise errors.UsageError(
+                    f"message {message_id} was shredded already, at {meta.shredded_at.isoformat()}"
+                )
+            self._shred([meta.message_id], now_us, reason=f"by erasure: {reason}")
+        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return self.metadata(message_id)
+
+    def _shred(self, message_ids: Sequence[str], now_us: int, *, reason: str | None) -> None:
+        """Inside a transaction: destroy the keys and evidence of ``message_ids``."""
+        for message_id in message_ids:
+            # Overwrite in place first, then delete: secure_delete zeroes the freed cell.
+            self._conn.execute(
+                "UPDATE message_keys SET key = zeroblob(?) WHERE message_id = ?",
+                (KEY_BYTES, message_id),
+            )
+            self._conn.execute("DELETE FROM message_keys WHERE message_id = ?", (message_id,))
+            self._conn.execute("DELETE FROM evidence WHERE message_id = ?", (message_id,))
+            self._conn.execute(
+                "UPDATE messages SET shredded_at = ?, shred_reason = ? WHERE message_id = ?",
+                (now_us, reason, message_id),
+            )
+
+    def _aad(self, message_id: str, domain: bytes = _AAD_DOMAIN) -> bytes:
+        return b"%s%s\x00%s" % (domain, message_id.encode(), self._recipient.encode())
+
+    def _evidence_aad(self, message_id: str) -> bytes:
+        # its own domain: the evidence can never be opened as the content, nor the reverse
+        return self._aad(message_id, _EVIDENCE_AAD_DOMAIN)
 
     def each(self, *, batch: int = 10_000) -> Iterator[StoredMessage]:
         """Every stored message's metadata, in the order stored, read ``batch`` rows at a
@@ -377,7 +500,9 @@ class InboxStore:
 
 
 def _stored(rows: Iterable[Sequence[Any]]) -> Iterator[StoredMessage]:
-    for mid, sender, mtype, labels, case, received, retain, shredded in rows:
+    for row in rows:
+        mid, sender, mtype, labels, case, received, retain, shredded = row[:8]
+        rule, reason, shred_reason = row[8:]
         yield StoredMessage(
             message_id=MessageId(mid),
             sender=PartnerCode(sender),
@@ -387,4 +512,7 @@ def _stored(rows: Iterable[Sequence[Any]]) -> Iterator[StoredMessage]:
             received_at=from_micros(received),
             retain_until=from_micros(retain),
             shredded_at=from_micros(shredded) if shredded is not None else None,
+            retention_rule=rule,
+            retention_reason=reason,
+            shred_reason=shred_reason,
         )

@@ -36,8 +36,9 @@ def target(data: bytes) -> None:
         me=RS,
         registry=WORLD.registry,
         decryption_keys=WORLD.rs_keys,
+        accords=WORLD.counterparts,
         now=LATER,
-        retention=dt.timedelta(days=30),
+        max_retention=dt.timedelta(days=30),
     )
     if not isinstance(outcome, Accepted | Rejected):
         raise TypeError(f"accept returned {type(outcome).__name__}")

@@ -28,6 +28,7 @@ __all__ = [
     "Registry",
     "attestation_frame",
     "canonical",
+    "committed_fields",
     "envelope_message",
     "load_signing_key",
     "parse_envelope",
@@ -194,7 +195,7 @@ def labels_of(message: dict[str, Any], **override: Any) -> dict[str, Any]:
     return {**labels, **override}
 
 
-def _committed_fields(message: dict[str, Any]) -> dict[str, Any]:
+def committed_fields(message: dict[str, Any]) -> dict[str, Any]:
     """Section 2.3: top-level members, each member of a non-empty ``body`` on its own."""
     fields: dict[str, Any] = {}
     for name, value in message.items():
@@ -227,18 +228,21 @@ def seal(
     message_id: str | None = None,
     created: dt.datetime | None = None,
     ttl: dt.timedelta = dt.timedelta(days=1),
+    salts: dict[str, bytes] | None = None,
 ) -> Envelope:
-    """A v1 envelope, every byte as PROTOCOL.md sections 1 to 5 define it."""
+    """A v1 envelope, every byte as PROTOCOL.md sections 1 to 5 define it; ``salts`` (one per
+    committed path, default random) lets its sender disclose fields of it later."""
     created = created or dt.datetime.now(dt.UTC)
     message_id = message_id or uuid7()
     recipient_key_id, recipient_public = registry.encryption_key(recipient)
     content_key = os.urandom(32)
-    salts = {path: os.urandom(16) for path in _committed_fields(message)}
+    if salts is None:
+        salts = {path: os.urandom(16) for path in committed_fields(message)}
     digests = {
         path: hashlib.sha256(
             lp(DST_FIELD) + lp(salts[path]) + lp(path.encode("ascii")) + lp(canonical(value))
         ).hexdigest()
-        for path, value in _committed_fields(message).items()
+        for path, value in committed_fields(message).items()
     }
     key_commitment = hashlib.sha256(lp(DST_KEY) + lp(content_key) + lp(message_id.encode("ascii")))
     header = canonical(

@@ -120,6 +120,11 @@ class World:
         keys = self.partners[RS]
         return {keys.encryption_key_id: keys.decryption}
 
+    @property
+    def counterparts(self) -> dict[PartnerCode, AccordInForce]:
+        """The accords Serbia's adapter holds, by counterpart."""
+        return self.accords.counterparts(RS)
+
 
 def _accord(name: str) -> tuple[Accord, bytes]:
     data = (ROOT / "policies" / f"{name}.yaml").read_bytes()

@@ -99,8 +99,9 @@ def test_accept_never_raises(frame: bytes) -> None:
         me=RS,
         registry=world().registry,
         decryption_keys=world().rs_keys,
+        accords=world().counterparts,
         now=LATER,
-        retention=dt.timedelta(days=30),
+        max_retention=dt.timedelta(days=30),
     )
     assert isinstance(outcome, Accepted | Rejected)
 

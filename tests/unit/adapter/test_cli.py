@@ -115,3 +115,52 @@ def test_inbox_show_of_an_unknown_id_is_a_usage_error(
             ["inbox", "show", "--config", str(config), "01900000-0000-7000-8000-000000000009"],
             catch_exceptions=False,
         )
+
+
+def test_inbox_show_says_until_when_and_why(tmp_path: pathlib.Path, clock: FixedClock) -> None:
+    """Serbia keeps at most 30 days (stricter than gb-rs's 730): show names that rule."""
+    serbia, message_id = _received(tmp_path, clock)
+    serbia.journal.close()
+    serbia.inbox.close()
+    config = _config(tmp_path, tmp_path / "rs" / "inbox.sqlite")
+    shown = CliRunner().invoke(cli, ["inbox", "show", "--config", str(config), message_id])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["retention"] == {
+        "rule": "local",
+        "why": "kept until 2026-12-28T12:00:00Z: this adapter keeps at most 30 days "
+        "(store.retention_days)",
+    }
+    listed = CliRunner().invoke(
+        cli, ["inbox", "list", "--config", str(config)], env={"COLUMNS": "250"}
+    )
+    assert "2026-12-28 (local)" in listed.output
+
+
+def test_inbox_erase_shreds_the_message_and_its_delivery_file(
+    tmp_path: pathlib.Path, clock: FixedClock
+) -> None:
+    """Erased now, with the reason kept beside what is left; a second erase is refused."""
+    serbia, message_id = _received(tmp_path, clock)
+    serbia.journal.close()
+    serbia.inbox.close()
+    out = tmp_path / "delivered"
+    out.mkdir()
+    (out / f"{message_id}.json").write_text("{}")
+    config = _config(tmp_path, tmp_path / "rs" / "inbox.sqlite")
+    config.write_text(
+        config.read_text().replace("store: {path: ", f"store: {{delivery_dir: {out}, path: ")
+    )
+    erase = ["inbox", "erase", "--config", str(config), message_id]
+    erased = CliRunner().invoke(cli, [*erase, "--reason", "request RS-17"])
+    assert erased.exit_code == 0, erased.output
+    assert "(by erasure: request RS-17); 1 delivery file(s) removed" in erased.output
+    assert list(out.iterdir()) == []
+    with pytest.raises(errors.UsageError, match="by erasure: request RS-17"):
+        CliRunner().invoke(
+            cli, ["inbox", "show", "--config", str(config), message_id], catch_exceptions=False
+        )
+    with pytest.raises(errors.UsageError, match="shredded already"):
+        CliRunner().invoke(cli, [*erase, "--reason", "again"], catch_exceptions=False)
+    missing = CliRunner().invoke(cli, erase)
+    assert missing.exit_code == 2
+    assert "--reason" in missing.output

@@ -4,6 +4,7 @@ is an AEAD: what it seals opens only with the same key and associated data."""
 from __future__ import annotations
 
 import pathlib
+import sqlite3
 
 import pytest
 from hypothesis import given
@@ -19,6 +20,7 @@ from .world import NOW
 A = MessageId("01900000-0000-7000-8000-000000000001")
 B = MessageId("01900000-0000-7000-8000-000000000002")
 RS = PartnerCode("RS")
+MID = MessageId("01900000-0000-7000-8000-000000000001")
 
 
 def test_a_restart_resends_the_same_bytes(tmp_path: pathlib.Path) -> None:
@@ -102,3 +104,24 @@ def test_the_same_plaintext_seals_differently_each_time() -> None:
     """A fresh nonce per seal: equal plaintexts are not visible as equal ciphertexts."""
     sealer = AeadSealer()
     assert sealer.seal(KEY, b"same", aad=b"") != sealer.seal(KEY, b"same", aad=b"")
+
+
+def test_a_version_1_journal_is_upgraded_and_its_unnamed_envelopes_hold_every_source(
+    tmp_path: pathlib.Path,
+) -> None:
+    """Envelopes journalled before sources were named keep waiting; while one does, no spool
+    source counts as settled (its sent/ copy might be that envelope's)."""
+    path = tmp_path / "journal.sqlite"
+    with SendJournal.open(path) as journal:
+        journal.record([(MID, RS, "xb.outbox.GB", b"sealed")], source=None, now=NOW)
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.execute("DROP INDEX pending_source")
+    raw.execute("ALTER TABLE pending DROP COLUMN source")
+    raw.execute("PRAGMA user_version = 1")
+    raw.close()
+    with SendJournal.open(path) as journal:
+        (entry,) = journal.pending()
+        assert (entry.message_id, entry.source) == (MID, None)
+        assert not journal.settled("spool:a.json:" + "0" * 64)
+        journal.acknowledge(MID)
+        assert journal.settled("spool:a.json:" + "0" * 64)

@@ -9,7 +9,7 @@ import pathlib
 from broker import envelope
 from broker.adapter import Adapter, AdapterKeys, SendJournal, Spool
 from broker.clock import FixedClock
-from broker.crypto import AeadSealer
+from broker.crypto import AeadSealer, SigningKey
 from broker.ids import MessageId, PartnerCode
 from broker.keys.testing import RegistryFixture, build_registry
 from broker.pipeline.delivery import attest
@@ -70,15 +70,17 @@ def make_adapter(
     clock: FixedClock,
     metrics: Metrics | None = None,
     spool: bool = False,
+    world: RegistryFixture = WORLD,
 ) -> Adapter:
-    """A partner's adapter on stores in ``directory`` (reopening the same directory resumes)."""
+    """A partner's adapter on stores in ``directory`` (reopening the same directory resumes),
+    holding the keys of ``world``."""
     directory.mkdir(parents=True, exist_ok=True)
-    keys = WORLD.partners[me]
+    keys = world.partners[me]
     accords = AccordFiles.holding([GB_RS] if me == RS else [GB_RS, GB_MK], now=clock.now())
     return Adapter(
         me=me,
         prefix="xb.",
-        registry=WORLD.registry,
+        registry=world.registry,
         accords=accords,
         keys=AdapterKeys(
             signing=keys.signing, decryption={keys.encryption_key_id: keys.decryption}
@@ -97,7 +99,13 @@ def make_adapter(
     )
 
 
-def deliver(sealed: bytes, *, recipient: PartnerCode, at: dt.datetime = NOW) -> bytes:
+def deliver(
+    sealed: bytes,
+    *,
+    recipient: PartnerCode,
+    at: dt.datetime = NOW,
+    gateway_key: SigningKey = GATEWAY_KEY,
+) -> bytes:
     """The delivery frame the gateway would write for ``sealed``."""
     header = envelope.parse(sealed).header
     accord = GB_RS if {header.sender, header.recipient} == {"GB", "RS"} else GB_MK
@@ -111,7 +119,7 @@ def deliver(sealed: bytes, *, recipient: PartnerCode, at: dt.datetime = NOW) -> 
         accord_digest=header.accord_digest,
         rule_ids=("test",),
         decided_at=at,
-        gateway_key=GATEWAY_KEY,
+        gateway_key=gateway_key,
     )
 
 

@@ -241,6 +241,7 @@ def test_public_surface_is_pinned() -> None:
             "ParsedEnvelope",
             "VerifiedHeader",
             "disclose",
+            "disclose_kept",
             "open",
             "parse",
             "seal",

@@ -60,7 +60,9 @@ def _in_force(name: str) -> AccordInForce:
     return AccordInForce(accord, accord_digest(accord))
 
 
-GB_RS = _in_force("gb-rs")
+GB_RS, GB_MK = _in_force("gb-rs"), _in_force("gb-mk")
+#: the accords each partner holds with its counterparts
+COUNTERPARTS = {RS: {GB: GB_RS}, MK: {GB: GB_MK}, GB: {RS: GB_RS, MK: GB_MK}}
 
 
 def report() -> Message:
@@ -83,7 +85,7 @@ def sealed_view(message: Message | None = None, recipient: PartnerCode = RS) -> 
         message or report(),
         sender=GB,
         recipients=[recipient],
-        accords={RS: GB_RS, MK: _in_force("gb-mk")},
+        accords={RS: GB_RS, MK: GB_MK},
         registry=REGISTRY,
         signing_key=KEYS[GB].signing,
         now=NOW,
@@ -124,8 +126,9 @@ def receive(frame: bytes, *, me: PartnerCode = RS, now: dt.datetime = LATER) -> 
         me=me,
         registry=REGISTRY,
         decryption_keys={keys.encryption_key_id: keys.decryption},
+        accords=COUNTERPARTS[me],
         now=now,
-        retention=RETENTION,
+        max_retention=RETENTION,
     )
 
 
@@ -303,7 +306,13 @@ def test_without_our_key_the_envelope_is_rejected() -> None:
     """A rotation that dropped the key the envelope was sealed to rejects, never crashes."""
     frame = frame_for(sealed_view().envelope)
     outcome = accept(
-        frame, me=RS, registry=REGISTRY, decryption_keys={}, now=LATER, retention=RETENTION
+        frame,
+        me=RS,
+        registry=REGISTRY,
+        decryption_keys={},
+        accords=COUNTERPARTS[RS],
+        now=LATER,
+        max_retention=RETENTION,
     )
     assert isinstance(outcome, Rejected)
     assert outcome.reason_code == "unknown_key"
@@ -353,8 +362,9 @@ def test_an_envelope_back_dated_before_its_keys_revocation_is_rejected() -> None
         me=RS,
         registry=_revoking(partner=GB),
         decryption_keys={keys.encryption_key_id: keys.decryption},
+        accords=COUNTERPARTS[RS],
         now=LATER,
-        retention=RETENTION,
+        max_retention=RETENTION,
     )
     assert isinstance(outcome, Rejected)
     assert outcome.reason_code == "unknown_key"
@@ -369,8 +379,9 @@ def test_an_attestation_signed_after_the_gateway_keys_revocation_is_rejected() -
         me=RS,
         registry=_revoking(gateway=True),
         decryption_keys={keys.encryption_key_id: keys.decryption},
+        accords=COUNTERPARTS[RS],
         now=LATER,
-        retention=RETENTION,
+        max_retention=RETENTION,
     )
     assert isinstance(outcome, Rejected)
     assert outcome.reason_code == "unknown_gateway_key"

@@ -1,6 +1,10 @@
-"""The inbox store's tests use the project's real AEAD sealer."""
+"""The inbox store's tests use the project's real AEAD sealer, and inboxes as older versions of
+the program left them."""
 
 from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -10,3 +14,23 @@ from broker.crypto import AeadSealer
 @pytest.fixture
 def sealer() -> AeadSealer:
     return AeadSealer()
+
+
+def as_left_by_version(path: Path, version: int) -> None:
+    """Turn an inbox this version wrote into the one version ``version`` (1 to 3) would
+    have written: the later tables and columns dropped, its number set back."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        if version <= 3:  # version 4 added the evidence and each message's retention rule
+            conn.execute("DROP TABLE evidence")
+            for column in ("retention_rule", "retention_reason", "shred_reason"):
+                conn.execute(f"ALTER TABLE messages DROP COLUMN {column}")
+        if version <= 2:  # version 3 counted pruned refusals
+            conn.execute("DROP TABLE rejected_pruned")
+        if version <= 1:  # version 2 kept refused deliveries
+            conn.execute("DROP TABLE rejected")
+        conn.execute(f"PRAGMA user_version = {int(version)}")
+        conn.execute("COMMIT")
+    finally:
+        conn.close()

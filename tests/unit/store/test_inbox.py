@@ -164,10 +164,10 @@ class TestShredding:
     def test_expired_messages_become_unreadable(self, path: Path, inbox: InboxStore) -> None:
         short = put(inbox, 1, days=1)
         long = put(inbox, 2, days=30)
-        assert inbox.shred_expired(T0 + dt.timedelta(days=1) - dt.timedelta(microseconds=1)) == 0
+        assert inbox.shred_expired(T0 + dt.timedelta(days=1) - dt.timedelta(microseconds=1)) == ()
         at = T0 + dt.timedelta(days=1)
-        assert inbox.shred_expired(at) == 1
-        assert inbox.shred_expired(at) == 0
+        assert inbox.shred_expired(at) == (short,)
+        assert inbox.shred_expired(at) == ()
         with pytest.raises(
             errors.UsageError, match=r"shredded at 2026-12-02T12:00:00\+00:00 under retention"
         ):

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from broker import errors
 from broker.crypto import AeadSealer
 from broker.ids import new_message_id
-from broker.store import InboxItem, InboxStore, RejectedDelivery, Sealer, inbox, rejected
-from broker.store._sqlite import open_database
+from broker.store import InboxItem, InboxStore, RejectedDelivery, Sealer, rejected
 
+from .conftest import as_left_by_version
 from .test_inbox import LABELS, T0, WINDOW
 
 FRAME = b"XBD1" + bytes(range(256)) * 4
@@ -201,15 +201,9 @@ def test_text_from_the_frame_is_bounded(store: InboxStore) -> None:
 def test_an_inbox_of_the_previous_version_gains_the_table(tmp_path: Path) -> None:
     """Opening a version-1 inbox adds the empty rejected tables and keeps its messages."""
     path = tmp_path / "inbox.sqlite"
-    v1 = [s for s in inbox.SCHEMA if s not in rejected.SCHEMA]
-    open_database(path, schema=v1, version=1, kind="inbox store").close()
-    with InboxStore(
-        sqlite3.connect(path, isolation_level=None),
-        recipient="RS",
-        sealer=AeadSealer(),
-        dedup_retention=WINDOW,
-    ) as old:
+    with _open(path) as old:
         old.put_many([_item(1)])
+    as_left_by_version(path, 1)
     with _open(path) as upgraded:
         assert [m.message_id for m in upgraded.list()] == [_mid(1)]
         assert upgraded.rejected.list() == ()
