@@ -232,11 +232,6 @@ def test_a_replayed_envelope_on_the_outbox_is_a_gateway_duplicate(exchange: Fede
     assert len([f for f in frames if message_id.encode() in (f.value or b"")]) == 1
 
 
-def test_every_daemon_drains_and_exits_zero_on_sigterm(exchange: Federation) -> None:
-    """SIGTERM: the gateway and each adapter stop intake, drain, commit and exit 0."""
-    assert exchange.stop_all() == {"gateway": 0, "GB": 0, "RS": 0, "MK": 0, "XK": 0}
-
-
 def test_a_received_view_exports_as_a_valid_stix_bundle(
     exchange: Federation, tmp_path: pytest.TempPathFactory
 ) -> None:
@@ -272,3 +267,8 @@ def test_a_received_view_exports_as_a_valid_stix_bundle(
     assert DataCategory.BIOMETRIC not in categories_present(view)
     (marking,) = [o for o in bundle["objects"] if o["type"] == "marking-definition"]
     assert marking["name"] == f"TLP:{view.tlp}"
+
+
+def test_every_daemon_drains_and_exits_zero_on_sigterm(exchange: Federation) -> None:
+    """SIGTERM: the gateway and each adapter stop intake, drain, commit and exit 0."""
+    assert exchange.stop_all() == {"gateway": 0, "GB": 0, "RS": 0, "MK": 0, "XK": 0}
