@@ -34,6 +34,7 @@ _UNRECORDED = (
 )
 _log = structlog.get_logger(__name__)
 _DRAIN_TIMEOUT_S = 30.0
+_DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"]
 
 
 def _config(path: str) -> AdapterConfig:
@@ -149,6 +150,68 @@ def show_command(config_path: str, message_id: str) -> None:
         "message": json.loads(plaintext),
     }
     click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+@inbox_group.command("search")
+@click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
+@click.argument("words", nargs=-1)
+@click.option("--sender", help="Only from this partner (e.g. GB).")
+@click.option("--case", "case_id", help="Only this case id.")
+@click.option("--type", "message_type", help="Only this message type (e.g. network.report).")
+@click.option("--since", type=click.DateTime(_DATE_FORMATS), help="Received at or after (UTC).")
+@click.option("--until", type=click.DateTime(_DATE_FORMATS), help="Received before (UTC).")
+@click.option("--limit", default=1000, show_default=True, help="At most this many messages.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def search_command(
+    config_path: str,
+    words: tuple[str, ...],
+    sender: str | None,
+    case_id: str | None,
+    message_type: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Find received messages holding every one of WORDS (in any script: a name written in
+    Cyrillic finds it written in Latin, with or without diacritics; a phone number with or
+    without spaces), and matching every filter given. Shredded messages are never found."""
+    with open_inbox(config_path) as inbox:
+        rows = inbox.search(
+            " ".join(words),
+            sender=None if sender is None else validate_partner(sender),
+            case_id=case_id,
+            message_type=message_type,
+            since=None if since is None else since.replace(tzinfo=dt.UTC),
+            until=None if until is None else until.replace(tzinfo=dt.UTC),
+            limit=limit,
+        )
+    if as_json:
+        for row in rows:
+            click.echo(
+                json.dumps(
+                    {
+                        "message_id": row.message_id,
+                        "sender": row.sender,
+                        "type": str(row.message_type),
+                        "case_id": row.case_id,
+                        "received_at": row.received_at.isoformat(),
+                    }
+                )
+            )
+        return
+    table = Table(title=f"found: {len(rows)} message(s)")
+    for column in ("received at", "message id", "sender", "type", "case id"):
+        table.add_column(column, no_wrap=column == "message id")
+    for row in rows:
+        table.add_row(
+            row.received_at.strftime("%Y-%m-%d %H:%M:%SZ"),
+            row.message_id,
+            row.sender,
+            str(row.message_type),
+            row.case_id or "",
+        )
+    Console().print(table)
 
 
 @inbox_group.command("export")

@@ -33,6 +33,7 @@ from broker.ids import CaseId, MessageId, PartnerCode
 from broker.schema.labels import Labels, MessageType
 from broker.store import dedup as _dedup
 from broker.store import rejected as _rejected
+from broker.store import search as _search
 from broker.store._sqlite import from_micros, open_database, to_micros, transaction
 
 __all__ = ["KEY_BYTES", "InboxItem", "InboxStore", "Sealer", "StoredMessage"]
@@ -78,10 +79,12 @@ SCHEMA = (
     ) WITHOUT ROWID""",
     *_EVIDENCE_SCHEMA,
     *_rejected.SCHEMA,
+    *_search.SCHEMA,
 )
 #: version 2 added the table of refused deliveries, version 3 the count of pruned ones,
-#: version 4 each message's retention rule and evidence
-_VERSION = 4
+#: version 4 each message's retention rule and evidence, version 5 the search index
+#: (messages stored before it are not in it)
+_VERSION = 5
 _MIGRATIONS = {
     1: _rejected.TABLE_SCHEMA,
     2: _rejected.PRUNED_SCHEMA,
@@ -91,6 +94,7 @@ _MIGRATIONS = {
         "ALTER TABLE messages ADD COLUMN shred_reason TEXT",
         *_EVIDENCE_SCHEMA,
     ),
+    4: _search.SCHEMA,
 }
 
 
@@ -165,6 +169,7 @@ class InboxStore:
         self._sealer = sealer
         self._dedup = _dedup.DedupStore(conn, retention=dedup_retention)
         self._rejected = _rejected.RejectedLog(conn, max_rows=max_rejected_rows)
+        self._search = _search.SearchIndex(conn)
 
     @classmethod
     def open(
@@ -328,6 +333,7 @@ class InboxStore:
         if item.evidence is not None:
             evidence = self._sealer.seal(key, item.evidence, aad=self._evidence_aad(message_id))
             self._conn.execute("INSERT INTO evidence VALUES (?, ?)", (message_id, evidence))
+        self._search.add_in_transaction(message_id, item.plaintext)
         return verdict
 
     def get(self, message_id: str) -> bytes:
@@ -419,6 +425,47 @@ class InboxStore:
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         return self._select(f"{where} ORDER BY received_at, message_id LIMIT ?", (*params, limit))
 
+    def search(
+        self,
+        text: str = "",
+        *,
+        sender: str | None = None,
+        case_id: str | None = None,
+        message_type: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int = 1000,
+    ) -> tuple[StoredMessage, ...]:
+        """Messages not shredded holding every word of ``text`` in any script or spelling
+        (:mod:`broker.store.search`), and matching every other filter; oldest first."""
+        if not 1 <= limit <= 100_000:
+            raise errors.UsageError("limit must be between 1 and 100000")
+        clauses: list[str] = ["shredded_at IS NULL"]
+        params: list[object] = []
+        for column, value in (("sender", sender), ("case_id", case_id)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if message_type is not None:
+            clauses.append("message_type = ?")
+            params.append(message_type)
+        if since is not None:
+            clauses.append("received_at >= ?")
+            params.append(to_micros(since, name="since"))
+        if until is not None:
+            clauses.append("received_at < ?")
+            params.append(to_micros(until, name="until"))
+        matching = self._search.matching(text)
+        if matching is not None:
+            if not matching:
+                return ()
+            clauses.append(f"message_id IN ({','.join('?' * len(matching))})")
+            params.extend(sorted(matching))
+        where = " AND ".join(clauses)
+        return self._select(
+            f"WHERE {where} ORDER BY received_at, message_id LIMIT ?", (*params, limit)
+        )
+
     def shred_expired(self, now: dt.datetime) -> tuple[MessageId, ...]:
         """Destroy the key of every message whose retention ended at or before ``now``.
 
@@ -473,6 +520,7 @@ class InboxStore:
                 "UPDATE messages SET shredded_at = ?, shred_reason = ? WHERE message_id = ?",
                 (now_us, reason, message_id),
             )
+        self._search.forget_in_transaction(message_ids)
 
     def _aad(self, message_id: str, domain: bytes = _AAD_DOMAIN) -> bytes:
         return b"%s%s\x00%s" % (domain, message_id.encode(), self._recipient.encode())

@@ -164,3 +164,24 @@ def test_inbox_erase_shreds_the_message_and_its_delivery_file(
     missing = CliRunner().invoke(cli, erase)
     assert missing.exit_code == 2
     assert "--reason" in missing.output
+
+
+def test_inbox_search_finds_a_name_written_in_another_script(
+    tmp_path: pathlib.Path, clock: FixedClock
+) -> None:
+    """The report names "TESTOVIĆ": a search in Serbian Cyrillic finds it, with its full id,
+    and one filter that does not match finds nothing."""
+    serbia, message_id = _received(tmp_path, clock)
+    serbia.journal.close()
+    serbia.inbox.close()
+    config = _config(tmp_path, tmp_path / "rs" / "inbox.sqlite")
+    found = CliRunner().invoke(
+        cli, ["inbox", "search", "--config", str(config), "--json", "ТЕСТОВИЋ"]
+    )
+    assert found.exit_code == 0, found.output
+    assert [json.loads(line)["message_id"] for line in found.output.splitlines()] == [message_id]
+    none = CliRunner().invoke(
+        cli, ["inbox", "search", "--config", str(config), "--json", "--sender", "MK", "testovic"]
+    )
+    assert none.exit_code == 0, none.output
+    assert none.output == ""
