@@ -80,7 +80,10 @@ def inbox(tmp_path: Path, sealer: Sealer) -> Iterator[InboxStore]:
 def test_a_name_in_cyrillic_finds_the_report_written_in_latin(inbox: InboxStore) -> None:
     report = _put(inbox, 1, REPORT)
     other = _put(inbox, 2, {"body": {"summary": "nothing to do with it"}})
-    found = lambda text: [m.message_id for m in inbox.search(text)]  # noqa: E731
+
+    def found(text: str) -> list[str]:
+        return [m.message_id for m in inbox.search(text)]
+
     assert found("ТЕСТОВИЋ") == [report]
     assert found("testovic Doktor") == [report]  # every word must match
     assert found("testovic nothing") == []
