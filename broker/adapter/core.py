@@ -14,6 +14,8 @@ import structlog
 
 from broker import errors, limits
 from broker.adapter._setup import AdapterKeys
+from broker.adapter.fates import DEFAULT_MAX_AGE as FATES_MAX_AGE
+from broker.adapter.fates import Receipted, ViewRefusal
 from broker.adapter.journal import SendJournal
 from broker.adapter.outputs import Delivery, DeliveryDir, Webhook
 from broker.adapter.receiving import inbox_item, log_rejection, rejection_row, verify_record
@@ -34,6 +36,7 @@ from broker.pipeline.send import (
 )
 from broker.runtime import AccordReporter, Metrics, bind_ids
 from broker.schema import Message
+from broker.schema.protocol import Receipt
 from broker.store import DedupVerdict, InboxStore, RejectedDelivery
 from broker.store.rejected import DEFAULT_MAX_AGE as REJECTED_MAX_AGE
 from broker.trust import BookSource, RateCounters
@@ -156,16 +159,28 @@ class Adapter:
                 continue
             try:
                 submission = parse_submission(data)
-                outcomes = self._prepare(submission.message, submission.to)
+                outcomes = self._prepare(submission.message, submission.to, ids=submission.ids)
             except (errors.SchemaError, errors.UsageError) as exc:
                 _log.warning("spool_rejected", file=path.name, error=str(exc))
                 self.spool.mark_rejected(path, str(exc))
                 continue
-            refusals = [
-                f"{o.recipient}: {o.reason_code}: {'; '.join(o.reasons)}"
-                for o in outcomes
-                if isinstance(o, Refused)
-            ]
+            refused = [o for o in outcomes if isinstance(o, Refused)]
+            # before the file moves: a crash in between decides it again, recording nothing twice
+            self.journal.record_refusals(
+                [
+                    ViewRefusal(
+                        submission.ids[o.recipient],
+                        o.recipient,
+                        o.reason_code,
+                        "; ".join(o.reasons),
+                    )
+                    for o in refused
+                    if o.recipient in submission.ids
+                ],
+                source=source,
+                now=self.clock.now(),
+            )
+            refusals = [f"{o.recipient}: {o.reason_code}: {'; '.join(o.reasons)}" for o in refused]
             if len(refusals) == len(outcomes):
                 self.spool.mark_rejected(path, "\n".join(refusals))
                 continue
@@ -174,7 +189,13 @@ class Adapter:
         self.spool.mark_sent_many([(path, refusals) for path, _, _, refusals in ready])
         return handled
 
-    def _prepare(self, message: Message, to: Sequence[PartnerCode]) -> list[SendOutcome]:
+    def _prepare(
+        self,
+        message: Message,
+        to: Sequence[PartnerCode],
+        *,
+        ids: Mapping[PartnerCode, MessageId] | None = None,
+    ) -> list[SendOutcome]:
         now = self.clock.now()
         outcomes = prepare(
             message,
@@ -186,6 +207,7 @@ class Adapter:
             now=now,
             counters=self.rates.snapshot(now),
             max_envelope_bytes=self.max_envelope_bytes,
+            message_ids=ids,
         )
         for outcome in outcomes:
             if isinstance(outcome, Outgoing):
@@ -298,6 +320,15 @@ class Adapter:
         for (index, outcome), verdict in zip(accepted, stored, strict=True):
             with bind_ids(**(ids[index] if ids is not None else {})):
                 verdicts[index] = self._after_store(outcome, verdict, receipts)
+        # Also for duplicates: a crash between the store and this is filled in then.
+        self.journal.record_receipts(
+            [
+                receipted
+                for (index, outcome) in accepted
+                if verdicts[index] != "conflict" and (receipted := _receipted(outcome)) is not None
+            ],
+            now=now,
+        )
         # Also for duplicates: a crash between the store and the files is filled in then.
         deliveries = [
             (outcome.message_id, outcome.sender, outcome.message_bytes)
@@ -443,6 +474,7 @@ class Adapter:
             _log.info("rejections_pruned", count=pruned, kept_at_most=str(self.rejected_max_age))
         # A receipt or spool source older than the replay window can no longer be redelivered.
         self.journal.prune_sources(older_than=now - 2 * (self.max_age + self.max_skew))
+        self.journal.prune_fates(older_than=now - FATES_MAX_AGE)
         if shredded:
             self._shredded.inc(shredded)
             _log.info("messages_shredded", count=shredded)
@@ -458,3 +490,18 @@ def _unless_halted(outcome: Accepted | Rejected, halts: Mapping[str, Halt]) -> A
     if halt is None:
         return outcome
     return Rejected(halt.code, halt.reason, outcome.message_id, outcome.sender)
+
+
+def _receipted(outcome: Accepted) -> Receipted | None:
+    """What a stored receipt says of the view it acknowledges; ``None`` for any other type."""
+    body = outcome.message.body
+    if not isinstance(body, Receipt):
+        return None
+    return Receipted(
+        message_id=MessageId(body.receipt_for),
+        sender=outcome.sender,
+        status=str(body.status),
+        received_at=body.received_at,
+        receipt_id=outcome.message_id,
+        reason=body.reason,
+    )

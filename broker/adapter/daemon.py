@@ -31,6 +31,7 @@ import structlog
 from broker import errors
 from broker.adapter._setup import load_keys, load_trust, reread_accords
 from broker.adapter.core import Adapter
+from broker.adapter.fates import Acknowledged
 from broker.adapter.journal import JournalEntry, SendJournal
 from broker.adapter.outputs import DeliveryDir, Webhook
 from broker.adapter.spool import Spool
@@ -334,6 +335,7 @@ class AdapterDaemon:
                 return_exceptions=True,
             )
             acknowledged: list[JournalEntry] = []
+            positions: list[Acknowledged] = []
             ambiguous: list[MessageId] = []
             unexpected: BaseException | None = None
             for entry, result in zip(entries, results, strict=True):
@@ -344,9 +346,14 @@ class AdapterDaemon:
                     unexpected = unexpected or result
                 else:
                     acknowledged.append(entry)
+                    positions.append(
+                        Acknowledged(
+                            entry.message_id, result.topic, result.partition, result.offset
+                        )
+                    )
                     _log.info("envelope_sent", message_id=entry.message_id, offset=result.offset)
             # One transaction (one fsync) for the whole batch, not one per envelope.
-            journal.acknowledge_many([entry.message_id for entry in acknowledged])
+            journal.acknowledge_many(positions, now=self.adapter.clock.now())
             journal.attempted_many(ambiguous)
             if unexpected is not None:
                 raise unexpected

@@ -7,7 +7,9 @@ later with the *same bytes*, so a crash or an ambiguous send can lead to a dupli
 the gateway and the receiver drop by message id and digest) but never to a loss or to two
 different envelopes for one view. The ``sources`` table remembers which spool files and
 receipts were already journalled, so a crash between journalling and moving a spool file
-does not seal the submission a second time under new ids.
+does not seal the submission a second time under new ids. The ``views`` table
+(:mod:`broker.adapter.fates`) remembers what became of each view after it left the queue, for
+``broker status``.
 
 SQLite in WAL mode with ``synchronous=FULL``; the file is created mode 0600.
 """
@@ -23,12 +25,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from broker import errors
+from broker.adapter import fates
+from broker.adapter.fates import Acknowledged, Receipted, ViewFate, ViewRefusal
 from broker.ids import MessageId, PartnerCode
 
 __all__ = ["JournalEntry", "SendJournal"]
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_VERSION = 1
+_VERSION = 2
 _SCHEMA = (
     """CREATE TABLE pending (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -41,7 +44,10 @@ _SCHEMA = (
     )""",
     "CREATE TABLE sources (source TEXT PRIMARY KEY, recorded_at INTEGER NOT NULL) WITHOUT ROWID",
     "CREATE INDEX sources_age ON sources (recorded_at)",
+    *fates.SCHEMA,
 )
+#: what takes a journal of an older version to this one (version 1 had no ``views``)
+_MIGRATIONS = {1: fates.SCHEMA}
 
 
 Entry = tuple[MessageId, PartnerCode, str, bytes]
@@ -59,10 +65,7 @@ class JournalEntry:
     attempts: int
 
 
-def _micros(when: dt.datetime) -> int:
-    if when.tzinfo is None:
-        raise errors.UsageError("journal times must be timezone-aware")
-    return (when - _EPOCH) // dt.timedelta(microseconds=1)
+_micros = fates.micros
 
 
 class SendJournal:
@@ -73,9 +76,12 @@ class SendJournal:
         self._conn = conn
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> SendJournal:
-        """Open or create the journal at ``path`` (mode 0600)."""
+    def open(cls, path: str | os.PathLike[str], *, create: bool = True) -> SendJournal:
+        """Open or create the journal at ``path`` (mode 0600); with ``create=False`` (the
+        commands that only read it) a missing journal is a :class:`errors.UsageError`."""
         file = Path(path)
+        if not create and not file.exists():
+            raise errors.UsageError(f"{file}: no send journal yet (has the adapter run?)")
         try:
             fd = os.open(file, os.O_RDWR | os.O_CREAT, 0o600)
             os.close(fd)
@@ -133,6 +139,7 @@ class SendJournal:
         stamp = _micros(now)
         recorded: list[bool] = []
         rows: list[tuple[MessageId, PartnerCode, str, bytes, int]] = []
+        views: list[tuple[MessageId, PartnerCode, str | None]] = []
         with _transaction(self._conn):
             for source, entries in submissions:
                 if source is not None:
@@ -141,13 +148,36 @@ class SendJournal:
                         continue
                     self._conn.execute("INSERT INTO sources VALUES (?, ?)", (source, stamp))
                 rows.extend((mid, rcpt, topic, env, stamp) for mid, rcpt, topic, env in entries)
+                views.extend((mid, rcpt, source) for mid, rcpt, _, _ in entries)
                 recorded.append(True)
             self._conn.executemany(
                 "INSERT INTO pending (message_id, recipient, topic, envelope, journalled_at) "
                 "VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
+            fates.note_journalled(self._conn, views, now=now)
         return recorded
+
+    def record_refusals(
+        self, refusals: Sequence[ViewRefusal], *, source: str | None, now: dt.datetime
+    ) -> None:
+        """Remember recipients refused at sealing under the ids chosen for their views."""
+        if refusals:
+            with _transaction(self._conn):
+                fates.note_refusals(self._conn, refusals, source=source, now=now)
+
+    def record_receipts(self, receipts: Sequence[Receipted], *, now: dt.datetime) -> int:
+        """Remember verified receipts against the views they acknowledge (see
+        :func:`broker.adapter.fates.note_receipts`); returns how many matched a view."""
+        if not receipts:
+            return 0
+        with _transaction(self._conn):
+            return fates.note_receipts(self._conn, receipts, now=now)
+
+    def fates_of(self, message_id: str) -> tuple[ViewFate, ...]:
+        """The view ``message_id`` (or a unique prefix of it) names, with its siblings
+        (:func:`broker.adapter.fates.find`)."""
+        return fates.find(self._conn, message_id)
 
     def has_source(self, source: str) -> bool:
         """Whether ``source`` (a spool file or a receipt) was already journalled."""
@@ -178,18 +208,20 @@ class SendJournal:
                     [(mid,) for mid in message_ids],
                 )
 
-    def acknowledge(self, message_id: MessageId) -> None:
-        """Kafka acknowledged the envelope: forget it."""
-        self.acknowledge_many([message_id])
+    def acknowledge(self, acknowledged: Acknowledged, *, now: dt.datetime) -> None:
+        """Kafka acknowledged the envelope: forget it, and note where it went."""
+        self.acknowledge_many([acknowledged], now=now)
 
-    def acknowledge_many(self, message_ids: Sequence[MessageId]) -> None:
-        """Kafka acknowledged every one of ``message_ids``: forget them in one transaction
+    def acknowledge_many(self, acknowledged: Sequence[Acknowledged], *, now: dt.datetime) -> None:
+        """Kafka acknowledged every one of ``acknowledged``: forget them in one transaction
         (one fsync per batch of sends instead of one per envelope)."""
-        if message_ids:
+        if acknowledged:
             with _transaction(self._conn):
                 self._conn.executemany(
-                    "DELETE FROM pending WHERE message_id = ?", [(mid,) for mid in message_ids]
+                    "DELETE FROM pending WHERE message_id = ?",
+                    [(a.message_id,) for a in acknowledged],
                 )
+                fates.note_acknowledged(self._conn, acknowledged, now=now)
 
     def __len__(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM pending").fetchone()[0])
@@ -201,6 +233,14 @@ class SendJournal:
         )
         return cursor.rowcount
 
+    def prune_fates(
+        self, *, older_than: dt.datetime, max_rows: int = fates.DEFAULT_MAX_ROWS
+    ) -> int:
+        """Forget the fates of views recorded before ``older_than``, and the oldest past
+        ``max_rows``; bounds the table's size."""
+        with _transaction(self._conn):
+            return fates.prune(self._conn, older_than=older_than, max_rows=max_rows)
+
 
 def _initialise(conn: sqlite3.Connection, file: Path) -> None:
     if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] != "wal":
@@ -210,6 +250,11 @@ def _initialise(conn: sqlite3.Connection, file: Path) -> None:
     if found == 0:
         with _transaction(conn):
             for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {_VERSION}")
+    elif found in _MIGRATIONS:
+        with _transaction(conn):
+            for statement in _MIGRATIONS[found]:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {_VERSION}")
     elif found != _VERSION:

@@ -23,6 +23,7 @@ from broker.cli import keys as keys_cli
 from broker.cli import policy as policy_cli
 from broker.cli import registry as registry_cli
 from broker.cli import schemas as schemas_cli
+from broker.cli import sending as sending_cli
 from broker.cli import trust as trust_cli
 from broker.cli import witness as witness_cli
 
@@ -49,7 +50,8 @@ cli.add_command(envelope_cli.seal_command)
 cli.add_command(envelope_cli.open_command)
 cli.add_command(envelope_cli.group)
 cli.add_command(adapter_cli.adapter_group)
-cli.add_command(adapter_cli.send_command)
+cli.add_command(sending_cli.send_command)
+cli.add_command(sending_cli.status_command)
 cli.add_command(adapter_cli.inbox_group)
 cli.add_command(gateway_cli.gateway_group)
 cli.add_command(gateway_cli.quarantine_group)

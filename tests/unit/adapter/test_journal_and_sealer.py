@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from broker import errors
 from broker.adapter import SendJournal
+from broker.adapter.fates import Acknowledged
 from broker.crypto import AeadSealer
 from broker.ids import MessageId, PartnerCode
 
@@ -37,7 +38,7 @@ def test_a_restart_resends_the_same_bytes(tmp_path: pathlib.Path) -> None:
             (A, b"first", 1),
             (B, b"second", 0),
         ]
-        journal.acknowledge(A)
+        journal.acknowledge(Acknowledged(A, "xb.outbox.GB", 0, 0), now=NOW)
     with SendJournal.open(path) as journal:
         assert [e.message_id for e in journal.pending()] == [B]
 

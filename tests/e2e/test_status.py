@@ -1,0 +1,65 @@
+"""`broker send` then `broker status`, as an operator would, against the running exchange: every
+daemon a real process on a real Kafka-protocol broker, every command a process of its own."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from broker.demo.federation import Federation
+from broker.schema import message_bytes
+
+from .harness import report, wait_for
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+_TIMEOUT_S = 60.0
+
+
+def _broker(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "broker", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_status_shows_each_recipients_fate_up_to_its_receipt(
+    exchange: Federation, tmp_path: pathlib.Path
+) -> None:
+    """GB sends to RS, MK and QQ: QQ is refused at once (no accord); RS's and MK's views are
+    acknowledged by Kafka at an outbox position and then receipted by their recipients, with
+    the time each says it received its view."""
+    source = tmp_path / "report.json"
+    source.write_bytes(message_bytes(report(f"GB-STATUS-{uuid.uuid4().hex[:8].upper()}")))
+    config = str(exchange.config_path("GB"))
+    sent = _broker("send", "--json", "--config", config, "--to", "RS,MK,QQ", str(source))
+    assert sent.returncode == 0, sent.stderr
+    views = {view["recipient"]: view for view in json.loads(sent.stdout)["views"]}
+    assert views["QQ"]["reason_code"] == "no_accord"
+    rs_id = views["RS"]["message_id"]
+
+    def receipted() -> dict[str, dict[str, object]] | None:
+        status = _broker("status", "--json", "--config", config, rs_id)
+        assert status.returncode == 0, status.stderr
+        fates = {view["recipient"]: view for view in json.loads(status.stdout)["views"]}
+        done = all(fate["state"] == "receipted" for fate in fates.values())
+        return fates if done else None
+
+    fates = wait_for(receipted, timeout_s=_TIMEOUT_S, what="receipts from RS and MK")
+    assert set(fates) == {"RS", "MK"}
+    for recipient, fate in fates.items():
+        assert fate["message_id"] == views[recipient]["message_id"]
+        assert fate["position"]["topic"] == f"{exchange.prefix}outbox.GB"  # type: ignore[index]
+        receipt = fate["receipt"]
+        assert isinstance(receipt, dict)
+        assert receipt["status"] == "accepted"
+        assert str(fate["acknowledged_at"]) <= str(receipt["stored_at"])
+
+    text = _broker("status", "--config", config, rs_id[:18])
+    assert text.returncode == 0, text.stderr
+    assert f"RS  {rs_id}  receipt accepted by RS" in text.stdout
+    assert "acknowledged by Kafka at " in text.stdout
