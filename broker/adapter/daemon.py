@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import structlog
@@ -38,12 +38,16 @@ from broker.adapter.spool import Spool
 from broker.clock import Clock, SystemClock
 from broker.config import AdapterConfig, adapter_group, inbox_topic, kafka_client_security
 from broker.crypto import AeadSealer
-from broker.ids import MessageId
+from broker.ids import KeyId, MessageId
 from broker.runtime import (
     AccordReporter,
+    Expiry,
+    ExpiryReporter,
     Health,
     Metrics,
     StopSignal,
+    certificate_expiries,
+    registry_expiries,
     serve_observability,
     supervise,
     watch,
@@ -156,10 +160,15 @@ class AdapterDaemon:
         spool_interval_s: float = 0.05,
         housekeeping_interval_s: float = 60.0,
         fetch_timeout_ms: int = 500,
+        expiry: ExpiryReporter | None = None,
+        certificates: Sequence[Expiry] = (),
     ) -> None:
         self.adapter = adapter
         self.connection = connection
         self.health = health or Health()
+        #: gauges and readiness for the registry, keys and ``certificates`` (read at start)
+        self._expiry = expiry
+        self._certificates = tuple(certificates)
         self._spool_interval_s = spool_interval_s
         self._housekeeping_interval_s = housekeeping_interval_s
         self._fetch_timeout_ms = fetch_timeout_ms
@@ -387,10 +396,20 @@ class AdapterDaemon:
             if await stop.sleep(self._spool_interval_s):
                 return
 
+    def report_expiries(self) -> None:
+        """Refresh the expiry gauges of the registry, keys and TLS files (and readiness)."""
+        if self._expiry is None:
+            return
+        adapter = self.adapter
+        own = [adapter.keys.signing.public_key().key_id, *adapter.keys.decryption]
+        expiries = registry_expiries(adapter.registry, own=[KeyId(k) for k in own])
+        self._expiry.observe([*expiries, *self._certificates], now=adapter.clock.now())
+
     async def _housekeeping_loop(self, stop: StopSignal) -> None:
         while not stop.is_set():
             self.adapter.shred_expired()
             self.adapter.report_accords()
+            self.report_expiries()
             if await stop.sleep(self._housekeeping_interval_s):
                 return
 
@@ -415,7 +434,15 @@ async def serve_config(
         security=security,
         idempotence=config.kafka.capabilities.idempotence,
     )
-    daemon = AdapterDaemon(adapter, connection=connection, health=health)
+    window = dt.timedelta(days=config.observability.expiry_readiness_days)
+    daemon = AdapterDaemon(
+        adapter,
+        connection=connection,
+        health=health,
+        expiry=ExpiryReporter(metrics, health=health, readiness_window=window),
+        # the files as read at start: the client holds those until it restarts
+        certificates=certificate_expiries(config.kafka.certificate_files),
+    )
     try:
         async with contextlib.AsyncExitStack() as stack:
             if config.observability.port is not None:

@@ -16,6 +16,7 @@ from broker.cli import adapter as adapter_cli
 from broker.cli import audit as audit_cli
 from broker.cli import demo as demo_cli
 from broker.cli import deploy as deploy_cli
+from broker.cli import doctor as doctor_cli
 from broker.cli import envelope as envelope_cli
 from broker.cli import gateway as gateway_cli
 from broker.cli import kafka as kafka_cli
@@ -44,6 +45,7 @@ cli.add_command(schemas_cli.group)
 cli.add_command(policy_cli.group)
 cli.add_command(demo_cli.command)
 cli.add_command(deploy_cli.group)
+cli.add_command(doctor_cli.command)
 cli.add_command(keys_cli.group)
 cli.add_command(registry_cli.group)
 cli.add_command(envelope_cli.seal_command)

@@ -64,7 +64,13 @@ from broker.config.topics import (
     witness_group,
     witness_topic,
 )
-from broker.config.trust import TrustOnFile, hold_trust, read_trust, trust_state_path
+from broker.config.trust import (
+    TrustOnFile,
+    hold_trust,
+    read_registry,
+    read_trust,
+    trust_state_path,
+)
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -111,6 +117,7 @@ __all__ = [
     "load_config",
     "outbox_topic",
     "quarantine_topic",
+    "read_registry",
     "read_secret",
     "read_trust",
     "replication_for",

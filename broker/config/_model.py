@@ -190,6 +190,11 @@ class ObservabilitySettings(Section):
     """JSON lines for the supervisor; console for a person at a terminal."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """The least severe level logged."""
+    expiry_readiness_days: Annotated[int, Field(ge=0, le=365)] = 7
+    """How many days before the registry, one of the daemon's own keys or a Kafka TLS
+    certificate expires ``/readyz`` turns 503 (``degraded: ...``) while the daemon goes on
+    working, so the cliff is seen before it stops the daemon; 0 turns it off. A week: long
+    enough to renew in, short enough not to cry wolf (logs and gauges warn from 30 days)."""
 
 
 class LimitSettings(Section):

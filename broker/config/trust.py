@@ -8,10 +8,11 @@ from pathlib import Path
 
 from broker import crypto, keys
 from broker.bounded import read_bounded
+from broker.config._model import RegistrySettings
 from broker.config.roles import TrustingConfig
 from broker.trust import AccordFiles, HeldTrust, Reading, TrustStateFile
 
-__all__ = ["TrustOnFile", "hold_trust", "read_trust", "trust_state_path"]
+__all__ = ["TrustOnFile", "hold_trust", "read_registry", "read_trust", "trust_state_path"]
 
 _MAX_FILE_BYTES = 4 * 1024 * 1024
 
@@ -65,11 +66,7 @@ def read_trust(config: TrustingConfig, *, now: dt.datetime) -> TrustOnFile:
     still decides. Raises :class:`errors.RegistryError` when the registry file does not verify
     against the roots or has expired.
     """
-    anchor = keys.load_trusted_registry(
-        read_bounded(config.registry.trusted_roots, limit=_MAX_FILE_BYTES, what="trusted roots")
-    )
-    data = read_bounded(config.registry.path, limit=_MAX_FILE_BYTES, what="the registry")
-    registry = keys.verify_registry(data, trusted=anchor, now=now)
+    registry = read_registry(config.registry, now=now)
     accords = AccordFiles()
     reading = accords.read(
         config.accords.files(),
@@ -78,3 +75,13 @@ def read_trust(config: TrustingConfig, *, now: dt.datetime) -> TrustOnFile:
         unsafe_allow_unsigned=config.accords.unsafe_allow_unsigned,
     )
     return TrustOnFile(registry, accords, reading)
+
+
+def read_registry(settings: RegistrySettings, *, now: dt.datetime) -> keys.Registry:
+    """The registry file, verified against the trusted roots the configuration names (see
+    :func:`read_trust`); any daemon's, a witness's too."""
+    anchor = keys.load_trusted_registry(
+        read_bounded(settings.trusted_roots, limit=_MAX_FILE_BYTES, what="trusted roots")
+    )
+    data = read_bounded(settings.path, limit=_MAX_FILE_BYTES, what="the registry")
+    return keys.verify_registry(data, trusted=anchor, now=now)

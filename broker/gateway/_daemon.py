@@ -46,6 +46,7 @@ from broker.gateway._checkpoints import CheckpointerStatus, checkpoint_audit_log
 from broker.gateway._output import Sender, all_acknowledged, open_output
 from broker.gateway._refusals import RefusalAudits
 from broker.gateway._trust import TrustState, load_gateway_key
+from broker.ids import KeyId
 from broker.ledger import WrittenLeaves
 from broker.pipeline.gateway import (
     DedupKey,
@@ -60,10 +61,13 @@ from broker.pipeline.gateway import (
 )
 from broker.runtime import (
     AccordReporter,
+    ExpiryReporter,
     Health,
     Metrics,
     StopSignal,
     bind_ids,
+    certificate_expiries,
+    registry_expiries,
     serve_observability,
     supervise,
     watch,
@@ -128,10 +132,20 @@ def _open_dedup(path: Path, *, retention: dt.timedelta) -> tuple[sqlite3.Connect
 
 
 class _Gateway:
-    def __init__(self, config: GatewayConfig, *, clock: Clock, metrics: GatewayMetrics) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        clock: Clock,
+        metrics: GatewayMetrics,
+        expiry: ExpiryReporter | None = None,
+    ) -> None:
         now = clock.now()
         self.config, self.clock, self.metrics = config, clock, metrics
         self.gateway_key = load_gateway_key(config)
+        self.expiry = expiry
+        # the files as read at start: the clients hold those until the gateway restarts
+        self.certificates = certificate_expiries(config.kafka.certificate_files)
         reporter = AccordReporter(metrics.metrics)
         self.trust = TrustState(config, key=self.gateway_key, now=now, reporter=reporter)
         retention = dt.timedelta(seconds=config.limits.replay_window_seconds)
@@ -154,14 +168,24 @@ class _Gateway:
         self.last_prune = self.last_report = time.monotonic()
         #: the audit records this process signs, so its checkpointer need not judge them again
         self.written = WrittenLeaves()
+        self.report_expiries(now)
 
     def report_accords(self) -> None:
-        """Refresh the accords' expiry gauges and warnings, at most once a minute."""
+        """Refresh the expiry gauges and warnings of the accords, registry, keys and TLS
+        files, at most once a minute."""
         if time.monotonic() - self.last_report < _ACCORD_REPORT_EVERY_S:
             return
         self.last_report = time.monotonic()
         now = self.clock.now()
         self.trust.reporter.observe(self.trust.statuses(now), now=now)
+        self.report_expiries(now)
+
+    def report_expiries(self, now: dt.datetime) -> None:
+        """The registry's, the keys' and the TLS files' gauges (and readiness)."""
+        if self.expiry is not None:
+            own = [KeyId(self.gateway_key.public_key().key_id)]
+            expiries = registry_expiries(self.trust.registry, own=own)
+            self.expiry.observe([*expiries, *self.certificates], now=now)
 
     def act_sends(
         self, producer: Sender, acts: Sequence[Act], now: dt.datetime
@@ -366,7 +390,13 @@ async def serve_gateway(
     # read the Kafka secrets and certificates first: a bad file fails before anything opens
     security = kafka_client_security(config.kafka)
     metrics, health = metrics or Metrics(), health or Health()
-    gateway = _Gateway(config, clock=clock or SystemClock(), metrics=GatewayMetrics(metrics))
+    window = dt.timedelta(days=config.observability.expiry_readiness_days)
+    gateway = _Gateway(
+        config,
+        clock=clock or SystemClock(),
+        metrics=GatewayMetrics(metrics),
+        expiry=ExpiryReporter(metrics, health=health, readiness_window=window),
+    )
     port = config.observability.port
     try:
         if port is None:

@@ -7,7 +7,9 @@ It speaks just enough HTTP/1.0 for GET and HEAD, answers every request with
 
 * ``/healthz``: 200 ``ok`` while the daemon is ready (serving or finishing its drain), else 503
   (also, for good, once a task it cannot do without has failed: see ``runtime.tasks``);
-* ``/readyz``: 200 ``ready`` while ready and not draining (take new work), else 503;
+* ``/readyz``: 200 ``ready`` while ready and not draining (take new work), else 503; also 503
+  (``degraded: ...``) while something the daemon cannot do without is about to expire
+  (``runtime.expiry``), though it goes on working;
 * ``/metrics``: the :class:`~broker.runtime.metrics.Metrics` registry, format 0.0.4.
 """
 
@@ -42,6 +44,7 @@ class Health:
         self._draining = False
         self._why = "starting"
         self._failed: dict[str, str] = {}
+        self._degraded: str | None = None
 
     @property
     def ready(self) -> bool:
@@ -52,6 +55,16 @@ class Health:
     def failed(self) -> dict[str, str]:
         """The parts of the daemon that failed for good, with why."""
         return dict(self._failed)
+
+    @property
+    def degraded(self) -> str | None:
+        """Why ``/readyz`` answers 503 although the daemon works (something it cannot do
+        without is about to expire), or None."""
+        return self._degraded
+
+    def set_degraded(self, why: str | None) -> None:
+        """Degrade readiness for ``why``, or end it with None; ``/healthz`` is not affected."""
+        self._degraded = why
 
     @property
     def draining(self) -> bool:
@@ -187,8 +200,10 @@ def _respond(method: str, path: str, *, metrics: Metrics, health: Health) -> tup
     if path == "/healthz":
         return (200, "ok\n", _TEXT) if health.ready else (503, f"{health.why}\n", _TEXT)
     if path == "/readyz":
-        if health.ready and not health.draining:
+        if health.ready and not health.draining and health.degraded is None:
             return 200, "ready\n", _TEXT
+        if health.ready and not health.draining:
+            return 503, f"degraded: {health.degraded}\n", _TEXT
         return 503, f"{health.why}\n", _TEXT
     if path == "/metrics":
         return 200, metrics.render(), CONTENT_TYPE
