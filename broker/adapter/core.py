@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from broker.pipeline.send import (
     prepare,
     prepare_receipt,
 )
+from broker.reasons import ReasonCode
 from broker.runtime import AccordReporter, Metrics, bind_ids
 from broker.schema import Message
 from broker.schema.protocol import Receipt
@@ -109,6 +111,24 @@ class Adapter:
         self._pruned = m.counter(
             "xb_adapter_rejected_pruned_total", "Refusals pruned from the rejected table by age."
         )
+        self._seal_seconds = m.histogram(
+            "xb_adapter_seal_seconds",
+            "Time to decide, redact and seal one submission for all its recipients.",
+        )
+        self._open_seconds = m.histogram(
+            "xb_adapter_open_seconds", "Time to verify, decrypt and check one delivery."
+        )
+        self._end_to_end = m.histogram(
+            "xb_adapter_end_to_end_seconds",
+            "From the sender sealing a message (its signed created time) to its storage here; "
+            "read across two hosts' clocks.",
+        )
+        # every series at zero from the first scrape: "none yet" is not "not exported"
+        for code in ReasonCode:
+            self._refused.declare(reason_code=code)
+            self._rejected.declare(reason_code=code)
+        for partner in sorted(self.registry.partners - {self.me}):
+            self._sealed.declare(recipient=partner)
         self._topic = outbox_topic(self.prefix, self.me)
 
     # -- sending ------------------------------------------------------------------------------
@@ -197,6 +217,7 @@ class Adapter:
         ids: Mapping[PartnerCode, MessageId] | None = None,
     ) -> list[SendOutcome]:
         now = self.clock.now()
+        started = time.perf_counter()
         outcomes = prepare(
             message,
             sender=self.me,
@@ -209,6 +230,7 @@ class Adapter:
             max_envelope_bytes=self.max_envelope_bytes,
             message_ids=ids,
         )
+        self._seal_seconds.observe(time.perf_counter() - started)
         for outcome in outcomes:
             if isinstance(outcome, Outgoing):
                 self.rates.count(outcome.decision, now)
@@ -308,7 +330,9 @@ class Adapter:
             position = ids[index] if ids is not None else None
             with bind_ids(**(position or {})):
                 defect = defects[index] if defects is not None else None
+                started = time.perf_counter()
                 outcome = _unless_halted(self._verify(frame, now, defect), halts)
+                self._open_seconds.observe(time.perf_counter() - started)
                 if isinstance(outcome, Rejected):
                     verdicts.append("rejected")
                     refused.append(self._record_refusal(outcome, frame, position, now, receipts))
@@ -379,6 +403,9 @@ class Adapter:
             _log.info("duplicate_dropped", message_id=outcome.message_id, sender=outcome.sender)
         else:
             self._delivered.inc()
+            self._end_to_end.observe(
+                max((outcome.received_at - outcome.header.created).total_seconds(), 0.0)
+            )
             _log.info("message_stored", message_id=outcome.message_id, sender=outcome.sender)
             if self.webhook is not None:
                 self.webhook.enqueue(

@@ -183,6 +183,8 @@ class AdapterDaemon:
         self._committed = metrics.counter(
             "xb_adapter_committed_total", "Inbox records whose offsets were committed."
         )
+        for partner in sorted(adapter.registry.partners - {adapter.me}):
+            self._produced.declare(recipient=partner)
         self._progress: asyncio.Condition | None = None
         self._registry_paused = False
 
@@ -448,7 +450,10 @@ async def serve_config(
             if config.observability.port is not None:
                 await stack.enter_async_context(
                     serve_observability(
-                        port=config.observability.port, metrics=metrics, health=health
+                        port=config.observability.port,
+                        metrics=metrics,
+                        health=health,
+                        host=config.observability.host,
                     )
                 )
             reloads = asyncio.create_task(_watch_reloads(config, adapter, stop))
@@ -472,9 +477,8 @@ async def _watch_reloads(config: AdapterConfig, adapter: Adapter, stop: StopSign
         update = held.update_registry(now=now) if config.registry.path in changed else None
         if update is not None and update.adopted:
             adapter.registry = held.registry
-            _log.info("registry_reloaded", version=update.version)
-        elif update is not None and update.refused is not None:
-            _log.warning("registry_reload_refused", reason=update.refused, kept=update.version)
+        if update is not None and adapter.reporter is not None:
+            adapter.reporter.registry_update(update)
         if adapter.reporter is not None:
             # each file that fails keeps its last good version; the others are read afresh
             reread_accords(held, now=now, reporter=adapter.reporter)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import Callable
 
@@ -60,7 +61,17 @@ class CheckpointerStatus:
             "xb_audit_checkpointer_up", "1 while the audit checkpointer works, 0 after a failure"
         )
         self.up.set(1)
+        self.last_checkpoint = metrics.gauge(
+            "xb_audit_last_checkpoint_timestamp_seconds",
+            "When this gateway last wrote a signed audit checkpoint (Unix time; 0 before the "
+            "first): time() minus it is the age of the newest signed head.",
+        )
         self._problem: str | None = None
+
+    def checkpointed(self) -> None:
+        """A signed checkpoint was written now."""
+        self.checkpoints.inc()
+        self.last_checkpoint.set(time.time())
 
     @property
     def problem(self) -> str | None:
@@ -126,7 +137,7 @@ async def checkpoint_audit_log(
                     clock=clock,
                     stop=stop,
                     every_seconds=float(config.gateway.checkpoint_interval_seconds),
-                    on_checkpoint=lambda _: status.checkpoints.inc(),
+                    on_checkpoint=lambda _: status.checkpointed(),
                     on_refused=status.on_refused,
                     on_caught_up=status.recovered,
                     written=written,

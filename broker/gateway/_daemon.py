@@ -59,6 +59,7 @@ from broker.pipeline.gateway import (
     quarantine_unroutable,
     route,
 )
+from broker.reasons import ReasonCode
 from broker.runtime import (
     AccordReporter,
     ExpiryReporter,
@@ -118,6 +119,11 @@ class GatewayMetrics:
         self.batch_failures = c(
             "xb_gateway_batch_failures_total", "Batches rolled back to be read again"
         )
+        self.route_seconds = metrics.histogram(
+            "xb_gateway_route_seconds", "Time to verify and decide one outbox record."
+        )
+        for code in ReasonCode:
+            self.quarantined.declare(reason_code=code)
         self.checkpointer = CheckpointerStatus(metrics)
 
 
@@ -169,6 +175,8 @@ class _Gateway:
         #: the audit records this process signs, so its checkpointer need not judge them again
         self.written = WrittenLeaves()
         self.report_expiries(now)
+        for partner in sorted(self.trust.registry.partners):
+            metrics.delivered.declare(recipient=partner)
 
     def report_accords(self) -> None:
         """Refresh the expiry gauges and warnings of the accords, registry, keys and TLS
@@ -239,7 +247,9 @@ class _Gateway:
                     )
                 self._log_outcome(outcome)
             self._record_dedup(outcome, now)
-            self.metrics.decision_seconds.inc(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            self.metrics.decision_seconds.inc(elapsed)
+            self.metrics.route_seconds.observe(elapsed)
             if isinstance(outcome, Deliver) and outcome.decision.rate_counter is not None:
                 flow = outcome.decision.rate_counter
                 counters[flow] = counters.get(flow, 0) + 1
@@ -402,7 +412,9 @@ async def serve_gateway(
         if port is None:
             await _serve(gateway, stop, health, security)
         else:
-            async with serve_observability(port=port, metrics=metrics, health=health):
+            async with serve_observability(
+                port=port, metrics=metrics, health=health, host=config.observability.host
+            ):
                 await _serve(gateway, stop, health, security)
     finally:
         gateway.close()

@@ -39,7 +39,14 @@ from broker.runtime.expiry import (
 )
 from broker.runtime.http import OBSERVABILITY_HOST, Health, ObservabilityServer, serve_observability
 from broker.runtime.logs import bind_ids, route_library_logs
-from broker.runtime.metrics import CONTENT_TYPE, Counter, Gauge, Metrics
+from broker.runtime.metrics import (
+    CONTENT_TYPE,
+    LATENCY_BUCKETS,
+    Counter,
+    Gauge,
+    Histogram,
+    Metrics,
+)
 from broker.runtime.tasks import supervise
 from broker.runtime.watch import FileWatcher, OnChange, watch
 
@@ -51,6 +58,7 @@ __all__ = [
     "EXIT_FORCED",
     "EXIT_OK",
     "EXPIRY_WARNING",
+    "LATENCY_BUCKETS",
     "OBSERVABILITY_HOST",
     "AccordReporter",
     "Counter",
@@ -59,6 +67,7 @@ __all__ = [
     "FileWatcher",
     "Gauge",
     "Health",
+    "Histogram",
     "Metrics",
     "ObservabilityServer",
     "OnChange",

@@ -63,3 +63,22 @@ def test_status_shows_each_recipients_fate_up_to_its_receipt(
     assert text.returncode == 0, text.stderr
     assert f"RS  {rs_id}  receipt accepted by RS" in text.stdout
     assert "acknowledged by Kafka at " in text.stdout
+
+
+def test_every_stage_is_timed_and_every_known_series_exported(exchange: Federation) -> None:
+    """After the exchange above, each daemon's /metrics has a latency histogram per stage it
+    runs (seal at the sender, route at the gateway, open and end to end at a receiver), its
+    reason-code series at zero or more, the expiry gauges and the process series."""
+    sender, gateway, receiver = (exchange.metrics(name) for name in ("GB", "gateway", "RS"))
+    assert sender["xb_adapter_seal_seconds_count"] >= 1
+    assert gateway["xb_gateway_route_seconds_count"] >= 2  # the view and its receipt
+    assert receiver["xb_adapter_open_seconds_count"] >= 1
+    assert receiver["xb_adapter_end_to_end_seconds_count"] >= 1
+    assert receiver['xb_adapter_end_to_end_seconds_bucket{le="+Inf"}'] >= 1
+    assert gateway['xb_gateway_quarantined_total{reason_code="revoked_key"}'] >= 0
+    assert sender['xb_adapter_refused_total{reason_code="rate_limited"}'] >= 0
+    for metrics in (sender, gateway, receiver):
+        assert metrics["xb_registry_expiry_seconds"] > 0
+        assert metrics["process_resident_memory_bytes"] > 0
+        assert metrics['xb_key_expiry_seconds{owner="GB",role="signing"}'] > 0
+    assert gateway["xb_audit_last_checkpoint_timestamp_seconds"] >= 0

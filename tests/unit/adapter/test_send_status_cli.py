@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+import structlog
 
 from broker.adapter import build_adapter, parse_submission
 from broker.cli import _app, cli
@@ -31,6 +32,14 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Federation:
     accords = current_accords(root / "accords-source", now=dt.datetime.now(dt.UTC))
     # no broker is ever contacted: the commands under test only read files
     return provision(root / "federation", bootstrap="127.0.0.1:9", accords=accords)
+
+
+@pytest.fixture(autouse=True)
+def _logging_put_back() -> Iterator[None]:
+    """The CLI configures logging onto the captured stderr; later tests must not write to it."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture
