@@ -27,7 +27,13 @@ from broker import crypto, errors
 from broker.clock import Clock
 from broker.config import GatewayConfig, audit_topic
 from broker.keys import Registry
-from broker.ledger import RefusedRecord, WrittenLeaves, checkpoint_origin, run_checkpointer
+from broker.ledger import (
+    Refusal,
+    RefusedRecord,
+    WrittenLeaves,
+    checkpoint_origin,
+    run_checkpointer,
+)
 from broker.runtime import Metrics
 from broker.transport.kafka import (
     ConsumerSettings,
@@ -53,6 +59,8 @@ class CheckpointerStatus:
             "Records on the audit topic refused by the checkpointer: not valid gateway records",
             ("reason_code",),
         )
+        for reason in Refusal:
+            self.refused.declare(reason_code=str(reason))
         self.checkpoints = c("xb_audit_checkpoints_total", "Signed audit checkpoints written")
         self.failures = c(
             "xb_audit_checkpointer_failures_total", "Times the audit checkpointer failed"

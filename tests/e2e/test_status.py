@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import subprocess
 import sys
 import uuid
 
 import pytest
+from ruamel.yaml import YAML
 
 from broker.demo.federation import Federation
 from broker.schema import message_bytes
@@ -19,6 +21,7 @@ from .harness import report, wait_for
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 _TIMEOUT_S = 60.0
+MONITORING = pathlib.Path(__file__).resolve().parents[2] / "deploy" / "monitoring"
 
 
 def _broker(*args: str) -> subprocess.CompletedProcess[str]:
@@ -82,3 +85,20 @@ def test_every_stage_is_timed_and_every_known_series_exported(exchange: Federati
         assert metrics["process_resident_memory_bytes"] > 0
         assert metrics['xb_key_expiry_seconds{owner="GB",role="signing"}'] > 0
     assert gateway["xb_audit_last_checkpoint_timestamp_seconds"] >= 0
+
+
+def test_every_series_the_dashboard_and_alerts_read_is_served(exchange: Federation) -> None:
+    """deploy/monitoring names only series that running daemons serve, from their first
+    scrape (labelled ones at zero before any event); only the certificate gauge is absent
+    here, because the embedded broker speaks no TLS."""
+    served = {
+        series.split("{")[0]
+        for name in ("GB", "RS", "gateway")
+        for series in exchange.metrics(name)
+    }
+    board = json.loads((MONITORING / "dashboard.json").read_text())
+    exprs = [t["expr"] for p in board["panels"] if p["type"] != "row" for t in p["targets"]]
+    rules = YAML(typ="safe").load((MONITORING / "alerts.yaml").read_text())
+    exprs += [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    named = {name for expr in exprs for name in re.findall(r"\b((?:xb|process)_[a-z0-9_]+)", expr)}
+    assert named - served == {"xb_certificate_expiry_seconds"}
