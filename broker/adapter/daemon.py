@@ -49,6 +49,7 @@ from broker.runtime import (
     certificate_expiries,
     registry_expiries,
     serve_observability,
+    state_lock,
     supervise,
     watch,
 )
@@ -423,7 +424,15 @@ async def serve_config(
     metrics: Metrics | None = None,
     health: Health | None = None,
 ) -> None:
-    """The whole daemon from a configuration: observability, reloads, and the adapter."""
+    """The whole daemon from a configuration: observability, reloads, and the adapter, under
+    the lock of its state directory (the store's), taken before anything there is read."""
+    with state_lock(config.store.path.parent, daemon="adapter"):
+        await _serve_locked(config, stop, metrics=metrics, health=health)
+
+
+async def _serve_locked(
+    config: AdapterConfig, stop: StopSignal, *, metrics: Metrics | None, health: Health | None
+) -> None:
     metrics, health = metrics or Metrics(), health or Health()
     # read the Kafka secrets and certificates first: a bad file fails before any store opens
     security = kafka_client_security(config.kafka)

@@ -70,6 +70,7 @@ from broker.runtime import (
     certificate_expiries,
     registry_expiries,
     serve_observability,
+    state_lock,
     supervise,
     watch,
 )
@@ -396,7 +397,20 @@ async def serve_gateway(
     health: Health | None = None,
     clock: Clock | None = None,
 ) -> None:
-    """Run the gateway until ``stop`` is set, then finish the batch in hand, commit and return."""
+    """Run the gateway until ``stop`` is set, then finish the batch in hand, commit and return;
+    under the lock of its state directory (the store's): one gateway instance per store."""
+    with state_lock(config.store.path.parent, daemon="gateway"):
+        await _serve_gateway_locked(config, stop, metrics=metrics, health=health, clock=clock)
+
+
+async def _serve_gateway_locked(
+    config: GatewayConfig,
+    stop: StopSignal,
+    *,
+    metrics: Metrics | None,
+    health: Health | None,
+    clock: Clock | None,
+) -> None:
     # read the Kafka secrets and certificates first: a bad file fails before anything opens
     security = kafka_client_security(config.kafka)
     metrics, health = metrics or Metrics(), health or Health()

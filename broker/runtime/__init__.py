@@ -47,6 +47,7 @@ from broker.runtime.metrics import (
     Histogram,
     Metrics,
 )
+from broker.runtime.statelock import state_lock
 from broker.runtime.tasks import supervise
 from broker.runtime.watch import FileWatcher, OnChange, watch
 
@@ -81,6 +82,7 @@ __all__ = [
     "route_library_logs",
     "run",
     "serve_observability",
+    "state_lock",
     "supervise",
     "watch",
 ]
