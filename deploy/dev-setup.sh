@@ -118,7 +118,7 @@ for accord in "$here"/../policies/*.yaml; do
     cp "$accord" "$dev/accords/$name"
     for p in $(basename "$name" .yaml | tr 'a-z-' 'A-Z '); do
         lower=$(echo "$p" | tr 'A-Z' 'a-z')
-        broker policy sign "$dev/accords/$name" --partner "$p" \
+        broker policy sign "$dev/accords/$name" --partner "$p" --registry "$registry" \
             --key "$(ls "$dev/keys/$lower"/"$p"-policy-*.pem)" \
             --passphrase-file "$dev/secrets/key-passphrase-$lower"
     done

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import structlog
 
 from broker import errors, limits
 from broker.adapter._setup import AdapterKeys
+from broker.adapter.fates import DEFAULT_MAX_AGE as FATES_MAX_AGE
+from broker.adapter.fates import Receipted, ViewRefusal
 from broker.adapter.journal import JournalEntry, SendJournal
 from broker.adapter.outputs import Delivery, DeliveryDir, Webhook
 from broker.adapter.receiving import inbox_item, log_rejection, rejection_row, verify_record
@@ -32,8 +35,10 @@ from broker.pipeline.send import (
     prepare,
     prepare_receipt,
 )
+from broker.reasons import ReasonCode
 from broker.runtime import AccordReporter, Metrics, bind_ids
 from broker.schema import Message
+from broker.schema.protocol import Receipt
 from broker.store import DedupVerdict, InboxStore, RejectedDelivery
 from broker.store.rejected import DEFAULT_MAX_AGE as REJECTED_MAX_AGE
 from broker.trust import AccordInForce, BookSource, RateCounters
@@ -107,6 +112,24 @@ class Adapter:
         self._pruned = m.counter(
             "xb_adapter_rejected_pruned_total", "Refusals pruned from the rejected table by age."
         )
+        self._seal_seconds = m.histogram(
+            "xb_adapter_seal_seconds",
+            "Time to decide, redact and seal one submission for all its recipients.",
+        )
+        self._open_seconds = m.histogram(
+            "xb_adapter_open_seconds", "Time to verify, decrypt and check one delivery."
+        )
+        self._end_to_end = m.histogram(
+            "xb_adapter_end_to_end_seconds",
+            "From the sender sealing a message (its signed created time) to its storage here; "
+            "read across two hosts' clocks.",
+        )
+        # every series at zero from the first scrape: "none yet" is not "not exported"
+        for code in ReasonCode:
+            self._refused.declare(reason_code=code)
+            self._rejected.declare(reason_code=code)
+        for partner in sorted(self.registry.partners - {self.me}):
+            self._sealed.declare(recipient=partner)
         self._topic = outbox_topic(self.prefix, self.me)
 
     # -- sending ------------------------------------------------------------------------------
@@ -158,16 +181,28 @@ class Adapter:
                 continue
             try:
                 submission = parse_submission(data)
-                outcomes = self._prepare(submission.message, submission.to)
+                outcomes = self._prepare(submission.message, submission.to, ids=submission.ids)
             except (errors.SchemaError, errors.UsageError) as exc:
                 _log.warning("spool_rejected", file=path.name, error=str(exc))
                 self.spool.mark_rejected(path, str(exc))
                 continue
-            refusals = [
-                f"{o.recipient}: {o.reason_code}: {'; '.join(o.reasons)}"
-                for o in outcomes
-                if isinstance(o, Refused)
-            ]
+            refused = [o for o in outcomes if isinstance(o, Refused)]
+            # before the file moves: a crash in between decides it again, recording nothing twice
+            self.journal.record_refusals(
+                [
+                    ViewRefusal(
+                        submission.ids[o.recipient],
+                        o.recipient,
+                        o.reason_code,
+                        "; ".join(o.reasons),
+                    )
+                    for o in refused
+                    if o.recipient in submission.ids
+                ],
+                source=source,
+                now=self.clock.now(),
+            )
+            refusals = [f"{o.recipient}: {o.reason_code}: {'; '.join(o.reasons)}" for o in refused]
             if len(refusals) == len(outcomes):
                 self.spool.mark_rejected(path, "\n".join(refusals))
                 continue
@@ -176,8 +211,15 @@ class Adapter:
         self.spool.mark_sent_many([(path, refusals) for path, _, _, refusals in ready])
         return handled
 
-    def _prepare(self, message: Message, to: Sequence[PartnerCode]) -> list[SendOutcome]:
+    def _prepare(
+        self,
+        message: Message,
+        to: Sequence[PartnerCode],
+        *,
+        ids: Mapping[PartnerCode, MessageId] | None = None,
+    ) -> list[SendOutcome]:
         now = self.clock.now()
+        started = time.perf_counter()
         outcomes = prepare(
             message,
             sender=self.me,
@@ -188,7 +230,9 @@ class Adapter:
             now=now,
             counters=self.rates.snapshot(now),
             max_envelope_bytes=self.max_envelope_bytes,
+            message_ids=ids,
         )
+        self._seal_seconds.observe(time.perf_counter() - started)
         for outcome in outcomes:
             if isinstance(outcome, Outgoing):
                 self.rates.count(outcome.decision, now)
@@ -288,7 +332,9 @@ class Adapter:
             position = ids[index] if ids is not None else None
             with bind_ids(**(position or {})):
                 defect = defects[index] if defects is not None else None
+                started = time.perf_counter()
                 outcome = self._verify(frame, now, accords, defect)
+                self._open_seconds.observe(time.perf_counter() - started)
                 if isinstance(outcome, Rejected):
                     verdicts.append("rejected")
                     refused.append(self._record_refusal(outcome, frame, position, now, receipts))
@@ -300,6 +346,15 @@ class Adapter:
         for (index, outcome), verdict in zip(accepted, stored, strict=True):
             with bind_ids(**(ids[index] if ids is not None else {})):
                 verdicts[index] = self._after_store(outcome, verdict, receipts)
+        # Also for duplicates: a crash between the store and this is filled in then.
+        self.journal.record_receipts(
+            [
+                receipted
+                for (index, outcome) in accepted
+                if verdicts[index] != "conflict" and (receipted := _receipted(outcome)) is not None
+            ],
+            now=now,
+        )
         # Also for duplicates: a crash between the store and the files is filled in then;
         # but never for a message shredded since, whose file must stay gone.
         shredded = self.inbox.shredded_among(
@@ -351,6 +406,9 @@ class Adapter:
             _log.info("duplicate_dropped", message_id=outcome.message_id, sender=outcome.sender)
         else:
             self._delivered.inc()
+            self._end_to_end.observe(
+                max((outcome.received_at - outcome.header.created).total_seconds(), 0.0)
+            )
             _log.info("message_stored", message_id=outcome.message_id, sender=outcome.sender)
             if self.webhook is not None:
                 self.webhook.enqueue(
@@ -477,7 +535,23 @@ class Adapter:
             _log.info("rejections_pruned", count=pruned, kept_at_most=str(self.rejected_max_age))
         # A receipt or spool source older than the replay window can no longer be redelivered.
         self.journal.prune_sources(older_than=now - 2 * (self.max_age + self.max_skew))
+        self.journal.prune_fates(older_than=now - FATES_MAX_AGE)
         if shredded:
             self._shredded.inc(shredded)
             _log.info("messages_shredded", count=shredded)
         return shredded
+
+
+def _receipted(outcome: Accepted) -> Receipted | None:
+    """What a stored receipt says of the view it acknowledges; ``None`` for any other type."""
+    body = outcome.message.body
+    if not isinstance(body, Receipt):
+        return None
+    return Receipted(
+        message_id=MessageId(body.receipt_for),
+        sender=outcome.sender,
+        status=str(body.status),
+        received_at=body.received_at,
+        receipt_id=outcome.message_id,
+        reason=body.reason,
+    )

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import structlog
@@ -31,19 +31,25 @@ import structlog
 from broker import errors
 from broker.adapter._setup import load_keys, load_trust, reread_accords
 from broker.adapter.core import Adapter
+from broker.adapter.fates import Acknowledged
 from broker.adapter.journal import JournalEntry, SendJournal
 from broker.adapter.outputs import DeliveryDir, Webhook
 from broker.adapter.spool import Spool
 from broker.clock import Clock, SystemClock
 from broker.config import AdapterConfig, adapter_group, inbox_topic, kafka_client_security
 from broker.crypto import AeadSealer
-from broker.ids import MessageId
+from broker.ids import KeyId, MessageId
 from broker.runtime import (
     AccordReporter,
+    Expiry,
+    ExpiryReporter,
     Health,
     Metrics,
     StopSignal,
+    certificate_expiries,
+    registry_expiries,
     serve_observability,
+    state_lock,
     supervise,
     watch,
 )
@@ -155,10 +161,15 @@ class AdapterDaemon:
         spool_interval_s: float = 0.05,
         housekeeping_interval_s: float = 60.0,
         fetch_timeout_ms: int = 500,
+        expiry: ExpiryReporter | None = None,
+        certificates: Sequence[Expiry] = (),
     ) -> None:
         self.adapter = adapter
         self.connection = connection
         self.health = health or Health()
+        #: gauges and readiness for the registry, keys and ``certificates`` (read at start)
+        self._expiry = expiry
+        self._certificates = tuple(certificates)
         self._spool_interval_s = spool_interval_s
         self._housekeeping_interval_s = housekeeping_interval_s
         self._fetch_timeout_ms = fetch_timeout_ms
@@ -173,6 +184,8 @@ class AdapterDaemon:
         self._committed = metrics.counter(
             "xb_adapter_committed_total", "Inbox records whose offsets were committed."
         )
+        for partner in sorted(adapter.registry.partners - {adapter.me}):
+            self._produced.declare(recipient=partner)
         self._progress: asyncio.Condition | None = None
         self._registry_paused = False
 
@@ -334,6 +347,7 @@ class AdapterDaemon:
                 return_exceptions=True,
             )
             acknowledged: list[JournalEntry] = []
+            positions: list[Acknowledged] = []
             ambiguous: list[MessageId] = []
             unexpected: BaseException | None = None
             for entry, result in zip(entries, results, strict=True):
@@ -344,9 +358,14 @@ class AdapterDaemon:
                     unexpected = unexpected or result
                 else:
                     acknowledged.append(entry)
+                    positions.append(
+                        Acknowledged(
+                            entry.message_id, result.topic, result.partition, result.offset
+                        )
+                    )
                     _log.info("envelope_sent", message_id=entry.message_id, offset=result.offset)
             # One transaction (one fsync) for the whole batch, not one per envelope.
-            journal.acknowledge_many([entry.message_id for entry in acknowledged])
+            journal.acknowledge_many(positions, now=self.adapter.clock.now())
             journal.attempted_many(ambiguous)
             # nothing needs a submission's plaintext once every view of it is acknowledged;
             # a copy that cannot go now is retried by housekeeping, which fails loudly
@@ -386,10 +405,20 @@ class AdapterDaemon:
             if await stop.sleep(self._spool_interval_s):
                 return
 
+    def report_expiries(self) -> None:
+        """Refresh the expiry gauges of the registry, keys and TLS files (and readiness)."""
+        if self._expiry is None:
+            return
+        adapter = self.adapter
+        own = [adapter.keys.signing.public_key().key_id, *adapter.keys.decryption]
+        expiries = registry_expiries(adapter.registry, own=[KeyId(k) for k in own])
+        self._expiry.observe([*expiries, *self._certificates], now=adapter.clock.now())
+
     async def _housekeeping_loop(self, stop: StopSignal) -> None:
         while not stop.is_set():
             self.adapter.shred_expired()
             self.adapter.report_accords()
+            self.report_expiries()
             if await stop.sleep(self._housekeeping_interval_s):
                 return
 
@@ -401,7 +430,15 @@ async def serve_config(
     metrics: Metrics | None = None,
     health: Health | None = None,
 ) -> None:
-    """The whole daemon from a configuration: observability, reloads, and the adapter."""
+    """The whole daemon from a configuration: observability, reloads, and the adapter, under
+    the lock of its state directory (the store's), taken before anything there is read."""
+    with state_lock(config.store.path.parent, daemon="adapter"):
+        await _serve_locked(config, stop, metrics=metrics, health=health)
+
+
+async def _serve_locked(
+    config: AdapterConfig, stop: StopSignal, *, metrics: Metrics | None, health: Health | None
+) -> None:
     metrics, health = metrics or Metrics(), health or Health()
     # read the Kafka secrets and certificates first: a bad file fails before any store opens
     security = kafka_client_security(config.kafka)
@@ -414,13 +451,24 @@ async def serve_config(
         security=security,
         idempotence=config.kafka.capabilities.idempotence,
     )
-    daemon = AdapterDaemon(adapter, connection=connection, health=health)
+    window = dt.timedelta(days=config.observability.expiry_readiness_days)
+    daemon = AdapterDaemon(
+        adapter,
+        connection=connection,
+        health=health,
+        expiry=ExpiryReporter(metrics, health=health, readiness_window=window),
+        # the files as read at start: the client holds those until it restarts
+        certificates=certificate_expiries(config.kafka.certificate_files),
+    )
     try:
         async with contextlib.AsyncExitStack() as stack:
             if config.observability.port is not None:
                 await stack.enter_async_context(
                     serve_observability(
-                        port=config.observability.port, metrics=metrics, health=health
+                        port=config.observability.port,
+                        metrics=metrics,
+                        health=health,
+                        host=config.observability.host,
                     )
                 )
             reloads = asyncio.create_task(_watch_reloads(config, adapter, stop))
@@ -444,9 +492,8 @@ async def _watch_reloads(config: AdapterConfig, adapter: Adapter, stop: StopSign
         update = held.update_registry(now=now) if config.registry.path in changed else None
         if update is not None and update.adopted:
             adapter.registry = held.registry
-            _log.info("registry_reloaded", version=update.version)
-        elif update is not None and update.refused is not None:
-            _log.warning("registry_reload_refused", reason=update.refused, kept=update.version)
+        if update is not None and adapter.reporter is not None:
+            adapter.reporter.registry_update(update)
         if adapter.reporter is not None:
             # each file that fails keeps its last good version; the others are read afresh
             reread_accords(held, now=now, reporter=adapter.reporter)

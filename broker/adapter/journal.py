@@ -9,7 +9,8 @@ different envelopes for one view. The ``sources`` table remembers which spool fi
 receipts were already journalled, so a crash between journalling and moving a spool file
 does not seal the submission a second time under new ids. Each pending envelope names its
 source too, so the adapter knows when every view of a spool file has been acknowledged and
-its plaintext copy in ``sent/`` can go.
+its plaintext copy in ``sent/`` can go; the ``views`` table (:mod:`broker.adapter.fates`)
+remembers what became of each view after it left the queue, for ``broker status``.
 
 SQLite in WAL mode with ``synchronous=FULL``; the file is created mode 0600.
 """
@@ -22,16 +23,18 @@ import datetime as dt
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from broker import errors
+from broker.adapter import fates
+from broker.adapter.fates import Acknowledged, Receipted, ViewFate, ViewRefusal
 from broker.ids import MessageId, PartnerCode
 from broker.store import open_database
 
 __all__ = ["JournalEntry", "SendJournal"]
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-#: version 2 names each pending envelope's source
-_VERSION = 2
+#: version 2 names each pending envelope's source, version 3 keeps each view's fate
+_VERSION = 3
 _SOURCE_INDEX = "CREATE INDEX pending_source ON pending (source)"
 _SCHEMA = (
     """CREATE TABLE pending (
@@ -47,8 +50,12 @@ _SCHEMA = (
     "CREATE TABLE sources (source TEXT PRIMARY KEY, recorded_at INTEGER NOT NULL) WITHOUT ROWID",
     "CREATE INDEX sources_age ON sources (recorded_at)",
     _SOURCE_INDEX,
+    *fates.SCHEMA,
 )
-_MIGRATIONS = {1: ("ALTER TABLE pending ADD COLUMN source TEXT", _SOURCE_INDEX)}
+_MIGRATIONS = {
+    1: ("ALTER TABLE pending ADD COLUMN source TEXT", _SOURCE_INDEX),
+    2: fates.SCHEMA,
+}
 
 
 Entry = tuple[MessageId, PartnerCode, str, bytes]
@@ -68,10 +75,7 @@ class JournalEntry:
     source: str | None = None
 
 
-def _micros(when: dt.datetime) -> int:
-    if when.tzinfo is None:
-        raise errors.UsageError("journal times must be timezone-aware")
-    return (when - _EPOCH) // dt.timedelta(microseconds=1)
+_micros = fates.micros
 
 
 class SendJournal:
@@ -82,8 +86,12 @@ class SendJournal:
         self._conn = conn
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> SendJournal:
-        """Open or create the journal at ``path`` (mode 0600), upgrading an older one."""
+    def open(cls, path: str | os.PathLike[str], *, create: bool = True) -> SendJournal:
+        """Open or create the journal at ``path`` (mode 0600), upgrading an older one; with
+        ``create=False`` (the commands that only read it) a missing journal is a
+        :class:`errors.UsageError`."""
+        if not create and not Path(path).exists():
+            raise errors.UsageError(f"{path}: no send journal yet (has the adapter run?)")
         conn = open_database(
             path, schema=_SCHEMA, version=_VERSION, kind="send journal", migrations=_MIGRATIONS
         )
@@ -131,6 +139,7 @@ class SendJournal:
         stamp = _micros(now)
         recorded: list[bool] = []
         rows: list[tuple[MessageId, PartnerCode, str, bytes, int, str | None]] = []
+        views: list[tuple[MessageId, PartnerCode, str | None]] = []
         with _transaction(self._conn):
             for source, entries in submissions:
                 if source is not None:
@@ -141,6 +150,7 @@ class SendJournal:
                 rows.extend(
                     (mid, rcpt, topic, env, stamp, source) for mid, rcpt, topic, env in entries
                 )
+                views.extend((mid, rcpt, source) for mid, rcpt, _, _ in entries)
                 recorded.append(True)
             self._conn.executemany(
                 "INSERT INTO pending "
@@ -148,7 +158,29 @@ class SendJournal:
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            fates.note_journalled(self._conn, views, now=now)
         return recorded
+
+    def record_refusals(
+        self, refusals: Sequence[ViewRefusal], *, source: str | None, now: dt.datetime
+    ) -> None:
+        """Remember recipients refused at sealing under the ids chosen for their views."""
+        if refusals:
+            with _transaction(self._conn):
+                fates.note_refusals(self._conn, refusals, source=source, now=now)
+
+    def record_receipts(self, receipts: Sequence[Receipted], *, now: dt.datetime) -> int:
+        """Remember verified receipts against the views they acknowledge (see
+        :func:`broker.adapter.fates.note_receipts`); returns how many matched a view."""
+        if not receipts:
+            return 0
+        with _transaction(self._conn):
+            return fates.note_receipts(self._conn, receipts, now=now)
+
+    def fates_of(self, message_id: str) -> tuple[ViewFate, ...]:
+        """The view ``message_id`` (or a unique prefix of it) names, with its siblings
+        (:func:`broker.adapter.fates.find`)."""
+        return fates.find(self._conn, message_id)
 
     def has_source(self, source: str) -> bool:
         """Whether ``source`` (a spool file or a receipt) was already journalled."""
@@ -191,18 +223,20 @@ class SendJournal:
                     [(mid,) for mid in message_ids],
                 )
 
-    def acknowledge(self, message_id: MessageId) -> None:
-        """Kafka acknowledged the envelope: forget it."""
-        self.acknowledge_many([message_id])
+    def acknowledge(self, acknowledged: Acknowledged, *, now: dt.datetime) -> None:
+        """Kafka acknowledged the envelope: forget it, and note where it went."""
+        self.acknowledge_many([acknowledged], now=now)
 
-    def acknowledge_many(self, message_ids: Sequence[MessageId]) -> None:
-        """Kafka acknowledged every one of ``message_ids``: forget them in one transaction
+    def acknowledge_many(self, acknowledged: Sequence[Acknowledged], *, now: dt.datetime) -> None:
+        """Kafka acknowledged every one of ``acknowledged``: forget them in one transaction
         (one fsync per batch of sends instead of one per envelope)."""
-        if message_ids:
+        if acknowledged:
             with _transaction(self._conn):
                 self._conn.executemany(
-                    "DELETE FROM pending WHERE message_id = ?", [(mid,) for mid in message_ids]
+                    "DELETE FROM pending WHERE message_id = ?",
+                    [(a.message_id,) for a in acknowledged],
                 )
+                fates.note_acknowledged(self._conn, acknowledged, now=now)
 
     def __len__(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM pending").fetchone()[0])
@@ -213,6 +247,14 @@ class SendJournal:
             "DELETE FROM sources WHERE recorded_at < ?", (_micros(older_than),)
         )
         return cursor.rowcount
+
+    def prune_fates(
+        self, *, older_than: dt.datetime, max_rows: int = fates.DEFAULT_MAX_ROWS
+    ) -> int:
+        """Forget the fates of views recorded before ``older_than``, and the oldest past
+        ``max_rows``; bounds the table's size."""
+        with _transaction(self._conn):
+            return fates.prune(self._conn, older_than=older_than, max_rows=max_rows)
 
 
 @contextlib.contextmanager

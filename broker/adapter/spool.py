@@ -7,7 +7,10 @@ Layout beneath the configured directory::
                 file is deleted once Kafka has acknowledged every view sealed from it
     rejected/   nothing was sent; ``<name>.reason`` beside it says why
 
-A submission is one JSON object ``{"to": ["RS", "MK"], "message": {...}}``. Writers must
+A submission is one JSON object ``{"to": ["RS", "MK"], "message": {...}}``, optionally with
+``"ids": {"RS": "<UUIDv7>", "MK": "<UUIDv7>"}``, the message id each recipient's view will be
+sealed under (``broker send`` chooses them, so it can print them before the adapter has run;
+the adapter chooses any not given). Writers must
 create the file elsewhere in the same filesystem and rename it into ``incoming/`` (what
 :func:`write_submission` and ``broker send`` do): a file is never read half-written, and names
 starting with a dot are ignored. Refusals for some recipients, when others were sent, are
@@ -21,12 +24,12 @@ import dataclasses
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from broker import crypto, errors, strictjson
 from broker.bounded import read_bounded
-from broker.ids import PartnerCode, partner_code
+from broker.ids import MessageId, PartnerCode, parse_message_id, partner_code
 from broker.schema import MAX_DEPTH, Message, message_bytes
 from broker.schema.wire import parse_canonical_message
 
@@ -43,6 +46,7 @@ __all__ = [
 
 MAX_SUBMISSION_BYTES = 1_048_576 + 4096
 _MAX_RECIPIENTS = 32
+_FIELDS = frozenset({"to", "message", "ids"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -51,6 +55,8 @@ class Submission:
 
     to: tuple[PartnerCode, ...]
     message: Message
+    #: the message id chosen for each recipient's view, when the writer chose them
+    ids: Mapping[PartnerCode, MessageId] = dataclasses.field(default_factory=dict)
 
 
 def parse_submission(data: bytes) -> Submission:
@@ -62,8 +68,10 @@ def parse_submission(data: bytes) -> Submission:
         document = strictjson.loads(data, max_depth=MAX_DEPTH + 1, allow_floats=True)
     except strictjson.StrictJSONError as exc:
         raise errors.SchemaError(f"submission is not valid JSON: {exc}") from None
-    if not isinstance(document, dict) or set(document) != {"to", "message"}:
-        raise errors.SchemaError('a submission is an object with exactly "to" and "message"')
+    if not isinstance(document, dict) or not {"to", "message"} <= set(document) <= _FIELDS:
+        raise errors.SchemaError(
+            'a submission is an object with exactly "to", "message" and optionally "ids"'
+        )
     to, message = document["to"], document["message"]
     if not isinstance(to, list) or not 1 <= len(to) <= _MAX_RECIPIENTS:
         raise errors.SchemaError(f'submission: "to" lists 1 to {_MAX_RECIPIENTS} partner codes')
@@ -75,25 +83,54 @@ def parse_submission(data: bytes) -> Submission:
         raise errors.SchemaError('submission: "to" names a partner twice')
     if not isinstance(message, dict):
         raise errors.SchemaError('submission: "message" must be an object')
+    ids = _ids(document.get("ids", {}), recipients)
     # Re-encode the already strictly parsed object (no duplicate key, no non-finite number):
     # the canonical-input parser applies the schema's remaining rules without parsing again.
     encoded = json.dumps(message).encode("utf-8")
-    return Submission(recipients, parse_canonical_message(encoded, message))
+    return Submission(recipients, parse_canonical_message(encoded, message), ids)
 
 
-def submission_bytes(message: Message, to: Sequence[PartnerCode]) -> bytes:
-    """The canonical bytes of a submission of ``message`` to ``to``."""
-    inner = json.loads(message_bytes(message))
-    return json.dumps({"to": list(to), "message": inner}, separators=(",", ":")).encode("utf-8")
+def _ids(given: object, recipients: tuple[PartnerCode, ...]) -> dict[PartnerCode, MessageId]:
+    """The chosen message ids: one per recipient named, each a UUIDv7, no two the same (two
+    views under one id would be a replay conflict at the gateway)."""
+    if not isinstance(given, dict) or not set(given) <= set(recipients):
+        raise errors.SchemaError('submission: "ids" maps recipients named in "to" to message ids')
+    try:
+        ids = {PartnerCode(code): parse_message_id(value) for code, value in given.items()}
+    except (TypeError, ValueError) as exc:
+        raise errors.SchemaError(f'submission: "ids": {exc}') from None
+    if len(set(ids.values())) != len(ids):
+        raise errors.SchemaError('submission: "ids" gives two recipients the same message id')
+    return ids
 
 
-def write_submission(spool_dir: Path, message: Message, to: Sequence[PartnerCode]) -> Path:
+def submission_bytes(
+    message: Message,
+    to: Sequence[PartnerCode],
+    *,
+    ids: Mapping[PartnerCode, MessageId] | None = None,
+) -> bytes:
+    """The canonical bytes of a submission of ``message`` to ``to`` (with the view ids
+    ``ids``, when chosen)."""
+    document: dict[str, object] = {"to": list(to), "message": json.loads(message_bytes(message))}
+    if ids:
+        document["ids"] = dict(ids)
+    return json.dumps(document, separators=(",", ":")).encode("utf-8")
+
+
+def write_submission(
+    spool_dir: Path,
+    message: Message,
+    to: Sequence[PartnerCode],
+    *,
+    ids: Mapping[PartnerCode, MessageId] | None = None,
+) -> Path:
     """Place a submission into ``spool_dir/incoming`` atomically; return its final path.
 
     The bytes go to a temporary file in ``spool_dir`` (same filesystem), are flushed to disk,
     and the file is renamed into ``incoming/``, so the adapter never sees a partial file.
     """
-    return write_submissions(spool_dir, [(message, to)])[0]
+    return _write_all(spool_dir, [submission_bytes(message, to, ids=ids)])[0]
 
 
 def write_submissions(
@@ -102,13 +139,17 @@ def write_submissions(
     """:func:`write_submission` for each of ``submissions``, in order, with one flush of
     ``incoming/`` for the whole batch (a bulk feed pays one directory flush per batch, not one
     per file); returns the final paths. Files already renamed stay if a later one fails."""
+    return _write_all(spool_dir, [submission_bytes(message, to) for message, to in submissions])
+
+
+def _write_all(spool_dir: Path, documents: Sequence[bytes]) -> list[Path]:
     incoming = spool_dir / "incoming"
     if not incoming.is_dir():
         raise errors.UsageError(f"{incoming} does not exist: is the spool directory right?")
     finals: list[Path] = []
     try:
-        for message, to in submissions:
-            finals.append(_place(spool_dir, incoming, submission_bytes(message, to)))
+        for data in documents:
+            finals.append(_place(spool_dir, incoming, data))
     finally:
         if finals:
             sync_directory(incoming)

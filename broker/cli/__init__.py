@@ -17,6 +17,7 @@ from broker.cli import audit as audit_cli
 from broker.cli import demo as demo_cli
 from broker.cli import deploy as deploy_cli
 from broker.cli import disclosure as disclosure_cli
+from broker.cli import doctor as doctor_cli
 from broker.cli import envelope as envelope_cli
 from broker.cli import gateway as gateway_cli
 from broker.cli import kafka as kafka_cli
@@ -24,6 +25,7 @@ from broker.cli import keys as keys_cli
 from broker.cli import policy as policy_cli
 from broker.cli import registry as registry_cli
 from broker.cli import schemas as schemas_cli
+from broker.cli import sending as sending_cli
 from broker.cli import trust as trust_cli
 from broker.cli import witness as witness_cli
 
@@ -44,13 +46,15 @@ cli.add_command(schemas_cli.group)
 cli.add_command(policy_cli.group)
 cli.add_command(demo_cli.command)
 cli.add_command(deploy_cli.group)
+cli.add_command(doctor_cli.command)
 cli.add_command(keys_cli.group)
 cli.add_command(registry_cli.group)
 cli.add_command(envelope_cli.seal_command)
 cli.add_command(envelope_cli.open_command)
 cli.add_command(envelope_cli.group)
 cli.add_command(adapter_cli.adapter_group)
-cli.add_command(adapter_cli.send_command)
+cli.add_command(sending_cli.send_command)
+cli.add_command(sending_cli.status_command)
 cli.add_command(adapter_cli.inbox_group)
 cli.add_command(disclosure_cli.disclose_command)
 cli.add_command(disclosure_cli.disclosure_group)

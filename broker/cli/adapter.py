@@ -1,5 +1,6 @@
-"""``broker adapter run``, ``broker adapter rejected list|show``, ``broker send`` and
-``broker inbox list|show|erase``: adapter commands."""
+"""``broker adapter run``, ``broker adapter rejected list|show`` and ``broker inbox
+list|show|search|export|erase``: adapter commands (``broker send`` and ``broker status`` are in
+:mod:`broker.cli.sending`)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from rich.table import Table
 
 from broker import errors, keys, limits
 from broker import logging as broker_logging
-from broker.adapter import DeliveryDir, Spool, serve_config, write_submission
+from broker.adapter import DeliveryDir, serve_config
 from broker.bounded import read_bounded
 from broker.clock import SystemClock, format_instant
 from broker.config import AdapterConfig, load_config, validate_partner
@@ -26,7 +27,7 @@ from broker.schema import parse_message, stix
 from broker.schema.stix import StixSource
 from broker.store import InboxStore, Rejection
 
-__all__ = ["adapter_group", "inbox_group", "open_inbox", "send_command"]
+__all__ = ["adapter_group", "inbox_group", "open_inbox"]
 
 _CONFIG_HELP = "The adapter's YAML configuration (or set BROKER_CONFIG)."
 _UNRECORDED = (
@@ -61,27 +62,6 @@ def run_command(config_path: str) -> None:
         await serve_config(config, stop)
 
     sys.exit(run(serve, drain_timeout_s=_DRAIN_TIMEOUT_S, name="adapter"))
-
-
-@click.command("send")
-@click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
-@click.option("--to", "to", required=True, help="Recipients, comma-separated: RS,MK.")
-@click.argument("message_file", type=click.Path(dir_okay=False, path_type=Path))
-def send_command(config_path: str, to: str, message_file: Path) -> None:
-    """Queue MESSAGE_FILE for sending: it is validated and placed in the adapter's spool."""
-    config = _config(config_path)
-    if config.spool is None:
-        raise errors.UsageError(f"{config_path} has no spool section: the adapter reads no spool")
-    recipients = [validate_partner(code.strip()) for code in to.split(",") if code.strip()]
-    if not recipients:
-        raise errors.UsageError("--to names no recipient")
-    try:
-        data = message_file.read_bytes()
-    except OSError as exc:
-        raise errors.UsageError(f"cannot read {message_file}: {exc.strerror}") from exc
-    message = parse_message(data)
-    path = write_submission(Spool(config.spool.dir).root, message, recipients)
-    click.echo(f"queued for {', '.join(recipients)}: {path}")
 
 
 @click.group("inbox")

@@ -190,6 +190,14 @@ def simulate(accord_path: pathlib.Path, traffic: pathlib.Path) -> None:
 @click.argument("accord_path", metavar="ACCORD", type=_FILE)
 @click.option("--key", "key_path", required=True, type=_FILE, help="The policy-signing key.")
 @click.option("--partner", required=True, help="The party signing, e.g. GB.")
+@click.option(
+    "--registry",
+    "registry_path",
+    required=True,
+    type=_FILE,
+    help="The signed partner registry: the key must be one of PARTNER's policy keys in it.",
+)
+@click.option("--at", "at_text", help="Check the key as of this time (ISO 8601 with zone).")
 @click.option("--passphrase-file", type=_FILE, help="File holding the key passphrase.")
 @click.option(
     "--passphrase-env",
@@ -201,17 +209,32 @@ def sign(
     accord_path: pathlib.Path,
     key_path: pathlib.Path,
     partner: str,
+    registry_path: pathlib.Path,
+    at_text: str | None,
     passphrase_file: pathlib.Path | None,
     passphrase_env: str,
 ) -> None:
-    """Add PARTNER's co-signature to ACCORD.sigs.json (over the parsed accord, not the text)."""
+    """Add PARTNER's co-signature to ACCORD.sigs.json (over the parsed accord, not the text).
+
+    The key must be one of PARTNER's policy keys valid now in the registry: a signature by any
+    other key would never count, and signing as a party with another's key is refused (exit 8).
+    """
     accord = policy.load_accord(accord_path)
     key = keys.load_signing_key(
         key_path, passphrase=keys.read_passphrase(file=passphrase_file, env=passphrase_env)
     )
+    code = _partner(partner)
+    now = _time(at_text) if at_text else SystemClock().now()
+    registry = keys.verify_registry(registry_path.read_bytes(), trusted=None, now=now)
+    key_id = key.public_key().key_id
+    if key_id not in {k.key_id for k in registry.policy_keys(code, at=now)}:
+        raise errors.KeyTrustError(
+            f"key {key_id} is not a policy key of {code} valid then in {registry_path}: "
+            f"it cannot sign for {code}"
+        )
     sigs = cosign.signature_path(accord_path)
     existing = cosign.read_signature_file(sigs) if sigs.exists() else None
-    updated = cosign.sign_accord(accord, existing, key=key, partner=_partner(partner))
+    updated = cosign.sign_accord(accord, existing, key=key, partner=code)
     cosign.write_signature_file(sigs, updated)
     signers = ", ".join(sorted({s.partner for s in updated.signatures}))
     click.echo(

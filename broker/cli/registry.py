@@ -136,17 +136,42 @@ def revoke(document: Path, partner: str | None, key_id: str, at: dt.datetime, re
 @group.command(name="sign")
 @click.argument("document", type=_DOCUMENT)
 @click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--trusted",
+    type=_DOCUMENT,
+    default=None,
+    help="The registry in force: with it, one of its roots may sign a root rotation.",
+)
 @passphrase_options
 @reports_errors
-def sign(document: Path, key_path: Path, passphrase_file: Path | None, passphrase_env: str) -> None:
-    """Add one root signature to DOCUMENT (root holders sign in turn)."""
+def sign(
+    document: Path,
+    key_path: Path,
+    trusted: Path | None,
+    passphrase_file: Path | None,
+    passphrase_env: str,
+) -> None:
+    """Add one root signature to DOCUMENT (root holders sign in turn). A key that is not one
+    of DOCUMENT's roots is refused (exit 9), unless it is one of the --trusted registry's
+    roots signing the rotation away from them."""
     passphrase = keys.read_passphrase(file=passphrase_file, env=passphrase_env)
     key = keys.load_signing_key(key_path, passphrase=passphrase)
     draft = _load(document)
-    is_root = draft.sign(key)
+    key_id = key.public_key().key_id
+    is_root = key_id in {root.key_id for root in draft.unverified_registry.roots}
+    outgoing = trusted is not None and key_id in {
+        root.key_id for root in keys.load_trusted_registry(_read(trusted)).roots
+    }
+    if not is_root and not outgoing:
+        where = "" if trusted is None else f" nor of {trusted}'s"
+        raise errors.RegistryError(
+            f"key {key_id} is not one of {document}'s roots{where}: its signature would not "
+            "count, so it is not added (an outgoing root signs a rotation with --trusted)"
+        )
+    draft.sign(key)
     keys.write_public_file(document, draft.to_bytes())
     registry = draft.unverified_registry
-    note = "" if is_root else " (not one of its roots: counts only as an outgoing root)"
+    note = "" if is_root else " (an outgoing root of the registry in force)"
     click.echo(
         f"signed version {draft.version} with {key.public_key().key_id}{note}; "
         f"{len(draft.signers())} of {registry.root_threshold} root signatures"

@@ -64,7 +64,13 @@ from broker.config.topics import (
     witness_group,
     witness_topic,
 )
-from broker.config.trust import hold_trust, trust_state_path
+from broker.config.trust import (
+    TrustOnFile,
+    hold_trust,
+    read_registry,
+    read_trust,
+    trust_state_path,
+)
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -95,6 +101,7 @@ __all__ = [
     "SslSecurity",
     "StoreSettings",
     "TopicSpec",
+    "TrustOnFile",
     "TrustingConfig",
     "WitnessConfig",
     "WitnessSettings",
@@ -110,7 +117,9 @@ __all__ = [
     "load_config",
     "outbox_topic",
     "quarantine_topic",
+    "read_registry",
     "read_secret",
+    "read_trust",
     "replication_for",
     "role_of",
     "topic_plan",

@@ -4,6 +4,7 @@ names to use there."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, WithJsonSchema, field_validator, model_validator
@@ -132,6 +133,15 @@ class KafkaSettings(Section):
     def capabilities(self) -> Capabilities:
         """What the engine serves beyond plain produce and consume."""
         return ENGINES[self.engine]
+
+    @property
+    def certificate_files(self) -> tuple[Path, ...]:
+        """The certificate files the client trusts or presents (none without TLS): what
+        expires under it (``broker doctor``, ``xb_certificate_expiry_seconds``)."""
+        security = self.security
+        if isinstance(security, PlaintextSecurity):
+            return ()
+        return (security.ca_file, *(() if security.cert_file is None else (security.cert_file,)))
 
     @field_validator("bootstrap", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ needs is said by its role type in :mod:`broker.config.roles`.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -182,14 +183,35 @@ class WitnessSettings(Section):
 
 
 class ObservabilitySettings(Section):
-    """Health, metrics and logs. Health and metrics bind to 127.0.0.1 only."""
+    """Health, metrics and logs. Health and metrics bind to 127.0.0.1 unless ``host`` says."""
 
     port: Annotated[int, Field(ge=1_024, le=65_535)] | None = None
-    """The health and metrics port on 127.0.0.1; unset, nothing listens."""
+    """The health and metrics port; unset, nothing listens."""
+    host: Annotated[str, Field(max_length=45)] = OBSERVABILITY_HOST
+    """The address health and metrics listen on: an IP address, the loopback by default. The
+    endpoints have no authentication: name another address (a pod's, ``0.0.0.0`` in a pod's
+    own network namespace) only for a Prometheus that scrapes it there (deploy/monitoring),
+    and fence it with a network policy."""
+
+    @field_validator("host")
+    @classmethod
+    def _an_address(cls, value: str) -> str:
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not an IP address (a name could resolve anywhere)"
+            ) from None
+
     log_format: Literal["json", "console"] = "json"
     """JSON lines for the supervisor; console for a person at a terminal."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """The least severe level logged."""
+    expiry_readiness_days: Annotated[int, Field(ge=0, le=365)] = 7
+    """How many days before the registry, one of the daemon's own keys or a Kafka TLS
+    certificate expires ``/readyz`` turns 503 (``degraded: ...``) while the daemon goes on
+    working, so the cliff is seen before it stops the daemon; 0 turns it off. A week: long
+    enough to renew in, short enough not to cry wolf (logs and gauges warn from 30 days)."""
 
 
 class LimitSettings(Section):

@@ -13,10 +13,12 @@ from broker.crypto._kem import DecryptionKey, EncryptionKey, hpke_open, hpke_sea
 from broker.crypto._primitives import constant_time_equal, hmac_sha256, random_bytes, sha256
 from broker.crypto._signing import SigningKey, VerifyKey
 from broker.crypto._suite import Suite
+from broker.crypto._x509 import CertificateValidity, certificate_validity
 
 __all__ = [
     "AEAD_KEY_BYTES",
     "AeadSealer",
+    "CertificateValidity",
     "DecryptionKey",
     "EncryptionKey",
     "SigningKey",
@@ -24,6 +26,7 @@ __all__ = [
     "VerifyKey",
     "aead_open",
     "aead_seal",
+    "certificate_validity",
     "constant_time_equal",
     "hmac_sha256",
     "hpke_open",

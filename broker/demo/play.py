@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import functools
+import json
 import sys
 import tempfile
 import time
@@ -198,7 +199,8 @@ async def _send(
     message_id: MessageId | None,
 ) -> None:
     if message_id is None:
-        tracker.spooled(index, await _broker_send(federation, step, scratch / f"{index}.json"))
+        path, views = await _broker_send(federation, step, scratch / f"{index}.json")
+        tracker.spooled(index, path, views)
         return
     [recipient] = step.to
     sealed = _seal(federation, step, recipient, message_id=message_id)
@@ -216,20 +218,24 @@ async def _send(
     tracker.sealed(index)
 
 
-async def _broker_send(federation: Federation, step: Step, source: Path) -> Path:
-    """``broker send --config <sender> --to <...> FILE``; the spool file it queued."""
+async def _broker_send(
+    federation: Federation, step: Step, source: Path
+) -> tuple[Path | None, list[dict[str, str]]]:
+    """``broker send --json --config <sender> --to <...> FILE``: the spool file it queued (none
+    when it refused every recipient, exit status 10) and its view of each recipient."""
     await asyncio.to_thread(source.write_bytes, message_bytes(step.message))
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "broker", "send",
+        sys.executable, "-m", "broker", "send", "--json",
         "--config", str(federation.config_path(step.sender)),
         "--to", ",".join(step.to), str(source),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await process.communicate()
-    if process.returncode != 0:
+    if process.returncode not in (0, errors.PolicyError.exit_code):
         raise errors.UsageError(f"broker send failed: {err.decode(errors='replace').strip()}")
-    # "queued for RS, MK: <path>"
-    return Path(out.decode().strip().rpartition(": ")[2])
+    document = json.loads(out)
+    spool_file = document["spool_file"]
+    return (None if spool_file is None else Path(spool_file)), list(document["views"])
 
 
 def _seal(federation: Federation, step: Step, recipient: str, *, message_id: MessageId) -> bytes:

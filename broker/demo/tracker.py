@@ -139,9 +139,20 @@ class Tracker:
             if row.step == index:
                 self._move(row, Fate.SEALED)
 
-    def spooled(self, index: int, path: Path) -> None:
-        """Step ``index`` was queued as spool file ``path`` by ``broker send``."""
-        self._spool_files[index] = path.name
+    def spooled(self, index: int, path: Path | None, views: Iterable[dict[str, str]]) -> None:
+        """Step ``index`` went through ``broker send``: queued as spool file ``path`` (none if
+        every recipient was refused), each recipient's view queued under its message id or
+        refused with its reason."""
+        if path is not None:
+            self._spool_files[index] = path.name
+        for view in views:
+            for row in self.rows:
+                if row.step != index or row.recipient != view["recipient"]:
+                    continue
+                if view["state"] == "refused":
+                    self._move(row, Fate.REFUSED, f"{view['reason_code']}: {view['reason']}")
+                else:
+                    row.message_id = view["message_id"]
 
     # observations --------------------------------------------------------------------------
 

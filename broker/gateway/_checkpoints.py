@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import Callable
 
@@ -26,7 +27,13 @@ from broker import crypto, errors
 from broker.clock import Clock
 from broker.config import GatewayConfig, audit_topic
 from broker.keys import Registry
-from broker.ledger import RefusedRecord, WrittenLeaves, checkpoint_origin, run_checkpointer
+from broker.ledger import (
+    Refusal,
+    RefusedRecord,
+    WrittenLeaves,
+    checkpoint_origin,
+    run_checkpointer,
+)
 from broker.runtime import Metrics
 from broker.transport.kafka import (
     ConsumerSettings,
@@ -52,6 +59,8 @@ class CheckpointerStatus:
             "Records on the audit topic refused by the checkpointer: not valid gateway records",
             ("reason_code",),
         )
+        for reason in Refusal:
+            self.refused.declare(reason_code=str(reason))
         self.checkpoints = c("xb_audit_checkpoints_total", "Signed audit checkpoints written")
         self.failures = c(
             "xb_audit_checkpointer_failures_total", "Times the audit checkpointer failed"
@@ -60,7 +69,17 @@ class CheckpointerStatus:
             "xb_audit_checkpointer_up", "1 while the audit checkpointer works, 0 after a failure"
         )
         self.up.set(1)
+        self.last_checkpoint = metrics.gauge(
+            "xb_audit_last_checkpoint_timestamp_seconds",
+            "When this gateway last wrote a signed audit checkpoint (Unix time; 0 before the "
+            "first): time() minus it is the age of the newest signed head.",
+        )
         self._problem: str | None = None
+
+    def checkpointed(self) -> None:
+        """A signed checkpoint was written now."""
+        self.checkpoints.inc()
+        self.last_checkpoint.set(time.time())
 
     @property
     def problem(self) -> str | None:
@@ -126,7 +145,7 @@ async def checkpoint_audit_log(
                     clock=clock,
                     stop=stop,
                     every_seconds=float(config.gateway.checkpoint_interval_seconds),
-                    on_checkpoint=lambda _: status.checkpoints.inc(),
+                    on_checkpoint=lambda _: status.checkpointed(),
                     on_refused=status.on_refused,
                     on_caught_up=status.recovered,
                     written=written,

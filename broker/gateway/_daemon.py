@@ -46,6 +46,7 @@ from broker.gateway._checkpoints import CheckpointerStatus, checkpoint_audit_log
 from broker.gateway._output import Sender, all_acknowledged, open_output
 from broker.gateway._refusals import RefusalAudits
 from broker.gateway._trust import TrustState, load_gateway_key
+from broker.ids import KeyId
 from broker.ledger import WrittenLeaves
 from broker.pipeline.gateway import (
     DedupKey,
@@ -58,13 +59,18 @@ from broker.pipeline.gateway import (
     quarantine_unroutable,
     route,
 )
+from broker.reasons import ReasonCode
 from broker.runtime import (
     AccordReporter,
+    ExpiryReporter,
     Health,
     Metrics,
     StopSignal,
     bind_ids,
+    certificate_expiries,
+    registry_expiries,
     serve_observability,
+    state_lock,
     supervise,
     watch,
 )
@@ -114,6 +120,11 @@ class GatewayMetrics:
         self.batch_failures = c(
             "xb_gateway_batch_failures_total", "Batches rolled back to be read again"
         )
+        self.route_seconds = metrics.histogram(
+            "xb_gateway_route_seconds", "Time to verify and decide one outbox record."
+        )
+        for code in ReasonCode:
+            self.quarantined.declare(reason_code=code)
         self.checkpointer = CheckpointerStatus(metrics)
 
 
@@ -128,10 +139,20 @@ def _open_dedup(path: Path, *, retention: dt.timedelta) -> tuple[sqlite3.Connect
 
 
 class _Gateway:
-    def __init__(self, config: GatewayConfig, *, clock: Clock, metrics: GatewayMetrics) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        clock: Clock,
+        metrics: GatewayMetrics,
+        expiry: ExpiryReporter | None = None,
+    ) -> None:
         now = clock.now()
         self.config, self.clock, self.metrics = config, clock, metrics
         self.gateway_key = load_gateway_key(config)
+        self.expiry = expiry
+        # the files as read at start: the clients hold those until the gateway restarts
+        self.certificates = certificate_expiries(config.kafka.certificate_files)
         reporter = AccordReporter(metrics.metrics)
         self.trust = TrustState(config, key=self.gateway_key, now=now, reporter=reporter)
         retention = dt.timedelta(seconds=config.limits.replay_window_seconds)
@@ -154,14 +175,26 @@ class _Gateway:
         self.last_prune = self.last_report = time.monotonic()
         #: the audit records this process signs, so its checkpointer need not judge them again
         self.written = WrittenLeaves()
+        self.report_expiries(now)
+        for partner in sorted(self.trust.registry.partners):
+            metrics.delivered.declare(recipient=partner)
 
     def report_accords(self) -> None:
-        """Refresh the accords' expiry gauges and warnings, at most once a minute."""
+        """Refresh the expiry gauges and warnings of the accords, registry, keys and TLS
+        files, at most once a minute."""
         if time.monotonic() - self.last_report < _ACCORD_REPORT_EVERY_S:
             return
         self.last_report = time.monotonic()
         now = self.clock.now()
         self.trust.reporter.observe(self.trust.statuses(now), now=now)
+        self.report_expiries(now)
+
+    def report_expiries(self, now: dt.datetime) -> None:
+        """The registry's, the keys' and the TLS files' gauges (and readiness)."""
+        if self.expiry is not None:
+            own = [KeyId(self.gateway_key.public_key().key_id)]
+            expiries = registry_expiries(self.trust.registry, own=own)
+            self.expiry.observe([*expiries, *self.certificates], now=now)
 
     def act_sends(
         self, producer: Sender, acts: Sequence[Act], now: dt.datetime
@@ -215,7 +248,9 @@ class _Gateway:
                     )
                 self._log_outcome(outcome)
             self._record_dedup(outcome, now)
-            self.metrics.decision_seconds.inc(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            self.metrics.decision_seconds.inc(elapsed)
+            self.metrics.route_seconds.observe(elapsed)
             if isinstance(outcome, Deliver) and outcome.decision.rate_counter is not None:
                 flow = outcome.decision.rate_counter
                 counters[flow] = counters.get(flow, 0) + 1
@@ -362,17 +397,38 @@ async def serve_gateway(
     health: Health | None = None,
     clock: Clock | None = None,
 ) -> None:
-    """Run the gateway until ``stop`` is set, then finish the batch in hand, commit and return."""
+    """Run the gateway until ``stop`` is set, then finish the batch in hand, commit and return;
+    under the lock of its state directory (the store's): one gateway instance per store."""
+    with state_lock(config.store.path.parent, daemon="gateway"):
+        await _serve_gateway_locked(config, stop, metrics=metrics, health=health, clock=clock)
+
+
+async def _serve_gateway_locked(
+    config: GatewayConfig,
+    stop: StopSignal,
+    *,
+    metrics: Metrics | None,
+    health: Health | None,
+    clock: Clock | None,
+) -> None:
     # read the Kafka secrets and certificates first: a bad file fails before anything opens
     security = kafka_client_security(config.kafka)
     metrics, health = metrics or Metrics(), health or Health()
-    gateway = _Gateway(config, clock=clock or SystemClock(), metrics=GatewayMetrics(metrics))
+    window = dt.timedelta(days=config.observability.expiry_readiness_days)
+    gateway = _Gateway(
+        config,
+        clock=clock or SystemClock(),
+        metrics=GatewayMetrics(metrics),
+        expiry=ExpiryReporter(metrics, health=health, readiness_window=window),
+    )
     port = config.observability.port
     try:
         if port is None:
             await _serve(gateway, stop, health, security)
         else:
-            async with serve_observability(port=port, metrics=metrics, health=health):
+            async with serve_observability(
+                port=port, metrics=metrics, health=health, host=config.observability.host
+            ):
                 await _serve(gateway, stop, health, security)
     finally:
         gateway.close()

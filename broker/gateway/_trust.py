@@ -19,7 +19,7 @@ from broker.config import GatewayConfig, hold_trust, read_secret
 from broker.ids import KeyId, PartnerCode
 from broker.keys import Registry
 from broker.runtime import AccordReporter
-from broker.trust import AccordBook, AccordStatus, Reading, RegistryUpdate
+from broker.trust import AccordBook, AccordStatus, Reading
 from broker.trust.acts import Act
 
 __all__ = ["TrustState", "load_gateway_key"]
@@ -100,17 +100,9 @@ class TrustState:
     def reload(self, changed: Iterable[Path], *, now: dt.datetime) -> None:
         """Re-read what changed; keep the registry held, and each file's last good accord."""
         update, reading = self.held.reload(changed, now=now)
-        log_registry_update(update)
+        self.reporter.registry_update(update)
         self._report(reading, now, reloaded=True)
 
     def _report(self, reading: Reading, now: dt.datetime, *, reloaded: bool) -> None:
         self.reporter.loaded(reading, self.statuses(now), now=now, reloaded=reloaded)
         self.applied_acts.extend(reading.applied)
-
-
-def log_registry_update(update: RegistryUpdate) -> None:
-    """One line for what reading the registry file did."""
-    if update.adopted:
-        _log.info("registry_reloaded", version=update.version)
-    elif update.refused is not None:
-        _log.warning("registry_reload_refused", reason=update.refused, kept=update.version)

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 from broker import cosign, crypto, envelope, errors, limits
-from broker.ids import MessageId, PartnerCode, new_message_id
+from broker.ids import KeyId, MessageId, PartnerCode, new_message_id
 from broker.keys import Registry
 from broker.policy import Accord, Decision, decide_for_recipient, out_of_force
 from broker.reasons import ReasonCode
@@ -28,10 +28,12 @@ from broker.trust import AccordInForce
 __all__ = [
     "DEFAULT_TTL",
     "AccordInForce",
+    "Cleared",
     "Outgoing",
     "Refused",
     "SendOutcome",
     "accord_digest",
+    "clear",
     "prepare",
     "prepare_receipt",
     "receipt_for",
@@ -81,36 +83,53 @@ class Refused:
 SendOutcome = Outgoing | Refused
 
 
-def prepare(
+@dataclasses.dataclass(frozen=True, slots=True)
+class Cleared:
+    """A recipient the accord lets have a view, with everything sealing it needs: what
+    :func:`clear` decides before any key of the sender is touched."""
+
+    recipient: PartnerCode
+    view: Message = dataclasses.field(repr=False)
+    labels: Labels = dataclasses.field(repr=False)
+    #: the accord's decision for the view; ``None`` only for receipts (protocol messages)
+    decision: Decision | None
+    in_force: AccordInForce = dataclasses.field(repr=False)
+    recipient_key_id: KeyId
+    recipient_key: crypto.EncryptionKey = dataclasses.field(repr=False)
+    lifetime: dt.timedelta
+
+    __bool__ = _no_truth
+
+
+def clear(
     message: Message,
     *,
     sender: PartnerCode,
     recipients: Sequence[PartnerCode],
     accords: Mapping[PartnerCode, AccordInForce],
     registry: Registry,
-    signing_key: crypto.SigningKey,
     now: dt.datetime,
     counters: Mapping[str, int],
     ttl: dt.timedelta = DEFAULT_TTL,
-    max_envelope_bytes: int = limits.MAX_ENVELOPE_BYTES,
-) -> list[SendOutcome]:
-    """Decide, redact and seal ``message`` for each recipient, in the order given.
+) -> list[Cleared | Refused]:
+    """Decide ``message`` for each recipient, in the order given, without sealing anything.
 
     ``accords`` maps each recipient to the accord the sender shares with it; a recipient
     without one is refused (``no_accord``), as is one whose accord has expired or is not yet
     in force (``accord_expired``, ``accord_not_yet_effective``), has been suspended or
     terminated by a party (``accord_suspended``, ``accord_terminated``), or denies the message
-    (``policy_denied``, ``rate_limited``), who has no valid encryption key (``unknown_key``),
-    or when the message has already expired (``expired``), or whose sealed view is larger
-    than ``max_envelope_bytes`` (``oversized``: the gateway would refuse it, and Kafka might
-    refuse to even take it, stalling the sender). Raises :class:`errors.UsageError` for a bad
-    recipient list (empty, repeated, too long, or the sender itself).
+    (``policy_denied``, ``rate_limited``), who has no valid encryption key (``unknown_key``) or
+    only one of another suite than the accord's (``suite_mismatch``), or when the message has
+    already expired (``expired``). This is all of :func:`prepare` that needs no private key:
+    ``broker send`` runs it to tell the operator at once what the adapter would refuse.
+    Raises :class:`errors.UsageError` for a bad recipient list (empty, repeated, too long, or
+    the sender itself).
     """
     _check_recipients(sender, recipients)
     if now.tzinfo is None:
         raise errors.UsageError("now must be a timezone-aware datetime")
     lifetime = _lifetime(message, now=now, ttl=ttl)
-    outcomes: list[SendOutcome] = []
+    outcomes: list[Cleared | Refused] = []
     # Recipients whose accords redact nothing share the message itself as their view: its
     # labels are computed once for all of them, not once per recipient.
     # (The view is kept in the entry so its id cannot be reused by another object meanwhile.)
@@ -145,25 +164,66 @@ def prepare(
             code = result.decision.reason_code or ReasonCode.POLICY_DENIED
             outcomes.append(Refused(recipient, code, result.decision.reasons, result.decision))
             continue
+        key = _recipient_key(registry, recipient, in_force, now=now, decision=result.decision)
+        if isinstance(key, Refused):
+            outcomes.append(key)
+            continue
         view = result.view
         known = labels_by_view.get(id(view))
         labels = known[1] if known is not None else labels_of(view)
         labels_by_view[id(view)] = (view, labels)
-        sealed = _seal_view(
-            view,
-            labels=labels,
-            decision=result.decision,
+        outcomes.append(Cleared(recipient, view, labels, result.decision, in_force, *key, lifetime))
+    return outcomes
+
+
+def prepare(
+    message: Message,
+    *,
+    sender: PartnerCode,
+    recipients: Sequence[PartnerCode],
+    accords: Mapping[PartnerCode, AccordInForce],
+    registry: Registry,
+    signing_key: crypto.SigningKey,
+    now: dt.datetime,
+    counters: Mapping[str, int],
+    ttl: dt.timedelta = DEFAULT_TTL,
+    max_envelope_bytes: int = limits.MAX_ENVELOPE_BYTES,
+    message_ids: Mapping[PartnerCode, MessageId] | None = None,
+) -> list[SendOutcome]:
+    """Decide, redact and seal ``message`` for each recipient, in the order given.
+
+    Every refusal of :func:`clear`, and also: our signing key is not of the accord's suite
+    (``suite_mismatch``), or the sealed view is larger than ``max_envelope_bytes``
+    (``oversized``: the gateway would refuse it, and Kafka might refuse to even take it,
+    stalling the sender). ``message_ids`` gives the id of a recipient's view when it was
+    chosen before (``broker send`` prints them); otherwise each view gets a fresh UUIDv7.
+    """
+    outcomes: list[SendOutcome] = []
+    chosen = message_ids or {}
+    cleared = clear(
+        message,
+        sender=sender,
+        recipients=recipients,
+        accords=accords,
+        registry=registry,
+        now=now,
+        counters=counters,
+        ttl=ttl,
+    )
+    for outcome in cleared:
+        if isinstance(outcome, Refused):
+            outcomes.append(outcome)
+            continue
+        sealed = _seal(
+            outcome,
             sender=sender,
-            recipient=recipient,
-            in_force=in_force,
-            registry=registry,
             signing_key=signing_key,
             now=now,
-            ttl=lifetime,
+            message_id=chosen.get(outcome.recipient),
         )
         if isinstance(sealed, Outgoing) and len(sealed.envelope) > max_envelope_bytes:
             why = f"the sealed view is {len(sealed.envelope)} bytes, over {max_envelope_bytes}"
-            sealed = Refused(recipient, ReasonCode.OVERSIZED, (why,), result.decision)
+            sealed = Refused(outcome.recipient, ReasonCode.OVERSIZED, (why,), outcome.decision)
         outcomes.append(sealed)
     return outcomes
 
@@ -232,33 +292,21 @@ def prepare_receipt(
     if lapsed is not None:
         code = lapsed.reason_code or ReasonCode.ACCORD_EXPIRED
         return Refused(recipient, code, lapsed.reasons, lapsed)
-    return _seal_view(
-        receipt,
-        labels=labels_of(receipt),
-        decision=None,
-        sender=sender,
-        recipient=recipient,
-        in_force=accord,
-        registry=registry,
-        signing_key=signing_key,
-        now=now,
-        ttl=ttl,
-    )
+    key = _recipient_key(registry, recipient, accord, now=now, decision=None)
+    if isinstance(key, Refused):
+        return key
+    cleared = Cleared(recipient, receipt, labels_of(receipt), None, accord, *key, ttl)
+    return _seal(cleared, sender=sender, signing_key=signing_key, now=now, message_id=None)
 
 
-def _seal_view(
-    view: Message,
-    *,
-    labels: Labels,
-    decision: Decision | None,
-    sender: PartnerCode,
+def _recipient_key(
+    registry: Registry,
     recipient: PartnerCode,
     in_force: AccordInForce,
-    registry: Registry,
-    signing_key: crypto.SigningKey,
+    *,
     now: dt.datetime,
-    ttl: dt.timedelta,
-) -> SendOutcome:
+    decision: Decision | None,
+) -> tuple[KeyId, crypto.EncryptionKey] | Refused:
     try:
         key_id, key = registry.current_encryption_key(recipient, at=now)
     except errors.KeyTrustError as exc:
@@ -266,32 +314,65 @@ def _seal_view(
     # The accord fixes the suite for the pair (e.g. post-quantum for long-lived secrets); a
     # key of another suite would silently downgrade it, so the sender refuses up front.
     wanted = in_force.accord.suite
-    if signing_key.suite is not wanted or key.suite is not wanted:
-        return Refused(
+    if key.suite is not wanted:
+        return _suite_mismatch(recipient, in_force, recipient_suite=key.suite, decision=decision)
+    return key_id, key
+
+
+def _seal(
+    cleared: Cleared,
+    *,
+    sender: PartnerCode,
+    signing_key: crypto.SigningKey,
+    now: dt.datetime,
+    message_id: MessageId | None,
+) -> SendOutcome:
+    in_force, recipient = cleared.in_force, cleared.recipient
+    decision = cleared.decision
+    if signing_key.suite is not in_force.accord.suite:
+        return _suite_mismatch(
             recipient,
-            ReasonCode.SUITE_MISMATCH,
-            (
-                f"accord {in_force.accord.accord_id} requires the {wanted} suite; the keys are "
-                f"{signing_key.suite} (sender) and {key.suite} (recipient)",
-            ),
-            decision,
+            in_force,
+            recipient_suite=cleared.recipient_key.suite,
+            decision=decision,
+            sender_suite=signing_key.suite,
         )
-    message_id = new_message_id(unix_ms=int(now.timestamp() * 1000))
+    message_id = message_id or new_message_id(unix_ms=int(now.timestamp() * 1000))
     sealed = envelope.seal(
-        view,
-        labels=labels,
+        cleared.view,
+        labels=cleared.labels,
         sender=sender,
         sender_key=signing_key,
         recipient=recipient,
-        recipient_key_id=key_id,
-        recipient_key=key,
+        recipient_key_id=cleared.recipient_key_id,
+        recipient_key=cleared.recipient_key,
         accord_id=in_force.accord.accord_id,
         accord_digest=in_force.digest,
         now=now,
-        ttl=ttl,
+        ttl=cleared.lifetime,
         message_id=message_id,
     )
     return Outgoing(recipient, message_id, sealed, decision)
+
+
+def _suite_mismatch(
+    recipient: PartnerCode,
+    in_force: AccordInForce,
+    *,
+    recipient_suite: crypto.Suite,
+    decision: Decision | None,
+    sender_suite: crypto.Suite | None = None,
+) -> Refused:
+    wanted = in_force.accord.suite
+    keys = f"{recipient_suite} (recipient)"
+    if sender_suite is not None:
+        keys = f"{sender_suite} (sender) and {keys}"
+    return Refused(
+        recipient,
+        ReasonCode.SUITE_MISMATCH,
+        (f"accord {in_force.accord.accord_id} requires the {wanted} suite; the keys are {keys}",),
+        decision,
+    )
 
 
 def _check_recipients(sender: PartnerCode, recipients: Sequence[PartnerCode]) -> None:

@@ -29,35 +29,60 @@ from broker.runtime._lifecycle import (
     run,
 )
 from broker.runtime.accords import EXPIRY_WARNING, AccordReporter
+from broker.runtime.expiry import (
+    DEFAULT_READINESS_WINDOW,
+    Expiry,
+    ExpiryReporter,
+    accord_expiries,
+    certificate_expiries,
+    registry_expiries,
+)
 from broker.runtime.http import OBSERVABILITY_HOST, Health, ObservabilityServer, serve_observability
 from broker.runtime.logs import bind_ids, route_library_logs
-from broker.runtime.metrics import CONTENT_TYPE, Counter, Gauge, Metrics
+from broker.runtime.metrics import (
+    CONTENT_TYPE,
+    LATENCY_BUCKETS,
+    Counter,
+    Gauge,
+    Histogram,
+    Metrics,
+)
+from broker.runtime.statelock import state_lock
 from broker.runtime.tasks import supervise
 from broker.runtime.watch import FileWatcher, OnChange, watch
 
 __all__ = [
     "CONTENT_TYPE",
+    "DEFAULT_READINESS_WINDOW",
     "EXIT_DRAIN_TIMEOUT",
     "EXIT_FAILURE",
     "EXIT_FORCED",
     "EXIT_OK",
     "EXPIRY_WARNING",
+    "LATENCY_BUCKETS",
     "OBSERVABILITY_HOST",
     "AccordReporter",
     "Counter",
+    "Expiry",
+    "ExpiryReporter",
     "FileWatcher",
     "Gauge",
     "Health",
+    "Histogram",
     "Metrics",
     "ObservabilityServer",
     "OnChange",
     "Serve",
     "Service",
     "StopSignal",
+    "accord_expiries",
     "bind_ids",
+    "certificate_expiries",
+    "registry_expiries",
     "route_library_logs",
     "run",
     "serve_observability",
+    "state_lock",
     "supervise",
     "watch",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Final
@@ -161,6 +162,8 @@ class Service:
             await serve(stop)
         except BrokerError as exc:
             _log.error("service_failed", service=self.name, error=exc.diagnostics())
+            # and the one plain line every command promises (docs/CLI.md), for a person
+            print(f"error: {exc.diagnostics()}", file=sys.stderr, flush=True)
             return exc.exit_code
         except asyncio.CancelledError:
             raise

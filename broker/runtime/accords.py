@@ -9,6 +9,8 @@ Every daemon that holds accords (the gateway, each adapter) reports the same way
   has suspended or terminated it, else 0;
 - ``xb_accord_expiry_seconds{accord}`` counts down to the instant the accord lapses (a renewal
   already on file pushes it out), negative once it has;
+- a registry file read again and refused (it does not verify, or goes back) is one
+  ``registry_reload_refused`` warning and counts in ``xb_registry_reload_refusals_total``;
 - within :data:`EXPIRY_WARNING` of lapsing, an ``accord_expiring`` warning; once lapsed or not
   yet in force, an ``accord_not_in_force`` error; while suspended or terminated, an
   ``accord_halted`` error. Each is logged when the state is first seen
@@ -24,7 +26,7 @@ from typing import Final
 import structlog
 
 from broker.runtime.metrics import Metrics
-from broker.trust import AccordStatus, Reading
+from broker.trust import AccordStatus, Reading, RegistryUpdate
 
 __all__ = ["EXPIRY_WARNING", "AccordReporter"]
 
@@ -49,7 +51,19 @@ class AccordReporter:
         self._refused = metrics.counter(
             "xb_accord_refusals_total", "Accord files or versions refused on loading."
         )
+        self._registry_refused = metrics.counter(
+            "xb_registry_reload_refusals_total",
+            "Registry files read again and refused (the registry held stays).",
+        )
         self._told: dict[tuple[str, str], dt.datetime] = {}
+
+    def registry_update(self, update: RegistryUpdate) -> None:
+        """One line for what reading the registry file did; a refusal is counted."""
+        if update.adopted:
+            _log.info("registry_reloaded", version=update.version)
+        elif update.refused is not None:
+            self._registry_refused.inc()
+            _log.warning("registry_reload_refused", reason=update.refused, kept=update.version)
 
     def loaded(
         self,

@@ -1,13 +1,17 @@
-"""Health, readiness and metrics over HTTP, on 127.0.0.1 only.
+"""Health, readiness and metrics over HTTP, on 127.0.0.1 unless configured otherwise.
 
 The endpoints are for the local supervisor (systemd, a Kubernetes probe through the pod's
-loopback, a Prometheus agent beside the daemon), so the server never binds another address.
+loopback, a Prometheus agent beside the daemon) and have no authentication, so the server
+binds the loopback unless the configuration names another address
+(``observability.host``: a pod's address, for a Prometheus that scrapes pods).
 It speaks just enough HTTP/1.0 for GET and HEAD, answers every request with
 ``Connection: close``, and bounds the request size and the time a client may take.
 
 * ``/healthz``: 200 ``ok`` while the daemon is ready (serving or finishing its drain), else 503
   (also, for good, once a task it cannot do without has failed: see ``runtime.tasks``);
-* ``/readyz``: 200 ``ready`` while ready and not draining (take new work), else 503;
+* ``/readyz``: 200 ``ready`` while ready and not draining (take new work), else 503; also 503
+  (``degraded: ...``) while something the daemon cannot do without is about to expire
+  (``runtime.expiry``), though it goes on working;
 * ``/metrics``: the :class:`~broker.runtime.metrics.Metrics` registry, format 0.0.4.
 """
 
@@ -25,7 +29,7 @@ from broker.runtime.metrics import CONTENT_TYPE, Metrics
 
 __all__ = ["OBSERVABILITY_HOST", "Health", "ObservabilityServer", "serve_observability"]
 
-#: the only address the server binds; it has no authentication, so it is never remote
+#: the address the server binds unless told otherwise: it has no authentication
 OBSERVABILITY_HOST: Final = "127.0.0.1"
 
 _MAX_REQUEST_BYTES: Final = 8_192
@@ -42,6 +46,7 @@ class Health:
         self._draining = False
         self._why = "starting"
         self._failed: dict[str, str] = {}
+        self._degraded: str | None = None
 
     @property
     def ready(self) -> bool:
@@ -52,6 +57,16 @@ class Health:
     def failed(self) -> dict[str, str]:
         """The parts of the daemon that failed for good, with why."""
         return dict(self._failed)
+
+    @property
+    def degraded(self) -> str | None:
+        """Why ``/readyz`` answers 503 although the daemon works (something it cannot do
+        without is about to expire), or None."""
+        return self._degraded
+
+    def set_degraded(self, why: str | None) -> None:
+        """Degrade readiness for ``why``, or end it with None; ``/healthz`` is not affected."""
+        self._degraded = why
 
     @property
     def draining(self) -> bool:
@@ -87,14 +102,16 @@ class Health:
 class ObservabilityServer:
     """The running server; :attr:`port` is the bound port (useful when asked for port 0)."""
 
-    def __init__(self, server: asyncio.Server, port: int) -> None:
+    def __init__(self, server: asyncio.Server, port: int, host: str = OBSERVABILITY_HOST) -> None:
         self._server = server
         self.port = port
+        self.host = host
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        return f"http://{OBSERVABILITY_HOST}:{self.port}"
+        """``http://<host>:<port>``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     async def close(self) -> None:
         """Stop listening and wait for open connections to finish."""
@@ -104,9 +121,9 @@ class ObservabilityServer:
 
 @contextlib.asynccontextmanager
 async def serve_observability(
-    *, port: int, metrics: Metrics, health: Health
+    *, port: int, metrics: Metrics, health: Health, host: str = OBSERVABILITY_HOST
 ) -> AsyncIterator[ObservabilityServer]:
-    """Serve ``/healthz``, ``/readyz`` and ``/metrics`` on 127.0.0.1:``port`` for the block.
+    """Serve ``/healthz``, ``/readyz`` and ``/metrics`` on ``host``:``port`` for the block.
 
     ``port`` 0 picks a free port. A port already in use raises :class:`UsageError`.
     """
@@ -137,14 +154,14 @@ async def serve_observability(
                 await writer.wait_closed()
 
     try:
-        server = await asyncio.start_server(handle, host=OBSERVABILITY_HOST, port=port)
+        server = await asyncio.start_server(handle, host=host, port=port)
     except OSError as exc:
         raise UsageError(
-            f"cannot listen on {OBSERVABILITY_HOST}:{port} for health and metrics: {exc.strerror}"
+            f"cannot listen on {host}:{port} for health and metrics: {exc.strerror}"
         ) from exc
     bound = server.sockets[0].getsockname()[1]
-    _log.info("observability_listening", host=OBSERVABILITY_HOST, port=bound)
-    running = ObservabilityServer(server, bound)
+    _log.info("observability_listening", host=host, port=bound)
+    running = ObservabilityServer(server, bound, host)
     try:
         yield running
     finally:
@@ -187,8 +204,10 @@ def _respond(method: str, path: str, *, metrics: Metrics, health: Health) -> tup
     if path == "/healthz":
         return (200, "ok\n", _TEXT) if health.ready else (503, f"{health.why}\n", _TEXT)
     if path == "/readyz":
-        if health.ready and not health.draining:
+        if health.ready and not health.draining and health.degraded is None:
             return 200, "ready\n", _TEXT
+        if health.ready and not health.draining:
+            return 503, f"degraded: {health.degraded}\n", _TEXT
         return 503, f"{health.why}\n", _TEXT
     if path == "/metrics":
         return 200, metrics.render(), CONTENT_TYPE

@@ -182,7 +182,9 @@ async def serve_witness(
         if port is None:
             await _serve(witness, stop, health, security)
         else:
-            async with serve_observability(port=port, metrics=metrics, health=health):
+            async with serve_observability(
+                port=port, metrics=metrics, health=health, host=config.observability.host
+            ):
                 await _serve(witness, stop, health, security)
     finally:
         stop.set("witness stopping")

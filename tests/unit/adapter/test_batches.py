@@ -11,6 +11,7 @@ import pytest
 
 from broker import envelope, errors
 from broker.adapter import Adapter, DeliveryDir, SendJournal, write_submission
+from broker.adapter.fates import Acknowledged
 from broker.clock import FixedClock
 from broker.ids import MessageId, PartnerCode
 
@@ -162,8 +163,10 @@ class TestJournalBatches:
         path = tmp_path / "j.sqlite"
         with SendJournal.open(path) as journal:
             journal.record([(m, rs, "t", m.encode()) for m in (A, B, C)], source=None, now=NOW)
-            journal.acknowledge_many([A, C])
+            journal.acknowledge_many(
+                [Acknowledged(m, "t", 0, n) for n, m in enumerate((A, C))], now=NOW
+            )
             journal.attempted_many([B, B])
-            journal.acknowledge_many([])
+            journal.acknowledge_many([], now=NOW)
         with SendJournal.open(path) as journal:
             assert [(e.message_id, e.attempts) for e in journal.pending()] == [(B, 2)]

@@ -33,12 +33,15 @@ def _config(tmp_path: pathlib.Path, store: pathlib.Path) -> pathlib.Path:
 
 
 def test_send_queues_a_submission(tmp_path: pathlib.Path) -> None:
-    """The file lands in spool/incoming as a submission for the named partners."""
+    """Without the pre-check, the file lands in spool/incoming as a submission for the named
+    partners, under the view id it printed."""
     config = _config(tmp_path, tmp_path / "rs" / "inbox.sqlite")
     message = tmp_path / "msg.json"
     message.write_bytes(message_bytes(report()))
     result = CliRunner().invoke(
-        cli, ["send", "--config", str(config), str(message), "--to", "GB"], catch_exceptions=False
+        cli,
+        ["send", "--no-precheck", "--config", str(config), str(message), "--to", "GB"],
+        catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
     (queued,) = (tmp_path / "spool" / "incoming").iterdir()
@@ -46,6 +49,7 @@ def test_send_queues_a_submission(tmp_path: pathlib.Path) -> None:
     submission = parse_submission(queued.read_bytes())
     assert submission.to == (GB,)
     assert submission.message == report()
+    assert f"GB  queued   {submission.ids[GB]}" in result.output
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,8 @@ import datetime as dt
 import pathlib
 
 from broker.adapter import Adapter, DeliveryDir, Webhook
+from broker.adapter.fates import Acknowledged
+from broker.adapter.journal import JournalEntry
 from broker.clock import FixedClock
 from broker.ids import MessageId
 from broker.pipeline.send import Outgoing
@@ -82,6 +84,12 @@ def _spool_file(uk: Adapter, name: str = "report.json") -> pathlib.Path:
     return path
 
 
+def _acknowledge(adapter: Adapter, entry: JournalEntry) -> None:
+    """Kafka acknowledged ``entry``'s envelope (at some position of its outbox)."""
+    acknowledged = Acknowledged(entry.message_id, entry.topic, 0, 0)
+    adapter.journal.acknowledge_many([acknowledged], now=adapter.clock.now())
+
+
 def test_the_sent_copy_goes_once_every_view_is_acknowledged(uk: Adapter) -> None:
     assert uk.spool is not None
     _spool_file(uk)
@@ -90,7 +98,7 @@ def test_the_sent_copy_goes_once_every_view_is_acknowledged(uk: Adapter) -> None
     assert copy.exists()  # journalled, not yet acknowledged: the copy may still be needed
     (entry,) = uk.journal.pending()
     assert uk.settle_sent([entry]) == 0
-    uk.journal.acknowledge_many([entry.message_id])
+    _acknowledge(uk, entry)
     assert uk.settle_sent([entry]) == 1
     assert not copy.exists()
 
@@ -102,7 +110,7 @@ def test_housekeeping_removes_sent_copies_a_crash_left(uk: Adapter) -> None:
     _spool_file(uk, "first.json")
     uk.process_spool()
     (first,) = uk.journal.pending()
-    uk.journal.acknowledge_many([first.message_id])
+    _acknowledge(uk, first)
     _spool_file(uk, "second.json")
     uk.process_spool()
     uk.shred_expired()
@@ -115,7 +123,7 @@ def test_a_reused_name_is_never_taken_for_the_acknowledged_submission(uk: Adapte
     _spool_file(uk, "same.json")
     uk.process_spool()
     (first,) = uk.journal.pending()
-    uk.journal.acknowledge_many([first.message_id])
+    _acknowledge(uk, first)
     later = _spool_file(uk, "same.json")
     later.write_bytes(later.read_bytes().replace(b'"RS"', b' "RS"', 1))  # other bytes
     uk.process_spool()  # the new file replaces the old copy in sent/; its view waits
@@ -131,7 +139,7 @@ def test_a_file_journalled_before_a_crash_is_not_kept_once_acknowledged(uk: Adap
     data = path.read_bytes()
     uk.process_spool()
     (entry,) = uk.journal.pending()
-    uk.journal.acknowledge_many([entry.message_id])
+    _acknowledge(uk, entry)
     (uk.spool.sent / "report.json").rename(path)  # as if the move had not happened
     assert path.read_bytes() == data
     assert uk.process_spool() == 1

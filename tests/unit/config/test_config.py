@@ -16,6 +16,7 @@ from broker.config import (
     AdapterConfig,
     GatewayConfig,
     LimitSettings,
+    ObservabilitySettings,
     SecretSource,
     config_json_schema,
     load_config,
@@ -346,3 +347,19 @@ def test_an_acts_file_beside_an_accord_named_by_path_is_noticed(tmp_path: Path) 
     assert watcher.poll() == ()
     (folder / "gb-rs.acts.json").write_text("{}", encoding="utf-8")
     assert folder.resolve() in watcher.poll()
+
+
+@pytest.mark.parametrize(
+    ("host", "kept"),
+    [("127.0.0.1", "127.0.0.1"), ("0.0.0.0", "0.0.0.0"), ("::1", "::1"), ("fe80::0:1", "fe80::1")],  # noqa: S104 - an address written in a file, bound nowhere here
+)
+def test_observability_listens_on_an_ip_address(host: str, kept: str) -> None:
+    """The metrics address is an IP address, the loopback by default."""
+    assert ObservabilitySettings().host == "127.0.0.1"
+    assert ObservabilitySettings(host=host).host == kept
+
+
+def test_observability_refuses_a_host_name() -> None:
+    """A name could resolve to any interface: only an address is taken."""
+    with pytest.raises(pydantic.ValidationError, match="not an IP address"):
+        ObservabilitySettings(host="metrics.example")

@@ -215,11 +215,14 @@ def test_primitives() -> None:
 
 
 def test_public_surface_is_pinned() -> None:
-    """The contract's names plus the store's symmetric sealing, and nothing else."""
+    """The contract's names plus the store's symmetric sealing and the dating of TLS
+    certificates (read, never trusted, for expiry warnings), and nothing else."""
     assert sorted(crypto.__all__) == sorted(
         [
             "AEAD_KEY_BYTES",
             "AeadSealer",
+            "CertificateValidity",
+            "certificate_validity",
             "aead_open",
             "aead_seal",
             "DecryptionKey",

@@ -155,3 +155,49 @@ def test_a_bad_timestamp_is_a_usage_error(tmp_path: Path) -> None:
     args += ["--expires", "2027-01-01T00:00:00"]
     result = _run(runner, "registry", "init", "--out", tmp_path / "r.json", *args, code=2)
     assert "timezone" in result.output
+
+
+def test_a_key_that_is_not_a_root_cannot_sign_the_registry(
+    ceremony: tuple[CliRunner, Path, list[Path]],
+) -> None:
+    """A partner's policy key offered as a root: refused with exit 9, the file untouched; the
+    same key is no outgoing root of a --trusted registry either."""
+    runner, tmp_path, roots = ceremony
+    registry = tmp_path / "registry.json"
+    for root in roots[:2]:
+        _run(runner, "registry", "sign", registry, "--key", root)
+    before = registry.read_bytes()
+    (policy_key,) = (tmp_path / "GB").glob("GB-policy-*.pem")
+    refused = _run(runner, "registry", "sign", registry, "--key", policy_key, code=9)
+    assert "is not one of" in refused.output
+    assert "its signature would not count" in refused.output
+    assert registry.read_bytes() == before
+    trusted = tmp_path / "v1.json"
+    trusted.write_bytes(before)
+    args: list[str | Path] = ["--key", policy_key, "--trusted", trusted]
+    outgoing = _run(runner, "registry", "sign", registry, *args, code=9)
+    assert f"nor of {trusted}'s" in outgoing.output
+    assert registry.read_bytes() == before
+
+
+def test_a_party_signs_an_accord_only_with_its_own_policy_key(
+    ceremony: tuple[CliRunner, Path, list[Path]],
+) -> None:
+    """`policy sign --partner GB` with RS's policy key is refused (a key error, exit 8) and
+    writes no signature; with GB's own key it signs."""
+    runner, tmp_path, roots = ceremony
+    registry = tmp_path / "registry.json"
+    for root in roots[:2]:
+        _run(runner, "registry", "sign", registry, "--key", root)
+    accord = tmp_path / "gb-rs.yaml"
+    shipped = Path(__file__).resolve().parents[3] / "policies" / "gb-rs.yaml"
+    accord.write_bytes(shipped.read_bytes())
+    (rs_key,) = (tmp_path / "RS").glob("RS-policy-*.pem")
+    (gb_key,) = (tmp_path / "GB").glob("GB-policy-*.pem")
+    args: list[str | Path] = [accord, "--partner", "GB", "--registry", registry]
+    with pytest.raises(errors.KeyTrustError, match="is not a policy key of GB") as refused:
+        _run(runner, "policy", "sign", *args, "--key", rs_key)
+    assert refused.value.exit_code == 8
+    assert not (tmp_path / "gb-rs.yaml.sigs.json").exists()
+    signed = _run(runner, "policy", "sign", *args, "--key", gb_key)
+    assert "signed by GB" in signed.output

@@ -42,11 +42,24 @@ async def test_health_and_readiness_follow_the_lifecycle() -> None:
 
 
 async def test_metrics_endpoint_serves_the_registry() -> None:
-    """/metrics returns exactly Metrics.render()."""
+    """/metrics returns Metrics.render(): the registry's series, then the process's (read at
+    each scrape, so only their names are compared)."""
     metrics = Metrics()
     metrics.counter("xb_seen_total", "Seen.").inc()
     async with serve_observability(port=0, metrics=metrics, health=Health()) as server:
-        assert await _get(server.port, "/metrics") == (200, metrics.render().encode())
+        status, body = await _get(server.port, "/metrics")
+    assert status == 200
+    served, rendered = body.decode().splitlines(), metrics.render().splitlines()
+    assert (
+        served[:3]
+        == rendered[:3]
+        == [
+            "# HELP xb_seen_total Seen.",
+            "# TYPE xb_seen_total counter",
+            "xb_seen_total 1.0",
+        ]
+    )
+    assert [line.split(" ")[0] for line in served] == [line.split(" ")[0] for line in rendered]
 
 
 @pytest.mark.parametrize(
@@ -74,8 +87,21 @@ async def test_head_has_no_body() -> None:
         assert await _request(server.port, b"HEAD /healthz HTTP/1.0\r\n\r\n") == (503, b"")
 
 
+async def test_the_server_binds_the_address_configured_and_no_other() -> None:
+    """Told another address (here 127.0.0.2, another loopback one), it listens there only."""
+    async with serve_observability(
+        port=0, metrics=Metrics(), health=Health(), host="127.0.0.2"
+    ) as server:
+        assert server.url == f"http://127.0.0.2:{server.port}"
+        _, writer = await asyncio.open_connection("127.0.0.2", server.port)
+        writer.close()
+        await writer.wait_closed()
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.open_connection("127.0.0.1", server.port)
+
+
 async def test_the_server_binds_loopback_only() -> None:
-    """The listening socket is on 127.0.0.1, never a wildcard address."""
+    """By default the listening socket is on 127.0.0.1, never a wildcard address."""
     async with serve_observability(port=0, metrics=Metrics(), health=Health()) as server:
         assert server.url == f"http://127.0.0.1:{server.port}"
         _, writer = await asyncio.open_connection("127.0.0.1", server.port)

@@ -1,0 +1,331 @@
+"""What became of each view this adapter sent: the ``views`` table of the send journal.
+
+The journal forgets an envelope once Kafka has acknowledged it; an operator asking "did my
+message get there?" (``broker status ID``) needs more, so every view also has a row here,
+written in the journal's own transactions:
+
+=============  =================================================================================
+state          when
+=============  =================================================================================
+``refused``    the adapter's accord check refused the recipient (code and reason kept); only
+               for views whose id was chosen before sealing (``broker send``), since a
+               refusal has no id of its own
+``journalled`` sealed and durably journalled, not yet acknowledged by Kafka
+``sent``       acknowledged by Kafka (``acks=all``), with the outbox position
+``receipted``  the recipient's signed receipt came back: ``accepted``, or ``rejected`` with its
+               reason, and the time the recipient says it received the view
+=============  =================================================================================
+
+Only the recipient named in a row can receipt it: a receipt from anybody else leaves the row
+as it was. Rows are kept :data:`DEFAULT_MAX_AGE` at most, and the newest
+:data:`DEFAULT_MAX_ROWS` at most, so the table stays bounded whatever the volume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import sqlite3
+from collections.abc import Sequence
+from typing import Final, Literal
+
+from broker import errors
+from broker.ids import MessageId, PartnerCode
+
+__all__ = [
+    "DEFAULT_MAX_AGE",
+    "DEFAULT_MAX_ROWS",
+    "SCHEMA",
+    "Acknowledged",
+    "Receipted",
+    "ViewFate",
+    "ViewRefusal",
+    "find",
+    "note_acknowledged",
+    "note_journalled",
+    "note_receipts",
+    "note_refusals",
+    "prune",
+]
+
+#: how long the fate of a view is kept: as long as a refused delivery at the receiver
+DEFAULT_MAX_AGE: Final = dt.timedelta(days=30)
+#: the most rows kept (about 300 bytes each): past it, the oldest go first
+DEFAULT_MAX_ROWS: Final = 200_000
+#: the shortest prefix of a message id looked up (the UUIDv7 time part alone is 8 hex digits)
+MIN_PREFIX: Final = 8
+_MAX_REASON = 2_000
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+SCHEMA: Final = (
+    """CREATE TABLE views (
+        message_id TEXT PRIMARY KEY,
+        recipient TEXT NOT NULL,
+        source TEXT,
+        recorded_at INTEGER NOT NULL,
+        journalled_at INTEGER,
+        refused_code TEXT,
+        refused_reason TEXT,
+        acknowledged_at INTEGER,
+        topic TEXT,
+        partition INTEGER,
+        "offset" INTEGER,
+        receipt_status TEXT,
+        receipt_reason TEXT,
+        receipt_at INTEGER,
+        received_at INTEGER,
+        receipt_id TEXT
+    ) WITHOUT ROWID""",
+    "CREATE INDEX views_source ON views (source)",
+    "CREATE INDEX views_age ON views (recorded_at)",
+)
+
+State = Literal["refused", "journalled", "sent", "receipted"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ViewRefusal:
+    """A recipient refused at sealing, under the id chosen for its view."""
+
+    message_id: MessageId
+    recipient: PartnerCode
+    reason_code: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Acknowledged:
+    """Kafka acknowledged a view's envelope at this position of the outbox."""
+
+    message_id: MessageId
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Receipted:
+    """A verified receipt from ``sender`` for view ``message_id``."""
+
+    message_id: MessageId
+    sender: PartnerCode
+    status: str
+    received_at: dt.datetime
+    receipt_id: MessageId
+    reason: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ViewFate:
+    """One view's row: how far it got, and when."""
+
+    message_id: MessageId
+    recipient: PartnerCode
+    #: the spool file (``spool:<name>:<digest>``), the receipt (``receipt:<id>``) or ``None``
+    source: str | None
+    recorded_at: dt.datetime
+    journalled_at: dt.datetime | None
+    refused_code: str | None
+    refused_reason: str | None
+    acknowledged_at: dt.datetime | None
+    position: tuple[str, int, int] | None
+    receipt_status: str | None
+    receipt_reason: str | None
+    #: when the receipt was stored here
+    receipt_at: dt.datetime | None
+    #: when the recipient says it received the view (from its signed receipt)
+    received_at: dt.datetime | None
+    receipt_id: MessageId | None
+
+    @property
+    def state(self) -> State:
+        """The furthest the view got."""
+        if self.receipt_status is not None:
+            return "receipted"
+        if self.refused_code is not None:
+            return "refused"
+        if self.acknowledged_at is not None:
+            return "sent"
+        return "journalled"
+
+
+def micros(when: dt.datetime) -> int:
+    """``when`` as microseconds since the epoch (the journal's time format)."""
+    if when.tzinfo is None:
+        raise errors.UsageError("journal times must be timezone-aware")
+    return (when - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+def _time(value: int | None) -> dt.datetime | None:
+    return None if value is None else _EPOCH + dt.timedelta(microseconds=value)
+
+
+def note_journalled(
+    conn: sqlite3.Connection,
+    rows: Sequence[tuple[MessageId, PartnerCode, str | None]],
+    *,
+    now: dt.datetime,
+) -> None:
+    """``(message_id, recipient, source)`` views were journalled (inside the caller's
+    transaction)."""
+    stamp = micros(now)
+    conn.executemany(
+        "INSERT INTO views (message_id, recipient, source, recorded_at, journalled_at) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+        [(mid, rcpt, source, stamp, stamp) for mid, rcpt, source in rows],
+    )
+
+
+def note_refusals(
+    conn: sqlite3.Connection,
+    refusals: Sequence[ViewRefusal],
+    *,
+    source: str | None,
+    now: dt.datetime,
+) -> None:
+    """The recipients refused at sealing; a view already journalled under the id stays so (a
+    spool file decided again after a crash may be refused now for a reason it was not then)."""
+    stamp = micros(now)
+    conn.executemany(
+        "INSERT INTO views (message_id, recipient, source, recorded_at, refused_code, "
+        "refused_reason) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+        [
+            (r.message_id, r.recipient, source, stamp, r.reason_code, r.reason[:_MAX_REASON])
+            for r in refusals
+        ],
+    )
+
+
+def note_acknowledged(
+    conn: sqlite3.Connection, acknowledged: Sequence[Acknowledged], *, now: dt.datetime
+) -> None:
+    """Kafka acknowledged these views (inside the caller's transaction)."""
+    stamp = micros(now)
+    conn.executemany(
+        'UPDATE views SET acknowledged_at = ?, topic = ?, partition = ?, "offset" = ? '
+        "WHERE message_id = ? AND acknowledged_at IS NULL",
+        [(stamp, a.topic, a.partition, a.offset, a.message_id) for a in acknowledged],
+    )
+
+
+def note_receipts(
+    conn: sqlite3.Connection, receipts: Sequence[Receipted], *, now: dt.datetime
+) -> int:
+    """Record verified receipts against the views they acknowledge; returns how many matched.
+    Only the view's own recipient can receipt it, and the first receipt stands."""
+    stamp = micros(now)
+    cursor = conn.executemany(
+        "UPDATE views SET receipt_status = ?, receipt_reason = ?, receipt_at = ?, "
+        "received_at = ?, receipt_id = ? "
+        "WHERE message_id = ? AND recipient = ? AND receipt_status IS NULL",
+        [
+            (
+                r.status,
+                None if r.reason is None else r.reason[:_MAX_REASON],
+                stamp,
+                micros(r.received_at),
+                r.receipt_id,
+                r.message_id,
+                r.sender,
+            )
+            for r in receipts
+        ],
+    )
+    return cursor.rowcount
+
+
+def prune(
+    conn: sqlite3.Connection,
+    *,
+    older_than: dt.datetime,
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> int:
+    """Forget views recorded before ``older_than``, and the oldest past ``max_rows``."""
+    aged = conn.execute("DELETE FROM views WHERE recorded_at < ?", (micros(older_than),)).rowcount
+    excess = conn.execute(
+        "DELETE FROM views WHERE message_id IN (SELECT message_id FROM views "
+        "ORDER BY recorded_at DESC, message_id DESC LIMIT -1 OFFSET ?)",
+        (max(max_rows, 0),),
+    ).rowcount
+    return aged + excess
+
+
+_COLUMNS = (
+    "message_id, recipient, source, recorded_at, journalled_at, refused_code, refused_reason, "
+    'acknowledged_at, topic, partition, "offset", receipt_status, receipt_reason, receipt_at, '
+    "received_at, receipt_id"
+)
+
+
+def find(conn: sqlite3.Connection, message_id: str) -> tuple[ViewFate, ...]:
+    """The view ``message_id`` names (a full id, or a prefix of at least :data:`MIN_PREFIX`
+    characters that only one view starts with), and its siblings: the other recipients' views
+    of the same submission, in the order they were recorded.
+
+    Raises :class:`errors.UsageError` for a prefix too short or shared by several views, and
+    for an id no view has (never sent from here, or older than what is kept).
+    """
+    wanted = message_id.strip().lower()
+    if len(wanted) < MIN_PREFIX or any(c not in "0123456789abcdef-" for c in wanted):
+        raise errors.UsageError(
+            f"{message_id!r}: give a message id, or at least its first {MIN_PREFIX} characters"
+        )
+    found = conn.execute(
+        f"SELECT {_COLUMNS} FROM views WHERE message_id >= ? AND message_id < ? "  # noqa: S608 - fixed columns
+        "ORDER BY message_id LIMIT 2",
+        (wanted, wanted + "\x7f"),
+    ).fetchall()
+    if not found:
+        raise errors.UsageError(
+            f"{message_id}: no message of that id was sent from this adapter "
+            f"(or it is older than the {DEFAULT_MAX_AGE.days} days kept)"
+        )
+    if len(found) > 1:
+        raise errors.UsageError(f"{message_id}: several messages start so; give more of the id")
+    fate = _fate(found[0])
+    if fate.source is None:
+        return (fate,)
+    siblings = conn.execute(
+        f"SELECT {_COLUMNS} FROM views WHERE source = ? "  # noqa: S608 - fixed columns
+        "ORDER BY recorded_at, message_id",
+        (fate.source,),
+    ).fetchall()
+    return tuple(_fate(row) for row in siblings)
+
+
+def _fate(row: tuple[object, ...]) -> ViewFate:
+    (mid, rcpt, source, recorded, journalled, code, reason, acked, topic, partition, offset,
+     r_status, r_reason, r_at, received, r_id) = row  # fmt: skip
+    position = None
+    if isinstance(topic, str) and isinstance(partition, int) and isinstance(offset, int):
+        position = (topic, partition, offset)
+    return ViewFate(
+        message_id=MessageId(str(mid)),
+        recipient=PartnerCode(str(rcpt)),
+        source=None if source is None else str(source),
+        recorded_at=_EPOCH + dt.timedelta(microseconds=_int(recorded)),
+        journalled_at=_time(_opt_int(journalled)),
+        refused_code=_opt_str(code),
+        refused_reason=_opt_str(reason),
+        acknowledged_at=_time(_opt_int(acked)),
+        position=position,
+        receipt_status=_opt_str(r_status),
+        receipt_reason=_opt_str(r_reason),
+        receipt_at=_time(_opt_int(r_at)),
+        received_at=_time(_opt_int(received)),
+        receipt_id=None if r_id is None else MessageId(str(r_id)),
+    )
+
+
+def _int(value: object) -> int:
+    if not isinstance(value, int):
+        raise errors.UsageError(f"the send journal holds a malformed time: {value!r}")
+    return value
+
+
+def _opt_int(value: object) -> int | None:
+    return None if value is None else _int(value)
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,258 @@
+"""``broker send`` and ``broker status``: hand a message to the adapter, then follow each view.
+
+``send`` decides the message for each recipient as the adapter will (the accords and the
+registry on file, :func:`broker.pipeline.send.clear`), chooses the message id of every view
+it queues and prints them, so ``status`` can be asked about any of them at once. The running
+adapter still decides for itself when it seals: it may hold a newer registry or accord.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+import click
+
+from broker import errors
+from broker.adapter import Spool, journal_path, write_submission
+from broker.adapter.fates import ViewFate
+from broker.adapter.journal import SendJournal
+from broker.adapter.spool import MAX_SUBMISSION_BYTES, parse_submission
+from broker.bounded import read_bounded
+from broker.clock import SystemClock
+from broker.config import AdapterConfig, load_config, read_trust, validate_partner
+from broker.ids import MessageId, PartnerCode, new_message_id
+from broker.pipeline.send import Refused, clear
+from broker.schema import Message, parse_message
+
+__all__ = ["send_command", "status_command"]
+
+_CONFIG_HELP = "The adapter's YAML configuration (or set BROKER_CONFIG)."
+#: the most spool files ``status`` reads looking for a submission the adapter has not taken
+_SPOOL_SCAN_LIMIT = 10_000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _View:
+    recipient: PartnerCode
+    message_id: MessageId | None
+    refusal: Refused | None = None
+
+    def document(self) -> dict[str, object]:
+        if self.refusal is None:
+            return {"recipient": self.recipient, "message_id": self.message_id, "state": "queued"}
+        return {
+            "recipient": self.recipient,
+            "state": "refused",
+            "reason_code": str(self.refusal.reason_code),
+            "reason": "; ".join(self.refusal.reasons),
+        }
+
+
+def _time(when: dt.datetime | None) -> str | None:
+    return None if when is None else when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _precheck(
+    config: AdapterConfig, message: Message, recipients: list[PartnerCode]
+) -> dict[PartnerCode, Refused]:
+    """The recipients the accords and registry on file refuse, with why."""
+    now = SystemClock().now()
+    trust = read_trust(config, now=now)
+    outcomes = clear(
+        message,
+        sender=config.partner,
+        recipients=recipients,
+        accords=trust.accords.book(now).counterparts(config.partner),
+        registry=trust.registry,
+        now=now,
+        counters={},  # the rate windows live in the daemon; it alone counts them
+    )
+    return {o.recipient: o for o in outcomes if isinstance(o, Refused)}
+
+
+@click.command("send")
+@click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
+@click.option("--to", "to", required=True, help="Recipients, comma-separated: RS,MK.")
+@click.option(
+    "--no-precheck",
+    is_flag=True,
+    help="Queue for every recipient without deciding first (the adapter still decides).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
+@click.argument("message_file", type=click.Path(dir_okay=False, path_type=Path))
+def send_command(
+    config_path: str, to: str, no_precheck: bool, as_json: bool, message_file: Path
+) -> None:
+    """Queue MESSAGE_FILE for sending and print the message id of each recipient's view.
+
+    The accords and the registry on file decide first: a recipient they refuse is named with
+    the reason and not queued; when they refuse every recipient nothing is queued and the
+    command exits 10. `broker status ID` shows what became of a view.
+    """
+    config = load_config(config_path, AdapterConfig)
+    if config.spool is None:
+        raise errors.UsageError(f"{config_path} has no spool section: the adapter reads no spool")
+    recipients = [validate_partner(code.strip()) for code in to.split(",") if code.strip()]
+    if not recipients:
+        raise errors.UsageError("--to names no recipient")
+    try:
+        data = message_file.read_bytes()
+    except OSError as exc:
+        raise errors.UsageError(f"cannot read {message_file}: {exc.strerror}") from exc
+    message = parse_message(data)
+    refused = {} if no_precheck else _precheck(config, message, recipients)
+    views = [
+        _View(r, None, refused[r]) if r in refused else _View(r, new_message_id())
+        for r in recipients
+    ]
+    ids = {v.recipient: v.message_id for v in views if v.message_id is not None}
+    path = (
+        write_submission(Spool(config.spool.dir).root, message, list(ids), ids=ids) if ids else None
+    )
+    if as_json:
+        document = {"spool_file": None if path is None else str(path)}
+        click.echo(json.dumps({**document, "views": [v.document() for v in views]}, indent=2))
+    else:
+        for view in views:
+            if view.refusal is None:
+                click.echo(f"{view.recipient}  queued   {view.message_id}")
+            else:
+                why = "; ".join(view.refusal.reasons)
+                click.echo(f"{view.recipient}  refused  {view.refusal.reason_code}: {why}")
+        if path is not None:
+            click.echo(f"queued for {', '.join(ids)}: {path}")
+    if path is None:
+        reasons = "; ".join(
+            f"{v.recipient}: {v.refusal.reason_code}" for v in views if v.refusal is not None
+        )
+        raise errors.PolicyError(f"every recipient was refused, nothing was queued ({reasons})")
+
+
+@click.command("status")
+@click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
+@click.argument("message_id")
+def status_command(config_path: str, message_id: str, as_json: bool) -> None:
+    """What became of the view MESSAGE_ID (a full id, or a unique prefix of 8 or more
+    characters) and of the other recipients' views of the same message: refused, journalled,
+    acknowledged by Kafka, receipted by the recipient."""
+    config = load_config(config_path, AdapterConfig)
+    path = journal_path(config)
+    fates: tuple[ViewFate, ...] = ()
+    missing: errors.UsageError | None = None
+    try:
+        with SendJournal.open(path, create=False) as journal:
+            fates = journal.fates_of(message_id)
+    except errors.UsageError as exc:
+        missing = exc
+    if missing is not None:
+        waiting = _waiting_in_spool(config, message_id)
+        if waiting is None:
+            raise missing
+        _print_waiting(*waiting, as_json=as_json)
+        return
+    if as_json:
+        click.echo(json.dumps({"views": [_fate_document(f) for f in fates]}, indent=2))
+        return
+    for fate in fates:
+        click.echo(f"{fate.recipient}  {fate.message_id}  {_summary(fate)}")
+        for line in _history(fate):
+            click.echo(f"    {line}")
+
+
+def _summary(fate: ViewFate) -> str:
+    if fate.state == "receipted":
+        what = f"receipt {fate.receipt_status} by {fate.recipient}"
+        if fate.receipt_reason:
+            what += f": {fate.receipt_reason}"
+        return what
+    if fate.state == "refused":
+        return f"refused by this adapter: {fate.refused_code}: {fate.refused_reason}"
+    if fate.state == "sent":
+        return "acknowledged by Kafka; no receipt yet"
+    return "sealed and journalled; not yet acknowledged by Kafka"
+
+
+def _history(fate: ViewFate) -> list[str]:
+    lines = []
+    if fate.journalled_at is not None:
+        lines.append(f"{_time(fate.journalled_at)}  sealed and journalled")
+    if fate.acknowledged_at is not None:
+        where = "" if fate.position is None else " at {}/{}/{}".format(*fate.position)
+        lines.append(f"{_time(fate.acknowledged_at)}  acknowledged by Kafka{where}")
+    if fate.received_at is not None:
+        lines.append(f"{_time(fate.received_at)}  received by {fate.recipient} (its receipt says)")
+    if fate.receipt_at is not None:
+        lines.append(f"{_time(fate.receipt_at)}  receipt {fate.receipt_id} stored here")
+    return lines
+
+
+def _fate_document(fate: ViewFate) -> dict[str, object]:
+    return {
+        "message_id": fate.message_id,
+        "recipient": fate.recipient,
+        "state": fate.state,
+        "source": fate.source,
+        "recorded_at": _time(fate.recorded_at),
+        "journalled_at": _time(fate.journalled_at),
+        "refused": None
+        if fate.refused_code is None
+        else {"reason_code": fate.refused_code, "reason": fate.refused_reason},
+        "acknowledged_at": _time(fate.acknowledged_at),
+        "position": None
+        if fate.position is None
+        else dict(zip(("topic", "partition", "offset"), fate.position, strict=True)),
+        "receipt": None
+        if fate.receipt_status is None
+        else {
+            "status": fate.receipt_status,
+            "reason": fate.receipt_reason,
+            "received_at": _time(fate.received_at),
+            "stored_at": _time(fate.receipt_at),
+            "receipt_id": fate.receipt_id,
+        },
+    }
+
+
+def _waiting_in_spool(
+    config: AdapterConfig, message_id: str
+) -> tuple[Path, dict[PartnerCode, MessageId]] | None:
+    """The spool file still waiting for the adapter that chose ``message_id`` for a view."""
+    if config.spool is None:
+        return None
+    incoming = config.spool.dir / "incoming"
+    wanted = message_id.strip().lower().encode("ascii", errors="replace")
+    try:
+        files = sorted(p for p in incoming.iterdir() if not p.name.startswith("."))
+    except OSError:
+        return None
+    for path in files[:_SPOOL_SCAN_LIMIT]:
+        try:
+            data = read_bounded(path, limit=MAX_SUBMISSION_BYTES, what="the submission")
+        except errors.BrokerError:
+            continue
+        if wanted not in data:
+            continue
+        try:
+            submission = parse_submission(data)
+        except errors.SchemaError:
+            continue
+        if any(mid.startswith(wanted.decode()) for mid in submission.ids.values()):
+            return path, dict(submission.ids)
+    return None
+
+
+def _print_waiting(path: Path, ids: dict[PartnerCode, MessageId], *, as_json: bool) -> None:
+    if as_json:
+        views = [
+            {"message_id": mid, "recipient": r, "state": "waiting", "spool_file": str(path)}
+            for r, mid in ids.items()
+        ]
+        click.echo(json.dumps({"views": views}, indent=2))
+        return
+    for recipient, mid in ids.items():
+        click.echo(f"{recipient}  {mid}  waiting in the spool: the adapter has not taken it yet")
+        click.echo(f"    {path}")
