@@ -1,4 +1,5 @@
-"""``python -m benchmarks.soak --profile ci|long [--seed N] [--workdir DIR] [--json FILE]``
+"""``python -m benchmarks.soak --profile ci|long|steady|bounce [--rate R] [--seconds S]
+[--seed N] [--workdir DIR] [--json FILE]``
 
 Runs the profile, prints throughput, latency percentiles, memory over time, the history
 checker's verdict and the audit check (the audit log verified and every decision replayed),
@@ -9,6 +10,7 @@ else the machine is doing.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -21,11 +23,17 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the arguments, run the soak, print the report; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__)
     parser.add_argument("--profile", choices=sorted(PROFILES), default="ci")
+    parser.add_argument("--rate", type=float, help="views/s offered (default: the profile's)")
+    parser.add_argument("--seconds", type=float, help="how long to offer them (the profile's)")
     parser.add_argument("--seed", type=int, default=20261128)
     parser.add_argument("--workdir", type=Path, help="empty directory to keep (default: temp)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     profile = PROFILES[args.profile]
+    if args.rate is not None:
+        profile = dataclasses.replace(profile, rate=args.rate)
+    if args.seconds is not None:
+        profile = dataclasses.replace(profile, duration_s=args.seconds)
     if args.workdir is not None:
         result = run_soak(profile, args.workdir, seed=args.seed)
     else:
@@ -46,6 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"injected copies: {figures['injected_copies']}")
     cpu = figures["cpu_percent_of_a_core_during_load"]
     print("CPU during the load, % of one core: " + ", ".join(f"{k} {v}" for k, v in cpu.items()))
+    per_view = figures["cpu_per_view_us"]
+    print(
+        f"sustained {figures['stored_views_per_s']} views/s stored; CPU per view, us: "
+        + ", ".join(f"{k} {v}" for k, v in per_view.items())
+    )
+    print(
+        f"one Ed25519 verification {figures['ed25519_verify_us']} us: the exchange costs "
+        f"{figures['cpu_per_view_ed25519']} of them per view"
+    )
     print("RSS MB over time:")
     for sample in figures["rss_mb"]:
         t = sample.pop("t_s")

@@ -7,6 +7,11 @@ the history checker's verdict.
 Every report goes from GB to one of RS, MK and XK in turn, so the rate is in views per
 second (each view also produces a receipt back to GB); every 50th is TLP:AMBER to XK, which
 GB's adapter must refuse. Latency is from the driver's ``invoke`` to the recipient's store.
+
+CPU per view is every process's CPU from the first submission until the last view and its
+receipt are stored, divided by the views stored; it is also expressed in Ed25519
+verifications timed in this process during the same run, so that runs under different
+machine load compare.
 """
 
 from __future__ import annotations
@@ -16,11 +21,14 @@ import contextlib
 import dataclasses
 import os
 import random
+import statistics
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from benchmarks.soak.audit_check import AuditCheck, check_audit
 from benchmarks.soak.driver import SpoolDriver, copy_records, unlimited_accords, wait_until
@@ -40,6 +48,8 @@ DAEMONS = ("gateway", "GB", *RECIPIENTS)
 _POLL_EVERY_S = 0.1
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _TICK_S = 0.02
+#: the processes of the exchange itself: the driver (the agencies' side) is not counted
+EXCHANGE = (*DAEMONS, "broker")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +134,12 @@ class SoakResult:
     audit: AuditCheck
     #: CPU seconds each process used while the load ran (daemons, broker, driver)
     load_cpu_s: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: CPU seconds each process used from the first submission until every view was stored
+    work_cpu_s: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: seconds from the first submission to the last view stored
+    stored_span_s: float | None = None
+    #: CPU microseconds of one Ed25519 verification, timed in this process in this run
+    ed25519_verify_us: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -153,8 +169,33 @@ class SoakResult:
             "cpu_percent_of_a_core_during_load": {
                 name: round(100 * used / span) for name, used in sorted(self.load_cpu_s.items())
             },
+            **self.cpu_figures(stored),
             "verdict": self.verdict.to_json(),
             "audit": self.audit.to_json(),
+        }
+
+    def cpu_figures(self, stored: int) -> dict[str, Any]:
+        """Sustained throughput and CPU per stored view (each view's receipt included)."""
+        per_view = {
+            name: round(1e6 * used / stored, 1) if stored else None
+            for name, used in sorted(self.work_cpu_s.items())
+        }
+        exchange = sum(self.work_cpu_s.get(name, 0.0) for name in EXCHANGE)
+        total = round(1e6 * exchange / stored, 1) if stored else None
+        verify = self.ed25519_verify_us
+        return {
+            "stored_views_per_s": (
+                round(stored / self.stored_span_s, 1) if self.stored_span_s else None
+            ),
+            "latency_p99_s": (
+                None if (p := percentile(self.verdict.lags_s, 0.99)) is None else round(p, 3)
+            ),
+            # "total": the daemons and the broker; the driver is shown but not counted
+            "cpu_per_view_us": {**per_view, "total": total},
+            "ed25519_verify_us": None if verify is None else round(verify, 2),
+            "cpu_per_view_ed25519": (
+                round(total / verify, 1) if total is not None and verify else None
+            ),
         }
 
 
@@ -226,6 +267,21 @@ class _Sampler(threading.Thread):
                 )
                 self._last[name] = (pid, used)
             return dict(self.cpu_s)
+
+
+def ed25519_verify_us(*, rounds: int = 5, count: int = 2000) -> float:
+    """CPU microseconds of one Ed25519 verification of a header-sized message: the median
+    of ``rounds`` timings (process CPU time, as the per-view figures are)."""
+    key = Ed25519PrivateKey.generate()
+    public, message = key.public_key(), b"x" * 600
+    signature = key.sign(message)
+    timings = []
+    for _ in range(rounds):
+        started = time.process_time()
+        for _ in range(count):
+            public.verify(signature, message)
+        timings.append((time.process_time() - started) / count)
+    return 1e6 * statistics.median(timings)
 
 
 def _fault_actions(
@@ -306,10 +362,11 @@ def _run(
 ) -> SoakResult:
     for name in DAEMONS:
         federation.start(name)
+    verify_before = ed25519_verify_us()
     driver = SpoolDriver(federation, workdir / "history-gb.jsonl")
     fault_log: list[str] = []
     act, copies = _fault_actions(federation, proxy, broker, rng, fault_log)
-    t0 = time.monotonic()
+    t0, t0_wall = time.monotonic(), time.time()
     sampler = _Sampler(federation, broker, profile.sample_s, t0)
     sampler.add_cpu()
     sampler.cpu_s.clear()  # count from here: not the daemons' start-up
@@ -347,12 +404,18 @@ def _run(
     expected = driver.expected_views
     paths = {code: federation.inbox_path(code) for code in ("GB", *RECIPIENTS)}
 
+    last_stored: list[float] = []
+
     def drained() -> bool:
         rows = read_inboxes(paths)
         views = sum(1 for r in rows if not r.receipt)
+        last_stored[:] = [max((r.received_at for r in rows if not r.receipt), default=t0_wall)]
         return views >= expected and len(rows) - views >= expected
 
     wait_until(drained, timeout_s=profile.drain_s, interval_s=2.0)
+    # up to one poll interval of idle daemons past the last store: a small overcount
+    work_cpu_s = sampler.add_cpu()
+    verify_after = ed25519_verify_us()
     sampler.done.set()
     sampler.join()
     verdict = _verdict_of(federation, [driver.history])
@@ -368,4 +431,8 @@ def _run(
         copies[0],
         audit,
         load_cpu_s=load_cpu_s,
+        work_cpu_s=work_cpu_s,
+        stored_span_s=(last_stored[0] - t0_wall) if last_stored else None,
+        # before the load and after it: the machine's other work moves it
+        ed25519_verify_us=(verify_before + verify_after) / 2,
     )
