@@ -11,6 +11,16 @@ surrogate, which has no UTF-8 form. Every refusal is a :class:`StrictJSONError`,
 every non-ASCII character (the envelope's form) instead of raw UTF-8 (the registry's and the
 records' form); ``allow_floats`` says whether finite floats may appear at all. Both are part of
 a format's byte definition, so each caller states them explicitly.
+
+Both run first through orjson (compiled; several times faster than the standard library
+here) and fall back to the standard library's parser and encoder, which define the rules, for
+anything the fast path cannot vouch for. So the fast path only ever gives the same answer:
+:func:`loads` takes orjson's value only when no key was dropped as a duplicate (counted
+through the colons, which a ``\\u003a`` escape could hide, so such input goes the slow way),
+no integer was too long for it to keep exact, no nesting comes near ``max_depth`` and, with
+``allow_floats`` false, no number has a fraction or exponent; :func:`canonical` uses orjson
+only for values without floats (it spells floats and NaN differently). Every refusal, and its
+wording, comes from the standard-library path.
 """
 
 from __future__ import annotations
@@ -18,8 +28,11 @@ from __future__ import annotations
 import json
 import json.encoder
 import math
+import re
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
+
+import orjson
 
 __all__ = ["Reason", "StrictJSONError", "canonical", "loads"]
 
@@ -42,6 +55,14 @@ def loads(data: bytes, *, max_depth: int, allow_floats: bool) -> Any:
     with ``allow_floats`` false every number must be an integer, otherwise only NaN,
     Infinity and numbers too large to be finite (``1e999``) are refused.
     """
+    fast = _fast_loads(data, max_depth=max_depth, allow_floats=allow_floats)
+    if fast is not _UNSURE:
+        return fast
+    return _standard_loads(data, max_depth=max_depth, allow_floats=allow_floats)
+
+
+def _standard_loads(data: bytes, *, max_depth: int, allow_floats: bool) -> Any:
+    """:func:`loads` by the standard library alone: the definition the fast path keeps to."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -71,8 +92,19 @@ def canonical(value: object, *, ascii_only: bool = False, allow_floats: bool = F
     TypeError; NaN and Infinity are a ValueError; with ``ascii_only`` false a lone surrogate
     is a UnicodeEncodeError (a ValueError).
     """
-    if not allow_floats:
-        _refuse_floats(value)
+    kind = _kind(value)
+    if kind == _FLOAT and not allow_floats:
+        raise TypeError("canonical JSON has no floats")
+    if kind == _PLAIN:
+        try:
+            # keys sorted by code point (the order of their UTF-8 bytes), compact, raw UTF-8
+            encoded = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            pass  # e.g. an integer past 64 bits, a non-string key: the standard path decides
+        else:
+            # the ASCII form also escapes DEL, which orjson writes raw
+            if not ascii_only or (encoded.isascii() and b"\x7f" not in encoded):
+                return encoded
     encode = _ENCODE_ASCII if ascii_only else _ENCODE_UTF8
     if encode is None:  # no C accelerator: the same bytes, more slowly
         encoder = _ASCII_ENCODER if ascii_only else _UTF8_ENCODER
@@ -126,16 +158,59 @@ def _check(value: object, *, max_depth: int, strings: bool) -> None:
                 raise StrictJSONError("unicode", "a string is not valid Unicode") from None
 
 
-def _refuse_floats(value: object) -> None:
+_PLAIN, _FLOAT, _OTHER = "plain", "float", "other"
+
+
+def _kind(value: object) -> str:
+    """_FLOAT if ``value`` holds a float; else _OTHER if it holds anything but dicts, lists,
+    tuples, strings, integers, booleans and None (orjson would encode some of those, a UUID
+    or a datetime, where the standard encoder refuses them); else _PLAIN."""
+    kind = _PLAIN
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, float):
-            raise TypeError("canonical JSON has no floats")
+        if isinstance(item, str | int) or item is None:
+            continue
         if isinstance(item, dict):
             stack.extend(item.values())
         elif isinstance(item, list | tuple):
             stack.extend(item)
+        elif isinstance(item, float):
+            return _FLOAT
+        else:
+            kind = _OTHER
+    return kind
+
+
+#: what :func:`_fast_loads` returns when the standard-library path must decide
+_UNSURE: Any = object()
+#: a number with a fraction or an exponent, in orjson's indented output (numbers follow a
+#: space or start a line there); a string that looks like one only sends input the slow way
+_FRACTION_OR_EXPONENT = re.compile(rb"(?:^|[ \[])-?[0-9]+[.eE]", re.MULTILINE)
+#: an integer orjson would read as a float (past 64 bits), or any long run of digits
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
+
+def _fast_loads(data: bytes, *, max_depth: int, allow_floats: bool) -> Any:
+    """orjson's reading of ``data`` when it is certainly :func:`loads`' own, else _UNSURE."""
+    if b"\\u003" in data or _LONG_DIGITS.search(data):
+        return _UNSURE
+    try:
+        value = orjson.loads(data)  # refuses bad UTF-8, NaN, 1e999 and lone surrogates
+        indented = orjson.dumps(value, option=orjson.OPT_INDENT_2)
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return _UNSURE
+    # Each colon outside a string separates a key from its value, and strings keep theirs:
+    # fewer colons than the input had means orjson kept only the last of duplicate keys.
+    if indented.count(b":") != data.count(b":"):
+        return _UNSURE
+    # A member nested inside n containers is indented 2n spaces: this also sends the
+    # deepest documents allowed the slow way, which is only slower.
+    if max_depth < 1 or b"\n" + b" " * (2 * max_depth) in indented:
+        return _UNSURE
+    if not allow_floats and _FRACTION_OR_EXPONENT.search(indented):
+        return _UNSURE
+    return value
 
 
 _ASCII_ENCODER = json.JSONEncoder(

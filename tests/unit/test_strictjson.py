@@ -65,6 +65,7 @@ CANONICAL: dict[str, tuple[object, bool, bytes]] = {
     ),
     "sorted, compact, ASCII": ({"é": "Đ", "a": (1,)}, True, b'{"a":[1],"\\u00e9":"\\u0110"}'),
     "escapes JSON requires": ("x\ny\"\\", False, b'"x\\ny\\"\\\\"'),
+    "DEL escaped in ASCII only": ({"\x7f": "\x7f"}, True, b'{"\\u007f":"\\u007f"}'),
 }  # fmt: skip
 
 
@@ -114,3 +115,88 @@ def test_canonical_matches_json_dumps_and_round_trips(value: object, ascii_only:
             strictjson.loads(encoded, max_depth=64, allow_floats=False)
     else:
         assert strictjson.loads(encoded, max_depth=64, allow_floats=False) == value
+
+
+# JSON texts as a sender could spell them: any spacing, escapes, duplicate keys, floats,
+# integers past 64 bits, NaN, deep nesting, and the colon escape the fast path counts around.
+_SPACE = st.sampled_from(["", " ", "\n", "\t ", "\r\n  "])
+_CHAR = st.one_of(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")).map(
+        lambda c: c.replace("\\", "\\\\").replace('"', '\\"')
+    ),
+    st.sampled_from(["\\u003a", "\\u003A", ":", "\\n", "\\ud83d\\ude00", "\\ud800", "\\/"]),
+)
+_STRING = st.lists(_CHAR, max_size=6).map(lambda chars: '"' + "".join(chars) + '"')
+_NUMBER = st.one_of(
+    st.integers(-(2**70), 2**70).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.sampled_from(["1e999", "-1E400", "1e-400", "-0", "0.0", "1.5e3", "NaN", "-Infinity"]),
+)
+
+
+def _container(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    array = st.lists(inner, max_size=4).map(lambda items: "[" + ",".join(items) + "]")
+    keys = st.sampled_from(['"a"', '"b"', '"a:b"', '"\\u0061"']) | _STRING
+    members = st.lists(st.tuples(keys, _SPACE, inner), max_size=4).map(
+        lambda pairs: "{" + ",".join(f"{k}{s}:{s}{v}" for k, s, v in pairs) + "}"
+    )
+    return array | members
+
+
+_TEXT = st.recursive(
+    _STRING | _NUMBER | st.sampled_from(["true", "false", "null"]), _container, max_leaves=12
+)
+
+
+def _outcome(parse: Any, data: bytes, max_depth: int, allow_floats: bool) -> object:
+    try:
+        return ("value", parse(data, max_depth=max_depth, allow_floats=allow_floats))
+    except strictjson.StrictJSONError as exc:
+        return ("refused", exc.reason, str(exc))
+
+
+@given(_TEXT, _SPACE, st.integers(0, 6), st.booleans())
+def test_loads_answers_exactly_as_the_standard_library_path(
+    text: str, space: str, max_depth: int, allow_floats: bool
+) -> None:
+    """The orjson fast path never changes an answer: the same value (floats and integers
+    exactly, compared by repr), or the same refusal with the same reason and wording."""
+    data = (space + text + space).encode("utf-8", "surrogatepass")
+    fast = _outcome(strictjson.loads, data, max_depth, allow_floats)
+    standard = _outcome(strictjson._standard_loads, data, max_depth, allow_floats)
+    assert repr(fast) == repr(standard)
+
+
+_VALUE = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.lists(inner, max_size=4).map(tuple)
+        | st.dictionaries(st.text(), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(_VALUE, st.booleans())
+def test_canonical_is_byte_identical_to_the_standard_encoder(
+    value: object, ascii_only: bool
+) -> None:
+    """With floats and integers of any size, both spellings: the exact bytes json.dumps
+    gives with the canonical options, or the same refusal."""
+    expected: object
+    try:
+        expected = json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=ascii_only
+        ).encode("utf-8")
+    except UnicodeEncodeError:
+        expected = UnicodeEncodeError
+    try:
+        encoded: object = strictjson.canonical(value, ascii_only=ascii_only, allow_floats=True)
+    except UnicodeEncodeError:
+        encoded = UnicodeEncodeError
+    assert encoded == expected
