@@ -32,7 +32,7 @@ import structlog
 from broker import errors
 from broker.adapter.spool import sync_directory
 from broker.ids import MessageId, PartnerCode
-from broker.runtime import Metrics, StopSignal
+from broker.runtime import Metrics, StopSignal, flush_filesystem
 
 __all__ = ["Delivery", "DeliveryDir", "Webhook"]
 
@@ -62,24 +62,25 @@ class DeliveryDir:
 
     def write_many(self, messages: Sequence[Delivery]) -> list[bool]:
         """Write each ``(message_id, sender, message_json)`` as :meth:`write` does; one flag
-        each. The files are written and flushed concurrently (the flushes of a batch share
-        the filesystem's journal commits), then renamed into place, then the directory is
-        flushed once, so every file is durable when this returns.
+        each. The batch's files are written, then flushed with one ``syncfs`` of their
+        filesystem (where the platform lacks it, each file is flushed, concurrently), then
+        renamed into place, then the directory is flushed, so a file never appears under its
+        name before its content is durable, and every file is durable when this returns.
         """
         todo: dict[Path, tuple[MessageId, PartnerCode, bytes]] = {}
         for message_id, sender, message_json in messages:
             final = self.directory / f"{message_id}.json"
             if final not in todo and not final.exists():
                 todo[final] = (message_id, sender, message_json)
-        if len(todo) > 1:
-            list(_flusher().map(self._write_temporary, todo.values()))
-        else:
-            for item in todo.values():
-                self._write_temporary(item)
+        if not todo:
+            return [False] * len(messages)
+        for item in todo.values():
+            self._write_temporary(item)
+        if not self._flush_filesystem():
+            list(_flusher().map(self._flush_temporary, todo.values()))
         for final in todo:
             os.replace(self.directory / f".{final.stem}.tmp", final)
-        if todo:
-            sync_directory(self.directory)
+        sync_directory(self.directory)
         written = set(todo)
         result = []
         for message_id, _, _ in messages:
@@ -132,6 +133,19 @@ class DeliveryDir:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.write(fd, document)
+        finally:
+            os.close(fd)
+
+    def _flush_filesystem(self) -> bool:
+        fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            return flush_filesystem(fd)
+        finally:
+            os.close(fd)
+
+    def _flush_temporary(self, item: tuple[MessageId, PartnerCode, bytes]) -> None:
+        fd = os.open(self.directory / f".{item[0]}.tmp", os.O_RDONLY)
+        try:
             os.fsync(fd)
         finally:
             os.close(fd)

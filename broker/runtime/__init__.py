@@ -38,6 +38,7 @@ from broker.runtime.expiry import (
     registry_expiries,
 )
 from broker.runtime.http import OBSERVABILITY_HOST, Health, ObservabilityServer, serve_observability
+from broker.runtime.libc import HeapTrimmer, flush_filesystem, trim_heap
 from broker.runtime.logs import bind_ids, route_library_logs
 from broker.runtime.metrics import (
     CONTENT_TYPE,
@@ -68,6 +69,7 @@ __all__ = [
     "FileWatcher",
     "Gauge",
     "Health",
+    "HeapTrimmer",
     "Histogram",
     "Metrics",
     "ObservabilityServer",
@@ -78,11 +80,13 @@ __all__ = [
     "accord_expiries",
     "bind_ids",
     "certificate_expiries",
+    "flush_filesystem",
     "registry_expiries",
     "route_library_logs",
     "run",
     "serve_observability",
     "state_lock",
     "supervise",
+    "trim_heap",
     "watch",
 ]
