@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 import structlog
 
-from broker import crypto, envelope, errors
+from broker import crypto, errors
 from broker.ids import KeyId, PartnerCode
 from broker.keys import Registry
 from broker.pipeline import verify_delivery
@@ -182,7 +182,7 @@ def _attested(
         delivered = verify_delivery(
             frame, registry=registry, recipient=me, now=now, max_skew=max_skew
         )
-        header = envelope.parse(delivered.envelope_bytes).header
+        header = delivered.envelope.header
     except errors.BrokerError:
         return None
     attestation = delivered.attestation

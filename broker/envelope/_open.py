@@ -66,6 +66,8 @@ class ParsedEnvelope:
     header_bytes: bytes
     ciphertext: bytes
     signature: bytes
+    #: the whole envelope these parts were split from
+    data: bytes = dataclasses.field(default=b"", repr=False)
 
     __bool__ = _no_truth
 
@@ -121,11 +123,12 @@ def parse(data: bytes) -> ParsedEnvelope:
         header_bytes=frame.header,
         ciphertext=frame.ciphertext,
         signature=frame.signature,
+        data=data,
     )
 
 
 def verify(
-    data: bytes,
+    data: bytes | ParsedEnvelope,
     *,
     registry: KeyRegistry,
     now: dt.datetime,
@@ -140,20 +143,21 @@ def verify(
 
     Raises EnvelopeError (malformed, oversized, unknown version or suite), KeyTrustError
     (sender or recipient key not valid then or now), VerificationError (signature) or
-    ReplayError (outside the time window).
+    ReplayError (outside the time window). ``data`` may be what :func:`parse` returned for the
+    envelope, so that a caller that looked inside first does not parse it twice.
     """
     return _verify(data, registry=registry, now=now, max_age=max_age, max_skew=max_skew)[0]
 
 
 def _verify(
-    data: bytes,
+    data: bytes | ParsedEnvelope,
     *,
     registry: KeyRegistry,
     now: dt.datetime,
     max_age: dt.timedelta,
     max_skew: dt.timedelta,
 ) -> tuple[VerifiedHeader, ParsedEnvelope]:
-    parsed = parse(data)
+    parsed = data if isinstance(data, ParsedEnvelope) else parse(data)
     header = parsed.header
     created, expires = parse_time(header.created), parse_time(header.expires)
     sender, recipient = PartnerCode(header.sender), PartnerCode(header.recipient)
@@ -189,7 +193,7 @@ def _verify(
         header_bytes=parsed.header_bytes,
         ciphertext_digest=ciphertext_digest,
         signature=parsed.signature,
-        envelope_digest=crypto.sha256(data),
+        envelope_digest=crypto.sha256(parsed.data),
     )
     return verified, parsed
 
@@ -213,7 +217,7 @@ def _check_times(
 
 
 def open_envelope(
-    data: bytes,
+    data: bytes | ParsedEnvelope,
     *,
     registry: KeyRegistry,
     recipient: PartnerCode,
@@ -226,7 +230,8 @@ def open_envelope(
 
     Besides :func:`verify`'s errors: EnvelopeError if addressed to someone else, KeyTrustError
     if we hold no key for the recipient key id, DecryptionError, VerificationError when the
-    content does not match its commitments, SchemaError when the message is invalid.
+    content does not match its commitments, SchemaError when the message is invalid. Like
+    :func:`verify`, it takes the envelope's bytes or their :func:`parse`.
     """
     return _open_with(
         data,
@@ -241,7 +246,7 @@ def open_envelope(
 
 
 def _open_with(
-    data: bytes,
+    data: bytes | ParsedEnvelope,
     *,
     registry: KeyRegistry,
     recipient: PartnerCode,

@@ -27,7 +27,7 @@ from typing import Annotated, Literal, NoReturn
 from pydantic import Field
 
 from broker import crypto, errors, limits
-from broker.envelope import DEFAULT_MAX_SKEW, MAX_ENVELOPE_BYTES, parse
+from broker.envelope import DEFAULT_MAX_SKEW, MAX_ENVELOPE_BYTES, ParsedEnvelope, parse
 from broker.ids import AccordId, KeyId, MessageId, PartnerCode
 from broker.keys import canonical_json
 from broker.pipeline.records import (
@@ -97,13 +97,19 @@ def _no_truth(self: object) -> NoReturn:
 class VerifiedDelivery:
     """A delivery frame whose gateway signature, digest and recipient all checked.
 
-    ``envelope_bytes`` still has to go through ``envelope.open`` (sender signature, decryption).
+    ``envelope`` (the envelope split into its parts, its header parsed) still has to go
+    through ``envelope.open`` (sender signature, decryption).
     """
 
     attestation: Attestation
-    envelope_bytes: bytes = dataclasses.field(repr=False)
+    envelope: ParsedEnvelope = dataclasses.field(repr=False)
 
     __bool__ = _no_truth
+
+    @property
+    def envelope_bytes(self) -> bytes:
+        """The envelope exactly as delivered."""
+        return self.envelope.data
 
 
 def _signing_input(attestation: bytes) -> bytes:
@@ -122,13 +128,18 @@ def attest(
     rule_ids: Iterable[str],
     decided_at: dt.datetime,
     gateway_key: crypto.SigningKey,
+    envelope_sha256: bytes | None = None,
 ) -> bytes:
-    """Build the attestation for ``envelope``, sign it with ``gateway_key``, return the frame."""
+    """Build the attestation for ``envelope``, sign it with ``gateway_key``, return the frame.
+
+    ``envelope_sha256`` is the envelope's digest where the caller computed it already from
+    the same bytes (the gateway has it from verifying the envelope).
+    """
     if len(envelope) > MAX_ENVELOPE_BYTES:
         raise errors.UsageError("the envelope is larger than any delivery may carry")
     attestation = Attestation(
         message_id=message_id,
-        envelope_sha256=crypto.sha256(envelope).hex(),
+        envelope_sha256=(envelope_sha256 or crypto.sha256(envelope)).hex(),
         sender=sender,
         recipient=recipient,
         accord_id=accord_id,
@@ -230,7 +241,8 @@ def _verify(
         raise errors.EnvelopeError(
             f"delivery is addressed to {attestation.recipient}, not {live[0]}"
         )
-    header = parse(envelope).header
+    parsed = parse(envelope)
+    header = parsed.header
     skew = DEFAULT_MAX_SKEW if live is None else live[2]
     if decided < parse_time(header.created) - skew:
         raise errors.ReplayError("delivery attestation is dated before the envelope was sealed")
@@ -243,4 +255,4 @@ def _verify(
     )
     if claimed != attested:
         raise errors.VerificationError("delivered envelope does not match its attestation")
-    return VerifiedDelivery(attestation=attestation, envelope_bytes=envelope)
+    return VerifiedDelivery(attestation=attestation, envelope=parsed)

@@ -169,7 +169,7 @@ def verify_bundle(data: bytes, *, registry: _Registry) -> VerifiedBundle:
             raise errors.EnvelopeError(f'field {path!r} needs exactly "salt" and "value"')
         revealed[path] = (_hex(item["salt"], what=f"the salt of {path!r}"), item["value"])
     delivered = verify_attested(_base64(raw["delivery"], what="the delivery"), registry=registry)
-    parsed = envelope.parse(delivered.envelope_bytes)
+    parsed = delivered.envelope  # parsed once, by the attestation check
     values = envelope.verify_disclosure(
         Disclosure(
             header_bytes=parsed.header_bytes,

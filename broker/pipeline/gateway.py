@@ -137,11 +137,21 @@ class _Context:
     record: InboundRecord
     now: dt.datetime
     gateway_key: crypto.SigningKey
-    digest: bytes = b""
     claimed: envelope.EnvelopeHeader | None = None
     header: envelope.VerifiedHeader | None = None
     accord: Accord | None = None
     accord_digest: str | None = None
+    _digest: bytes | None = None
+
+    @property
+    def digest(self) -> bytes:
+        """SHA-256 of the record's value: hashed once, by the envelope's verification when
+        it got that far, else here."""
+        if self.header is not None:
+            return self.header.envelope_digest
+        if self._digest is None:
+            self._digest = crypto.sha256(self.record.value or b"")
+        return self._digest
 
 
 def route(
@@ -158,7 +168,7 @@ def route(
 ) -> GatewayOutcome:
     """Decide what happens to one outbox record (the numbered steps are docs/GATEWAY.md's)."""
     value = record.value or b""
-    ctx = _Context(record=record, now=now, gateway_key=gateway_key, digest=crypto.sha256(value))
+    ctx = _Context(record=record, now=now, gateway_key=gateway_key)
 
     # 1. a record the transport could not decode whole, then size, before any parsing
     if record.defect is not None:
@@ -262,6 +272,7 @@ def route(
         rule_ids=decision.rule_ids,
         decided_at=now,
         gateway_key=gateway_key,
+        envelope_sha256=header.envelope_digest,
     )
     kind = (
         AuditKind.RECEIPT
@@ -313,8 +324,7 @@ def quarantine_unroutable(
     limits: Limits = Limits(),
 ) -> Quarantine:
     """Quarantine a record as malformed without looking inside (the daemon's last resort)."""
-    value = record.value or b""
-    ctx = _Context(record=record, now=now, gateway_key=gateway_key, digest=crypto.sha256(value))
+    ctx = _Context(record=record, now=now, gateway_key=gateway_key)
     return _quarantine(ctx, ReasonCode.MALFORMED, reason)
 
 

@@ -130,7 +130,7 @@ def accept(
     attestation = delivered.attestation
     try:
         opened = envelope.open(
-            delivered.envelope_bytes,
+            delivered.envelope,  # parsed once, by verify_delivery
             registry=registry,
             recipient=me,
             decryption_keys=decryption_keys,
