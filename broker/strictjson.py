@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 import orjson
 
-__all__ = ["Reason", "StrictJSONError", "canonical", "loads"]
+__all__ = ["Reason", "StrictJSONError", "canonical", "encode", "loads"]
 
 #: why :func:`loads` refused its input
 Reason = Literal["utf-8", "syntax", "duplicate", "number", "depth", "unicode"]
@@ -110,6 +110,16 @@ def canonical(value: object, *, ascii_only: bool = False, allow_floats: bool = F
         encoder = _ASCII_ENCODER if ascii_only else _UTF8_ENCODER
         return encoder.encode(value).encode("utf-8")
     return "".join(encode(value, 0)).encode("utf-8")
+
+
+def encode(value: object) -> bytes:
+    """Some compact JSON encoding of a value :func:`loads` returned, for handing on to another
+    parser (pydantic's): not canonical, and not for signing or comparing. Any value JSON can
+    hold; others are a TypeError."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:  # an integer past 64 bits: the standard encoder has it
+        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -86,7 +86,7 @@ def parse_submission(data: bytes) -> Submission:
     ids = _ids(document.get("ids", {}), recipients)
     # Re-encode the already strictly parsed object (no duplicate key, no non-finite number):
     # the canonical-input parser applies the schema's remaining rules without parsing again.
-    encoded = json.dumps(message).encode("utf-8")
+    encoded = strictjson.encode(message)
     return Submission(recipients, parse_canonical_message(encoded, message), ids)
 
 

@@ -13,7 +13,6 @@ as any other kind of signature made with the same key.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -79,7 +78,7 @@ def parse_model(model: type[_Model], data: bytes, *, what: str) -> tuple[_Model,
     """
     raw = strict_json_loads(data, what=what)
     try:
-        return model.model_validate_json(json.dumps(raw)), raw
+        return model.model_validate_json(strictjson.encode(raw)), raw
     except ValidationError as exc:
         raise errors.RegistryError(f"{what} is malformed: {describe_validation(exc)}") from exc
 

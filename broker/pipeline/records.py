@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import enum
-import json
 import struct
 from typing import Annotated, Any, Literal, Protocol, TypeVar
 
@@ -133,7 +132,7 @@ def validate_object(
     """Validate a parsed JSON object into ``model``; the first problem becomes ``error``."""
     try:
         # JSON mode: the same coercions as reading the bytes (arrays become frozensets)
-        return model.model_validate_json(json.dumps(raw))
+        return model.model_validate_json(strictjson.encode(raw))
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(record)"

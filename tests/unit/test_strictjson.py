@@ -200,3 +200,14 @@ def test_canonical_is_byte_identical_to_the_standard_encoder(
     except UnicodeEncodeError:
         encoded = UnicodeEncodeError
     assert encoded == expected
+
+
+@given(_VALUE)
+def test_encode_is_json_that_loads_back_to_the_same_value(value: object) -> None:
+    """encode() is for another parser: any valid JSON of the value (floats exactly, integers
+    of any size), though not the canonical bytes."""
+    try:
+        encoded = strictjson.encode(value)
+    except (TypeError, UnicodeEncodeError):
+        return  # a lone surrogate (hypothesis text may hold one) has no UTF-8 form
+    assert repr(json.loads(encoded)) == repr(json.loads(json.dumps(value)))
