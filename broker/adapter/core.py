@@ -269,14 +269,17 @@ class Adapter:
             return [False] * len(batches)
         recorded = iter(self.journal.record_many(wanted, now=self.clock.now()))
         results: list[bool] = []
+        sealed = 0
         for _source, entries in batches:
             done = bool(entries) and next(recorded)
             results.append(done)
             if done:
                 for message_id, recipient, _, _ in entries:
                     self._sealed.inc(recipient=recipient)
-                    _log.info("view_sealed", message_id=message_id, recipient=recipient)
+                    _log.debug("view_sealed", message_id=message_id, recipient=recipient)
+                sealed += len(entries)
         if any(results):
+            _log.info("views_journalled", count=sealed)
             self.on_journalled()
         return results
 
@@ -366,6 +369,15 @@ class Adapter:
             if verdicts[index] != "conflict" and outcome.message_id not in shredded
         ]
         self._send_receipts(receipts)
+        _log.info(
+            "batch_stored",
+            records=len(frames),
+            stored=verdicts.count("stored"),
+            duplicates=verdicts.count("duplicate"),
+            rejected=verdicts.count("rejected"),
+            conflicts=verdicts.count("conflict"),
+            message_ids=[str(outcome.message_id) for _, outcome in accepted],
+        )
         return verdicts, deliveries
 
     def _verify(
@@ -401,15 +413,16 @@ class Adapter:
                 reason="a message id was reused for a different envelope",
             )
             return "conflict"
+        # Per message at DEBUG: store_many logs one INFO line for the batch.
         if verdict == "duplicate":
             self._replays.inc()
-            _log.info("duplicate_dropped", message_id=outcome.message_id, sender=outcome.sender)
+            _log.debug("duplicate_dropped", message_id=outcome.message_id, sender=outcome.sender)
         else:
             self._delivered.inc()
             self._end_to_end.observe(
                 max((outcome.received_at - outcome.header.created).total_seconds(), 0.0)
             )
-            _log.info("message_stored", message_id=outcome.message_id, sender=outcome.sender)
+            _log.debug("message_stored", message_id=outcome.message_id, sender=outcome.sender)
             if self.webhook is not None:
                 self.webhook.enqueue(
                     message_id=outcome.message_id,

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from broker.runtime import (
     Expiry,
     ExpiryReporter,
     Health,
+    HeapTrimmer,
     Metrics,
     StopSignal,
     certificate_expiries,
@@ -57,6 +59,7 @@ from broker.store import InboxStore
 from broker.transport.kafka import (
     Consumer,
     ConsumerSettings,
+    OutboundRecord,
     Producer,
     ProducerSettings,
     open_consumer,
@@ -65,12 +68,23 @@ from broker.transport.kafka import (
 from broker.transport.security import PLAINTEXT, ClientSecurity
 from broker.trust import HeldTrust
 
-__all__ = ["AdapterDaemon", "Connection", "build_adapter", "journal_path", "serve_config"]
+__all__ = [
+    "AdapterDaemon",
+    "Connection",
+    "build_adapter",
+    "journal_path",
+    "serve_config",
+    "spool_chunk",
+]
 
 _log = structlog.get_logger(__name__)
 _MAX_BACKOFF_S = 30.0
 _SEND_BATCH = 500
-_SPOOL_CHUNK = 8
+_RECEIVE_BATCH = 100
+#: spool files per call: from the smallest, grown while a backlog lasts so that one call
+#: (one journal transaction, one flush of the spool) takes about _SPOOL_CHUNK_BUDGET_S
+_SPOOL_CHUNK_MIN, _SPOOL_CHUNK_MAX = 8, 128
+_SPOOL_CHUNK_BUDGET_S = 0.05
 #: How long the broker may hold an empty fetch. Some brokers (the embedded one among them)
 #: answer a waiting fetch only when this expires, not when a record arrives, so it bounds the
 #: latency of every hop; an idle consumer pays with a few more small requests per second.
@@ -280,19 +294,23 @@ class AdapterDaemon:
         return True
 
     async def _receive_loop(self, consumer: Consumer, stop: StopSignal) -> None:
+        trimmer = HeapTrimmer()
         while not stop.is_set():
             if self._paused_for_registry():
                 if await stop.sleep(1.0):
                     return
                 continue
             try:
-                records = await consumer.fetch(timeout_ms=self._fetch_timeout_ms, max_records=100)
+                records = await consumer.fetch(
+                    timeout_ms=self._fetch_timeout_ms, max_records=_RECEIVE_BATCH
+                )
             except errors.TransportError as exc:
                 _log.warning("fetch_failed", error=str(exc))
                 if await stop.sleep(1.0):
                     return
                 continue
             if not records:
+                trimmer.batch_done(0, full=False)
                 continue
             # One inbox transaction and one receipt-journal transaction for the whole batch;
             # the delivery files, a flush each, are written in a thread meanwhile the spool
@@ -314,6 +332,7 @@ class AdapterDaemon:
                 _log.warning("commit_failed", error=str(exc), note="records will be redelivered")
                 continue
             self._committed.inc(len(records))
+            trimmer.batch_done(len(records), full=len(records) == _RECEIVE_BATCH)
             await self._notify()
 
     async def _send_loop(
@@ -334,28 +353,27 @@ class AdapterDaemon:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=1.0)
                 continue
-            results = await asyncio.gather(
-                *(
-                    producer.send(
+            # One batch handed to the producer, every ack awaited: an entry leaves the
+            # journal only once Kafka acknowledged it, and a send without a definite answer
+            # stays to be produced again with the same bytes.
+            results = await producer.send_many(
+                [
+                    OutboundRecord(
                         entry.topic,
                         entry.envelope,
                         key=entry.message_id.encode("ascii"),
-                        headers=[("xb-recipient", entry.recipient.encode("ascii"))],
+                        headers=(("xb-recipient", entry.recipient.encode("ascii")),),
                     )
                     for entry in entries
-                ),
-                return_exceptions=True,
+                ]
             )
             acknowledged: list[JournalEntry] = []
             positions: list[Acknowledged] = []
             ambiguous: list[MessageId] = []
-            unexpected: BaseException | None = None
             for entry, result in zip(entries, results, strict=True):
                 if isinstance(result, errors.TransportError):
                     ambiguous.append(entry.message_id)
                     _log.warning("send_ambiguous", message_id=entry.message_id, error=str(result))
-                elif isinstance(result, BaseException):
-                    unexpected = unexpected or result
                 else:
                     acknowledged.append(entry)
                     positions.append(
@@ -363,7 +381,7 @@ class AdapterDaemon:
                             entry.message_id, result.topic, result.partition, result.offset
                         )
                     )
-                    _log.info("envelope_sent", message_id=entry.message_id, offset=result.offset)
+                    _log.debug("envelope_sent", message_id=entry.message_id, offset=result.offset)
             # One transaction (one fsync) for the whole batch, not one per envelope.
             journal.acknowledge_many(positions, now=self.adapter.clock.now())
             journal.attempted_many(ambiguous)
@@ -373,8 +391,13 @@ class AdapterDaemon:
                 self.adapter.settle_sent(acknowledged)
             except errors.UsageError as exc:
                 _log.error("sent_copy_not_removed", error=str(exc))
-            if unexpected is not None:
-                raise unexpected
+            if acknowledged:
+                # the batch's one INFO line names every envelope Kafka acknowledged
+                _log.info(
+                    "envelopes_sent",
+                    count=len(acknowledged),
+                    message_ids=[entry.message_id for entry in acknowledged],
+                )
             for entry in acknowledged:
                 self._produced.inc(recipient=entry.recipient)
             self._retries.inc(len(ambiguous))
@@ -391,12 +414,16 @@ class AdapterDaemon:
     async def _spool_loop(self, stop: StopSignal) -> None:
         while not stop.is_set():
             try:
-                # A few files at a time, yielding in between: a burst is sealed while the
-                # sender already produces its first views and the receiver keeps going.
-                while (
-                    not self._paused_for_registry()
-                    and self.adapter.process_spool(limit=_SPOOL_CHUNK) >= _SPOOL_CHUNK
-                ):
+                # A chunk of files at a time, yielding in between: a burst is sealed while
+                # the sender already produces its first views and the receiver keeps going.
+                # Under a backlog the chunks grow to a time budget: each costs a journal
+                # transaction and a flush of the spool directory, whatever its size.
+                chunk = _SPOOL_CHUNK_MIN
+                while not self._paused_for_registry():
+                    started = time.monotonic()
+                    if self.adapter.process_spool(limit=chunk) < chunk:
+                        break
+                    chunk = spool_chunk(chunk, time.monotonic() - started)
                     await asyncio.sleep(0)
                     if stop.is_set():
                         return
@@ -421,6 +448,13 @@ class AdapterDaemon:
             self.report_expiries()
             if await stop.sleep(self._housekeeping_interval_s):
                 return
+
+
+def spool_chunk(previous: int, elapsed_s: float) -> int:
+    """How many spool files to take next, after ``previous`` took ``elapsed_s``: as many as
+    fit the time budget at that pace, at most doubling at once, within the bounds."""
+    fitting = int(_SPOOL_CHUNK_BUDGET_S * previous / elapsed_s) if elapsed_s > 0 else previous * 2
+    return max(_SPOOL_CHUNK_MIN, min(_SPOOL_CHUNK_MAX, previous * 2, fitting))
 
 
 async def serve_config(

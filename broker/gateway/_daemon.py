@@ -27,7 +27,7 @@ import contextlib
 import datetime as dt
 import sqlite3
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
@@ -43,7 +43,7 @@ from broker.config import (
     quarantine_topic,
 )
 from broker.gateway._checkpoints import CheckpointerStatus, checkpoint_audit_log
-from broker.gateway._output import Sender, all_acknowledged, open_output
+from broker.gateway._output import all_acknowledged, open_output
 from broker.gateway._refusals import RefusalAudits
 from broker.gateway._trust import TrustState, load_gateway_key
 from broker.ids import KeyId
@@ -64,6 +64,7 @@ from broker.runtime import (
     AccordReporter,
     ExpiryReporter,
     Health,
+    HeapTrimmer,
     Metrics,
     StopSignal,
     bind_ids,
@@ -78,7 +79,7 @@ from broker.store import DedupStore, DedupVerdict
 from broker.transport.kafka import (
     Consumer,
     ConsumerSettings,
-    Delivery,
+    OutboundRecord,
     Producer,
     ProducerSettings,
     Record,
@@ -196,16 +197,14 @@ class _Gateway:
             expiries = registry_expiries(self.trust.registry, own=own)
             self.expiry.observe([*expiries, *self.certificates], now=now)
 
-    def act_sends(
-        self, producer: Sender, acts: Sequence[Act], now: dt.datetime
-    ) -> list[Awaitable[Delivery]]:
+    def act_sends(self, acts: Sequence[Act], now: dt.datetime) -> list[OutboundRecord]:
         """The audit record of each signed act (suspension, resumption, termination) applied."""
         topic = audit_topic(self.prefix)
         sends = []
         for act in acts:
             value = audit_accord_act(act, gateway_key=self.gateway_key, now=now).to_bytes()
             self.written.add(leaf_hash(value))
-            sends.append(producer.send(topic, value, key=act.accord.encode("ascii")))
+            sends.append(OutboundRecord(topic, value, key=act.accord.encode("ascii")))
         return sends
 
     def topics(self) -> list[str]:
@@ -276,15 +275,17 @@ class _Gateway:
         )
 
     def _log_outcome(self, outcome: GatewayOutcome) -> None:
+        # Routine outcomes are DEBUG: at INFO one line per batch (batch_routed) says what a
+        # batch did; a line per record cost more than deciding it. Quarantines stay WARNING.
         if isinstance(outcome, Duplicate):
             key = outcome.dedup_key
-            _log.info("duplicate_skipped", message_id=key.message_id, recipient=key.recipient)
+            _log.debug("duplicate_skipped", message_id=key.message_id, recipient=key.recipient)
             return
         audit = outcome.audit
         # The ids go straight into the one line (cheaper per record than binding them).
         ids = {"message_id": audit.message_id, "sender": audit.sender, "recipient": audit.recipient}
         if isinstance(outcome, Deliver):
-            _log.info("delivered", inbox=outcome.topic, rule_ids=list(audit.rule_ids), **ids)
+            _log.debug("delivered", inbox=outcome.topic, rule_ids=list(audit.rule_ids), **ids)
         else:
             _log.warning(
                 "quarantined",
@@ -294,44 +295,54 @@ class _Gateway:
             )
 
     def sends(
-        self,
-        producer: Sender,
-        outcomes: Sequence[GatewayOutcome],
-        withheld: frozenset[int] = frozenset(),
-    ) -> list[Awaitable[Delivery]]:
+        self, outcomes: Sequence[GatewayOutcome], withheld: frozenset[int] = frozenset()
+    ) -> list[OutboundRecord]:
         """Every record the outcomes produce; ``withheld`` refusals get no audit record of
         their own (an hourly summary counts them)."""
         audit, quarantine = audit_topic(self.prefix), quarantine_topic(self.prefix)
-        sends: list[Awaitable[Delivery]] = []
+        sends: list[OutboundRecord] = []
         for index, outcome in enumerate(outcomes):
             if isinstance(outcome, Duplicate):
                 continue
             key = None if outcome.audit.message_id is None else outcome.audit.message_id.encode()
             if isinstance(outcome, Deliver):
-                sends.append(producer.send(outcome.topic, outcome.frame, key=key))
+                sends.append(OutboundRecord(outcome.topic, outcome.frame, key=key))
             else:
                 record = outcome.record
-                sends.append(producer.send(quarantine, record.to_bytes(), key=record.id.encode()))
+                sends.append(OutboundRecord(quarantine, record.to_bytes(), key=record.id.encode()))
                 if index in withheld:
                     continue
             audit_value = outcome.audit.to_bytes()
             # noted before it is produced, so the checkpointer never reads it back first
             self.written.add(leaf_hash(audit_value))
-            sends.append(producer.send(audit, audit_value, key=key))
+            sends.append(OutboundRecord(audit, audit_value, key=key))
         return sends
 
-    def count(self, outcomes: Sequence[GatewayOutcome]) -> None:
+    def count(self, outcomes: Sequence[GatewayOutcome], *, started: float) -> None:
+        """Count a committed batch's outcomes, and log the batch's one INFO line."""
         m = self.metrics
+        delivered = duplicates = 0
         for outcome in outcomes:
             m.decisions.inc()
             if isinstance(outcome, Deliver):
+                delivered += 1
                 m.delivered.inc(recipient=outcome.dedup_key.recipient)
             elif isinstance(outcome, Duplicate):
+                duplicates += 1
                 m.duplicates.inc()
             else:
                 m.quarantined.inc(reason_code=str(outcome.reason_code))
                 if outcome.reason_code == "replay_conflict":
                     m.conflicts.inc()
+        if outcomes:
+            _log.info(
+                "batch_routed",
+                records=len(outcomes),
+                delivered=delivered,
+                quarantined=len(outcomes) - delivered - duplicates,
+                duplicates=duplicates,
+                seconds=round(time.monotonic() - started, 4),
+            )
 
     async def process(
         self, consumer: Consumer, producer: Producer | TransactionalProducer, records: list[Record]
@@ -339,7 +350,7 @@ class _Gateway:
         """Decide a batch and produce what it says, as one transaction where the engine has
         them; with no records, write what is due (the audit records of signed acts applied,
         refusal summaries)."""
-        now = self.clock.now()
+        now, started = self.clock.now(), time.monotonic()
         txn = producer if isinstance(producer, TransactionalProducer) else None
         # Every act applied so far is audited ahead of the batch decided under it: no await
         # comes between taking them and deciding, so a reload cannot slip one in between.
@@ -348,18 +359,18 @@ class _Gateway:
         try:
             if txn is not None:
                 await txn.begin()
-            sends = self.act_sends(producer, acts, now)
+            sends = self.act_sends(acts, now)
             outcomes = self.decide(records, now)
             withheld = self.refusals.withhold(records, outcomes, now=now)
             summaries, closed = self.refusals.due(now=now)
-            sends += self.sends(producer, outcomes, withheld)
+            sends += self.sends(outcomes, withheld)
             topic = audit_topic(self.prefix)
             for summary in summaries:
                 value = summary.to_bytes()
                 self.written.add(leaf_hash(value))
-                sends.append(producer.send(topic, value))
+                sends.append(OutboundRecord(topic, value))
             self.refusals.forget(closed)
-            await all_acknowledged(sends)
+            await all_acknowledged(producer, sends)
             if txn is not None:
                 if records:
                     await txn.commit_offsets(records, group_id=self.config.gateway_group_id)
@@ -380,7 +391,7 @@ class _Gateway:
             self.trust.confirm_acts_audited()
         if txn is None and records:
             await consumer.commit(records)
-        self.count(outcomes)
+        self.count(outcomes, started=started)
         if time.monotonic() - self.last_prune > _PRUNE_EVERY_S:
             self.last_prune = time.monotonic()
             self.dedup.prune(now)
@@ -523,6 +534,7 @@ async def _consume(
 ) -> None:
     resubscribe.clear()
     topics = gateway.topics()
+    trimmer = HeapTrimmer()
     async with open_consumer(settings, topics) as consumer:
         _report_ready(health, gateway)
         _log.info("gateway_consuming", topics=topics, group=settings.group_id)
@@ -543,6 +555,7 @@ async def _consume(
             due = gateway.trust.applied_acts or gateway.refusals.any_due(now=gateway.clock.now())
             if records or due:
                 await gateway.process(consumer, producer, records)
+            trimmer.batch_done(len(records), full=len(records) == _MAX_BATCH)
         if stop.is_set():
             health.set_draining()
 

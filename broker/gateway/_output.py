@@ -3,16 +3,22 @@ per batch where the engine has transactions (``KafkaSettings.capabilities``)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import re
 import socket
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from broker.config import GatewayConfig
-from broker.transport.kafka import Delivery, Producer, ProducerSettings, open_producer
+from broker.errors import TransportError
+from broker.transport.kafka import (
+    Delivery,
+    OutboundRecord,
+    Producer,
+    ProducerSettings,
+    open_producer,
+)
 from broker.transport.transactions import TransactionalProducer, open_transactional_producer
 
 __all__ = ["Sender", "all_acknowledged", "open_output", "transactional_id"]
@@ -21,14 +27,9 @@ __all__ = ["Sender", "all_acknowledged", "open_output", "transactional_id"]
 class Sender(Protocol):
     """What a batch's output needs of a producer, plain or transactional."""
 
-    def send(
-        self,
-        topic: str,
-        value: bytes | None,
-        *,
-        key: bytes | None = None,
-        headers: Sequence[tuple[str, bytes]] = (),
-    ) -> Awaitable[Delivery]: ...
+    async def send_many(
+        self, records: Sequence[OutboundRecord]
+    ) -> list[Delivery | TransportError]: ...
 
 
 def transactional_id(config: GatewayConfig) -> str:
@@ -58,10 +59,12 @@ async def open_output(
             yield plain
 
 
-async def all_acknowledged(sends: Sequence[Awaitable[Delivery]]) -> None:
-    """Wait for every send, even after one failed, so no produce is still in flight when the
-    batch is rolled back and read again; then raise the first failure."""
-    results = await asyncio.gather(*sends, return_exceptions=True)
-    failures = [r for r in results if isinstance(r, BaseException)]
+async def all_acknowledged(producer: Sender, records: Sequence[OutboundRecord]) -> None:
+    """Send the batch's records and wait for every ack, even after one failed, so no produce
+    is still in flight when the batch is rolled back and read again; then raise the first
+    failure."""
+    if not records:
+        return
+    failures = [r for r in await producer.send_many(records) if isinstance(r, TransportError)]
     if failures:
         raise failures[0]

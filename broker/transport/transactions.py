@@ -21,8 +21,15 @@ from typing import Any, Final
 
 import aiokafka
 
-from broker.errors import UsageError
-from broker.transport.kafka import Delivery, ProducerSettings, Record, _transport_errors
+from broker.errors import TransportError, UsageError
+from broker.transport.kafka import (
+    Delivery,
+    OutboundRecord,
+    ProducerSettings,
+    Record,
+    _send_batch,
+    _transport_errors,
+)
 
 __all__ = ["TransactionalProducer", "open_transactional_producer"]
 
@@ -66,6 +73,10 @@ class TransactionalProducer:
                 topic, value=value, key=key, headers=list(headers) or None
             )
         return Delivery(topic=metadata.topic, partition=metadata.partition, offset=metadata.offset)
+
+    async def send_many(self, records: Sequence[OutboundRecord]) -> list[Delivery | TransportError]:
+        """Send a batch inside the open transaction; one Delivery or TransportError each."""
+        return await _send_batch(self._client, records, what="sending in a transaction")
 
     async def commit_offsets(self, records: Iterable[Record], *, group_id: str) -> None:
         """Make the group's position past ``records`` part of the open transaction."""

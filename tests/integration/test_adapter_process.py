@@ -158,7 +158,7 @@ def test_the_adapter_process_sends_from_its_spool_and_drains(
             check=False,
         )
         assert sent.returncode == 0, sent.stderr
-        logged = _until(lines, "envelope_sent")
+        logged = _until(lines, "envelopes_sent")
         process.send_signal(signal.SIGTERM)
         _until(lines, "adapter_stopped")
         assert process.wait(timeout=60) == 0
@@ -173,7 +173,7 @@ def test_the_adapter_process_sends_from_its_spool_and_drains(
     assert dict(record.headers) == {"xb-recipient": b"RS"}
     assert record.value is not None
     header = envelope.parse(record.value).header
-    assert header.message_id == logged["message_id"]
+    assert logged["message_ids"] == [header.message_id]
     assert record.key == header.message_id.encode()
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from broker.errors import TransportError
-from broker.transport.kafka import TopicSpec, create_topics, open_consumer, open_producer
+from broker.transport.kafka import (
+    Delivery,
+    OutboundRecord,
+    TopicSpec,
+    create_topics,
+    open_consumer,
+    open_producer,
+)
 from broker.transport.probe import answers_api_versions
 from broker.transport.selfcheck import round_trip
 from broker.transport.testing import KafkaUnderTest
@@ -40,6 +47,24 @@ async def test_records_come_back_with_keys_headers_and_offsets(kafka: KafkaUnder
         await reader.commit(records)
     assert [(r.key, r.value, r.headers) for r in records] == sent
     assert [(r.partition, r.offset) for r in records] == [(0, 0), (0, 1), (0, 2)]
+
+
+async def test_a_batch_is_acknowledged_record_by_record_in_order(kafka: KafkaUnderTest) -> None:
+    """send_many hands a whole batch over at once and answers each record with where it was
+    stored (acks=all); a record for a topic that cannot take it is that record's
+    TransportError, and the records around it are still acknowledged."""
+    topic = kafka.topic("batch")
+    await create_topics(kafka.bootstrap, [TopicSpec(topic, partitions=1)])
+    batch = [OutboundRecord(topic, b"v%d" % i, key=b"k%d" % i) for i in range(200)]
+    oversized = OutboundRecord(topic, b"x" * (kafka.producer_settings().max_request_size + 1))
+    async with open_producer(kafka.producer_settings()) as producer:
+        results = await producer.send_many([*batch[:100], oversized, *batch[100:]])
+    assert isinstance(results[100], TransportError)
+    acknowledged = [r for r in results if isinstance(r, Delivery)]
+    assert [d.offset for d in acknowledged] == list(range(200))
+    async with open_consumer(kafka.consumer_settings(kafka.group("batch")), [topic]) as reader:
+        records = await reader.read(200, timeout_s=30)
+    assert [(r.key, r.value) for r in records] == [(b.key, b.value) for b in batch]
 
 
 async def test_creating_an_existing_topic_is_not_an_error(kafka: KafkaUnderTest) -> None:

@@ -17,6 +17,7 @@ from broker.adapter import (
     write_submission,
     write_submissions,
 )
+from broker.adapter.daemon import spool_chunk
 from broker.adapter.spool import MAX_SUBMISSION_BYTES
 from broker.schema import Classification, Purpose, message_bytes
 
@@ -201,3 +202,23 @@ def test_ambiguous_or_hostile_submission_bytes_are_refused(data: bytes, says: st
     """A submission is parsed as strictly as every other input: one clear SchemaError."""
     with pytest.raises(errors.SchemaError, match=says):
         parse_submission(data)
+
+
+@pytest.mark.parametrize(
+    ("previous", "elapsed_s", "expected"),
+    [
+        (8, 0.010, 16),  # fast: grows, but at most doubles at once
+        (64, 0.010, 128),
+        (128, 0.001, 128),  # never past the ceiling
+        (64, 0.050, 64),  # on budget: stays
+        (64, 0.200, 16),  # slow (a loaded machine): shrinks to fit the budget
+        (8, 1.000, 8),  # never below the floor
+        (8, 0.0, 16),  # a clock that did not move
+    ],
+)
+def test_spool_chunks_grow_under_a_backlog_and_fit_a_time_budget(
+    previous: int, elapsed_s: float, expected: int
+) -> None:
+    """A backlog is taken in larger chunks (each costs a journal transaction and a flush of
+    the spool however large), but no chunk holds the event loop much past its budget."""
+    assert spool_chunk(previous, elapsed_s) == expected

@@ -11,6 +11,7 @@ SURFACE = {
         "Consumer",
         "ConsumerSettings",
         "Delivery",
+        "OutboundRecord",
         "Producer",
         "ProducerSettings",
         "Record",
