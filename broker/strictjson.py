@@ -18,9 +18,12 @@ anything the fast path cannot vouch for. So the fast path only ever gives the sa
 :func:`loads` takes orjson's value only when no key was dropped as a duplicate (counted
 through the colons, which a ``\\u003a`` escape could hide, so such input goes the slow way),
 no integer was too long for it to keep exact, no nesting comes near ``max_depth`` and, with
-``allow_floats`` false, no number has a fraction or exponent; :func:`canonical` uses orjson
-only for values without floats (it spells floats and NaN differently). Every refusal, and its
-wording, comes from the standard-library path.
+``allow_floats`` false, no number has a fraction or exponent; :func:`canonical` takes orjson's
+bytes only when they hold no float (orjson spells floats differently, and NaN as null) and
+nothing but plain JSON types went in. One difference remains where the standard encoder
+refuses: with ``allow_floats``, where no walk of the value checks its types, orjson encodes a
+UUID or an enum as a string; every caller passes decoded JSON or a model dumped in JSON mode,
+which hold neither. Every refusal, and its wording, comes from the standard-library path.
 """
 
 from __future__ import annotations
@@ -92,19 +95,19 @@ def canonical(value: object, *, ascii_only: bool = False, allow_floats: bool = F
     TypeError; NaN and Infinity are a ValueError; with ``ascii_only`` false a lone surrogate
     is a UnicodeEncodeError (a ValueError).
     """
-    kind = _kind(value)
-    if kind == _FLOAT and not allow_floats:
-        raise TypeError("canonical JSON has no floats")
-    if kind == _PLAIN:
-        try:
-            # keys sorted by code point (the order of their UTF-8 bytes), compact, raw UTF-8
-            encoded = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-        except orjson.JSONEncodeError:
-            pass  # e.g. an integer past 64 bits, a non-string key: the standard path decides
-        else:
-            # the ASCII form also escapes DEL, which orjson writes raw
-            if not ascii_only or (encoded.isascii() and b"\x7f" not in encoded):
-                return encoded
+    if allow_floats:
+        # No walk of the value first (it cost more than the encoding it saves): orjson's
+        # bytes are taken unless they hold a number with a fraction or an exponent (orjson
+        # spells floats otherwise) or a null (where orjson would have written NaN).
+        encoded = _fast_canonical(value, ascii_only=ascii_only)
+        if encoded is not None and b"null" not in encoded and not _FLOAT_TOKEN.search(encoded):
+            return encoded
+    else:
+        kind = _kind(value)
+        if kind == _FLOAT:
+            raise TypeError("canonical JSON has no floats")
+        if kind == _PLAIN and (encoded := _fast_canonical(value, ascii_only=ascii_only)):
+            return encoded
     encode = _ENCODE_ASCII if ascii_only else _ENCODE_UTF8
     if encode is None:  # no C accelerator: the same bytes, more slowly
         encoder = _ASCII_ENCODER if ascii_only else _UTF8_ENCODER
@@ -114,12 +117,26 @@ def canonical(value: object, *, ascii_only: bool = False, allow_floats: bool = F
 
 def encode(value: object) -> bytes:
     """Some compact JSON encoding of a value :func:`loads` returned, for handing on to another
-    parser (pydantic's): not canonical, and not for signing or comparing. Any value JSON can
-    hold; others are a TypeError."""
+    parser (pydantic's): not canonical, and not for signing or comparing. Such a value holds
+    no NaN or infinity (orjson would write them as null); another type is a TypeError."""
     try:
         return orjson.dumps(value)
     except orjson.JSONEncodeError:  # an integer past 64 bits: the standard encoder has it
         return json.dumps(value, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def _fast_canonical(value: object, *, ascii_only: bool) -> bytes | None:
+    """orjson's canonical bytes of ``value``, or None where the standard encoder must decide
+    (an integer past 64 bits, a key that is not a string, a datetime, a lone surrogate...)."""
+    try:
+        # keys sorted by code point (the order of their UTF-8 bytes), compact, raw UTF-8
+        encoded = orjson.dumps(value, option=_CANONICAL_OPTIONS)
+    except orjson.JSONEncodeError:
+        return None
+    # the ASCII form also escapes DEL, which orjson writes raw
+    if ascii_only and not (encoded.isascii() and b"\x7f" not in encoded):
+        return None
+    return encoded
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -169,6 +186,12 @@ def _check(value: object, *, max_depth: int, strings: bool) -> None:
 
 
 _PLAIN, _FLOAT, _OTHER = "plain", "float", "other"
+_CANONICAL_OPTIONS = (
+    orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+#: a number with a fraction or an exponent in orjson's compact output; a string that looks
+#: like one only sends the value the slow way
+_FLOAT_TOKEN = re.compile(rb"(?:^|[:,\[])-?[0-9]+[.eE]")
 
 
 def _kind(value: object) -> str:
@@ -179,7 +202,10 @@ def _kind(value: object) -> str:
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, str | int) or item is None:
+        cls = type(item)
+        if cls is str or cls is int or cls is bool or item is None:
+            continue  # the common leaves, told apart without isinstance
+        if isinstance(item, str | int):
             continue
         if isinstance(item, dict):
             stack.extend(item.values())
