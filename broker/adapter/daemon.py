@@ -82,7 +82,7 @@ _MAX_BACKOFF_S = 30.0
 _SEND_BATCH = 500
 _RECEIVE_BATCH = 100
 #: spool files per call: from the smallest, grown while a backlog lasts so that one call
-#: (one journal transaction, one flush of the spool) takes about _SPOOL_CHUNK_BUDGET_S
+#: (one journal transaction, one flush of the spool) uses about _SPOOL_CHUNK_BUDGET_S of CPU
 _SPOOL_CHUNK_MIN, _SPOOL_CHUNK_MAX = 8, 128
 _SPOOL_CHUNK_BUDGET_S = 0.05
 #: How long the broker may hold an empty fetch. Some brokers (the embedded one among them)
@@ -416,14 +416,16 @@ class AdapterDaemon:
             try:
                 # A chunk of files at a time, yielding in between: a burst is sealed while
                 # the sender already produces its first views and the receiver keeps going.
-                # Under a backlog the chunks grow to a time budget: each costs a journal
-                # transaction and a flush of the spool directory, whatever its size.
+                # Under a backlog the chunks grow to a budget of this thread's CPU time:
+                # each costs a journal transaction and a flush of the spool directory,
+                # whatever its size. (CPU, not wall time: on a machine short of CPU or of
+                # disk, waiting would keep the chunks small, and the flushes many.)
                 chunk = _SPOOL_CHUNK_MIN
                 while not self._paused_for_registry():
-                    started = time.monotonic()
+                    started = time.thread_time()
                     if self.adapter.process_spool(limit=chunk) < chunk:
                         break
-                    chunk = spool_chunk(chunk, time.monotonic() - started)
+                    chunk = spool_chunk(chunk, time.thread_time() - started)
                     await asyncio.sleep(0)
                     if stop.is_set():
                         return
@@ -451,8 +453,8 @@ class AdapterDaemon:
 
 
 def spool_chunk(previous: int, elapsed_s: float) -> int:
-    """How many spool files to take next, after ``previous`` took ``elapsed_s``: as many as
-    fit the time budget at that pace, at most doubling at once, within the bounds."""
+    """How many spool files to take next, after ``previous`` took ``elapsed_s`` of CPU: as
+    many as fit the budget at that pace, at most doubling at once, within the bounds."""
     fitting = int(_SPOOL_CHUNK_BUDGET_S * previous / elapsed_s) if elapsed_s > 0 else previous * 2
     return max(_SPOOL_CHUNK_MIN, min(_SPOOL_CHUNK_MAX, previous * 2, fitting))
 
