@@ -130,10 +130,9 @@ def clear(
         raise errors.UsageError("now must be a timezone-aware datetime")
     lifetime = _lifetime(message, now=now, ttl=ttl)
     outcomes: list[Cleared | Refused] = []
-    # Recipients whose accords redact nothing share the message itself as their view: its
-    # labels are computed once for all of them, not once per recipient.
-    # (The view is kept in the entry so its id cannot be reused by another object meanwhile.)
-    labels_by_view: dict[int, tuple[Message, Labels]] = {}
+    # The message's labels, computed once for every recipient; a view that redaction left
+    # unchanged shares them, and a redacted one is labelled once, by decide_for_recipient.
+    full_labels: Labels | None = None
     for recipient in recipients:
         in_force = accords.get(recipient)
         if lifetime is None:
@@ -157,8 +156,16 @@ def clear(
         if in_force.halt is not None:
             outcomes.append(Refused(recipient, in_force.halt.code, (in_force.halt.reason,)))
             continue
+        if full_labels is None:
+            full_labels = labels_of(message)
         result = decide_for_recipient(
-            in_force.accord, message, sender, recipient, now=now, counters=counters
+            in_force.accord,
+            message,
+            sender,
+            recipient,
+            now=now,
+            counters=counters,
+            labels=full_labels,
         )
         if not result.decision.permits or result.view is None:
             code = result.decision.reason_code or ReasonCode.POLICY_DENIED
@@ -169,9 +176,7 @@ def clear(
             outcomes.append(key)
             continue
         view = result.view
-        known = labels_by_view.get(id(view))
-        labels = known[1] if known is not None else labels_of(view)
-        labels_by_view[id(view)] = (view, labels)
+        labels = result.labels if result.labels is not None else labels_of(view)
         outcomes.append(Cleared(recipient, view, labels, result.decision, in_force, *key, lifetime))
     return outcomes
 

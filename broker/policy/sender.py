@@ -16,7 +16,7 @@ from typing import NoReturn
 from broker.ids import PartnerCode
 from broker.policy.engine import Decision, Outcome, Request, evaluate, evaluate_content
 from broker.policy.model import Accord
-from broker.schema import Message, labels_of, redact
+from broker.schema import Labels, Message, labels_of, redact
 
 __all__ = ["RecipientView", "decide_for_recipient"]
 
@@ -27,6 +27,8 @@ class RecipientView:
 
     decision: Decision
     view: Message | None
+    #: the view's labels, as the gateway will read them (None when there is no view)
+    labels: Labels | None = None
 
     def __bool__(self) -> NoReturn:
         raise TypeError("a RecipientView is not a boolean; use .decision.permits")
@@ -40,16 +42,25 @@ def decide_for_recipient(
     *,
     now: dt.datetime,
     counters: Mapping[str, int],
+    labels: Labels | None = None,
 ) -> RecipientView:
-    """Decide on ``message`` for ``recipient`` and build the view they may receive."""
-    full = Request(labels=labels_of(message), sender=sender, recipient=recipient)
+    """Decide on ``message`` for ``recipient`` and build the view they may receive.
+
+    ``labels`` are the message's own (``labels_of(message)``) where the caller has them
+    already: one message sent to several recipients is walked once.
+    """
+    full = Request(
+        labels=labels_of(message) if labels is None else labels, sender=sender, recipient=recipient
+    )
     decision = evaluate_content(accord, full, now=now, counters=counters)
     if not decision.permits:
         return RecipientView(decision=decision, view=None)
     view = redact(message, decision.redact) if decision.redact else message
+    # redact() returns the message itself when it removed nothing: its labels are known
+    labels = full.labels if view is message else labels_of(view)
     as_gateway = evaluate(
         accord,
-        Request(labels=labels_of(view), sender=sender, recipient=recipient),
+        Request(labels=labels, sender=sender, recipient=recipient),
         now=now,
         counters=counters,
     )
@@ -63,4 +74,4 @@ def decide_for_recipient(
             ("the redacted view would still be refused by the gateway", *as_gateway.reasons),
         )
         return RecipientView(decision=refused, view=None)
-    return RecipientView(decision=decision, view=view)
+    return RecipientView(decision=decision, view=view, labels=labels)
