@@ -12,6 +12,7 @@ import pydantic
 
 from broker import cosign, errors, keys, policy
 from broker.cli import policy_acts
+from broker.cli.keys import key_passphrase
 from broker.clock import SystemClock
 from broker.ids import PartnerCode, partner_code
 from broker.runtime import EXPIRY_WARNING
@@ -221,7 +222,7 @@ def sign(
     """
     accord = policy.load_accord(accord_path)
     key = keys.load_signing_key(
-        key_path, passphrase=keys.read_passphrase(file=passphrase_file, env=passphrase_env)
+        key_path, passphrase=key_passphrase(passphrase_file, passphrase_env)
     )
     code = _partner(partner)
     now = _time(at_text) if at_text else SystemClock().now()

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from broker import errors, keys
-from broker.cli.keys import passphrase_options, reports_errors
+from broker.cli.keys import key_passphrase, passphrase_options, reports_errors
 from broker.clock import SystemClock, format_instant, utc
 from broker.ids import KeyId, PartnerCode, partner_code
 
@@ -154,7 +154,7 @@ def sign(
     """Add one root signature to DOCUMENT (root holders sign in turn). A key that is not one
     of DOCUMENT's roots is refused (exit 9), unless it is one of the --trusted registry's
     roots signing the rotation away from them."""
-    passphrase = keys.read_passphrase(file=passphrase_file, env=passphrase_env)
+    passphrase = key_passphrase(passphrase_file, passphrase_env)
     key = keys.load_signing_key(key_path, passphrase=passphrase)
     draft = _load(document)
     key_id = key.public_key().key_id
