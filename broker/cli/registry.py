@@ -201,6 +201,28 @@ def verify(document: Path, trusted: Path | None) -> None:
     )
 
 
+@group.command(name="diff")
+@click.argument("old", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("new", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@reports_errors
+def diff(old: Path, new: Path) -> None:
+    """Say what signing NEW changes against OLD (the version in force): partners, keys,
+    validity windows, revocations, roots, threshold and expiry; grants of trust first. Then
+    whether NEW verifies against OLD as the daemons will check it. Review before `sign`."""
+    old_data, new_data = _read(old), _read(new)
+    before = keys.RegistryDraft.from_bytes(old_data).unverified_registry
+    after = keys.RegistryDraft.from_bytes(new_data).unverified_registry
+    changes = keys.diff_registries(before, after)
+    click.echo(f"version {before.version} -> {after.version}: {len(changes)} changes")
+    for change in changes:
+        click.echo(f"  {change}")
+    try:
+        keys.verify_registry(new_data, trusted=before, now=SystemClock().now())
+        click.echo(f"{new} verifies against {old} now")
+    except errors.RegistryError as exc:
+        click.echo(f"{new} does not verify against {old} yet: {exc}")
+
+
 @group.command(name="show")
 @click.argument("document", type=_DOCUMENT)
 @reports_errors
