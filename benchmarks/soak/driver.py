@@ -2,10 +2,11 @@
 the client history, inject duplicate records, and run the history checker at the end.
 
 The driver only uses what an agency has: the spool directory (``incoming/`` -> ``sent/`` or
-``rejected/`` with ``.reason`` files), the daemons' ``/metrics``, and Kafka topics. A file in
-``sent/`` means the adapter journalled its sealed views durably: the driver logs ``ok`` then,
-and before the final check waits for the adapter's journal to be empty (every view acked by
-Kafka), so the acked set is at least as large as the Kafka-acknowledged one.
+``rejected/`` with ``.reason`` files), the daemons' ``/metrics``, and Kafka topics. A file that
+left ``incoming/`` for anywhere but ``rejected/`` means the adapter journalled its sealed views
+durably (its ``sent/`` copy is deleted once Kafka acknowledged them): the driver logs ``ok``
+then, and before the final check waits for the adapter's journal to be empty (every view acked
+by Kafka), so the acked set is at least as large as the Kafka-acknowledged one.
 """
 
 from __future__ import annotations
@@ -129,13 +130,15 @@ class SpoolDriver:
         are still waiting."""
         if not self._waiting:
             return 0
-        # One existence check per waiting file: listing sent/ instead would cost as much as
-        # everything ever sent, on every poll.
+        # One existence check per waiting file: listing a directory instead would cost as much
+        # as everything ever sent, on every poll. A file the adapter handled has left
+        # incoming/ (renamed, its .reason files written first); the one in sent/ is deleted
+        # once Kafka acknowledged its views, so leaving incoming/ for anywhere but rejected/
+        # is what says it was sealed.
         now = time.time()
-        sent = {n for n in self._waiting if os.path.exists(self.spool.sent / n)}
-        rejected = {
-            n for n in self._waiting if n not in sent and os.path.exists(self.spool.rejected / n)
-        }
+        handled = {n for n in self._waiting if not os.path.exists(self.spool.incoming / n)}
+        rejected = {n for n in handled if os.path.exists(self.spool.rejected / n)}
+        sent = handled - rejected
         for name in [n for n in self._waiting if n in sent or n in rejected]:
             key, recipients = self._waiting.pop(name)
             if name in sent:

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from broker import envelope, errors, keys, schema
-from broker.cli.keys import passphrase_options, reports_errors
+from broker.cli.keys import key_passphrase, passphrase_options, reports_errors
 from broker.clock import SystemClock
 from broker.envelope._header import parse_time
 from broker.ids import AccordId, CaseId, PartnerCode, partner_code
@@ -93,7 +93,7 @@ def seal_command(
     now = SystemClock().now()
     registry = _registry(registry_path, now=now)
     message = schema.parse_message(_read(message_file))
-    passphrase = keys.read_passphrase(file=passphrase_file, env=passphrase_env)
+    passphrase = key_passphrase(passphrase_file, passphrase_env)
     signing_key = keys.load_signing_key(key_path, passphrase=passphrase)
     # Refuse early if our own key is not the registered, valid one: receivers would refuse.
     registry.signing_key(sender, signing_key.public_key().key_id, at=now)
@@ -138,7 +138,7 @@ def open_command(
     """Verify and decrypt ENVELOPE_FILE; write the message only if every check passed."""
     now = SystemClock().now()
     registry = _registry(registry_path, now=now)
-    passphrase = keys.read_passphrase(file=passphrase_file, env=passphrase_env)
+    passphrase = key_passphrase(passphrase_file, passphrase_env)
     loaded = [keys.load_decryption_key(path, passphrase=passphrase) for path in key_paths]
     opened = envelope.open(
         _read(envelope_file),

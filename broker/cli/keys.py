@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -19,7 +21,7 @@ from broker.cli import _app
 from broker.clock import SystemClock, format_instant
 from broker.ids import PartnerCode, partner_code
 
-__all__ = ["group", "passphrase_options"]
+__all__ = ["group", "key_passphrase", "passphrase_options"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -56,6 +58,23 @@ def passphrase_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
+def key_passphrase(file: Path | None, env: str, *, new: bool = False) -> bytes:
+    """The key passphrase from ``--passphrase-file``, else ``--passphrase-env``'s variable,
+    else, on a terminal, typed at a prompt that does not echo it (twice for a new key, so a
+    typo cannot lock a key away). Without any of them: a UsageError naming the three ways."""
+    if file is not None or os.environ.get(env) or not sys.stdin.isatty():
+        return keys.read_passphrase(file=file, env=env)
+    typed: str = click.prompt(
+        "Passphrase for the new key files" if new else "Key passphrase",
+        hide_input=True,
+        confirmation_prompt=new,
+        err=True,
+    )
+    if not typed:
+        raise errors.UsageError("an empty passphrase protects nothing")
+    return typed.encode("utf-8")
+
+
 def _partner(_ctx: click.Context, _param: click.Parameter, value: str) -> PartnerCode:
     try:
         return partner_code(value)
@@ -89,7 +108,7 @@ def generate(
 
     Writes OUT/<P>.card.json and OUT/<P>-<role>-<key id>.pem (encrypted, mode 0600).
     """
-    passphrase = keys.read_passphrase(file=passphrase_file, env=passphrase_env)
+    passphrase = key_passphrase(passphrase_file, passphrase_env, new=True)
     card_path = out_dir / f"{partner}.card.json"
     if card_path.exists():
         raise errors.UsageError(f"{card_path} exists; use `broker keys rotate` for new keys")
@@ -143,7 +162,7 @@ def rotate(
     passphrase_env: str,
 ) -> None:
     """New signing and encryption keys for PARTNER; the old ones end after the overlap."""
-    passphrase = keys.read_passphrase(file=passphrase_file, env=passphrase_env)
+    passphrase = key_passphrase(passphrase_file, passphrase_env, new=True)
     card_path = key_dir / f"{partner}.card.json"
     card = keys.PartnerCard.from_bytes(_read(card_path))
     if card.code != partner:
@@ -197,7 +216,7 @@ def generate_root(
     passphrase_env: str,
 ) -> None:
     """Create a root (or gateway, witness) signing key and its public key card."""
-    passphrase = keys.read_passphrase(file=passphrase_file, env=passphrase_env)
+    passphrase = key_passphrase(passphrase_file, passphrase_env, new=True)
     kinds: dict[str, keys.KeyKind] = {"root": "root", "gateway": "gateway", "witness": "witness"}
     is_root = kind == "root"
     card, key = keys.generate_service_key(

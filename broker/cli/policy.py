@@ -6,12 +6,14 @@ import datetime as dt
 import json
 import pathlib
 from typing import Any
+from xml.etree import ElementTree
 
 import click
 import pydantic
 
 from broker import cosign, errors, keys, policy
 from broker.cli import policy_acts
+from broker.cli.keys import key_passphrase
 from broker.clock import SystemClock
 from broker.ids import PartnerCode, partner_code
 from broker.runtime import EXPIRY_WARNING
@@ -56,27 +58,91 @@ def lint(files: tuple[pathlib.Path, ...]) -> None:
     type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path),
 )
 @click.option("--require-coverage", is_flag=True, help="Fail when a rule id has no case.")
-def test_cases(directory: pathlib.Path, require_coverage: bool) -> None:
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "junit"]),
+    default="text",
+    show_default=True,
+    help="json: one object per case file; junit: JUnit XML, for CI systems.",
+)
+def test_cases(directory: pathlib.Path, require_coverage: bool, output_format: str) -> None:
     """Run the accord fixture cases in DIRECTORY (default policies/tests) and report coverage."""
-    failures = total = gaps = 0
-    for path in policy.discover(directory):
-        report = policy.run_case_file(path)
-        click.echo(f"{path} ({report.accord.accord} v{report.accord.version})")
-        for result in report.results:
-            total += 1
-            mark = "PASS" if result.passed else "FAIL"
-            click.echo(f"  {mark} {result.name}")
-            for failure in result.failures:
-                failures += 1
-                click.echo(f"       {failure}")
-        if report.unexercised:
-            gaps += len(report.unexercised)
-            click.echo(f"  rules no case exercised: {', '.join(report.unexercised)}")
-    click.echo(f"{total} cases, {failures} failures, {gaps} rules without a case")
+    reports = [(path, policy.run_case_file(path)) for path in policy.discover(directory)]
+    failures = sum(len(r.failures) for _, report in reports for r in report.results)
+    total = sum(len(report.results) for _, report in reports)
+    gaps = sum(len(report.unexercised) for _, report in reports)
+    if output_format == "json":
+        click.echo(json.dumps([_case_file_json(path, report) for path, report in reports]))
+    elif output_format == "junit":
+        click.echo(_junit(reports, total=total, failures=failures))
+    else:
+        for path, report in reports:
+            click.echo(f"{path} ({report.accord.accord} v{report.accord.version})")
+            for result in report.results:
+                click.echo(f"  {'PASS' if result.passed else 'FAIL'} {result.name}")
+                for failure in result.failures:
+                    click.echo(f"       {failure}")
+            if report.unexercised:
+                click.echo(f"  rules no case exercised: {', '.join(report.unexercised)}")
+        click.echo(f"{total} cases, {failures} failures, {gaps} rules without a case")
     if failures:
         raise errors.PolicyError(f"{failures} accord test expectations failed")
     if require_coverage and gaps:
         raise errors.PolicyError(f"{gaps} rules have no test case")
+
+
+def _case_file_json(path: pathlib.Path, report: policy.FileReport) -> dict[str, object]:
+    return {
+        "file": str(path),
+        "accord": report.accord.accord,
+        "version": report.accord.version,
+        "cases": [
+            {"name": r.name, "passed": r.passed, "failures": list(r.failures)}
+            for r in report.results
+        ],
+        "rules_without_a_case": list(report.unexercised),
+    }
+
+
+def _junit(
+    reports: list[tuple[pathlib.Path, policy.FileReport]], *, total: int, failures: int
+) -> str:
+    """JUnit XML: one testsuite per case file, one testcase per case (a failing one carries
+    its failed expectations), a rule without a case as a skipped testcase."""
+    suites = ElementTree.Element(
+        "testsuites",
+        name="broker policy test",
+        tests=str(total + sum(len(r.unexercised) for _, r in reports)),
+        failures=str(failures),
+        skipped=str(sum(len(r.unexercised) for _, r in reports)),
+    )
+    for path, report in reports:
+        failed = sum(1 for r in report.results if not r.passed)
+        suite = ElementTree.SubElement(
+            suites,
+            "testsuite",
+            name=f"{report.accord.accord} v{report.accord.version}",
+            file=str(path),
+            tests=str(len(report.results) + len(report.unexercised)),
+            failures=str(failed),
+            skipped=str(len(report.unexercised)),
+        )
+        for result in report.results:
+            case = ElementTree.SubElement(
+                suite, "testcase", classname=report.accord.accord, name=result.name
+            )
+            if not result.passed:
+                failure = ElementTree.SubElement(
+                    case, "failure", message=result.failures[0], type="expectation"
+                )
+                failure.text = "\n".join(result.failures)
+        for rule in report.unexercised:
+            case = ElementTree.SubElement(
+                suite, "testcase", classname=report.accord.accord, name=f"rule {rule}"
+            )
+            ElementTree.SubElement(case, "skipped", message="no case exercises this rule")
+    return ElementTree.tostring(suites, encoding="unicode", xml_declaration=True)
 
 
 @group.command()
@@ -221,7 +287,7 @@ def sign(
     """
     accord = policy.load_accord(accord_path)
     key = keys.load_signing_key(
-        key_path, passphrase=keys.read_passphrase(file=passphrase_file, env=passphrase_env)
+        key_path, passphrase=key_passphrase(passphrase_file, passphrase_env)
     )
     code = _partner(partner)
     now = _time(at_text) if at_text else SystemClock().now()

@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from broker import errors, keys, policy
+from broker.cli.keys import key_passphrase
 from broker.clock import SystemClock
 from broker.ids import PartnerCode, partner_code
 from broker.trust.acts import ActKind, ActsFile, add_act, parse_acts_file
@@ -93,7 +94,7 @@ def _sign(
     except ValueError as exc:
         raise errors.UsageError(str(exc)) from exc
     key = keys.load_signing_key(
-        key_path, passphrase=keys.read_passphrase(file=passphrase_file, env=passphrase_env)
+        key_path, passphrase=key_passphrase(passphrase_file, passphrase_env)
     )
     now = SystemClock().now()
     if registry_path is not None:

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from broker import errors, keys
-from broker.cli.keys import passphrase_options, reports_errors
+from broker.cli.keys import key_passphrase, passphrase_options, reports_errors
 from broker.clock import SystemClock, format_instant, utc
 from broker.ids import KeyId, PartnerCode, partner_code
 
@@ -154,7 +154,7 @@ def sign(
     """Add one root signature to DOCUMENT (root holders sign in turn). A key that is not one
     of DOCUMENT's roots is refused (exit 9), unless it is one of the --trusted registry's
     roots signing the rotation away from them."""
-    passphrase = keys.read_passphrase(file=passphrase_file, env=passphrase_env)
+    passphrase = key_passphrase(passphrase_file, passphrase_env)
     key = keys.load_signing_key(key_path, passphrase=passphrase)
     draft = _load(document)
     key_id = key.public_key().key_id
@@ -199,6 +199,28 @@ def verify(document: Path, trusted: Path | None) -> None:
         f"(threshold {registry.root_threshold}), expires {_ts(registry.expires)}, "
         f"digest {registry.digest[:16]}"
     )
+
+
+@group.command(name="diff")
+@click.argument("old", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("new", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@reports_errors
+def diff(old: Path, new: Path) -> None:
+    """Say what signing NEW changes against OLD (the version in force): partners, keys,
+    validity windows, revocations, roots, threshold and expiry; grants of trust first. Then
+    whether NEW verifies against OLD as the daemons will check it. Review before `sign`."""
+    old_data, new_data = _read(old), _read(new)
+    before = keys.RegistryDraft.from_bytes(old_data).unverified_registry
+    after = keys.RegistryDraft.from_bytes(new_data).unverified_registry
+    changes = keys.diff_registries(before, after)
+    click.echo(f"version {before.version} -> {after.version}: {len(changes)} changes")
+    for change in changes:
+        click.echo(f"  {change}")
+    try:
+        keys.verify_registry(new_data, trusted=before, now=SystemClock().now())
+        click.echo(f"{new} verifies against {old} now")
+    except errors.RegistryError as exc:
+        click.echo(f"{new} does not verify against {old} yet: {exc}")
 
 
 @group.command(name="show")

@@ -3,7 +3,8 @@
 One :class:`Row` per view (a message to one recipient). The tracker learns what happened from
 what an operator can observe, cheaply enough to poll several times a second:
 
-- the sender's spool: ``sent/`` (sealed) or ``rejected/`` with the adapter's reason (refused);
+- the sender's spool: out of ``incoming/`` (sealed; the ``sent/`` copy goes once Kafka
+  acknowledged it) or into ``rejected/`` with the adapter's reason (refused);
 - the audit topic: the gateway's signed ``disclosure`` decisions (delivered);
 - the quarantine topic: what the gateway stopped, with its reason code (quarantined);
 - each running partner's delivery directory, written after the adapter stored the message in
@@ -247,7 +248,8 @@ class Tracker:
             reasons = _reasons(spool / "rejected" / f"{name}.reason")
             for row in rows:
                 self._move(row, Fate.REFUSED, reasons.get(row.recipient, "refused"))
-        elif (spool / "sent" / name).exists():
+        elif not (spool / "incoming" / name).exists():
+            # handled and not rejected: sealed (its sent/ copy goes once acknowledged)
             reasons = _reasons(spool / "sent" / f"{name}.reason")
             for row in rows:
                 if row.recipient in reasons:

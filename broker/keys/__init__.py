@@ -27,6 +27,7 @@ from broker.keys.cards import (
     generate_service_key,
     rotate_partner_keys,
 )
+from broker.keys.diff import RegistryChange, TrustEffect, diff_registries
 from broker.keys.document import RegistryDraft
 from broker.keys.registry import KeyRecord, KeyRole, Registry, RootKey
 from broker.keys.storage import (
@@ -51,10 +52,13 @@ __all__ = [
     "PartnerCard",
     "PartnerKeys",
     "Registry",
+    "RegistryChange",
     "RegistryDraft",
     "RootKey",
     "RotatedKeys",
+    "TrustEffect",
     "canonical_json",
+    "diff_registries",
     "format_timestamp",
     "generate_partner_keys",
     "generate_service_key",

@@ -72,15 +72,22 @@ def _reloads(federation: Federation) -> int:
     return federation.log_path(GATEWAY).read_text(errors="replace").count('"accords_reloaded"')
 
 
-def _send(federation: Federation, case_id: str, scratch: Path) -> Path:
-    """`broker send --to RS` from GB; the spool file it queued."""
+def _run_send(
+    federation: Federation, case_id: str, scratch: Path, *options: str
+) -> subprocess.CompletedProcess[str]:
     source = scratch / f"{case_id}.json"
     source.write_bytes(message_bytes(report(case_id)))
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "broker", "send", "--config", str(federation.config_path("GB")),
-         "--to", "RS", str(source)],
-        capture_output=True, text=True, check=True,
+         "--to", "RS", *options, str(source)],
+        capture_output=True, text=True, check=False,
     )  # fmt: skip
+
+
+def _send(federation: Federation, case_id: str, scratch: Path, *options: str) -> Path:
+    """`broker send --to RS` from GB; the spool file it queued."""
+    result = _run_send(federation, case_id, scratch, *options)
+    assert result.returncode == 0, result.stderr
     return Path(result.stdout.strip().rpartition(": ")[2])
 
 
@@ -104,8 +111,13 @@ def test_a_suspension_stops_every_flow_at_once_and_resuming_takes_both(
     assert "gb-rs act 1 suspend, signed by RS" in printed
     _sharing_everywhere(federation, 0.0)
 
-    # the sender refuses, naming the suspension
-    spooled = _send(federation, f"GB-ACT-{uuid.uuid4().hex[:6].upper()}", tmp_path)
+    # broker send refuses up front, naming the suspension, and queues nothing
+    refused = _run_send(federation, f"GB-ACT-{uuid.uuid4().hex[:6].upper()}", tmp_path)
+    assert refused.returncode == 10, refused.stdout + refused.stderr
+    assert "accord_suspended" in refused.stdout + refused.stderr
+
+    # queued past that check, GB's adapter refuses it, naming the suspension
+    spooled = _send(federation, f"GB-ACT-{uuid.uuid4().hex[:6].upper()}", tmp_path, "--no-precheck")
     reason = spooled.parent.parent / "rejected" / f"{spooled.name}.reason"
     text = wait_for(
         lambda: reason.read_text() if reason.exists() else None,

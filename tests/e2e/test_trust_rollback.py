@@ -93,7 +93,9 @@ def _await_reloads(federation: Federation, before: dict[str, int]) -> None:
 
 
 def _amber_refused_by_gb(federation: Federation, scratch: Path) -> str:
-    """`broker send` of a TLP:AMBER report from GB to RS; the refusal GB's adapter records."""
+    """`broker send` of a TLP:AMBER report from GB to RS; the refusal GB's adapter records
+    (queued past `broker send`'s own check, which reads the same accords, so that the daemon's
+    decision is the one under test)."""
     message = report(f"GB-TRUST-{uuid.uuid4().hex[:6].upper()}").model_copy(
         update={"tlp": TLP.AMBER}
     )
@@ -101,7 +103,7 @@ def _amber_refused_by_gb(federation: Federation, scratch: Path) -> str:
     source.write_bytes(message_bytes(message))
     result = subprocess.run(
         [sys.executable, "-m", "broker", "send", "--config", str(federation.config_path("GB")),
-         "--to", "RS", str(source)],
+         "--to", "RS", "--no-precheck", str(source)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     spooled = Path(result.stdout.strip().rpartition(": ")[2])

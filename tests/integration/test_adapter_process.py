@@ -168,7 +168,9 @@ def test_the_adapter_process_sends_from_its_spool_and_drains(
             process.wait()
         if process.stderr is not None:
             process.stderr.close()
-    assert list((tmp_path / "spool" / "sent").iterdir())
+    # handled: out of incoming/, and its plaintext copy gone once Kafka acknowledged the view
+    assert not list((tmp_path / "spool" / "incoming").iterdir())
+    assert not list((tmp_path / "spool" / "sent").glob("*.json"))
     record = asyncio.run(_first_record(kafka, outbox_topic(prefix, GB)))
     assert dict(record.headers) == {"xb-recipient": b"RS"}
     assert record.value is not None

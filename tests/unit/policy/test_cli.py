@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import pathlib
+from xml.etree import ElementTree
 
 import pytest
 from click.testing import CliRunner
@@ -306,3 +307,33 @@ def test_suspend_is_shown_by_verify_and_explain_and_resume_needs_both(
     act("resume", "RS")
     resumed = runner.invoke(cli, verify)
     assert resumed.exception is None, resumed.output
+
+
+def test_policy_test_writes_junit_and_json_for_ci_systems(tmp_path: pathlib.Path) -> None:
+    """A wrong expectation is a JUnit <failure> naming it, and the JSON says the same; the
+    exit status is the policy error's either way."""
+    cases = (POLICIES / "tests" / "gb-al.cases.yaml").read_text(encoding="utf-8")
+    cases = cases.replace("accord: ../gb-al.yaml", f"accord: {POLICIES / 'gb-al.yaml'}")
+    wrong = cases.replace("retention_days: 1095", "retention_days: 7", 1)
+    assert wrong != cases
+    (tmp_path / "gb-al.cases.yaml").write_text(wrong, encoding="utf-8")
+
+    junit = CliRunner().invoke(cli, ["policy", "test", str(tmp_path), "--format", "junit"])
+    assert isinstance(junit.exception, PolicyError), junit.output
+    root = ElementTree.fromstring(junit.output.encode())  # noqa: S314 - our own output
+    assert root.get("failures") == "1"
+    (suite,) = root.findall("testsuite")
+    assert suite.get("failures") == "1"
+    (failed,) = [case for case in suite.findall("testcase") if case.find("failure") is not None]
+    assert (
+        failed.get("name")
+        == "an Albanian small-boat sighting may be shared across UK law enforcement"
+    )
+    failure = failed.find("failure")
+    assert failure is not None
+    assert "retention" in (failure.text or "")
+
+    as_json = CliRunner().invoke(cli, ["policy", "test", str(tmp_path), "--format", "json"])
+    (report,) = json.loads(as_json.output)
+    assert report["accord"] == "gb-al"
+    assert [c["name"] for c in report["cases"] if not c["passed"]] == [failed.get("name")]
