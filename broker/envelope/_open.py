@@ -67,7 +67,7 @@ class ParsedEnvelope:
     ciphertext: bytes
     signature: bytes
     #: the whole envelope these parts were split from
-    data: bytes = dataclasses.field(default=b"", repr=False)
+    data: bytes = dataclasses.field(repr=False)
 
     __bool__ = _no_truth
 
