@@ -6,11 +6,22 @@ import sys
 from collections.abc import Sequence
 
 import click
+from rich.console import Console
 
 from broker import errors
 from broker import logging as broker_logging
 
-__all__ = ["configure_logging", "fail", "run"]
+__all__ = ["configure_logging", "console", "fail", "run"]
+
+#: width when the output is not a terminal: no id, digest or path is ever cut short in a pipe
+_PIPED_WIDTH = 10_000
+
+
+def console() -> Console:
+    """The console tables and styled lines are printed to: a terminal's own width, or, piped
+    or redirected, wide enough that nothing is truncated or wrapped (a table is only as wide
+    as its content)."""
+    return Console(width=None if sys.stdout.isatty() else _PIPED_WIDTH)
 
 
 def configure_logging(*, verbose: bool) -> None:

@@ -12,20 +12,20 @@ from pathlib import Path
 
 import click
 import structlog
-from rich.console import Console
 from rich.table import Table
 
 from broker import errors, keys, limits
 from broker import logging as broker_logging
 from broker.adapter import DeliveryDir, serve_config
 from broker.bounded import read_bounded
+from broker.cli._app import console
 from broker.clock import SystemClock, format_instant
 from broker.config import AdapterConfig, load_config, validate_partner
 from broker.crypto import AeadSealer
 from broker.runtime import StopSignal, route_library_logs, run
 from broker.schema import parse_message, stix
 from broker.schema.stix import StixSource
-from broker.store import InboxStore, Rejection
+from broker.store import InboxStore, Rejection, StoredMessage
 
 __all__ = ["adapter_group", "inbox_group", "open_inbox"]
 
@@ -86,13 +86,18 @@ def open_inbox(config_path: str) -> InboxStore:
 @inbox_group.command("list")
 @click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
 @click.option("--limit", default=1000, show_default=True, help="At most this many messages.")
-def list_command(config_path: str, limit: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def list_command(config_path: str, limit: int, as_json: bool) -> None:
     """List received messages, oldest first (metadata only; content stays encrypted)."""
     with open_inbox(config_path) as inbox:
         rows = inbox.list(limit=limit)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(_stored_document(row), ensure_ascii=False))
+        return
     table = Table(title=f"inbox: {len(rows)} message(s)")
     for column in ("received at", "message id", "sender", "type", "classification", "case id"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "message id")
     table.add_column("kept until (rule)")
     table.add_column("shredded?")
     for row in rows:
@@ -106,15 +111,32 @@ def list_command(config_path: str, limit: int) -> None:
             f"{row.retain_until:%Y-%m-%d} ({row.retention_rule or 'not recorded'})",
             row.shredded_at.strftime("%Y-%m-%d") if row.shredded_at else "no",
         )
-    Console().print(table)
+    console().print(table)
+
+
+def _stored_document(row: StoredMessage) -> dict[str, object]:
+    """What `inbox list --json` and `inbox search --json` print of one message."""
+    return {
+        "message_id": row.message_id,
+        "sender": row.sender,
+        "type": str(row.message_type),
+        "classification": str(row.labels.classification),
+        "case_id": row.case_id,
+        "received_at": row.received_at.isoformat(),
+        "retain_until": row.retain_until.isoformat(),
+        "retention_rule": row.retention_rule,
+        "shredded_at": None if row.shredded_at is None else row.shredded_at.isoformat(),
+    }
 
 
 @inbox_group.command("show")
 @click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
 @click.argument("message_id")
 def show_command(config_path: str, message_id: str) -> None:
-    """Print one verified message as JSON, with until when it is kept and which rule says so."""
+    """Print one verified message as JSON, with until when it is kept and which rule says so.
+    MESSAGE_ID may be any unique prefix of the id (8 characters at least)."""
     with open_inbox(config_path) as inbox:
+        message_id = inbox.resolve(message_id)
         meta = inbox.metadata(message_id)
         plaintext = inbox.get(message_id)
     document = {
@@ -168,17 +190,7 @@ def search_command(
         )
     if as_json:
         for row in rows:
-            click.echo(
-                json.dumps(
-                    {
-                        "message_id": row.message_id,
-                        "sender": row.sender,
-                        "type": str(row.message_type),
-                        "case_id": row.case_id,
-                        "received_at": row.received_at.isoformat(),
-                    }
-                )
-            )
+            click.echo(json.dumps(_stored_document(row), ensure_ascii=False))
         return
     table = Table(title=f"found: {len(rows)} message(s)")
     for column in ("received at", "message id", "sender", "type", "case id"):
@@ -191,7 +203,7 @@ def search_command(
             str(row.message_type),
             row.case_id or "",
         )
-    Console().print(table)
+    console().print(table)
 
 
 @inbox_group.command("export")
@@ -210,7 +222,13 @@ def search_command(
     multiple=True,
     help="Export these messages only (repeatable); default: every one not shredded.",
 )
-@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The bundle file to write.",
+)
 def export_command(
     config_path: str, output_format: str, message_ids: tuple[str, ...], out: Path
 ) -> None:
@@ -340,7 +358,7 @@ def rejected_list_command(config_path: str, limit: int, as_json: bool) -> None:
     if pruned:
         counts = ", ".join(f"{code} {count}" for code, count in pruned.items())
         table.caption = f"older refusals pruned (counted, not kept): {counts}"
-    Console().print(table)
+    console().print(table)
 
 
 @rejected_group.command("show")

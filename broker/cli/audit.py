@@ -123,7 +123,13 @@ def _connection(
     help="Accord files or directories of accord versions to embed (repeatable).",
 )
 @click.option("-o", "--out", type=_OUT, required=True, help="The bundle file to write.")
-@click.option("--quiet-seconds", type=click.FloatRange(0.5, 600), default=3.0, show_default=True)
+@click.option(
+    "--quiet-seconds",
+    type=click.FloatRange(0.5, 600),
+    default=3.0,
+    show_default=True,
+    help="The export ends once the topic has been this long without a new record.",
+)
 def export(
     bootstrap: str | None,
     config_path: pathlib.Path | None,

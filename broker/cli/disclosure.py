@@ -45,7 +45,13 @@ def _adapter_registry(config: AdapterConfig, *, now: dt.datetime) -> keys.Regist
 
 
 @click.command("disclose")
-@click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    envvar="BROKER_CONFIG",
+    help="The receiving adapter's YAML configuration (or set BROKER_CONFIG).",
+)
 @click.option(
     "--fields",
     required=True,
@@ -103,7 +109,13 @@ def disclosure_group() -> None:
 
 @disclosure_group.command("verify")
 @click.argument("bundle_file", type=_FILE)
-@click.option("--registry", "registry_path", required=True, type=_FILE)
+@click.option(
+    "--registry",
+    "registry_path",
+    required=True,
+    type=_FILE,
+    help="The signed partner registry the bundle is checked against.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of text.")
 @reports_errors
 def verify_command(bundle_file: Path, registry_path: Path, as_json: bool) -> None:

@@ -24,6 +24,7 @@ __all__ = ["group", "open_command", "seal_command"]
 
 _FILE = click.Path(dir_okay=False, exists=True, path_type=Path)
 _OUT = click.Path(dir_okay=False, path_type=Path)
+_REGISTRY_HELP = "The signed partner registry (its keys decide who signed and who may read)."
 
 
 def _partner(_ctx: click.Context, _param: click.Parameter, value: str) -> PartnerCode:
@@ -69,10 +70,16 @@ def _summary(header: envelope.VerifiedHeader) -> str:
 @click.option("--from", "sender", required=True, callback=_partner, help="Our partner code.")
 @click.option("--to", "recipient", required=True, callback=_partner, help="The recipient.")
 @click.option("--key", "key_path", required=True, type=_FILE, help="Our signing key (PEM).")
-@click.option("--registry", "registry_path", required=True, type=_FILE)
-@click.option("--accord-id", required=True)
+@click.option("--registry", "registry_path", required=True, type=_FILE, help=_REGISTRY_HELP)
+@click.option("--accord-id", required=True, help="The accord the envelope is sent under.")
 @click.option("--accord-digest", required=True, help="SHA-256 (hex) of the signed accord.")
-@click.option("--ttl-hours", type=click.IntRange(1, 720), default=168, show_default=True)
+@click.option(
+    "--ttl-hours",
+    type=click.IntRange(1, 720),
+    default=168,
+    show_default=True,
+    help="Hours until the envelope expires.",
+)
 @click.option("--out", type=_OUT, default=None, help="Envelope file (default: stdout).")
 @passphrase_options
 @reports_errors
@@ -122,7 +129,7 @@ def seal_command(
 @click.option(
     "--key", "key_paths", required=True, multiple=True, type=_FILE, help="Decryption key(s)."
 )
-@click.option("--registry", "registry_path", required=True, type=_FILE)
+@click.option("--registry", "registry_path", required=True, type=_FILE, help=_REGISTRY_HELP)
 @click.option("--out", type=_OUT, default=None, help="Message file (default: stdout).")
 @passphrase_options
 @reports_errors

@@ -238,7 +238,13 @@ def topics() -> None:
     default=None,
     help="Take the partners from this signed registry instead (its roots' signatures checked).",
 )
-@click.option("--partitions", type=click.IntRange(1, 1_000), default=3, show_default=True)
+@click.option(
+    "--partitions",
+    type=click.IntRange(1, 1_000),
+    default=3,
+    show_default=True,
+    help="Partitions of each topic created (existing topics are left as they are).",
+)
 @click.option(
     "--replication-factor",
     type=click.IntRange(1, 16),

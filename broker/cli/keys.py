@@ -26,6 +26,15 @@ __all__ = ["group", "key_passphrase", "passphrase_options"]
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 _SUITES = click.Choice([suite.value for suite in crypto.Suite])
+_SUITE_HELP = "classic (Ed25519, X25519) or pq-hybrid (adds ML-DSA-65 and ML-KEM-768)."
+_KEY_DIR = click.Path(file_okay=False, path_type=Path)
+_OUT_HELP = "The directory to write the keys (private, passphrase-encrypted) and the card to."
+_VALID_DAYS: dict[str, Any] = {
+    "type": click.IntRange(1, 3650),
+    "default": 365,
+    "show_default": True,
+    "help": "Days the new keys are valid for, from now.",
+}
 
 
 def reports_errors(command: Callable[_P, _R]) -> Callable[_P, _R]:
@@ -90,9 +99,9 @@ def group() -> None:
 @group.command(name="generate")
 @click.option("--partner", required=True, callback=_partner, help="Partner code, e.g. RS.")
 @click.option("--name", default=None, help="Display name [default: the partner code].")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--suite", type=_SUITES, default="classic", show_default=True)
-@click.option("--valid-days", type=click.IntRange(1, 3650), default=365, show_default=True)
+@click.option("--out", "out_dir", required=True, type=_KEY_DIR, help=_OUT_HELP)
+@click.option("--suite", type=_SUITES, default="classic", show_default=True, help=_SUITE_HELP)
+@click.option("--valid-days", **_VALID_DAYS)
 @passphrase_options
 @reports_errors
 def generate(
@@ -142,7 +151,13 @@ def generate(
 
 @group.command(name="rotate")
 @click.option("--partner", required=True, callback=_partner, help="Partner code, e.g. RS.")
-@click.option("--dir", "key_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--dir",
+    "key_dir",
+    required=True,
+    type=_KEY_DIR,
+    help="The partner's key directory (as `keys generate --out` wrote it).",
+)
 @click.option(
     "--overlap-days",
     type=click.IntRange(1, 365),
@@ -150,7 +165,7 @@ def generate(
     show_default=True,
     help="How long the old keys stay valid after the new ones start.",
 )
-@click.option("--valid-days", type=click.IntRange(1, 3650), default=365, show_default=True)
+@click.option("--valid-days", **_VALID_DAYS)
 @passphrase_options
 @reports_errors
 def rotate(
@@ -187,7 +202,7 @@ def rotate(
 
 
 @group.command(name="generate-root")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=_KEY_DIR, help=_OUT_HELP)
 @click.option(
     "--kind",
     type=click.Choice(["root", "gateway", "witness"]),
@@ -196,7 +211,7 @@ def rotate(
     help="root signs the registry; gateway signs decisions; witness cosigns audit checkpoints.",
 )
 @click.option("--name", default=None, help="A label for the key holder [default: the kind].")
-@click.option("--suite", type=_SUITES, default="classic", show_default=True)
+@click.option("--suite", type=_SUITES, default="classic", show_default=True, help=_SUITE_HELP)
 @click.option(
     "--valid-days",
     type=click.IntRange(1, 3650),

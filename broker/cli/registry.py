@@ -8,15 +8,14 @@ then run `sign` in turn until the threshold is met; `verify` checks the result.
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from broker import errors, keys
+from broker.cli._app import console as cli_console
 from broker.cli.keys import key_passphrase, passphrase_options, reports_errors
 from broker.clock import SystemClock, format_instant, utc
 from broker.ids import KeyId, PartnerCode, partner_code
@@ -43,6 +42,20 @@ class _Timestamp(click.ParamType[dt.datetime]):
 _TIMESTAMP = _Timestamp()
 _DOCUMENT = click.Path(dir_okay=False, exists=True, path_type=Path)
 _CARD = click.Path(dir_okay=False, exists=True, path_type=Path)
+_root_cards = click.option(
+    "--root-card",
+    "root_cards",
+    required=True,
+    multiple=True,
+    type=_CARD,
+    help="A root key's card (`keys generate-root` wrote it); once per root.",
+)
+_threshold = click.option(
+    "--threshold",
+    required=True,
+    type=click.IntRange(1, 64),
+    help="How many of these roots must sign each registry version.",
+)
 
 
 @click.group(name="registry")
@@ -51,9 +64,14 @@ def group() -> None:
 
 
 @group.command(name="init")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--root-card", "root_cards", required=True, multiple=True, type=_CARD)
-@click.option("--threshold", required=True, type=click.IntRange(1, 64))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The new registry document.",
+)
+@_root_cards
+@_threshold
 @click.option("--expires", required=True, type=_TIMESTAMP, help="e.g. 2027-01-01T00:00:00Z")
 @reports_errors
 def init(out: Path, root_cards: tuple[Path, ...], threshold: int, expires: dt.datetime) -> None:
@@ -92,8 +110,8 @@ def add_key(document: Path, card_path: Path) -> None:
 
 @group.command(name="set-roots")
 @click.argument("document", type=_DOCUMENT)
-@click.option("--root-card", "root_cards", required=True, multiple=True, type=_CARD)
-@click.option("--threshold", required=True, type=click.IntRange(1, 64))
+@_root_cards
+@_threshold
 @reports_errors
 def set_roots(document: Path, root_cards: tuple[Path, ...], threshold: int) -> None:
     """Rotate the root keys: the old roots' threshold AND the new roots' must then sign."""
@@ -104,7 +122,7 @@ def set_roots(document: Path, root_cards: tuple[Path, ...], threshold: int) -> N
 
 @group.command(name="set-expires")
 @click.argument("document", type=_DOCUMENT)
-@click.option("--expires", required=True, type=_TIMESTAMP)
+@click.option("--expires", required=True, type=_TIMESTAMP, help="The new expiry (UTC).")
 @reports_errors
 def set_expires(document: Path, expires: dt.datetime) -> None:
     """Move the expiry of the registry (then sign again)."""
@@ -116,9 +134,9 @@ def set_expires(document: Path, expires: dt.datetime) -> None:
 @group.command(name="revoke")
 @click.argument("document", type=_DOCUMENT)
 @click.option("--partner", default=None, help="The key's partner; omit for a gateway/witness key.")
-@click.option("--key-id", required=True)
+@click.option("--key-id", required=True, help="The id of the key to revoke.")
 @click.option("--at", "at", required=True, type=_TIMESTAMP, help="Revoked from this instant on.")
-@click.option("--reason", required=True)
+@click.option("--reason", required=True, help="Why, in words kept in the registry.")
 @reports_errors
 def revoke(document: Path, partner: str | None, key_id: str, at: dt.datetime, reason: str) -> None:
     """Revoke a key from AT on; lookups for times before AT still succeed (for audit)."""
@@ -135,7 +153,13 @@ def revoke(document: Path, partner: str | None, key_id: str, at: dt.datetime, re
 
 @group.command(name="sign")
 @click.argument("document", type=_DOCUMENT)
-@click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--key",
+    "key_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The root's private key file (encrypted PEM).",
+)
 @click.option(
     "--trusted",
     type=_DOCUMENT,
@@ -237,8 +261,7 @@ def show(document: Path) -> None:
         status = "[green]verifies now[/green]"
     except errors.RegistryError as exc:
         status = f"[red]DOES NOT VERIFY: {escape(str(exc))}[/red]"
-    # Wide enough for full key ids when piped; a terminal keeps its own width.
-    console = Console(width=None if sys.stdout.isatty() else 200)
+    console = cli_console()
     console.print(
         f"registry version {registry.version}, expires {_ts(registry.expires)}, "
         f"roots {len(registry.roots)} (threshold {registry.root_threshold}), "

@@ -40,6 +40,8 @@ __all__ = ["KEY_BYTES", "InboxItem", "InboxStore", "Sealer", "StoredMessage"]
 
 #: per-message key size: ChaCha20-Poly1305 takes 256-bit keys
 KEY_BYTES = 32
+#: the fewest characters of a message id that `broker inbox show` takes for the whole id
+MIN_ID_PREFIX = 8
 _AAD_DOMAIN = b"broker.store.inbox.v1\x00"
 _EVIDENCE_AAD_DOMAIN = b"broker.store.evidence.v1\x00"
 _MAX_CASE_ID = 128
@@ -394,6 +396,32 @@ class InboxStore:
             )
             found |= {MessageId(row[0]) for row in self._conn.execute(query, chunk)}
         return found
+
+    def resolve(self, prefix: str) -> MessageId:
+        """The one stored message id that starts with ``prefix`` (a whole id, or at least
+        :data:`MIN_ID_PREFIX` of its characters). UsageError when none or several do, naming
+        a few of them: message ids begin with their time, so ids of one minute share a prefix.
+        """
+        prefix = prefix.strip().lower()
+        if len(prefix) < MIN_ID_PREFIX:
+            raise errors.UsageError(
+                f"{prefix!r}: give at least {MIN_ID_PREFIX} characters of the message id"
+            )
+        # a range on the primary key: ids are ASCII, and U+10FFFF sorts after any of them
+        rows = self._conn.execute(
+            "SELECT message_id FROM messages WHERE message_id >= ? AND message_id < ? "
+            "ORDER BY message_id LIMIT 4",
+            (prefix, prefix + "\U0010ffff"),
+        ).fetchall()
+        if not rows:
+            raise errors.UsageError(f"no message {prefix} in the inbox")
+        if len(rows) > 1:
+            shown = ", ".join(row[0] for row in rows[:3])
+            more = " and more" if len(rows) > 3 else ""
+            raise errors.UsageError(
+                f"{prefix} is the start of several message ids ({shown}{more}): give more of it"
+            )
+        return MessageId(rows[0][0])
 
     def metadata(self, message_id: str) -> StoredMessage:
         """What is known about one message without decrypting it."""

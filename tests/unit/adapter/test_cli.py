@@ -189,3 +189,63 @@ def test_inbox_search_finds_a_name_written_in_another_script(
     )
     assert none.exit_code == 0, none.output
     assert none.output == ""
+
+
+def _received_two(tmp_path: pathlib.Path, clock: FixedClock) -> list[str]:
+    uk = make_adapter(GB, tmp_path / "gb", clock=clock)
+    serbia = make_adapter(RS, tmp_path / "rs", clock=clock)
+    uk.submit(report(), to=[RS])
+    uk.submit(report(), to=[RS])
+    ids: list[str] = []
+    for entry in uk.journal.pending():
+        assert serbia.receive(deliver(entry.envelope, recipient=RS)) == "stored"
+        ids.append(entry.message_id)
+    for adapter in (uk, serbia):
+        adapter.journal.close()
+        adapter.inbox.close()
+    return ids
+
+
+def test_inbox_list_piped_keeps_whole_ids_and_json_gives_every_field(
+    tmp_path: pathlib.Path, clock: FixedClock
+) -> None:
+    """Piped into another program, even at a narrow COLUMNS, no id is cut short; --json is one
+    object per message."""
+    ids = _received_two(tmp_path, clock)
+    config = _config(tmp_path, tmp_path / "rs" / "inbox.sqlite")
+    listed = CliRunner().invoke(
+        cli, ["inbox", "list", "--config", str(config)], env={"COLUMNS": "40"}
+    )
+    assert listed.exit_code == 0, listed.output
+    assert all(message_id in listed.output for message_id in ids), listed.output
+    as_json = CliRunner().invoke(cli, ["inbox", "list", "--config", str(config), "--json"])
+    rows = [json.loads(line) for line in as_json.output.splitlines()]
+    assert sorted(row["message_id"] for row in rows) == sorted(ids)
+    assert {row["sender"] for row in rows} == {"GB"}
+    assert all(row["shredded_at"] is None and row["retention_rule"] for row in rows)
+
+
+def test_inbox_show_takes_a_unique_prefix_and_names_the_candidates_of_one_that_is_not(
+    tmp_path: pathlib.Path, clock: FixedClock
+) -> None:
+    """Two messages of the same millisecond share their first 13 characters: a prefix that
+    far is ambiguous (both named), one character more picks one, fewer than 8 is refused."""
+    first, second = _received_two(tmp_path, clock)
+    assert first[:13] == second[:13]
+    config = _config(tmp_path, tmp_path / "rs" / "inbox.sqlite")
+    common = next(i for i, (a, b) in enumerate(zip(first, second, strict=True)) if a != b)
+
+    def show(prefix: str) -> str:
+        shown = CliRunner().invoke(
+            cli, ["inbox", "show", "--config", str(config), prefix], catch_exceptions=False
+        )
+        return str(json.loads(shown.output)["message_id"])
+
+    assert show(first[: common + 1].upper()) == first
+    assert show(second) == second
+    with pytest.raises(errors.UsageError, match="several message ids") as ambiguous:
+        show(first[:common])
+    assert first in str(ambiguous.value)
+    assert second in str(ambiguous.value)
+    with pytest.raises(errors.UsageError, match="at least 8 characters"):
+        show(first[:7])
