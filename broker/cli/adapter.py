@@ -23,7 +23,7 @@ from broker.clock import SystemClock, format_instant
 from broker.config import AdapterConfig, load_config, validate_partner
 from broker.crypto import AeadSealer
 from broker.runtime import StopSignal, route_library_logs, run
-from broker.schema import parse_message, stix
+from broker.schema import EvaluationScheme, Message, parse_message, stix, translate_evaluation
 from broker.schema.stix import StixSource
 from broker.store import InboxStore, Rejection, StoredMessage
 
@@ -131,10 +131,18 @@ def _stored_document(row: StoredMessage) -> dict[str, object]:
 
 @inbox_group.command("show")
 @click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
+@click.option(
+    "--grading-as",
+    type=click.Choice([scheme.value for scheme in EvaluationScheme]),
+    default=None,
+    help="Also show the sender's grading translated into this scheme, with what it loses "
+    "(default: the configuration's store.evaluation_scheme).",
+)
 @click.argument("message_id")
-def show_command(config_path: str, message_id: str) -> None:
+def show_command(config_path: str, grading_as: str | None, message_id: str) -> None:
     """Print one verified message as JSON, with until when it is kept and which rule says so.
     MESSAGE_ID may be any unique prefix of the id (8 characters at least)."""
+    scheme = grading_as or _config(config_path).store.evaluation_scheme
     with open_inbox(config_path) as inbox:
         message_id = inbox.resolve(message_id)
         meta = inbox.metadata(message_id)
@@ -151,7 +159,22 @@ def show_command(config_path: str, message_id: str) -> None:
         },
         "message": json.loads(plaintext),
     }
+    if scheme is not None:
+        document["grading"] = _grading_as(parse_message(plaintext), EvaluationScheme(scheme))
     click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def _grading_as(message: Message, scheme: EvaluationScheme) -> dict[str, object]:
+    """The sender's grading as this agency reads it; the message itself keeps the original."""
+    if message.evaluation is None:
+        return {"scheme": scheme.value, "evaluation": None, "lost": []}
+    translated = translate_evaluation(message.evaluation, scheme)
+    return {
+        "scheme": scheme.value,
+        "from": message.evaluation.scheme,
+        "evaluation": translated.evaluation.model_dump(mode="json"),
+        "lost": list(translated.lost),
+    }
 
 
 @inbox_group.command("search")

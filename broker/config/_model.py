@@ -18,6 +18,7 @@ from pydantic import Field, field_validator, model_validator
 
 from broker import cosign, errors, limits
 from broker.config._base import NAME_PATTERN, FilePath, SecretSource, Section, is_loopback
+from broker.schema.evaluation import EvaluationScheme
 
 __all__ = [
     "OBSERVABILITY_HOST",
@@ -127,6 +128,10 @@ class AdapterStoreSettings(StoreSettings):
     retention_days: Annotated[int, Field(ge=1, le=3_650)] = 30
     """Messages without their own expiry are crypto-shredded after this many days: short,
     because what is not kept cannot leak."""
+    evaluation_scheme: Annotated[EvaluationScheme, Field(strict=False)] | None = None
+    """The grading scheme this agency reads (``admiralty-6x6``, ``uk-3x5x2``,
+    ``europol-4x4``): ``broker inbox show`` adds each message's grading translated into it,
+    with what the translation lost. The sender's grading is stored and shown unchanged."""
 
     @field_validator("webhook_url")
     @classmethod

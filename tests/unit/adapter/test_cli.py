@@ -18,14 +18,14 @@ from broker.schema import message_bytes
 from .world import GB, RS, deliver, make_adapter, report
 
 
-def _config(tmp_path: pathlib.Path, store: pathlib.Path) -> pathlib.Path:
+def _config(tmp_path: pathlib.Path, store: pathlib.Path, store_extra: str = "") -> pathlib.Path:
     path = tmp_path / "adapter.yaml"
     path.write_text(
         "partner: RS\n"
         "registry: {path: registry.json, trusted_roots: roots.json}\n"
         "keys: {signing_key: sign.pem, decryption_keys: [kem.pem], "
         "passphrase: {env: KEY_PASSPHRASE}}\n"
-        f"store: {{path: {store}}}\n"
+        f"store: {{path: {store}{store_extra}}}\n"
         f"spool: {{dir: {tmp_path / 'spool'}}}\n",
         encoding="utf-8",
     )
@@ -249,3 +249,38 @@ def test_inbox_show_takes_a_unique_prefix_and_names_the_candidates_of_one_that_i
     assert second in str(ambiguous.value)
     with pytest.raises(errors.UsageError, match="at least 8 characters"):
         show(first[:7])
+
+
+def test_inbox_show_adds_the_grading_in_the_agencys_own_scheme(
+    tmp_path: pathlib.Path, clock: FixedClock
+) -> None:
+    """A reader of Europol's 4x4 sees the UK's 3x5x2 grading translated, with each loss named;
+    the message keeps the sender's grading, and --grading-as chooses another scheme."""
+    serbia, message_id = _received(tmp_path, clock)
+    serbia.journal.close()
+    serbia.inbox.close()
+    config = _config(tmp_path, tmp_path / "rs" / "inbox.sqlite", ", evaluation_scheme: europol-4x4")
+    shown = CliRunner().invoke(
+        cli, ["inbox", "show", "--config", str(config), message_id], catch_exceptions=False
+    )
+    document = json.loads(shown.output)
+    assert document["message"]["evaluation"] == {
+        "scheme": "uk-3x5x2",
+        "source": "1",
+        "information": "B",
+        "handling": "C",
+    }
+    grading = document["grading"]
+    assert (grading["scheme"], grading["from"]) == ("europol-4x4", "uk-3x5x2")
+    assert grading["evaluation"]["scheme"] == "europol-4x4"
+    assert any("handling 'C' of uk-3x5x2 has no europol-4x4" in line for line in grading["lost"])
+
+    same = CliRunner().invoke(
+        cli,
+        ["inbox", "show", "--config", str(config), "--grading-as", "uk-3x5x2", message_id],
+        catch_exceptions=False,
+    )
+    assert json.loads(same.output)["grading"]["lost"] == []
+    plain = _config(tmp_path, tmp_path / "rs" / "inbox.sqlite")
+    unset = CliRunner().invoke(cli, ["inbox", "show", "--config", str(plain), message_id])
+    assert "grading" not in json.loads(unset.output)
