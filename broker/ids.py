@@ -13,11 +13,13 @@ import uuid
 from typing import NewType
 
 __all__ = [
+    "MIN_ID_PREFIX",
     "AccordId",
     "CaseId",
     "KeyId",
     "MessageId",
     "PartnerCode",
+    "message_id_range",
     "new_message_id",
     "parse_message_id",
     "partner_code",
@@ -71,3 +73,19 @@ def parse_message_id(text: str) -> MessageId:
     if not _UUID7_RE.fullmatch(text):
         raise ValueError(f"a message id is a lowercase UUIDv7, got {text!r}")
     return MessageId(text)
+
+
+#: the fewest characters of a message id that commands take for the whole id
+MIN_ID_PREFIX = 8
+
+
+def message_id_range(prefix: str) -> tuple[str, str]:
+    """The message ids starting with ``prefix`` (any case; at least :data:`MIN_ID_PREFIX`
+    characters), as the half-open range ``[low, high)`` an indexed lookup takes. ValueError
+    for a prefix too short, too long or holding a character no message id has."""
+    wanted = prefix.strip().lower()
+    if not MIN_ID_PREFIX <= len(wanted) <= 36 or wanted.strip("0123456789abcdef-"):
+        raise ValueError(
+            f"{prefix!r}: give a message id, or at least its first {MIN_ID_PREFIX} characters"
+        )
+    return wanted, wanted + "\x7f"  # ids are ASCII: DEL sorts after every character of one

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from typing import Final, Literal
 
 from broker import errors
-from broker.ids import MessageId, PartnerCode
+from broker.ids import MessageId, PartnerCode, message_id_range
 
 __all__ = [
     "DEFAULT_MAX_AGE",
@@ -52,8 +52,6 @@ __all__ = [
 DEFAULT_MAX_AGE: Final = dt.timedelta(days=30)
 #: the most rows kept (about 300 bytes each): past it, the oldest go first
 DEFAULT_MAX_ROWS: Final = 200_000
-#: the shortest prefix of a message id looked up (the UUIDv7 time part alone is 8 hex digits)
-MIN_PREFIX: Final = 8
 _MAX_REASON = 2_000
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -258,22 +256,22 @@ _COLUMNS = (
 
 
 def find(conn: sqlite3.Connection, message_id: str) -> tuple[ViewFate, ...]:
-    """The view ``message_id`` names (a full id, or a prefix of at least :data:`MIN_PREFIX`
-    characters that only one view starts with), and its siblings: the other recipients' views
-    of the same submission, in the order they were recorded.
+    """The view ``message_id`` names (a full id, or a prefix of at least
+    :data:`~broker.ids.MIN_ID_PREFIX` characters that only one view starts with), and its
+    siblings: the other recipients' views of the same submission, in the order they were
+    recorded.
 
     Raises :class:`errors.UsageError` for a prefix too short or shared by several views, and
     for an id no view has (never sent from here, or older than what is kept).
     """
-    wanted = message_id.strip().lower()
-    if len(wanted) < MIN_PREFIX or any(c not in "0123456789abcdef-" for c in wanted):
-        raise errors.UsageError(
-            f"{message_id!r}: give a message id, or at least its first {MIN_PREFIX} characters"
-        )
+    try:
+        low, high = message_id_range(message_id)
+    except ValueError as exc:
+        raise errors.UsageError(str(exc)) from None
     found = conn.execute(
         f"SELECT {_COLUMNS} FROM views WHERE message_id >= ? AND message_id < ? "  # noqa: S608 - fixed columns
         "ORDER BY message_id LIMIT 2",
-        (wanted, wanted + "\x7f"),
+        (low, high),
     ).fetchall()
     if not found:
         raise errors.UsageError(

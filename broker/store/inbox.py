@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from broker import errors
-from broker.ids import CaseId, MessageId, PartnerCode
+from broker.ids import CaseId, MessageId, PartnerCode, message_id_range
 from broker.schema.labels import Labels, MessageType
 from broker.store import dedup as _dedup
 from broker.store import rejected as _rejected
@@ -40,8 +40,6 @@ __all__ = ["KEY_BYTES", "InboxItem", "InboxStore", "Sealer", "StoredMessage"]
 
 #: per-message key size: ChaCha20-Poly1305 takes 256-bit keys
 KEY_BYTES = 32
-#: the fewest characters of a message id that `broker inbox show` takes for the whole id
-MIN_ID_PREFIX = 8
 _AAD_DOMAIN = b"broker.store.inbox.v1\x00"
 _EVIDENCE_AAD_DOMAIN = b"broker.store.evidence.v1\x00"
 _MAX_CASE_ID = 128
@@ -399,19 +397,18 @@ class InboxStore:
 
     def resolve(self, prefix: str) -> MessageId:
         """The one stored message id that starts with ``prefix`` (a whole id, or at least
-        :data:`MIN_ID_PREFIX` of its characters). UsageError when none or several do, naming
-        a few of them: message ids begin with their time, so ids of one minute share a prefix.
-        """
-        prefix = prefix.strip().lower()
-        if len(prefix) < MIN_ID_PREFIX:
-            raise errors.UsageError(
-                f"{prefix!r}: give at least {MIN_ID_PREFIX} characters of the message id"
-            )
-        # a range on the primary key: ids are ASCII, and U+10FFFF sorts after any of them
+        :data:`~broker.ids.MIN_ID_PREFIX` of its characters). UsageError when none or several
+        do, naming a few of them: ids begin with their time, so ids of one minute share a
+        prefix."""
+        try:
+            low, high = message_id_range(prefix)
+        except ValueError as exc:
+            raise errors.UsageError(str(exc)) from None
+        prefix = low
         rows = self._conn.execute(
             "SELECT message_id FROM messages WHERE message_id >= ? AND message_id < ? "
             "ORDER BY message_id LIMIT 4",
-            (prefix, prefix + "\U0010ffff"),
+            (low, high),
         ).fetchall()
         if not rows:
             raise errors.UsageError(f"no message {prefix} in the inbox")

@@ -247,7 +247,7 @@ def test_inbox_show_takes_a_unique_prefix_and_names_the_candidates_of_one_that_i
         show(first[:common])
     assert first in str(ambiguous.value)
     assert second in str(ambiguous.value)
-    with pytest.raises(errors.UsageError, match="at least 8 characters"):
+    with pytest.raises(errors.UsageError, match="at least its first 8 characters"):
         show(first[:7])
 
 
