@@ -291,6 +291,19 @@ def find(conn: sqlite3.Connection, message_id: str) -> tuple[ViewFate, ...]:
     return tuple(_fate(row) for row in siblings)
 
 
+def latest(
+    conn: sqlite3.Connection, *, limit: int, recipient: PartnerCode | None = None
+) -> tuple[ViewFate, ...]:
+    """The views recorded last (to ``recipient`` only, if given), newest first."""
+    where, params = ("WHERE recipient = ? ", (recipient,)) if recipient else ("", ())
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM views {where}"  # noqa: S608 - fixed columns and clause
+        "ORDER BY recorded_at DESC, message_id DESC LIMIT ?",
+        (*params, max(limit, 0)),
+    ).fetchall()
+    return tuple(_fate(row) for row in rows)
+
+
 def _fate(row: tuple[object, ...]) -> ViewFate:
     (mid, rcpt, source, recorded, journalled, code, reason, acked, topic, partition, offset,
      r_status, r_reason, r_at, received, r_id) = row  # fmt: skip

@@ -182,6 +182,12 @@ class SendJournal:
         (:func:`broker.adapter.fates.find`)."""
         return fates.find(self._conn, message_id)
 
+    def latest_fates(
+        self, *, limit: int, recipient: PartnerCode | None = None
+    ) -> tuple[ViewFate, ...]:
+        """The views recorded last, newest first (:func:`broker.adapter.fates.latest`)."""
+        return fates.latest(self._conn, limit=limit, recipient=recipient)
+
     def has_source(self, source: str) -> bool:
         """Whether ``source`` (a spool file or a receipt) was already journalled."""
         row = self._conn.execute("SELECT 1 FROM sources WHERE source = ?", (source,)).fetchone()

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 import click
+from rich.table import Table
 
 from broker import errors
 from broker.adapter import Spool, journal_path, write_submission
@@ -21,13 +22,14 @@ from broker.adapter.fates import ViewFate
 from broker.adapter.journal import SendJournal
 from broker.adapter.spool import MAX_SUBMISSION_BYTES, parse_submission
 from broker.bounded import read_bounded
+from broker.cli._app import console
 from broker.clock import SystemClock
 from broker.config import AdapterConfig, load_config, read_trust, validate_partner
 from broker.ids import MessageId, PartnerCode, new_message_id
 from broker.pipeline.send import Refused, clear
 from broker.schema import Message, parse_message
 
-__all__ = ["send_command", "status_command"]
+__all__ = ["send_command", "sent_group", "status_command"]
 
 _CONFIG_HELP = "The adapter's YAML configuration (or set BROKER_CONFIG)."
 #: the most spool files ``status`` reads looking for a submission the adapter has not taken
@@ -161,6 +163,41 @@ def status_command(config_path: str, message_id: str, as_json: bool) -> None:
         click.echo(f"{fate.recipient}  {fate.message_id}  {_summary(fate)}")
         for line in _history(fate):
             click.echo(f"    {line}")
+
+
+@click.group("sent")
+def sent_group() -> None:
+    """What this adapter sent: each view's fate per recipient."""
+
+
+@sent_group.command("list")
+@click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
+@click.option("--to", "recipient", default=None, help="Only views to this partner (e.g. RS).")
+@click.option("--limit", default=100, show_default=True, help="At most this many views.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def sent_list_command(config_path: str, recipient: str | None, limit: int, as_json: bool) -> None:
+    """The views sent last, newest first: refused here, journalled, acknowledged by Kafka,
+    or receipted by the recipient (stored, refused, or shredded, with the receipt's time).
+    `broker sent show ID` (the same as `broker status ID`) gives one view's history."""
+    config = load_config(config_path, AdapterConfig)
+    partner = None if recipient is None else validate_partner(recipient)
+    with SendJournal.open(journal_path(config), create=False) as journal:
+        views = journal.latest_fates(limit=limit, recipient=partner)
+    if as_json:
+        for fate in views:
+            click.echo(json.dumps(_fate_document(fate)))
+        return
+    table = Table(title=f"sent: {len(views)} view(s), newest first")
+    for column in ("recorded at", "message id", "to", "state"):
+        table.add_column(column, no_wrap=column == "message id")
+    for fate in views:
+        table.add_row(
+            _time(fate.recorded_at) or "", fate.message_id, fate.recipient, _summary(fate)
+        )
+    console().print(table)
+
+
+sent_group.add_command(status_command, "show")
 
 
 def _summary(fate: ViewFate) -> str:

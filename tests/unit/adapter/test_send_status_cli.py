@@ -135,6 +135,20 @@ def test_status_follows_a_view_from_the_spool_into_the_journal(
     }
     assert fates["RS"]["acknowledged_at"] is None
 
+    # the sender's list: newest first, each view once, filtered by recipient on request
+    assert _app.run(cli, ["sent", "list", "--json", "--config", config]) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {(v["recipient"], v["message_id"], v["state"]) for v in listed[:2]} == {
+        ("RS", ids["RS"], "journalled"),
+        ("MK", ids["MK"], "journalled"),
+    }
+    assert _app.run(cli, ["sent", "list", "--to", "MK", "--config", config]) == 0
+    table = capsys.readouterr().out
+    assert ids["MK"] in table
+    assert ids["RS"] not in table
+    assert _app.run(cli, ["sent", "show", "--json", "--config", config, ids["MK"]]) == 0
+    assert json.loads(capsys.readouterr().out)["views"] == list(fates.values())
+
     assert (
         _app.run(cli, ["status", "--config", config, "01234567-89ab-7def-8123-456789abcdef"]) == 2
     )
