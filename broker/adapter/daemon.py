@@ -42,6 +42,7 @@ from broker.crypto import AeadSealer
 from broker.ids import KeyId, MessageId
 from broker.runtime import (
     AccordReporter,
+    ConsumerLag,
     Expiry,
     ExpiryReporter,
     Health,
@@ -195,6 +196,7 @@ class AdapterDaemon:
             "xb_adapter_send_retries_total", "Sends without a definite answer, to be retried."
         )
         self._pending = metrics.gauge("xb_adapter_journal_pending", "Envelopes awaiting acks.")
+        self._lag = ConsumerLag(metrics)
         self._committed = metrics.counter(
             "xb_adapter_committed_total", "Inbox records whose offsets were committed."
         )
@@ -304,6 +306,7 @@ class AdapterDaemon:
                 records = await consumer.fetch(
                     timeout_ms=self._fetch_timeout_ms, max_records=_RECEIVE_BATCH
                 )
+                self._lag.observe(consumer.lag())
             except errors.TransportError as exc:
                 _log.warning("fetch_failed", error=str(exc))
                 if await stop.sleep(1.0):

@@ -62,6 +62,7 @@ from broker.pipeline.gateway import (
 from broker.reasons import ReasonCode
 from broker.runtime import (
     AccordReporter,
+    ConsumerLag,
     ExpiryReporter,
     Health,
     HeapTrimmer,
@@ -127,6 +128,7 @@ class GatewayMetrics:
         for code in ReasonCode:
             self.quarantined.declare(reason_code=code)
         self.checkpointer = CheckpointerStatus(metrics)
+        self.lag = ConsumerLag(metrics)
 
 
 def _open_dedup(path: Path, *, retention: dt.timedelta) -> tuple[sqlite3.Connection, DedupStore]:
@@ -551,6 +553,7 @@ async def _consume(
             _report_ready(health, gateway)
             gateway.report_accords()
             records = await consumer.fetch(timeout_ms=_FETCH_TIMEOUT_MS, max_records=_MAX_BATCH)
+            gateway.metrics.lag.observe(consumer.lag())
             # a batch, or what is due without one: an act applied is audited at once
             due = gateway.trust.applied_acts or gateway.refusals.any_due(now=gateway.clock.now())
             if records or due:

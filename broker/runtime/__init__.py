@@ -38,6 +38,7 @@ from broker.runtime.expiry import (
     registry_expiries,
 )
 from broker.runtime.http import OBSERVABILITY_HOST, Health, ObservabilityServer, serve_observability
+from broker.runtime.lag import ConsumerLag
 from broker.runtime.libc import HeapTrimmer, flush_filesystem, trim_heap
 from broker.runtime.logs import bind_ids, route_library_logs
 from broker.runtime.metrics import (
@@ -63,6 +64,7 @@ __all__ = [
     "LATENCY_BUCKETS",
     "OBSERVABILITY_HOST",
     "AccordReporter",
+    "ConsumerLag",
     "Counter",
     "Expiry",
     "ExpiryReporter",

@@ -316,12 +316,34 @@ class Consumer:
 
     def __init__(self, client: Any) -> None:
         self._client = client
+        #: per partition, the offset after the last record fetched from it
+        self._next: dict[Any, int] = {}
 
     async def fetch(self, *, timeout_ms: int, max_records: int | None = None) -> list[Record]:
         """The records available within ``timeout_ms`` (possibly none), in offset order."""
         with _transport_errors("fetching records"):
             batches = await self._client.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        for partition, messages in batches.items():
+            if messages:
+                self._next[partition] = messages[-1].offset + 1
         return [_record(message) for messages in batches.values() for message in messages]
+
+    def lag(self) -> dict[str, int]:
+        """Records not yet fetched, per topic (summed over the partitions assigned here), as
+        the broker last reported each partition's end (its last stable offset: records of a
+        transaction still open are not readable yet). A partition nothing was fetched from
+        since it was assigned is left out: its position is not known here yet."""
+        assigned = self._client.assignment()
+        for partition in [p for p in self._next if p not in assigned]:
+            del self._next[partition]  # moved to another member by a rebalance
+        behind: dict[str, int] = {}
+        for partition, position in self._next.items():
+            end = self._client.last_stable_offset(partition)
+            if end is None or end < 0:  # a broker that reports no stable offset
+                end = self._client.highwater(partition)
+            if end is not None:
+                behind[partition.topic] = behind.get(partition.topic, 0) + max(end - position, 0)
+        return behind
 
     async def read(self, count: int, *, timeout_s: float) -> list[Record]:
         """Exactly ``count`` records, or :class:`TransportError` if they do not come in time.

@@ -50,7 +50,7 @@ from broker.ledger import (
     is_checkpoint_record,
     judge_record,
 )
-from broker.runtime import Health, Metrics, StopSignal, serve_observability, watch
+from broker.runtime import ConsumerLag, Health, Metrics, StopSignal, serve_observability, watch
 from broker.transport.kafka import (
     ConsumerSettings,
     Producer,
@@ -84,6 +84,7 @@ class WitnessMetrics:
         )
         self.failures = c("xb_witness_failures_total", "Times following the log failed")
         self.size = metrics.gauge("xb_witness_tree_size", "Size of the newest consistent tree")
+        self.lag = ConsumerLag(metrics)
 
 
 @dataclasses.dataclass
@@ -274,6 +275,7 @@ async def _follow(
                 continue
             health.set_ready()
             batch = await consumer.fetch(timeout_ms=_FETCH_MS)
+            witness.metrics.lag.observe(consumer.lag())
             for record in batch:
                 witness.take(record)
             # Once it has reached the log's end it stays current, so it cosigns after every

@@ -67,6 +67,21 @@ async def test_a_batch_is_acknowledged_record_by_record_in_order(kafka: KafkaUnd
     assert [(r.key, r.value) for r in records] == [(b.key, b.value) for b in batch]
 
 
+async def test_lag_is_what_the_consumer_has_not_fetched_yet(kafka: KafkaUnderTest) -> None:
+    """Of 50 records, 20 read: 30 behind, as the broker reports the partition's end; all
+    read: none behind."""
+    topic = kafka.topic("lag")
+    await create_topics(kafka.bootstrap, [TopicSpec(topic, partitions=1)])
+    async with open_producer(kafka.producer_settings()) as producer:
+        await producer.send_many([OutboundRecord(topic, b"%d" % i) for i in range(50)])
+    async with open_consumer(kafka.consumer_settings(kafka.group("lag")), [topic]) as reader:
+        assert reader.lag() == {}  # nothing fetched yet: the position is not known here
+        assert len(await reader.read(20, timeout_s=30)) == 20
+        assert reader.lag() == {topic: 30}
+        await reader.read(30, timeout_s=30)
+        assert reader.lag() == {topic: 0}
+
+
 async def test_creating_an_existing_topic_is_not_an_error(kafka: KafkaUnderTest) -> None:
     """create_topics is idempotent: provisioning can run on every start."""
     spec = TopicSpec(kafka.topic("twice"), partitions=2)
