@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pathlib
 import re
+import shlex
 
 import click
 import pytest
@@ -87,3 +88,69 @@ def test_every_command_and_option_has_help(name: str, command: click.Command) ->
         if isinstance(param, click.Option) and not (param.help or "").strip()
     ]
     assert not bare, f"broker {name}: options without help: {bare}"
+
+
+_DOCUMENTS = [
+    _DOC.parents[1] / "README.md",
+    _DOC.parents[1] / "deploy" / "README.md",
+    *sorted(_DOC.parent.glob("*.md")),
+]
+
+
+def _invocations(text: str) -> list[str]:
+    """Every `broker ...` a document shows: code lines (joined over `\\` continuations) and
+    inline code spans."""
+    lines = text.splitlines()
+    found = []
+    for index, line in enumerate(lines):
+        shown = re.sub(r"^(\$ |\.venv/bin/)", "", line.strip())
+        if shown.startswith("broker ") and line.startswith(("    ", "broker ")):
+            while shown.endswith("\\") and index + 1 < len(lines):
+                index += 1
+                shown = shown[:-1] + " " + lines[index].strip()
+            found.append(shown)
+    return found + re.findall(r"`(broker [^`]+)`", text)
+
+
+def _problem(invocation: str) -> str | None:
+    """Why ``invocation`` would not run: a command or option that does not exist. Lines that
+    only sketch a command (placeholders, alternatives) are checked as far as they go."""
+    try:
+        tokens = shlex.split(invocation.split(" #")[0])[1:]
+    except ValueError:
+        tokens = invocation.split()[1:]
+    if not tokens or tokens[0] not in cli.commands:
+        return None  # prose that happens to start with the word
+    command: click.Command = cli
+    path: list[str] = []
+    while isinstance(command, click.Group) and tokens:
+        word = tokens[0]
+        if word in command.commands:
+            command, tokens = command.commands[word], tokens[1:]
+            path.append(word)
+        elif re.fullmatch(r"[a-z][a-z0-9-]*", word):
+            return f"broker {' '.join([*path, word])} does not exist"
+        else:
+            return None
+    if isinstance(command, click.Group):
+        return None
+    known = {o for p in command.params for o in (*p.opts, *p.secondary_opts)} | {"--help", "-h"}
+    unknown = [
+        name
+        for token in tokens
+        if re.fullmatch(r"--?[a-z][a-z0-9-]*", name := token.strip("[]()|,.;:").split("=")[0])
+        and name not in known
+    ]
+    return f"broker {' '.join(path)} has no option {', '.join(unknown)}" if unknown else None
+
+
+@pytest.mark.parametrize("document", _DOCUMENTS, ids=lambda p: p.name)
+def test_every_command_a_document_shows_exists_with_its_options(document: pathlib.Path) -> None:
+    """A reader copying a command from the README, deploy/README.md or docs/ never meets
+    "No such command" or "No such option"."""
+    problems = [
+        f"{why}: {shown[:100]}"
+        for shown in _invocations(document.read_text(encoding="utf-8"))
+        if (why := _problem(shown)) is not None
+    ]
+    assert not problems, "\n".join(problems)
