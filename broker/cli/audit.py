@@ -15,11 +15,19 @@ import contextlib
 import pathlib
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from broker import errors, keys
 from broker.bounded import read_bounded
@@ -31,6 +39,7 @@ from broker.pipeline.records import format_time
 from broker.policy import Accord, load_accord
 from broker.replay import (
     ActEvidence,
+    Entry,
     Provenance,
     Verdict,
     VerifyReport,
@@ -55,7 +64,7 @@ __all__ = ["group"]
 _FILE = click.Path(dir_okay=False, exists=True, path_type=pathlib.Path)
 _ANY_PATH = click.Path(exists=True, path_type=pathlib.Path)
 _OUT = click.Path(dir_okay=False, path_type=pathlib.Path)
-#: a replay shorter than this finishes before a progress bar would be worth drawing
+#: a replay or verification shorter than this ends before progress would be worth drawing
 _PROGRESS_FROM = 5000
 
 
@@ -236,8 +245,9 @@ def replay(
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
+        console=(console := Console(stderr=True)),
         transient=True,
-        disable=total < _PROGRESS_FROM,
+        disable=total < _PROGRESS_FROM or not console.is_terminal,
     ) as bar:
         task = bar.add_task("replay", total=total)
         report = replay_entries(
@@ -347,13 +357,40 @@ def _verify(
     witnessed: tuple[pathlib.Path, ...] = (),
     thorough: bool = False,
 ) -> VerifyReport:
-    return verify_entries(
-        iter_entries(bundle),
-        registry=_registry(bundle, registry_file),
-        witnessed=[path.read_bytes() for path in witnessed],
-        bundle_witnessed=read_header(bundle).witnessed,
-        thorough=thorough,
-    )
+    registry = _registry(bundle, registry_file)
+    with _counting("verifying" + (" (thorough)" if thorough else "")) as count:
+        return verify_entries(
+            count(iter_entries(bundle)),
+            registry=registry,
+            witnessed=[path.read_bytes() for path in witnessed],
+            bundle_witnessed=read_header(bundle).witnessed,
+            thorough=thorough,
+        )
+
+
+@contextlib.contextmanager
+def _counting(what: str) -> Iterator[Callable[[Iterable[Entry]], Iterator[Entry]]]:
+    """A wrapper for an entry stream that shows, on stderr if it is a terminal, how many entries
+    have gone through and for how long, once past :data:`_PROGRESS_FROM` (without a second
+    pass over the bundle to count them first)."""
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn(what),
+        TextColumn("{task.completed:,} records"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task(what, total=None, visible=False)
+
+        def count(entries: Iterable[Entry]) -> Iterator[Entry]:
+            for done, entry in enumerate(entries, start=1):
+                if done % 1000 == 0:
+                    bar.update(task, completed=done, visible=done >= _PROGRESS_FROM)
+                yield entry
+
+        yield count
 
 
 def _fail_unless_intact(report: VerifyReport) -> None:

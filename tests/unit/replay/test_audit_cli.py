@@ -7,8 +7,14 @@ code when the log does not verify.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import pathlib
+import pty
+import re
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -114,3 +120,34 @@ async def test_report_writes_the_report_then_fails_if_the_log_does_not_verify(
     else:
         assert result.exit_code == 0, result.output
         assert result.output.startswith("verified:")
+
+
+def test_a_long_verification_shows_its_progress_on_a_terminal_only(
+    log: AuditLog, tmp_path: pathlib.Path
+) -> None:
+    """6,000 records: on a terminal, stderr counts the records verified so far; stdout, and
+    stderr when it is not a terminal, carry the result alone."""
+    record = decide(log.accords[0], labels(), key=log.gateway_key, at=NOW)
+    bundle = tmp_path / "audit.bundle"
+    bundle.write_bytes(log.bundle_bytes([record] * 6000))
+    command = [sys.executable, "-m", "broker", "audit", "verify", str(bundle), "--thorough"]
+
+    controller, terminal = pty.openpty()
+    try:
+        done = subprocess.run(
+            command, stdout=subprocess.PIPE, stderr=terminal, check=False, timeout=300
+        )
+        os.close(terminal)
+        shown = b""
+        with contextlib.suppress(OSError):  # EIO once everything written has been read
+            while chunk := os.read(controller, 65536):
+                shown += chunk
+    finally:
+        os.close(controller)
+    assert b"verifying (thorough)" in shown
+    assert re.search(rb"[1-6],000 records", shown), shown[-300:]
+    assert b"verifying" not in done.stdout
+
+    piped = subprocess.run(command, capture_output=True, check=False, timeout=300)
+    assert piped.stdout == done.stdout
+    assert b"verifying" not in piped.stderr
