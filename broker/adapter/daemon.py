@@ -82,6 +82,8 @@ _log = structlog.get_logger(__name__)
 _MAX_BACKOFF_S = 30.0
 _SEND_BATCH = 500
 _RECEIVE_BATCH = 100
+#: messages indexed for search per idle moment: some tens of milliseconds of the event loop
+_INDEX_BATCH = 50
 #: spool files per call: from the smallest, grown while a backlog lasts so that one call
 #: (one journal transaction, one flush of the spool) uses about _SPOOL_CHUNK_BUDGET_S of CPU
 _SPOOL_CHUNK_MIN, _SPOOL_CHUNK_MAX = 8, 128
@@ -295,6 +297,17 @@ class AdapterDaemon:
             _log.error("registry_expired_paused", expires=str(self.adapter.registry.expires))
         return True
 
+    def _index_while_idle(self) -> None:
+        """Index a few stored messages for search, between fetches that found nothing: the
+        index never costs delivery anything (``broker inbox search`` indexes what is left)."""
+        try:
+            indexed = self.adapter.inbox.index_pending(limit=_INDEX_BATCH)
+        except errors.BrokerError as exc:  # a busy database: the next idle moment retries
+            _log.warning("search_indexing_deferred", error=str(exc))
+            return
+        if indexed:
+            _log.debug("messages_indexed", count=indexed)
+
     async def _receive_loop(self, consumer: Consumer, stop: StopSignal) -> None:
         trimmer = HeapTrimmer()
         while not stop.is_set():
@@ -314,6 +327,7 @@ class AdapterDaemon:
                 continue
             if not records:
                 trimmer.batch_done(0, full=False)
+                self._index_while_idle()
                 continue
             # One inbox transaction and one receipt-journal transaction for the whole batch;
             # the delivery files, a flush each, are written in a thread meanwhile the spool

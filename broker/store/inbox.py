@@ -82,9 +82,10 @@ SCHEMA = (
     *_search.SCHEMA,
 )
 #: version 2 added the table of refused deliveries, version 3 the count of pruned ones,
-#: version 4 each message's retention rule and evidence, version 5 the search index
-#: (messages stored before it are not in it)
-_VERSION = 5
+#: version 4 each message's retention rule and evidence, version 5 the search index,
+#: version 6 indexing after storing (the messages stored before the index was made are
+#: then indexed too)
+_VERSION = 6
 _MIGRATIONS = {
     1: _rejected.TABLE_SCHEMA,
     2: _rejected.PRUNED_SCHEMA,
@@ -94,7 +95,12 @@ _MIGRATIONS = {
         "ALTER TABLE messages ADD COLUMN shred_reason TEXT",
         *_EVIDENCE_SCHEMA,
     ),
-    4: _search.SCHEMA,
+    4: _search.TERMS_SCHEMA,
+    5: (
+        *_search.PENDING_SCHEMA,
+        "INSERT INTO search_pending SELECT message_id FROM messages WHERE shredded_at IS NULL "
+        "AND message_id NOT IN (SELECT message_id FROM search_terms)",
+    ),
 }
 
 
@@ -333,7 +339,7 @@ class InboxStore:
         if item.evidence is not None:
             evidence = self._sealer.seal(key, item.evidence, aad=self._evidence_aad(message_id))
             self._conn.execute("INSERT INTO evidence VALUES (?, ?)", (message_id, evidence))
-        self._search.add_in_transaction(message_id, item.plaintext)
+        self._search.note_in_transaction(message_id)
         return verdict
 
     def get(self, message_id: str) -> bytes:
@@ -359,6 +365,23 @@ class InboxStore:
         if key is None:
             raise errors.DecryptionError("a stored message could not be decrypted")
         return self._sealer.open(bytes(key), bytes(sealed), aad=self._aad(message_id))
+
+    def index_pending(self, limit: int | None = None) -> int:
+        """Index the words of up to ``limit`` stored messages not indexed yet (all with None),
+        in one transaction; returns how many were taken off the pending list. A message
+        that cannot be decrypted any more is taken off unindexed: nothing of it can match."""
+        if not self._search.pending(1):
+            return 0  # nothing waits: no write transaction
+        with transaction(self._conn, what="index messages for search"):
+            waiting = self._search.pending(limit)
+            for message_id in waiting:
+                try:
+                    plaintext = self.get(message_id)
+                except (errors.UsageError, errors.DecryptionError):
+                    self._search.forget_in_transaction([message_id])
+                    continue
+                self._search.add_in_transaction(message_id, plaintext)
+        return len(waiting)
 
     def evidence(self, message_id: str) -> bytes:
         """The evidence kept of a stored message (:attr:`InboxItem.evidence`).
@@ -462,9 +485,12 @@ class InboxStore:
         limit: int = 1000,
     ) -> tuple[StoredMessage, ...]:
         """Messages not shredded holding every word of ``text`` in any script or spelling
-        (:mod:`broker.store.search`), and matching every other filter; oldest first."""
+        (:mod:`broker.store.search`), and matching every other filter; oldest first. The
+        messages not indexed yet are indexed first, so every stored message can be found."""
         if not 1 <= limit <= 100_000:
             raise errors.UsageError("limit must be between 1 and 100000")
+        if text.strip():
+            self.index_pending()
         clauses: list[str] = ["shredded_at IS NULL"]
         params: list[object] = []
         for column, value in (("sender", sender), ("case_id", case_id)):

@@ -7,17 +7,19 @@ transliterated to Latin, diacritics removed, lower case; a run of digits with se
 (a phone number, an account) is also indexed as its digits alone. A query is folded the same
 way, so any spelling finds the others.
 
-The index lives in the inbox database beside the message, written in the transaction that
-stores it. It holds no word in the clear: each is a keyed hash (HMAC-SHA256 under the
-inbox's own index key, kept in the same database as the messages' keys), and a message's
-entries are deleted when it is shredded, so nothing of an expired message is left to match.
+The index lives in the inbox database beside the message. Storing a message only notes it as
+pending (``search_pending``): the words are indexed later, when the adapter is idle or, at
+the latest, by the search that needs them, so that indexing (about as much CPU as receiving
+the message) never slows delivery. It holds no word in the clear: each is a keyed hash
+(HMAC-SHA256 under the inbox's own index key, kept in the same database as the messages'
+keys), and a message's entries are deleted when it is shredded, so nothing of an expired
+message is left to match.
 """
 
 # ruff: noqa: RUF001 - the transliteration table is made of Cyrillic letters on purpose
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import re
@@ -29,9 +31,10 @@ from typing import Any, Final
 
 from broker import errors
 
-__all__ = ["SCHEMA", "SearchIndex", "fold", "terms_of"]
+__all__ = ["PENDING_SCHEMA", "SCHEMA", "TERMS_SCHEMA", "SearchIndex", "fold", "terms_of"]
 
-SCHEMA: Final = (
+#: the index itself (inbox schema version 5)
+TERMS_SCHEMA: Final = (
     """CREATE TABLE search_key (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         key BLOB NOT NULL
@@ -43,6 +46,9 @@ SCHEMA: Final = (
     ) WITHOUT ROWID""",
     "CREATE INDEX search_terms_message ON search_terms (message_id)",
 )
+#: the messages stored and not indexed yet (inbox schema version 6)
+PENDING_SCHEMA: Final = ("CREATE TABLE search_pending (message_id TEXT PRIMARY KEY) WITHOUT ROWID",)
+SCHEMA: Final = (*TERMS_SCHEMA, *PENDING_SCHEMA)
 #: the most words indexed of one message: a message is at most about 1 MiB
 _MAX_TERMS = 20_000
 _MAX_QUERY_TERMS = 32
@@ -69,6 +75,8 @@ _NUMBER: Final = re.compile(r"\+?\d[\d\s().\-/]{4,}\d")
 
 def fold(text: str) -> str:
     """``text`` as the index keeps it: Latin, no diacritics, lower case."""
+    if text.isascii():
+        return text.lower()  # no Cyrillic, nothing to decompose: most of what is indexed
     lowered = text.lower().translate(_CYRILLIC).translate(_UNDECOMPOSED)
     decomposed = unicodedata.normalize("NFKD", lowered)
     return "".join(c for c in decomposed if not unicodedata.combining(c))
@@ -100,9 +108,21 @@ class SearchIndex:
         self._conn = conn
         self._key: bytes | None = None
 
+    def note_in_transaction(self, message_id: str) -> None:
+        """Note a message just stored as waiting to be indexed."""
+        self._conn.execute("INSERT OR IGNORE INTO search_pending VALUES (?)", (message_id,))
+
+    def pending(self, limit: int | None) -> list[str]:
+        """Messages waiting to be indexed, at most ``limit`` (all with None), oldest id first."""
+        rows = self._conn.execute(
+            "SELECT message_id FROM search_pending ORDER BY message_id LIMIT ?",
+            (-1 if limit is None else limit,),
+        )
+        return [row[0] for row in rows]
+
     def add_in_transaction(self, message_id: str, plaintext: bytes) -> None:
-        """Index the words of a message's JSON text (its values, not its field names); the
-        caller holds the transaction that stores the message."""
+        """Index the words of a message's JSON text (its values, not its field names), and
+        take it off the pending list; the caller holds a transaction."""
         try:
             # a message verified and validated before it is stored: no stricter parse needed
             document: Any = json.loads(plaintext)
@@ -115,16 +135,19 @@ class SearchIndex:
             if len(terms) > _MAX_TERMS:
                 break
         key = self._writing_key()
+        # in the index's own order: each insert lands next to the one before it
+        hashed = sorted(_hashed(key, term) for term in sorted(terms)[:_MAX_TERMS])
         self._conn.executemany(
             "INSERT OR IGNORE INTO search_terms VALUES (?, ?)",
-            ((_hashed(key, term), message_id) for term in sorted(terms)[:_MAX_TERMS]),
+            ((term, message_id) for term in hashed),
         )
+        self._conn.execute("DELETE FROM search_pending WHERE message_id = ?", (message_id,))
 
     def forget_in_transaction(self, message_ids: Iterable[str]) -> None:
-        """Remove every entry of these messages (when they are shredded)."""
-        self._conn.executemany(
-            "DELETE FROM search_terms WHERE message_id = ?", ((m,) for m in message_ids)
-        )
+        """Remove every entry of these messages (when they are shredded), indexed or not."""
+        ids = [(m,) for m in message_ids]
+        self._conn.executemany("DELETE FROM search_terms WHERE message_id = ?", ids)
+        self._conn.executemany("DELETE FROM search_pending WHERE message_id = ?", ids)
 
     def matching(self, query: str) -> set[str] | None:
         """The ids of messages holding every word of ``query``; None when it has no word."""
@@ -164,4 +187,4 @@ class SearchIndex:
 
 
 def _hashed(key: bytes, term: str) -> bytes:
-    return hmac.new(key, term.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.digest(key, term.encode("utf-8"), "sha256")

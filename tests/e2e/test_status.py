@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import pathlib
 import re
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -66,6 +67,42 @@ def test_status_shows_each_recipients_fate_up_to_its_receipt(
     assert text.returncode == 0, text.stderr
     assert f"RS  {rs_id}  receipt accepted by RS" in text.stdout
     assert "acknowledged by Kafka at " in text.stdout
+
+
+def test_a_received_report_is_indexed_while_idle_and_found_by_a_name_in_another_script(
+    exchange: Federation, tmp_path: pathlib.Path
+) -> None:
+    """RS's adapter indexes what it stored once it has nothing to read (not while
+    delivering); `broker inbox search` then finds the report by a place written in Cyrillic
+    that the report spells in Latin (Preševo)."""
+    case = f"GB-SEARCH-{uuid.uuid4().hex[:8].upper()}"
+    source = tmp_path / "report.json"
+    source.write_bytes(message_bytes(report(case)))
+    sent = _broker("send", "--json", "--config", str(exchange.config_path("GB")), "--to", "RS",
+                   str(source))  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    (view,) = json.loads(sent.stdout)["views"]
+
+    def indexed() -> bool | None:
+        if not exchange.inbox_path("RS").exists():
+            return None
+        with sqlite3.connect(exchange.inbox_path("RS")) as conn:
+            stored = conn.execute(
+                "SELECT 1 FROM messages WHERE message_id = ?", (view["message_id"],)
+            ).fetchone()
+            waiting = conn.execute("SELECT count(*) FROM search_pending").fetchone()[0]
+        return True if stored and not waiting else None
+
+    wait_for(indexed, timeout_s=_TIMEOUT_S, what="RS to store and index the report")
+    config = str(exchange.config_path("RS"))
+    found = _broker("inbox", "search", "--config", config, "--case", case, "--json", "Прешево")
+    assert found.returncode == 0, found.stderr
+    assert [json.loads(line)["message_id"] for line in found.stdout.splitlines()] == [
+        view["message_id"]
+    ]
+    missing = _broker("inbox", "search", "--config", config, "--case", case, "Скопје")
+    assert missing.returncode == 0, missing.stderr
+    assert view["message_id"] not in missing.stdout
 
 
 def test_every_stage_is_timed_and_every_known_series_exported(exchange: Federation) -> None:

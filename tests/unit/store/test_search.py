@@ -17,6 +17,7 @@ from broker.schema.labels import MessageType
 from broker.store import InboxStore, Sealer
 from broker.store.search import fold, terms_of
 
+from .conftest import as_left_by_version
 from .test_inbox import LABELS, T0, WINDOW
 
 REPORT = json.loads(
@@ -103,6 +104,7 @@ def test_a_shredded_message_leaves_nothing_to_match(tmp_path: Path, inbox: Inbox
     """Shredding deletes the message's index entries with its key; no word was ever written
     in the clear."""
     report = _put(inbox, 1, REPORT)
+    assert [m.message_id for m in inbox.search("testovic")] == [report]  # indexed now
     for file in tmp_path.iterdir():
         data = file.read_bytes()
         assert b"TESTOVI" not in data, file.name
@@ -114,3 +116,43 @@ def test_a_shredded_message_leaves_nothing_to_match(tmp_path: Path, inbox: Inbox
             "SELECT count(*) FROM search_terms WHERE message_id = ?", (report,)
         ).fetchone()
     assert left == (0,)
+
+
+def _pending(path: Path) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        return [row[0] for row in conn.execute("SELECT message_id FROM search_pending")]
+
+
+def test_storing_only_notes_a_message_and_indexing_comes_after(
+    tmp_path: Path, inbox: InboxStore
+) -> None:
+    """A stored message waits to be indexed (delivery never pays for it); the idle indexer
+    takes a few at a time, and a search indexes whatever is still waiting before it looks;
+    a message shredded while waiting leaves nothing either."""
+    path = tmp_path / "inbox.sqlite3"
+    first, second, third = (_put(inbox, n, REPORT) for n in (1, 2, 3))
+    assert sorted(_pending(path)) == sorted([first, second, third])
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM search_terms").fetchone() == (0,)
+
+    assert inbox.index_pending(limit=1) == 1
+    assert len(_pending(path)) == 2
+    assert inbox.shred_expired(T0 + dt.timedelta(days=2)) == (first, second)
+    assert _pending(path) == [third]
+    assert [m.message_id for m in inbox.search("testovic")] == [third]
+    assert _pending(path) == []
+    assert inbox.index_pending() == 0
+
+
+def test_an_inbox_of_version_5_gets_its_unindexed_messages_indexed(
+    tmp_path: Path, sealer: Sealer
+) -> None:
+    """Messages a version-5 inbox never indexed (stored before its index existed) become
+    findable after the upgrade."""
+    path = tmp_path / "inbox.sqlite3"
+    with InboxStore.open(path, recipient="GB", sealer=sealer, dedup_retention=WINDOW) as store:
+        report = _put(store, 1, REPORT)
+    as_left_by_version(path, 5)
+    with InboxStore.open(path, recipient="GB", sealer=sealer, dedup_retention=WINDOW) as store:
+        assert _pending(path) == [report]
+        assert [m.message_id for m in store.search("ТЕСТОВИЋ")] == [report]
