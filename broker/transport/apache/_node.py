@@ -163,8 +163,7 @@ def format_storage(
         argv = distribution.java_argv(
             "kafka.tools.StorageTool",
             "format",
-            "--cluster-id",
-            record.cluster_id,
+            f"--cluster-id={record.cluster_id}",
             "--config",
             str(node.properties(root)),
             *scram,

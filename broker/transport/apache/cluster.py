@@ -49,7 +49,7 @@ from broker.transport.apache.distribution import Distribution, repository_file, 
 from broker.transport.apache.settings import SCRAM_MECHANISM
 from broker.transport.security import ClientSecurity, tls_context
 
-__all__ = ["ADMIN", "ApacheCluster", "Security"]
+__all__ = ["ADMIN", "ApacheCluster", "Security", "new_cluster_id"]
 
 #: the super user every secured local cluster has, as the nodes themselves are
 ADMIN: Final = ADMIN_USER
@@ -116,7 +116,7 @@ class ApacheCluster:
         record = ClusterRecord(
             version=distribution.version,
             security=security,
-            cluster_id=base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode(),
+            cluster_id=new_cluster_id(),
             heap_mb=heap_mb,
             nodes=tuple(records),
             users=principals,
@@ -351,3 +351,13 @@ def _write_secrets(directory: Path, passwords: Mapping[str, str]) -> None:
         fd = os.open(directory / user, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with contextlib.closing(os.fdopen(fd, "w", encoding="utf-8")) as handle:
             handle.write(password + "\n")
+
+
+def new_cluster_id() -> str:
+    """A random cluster id as Kafka writes them (URL-safe base64 of 16 bytes), never one that
+    starts with "-": kafka-storage would read it as an option (one id in 64 did, and
+    formatting failed with "--cluster-id: expected one argument")."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not text.startswith("-"):
+            return text
