@@ -328,7 +328,9 @@ async def test_the_cli_and_quarantine_release_use_the_configured_tls(
 
 
 @pytest.mark.parametrize(
-    ("role", "serve"), [("gateway", serve_gateway), ("adapter", serve_config)], ids=str
+    ("role", "serve"),
+    [("gateway", serve_gateway), ("adapter", serve_config)],
+    ids=["gateway", "adapter"],
 )
 async def test_both_daemons_refuse_to_start_with_a_missing_ca_naming_it(
     tmp_path: Path, pki: Pki, role: str, serve: Any
