@@ -13,12 +13,11 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Final, Literal, Protocol
 
-import aiokafka.admin
 import aiokafka.client
 from aiokafka.protocol.admin import CreateAclsRequest
 
 from broker.errors import TransportError
-from broker.transport.kafka import _transport_errors
+from broker.transport.kafka import _transport_errors, open_admin
 from broker.transport.security import PLAINTEXT, ClientSecurity
 
 __all__ = ["AclGrant", "broker_ids", "create_acls", "partition_leaders"]
@@ -99,7 +98,9 @@ async def broker_ids(
     bootstrap: str, *, security: ClientSecurity = PLAINTEXT, request_timeout_ms: int = 10_000
 ) -> list[int]:
     """The ids of the brokers the cluster's metadata lists now (fenced ones are left out)."""
-    async with _admin(bootstrap, security, request_timeout_ms) as admin:
+    async with open_admin(
+        bootstrap, request_timeout_ms=request_timeout_ms, security=security
+    ) as admin:
         with _transport_errors("describing the cluster"):
             cluster = await admin.describe_cluster()
     return sorted(int(broker["node_id"]) for broker in cluster["brokers"])
@@ -113,7 +114,9 @@ async def partition_leaders(
     request_timeout_ms: int = 10_000,
 ) -> dict[int, tuple[int, tuple[int, ...]]]:
     """``{partition: (leader id, in-sync replica ids)}`` of ``topic`` now (leader -1: none)."""
-    async with _admin(bootstrap, security, request_timeout_ms) as admin:
+    async with open_admin(
+        bootstrap, request_timeout_ms=request_timeout_ms, security=security
+    ) as admin:
         with _transport_errors(f"describing {topic}"):
             (described,) = await admin.describe_topics([topic])
     if described["error_code"]:
@@ -157,23 +160,3 @@ async def _client(
     finally:
         with _transport_errors("closing an admin client"):
             await client.close()
-
-
-@contextlib.asynccontextmanager
-async def _admin(
-    bootstrap: str, security: ClientSecurity, request_timeout_ms: int
-) -> AsyncIterator[Any]:
-    security.check_bootstrap(bootstrap)
-    admin = aiokafka.admin.AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        client_id="broker-admin",
-        request_timeout_ms=request_timeout_ms,
-        **security.client_options(),
-    )
-    try:
-        with _transport_errors(f"connecting an admin client to {bootstrap}"):
-            await admin.start()
-        yield admin
-    finally:
-        with _transport_errors("stopping an admin client"):
-            await admin.close()
