@@ -64,7 +64,15 @@ def _set(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     return changed
 
 
-_ABSENT = object()
+class _Absent:
+    """A field left out of the document (its repr names it: test ids stay the same in every
+    process, as pytest-xdist's workers need)."""
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+_ABSENT = _Absent()
 _OK, _NO = True, False
 
 #: (message type, field path, value, accepted?)
