@@ -44,6 +44,8 @@ _AAD_DOMAIN = b"broker.store.inbox.v1\x00"
 _EVIDENCE_AAD_DOMAIN = b"broker.store.evidence.v1\x00"
 _MAX_CASE_ID = 128
 _MAX_REASON = 2000
+#: messages indexed per transaction by a search: well under a second of holding the database
+_INDEX_CHUNK = 200
 _COLUMNS = (
     "message_id, sender, message_type, labels, case_id, received_at, retain_until, shredded_at, "
     "retention_rule, retention_reason, shred_reason"
@@ -490,7 +492,10 @@ class InboxStore:
         if not 1 <= limit <= 100_000:
             raise errors.UsageError("limit must be between 1 and 100000")
         if text.strip():
-            self.index_pending()
+            # in chunks, each its own short transaction: a running daemon's next store waits
+            # at most for one chunk (its busy timeout is 5 s), never for a whole backlog
+            while self.index_pending(limit=_INDEX_CHUNK):
+                pass
         clauses: list[str] = ["shredded_at IS NULL"]
         params: list[object] = []
         for column, value in (("sender", sender), ("case_id", case_id)):
