@@ -189,6 +189,29 @@ def test_malformed_envelopes_are_quarantined_as_malformed(
     assert exchange.quarantined(where.position)["reason_code"] == "malformed"
 
 
+@pytest.mark.parametrize(
+    "doubled",
+    [
+        pytest.param(b',"recipient":"RS"}', id="a second recipient"),
+        # an escaped colon in a string hides one colon from anyone counting them
+        pytest.param(b',"case_id":"x\\u003a","recipient":"RS"}', id="behind an escaped colon"),
+    ],
+)
+def test_a_header_with_a_duplicate_key_is_malformed_even_when_signed(
+    exchange: Exchange, doubled: bytes
+) -> None:
+    """XK signs, with its own key, a header naming GB and then, under the same key again,
+    RS: one reader would take the first, another the last. A header holds each key once
+    (PROTOCOL.md section 2.1), whatever the rest of the text hides, or it is not read at all."""
+    honest = exchange.seal("XK", "GB", "gb-xk")
+    assert honest.header.endswith(b"}")
+    header = honest.header[:-1] + doubled
+    forged = wire.Envelope(header, honest.ciphertext, b"").resigned(exchange.signing_key("XK"))
+    where = run(_write(exchange, "outbox.XK", forged.to_bytes(), recipient="GB"))
+    assert exchange.quarantined(where.position)["reason_code"] == "malformed"
+    exchange.flows("GB", "RS")
+
+
 def test_the_identity_key_forgery_is_refused(exchange: Exchange) -> None:
     """The signature ``01 00..00 || 00..00`` (valid under the identity point for every message)
     on an envelope claiming to be XK's: XK's registered key is not the identity, and no
