@@ -19,6 +19,7 @@ __all__ = [
     "ChildHandle",
     "ensure_port_free",
     "free_port",
+    "free_ports",
     "kill",
     "last_line",
     "terminate",
@@ -39,21 +40,40 @@ def free_port(*, outside_ephemeral: bool = False) -> int:
     client reconnecting to it may be given that very port as its own source port and connect
     to itself (TCP simultaneous open), which holds the port and makes the restart fail.
     """
-    if not outside_ephemeral:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind((HOST, 0))
-            port: int = sock.getsockname()[1]
-            return port
+    (port,) = free_ports(1, outside_ephemeral=outside_ephemeral)
+    return port
+
+
+def free_ports(count: int, *, outside_ephemeral: bool = False) -> list[int]:
+    """``count`` distinct free ports, as :func:`free_port` chooses them.
+
+    Every port stays bound until all are chosen: choosing them one by one may hand out the
+    same port twice, and two listeners of one cluster on one port kill a node at start.
+    """
+    with contextlib.ExitStack() as held:
+        ports: list[int] = []
+        while len(ports) < count:
+            sock = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            ports.append(_bind_stable(sock) if outside_ephemeral else _bind_any(sock))
+        return ports
+
+
+def _bind_any(sock: socket.socket) -> int:
+    sock.bind((HOST, 0))
+    port: int = sock.getsockname()[1]
+    return port
+
+
+def _bind_stable(sock: socket.socket) -> int:
     low = _ephemeral_low()
     candidates = list(range(_STABLE_PORT_FLOOR, low))
     random.SystemRandom().shuffle(candidates)
     for candidate in candidates[:_STABLE_PORT_TRIES]:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((HOST, candidate))
-            except OSError:
-                continue
-            return candidate
+        try:
+            sock.bind((HOST, candidate))
+        except OSError:
+            continue
+        return candidate
     raise EmbeddedBrokerError(
         f"no free port on {HOST} between {_STABLE_PORT_FLOOR} and {low} "
         f"(below the ephemeral range) after {_STABLE_PORT_TRIES} tries"

@@ -33,7 +33,7 @@ from typing import Final, Self
 
 from broker.errors import LocalClusterError, TransportError
 from broker.transport import probe
-from broker.transport._child import free_port
+from broker.transport._child import free_ports
 from broker.transport._state import HOST, send_signal, wait_gone
 from broker.transport.access import ADMIN_USER, KafkaAccess
 from broker.transport.admin import broker_ids
@@ -98,8 +98,9 @@ class ApacheCluster:
         distribution = resolve(cache_dir=cache_dir)
         root.mkdir(parents=True, exist_ok=True)
         records = []
+        chosen = iter(free_ports(nodes * len(_LISTENERS), outside_ephemeral=True))
         for node_id in range(1, nodes + 1):
-            ports = {name: free_port(outside_ephemeral=True) for name in _LISTENERS}
+            ports = {name: next(chosen) for name in _LISTENERS}
             shown = {**ports, **(advertised or {}).get(node_id, {})}
             records.append(
                 NodeRecord(
@@ -196,11 +197,19 @@ class ApacheCluster:
         return self._record.node(node_id).runs_in(self.root)
 
     def start(self, *, ready_timeout_s: float = _READY_TIMEOUT_S) -> None:
-        """Start every node that is not running; return once all serve as one cluster."""
-        for node_id in self.node_ids:
-            if not self.is_running(node_id):
+        """Start every node that is not running; return once all serve as one cluster.
+
+        If one fails, the nodes this call started are stopped again before the error is
+        raised: a failed start leaves nothing running that it began.
+        """
+        started = [n for n in self.node_ids if not self.is_running(n)]
+        try:
+            for node_id in started:
                 self._spawn(node_id)
-        self.wait_ready(timeout_s=ready_timeout_s)
+            self.wait_ready(timeout_s=ready_timeout_s)
+        except BaseException:
+            self._signal_and_wait(started, signal.SIGTERM, timeout_s=_STOP_TIMEOUT_S)
+            raise
 
     def start_node(self, node_id: int, *, ready_timeout_s: float = _READY_TIMEOUT_S) -> None:
         """Start one stopped node and wait until the cluster lists it again."""
@@ -278,15 +287,25 @@ class ApacheCluster:
         write_record(self.root, self._record)
 
     def _check_alive(self, node_id: int) -> None:
-        if not self.is_running(node_id):
-            raise LocalClusterError(
-                f"node {node_id} exited while starting; see {self.log_path(node_id)}"
-            )
+        if self.is_running(node_id):
+            return
+        process = self._processes.pop(node_id, None)
+        status = "" if process is None else f" with status {process.wait()}"
+        self._record = self._record.with_pid(node_id, None)
+        write_record(self.root, self._record)
+        log = self.log_path(node_id)
+        raise LocalClusterError(
+            f"node {node_id} exited{status} while starting: {_first_error(log)} (see {log})"
+        )
 
     def _signal_and_wait(
         self, node_ids: list[int], signum: signal.Signals, *, timeout_s: float
     ) -> None:
         targets = [n for n in node_ids if self.is_running(n)]
+        for node_id in set(node_ids) - set(targets):
+            # a node that died by itself: reap it, so no zombie outlives us
+            if (process := self._processes.pop(node_id, None)) is not None:
+                process.wait()
         for node_id in targets:
             send_signal(self._pid(node_id), signum)
         for node_id in targets:
@@ -317,6 +336,24 @@ class ApacheCluster:
 
 
 _LISTENERS: Final = ("CLIENT", "INTERNAL", "CONTROLLER")
+
+
+def _first_error(log: Path) -> str:
+    """The first ERROR or FATAL line near the end of a node's log and the exception line
+    under it (the cause: "Address already in use", ...); else the log's last line."""
+    try:
+        with log.open("rb") as file:
+            file.seek(max(0, log.stat().st_size - 65536))
+            lines = [line.strip() for line in file.read().decode(errors="replace").splitlines()]
+    except OSError:
+        return "no log"
+    lines = [line for line in lines if line]
+    for index, line in enumerate(lines):
+        if " ERROR " in line or " FATAL " in line:
+            cause = lines[index + 1] if index + 1 < len(lines) else ""
+            shown = f"{line} {cause}" if not cause.startswith("[") else line
+            return shown[:600]
+    return lines[-1][:600] if lines else "no output"
 
 
 def _wait(deadline: float, what: str) -> None:
