@@ -54,3 +54,5 @@ class ReasonCode(enum.StrEnum):
     ATTESTATION_MISMATCH = "attestation_mismatch"
     # the content, checked by the receiver against the signed labels
     LABEL_MISMATCH = "label_mismatch"
+    # a withdrawal or correction naming a view another partner sent
+    NOT_ORIGINATOR = "not_originator"

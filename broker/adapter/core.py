@@ -27,7 +27,7 @@ from broker.config import outbox_topic
 from broker.envelope import DEFAULT_MAX_AGE, DEFAULT_MAX_SKEW
 from broker.ids import MessageId, PartnerCode
 from broker.keys import Registry
-from broker.pipeline.receive import Accepted, Rejected
+from broker.pipeline.receive import Accepted, Rejected, refuse_accepted
 from broker.pipeline.send import (
     Outgoing,
     Refused,
@@ -38,8 +38,8 @@ from broker.pipeline.send import (
 from broker.reasons import ReasonCode
 from broker.runtime import AccordReporter, Metrics, bind_ids
 from broker.schema import Message
-from broker.schema.protocol import Receipt
-from broker.store import DedupVerdict, InboxStore, RejectedDelivery
+from broker.schema.protocol import Receipt, Withdrawal
+from broker.store import DedupVerdict, InboxStore, RejectedDelivery, Withdrawn
 from broker.store.rejected import DEFAULT_MAX_AGE as REJECTED_MAX_AGE
 from broker.trust import AccordInForce, BookSource, RateCounters
 
@@ -267,7 +267,13 @@ class Adapter:
         wanted = [(source, entries) for source, entries in batches if entries]
         if not wanted:
             return [False] * len(batches)
-        recorded = iter(self.journal.record_many(wanted, now=self.clock.now()))
+        markings = {
+            o.message_id: (o.labels, o.case_id)
+            for _, outcomes in submissions
+            for o in outcomes
+            if isinstance(o, Outgoing) and o.labels is not None
+        }
+        recorded = iter(self.journal.record_many(wanted, now=self.clock.now(), markings=markings))
         results: list[bool] = []
         sealed = 0
         for _source, entries in batches:
@@ -344,11 +350,20 @@ class Adapter:
                 else:
                     verdicts.append("stored")  # replaced once the store has decided
                     accepted.append((index, outcome))
+        for index, outcome in self._foreign_withdrawals(accepted):
+            position = ids[index] if ids is not None else None
+            with bind_ids(**(position or {})):
+                verdicts[index] = "rejected"
+                refused.append(
+                    self._record_refusal(outcome, frames[index], position, now, receipts)
+                )
+        accepted = [(index, outcome) for index, outcome in accepted if verdicts[index] == "stored"]
         items = [inbox_item(outcome, frames[index] or b"") for index, outcome in accepted]
         stored = self.inbox.put_many(items, rejected=refused)
         for (index, outcome), verdict in zip(accepted, stored, strict=True):
             with bind_ids(**(ids[index] if ids is not None else {})):
                 verdicts[index] = self._after_store(outcome, verdict, receipts)
+        withdrawn = set(self._apply_withdrawals(accepted, verdicts, now))
         # Also for duplicates: a crash between the store and this is filled in then.
         self.journal.record_receipts(
             [
@@ -366,7 +381,9 @@ class Adapter:
         deliveries = [
             (outcome.message_id, outcome.sender, outcome.message_bytes)
             for (index, outcome) in accepted
-            if verdicts[index] != "conflict" and outcome.message_id not in shredded
+            if verdicts[index] != "conflict"
+            and outcome.message_id not in shredded
+            and outcome.message_id not in withdrawn
         ]
         self._send_receipts(receipts)
         _log.info(
@@ -379,6 +396,69 @@ class Adapter:
             message_ids=[str(outcome.message_id) for _, outcome in accepted],
         )
         return verdicts, deliveries
+
+    def _foreign_withdrawals(
+        self, accepted: Sequence[tuple[int, Accepted]]
+    ) -> list[tuple[int, Rejected]]:
+        """The withdrawals in ``accepted`` that name a view another partner sent (stored here
+        or in this batch), refused as ``not_originator`` before anything is stored."""
+        notices = [(i, o, body) for i, o in accepted if (body := _withdrawal(o)) is not None]
+        if not notices:
+            return []
+        stored = self.inbox.originators(b.withdraws for _, _, b in notices)
+        senders = {str(mid): str(sender) for mid, sender in stored.items()}
+        senders.update((o.message_id, o.sender) for _, o in accepted)
+        refused: list[tuple[int, Rejected]] = []
+        for index, outcome, body in notices:
+            owner = senders.get(body.withdraws)
+            if owner is None or owner == outcome.sender:
+                continue
+            reason = (
+                f"{body.withdraws} was sent by {owner}, not {outcome.sender}: "
+                "only its sender may withdraw or correct it"
+            )
+            _log.error(
+                "security_alert",
+                alert="foreign_withdrawal",
+                message_id=outcome.message_id,
+                sender=outcome.sender,
+                reason=reason,
+            )
+            refused.append((index, refuse_accepted(outcome, ReasonCode.NOT_ORIGINATOR, reason)))
+        return refused
+
+    def _apply_withdrawals(
+        self,
+        accepted: Sequence[tuple[int, Accepted]],
+        verdicts: Sequence[ReceiveVerdict],
+        now: dt.datetime,
+    ) -> tuple[MessageId, ...]:
+        """Shred what this batch's withdrawals take back, and what arrived already withdrawn.
+        Also for redelivered notices: a crash between the store and this is made good then."""
+        notices = [
+            Withdrawn(
+                message_id=body.withdraws,
+                sender=outcome.sender,
+                notice_id=outcome.message_id,
+                reason=body.reason,
+                replaced_by=body.replaced_by,
+            )
+            for index, outcome in accepted
+            if verdicts[index] != "conflict" and (body := _withdrawal(outcome)) is not None
+        ]
+        arrived = [
+            (outcome.message_id, outcome.sender)
+            for index, outcome in accepted
+            if verdicts[index] == "stored"
+        ]
+        shredded = self.inbox.apply_withdrawals(notices, arrived=arrived, now=now)
+        if shredded:
+            # at once, not at the next sweep: the originator asked for every copy to go
+            files = 0 if self.delivery_dir is None else self.delivery_dir.remove_many(shredded)
+            if self.webhook is not None:
+                self.webhook.forget(shredded)
+            _log.warning("messages_withdrawn", message_ids=list(shredded), files_removed=files)
+        return shredded
 
     def _verify(
         self,
@@ -553,6 +633,11 @@ class Adapter:
             self._shredded.inc(shredded)
             _log.info("messages_shredded", count=shredded)
         return shredded
+
+
+def _withdrawal(outcome: Accepted) -> Withdrawal | None:
+    body = outcome.message.body
+    return body if isinstance(body, Withdrawal) else None
 
 
 def _receipted(outcome: Accepted) -> Receipted | None:

@@ -31,12 +31,15 @@ from typing import Final, Literal
 
 from broker import errors
 from broker.ids import MessageId, PartnerCode, message_id_range
+from broker.schema.labels import Labels
 
 __all__ = [
     "DEFAULT_MAX_AGE",
     "DEFAULT_MAX_ROWS",
+    "MARKINGS_SCHEMA",
     "SCHEMA",
     "Acknowledged",
+    "Journalled",
     "Receipted",
     "ViewFate",
     "ViewRefusal",
@@ -77,6 +80,11 @@ SCHEMA: Final = (
     "CREATE INDEX views_source ON views (source)",
     "CREATE INDEX views_age ON views (recorded_at)",
 )
+#: each view's signed labels and case id, as sealed: what a withdrawal of it repeats
+MARKINGS_SCHEMA: Final = (
+    "ALTER TABLE views ADD COLUMN labels TEXT",
+    "ALTER TABLE views ADD COLUMN case_id TEXT",
+)
 
 State = Literal["refused", "journalled", "sent", "receipted"]
 
@@ -89,6 +97,17 @@ class ViewRefusal:
     recipient: PartnerCode
     reason_code: str
     reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Journalled:
+    """A view sealed and journalled, with the markings its header carries."""
+
+    message_id: MessageId
+    recipient: PartnerCode
+    source: str | None
+    labels: Labels | None = None
+    case_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -134,6 +153,10 @@ class ViewFate:
     #: when the recipient says it received the view (from its signed receipt)
     received_at: dt.datetime | None
     receipt_id: MessageId | None
+    #: the view's signed labels and case id (``None`` for views journalled before they were
+    #: kept, and for refused views, which were never sealed)
+    labels: Labels | None = None
+    case_id: str | None = None
 
     @property
     def state(self) -> State:
@@ -159,18 +182,25 @@ def _time(value: int | None) -> dt.datetime | None:
 
 
 def note_journalled(
-    conn: sqlite3.Connection,
-    rows: Sequence[tuple[MessageId, PartnerCode, str | None]],
-    *,
-    now: dt.datetime,
+    conn: sqlite3.Connection, views: Sequence[Journalled], *, now: dt.datetime
 ) -> None:
-    """``(message_id, recipient, source)`` views were journalled (inside the caller's
-    transaction)."""
+    """These views were journalled (inside the caller's transaction)."""
     stamp = micros(now)
     conn.executemany(
-        "INSERT INTO views (message_id, recipient, source, recorded_at, journalled_at) "
-        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
-        [(mid, rcpt, source, stamp, stamp) for mid, rcpt, source in rows],
+        "INSERT INTO views (message_id, recipient, source, recorded_at, journalled_at, labels, "
+        "case_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+        [
+            (
+                v.message_id,
+                v.recipient,
+                v.source,
+                stamp,
+                stamp,
+                None if v.labels is None else v.labels.model_dump_json(),
+                v.case_id,
+            )
+            for v in views
+        ],
     )
 
 
@@ -251,7 +281,7 @@ def prune(
 _COLUMNS = (
     "message_id, recipient, source, recorded_at, journalled_at, refused_code, refused_reason, "
     'acknowledged_at, topic, partition, "offset", receipt_status, receipt_reason, receipt_at, '
-    "received_at, receipt_id"
+    "received_at, receipt_id, labels, case_id"
 )
 
 
@@ -306,7 +336,7 @@ def latest(
 
 def _fate(row: tuple[object, ...]) -> ViewFate:
     (mid, rcpt, source, recorded, journalled, code, reason, acked, topic, partition, offset,
-     r_status, r_reason, r_at, received, r_id) = row  # fmt: skip
+     r_status, r_reason, r_at, received, r_id, labels, case_id) = row  # fmt: skip
     position = None
     if isinstance(topic, str) and isinstance(partition, int) and isinstance(offset, int):
         position = (topic, partition, offset)
@@ -325,6 +355,8 @@ def _fate(row: tuple[object, ...]) -> ViewFate:
         receipt_at=_time(_opt_int(r_at)),
         received_at=_time(_opt_int(received)),
         receipt_id=None if r_id is None else MessageId(str(r_id)),
+        labels=None if labels is None else Labels.model_validate_json(str(labels)),
+        case_id=_opt_str(case_id),
     )
 
 

@@ -22,19 +22,21 @@ import dataclasses
 import datetime as dt
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from broker import errors
 from broker.adapter import fates
 from broker.adapter.fates import Acknowledged, Receipted, ViewFate, ViewRefusal
 from broker.ids import MessageId, PartnerCode
+from broker.schema.labels import Labels
 from broker.store import open_database
 
-__all__ = ["JournalEntry", "SendJournal"]
+__all__ = ["JournalEntry", "Markings", "SendJournal"]
 
-#: version 2 names each pending envelope's source, version 3 keeps each view's fate
-_VERSION = 3
+#: version 2 names each pending envelope's source, version 3 keeps each view's fate, version 4
+#: each view's markings
+_VERSION = 4
 _SOURCE_INDEX = "CREATE INDEX pending_source ON pending (source)"
 _SCHEMA = (
     """CREATE TABLE pending (
@@ -51,15 +53,19 @@ _SCHEMA = (
     "CREATE INDEX sources_age ON sources (recorded_at)",
     _SOURCE_INDEX,
     *fates.SCHEMA,
+    *fates.MARKINGS_SCHEMA,
 )
 _MIGRATIONS = {
     1: ("ALTER TABLE pending ADD COLUMN source TEXT", _SOURCE_INDEX),
     2: fates.SCHEMA,
+    3: fates.MARKINGS_SCHEMA,
 }
 
 
 Entry = tuple[MessageId, PartnerCode, str, bytes]
 """What :meth:`SendJournal.record` takes: ``(message_id, recipient, topic, envelope)``."""
+Markings = tuple[Labels, str | None]
+"""A sealed view's signed labels and case id."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -129,17 +135,20 @@ class SendJournal:
         submissions: Sequence[tuple[str | None, Sequence[Entry]]],
         *,
         now: dt.datetime,
+        markings: Mapping[MessageId, Markings] | None = None,
     ) -> list[bool]:
         """Journal several ``(source, entries)`` submissions in ONE transaction (one fsync).
 
         Each submission behaves as :meth:`record` would (a source already journalled, before
         or earlier in the same call, records nothing and yields False), and either every
-        submission is journalled or, on an error, none is.
+        submission is journalled or, on an error, none is. ``markings`` are the views' signed
+        labels and case ids, kept with their fates (what a withdrawal of a view repeats).
         """
         stamp = _micros(now)
+        marked = markings or {}
         recorded: list[bool] = []
         rows: list[tuple[MessageId, PartnerCode, str, bytes, int, str | None]] = []
-        views: list[tuple[MessageId, PartnerCode, str | None]] = []
+        views: list[fates.Journalled] = []
         with _transaction(self._conn):
             for source, entries in submissions:
                 if source is not None:
@@ -150,7 +159,10 @@ class SendJournal:
                 rows.extend(
                     (mid, rcpt, topic, env, stamp, source) for mid, rcpt, topic, env in entries
                 )
-                views.extend((mid, rcpt, source) for mid, rcpt, _, _ in entries)
+                views.extend(
+                    fates.Journalled(mid, rcpt, source, *marked.get(mid, (None, None)))
+                    for mid, rcpt, _, _ in entries
+                )
                 recorded.append(True)
             self._conn.executemany(
                 "INSERT INTO pending "

@@ -26,10 +26,17 @@ from broker.cli._app import console
 from broker.clock import SystemClock
 from broker.config import AdapterConfig, load_config, read_trust, validate_partner
 from broker.ids import MessageId, PartnerCode, new_message_id
-from broker.pipeline.send import Refused, clear
+from broker.pipeline.send import Refused, clear, withdrawal_for
 from broker.schema import Message, parse_message
+from broker.schema.labels import Labels
 
-__all__ = ["send_command", "sent_group", "status_command"]
+__all__ = [
+    "correct_command",
+    "send_command",
+    "sent_group",
+    "status_command",
+    "withdraw_command",
+]
 
 _CONFIG_HELP = "The adapter's YAML configuration (or set BROKER_CONFIG)."
 #: the most spool files ``status`` reads looking for a submission the adapter has not taken
@@ -100,11 +107,7 @@ def send_command(
     recipients = [validate_partner(code.strip()) for code in to.split(",") if code.strip()]
     if not recipients:
         raise errors.UsageError("--to names no recipient")
-    try:
-        data = message_file.read_bytes()
-    except OSError as exc:
-        raise errors.UsageError(f"cannot read {message_file}: {exc.strerror}") from exc
-    message = parse_message(data)
+    message = parse_message(_read(message_file))
     refused = {} if no_precheck else _precheck(config, message, recipients)
     views = [
         _View(r, None, refused[r]) if r in refused else _View(r, new_message_id())
@@ -131,6 +134,117 @@ def send_command(
             f"{v.recipient}: {v.refusal.reason_code}" for v in views if v.refusal is not None
         )
         raise errors.PolicyError(f"every recipient was refused, nothing was queued ({reasons})")
+
+
+@click.command("withdraw")
+@click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
+@click.option("--reason", required=True, help="Why, in one line (at most 200 characters).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
+@click.argument("message_id")
+def withdraw_command(config_path: str, reason: str, as_json: bool, message_id: str) -> None:
+    """Take back the view MESSAGE_ID sent from here: its recipient destroys the content
+    (delivery file included) and keeps the reason. The withdrawal is a signed message to that
+    recipient, under the view's own markings; only the view's sender can withdraw it."""
+    config, fate = _sent_view(config_path, message_id)
+    withdrawal = withdrawal_for(
+        _markings(fate), case_id=fate.case_id, withdraws=fate.message_id, reason=reason
+    )
+    _refuse_if_refused(config, withdrawal, fate.recipient)
+    view = _queue(config, withdrawal, fate.recipient, new_message_id())
+    _print_queued([view], what="withdrawal", as_json=as_json)
+
+
+@click.command("correct")
+@click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
+@click.option("--reason", required=True, help="What was wrong, in one line (at most 200).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
+@click.argument("message_id")
+@click.argument("message_file", type=click.Path(dir_okay=False, path_type=Path))
+def correct_command(
+    config_path: str, reason: str, as_json: bool, message_id: str, message_file: Path
+) -> None:
+    """Replace the view MESSAGE_ID sent from here with MESSAGE_FILE: the corrected message
+    goes to the same recipient as a new view, then a withdrawal of the old one naming it.
+    The recipient destroys the old content and shows which view replaced it. Nothing is
+    queued if the accords on file refuse either."""
+    config, fate = _sent_view(config_path, message_id)
+    corrected = parse_message(_read(message_file))
+    replacement = new_message_id()
+    withdrawal = withdrawal_for(
+        _markings(fate),
+        case_id=fate.case_id,
+        withdraws=fate.message_id,
+        reason=reason,
+        replaced_by=replacement,
+    )
+    for message in (corrected, withdrawal):  # both decided before either is queued
+        _refuse_if_refused(config, message, fate.recipient)
+    views = [
+        _queue(config, corrected, fate.recipient, replacement),
+        _queue(config, withdrawal, fate.recipient, new_message_id()),
+    ]
+    _print_queued(views, what="correction", as_json=as_json)
+
+
+def _sent_view(config_path: str, message_id: str) -> tuple[AdapterConfig, ViewFate]:
+    """The adapter's configuration and the sealed view ``message_id`` (or a unique prefix)."""
+    config = load_config(config_path, AdapterConfig)
+    if config.spool is None:
+        raise errors.UsageError(f"{config_path} has no spool section: the adapter reads no spool")
+    with SendJournal.open(journal_path(config), create=False) as journal:
+        found = journal.fates_of(message_id)
+    fate = next(f for f in found if f.message_id.startswith(message_id.lower()))
+    if fate.journalled_at is None:
+        raise errors.UsageError(
+            f"{fate.message_id} was refused here and never sent to {fate.recipient}: "
+            "there is nothing to take back"
+        )
+    return config, fate
+
+
+def _markings(fate: ViewFate) -> Labels:
+    if fate.labels is None:
+        raise errors.UsageError(
+            f"{fate.message_id} was sent before this adapter kept each view's markings, "
+            "so a withdrawal cannot repeat them; ask the recipient to erase it "
+            "(broker inbox erase)"
+        )
+    return fate.labels
+
+
+def _refuse_if_refused(config: AdapterConfig, message: Message, recipient: PartnerCode) -> None:
+    refused = _precheck(config, message, [recipient]).get(recipient)
+    if refused is not None:
+        raise errors.PolicyError(
+            f"{recipient}: {refused.reason_code}: {'; '.join(refused.reasons)}; nothing was queued"
+        )
+
+
+def _queue(
+    config: AdapterConfig, message: Message, recipient: PartnerCode, message_id: MessageId
+) -> _View:
+    """Queue ``message`` for ``recipient`` alone, as view ``message_id``."""
+    if config.spool is None:  # checked by _sent_view; kept for the type checker
+        raise errors.UsageError("the adapter reads no spool")
+    spool = Spool(config.spool.dir).root
+    write_submission(spool, message, [recipient], ids={recipient: message_id})
+    return _View(recipient, message_id)
+
+
+def _print_queued(views: list[_View], *, what: str, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"views": [v.document() for v in views]}, indent=2))
+        return
+    for view in views:
+        click.echo(f"{view.recipient}  queued   {view.message_id}")
+    click.echo(f"{what} queued for {views[0].recipient}; `broker status ID` follows each view")
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise errors.UsageError(f"cannot read {path}: {exc.strerror}") from exc
 
 
 @click.command("status")

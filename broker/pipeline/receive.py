@@ -33,7 +33,7 @@ from broker.schema import Message, categories_present
 from broker.schema.labels import Labels, MessageType
 from broker.trust import AccordInForce
 
-__all__ = ["Accepted", "ReceiveOutcome", "Rejected", "accept"]
+__all__ = ["Accepted", "ReceiveOutcome", "Rejected", "accept", "refuse_accepted"]
 
 
 def _no_truth(self: object) -> NoReturn:
@@ -148,6 +148,22 @@ def accept(
     if message is None:  # open() always validates; None only comes from format-level seams
         return Rejected(ReasonCode.INVALID_MESSAGE, "the envelope carried no validated message")
     return _check_content(opened, message, accords=accords, now=now, max_retention=max_retention)
+
+
+def refuse_accepted(outcome: Accepted, code: ReasonCode, reason: str) -> Rejected:
+    """Refuse a delivery that passed :func:`accept` but fails a check of the receiver's own
+    state (a withdrawal naming another partner's view): the authenticated sender is told
+    why with a ``rejected`` receipt, as for any refusal of its content."""
+    receipt = None
+    if outcome.message.type is not MessageType.RECEIPT:
+        receipt = receipt_for(
+            outcome.message,
+            message_id=outcome.message_id,
+            content_sha256=crypto.sha256(outcome.message_bytes),
+            received_at=outcome.received_at,
+            rejected_because=f"{code}: {reason}",
+        )
+    return Rejected(code, reason, outcome.message_id, outcome.sender, receipt)
 
 
 def _check_content(

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 from broker import cosign, crypto, envelope, errors, limits
-from broker.ids import KeyId, MessageId, PartnerCode, new_message_id
+from broker.ids import CaseId, KeyId, MessageId, PartnerCode, new_message_id
 from broker.keys import Registry
 from broker.policy import Accord, Decision, decide_for_recipient, out_of_force
 from broker.reasons import ReasonCode
@@ -37,6 +37,7 @@ __all__ = [
     "prepare",
     "prepare_receipt",
     "receipt_for",
+    "withdrawal_for",
 ]
 
 #: how long an envelope stays acceptable; receivers also refuse anything older than max age
@@ -64,6 +65,9 @@ class Outgoing:
     envelope: bytes = dataclasses.field(repr=False)
     #: the accord's decision for the view; ``None`` only for receipts (protocol messages)
     decision: Decision | None
+    #: the labels and case id its signed header carries
+    labels: Labels | None = None
+    case_id: CaseId | None = None
 
     __bool__ = _no_truth
 
@@ -269,6 +273,39 @@ def receipt_for(
     return parse_message(json.dumps(document, separators=(",", ":"), sort_keys=True).encode())
 
 
+def withdrawal_for(
+    labels: Labels,
+    *,
+    case_id: str | None,
+    withdraws: MessageId,
+    reason: str,
+    replaced_by: MessageId | None = None,
+) -> Message:
+    """The ``withdrawal`` taking back view ``withdraws``, sealed earlier under ``labels``
+    (and ``case_id``); with ``replaced_by`` a correction, naming the view that replaces it.
+
+    It keeps the view's markings and purposes, as a receipt does: it speaks of that view.
+    """
+    if labels.message_type in (MessageType.RECEIPT, MessageType.WITHDRAWAL):
+        raise errors.UsageError(f"a {labels.message_type} is never withdrawn or corrected")
+    document: dict[str, object] = {
+        "type": str(MessageType.WITHDRAWAL),
+        "schema_version": 1,
+        "classification": str(labels.classification),
+        "tlp": str(labels.tlp),
+        "handling": str(labels.handling),
+        "purposes": sorted(str(p) for p in labels.purposes),
+        "body": {
+            "withdraws": withdraws,
+            "reason": reason,
+            **({} if replaced_by is None else {"replaced_by": replaced_by}),
+        },
+    }
+    if case_id is not None:
+        document["case_id"] = case_id
+    return parse_message(json.dumps(document, separators=(",", ":"), sort_keys=True).encode())
+
+
 def prepare_receipt(
     receipt: Message,
     *,
@@ -357,7 +394,8 @@ def _seal(
         ttl=cleared.lifetime,
         message_id=message_id,
     )
-    return Outgoing(recipient, message_id, sealed, decision)
+    case_id = None if cleared.view.case_id is None else CaseId(cleared.view.case_id)
+    return Outgoing(recipient, message_id, sealed, decision, cleared.labels, case_id)
 
 
 def _suite_mismatch(

@@ -120,6 +120,7 @@ class MessageType(enum.StrEnum):
     RECEIPT = "receipt"
     ONWARD_REQUEST = "onward.request"
     ONWARD_GRANT = "onward.grant"
+    WITHDRAWAL = "withdrawal"
 
 
 class Labels(StrictModel):

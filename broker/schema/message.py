@@ -20,7 +20,7 @@ from broker.schema.handling import HandlingCondition
 from broker.schema.labels import TLP, Classification, HandlingCode, MessageType, Purpose
 from broker.schema.movement import RouteAssessment, VesselSighting
 from broker.schema.network import NetworkReport, PersonAlert
-from broker.schema.protocol import OnwardGrant, OnwardRequest, Receipt
+from broker.schema.protocol import OnwardGrant, OnwardRequest, Receipt, Withdrawal
 
 __all__ = [
     "MESSAGE_MODELS",
@@ -36,6 +36,7 @@ __all__ = [
     "ReceiptMessage",
     "RouteAssessmentMessage",
     "VesselSightingMessage",
+    "WithdrawalMessage",
 ]
 
 CaseIdText = Annotated[
@@ -169,6 +170,14 @@ class OnwardGrantMessage(Message):
     body: OnwardGrant
 
 
+class WithdrawalMessage(Message):
+    """``withdrawal`` version 1."""
+
+    type: Literal[MessageType.WITHDRAWAL]
+    schema_version: Literal[1]
+    body: Withdrawal
+
+
 MESSAGE_MODELS: dict[tuple[MessageType, int], type[Message]] = {
     (MessageType.NETWORK_REPORT, 1): NetworkReportMessage,
     (MessageType.PERSON_ALERT, 1): PersonAlertMessage,
@@ -179,5 +188,6 @@ MESSAGE_MODELS: dict[tuple[MessageType, int], type[Message]] = {
     (MessageType.RECEIPT, 1): ReceiptMessage,
     (MessageType.ONWARD_REQUEST, 1): OnwardRequestMessage,
     (MessageType.ONWARD_GRANT, 1): OnwardGrantMessage,
+    (MessageType.WITHDRAWAL, 1): WithdrawalMessage,
 }
 """Every (type, schema version) the system accepts, and its model."""

@@ -1,4 +1,5 @@
-"""Protocol messages on the same road as intelligence: receipts and onward sharing (DPA s.78)."""
+"""Protocol messages on the same road as intelligence: receipts, withdrawals and corrections,
+and onward sharing (DPA s.78)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ __all__ = [
     "OnwardRequest",
     "Receipt",
     "ReceiptStatus",
+    "Withdrawal",
 ]
 
 MessageRef = Annotated[
@@ -87,3 +89,16 @@ class OnwardGrant(Record):
     conditions: Annotated[tuple[HandlingCondition, ...], OPERATIONAL, Field(max_length=10)] = ()
     valid_until: Annotated[Timestamp | None, OPERATIONAL] = None
     reason: Annotated[Line | None, OPERATIONAL] = None
+
+
+class Withdrawal(Record):
+    """The originator takes back one view it sent: the recipient destroys its content.
+
+    With ``replaced_by`` it is a correction: the view of that id, sent to the same recipient,
+    carries the corrected content. Only the view's own sender can withdraw it; the recipient
+    checks that against what it stored, and honours a withdrawal that arrives before the view.
+    """
+
+    withdraws: Annotated[MessageRef, OPERATIONAL]
+    reason: Annotated[Line, OPERATIONAL]
+    replaced_by: Annotated[MessageRef | None, OPERATIONAL] = None

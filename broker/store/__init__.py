@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from broker.store._sqlite import open_database
 from broker.store.dedup import DIGEST_BYTES, DedupCounters, DedupStore, DedupVerdict
-from broker.store.inbox import KEY_BYTES, InboxItem, InboxStore, Sealer, StoredMessage
+from broker.store.inbox import KEY_BYTES, InboxItem, InboxStore, Sealer, StoredMessage, Withdrawn
 from broker.store.rejected import IdentifiedBy, RejectedDelivery, RejectedLog, Rejection
 
 __all__ = [
@@ -32,5 +32,6 @@ __all__ = [
     "Rejection",
     "Sealer",
     "StoredMessage",
+    "Withdrawn",
     "open_database",
 ]

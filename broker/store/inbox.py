@@ -36,7 +36,7 @@ from broker.store import rejected as _rejected
 from broker.store import search as _search
 from broker.store._sqlite import from_micros, open_database, to_micros, transaction
 
-__all__ = ["KEY_BYTES", "InboxItem", "InboxStore", "Sealer", "StoredMessage"]
+__all__ = ["KEY_BYTES", "InboxItem", "InboxStore", "Sealer", "StoredMessage", "Withdrawn"]
 
 #: per-message key size: ChaCha20-Poly1305 takes 256-bit keys
 KEY_BYTES = 32
@@ -46,6 +46,8 @@ _MAX_CASE_ID = 128
 _MAX_REASON = 2000
 #: messages indexed per transaction by a search: well under a second of holding the database
 _INDEX_CHUNK = 200
+#: ids per ``IN (...)`` query: well under SQLite's limit on bound parameters
+_IN_CHUNK = 500
 _COLUMNS = (
     "message_id, sender, message_type, labels, case_id, received_at, retain_until, shredded_at, "
     "retention_rule, retention_reason, shred_reason"
@@ -55,6 +57,20 @@ _EVIDENCE_SCHEMA = (
         message_id TEXT PRIMARY KEY REFERENCES messages (message_id),
         sealed BLOB NOT NULL
     )""",
+)
+
+#: withdrawals and corrections as they arrived, by the view withdrawn and who withdrew it: one
+#: that arrives before its view is applied when the view does (from that same sender only)
+_WITHDRAWALS_SCHEMA = (
+    """CREATE TABLE withdrawals (
+        message_id TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        notice_id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        replaced_by TEXT,
+        recorded_at INTEGER NOT NULL,
+        PRIMARY KEY (message_id, sender)
+    ) WITHOUT ROWID""",
 )
 
 SCHEMA = (
@@ -82,12 +98,13 @@ SCHEMA = (
     *_EVIDENCE_SCHEMA,
     *_rejected.SCHEMA,
     *_search.SCHEMA,
+    *_WITHDRAWALS_SCHEMA,
 )
 #: version 2 added the table of refused deliveries, version 3 the count of pruned ones,
 #: version 4 each message's retention rule and evidence, version 5 the search index,
 #: version 6 indexing after storing (the messages stored before the index was made are
-#: then indexed too)
-_VERSION = 6
+#: then indexed too), version 7 withdrawals
+_VERSION = 7
 _MIGRATIONS = {
     1: _rejected.TABLE_SCHEMA,
     2: _rejected.PRUNED_SCHEMA,
@@ -103,6 +120,7 @@ _MIGRATIONS = {
         "INSERT INTO search_pending SELECT message_id FROM messages WHERE shredded_at IS NULL "
         "AND message_id NOT IN (SELECT message_id FROM search_terms)",
     ),
+    6: _WITHDRAWALS_SCHEMA,
 }
 
 
@@ -136,6 +154,18 @@ class InboxItem:
     #: what a disclosure of the message is built from; sealed with the message, shredded
     #: with it (see :mod:`broker.pipeline.disclosure`)
     evidence: bytes | None = dataclasses.field(default=None, repr=False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Withdrawn:
+    """A verified withdrawal notice from ``sender``: view ``message_id`` is taken back."""
+
+    message_id: str
+    sender: str
+    notice_id: str
+    reason: str
+    #: the view that corrects it, for a correction
+    replaced_by: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -561,6 +591,77 @@ class InboxStore:
             self._shred([meta.message_id], now_us, reason=f"by erasure: {reason}")
         self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return self.metadata(message_id)
+
+    def originators(self, message_ids: Iterable[str]) -> dict[MessageId, PartnerCode]:
+        """The sender of each of ``message_ids`` stored here (absent ones are left out)."""
+        wanted = sorted(set(message_ids))
+        found: dict[MessageId, PartnerCode] = {}
+        for start in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for mid, sender in self._conn.execute(
+                f"SELECT message_id, sender FROM messages WHERE message_id IN ({marks})",  # noqa: S608 - placeholders only
+                chunk,
+            ):
+                found[MessageId(mid)] = PartnerCode(sender)
+        return found
+
+    def apply_withdrawals(
+        self,
+        notices: Sequence[Withdrawn],
+        *,
+        arrived: Sequence[tuple[str, str]] = (),
+        now: dt.datetime,
+    ) -> tuple[MessageId, ...]:
+        """Record ``notices`` and shred what they withdraw; shred each of the ``arrived``
+        ``(message_id, sender)`` that an earlier notice from that same sender withdrew.
+
+        Idempotent (a redelivered notice changes nothing), in one transaction. A notice names
+        a view of its own sender only: the caller refuses one naming another partner's view
+        before it gets here (:meth:`originators`); one naming a view not stored yet waits for
+        it, and binds only a view from the notice's sender. Returns the ids shredded now.
+        """
+        now_us = to_micros(now, name="now")
+        shredded: list[MessageId] = []
+        with transaction(self._conn, what="apply withdrawals"):
+            for notice in notices:
+                self._conn.execute(
+                    "INSERT INTO withdrawals VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (message_id, sender) DO NOTHING",
+                    (
+                        notice.message_id,
+                        notice.sender,
+                        notice.notice_id,
+                        notice.reason[:_MAX_REASON],
+                        notice.replaced_by,
+                        now_us,
+                    ),
+                )
+            targets = [(n.message_id, n.sender) for n in notices] + list(arrived)
+            for message_id, sender in targets:
+                why = self._withdrawal_reason(message_id, sender)
+                if why is not None:
+                    self._shred([message_id], now_us, reason=why)
+                    shredded.append(MessageId(message_id))
+        if shredded:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return tuple(shredded)
+
+    def _withdrawal_reason(self, message_id: str, sender: str) -> str | None:
+        """Inside a transaction: why ``message_id`` must be shredded now, if a notice from its
+        own sender withdrew it and it is stored, from that sender, and not shredded yet."""
+        row = self._conn.execute(
+            "SELECT w.reason, w.replaced_by, w.notice_id FROM withdrawals w "
+            "JOIN messages m ON m.message_id = w.message_id AND m.sender = w.sender "
+            "WHERE w.message_id = ? AND w.sender = ? AND m.shredded_at IS NULL",
+            (message_id, sender),
+        ).fetchone()
+        if row is None:
+            return None
+        reason, replaced_by, notice_id = row
+        if replaced_by is None:
+            return f"withdrawn by {sender} ({notice_id}): {reason}"
+        return f"corrected by {sender} ({notice_id}), replaced by {replaced_by}: {reason}"
 
     def _shred(self, message_ids: Sequence[str], now_us: int, *, reason: str | None) -> None:
         """Inside a transaction: destroy the keys and evidence of ``message_ids``."""

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import aiokafka
 import pytest
@@ -138,6 +141,33 @@ def inbox(federation: Federation, partner: str) -> dict[str, Received]:
             row.message_id: Received(row.sender, parse_message(store.get(row.message_id)))
             for row in store.list(limit=100_000)
         }
+
+
+def cli(
+    federation: Federation, *args: str, partner: str, expect: int = 0, timeout_s: float = 60.0
+) -> str:
+    """``broker ARGS --config <partner's>`` as a process of its own: its stdout, or stdout
+    and stderr when it is expected to fail; any other exit status fails the test."""
+    done = subprocess.run(
+        [sys.executable, "-m", "broker", *args, "--config", str(federation.config_path(partner))],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    assert done.returncode == expect, done.stdout + done.stderr
+    return done.stdout if expect == 0 else done.stdout + done.stderr
+
+
+def delivered(federation: Federation, partner: str, match: dict[str, Any]) -> Path | None:
+    """The file in ``partner``'s delivery directory whose message (or body) has ``match``'s
+    items, if any."""
+    for path in federation.delivery_dir(partner).glob("*.json"):
+        message = json.loads(path.read_bytes())["message"]
+        flat = {**message, **message.get("body", {})}
+        if all(flat.get(k) == v for k, v in match.items()):
+            return path
+    return None
 
 
 def wait_for(probe: Callable[[], T | None], *, timeout_s: float, what: str) -> T:

@@ -20,7 +20,7 @@ from broker.demo.federation import Federation
 from broker.schema import message_bytes
 from broker.transport.testing import KafkaUnderTest
 
-from .harness import new_federation, report, wait_for
+from .harness import cli, delivered, new_federation, report, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -43,29 +43,6 @@ def federation(
         yield federation
 
 
-def _cli(federation: Federation, *args: str, partner: str, expect: int = 0) -> str:
-    """``broker ARGS --config <partner's>``: its stdout, or stdout and stderr on a failure."""
-    done = subprocess.run(
-        [sys.executable, "-m", "broker", *args, "--config", str(federation.config_path(partner))],
-        capture_output=True,
-        text=True,
-        timeout=_TIMEOUT_S,
-        check=False,
-    )
-    assert done.returncode == expect, done.stdout + done.stderr
-    return done.stdout if expect == 0 else done.stdout + done.stderr
-
-
-def _delivered(federation: Federation, partner: str, match: dict[str, Any]) -> Path | None:
-    """The file in ``partner``'s delivery directory whose message has ``match``'s items."""
-    for path in federation.delivery_dir(partner).glob("*.json"):
-        message = json.loads(path.read_bytes())["message"]
-        flat = {**message, **message.get("body", {})}
-        if all(flat.get(k) == v for k, v in match.items()):
-            return path
-    return None
-
-
 def _verify(federation: Federation, bundle: Path) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "broker", "disclosure", "verify", str(bundle), "--json",
@@ -82,16 +59,16 @@ def test_a_view_is_kept_as_its_accord_says_proven_and_erased_leaving_no_copy(
     case = f"GB-E2E-{uuid.uuid4().hex[:8].upper()}"
     message = tmp_path / "report.json"
     message.write_bytes(message_bytes(report(case)))
-    _cli(federation, "send", str(message), "--to", "RS", partner="GB")
+    cli(federation, "send", str(message), "--to", "RS", partner="GB")
     at_rs = wait_for(
-        lambda: _delivered(federation, "RS", {"case_id": case}),
+        lambda: delivered(federation, "RS", {"case_id": case}),
         timeout_s=_TIMEOUT_S,
         what="the report in RS's delivery directory",
     )
     message_id = at_rs.stem
 
     # kept as long as the accord's flow says, not RS's laxer maximum, and said so
-    shown = json.loads(_cli(federation, "inbox", "show", message_id, partner="RS"))
+    shown = json.loads(cli(federation, "inbox", "show", message_id, partner="RS"))
     assert shown["retention"]["rule"] == "accord"
     assert "flow GB-RS-OPS of accord gb-rs v" in shown["retention"]["why"]
     assert shown["retention"]["why"].endswith("keeps at most 730 days")
@@ -106,7 +83,7 @@ def test_a_view_is_kept_as_its_accord_says_proven_and_erased_leaving_no_copy(
 
     # RS proves to a third party what it received: one field, checked with the registry alone
     bundle = tmp_path / "rs.bundle.json"
-    _cli(
+    cli(
         federation,
         "disclose",
         message_id,
@@ -122,27 +99,27 @@ def test_a_view_is_kept_as_its_accord_says_proven_and_erased_leaving_no_copy(
 
     # GB keeps RS's signed receipt as evidence and can disclose it in turn
     receipt = wait_for(
-        lambda: _delivered(federation, "GB", {"receipt_for": message_id}),
+        lambda: delivered(federation, "GB", {"receipt_for": message_id}),
         timeout_s=_TIMEOUT_S,
         what="RS's receipt at GB",
     )
     receipt_bundle = tmp_path / "gb.receipt.json"
-    _cli(federation, "disclose", receipt.stem, "--fields", "body.receipt_for,body.status",
+    cli(federation, "disclose", receipt.stem, "--fields", "body.receipt_for,body.status",
          "--out", str(receipt_bundle), partner="GB")  # fmt: skip
     acknowledged = _verify(federation, receipt_bundle)
     assert acknowledged["disclosed"] == {"body.receipt_for": message_id, "body.status": "accepted"}
     assert (acknowledged["sender"], acknowledged["recipient"]) == ("RS", "GB")
 
     # erased on request while RS's adapter runs: the delivery file goes with the key
-    said = _cli(
+    said = cli(
         federation, "inbox", "erase", message_id, "--reason", "request 2026/17", partner="RS"
     )
     assert "by erasure: request 2026/17" in said
     assert not at_rs.exists()
-    refused = _cli(federation, "inbox", "show", message_id, partner="RS", expect=2)
+    refused = cli(federation, "inbox", "show", message_id, partner="RS", expect=2)
     assert "by erasure: request 2026/17" in refused
     again = tmp_path / "again.json"
-    _cli(federation, "disclose", message_id, "--fields", "case_id", "--out", str(again),
+    cli(federation, "disclose", message_id, "--fields", "case_id", "--out", str(again),
          partner="RS", expect=2)  # fmt: skip
     assert not again.exists()
     assert federation.is_running("RS")

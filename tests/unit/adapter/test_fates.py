@@ -184,3 +184,29 @@ def test_a_receipt_coming_back_is_noted_against_its_view(
     (fate,) = uk.journal.fates_of(envelope.parse(sealed).header.message_id)
     assert (fate.state, fate.receipt_status, fate.received_at) == ("receipted", "accepted", NOW)
     assert fate.receipt_id == envelope.parse(receipt).header.message_id
+
+
+def test_a_sealed_view_keeps_the_markings_its_header_signs(uk: Adapter) -> None:
+    """What a withdrawal of the view repeats: its labels and case id, as sealed."""
+    uk.submit(report(), to=[RS])
+    (entry,) = uk.journal.pending()
+    header = envelope.parse(entry.envelope).header
+    (fate,) = uk.journal.fates_of(entry.message_id)
+    assert fate.labels == header.labels
+    assert fate.case_id == header.case_id is not None
+
+
+def test_a_journal_of_version_3_is_upgraded_and_its_views_have_no_markings(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = tmp_path / "j.sqlite"
+    with SendJournal.open(path) as journal:
+        journal.record([(A, RS, "t", b"a")], source=None, now=NOW)
+    conn = sqlite3.connect(path, isolation_level=None)
+    for column in ("labels", "case_id"):
+        conn.execute(f"ALTER TABLE views DROP COLUMN {column}")
+    conn.execute("PRAGMA user_version = 3")
+    conn.close()
+    with SendJournal.open(path) as journal:
+        (fate,) = journal.fates_of(A)
+        assert (fate.state, fate.labels, fate.case_id) == ("journalled", None, None)
