@@ -206,6 +206,7 @@ class InboxStore:
         self._recipient = _dedup._recipient(recipient)
         self._sealer = sealer
         self._dedup = _dedup.DedupStore(conn, retention=dedup_retention)
+        self._dedup_retention = dedup_retention
         self._rejected = _rejected.RejectedLog(conn, max_rows=max_rejected_rows)
         self._search = _search.SearchIndex(conn)
 
@@ -553,7 +554,8 @@ class InboxStore:
         )
 
     def shred_expired(self, now: dt.datetime) -> tuple[MessageId, ...]:
-        """Destroy the key of every message whose retention ended at or before ``now``.
+        """Destroy the key of every message whose retention ended at or before ``now``, and
+        forget withdrawal notices older than the de-duplication window.
 
         Returns the ids shredded. Their rows remain, unreadable, with the time of shredding;
         their evidence is deleted; the write-ahead log is truncated afterwards so no copy of
@@ -570,6 +572,11 @@ class InboxStore:
                 )
             )
             self._shred(expired, now_us, reason=None)
+            # A view arrives within the acceptance window of its creation, which the
+            # de-duplication window exceeds: a notice older than that has nothing left to
+            # wait for (one that was applied shows in its view's shred reason).
+            horizon = to_micros(now - self._dedup_retention, name="now")
+            self._conn.execute("DELETE FROM withdrawals WHERE recorded_at < ?", (horizon,))
         if expired:
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return expired

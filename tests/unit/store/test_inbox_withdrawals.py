@@ -97,3 +97,18 @@ def test_an_inbox_of_version_6_is_upgraded_and_takes_withdrawals(
     with InboxStore.open(path, recipient="GB", sealer=sealer, dedup_retention=WINDOW) as store:
         assert store.get(mid(1)) == SECRET
         assert store.apply_withdrawals([notice(1)], now=LATER) == (mid(1),)
+
+
+def test_a_waiting_withdrawal_is_forgotten_past_the_de_duplication_window(
+    inbox: InboxStore,
+) -> None:
+    """A hostile partner's notices for ids that never come cannot pile up for ever: past the
+    window no view created before the notice can still be accepted."""
+    inbox.apply_withdrawals([notice(1, by="MK"), notice(2)], now=T0)
+    inbox.shred_expired(T0 + WINDOW - dt.timedelta(seconds=1))
+    inbox.put_many([item(2)])
+    assert inbox.apply_withdrawals([], arrived=[(mid(2), "RS")], now=T0) == (mid(2),)
+    inbox.apply_withdrawals([notice(3)], now=T0)
+    inbox.shred_expired(T0 + WINDOW + dt.timedelta(seconds=1))
+    inbox.put_many([dataclasses.replace(item(3), received_at=LATER)])
+    assert inbox.apply_withdrawals([], arrived=[(mid(3), "RS")], now=LATER) == ()
