@@ -165,11 +165,13 @@ def iter_entries(path: pathlib.Path) -> Iterator[Entry]:
             entry = _parse_line(line)
             if entry is None:
                 # Keep the damaged line in place: its index is what the auditor needs.
-                entry = Entry(offset=offset + 1, value=line, damaged=True)
+                entry = Entry(offset=min(offset + 1, _MAX_OFFSET), value=line, damaged=True)
             offset = entry.offset
             yield entry
 
 
+#: the largest offset Kafka can give a record (a signed 64-bit number)
+_MAX_OFFSET = 2**63 - 1
 _LINE_START = b'{"offset":'
 _VALUE_START = b',"value":"'
 _LINE_END = b'"}'
@@ -223,6 +225,8 @@ def _parse_any_line(line: bytes) -> Entry | None:
         return None
     if not isinstance(document, dict) or type(document.get("offset")) is not int:
         return None
+    if not 0 <= document["offset"] <= _MAX_OFFSET:
+        return None  # a Kafka offset is a signed 64-bit number, never negative
     keys = set(document)
     try:
         if keys == {"offset", "value"} and isinstance(document["value"], str):
