@@ -17,7 +17,7 @@ from broker import errors, limits
 from broker.adapter._setup import AdapterKeys
 from broker.adapter.fates import DEFAULT_MAX_AGE as FATES_MAX_AGE
 from broker.adapter.fates import Receipted, ViewRefusal
-from broker.adapter.journal import JournalEntry, SendJournal
+from broker.adapter.journal import JournalEntry, Sealed, SendJournal
 from broker.adapter.outputs import Delivery, DeliveryDir, Webhook
 from broker.adapter.receiving import inbox_item, log_rejection, rejection_row, verify_record
 from broker.adapter.spool import MAX_SUBMISSION_BYTES, Spool, parse_submission
@@ -267,13 +267,13 @@ class Adapter:
         wanted = [(source, entries) for source, entries in batches if entries]
         if not wanted:
             return [False] * len(batches)
-        markings = {
-            o.message_id: (o.labels, o.case_id)
+        known = {
+            o.message_id: Sealed(o.labels, o.case_id, o.grant)
             for _, outcomes in submissions
             for o in outcomes
             if isinstance(o, Outgoing) and o.labels is not None
         }
-        recorded = iter(self.journal.record_many(wanted, now=self.clock.now(), markings=markings))
+        recorded = iter(self.journal.record_many(wanted, now=self.clock.now(), sealed=known))
         results: list[bool] = []
         sealed = 0
         for _source, entries in batches:

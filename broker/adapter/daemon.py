@@ -40,6 +40,8 @@ from broker.clock import Clock, SystemClock
 from broker.config import AdapterConfig, adapter_group, inbox_topic, kafka_client_security
 from broker.crypto import AeadSealer
 from broker.ids import KeyId, MessageId
+from broker.pipeline.gateway import RECIPIENT_HEADER
+from broker.pipeline.onward import GRANT_HEADER
 from broker.runtime import (
     AccordReporter,
     ConsumerLag,
@@ -379,7 +381,7 @@ class AdapterDaemon:
                         entry.topic,
                         entry.envelope,
                         key=entry.message_id.encode("ascii"),
-                        headers=(("xb-recipient", entry.recipient.encode("ascii")),),
+                        headers=_headers(entry),
                     )
                     for entry in entries
                 ]
@@ -552,3 +554,11 @@ async def _watch_reloads(config: AdapterConfig, adapter: Adapter, stop: StopSign
             reread_accords(held, now=now, reporter=adapter.reporter)
 
     await watch(held.watched_paths, reload, interval_s=2.0, stop=stop)
+
+
+def _headers(entry: JournalEntry) -> tuple[tuple[str, bytes], ...]:
+    """The routing header, and an onward forward's grant for the gateway to check."""
+    routing = (RECIPIENT_HEADER, entry.recipient.encode("ascii"))
+    if entry.grant is None:
+        return (routing,)
+    return (routing, (GRANT_HEADER, entry.grant))

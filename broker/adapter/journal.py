@@ -32,12 +32,13 @@ from broker.ids import MessageId, PartnerCode
 from broker.schema.labels import Labels
 from broker.store import open_database
 
-__all__ = ["JournalEntry", "Markings", "SendJournal"]
+__all__ = ["JournalEntry", "Sealed", "SendJournal"]
 
 #: version 2 names each pending envelope's source, version 3 keeps each view's fate, version 4
-#: each view's markings
+#: each view's markings and the grant an onward forward travels with
 _VERSION = 4
 _SOURCE_INDEX = "CREATE INDEX pending_source ON pending (source)"
+_GRANT_COLUMN = "ALTER TABLE pending ADD COLUMN grant_disclosure BLOB"
 _SCHEMA = (
     """CREATE TABLE pending (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -49,6 +50,7 @@ _SCHEMA = (
         attempts INTEGER NOT NULL DEFAULT 0,
         source TEXT
     )""",
+    _GRANT_COLUMN,
     "CREATE TABLE sources (source TEXT PRIMARY KEY, recorded_at INTEGER NOT NULL) WITHOUT ROWID",
     "CREATE INDEX sources_age ON sources (recorded_at)",
     _SOURCE_INDEX,
@@ -58,14 +60,23 @@ _SCHEMA = (
 _MIGRATIONS = {
     1: ("ALTER TABLE pending ADD COLUMN source TEXT", _SOURCE_INDEX),
     2: fates.SCHEMA,
-    3: fates.MARKINGS_SCHEMA,
+    3: (*fates.MARKINGS_SCHEMA, _GRANT_COLUMN),
 }
 
 
 Entry = tuple[MessageId, PartnerCode, str, bytes]
 """What :meth:`SendJournal.record` takes: ``(message_id, recipient, topic, envelope)``."""
-Markings = tuple[Labels, str | None]
-"""A sealed view's signed labels and case id."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Sealed:
+    """What sealing knew of a view besides its envelope."""
+
+    #: the signed labels and case id (kept with the view's fate)
+    labels: Labels
+    case_id: str | None = None
+    #: an onward forward's grant disclosure, produced beside it for the gateway
+    grant: bytes | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -79,6 +90,8 @@ class JournalEntry:
     attempts: int
     #: the spool file or receipt it was sealed from, if any
     source: str | None = None
+    #: the grant disclosure an onward forward is produced with (Kafka header)
+    grant: bytes | None = dataclasses.field(default=None, repr=False)
 
 
 _micros = fates.micros
@@ -135,19 +148,20 @@ class SendJournal:
         submissions: Sequence[tuple[str | None, Sequence[Entry]]],
         *,
         now: dt.datetime,
-        markings: Mapping[MessageId, Markings] | None = None,
+        sealed: Mapping[MessageId, Sealed] | None = None,
     ) -> list[bool]:
         """Journal several ``(source, entries)`` submissions in ONE transaction (one fsync).
 
         Each submission behaves as :meth:`record` would (a source already journalled, before
         or earlier in the same call, records nothing and yields False), and either every
-        submission is journalled or, on an error, none is. ``markings`` are the views' signed
-        labels and case ids, kept with their fates (what a withdrawal of a view repeats).
+        submission is journalled or, on an error, none is. ``sealed`` says what sealing knew
+        of each view: its markings, kept with its fate (what a withdrawal repeats), and a
+        forward's grant, kept with its envelope until Kafka acknowledges it.
         """
         stamp = _micros(now)
-        marked = markings or {}
+        known = sealed or {}
         recorded: list[bool] = []
-        rows: list[tuple[MessageId, PartnerCode, str, bytes, int, str | None]] = []
+        rows: list[tuple[MessageId, PartnerCode, str, bytes, int, str | None, bytes | None]] = []
         views: list[fates.Journalled] = []
         with _transaction(self._conn):
             for source, entries in submissions:
@@ -157,17 +171,17 @@ class SendJournal:
                         continue
                     self._conn.execute("INSERT INTO sources VALUES (?, ?)", (source, stamp))
                 rows.extend(
-                    (mid, rcpt, topic, env, stamp, source) for mid, rcpt, topic, env in entries
+                    (mid, rcpt, topic, env, stamp, source, _grant(known.get(mid)))
+                    for mid, rcpt, topic, env in entries
                 )
                 views.extend(
-                    fates.Journalled(mid, rcpt, source, *marked.get(mid, (None, None)))
+                    fates.Journalled(mid, rcpt, source, *_markings(known.get(mid)))
                     for mid, rcpt, _, _ in entries
                 )
                 recorded.append(True)
             self._conn.executemany(
-                "INSERT INTO pending "
-                "(message_id, recipient, topic, envelope, journalled_at, source) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO pending (message_id, recipient, topic, envelope, journalled_at, "
+                "source, grant_disclosure) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             fates.note_journalled(self._conn, views, now=now)
@@ -208,13 +222,15 @@ class SendJournal:
     def pending(self, *, limit: int = 100) -> tuple[JournalEntry, ...]:
         """The oldest unacknowledged envelopes, in the order they were journalled."""
         rows = self._conn.execute(
-            "SELECT message_id, recipient, topic, envelope, attempts, source FROM pending "
-            "ORDER BY seq LIMIT ?",
+            "SELECT message_id, recipient, topic, envelope, attempts, source, grant_disclosure "
+            "FROM pending ORDER BY seq LIMIT ?",
             (limit,),
         ).fetchall()
         return tuple(
-            JournalEntry(MessageId(m), PartnerCode(r), t, bytes(e), a, src)
-            for m, r, t, e, a, src in rows
+            JournalEntry(
+                MessageId(m), PartnerCode(r), t, bytes(e), a, src, None if g is None else bytes(g)
+            )
+            for m, r, t, e, a, src, g in rows
         )
 
     def settled(self, source: str) -> bool:
@@ -273,6 +289,14 @@ class SendJournal:
         ``max_rows``; bounds the table's size."""
         with _transaction(self._conn):
             return fates.prune(self._conn, older_than=older_than, max_rows=max_rows)
+
+
+def _grant(sealed: Sealed | None) -> bytes | None:
+    return None if sealed is None else sealed.grant
+
+
+def _markings(sealed: Sealed | None) -> tuple[Labels | None, str | None]:
+    return (None, None) if sealed is None else (sealed.labels, sealed.case_id)
 
 
 @contextlib.contextmanager

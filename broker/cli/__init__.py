@@ -22,6 +22,7 @@ from broker.cli import envelope as envelope_cli
 from broker.cli import gateway as gateway_cli
 from broker.cli import kafka as kafka_cli
 from broker.cli import keys as keys_cli
+from broker.cli import onward as onward_cli
 from broker.cli import policy as policy_cli
 from broker.cli import registry as registry_cli
 from broker.cli import schemas as schemas_cli
@@ -56,6 +57,7 @@ cli.add_command(adapter_cli.adapter_group)
 cli.add_command(sending_cli.send_command)
 cli.add_command(sending_cli.withdraw_command)
 cli.add_command(sending_cli.correct_command)
+cli.add_command(onward_cli.onward_group)
 cli.add_command(sending_cli.status_command)
 cli.add_command(sending_cli.sent_group)
 cli.add_command(adapter_cli.inbox_group)

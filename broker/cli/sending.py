@@ -32,6 +32,9 @@ from broker.schema.labels import Labels
 
 __all__ = [
     "correct_command",
+    "print_queued",
+    "queue_view",
+    "refuse_if_refused",
     "send_command",
     "sent_group",
     "status_command",
@@ -149,9 +152,9 @@ def withdraw_command(config_path: str, reason: str, as_json: bool, message_id: s
     withdrawal = withdrawal_for(
         _markings(fate), case_id=fate.case_id, withdraws=fate.message_id, reason=reason
     )
-    _refuse_if_refused(config, withdrawal, fate.recipient)
-    view = _queue(config, withdrawal, fate.recipient, new_message_id())
-    _print_queued([view], what="withdrawal", as_json=as_json)
+    refuse_if_refused(config, withdrawal, fate.recipient)
+    view = queue_view(config, withdrawal, fate.recipient, new_message_id())
+    print_queued([view], what="withdrawal", as_json=as_json)
 
 
 @click.command("correct")
@@ -178,12 +181,12 @@ def correct_command(
         replaced_by=replacement,
     )
     for message in (corrected, withdrawal):  # both decided before either is queued
-        _refuse_if_refused(config, message, fate.recipient)
+        refuse_if_refused(config, message, fate.recipient)
     views = [
-        _queue(config, corrected, fate.recipient, replacement),
-        _queue(config, withdrawal, fate.recipient, new_message_id()),
+        queue_view(config, corrected, fate.recipient, replacement),
+        queue_view(config, withdrawal, fate.recipient, new_message_id()),
     ]
-    _print_queued(views, what="correction", as_json=as_json)
+    print_queued(views, what="correction", as_json=as_json)
 
 
 def _sent_view(config_path: str, message_id: str) -> tuple[AdapterConfig, ViewFate]:
@@ -212,7 +215,9 @@ def _markings(fate: ViewFate) -> Labels:
     return fate.labels
 
 
-def _refuse_if_refused(config: AdapterConfig, message: Message, recipient: PartnerCode) -> None:
+def refuse_if_refused(config: AdapterConfig, message: Message, recipient: PartnerCode) -> None:
+    """Raise :class:`errors.PolicyError` (exit 10) if the accords and registry on file
+    refuse ``message`` to ``recipient``, as ``broker send`` would."""
     refused = _precheck(config, message, [recipient]).get(recipient)
     if refused is not None:
         raise errors.PolicyError(
@@ -220,7 +225,7 @@ def _refuse_if_refused(config: AdapterConfig, message: Message, recipient: Partn
         )
 
 
-def _queue(
+def queue_view(
     config: AdapterConfig, message: Message, recipient: PartnerCode, message_id: MessageId
 ) -> _View:
     """Queue ``message`` for ``recipient`` alone, as view ``message_id``."""
@@ -231,7 +236,8 @@ def _queue(
     return _View(recipient, message_id)
 
 
-def _print_queued(views: list[_View], *, what: str, as_json: bool) -> None:
+def print_queued(views: list[_View], *, what: str, as_json: bool) -> None:
+    """Say which views were queued (``--json``: ``{"views": [...]}``)."""
     if as_json:
         click.echo(json.dumps({"views": [v.document() for v in views]}, indent=2))
         return

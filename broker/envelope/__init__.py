@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from broker.envelope._disclosure import Disclosure, disclose, disclose_kept, verify_disclosure
 from broker.envelope._format import MAX_ENVELOPE_BYTES
-from broker.envelope._header import EnvelopeHeader
+from broker.envelope._header import EnvelopeHeader, parse_header
 from broker.envelope._open import (
     DEFAULT_MAX_AGE,
     DEFAULT_MAX_SKEW,
@@ -41,6 +41,7 @@ __all__ = [
     "disclose_kept",
     "open",
     "parse",
+    "parse_header",
     "seal",
     "verify",
     "verify_disclosure",

@@ -19,10 +19,12 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from broker import crypto, envelope, errors, limits
+from broker.envelope import Disclosure, VerifiedHeader
 from broker.ids import KeyId, MessageId, PartnerCode
 from broker.keys import Registry
 from broker.pipeline._quarantine import QuarantineRecord, bounded_reason, sign_quarantine_record
 from broker.pipeline.delivery import attest
+from broker.pipeline.onward import GRANT_HEADER, MAX_GRANT_HEADER_BYTES, Grant, check_grant
 from broker.pipeline.records import (
     AuditKind,
     AuditRecord,
@@ -248,6 +250,13 @@ def route(
         # REDACT here means the sender did not redact: a policy denial like any other
         code = decision.reason_code or ReasonCode.POLICY_DENIED
         return _quarantine(ctx, code, "; ".join(decision.reasons), decision=decision)
+    # 7b. an onward forward needs the originator's grant, for this holder and third party, now
+    reasons = decision.reasons
+    if header.labels.message_type is MessageType.ONWARD_FORWARD:
+        grant = _onward_grant(record, header, registry=registry, now=now)
+        if isinstance(grant, str):
+            return _quarantine(ctx, ReasonCode.ONWARD_NOT_GRANTED, grant, decision=decision)
+        reasons = (*reasons, grant.describe())
     # 8. de-duplication last, so only what would be delivered is ever recorded
     key = DedupKey(header.message_id, header.recipient, header.envelope_digest)
     verdict = dedup(key)
@@ -282,10 +291,35 @@ def route(
     return Deliver(
         topic=f"{topic_prefix}inbox.{header.recipient}",
         frame=frame,
-        audit=_audit(ctx, kind=kind, decision=decision, reason_code=None, reasons=decision.reasons),
+        audit=_audit(ctx, kind=kind, decision=decision, reason_code=None, reasons=reasons),
         dedup_key=key,
         decision=decision,
     )
+
+
+def _onward_grant(
+    record: InboundRecord, header: VerifiedHeader, *, registry: Registry, now: dt.datetime
+) -> Grant | str:
+    """The grant riding beside a forward (Kafka header :data:`GRANT_HEADER`), checked for
+    this holder and third party now; or why there is none that holds."""
+    carried = [value for name, value in record.headers if name == GRANT_HEADER]
+    if len(carried) != 1:
+        return (
+            f"an onward forward needs one Kafka header {GRANT_HEADER} carrying the "
+            f"originator's grant; it has {len(carried)}"
+        )
+    if len(carried[0]) > MAX_GRANT_HEADER_BYTES:
+        return f"the grant is {len(carried[0])} bytes, over {MAX_GRANT_HEADER_BYTES}"
+    try:
+        return check_grant(
+            Disclosure.from_json(carried[0]),
+            registry=registry,
+            holder=header.sender,
+            third_party=header.recipient,
+            now=now,
+        )
+    except (errors.BrokerError, ValueError, TypeError) as exc:  # hostile bytes: never raise
+        return f"the grant does not hold: {exc}"
 
 
 def audit_accord_act(act: Act, *, gateway_key: crypto.SigningKey, now: dt.datetime) -> AuditRecord:

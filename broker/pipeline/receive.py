@@ -26,11 +26,13 @@ from broker.envelope import OpenedEnvelope, VerifiedHeader
 from broker.ids import KeyId, MessageId, PartnerCode
 from broker.keys import Registry
 from broker.pipeline import delivery
+from broker.pipeline.onward import check_forward
 from broker.pipeline.retention import Retention, destroy_by, retention_for
 from broker.pipeline.send import receipt_for
 from broker.reasons import ReasonCode
 from broker.schema import Message, categories_present
 from broker.schema.labels import Labels, MessageType
+from broker.schema.protocol import OnwardForward
 from broker.trust import AccordInForce
 
 __all__ = ["Accepted", "ReceiveOutcome", "Rejected", "accept", "refuse_accepted"]
@@ -147,6 +149,18 @@ def accept(
     message = opened.message
     if message is None:  # open() always validates; None only comes from format-level seams
         return Rejected(ReasonCode.INVALID_MESSAGE, "the envelope carried no validated message")
+    if isinstance(message.body, OnwardForward):
+        try:
+            check_forward(
+                message.body,
+                labels=header.labels,
+                registry=registry,
+                holder=header.sender,
+                me=me,
+                now=now,
+            )
+        except (errors.BrokerError, ValueError, TypeError) as exc:  # hostile bytes: never raise
+            return _refusal(opened, message, now, ReasonCode.ONWARD_NOT_GRANTED, str(exc))
     return _check_content(opened, message, accords=accords, now=now, max_retention=max_retention)
 
 
@@ -178,16 +192,7 @@ def _check_content(
     content_digest = crypto.sha256(opened.message_bytes)
 
     def refuse(code: ReasonCode, reason: str) -> Rejected:
-        receipt = None
-        if message.type is not MessageType.RECEIPT:
-            receipt = receipt_for(
-                message,
-                message_id=header.message_id,
-                content_sha256=content_digest,
-                received_at=now,
-                rejected_because=f"{code}: {reason}",
-            )
-        return Rejected(code, reason, header.message_id, header.sender, receipt)
+        return _refusal(opened, message, now, code, reason)
 
     undeclared = categories_present(message) - header.labels.data_categories
     if undeclared:
@@ -226,6 +231,24 @@ def _check_content(
         salts=opened.salts,
         receipt=receipt,
     )
+
+
+def _refusal(
+    opened: OpenedEnvelope, message: Message, now: dt.datetime, code: ReasonCode, reason: str
+) -> Rejected:
+    """Refuse a verified delivery for its content: its authenticated sender gets a
+    ``rejected`` receipt saying why (never for a receipt)."""
+    header = opened.header
+    receipt = None
+    if message.type is not MessageType.RECEIPT:
+        receipt = receipt_for(
+            message,
+            message_id=header.message_id,
+            content_sha256=crypto.sha256(opened.message_bytes),
+            received_at=now,
+            rejected_because=f"{code}: {reason}",
+        )
+    return Rejected(code, reason, header.message_id, header.sender, receipt)
 
 
 def _retention(

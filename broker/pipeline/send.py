@@ -19,10 +19,12 @@ from typing import NoReturn
 from broker import cosign, crypto, envelope, errors, limits
 from broker.ids import CaseId, KeyId, MessageId, PartnerCode, new_message_id
 from broker.keys import Registry
+from broker.pipeline.onward import disclosure_of
 from broker.policy import Accord, Decision, decide_for_recipient, out_of_force
 from broker.reasons import ReasonCode
 from broker.schema import Message, labels_of, parse_message
 from broker.schema.labels import Labels, MessageType
+from broker.schema.protocol import OnwardForward
 from broker.trust import AccordInForce
 
 __all__ = [
@@ -68,6 +70,8 @@ class Outgoing:
     #: the labels and case id its signed header carries
     labels: Labels | None = None
     case_id: CaseId | None = None
+    #: an onward forward's grant disclosure: the gateway reads it beside the envelope
+    grant: bytes | None = dataclasses.field(default=None, repr=False)
 
     __bool__ = _no_truth
 
@@ -395,7 +399,9 @@ def _seal(
         message_id=message_id,
     )
     case_id = None if cleared.view.case_id is None else CaseId(cleared.view.case_id)
-    return Outgoing(recipient, message_id, sealed, decision, cleared.labels, case_id)
+    body = cleared.view.body
+    grant = disclosure_of(body.grant).to_json() if isinstance(body, OnwardForward) else None
+    return Outgoing(recipient, message_id, sealed, decision, cleared.labels, case_id, grant)
 
 
 def _suite_mismatch(

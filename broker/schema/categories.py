@@ -8,17 +8,26 @@ as present when it holds something: not ``None`` and not an empty list.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import pydantic
 from pydantic.fields import FieldInfo
 
 from broker import errors
 from broker.schema.fields import Record, category_of
-from broker.schema.labels import DataCategory, Labels
-from broker.schema.message import Message
+from broker.schema.labels import DataCategory, Labels, MessageType
+from broker.schema.message import MESSAGE_MODELS, Message
+from broker.schema.protocol import Disclosed
 
-__all__ = ["categories_present", "field_categories", "labels_of", "redact"]
+__all__ = [
+    "categories_present",
+    "disclosed_categories",
+    "field_categories",
+    "labels_of",
+    "redact",
+]
 
 
 def _present(value: object) -> bool:
@@ -62,6 +71,7 @@ def categories_present(message: Message) -> frozenset[DataCategory]:
 
 def _collect(record: Record, found: set[DataCategory]) -> None:
     # field_categories without the paths: the same walk, for labelling at volume
+    found.update(record.carried_categories())
     for name, category, _ in _plan(type(record)):
         value = getattr(record, name)
         if not _present(value):
@@ -73,6 +83,39 @@ def _collect(record: Record, found: set[DataCategory]) -> None:
             for item in value:
                 if isinstance(item, Record):
                     _collect(item, found)
+
+
+def disclosed_categories(disclosed: Disclosed) -> frozenset[DataCategory]:
+    """The categories of the body fields a disclosure reveals (its markings are operational),
+    read from the disclosed message type's model; every category when the disclosure names a
+    type, field or value the models do not know: nothing can be judged on less."""
+    try:
+        labels = json.loads(disclosed.header)["labels"]
+        model = MESSAGE_MODELS[(MessageType(labels["message_type"]), labels["schema_version"])]
+        found = {DataCategory.OPERATIONAL}
+        for path, item in disclosed.fields.items():
+            if path.startswith("body."):
+                category, reader = _body_field(model, path.removeprefix("body."))
+                found.add(category)
+                value = reader.validate_json(json.dumps(item.value))
+                for child in value if isinstance(value, tuple) else (value,):
+                    if isinstance(child, Record):
+                        _collect(child, found)
+        return frozenset(found)
+    except (KeyError, TypeError, ValueError, pydantic.ValidationError):
+        return frozenset(DataCategory)
+
+
+@functools.cache
+def _body_field(model: type[Message], name: str) -> tuple[DataCategory, pydantic.TypeAdapter[Any]]:
+    """A body field's category and a reader for its value (``KeyError`` for no such field)."""
+    body = model.model_fields["body"].annotation
+    if not (isinstance(body, type) and issubclass(body, Record)):
+        raise TypeError(f"{model.__name__} has no body model")
+    info = body.model_fields[name]
+    if info.annotation is None:
+        raise TypeError(f"{body.__name__}.{name} has no type")
+    return category_of(info), pydantic.TypeAdapter(info.annotation)
 
 
 def labels_of(message: Message) -> Labels:

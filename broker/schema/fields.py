@@ -107,6 +107,11 @@ class Record(StrictModel):
                     "so that redaction can remove it"
                 )
 
+    def carried_categories(self) -> frozenset[DataCategory]:
+        """Categories this record holds in a form its fields do not type (another partner's
+        signed content, carried whole); none for an ordinary record."""
+        return frozenset()
+
 
 # Bounded strings. Lengths are generous for real content and small enough that no single
 # field can carry a bulk payload.

@@ -121,6 +121,7 @@ class MessageType(enum.StrEnum):
     ONWARD_REQUEST = "onward.request"
     ONWARD_GRANT = "onward.grant"
     WITHDRAWAL = "withdrawal"
+    ONWARD_FORWARD = "onward.forward"
 
 
 class Labels(StrictModel):

@@ -20,7 +20,13 @@ from broker.schema.handling import HandlingCondition
 from broker.schema.labels import TLP, Classification, HandlingCode, MessageType, Purpose
 from broker.schema.movement import RouteAssessment, VesselSighting
 from broker.schema.network import NetworkReport, PersonAlert
-from broker.schema.protocol import OnwardGrant, OnwardRequest, Receipt, Withdrawal
+from broker.schema.protocol import (
+    OnwardForward,
+    OnwardGrant,
+    OnwardRequest,
+    Receipt,
+    Withdrawal,
+)
 
 __all__ = [
     "MESSAGE_MODELS",
@@ -30,6 +36,7 @@ __all__ = [
     "FinancialFlowMessage",
     "Message",
     "NetworkReportMessage",
+    "OnwardForwardMessage",
     "OnwardGrantMessage",
     "OnwardRequestMessage",
     "PersonAlertMessage",
@@ -178,6 +185,14 @@ class WithdrawalMessage(Message):
     body: Withdrawal
 
 
+class OnwardForwardMessage(Message):
+    """``onward.forward`` version 1."""
+
+    type: Literal[MessageType.ONWARD_FORWARD]
+    schema_version: Literal[1]
+    body: OnwardForward
+
+
 MESSAGE_MODELS: dict[tuple[MessageType, int], type[Message]] = {
     (MessageType.NETWORK_REPORT, 1): NetworkReportMessage,
     (MessageType.PERSON_ALERT, 1): PersonAlertMessage,
@@ -189,5 +204,6 @@ MESSAGE_MODELS: dict[tuple[MessageType, int], type[Message]] = {
     (MessageType.ONWARD_REQUEST, 1): OnwardRequestMessage,
     (MessageType.ONWARD_GRANT, 1): OnwardGrantMessage,
     (MessageType.WITHDRAWAL, 1): WithdrawalMessage,
+    (MessageType.ONWARD_FORWARD, 1): OnwardForwardMessage,
 }
 """Every (type, schema version) the system accepts, and its model."""

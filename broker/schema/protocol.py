@@ -6,17 +6,21 @@ from __future__ import annotations
 import enum
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, JsonValue, StringConstraints
 
+from broker import limits
 from broker.schema.fields import OPERATIONAL, CountryCode, Line, Record, Text
 from broker.schema.forms import Timestamp
 from broker.schema.handling import HandlingCondition
-from broker.schema.labels import Purpose
+from broker.schema.labels import DataCategory, Purpose
 
 __all__ = [
+    "Disclosed",
+    "DisclosedField",
     "FieldPath",
     "GrantDecision",
     "MessageRef",
+    "OnwardForward",
     "OnwardGrant",
     "OnwardRequest",
     "Receipt",
@@ -102,3 +106,53 @@ class Withdrawal(Record):
     withdraws: Annotated[MessageRef, OPERATIONAL]
     reason: Annotated[Line, OPERATIONAL]
     replaced_by: Annotated[MessageRef | None, OPERATIONAL] = None
+
+
+_Salt = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32,128}$")]
+_Signature = Annotated[
+    str, StringConstraints(pattern=rf"^[0-9a-f]{{2,{2 * limits.ENVELOPE_SIGNATURE_MAX_BYTES}}}$")
+]
+_CommittedPath = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63})?$")
+]
+
+
+class DisclosedField(Record):
+    """One revealed field of a disclosure: its commitment salt and its value."""
+
+    salt: Annotated[_Salt, OPERATIONAL]
+    value: Annotated[JsonValue, OPERATIONAL]
+
+
+class Disclosed(Record):
+    """A selective disclosure of one envelope (docs/PROTOCOL.md section 9): the signed header
+    as its exact text, the ciphertext digest and signature, and the revealed fields."""
+
+    header: Annotated[
+        str,
+        OPERATIONAL,
+        StringConstraints(min_length=2, max_length=limits.ENVELOPE_HEADER_MAX_BYTES),
+    ]
+    ciphertext_digest: Annotated[_Digest, OPERATIONAL]
+    signature: Annotated[_Signature, OPERATIONAL]
+    fields: Annotated[dict[_CommittedPath, DisclosedField], OPERATIONAL, Field(max_length=256)]
+
+
+class OnwardForward(Record):
+    """A holder passes fields of a view it received to a third party, with the originator's
+    grant: both as disclosures the third party verifies against the registry alone.
+
+    It carries the original's content whole, so it declares the original's signed data
+    categories as its own: a flow that refuses a category refuses the forward that carries it.
+    """
+
+    original: Annotated[Disclosed, OPERATIONAL]
+    grant: Annotated[Disclosed, OPERATIONAL]
+
+    def carried_categories(self) -> frozenset[DataCategory]:
+        """The data categories of the original's fields this forward reveals, read from the
+        original type's own model (every category when they cannot be read: fail closed)."""
+        # the categories module reads the message models, which are defined after this one
+        from broker.schema.categories import disclosed_categories
+
+        return disclosed_categories(self.original)

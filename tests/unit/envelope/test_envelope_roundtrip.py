@@ -244,6 +244,7 @@ def test_public_surface_is_pinned() -> None:
             "disclose_kept",
             "open",
             "parse",
+            "parse_header",
             "seal",
             "verify",
             "verify_disclosure",

@@ -177,13 +177,14 @@ def test_expires_must_be_after_effective_as_instants(
 
 
 #: the digests of the shipped accords, all written with dates: only a change of their text
-#: (withdrawals added to their flows, 2026-12) may change them, never the way they are read
+#: (withdrawals and onward sharing added to their flows,
+#: 2026-12) may change them, never the way they are read
 SHIPPED_DIGESTS = {
-    "gb-al": "a9a11ab0adc1e22ed7083a089a15b93faa8a454a2d2c2908005e3a43ae902f6b",
-    "gb-mk": "34c719d439959a715d5fe7176658db77f38d20df47738e742087172c43631833",
-    "gb-rs": "58f664985f28fd8caf8a5e6fd5a6268acf69c6103fcdf0b1a7513392296933f7",
-    "gb-tr": "49e4051aa9238ff6d6008391874d771024fe1a9c0bbcd8d12391749b17826b45",
-    "gb-xk": "5b0d757666b1c13978b92a6c649fa6d2928a976bd5998395ef897f4ace070089",
+    "gb-al": "0e241632ff1dc764a199bb596e629b7d1354573c720b8eb8463a1092e8cdfb05",
+    "gb-mk": "6fca63d9cb11598893e4da7a395d5bf35e70f9ec3dcbe0e7b32ea9fc0fbb938e",
+    "gb-rs": "89ecca5ff6b8950227fb435601a1cde90702e164aa5dab211e2b45644d0099c2",
+    "gb-tr": "cbfbf68f157553da073f2886901516eb7a0875fd9d8caccc0fa319dfd59c5fa7",
+    "gb-xk": "d4262f5388047661ecb6bcb50ef8292a79a0ef76fc9c258897be9f796b6db39b",
 }
 
 

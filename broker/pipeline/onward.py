@@ -1,0 +1,312 @@
+"""Onward sharing with the originator's consent (DPA 2018 s.78), checked without trusting the
+holder: the originator's grant and the forwarded content are both selective disclosures
+(docs/PROTOCOL.md section 9) that anyone holding the registry can verify.
+
+Three partners take part. The **originator** O sent a view to the **holder** H. H asks O
+(``onward.request``); O answers with a signed ``onward.grant`` naming the third party T, the
+fields it may have and until when. H then sends T an ``onward.forward`` carrying
+
+- the grant, disclosed with its scope (:data:`GRANT_SCOPE`): O's signature covers it;
+- the original view, disclosed with its markings and exactly the granted fields: O's
+  signature covers them too, so H can neither add a field nor change a value.
+
+The gateway sees the grant (a copy rides in a Kafka header, :data:`GRANT_HEADER`) and checks
+it before it routes the forward (:func:`check_grant`); T checks both disclosures and that they
+agree (:func:`check_forward`). Nothing here decrypts anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
+
+from broker import errors
+from broker.clock import parse_instant
+from broker.envelope import (
+    Disclosure,
+    EnvelopeHeader,
+    KeyRegistry,
+    disclose_kept,
+    parse,
+    parse_header,
+    verify_disclosure,
+)
+from broker.ids import MessageId, PartnerCode
+from broker.pipeline.delivery import verify_attested
+from broker.pipeline.disclosure import Evidence
+from broker.pipeline.records import GatewayKeys
+from broker.schema.labels import Labels, MessageType
+from broker.schema.protocol import Disclosed, GrantDecision, OnwardForward
+
+__all__ = [
+    "GRANT_HEADER",
+    "GRANT_SCOPE",
+    "MAX_GRANT_HEADER_BYTES",
+    "ORIGINAL_MARKINGS",
+    "Grant",
+    "Kept",
+    "check_forward",
+    "check_grant",
+    "committed_paths",
+    "disclosed",
+    "disclosure_of",
+    "forward_body",
+    "require_committed",
+]
+
+#: the Kafka header that carries the grant's disclosure beside a forward, for the gateway
+GRANT_HEADER: Final = "xb-onward-grant"
+#: a grant's disclosure is a few KiB; anything larger is not one
+MAX_GRANT_HEADER_BYTES: Final = 32 * 1024
+#: what a forward reveals of its grant: everything that bounds the consent
+GRANT_SCOPE: Final = (
+    "body.decision",
+    "body.fields_granted",
+    "body.original_message",
+    "body.request",
+    "body.third_party_country",
+    "body.valid_until",
+)
+#: what a forward always reveals of the original besides the granted fields: how it is marked
+ORIGINAL_MARKINGS: Final = (
+    "classification",
+    "handling",
+    "purposes",
+    "schema_version",
+    "tlp",
+    "type",
+)
+_GRANTED = (GrantDecision.GRANTED, GrantDecision.GRANTED_WITH_CONDITIONS)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Grant:
+    """A verified grant: who consented to what, for whom, until when."""
+
+    grant_id: MessageId
+    originator: PartnerCode
+    holder: PartnerCode
+    third_party: PartnerCode
+    original_message: MessageId
+    fields_granted: tuple[str, ...]
+    valid_until: dt.datetime
+
+    def describe(self) -> str:
+        """One line for an audit record or a log."""
+        return (
+            f"onward grant {self.grant_id} by {self.originator} for {self.original_message} "
+            f"to {self.third_party}, valid until {self.valid_until.isoformat()}"
+        )
+
+
+def disclosure_of(disclosed: Disclosed) -> Disclosure:
+    """The envelope-level :class:`Disclosure` a message body carries."""
+    try:
+        return Disclosure(
+            header_bytes=disclosed.header.encode("ascii"),
+            ciphertext_digest=bytes.fromhex(disclosed.ciphertext_digest),
+            signature=bytes.fromhex(disclosed.signature),
+            revealed={
+                path: (bytes.fromhex(item.salt), item.value)
+                for path, item in disclosed.fields.items()
+            },
+        )
+    except (UnicodeEncodeError, ValueError) as exc:
+        raise errors.EnvelopeError(f"malformed disclosure: {exc}") from None
+
+
+def disclosed(disclosure: Disclosure) -> dict[str, Any]:
+    """The JSON form a message body carries (the same as :meth:`Disclosure.to_json`)."""
+    return {
+        "header": disclosure.header_bytes.decode("ascii"),
+        "ciphertext_digest": disclosure.ciphertext_digest.hex(),
+        "signature": disclosure.signature.hex(),
+        "fields": {
+            path: {"salt": salt.hex(), "value": value}
+            for path, (salt, value) in sorted(disclosure.revealed.items())
+        },
+    }
+
+
+def check_grant(
+    disclosure: Disclosure,
+    *,
+    registry: KeyRegistry,
+    holder: PartnerCode,
+    third_party: PartnerCode,
+    now: dt.datetime,
+) -> Grant:
+    """Verify a grant's disclosure and that it lets ``holder`` pass to ``third_party`` now.
+
+    Raises :class:`errors.PolicyError` naming what is wrong, or an integrity error when the
+    disclosure does not verify against the registry.
+    """
+    values = verify_disclosure(disclosure, registry=registry, now=now)
+    header = parse_header(disclosure.header_bytes)
+    if header.labels.message_type is not MessageType.ONWARD_GRANT:
+        raise errors.PolicyError(f"the grant is a {header.labels.message_type}, not a grant")
+    missing = [path for path in GRANT_SCOPE if path not in values]
+    if missing:
+        raise errors.PolicyError(f"the grant does not reveal {', '.join(missing)}")
+    if header.recipient != holder:
+        raise errors.PolicyError(
+            f"the grant was given to {header.recipient}, not to {holder}, who forwards"
+        )
+    if header.sender == holder:
+        raise errors.PolicyError(f"{holder} cannot grant itself consent")
+    if values["body.decision"] not in _GRANTED:
+        raise errors.PolicyError(f"the originator's decision is {values['body.decision']!r}")
+    if values["body.third_party_country"] != third_party:
+        raise errors.PolicyError(
+            f"the grant is for {values['body.third_party_country']}, not {third_party}"
+        )
+    until = values["body.valid_until"]
+    if not isinstance(until, str):
+        raise errors.PolicyError("the grant has no end: a grant must say until when it holds")
+    try:
+        valid_until = parse_instant(until)
+    except ValueError as exc:
+        raise errors.PolicyError(f"the grant's valid_until: {exc}") from None
+    if valid_until <= now:
+        raise errors.PolicyError(f"the grant ended at {until}")
+    granted = values["body.fields_granted"]
+    if not isinstance(granted, list) or not all(isinstance(p, str) for p in granted):
+        raise errors.PolicyError("the grant's fields_granted is not a list of paths")
+    return Grant(
+        grant_id=MessageId(header.message_id),
+        originator=PartnerCode(header.sender),
+        holder=holder,
+        third_party=third_party,
+        original_message=MessageId(str(values["body.original_message"])),
+        fields_granted=tuple(granted),
+        valid_until=valid_until,
+    )
+
+
+def check_forward(
+    forward: OnwardForward,
+    *,
+    labels: Labels,
+    registry: KeyRegistry,
+    holder: PartnerCode,
+    me: PartnerCode,
+    now: dt.datetime,
+) -> Grant:
+    """What the third party checks before it stores a forward from ``holder``: the grant (as
+    :func:`check_grant`), the original's disclosure (signed by the grant's originator, to the
+    holder, the very message granted), that it reveals only the markings and granted fields,
+    and that the forward's signed ``labels`` mark it no more loosely than the original.
+
+    Raises :class:`errors.PolicyError` naming the first problem, or an integrity error.
+    """
+    grant = check_grant(
+        disclosure_of(forward.grant), registry=registry, holder=holder, third_party=me, now=now
+    )
+    original = disclosure_of(forward.original)
+    values = verify_disclosure(original, registry=registry, now=now)
+    header = parse_header(original.header_bytes)
+    _check_original(header, grant)
+    extra = sorted(set(values) - set(ORIGINAL_MARKINGS) - set(grant.fields_granted))
+    if extra:
+        raise errors.PolicyError(f"the forward reveals {', '.join(extra)}, which was not granted")
+    _check_markings(labels, header.labels)
+    return grant
+
+
+def _check_original(header: EnvelopeHeader, grant: Grant) -> None:
+    if header.message_id != grant.original_message:
+        raise errors.PolicyError(
+            f"the forward carries {header.message_id}; the grant is for {grant.original_message}"
+        )
+    if header.sender != grant.originator:
+        raise errors.PolicyError(
+            f"the original was sent by {header.sender}; the grant is {grant.originator}'s"
+        )
+    if header.recipient != grant.holder:
+        raise errors.PolicyError(
+            f"the original was sent to {header.recipient}, not to {grant.holder}, who forwards"
+        )
+
+
+def _check_markings(labels: Labels, original: Labels) -> None:
+    milder = [
+        name
+        for name, ours, theirs in _ranks(labels, original)
+        if ours < theirs  # a forward is handled at least as strictly as what it carries
+    ]
+    if milder:
+        raise errors.PolicyError(f"the forward's {', '.join(milder)} is milder than the original's")
+    # Its data categories are those of the fields it reveals, read from the original's model
+    # (OnwardForward.carried_categories); the receiver checks them as it does any message's.
+
+
+def _ranks(labels: Labels, original: Labels) -> Sequence[tuple[str, int, int]]:
+    return (
+        ("classification", labels.classification.rank, original.classification.rank),
+        ("TLP", labels.tlp.rank, original.tlp.rank),
+        ("handling code", _handling_rank(labels), _handling_rank(original)),
+    )
+
+
+def _handling_rank(labels: Labels) -> int:
+    return int(str(labels.handling)[1:])
+
+
+def forward_body(
+    original: Kept,
+    grant: Kept,
+    *,
+    fields_granted: Sequence[str],
+    registry: GatewayKeys,
+) -> dict[str, Any]:
+    """The body of an ``onward.forward``: the original view's markings and ``fields_granted``
+    disclosed from what the holder kept of it, and the grant disclosed with its scope.
+
+    Raises :class:`errors.UsageError` for a granted path the view does not commit on its own
+    (a path inside a field cannot be revealed without the whole field), and integrity errors
+    when the kept evidence does not verify.
+    """
+    return {
+        "original": disclosed(_disclose(original, [*ORIGINAL_MARKINGS, *fields_granted], registry)),
+        "grant": disclosed(_disclose(grant, GRANT_SCOPE, registry)),
+    }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Kept:
+    """What a recipient kept of one view: its evidence and its content (canonical JSON)."""
+
+    evidence: Evidence
+    message_json: bytes = dataclasses.field(repr=False)
+
+
+def committed_paths(evidence: Evidence, *, registry: GatewayKeys) -> frozenset[str]:
+    """The paths a kept view commits to (what a disclosure of it can reveal)."""
+    envelope_bytes = verify_attested(evidence.frame, registry=registry).envelope_bytes
+    return frozenset(parse(envelope_bytes).header.commitment.fields)
+
+
+def require_committed(paths: Iterable[str], committed: frozenset[str]) -> None:
+    """A usage error naming each of ``paths`` the view does not commit on its own (a path
+    inside a field cannot be revealed without the whole field), and what it does commit."""
+    unknown = sorted(set(paths) - committed)
+    if unknown:
+        body = ", ".join(sorted(p for p in committed if p.startswith("body.")))
+        raise errors.UsageError(
+            f"{', '.join(unknown)}: not a field the view holds that can be passed on alone; "
+            f"it holds {body}"
+        )
+
+
+def _disclose(kept: Kept, paths: Sequence[str], registry: GatewayKeys) -> Disclosure:
+    """Reveal ``paths`` of a kept view: a marking it lacks is skipped, any other path it does
+    not commit is a usage error."""
+    envelope_bytes = verify_attested(kept.evidence.frame, registry=registry).envelope_bytes
+    committed = frozenset(parse(envelope_bytes).header.commitment.fields)
+    wanted = [p for p in paths if p in committed or p not in ORIGINAL_MARKINGS]
+    require_committed(wanted, committed)
+    return disclose_kept(
+        envelope_bytes, message_json=kept.message_json, salts=kept.evidence.salts, fields=wanted
+    )

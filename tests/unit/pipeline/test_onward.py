@@ -1,0 +1,215 @@
+"""Onward sharing: RS's report to GB, RS's grant to GB, GB's forward to MK, with real keys,
+real adapters on temporary stores and the gateway's real decision."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+
+from broker import errors
+from broker.adapter import Adapter
+from broker.clock import FixedClock
+from broker.ids import PartnerCode
+from broker.pipeline.disclosure import Evidence
+from broker.pipeline.gateway import Deliver, InboundRecord, Quarantine, route
+from broker.pipeline.onward import (
+    GRANT_HEADER,
+    Kept,
+    check_forward,
+    check_grant,
+    disclosure_of,
+    forward_body,
+)
+from broker.pipeline.send import Outgoing
+from broker.reasons import ReasonCode
+from broker.schema import Message, labels_of, parse_message
+from broker.schema.labels import DataCategory
+from broker.schema.protocol import OnwardForward
+from broker.trust import AccordBook
+
+from ..adapter.world import (
+    GATEWAY_KEY,
+    GB,
+    GB_MK,
+    GB_RS,
+    MK,
+    NOW,
+    RS,
+    WORLD,
+    deliver,
+    make_adapter,
+    report,
+)
+
+REGISTRY = WORLD.registry
+LATER = NOW + dt.timedelta(days=20)
+
+
+@dataclasses.dataclass
+class Shared:
+    original_id: str
+    uk: Adapter
+    mk: Adapter
+    kept_original: Kept
+    kept_grant: Kept
+    markings: dict[str, Any]
+
+
+def _markings(message: Message) -> dict[str, Any]:
+    return message.model_dump(
+        mode="json", include={"classification", "tlp", "handling", "purposes"}, exclude_none=True
+    )
+
+
+def _grant(original_id: str, *, third_party: str = "MK", decision: str = "granted") -> Message:
+    document = {
+        **_markings(report()),
+        "type": "onward.grant",
+        "schema_version": 1,
+        "body": {
+            "request": "01900000-0000-7000-8000-0000000000bb",
+            "original_message": original_id,
+            "decision": decision,
+            "third_party_country": third_party,
+            "fields_granted": ["body.summary"],
+            "valid_until": "2026-12-08T12:00:00Z",
+        },
+    }
+    return parse_message(json.dumps(document).encode())
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Shared:
+    root = tmp_path_factory.mktemp("onward")
+    clock = FixedClock(NOW)
+    rs, uk, mk = (make_adapter(p, root / p, clock=clock) for p in (RS, GB, MK))
+    (view,) = rs.submit(report(), to=[GB])
+    assert isinstance(view, Outgoing)
+    assert uk.receive(deliver(view.envelope, recipient=GB)) == "stored"
+    (grant,) = rs.submit(_grant(view.message_id), to=[GB])
+    assert isinstance(grant, Outgoing)
+    assert uk.receive(deliver(grant.envelope, recipient=GB)) == "stored"
+
+    def kept(message_id: str) -> Kept:
+        return Kept(Evidence.from_bytes(uk.inbox.evidence(message_id)), uk.inbox.get(message_id))
+
+    return Shared(
+        view.message_id, uk, mk, kept(view.message_id), kept(grant.message_id), _markings(report())
+    )
+
+
+def _forward(
+    shared: Shared, fields: tuple[str, ...] = ("body.summary",), grant: Kept | None = None
+) -> Message:
+    body = forward_body(
+        shared.kept_original, grant or shared.kept_grant, fields_granted=fields, registry=REGISTRY
+    )
+    document = {**shared.markings, "type": "onward.forward", "schema_version": 1, "body": body}
+    return parse_message(json.dumps(document).encode())
+
+
+def _check(
+    shared: Shared, forward: Message, *, me: PartnerCode = MK, at: dt.datetime = NOW
+) -> None:
+    assert isinstance(forward.body, OnwardForward)
+    check_forward(
+        forward.body, labels=labels_of(forward), registry=REGISTRY, holder=GB, me=me, now=at
+    )
+
+
+def test_a_granted_forward_is_sealed_with_its_grant_and_stored_by_the_third_party(
+    shared: Shared,
+) -> None:
+    (sent,) = shared.uk.submit(_forward(shared), to=[MK])
+    assert isinstance(sent, Outgoing)
+    assert sent.grant is not None
+    assert shared.mk.receive(deliver(sent.envelope, recipient=MK)) == "stored"
+    stored = json.loads(shared.mk.inbox.get(sent.message_id))
+    revealed = set(stored["body"]["original"]["fields"])
+    assert {p for p in revealed if p.startswith("body.")} == {"body.summary"}
+
+
+def test_a_forward_declares_the_categories_of_the_fields_it_reveals(shared: Shared) -> None:
+    """Read from the original type's model: the summary is operational, members identify."""
+    assert labels_of(_forward(shared)).data_categories == {DataCategory.OPERATIONAL}
+    members = labels_of(_forward(shared, ("body.summary", "body.members"))).data_categories
+    assert DataCategory.IDENTITY in members
+
+
+def test_a_forward_whose_original_cannot_be_read_declares_every_category(shared: Shared) -> None:
+    """Fail closed: no flow admits what nobody can judge."""
+    document = json.loads(_forward(shared).model_dump_json(exclude_none=True))
+    header = json.loads(document["body"]["original"]["header"])
+    header["labels"]["message_type"] = "no.such.type"
+    document["body"]["original"]["header"] = json.dumps(header)
+    forward = parse_message(json.dumps(document).encode())
+    assert labels_of(forward).data_categories == frozenset(DataCategory)
+
+
+def test_a_forward_revealing_more_than_was_granted_is_refused(shared: Shared) -> None:
+    wider = _forward(shared, ("body.summary", "body.hubs"))
+    with pytest.raises(errors.PolicyError, match=r"reveals body.hubs, which was not granted"):
+        _check(shared, wider)
+
+
+def test_a_forward_to_another_third_party_or_after_the_grant_ended_is_refused(
+    shared: Shared,
+) -> None:
+    forward = _forward(shared)
+    with pytest.raises(errors.PolicyError, match="the grant is for MK, not XK"):
+        _check(shared, forward, me=PartnerCode("XK"))
+    with pytest.raises(errors.PolicyError, match="the grant ended at 2026-12-08T12:00:00Z"):
+        _check(shared, forward, at=LATER)
+
+
+def test_a_changed_value_in_the_forward_does_not_verify(shared: Shared) -> None:
+    forward = _forward(shared)
+    document = json.loads(forward.model_dump_json(exclude_none=True))
+    document["body"]["original"]["fields"]["body.summary"]["value"] = "Something else."
+    with pytest.raises(errors.VerificationError):
+        _check(shared, parse_message(json.dumps(document).encode()))
+
+
+def test_the_grant_names_its_holder(shared: Shared) -> None:
+    body = _forward(shared).body
+    assert isinstance(body, OnwardForward)
+    grant = disclosure_of(body.grant)
+    with pytest.raises(errors.PolicyError, match="given to GB, not to MK"):
+        check_grant(grant, registry=REGISTRY, holder=MK, third_party=MK, now=NOW)
+
+
+def _routed(shared: Shared, headers: tuple[tuple[str, bytes], ...] | None) -> Deliver | Quarantine:
+    (sent,) = shared.uk.submit(_forward(shared), to=[MK])
+    assert isinstance(sent, Outgoing)
+    assert sent.grant is not None
+    carried = ((GRANT_HEADER, sent.grant),) if headers is None else headers
+    outcome = route(
+        InboundRecord("xb.outbox.GB", 0, 1, sent.envelope, headers=carried),
+        registry=REGISTRY,
+        accords=AccordBook([(GB_RS.accord, GB_RS.digest), (GB_MK.accord, GB_MK.digest)]),
+        gateway_key=GATEWAY_KEY,
+        now=NOW,
+        counters={},
+        dedup=lambda _key: "new",
+    )
+    assert isinstance(outcome, Deliver | Quarantine)
+    return outcome
+
+
+def test_the_gateway_routes_a_forward_with_its_grant_and_audits_the_grant(shared: Shared) -> None:
+    outcome = _routed(shared, None)
+    assert isinstance(outcome, Deliver), outcome
+    assert any(r.startswith("onward grant ") for r in outcome.audit.reasons)
+
+
+def test_the_gateway_quarantines_a_forward_without_a_grant_or_with_a_forged_one(
+    shared: Shared,
+) -> None:
+    for headers in ((), ((GRANT_HEADER, b"{}"),), ((GRANT_HEADER, b"x" * 40_000),)):
+        outcome = _routed(shared, headers)
+        assert isinstance(outcome, Quarantine), headers
+        assert outcome.record.reason_code is ReasonCode.ONWARD_NOT_GRANTED
