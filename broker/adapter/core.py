@@ -268,7 +268,7 @@ class Adapter:
         if not wanted:
             return [False] * len(batches)
         known = {
-            o.message_id: Sealed(o.labels, o.case_id, o.grant)
+            o.message_id: Sealed(o.labels, o.case_id, o.gateway_header)
             for _, outcomes in submissions
             for o in outcomes
             if isinstance(o, Outgoing) and o.labels is not None

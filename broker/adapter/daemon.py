@@ -41,7 +41,6 @@ from broker.config import AdapterConfig, adapter_group, inbox_topic, kafka_clien
 from broker.crypto import AeadSealer
 from broker.ids import KeyId, MessageId
 from broker.pipeline.gateway import RECIPIENT_HEADER
-from broker.pipeline.onward import GRANT_HEADER
 from broker.runtime import (
     AccordReporter,
     ConsumerLag,
@@ -557,8 +556,9 @@ async def _watch_reloads(config: AdapterConfig, adapter: Adapter, stop: StopSign
 
 
 def _headers(entry: JournalEntry) -> tuple[tuple[str, bytes], ...]:
-    """The routing header, and an onward forward's grant for the gateway to check."""
+    """The routing header, and the header the gateway reads beside the envelope, if any (a
+    forward's grant, the id a receipt acknowledges)."""
     routing = (RECIPIENT_HEADER, entry.recipient.encode("ascii"))
-    if entry.grant is None:
+    if entry.gateway_header is None:
         return (routing,)
-    return (routing, (GRANT_HEADER, entry.grant))
+    return (routing, entry.gateway_header)

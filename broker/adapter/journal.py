@@ -38,7 +38,12 @@ __all__ = ["JournalEntry", "Sealed", "SendJournal"]
 #: each view's markings and the grant an onward forward travels with
 _VERSION = 4
 _SOURCE_INDEX = "CREATE INDEX pending_source ON pending (source)"
-_GRANT_COLUMN = "ALTER TABLE pending ADD COLUMN grant_disclosure BLOB"
+#: a Kafka header the gateway reads beside an envelope (name, value): a forward's grant, the
+#: id a receipt acknowledges
+_GATEWAY_HEADER_COLUMNS = (
+    "ALTER TABLE pending ADD COLUMN gateway_header_name TEXT",
+    "ALTER TABLE pending ADD COLUMN gateway_header BLOB",
+)
 _SCHEMA = (
     """CREATE TABLE pending (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -50,7 +55,7 @@ _SCHEMA = (
         attempts INTEGER NOT NULL DEFAULT 0,
         source TEXT
     )""",
-    _GRANT_COLUMN,
+    *_GATEWAY_HEADER_COLUMNS,
     "CREATE TABLE sources (source TEXT PRIMARY KEY, recorded_at INTEGER NOT NULL) WITHOUT ROWID",
     "CREATE INDEX sources_age ON sources (recorded_at)",
     _SOURCE_INDEX,
@@ -60,7 +65,7 @@ _SCHEMA = (
 _MIGRATIONS = {
     1: ("ALTER TABLE pending ADD COLUMN source TEXT", _SOURCE_INDEX),
     2: fates.SCHEMA,
-    3: (*fates.MARKINGS_SCHEMA, _GRANT_COLUMN),
+    3: (*fates.MARKINGS_SCHEMA, *_GATEWAY_HEADER_COLUMNS),
 }
 
 
@@ -75,8 +80,8 @@ class Sealed:
     #: the signed labels and case id (kept with the view's fate)
     labels: Labels
     case_id: str | None = None
-    #: an onward forward's grant disclosure, produced beside it for the gateway
-    grant: bytes | None = None
+    #: the Kafka header produced beside it for the gateway, if any (name, value)
+    gateway_header: tuple[str, bytes] | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -90,8 +95,8 @@ class JournalEntry:
     attempts: int
     #: the spool file or receipt it was sealed from, if any
     source: str | None = None
-    #: the grant disclosure an onward forward is produced with (Kafka header)
-    grant: bytes | None = dataclasses.field(default=None, repr=False)
+    #: the Kafka header it is produced with for the gateway, if any (name, value)
+    gateway_header: tuple[str, bytes] | None = dataclasses.field(default=None, repr=False)
 
 
 _micros = fates.micros
@@ -156,12 +161,12 @@ class SendJournal:
         or earlier in the same call, records nothing and yields False), and either every
         submission is journalled or, on an error, none is. ``sealed`` says what sealing knew
         of each view: its markings, kept with its fate (what a withdrawal repeats), and a
-        forward's grant, kept with its envelope until Kafka acknowledges it.
+        header the gateway reads beside it, kept with its envelope until Kafka acknowledges it.
         """
         stamp = _micros(now)
         known = sealed or {}
         recorded: list[bool] = []
-        rows: list[tuple[MessageId, PartnerCode, str, bytes, int, str | None, bytes | None]] = []
+        rows: list[tuple[object, ...]] = []
         views: list[fates.Journalled] = []
         with _transaction(self._conn):
             for source, entries in submissions:
@@ -171,7 +176,7 @@ class SendJournal:
                         continue
                     self._conn.execute("INSERT INTO sources VALUES (?, ?)", (source, stamp))
                 rows.extend(
-                    (mid, rcpt, topic, env, stamp, source, _grant(known.get(mid)))
+                    (mid, rcpt, topic, env, stamp, source, *_gateway_header(known.get(mid)))
                     for mid, rcpt, topic, env in entries
                 )
                 views.extend(
@@ -181,7 +186,7 @@ class SendJournal:
                 recorded.append(True)
             self._conn.executemany(
                 "INSERT INTO pending (message_id, recipient, topic, envelope, journalled_at, "
-                "source, grant_disclosure) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "source, gateway_header_name, gateway_header) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             fates.note_journalled(self._conn, views, now=now)
@@ -222,15 +227,21 @@ class SendJournal:
     def pending(self, *, limit: int = 100) -> tuple[JournalEntry, ...]:
         """The oldest unacknowledged envelopes, in the order they were journalled."""
         rows = self._conn.execute(
-            "SELECT message_id, recipient, topic, envelope, attempts, source, grant_disclosure "
-            "FROM pending ORDER BY seq LIMIT ?",
+            "SELECT message_id, recipient, topic, envelope, attempts, source, "
+            "gateway_header_name, gateway_header FROM pending ORDER BY seq LIMIT ?",
             (limit,),
         ).fetchall()
         return tuple(
             JournalEntry(
-                MessageId(m), PartnerCode(r), t, bytes(e), a, src, None if g is None else bytes(g)
+                MessageId(m),
+                PartnerCode(r),
+                t,
+                bytes(e),
+                a,
+                src,
+                None if name is None else (str(name), bytes(value)),
             )
-            for m, r, t, e, a, src, g in rows
+            for m, r, t, e, a, src, name, value in rows
         )
 
     def settled(self, source: str) -> bool:
@@ -291,8 +302,10 @@ class SendJournal:
             return fates.prune(self._conn, older_than=older_than, max_rows=max_rows)
 
 
-def _grant(sealed: Sealed | None) -> bytes | None:
-    return None if sealed is None else sealed.grant
+def _gateway_header(sealed: Sealed | None) -> tuple[str | None, bytes | None]:
+    if sealed is None or sealed.gateway_header is None:
+        return None, None
+    return sealed.gateway_header
 
 
 def _markings(sealed: Sealed | None) -> tuple[Labels | None, str | None]:

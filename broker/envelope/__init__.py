@@ -11,7 +11,13 @@ are in docs/PROTOCOL.md.
 
 from __future__ import annotations
 
-from broker.envelope._disclosure import Disclosure, disclose, disclose_kept, verify_disclosure
+from broker.envelope._disclosure import (
+    Disclosure,
+    check_revealed,
+    disclose,
+    disclose_kept,
+    verify_disclosure,
+)
 from broker.envelope._format import MAX_ENVELOPE_BYTES
 from broker.envelope._header import EnvelopeHeader, parse_header
 from broker.envelope._open import (
@@ -25,7 +31,7 @@ from broker.envelope._open import (
     verify,
 )
 from broker.envelope._open import open_envelope as open
-from broker.envelope._seal import seal
+from broker.envelope._seal import seal, seal_revealing
 
 __all__ = [
     "DEFAULT_MAX_AGE",
@@ -37,12 +43,14 @@ __all__ = [
     "OpenedEnvelope",
     "ParsedEnvelope",
     "VerifiedHeader",
+    "check_revealed",
     "disclose",
     "disclose_kept",
     "open",
     "parse",
     "parse_header",
     "seal",
+    "seal_revealing",
     "verify",
     "verify_disclosure",
 ]

@@ -14,11 +14,16 @@ from typing import Any
 
 from broker import crypto, errors
 from broker.envelope._format import canonical_json, signing_input, strict_json_loads
-from broker.envelope._header import field_digest, parse_header, parse_time, top_level_fields
+from broker.envelope._header import (
+    field_digest,
+    parse_header,
+    parse_time,
+    top_level_fields,
+)
 from broker.envelope._open import DEFAULT_MAX_SKEW, KeyRegistry, OpenedEnvelope, parse
 from broker.ids import KeyId, PartnerCode
 
-__all__ = ["Disclosure", "disclose", "disclose_kept", "verify_disclosure"]
+__all__ = ["Disclosure", "check_revealed", "disclose", "disclose_kept", "verify_disclosure"]
 
 _MAX_DISCLOSURE_BYTES = 4 * 1024 * 1024
 _DISCLOSURE_KEYS = {"header", "ciphertext_digest", "signature", "fields"}
@@ -138,6 +143,27 @@ def disclose_kept(
     )
 
 
+def check_revealed(
+    committed: Mapping[str, bytes], revealed: Mapping[str, tuple[bytes, Any]]
+) -> dict[str, Any]:
+    """Each revealed field against ``committed`` (path -> field digest) of a header whose
+    signature the caller has verified already (a gateway, for the envelope it just checked:
+    :attr:`VerifiedHeader.field_digests`); return path -> value. Raises
+    :class:`errors.VerificationError` for a path not committed or a value that does not
+    reproduce its digest."""
+    result: dict[str, Any] = {}
+    for path, (salt, value) in revealed.items():
+        expected = committed.get(path)
+        try:
+            actual = field_digest(salt=salt, path=path, value=value)
+        except (TypeError, ValueError) as exc:  # a value with no canonical form
+            raise errors.VerificationError(f"revealed field {path!r}: {exc}") from None
+        if expected is None or not crypto.constant_time_equal(actual, expected):
+            raise errors.VerificationError(f"revealed field {path!r} does not match its commitment")
+        result[path] = value
+    return result
+
+
 def verify_disclosure(
     disclosure: Disclosure,
     *,
@@ -165,12 +191,8 @@ def verify_disclosure(
         signature=disclosure.signature,
         message=signing_input(disclosure.header_bytes, disclosure.ciphertext_digest),
     )
-    committed = header.commitment.fields
-    result: dict[str, Any] = {}
-    for path, (salt, value) in disclosure.revealed.items():
-        expected = committed.get(path)
-        actual = field_digest(salt=salt, path=path, value=value)
-        if expected is None or not crypto.constant_time_equal(actual, bytes.fromhex(expected)):
-            raise errors.VerificationError("disclosure does not verify")
-        result[path] = value
-    return result
+    committed = {path: bytes.fromhex(digest) for path, digest in header.commitment.fields.items()}
+    try:
+        return check_revealed(committed, disclosure.revealed)
+    except errors.VerificationError:
+        raise errors.VerificationError("disclosure does not verify") from None

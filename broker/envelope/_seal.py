@@ -37,7 +37,7 @@ from broker.ids import AccordId, CaseId, KeyId, MessageId, PartnerCode, new_mess
 from broker.schema import Message
 from broker.schema.labels import Labels
 
-__all__ = ["seal"]
+__all__ = ["seal", "seal_revealing"]
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 MAX_TTL = dt.timedelta(days=30)
@@ -88,6 +88,22 @@ def seal(
     )
 
 
+def seal_revealing(
+    message: bytes | Message, *, reveal: Iterable[str], **sealing: Any
+) -> tuple[bytes, dict[str, tuple[bytes, Any]]]:
+    """:func:`seal` (same keyword arguments), also returning the salt and value of each of
+    the committed paths in ``reveal``: what the sender shows a gateway of its own envelope
+    (a receipt names the message it acknowledges), checked with :func:`check_revealed`."""
+    document = message_document(message)
+    fields = top_level_fields(document)
+    unknown = sorted(set(reveal) - set(fields))
+    if unknown:
+        raise errors.UsageError(f"no such committed field(s): {', '.join(unknown)}")
+    salts = _fresh_salts(fields)
+    sealed = _seal_document(document, salts=salts, **sealing)
+    return sealed, {path: (salts[path], fields[path]) for path in reveal}
+
+
 def _seal_document(
     document: dict[str, Any],
     *,
@@ -103,8 +119,10 @@ def _seal_document(
     ttl: dt.timedelta,
     message_id: MessageId | None = None,
     case_id: CaseId | None = None,
+    salts: Mapping[str, bytes] | None = None,
 ) -> bytes:
-    """:func:`seal` for an already validated JSON document: draws the salts and content key."""
+    """:func:`seal` for an already validated JSON document: draws the salts (unless given)
+    and the content key."""
     if case_id is None and isinstance(document.get("case_id"), str):
         case_id = CaseId(document["case_id"])
     fields = top_level_fields(document)
@@ -123,7 +141,7 @@ def _seal_document(
         expires=created + ttl,
         message_id=message_id or new_message_id(unix_ms=int(created.timestamp() * 1000)),
         case_id=case_id,
-        salts=_fresh_salts(fields),
+        salts=_fresh_salts(fields) if salts is None else salts,
         content_key=crypto.random_bytes(CONTENT_KEY_BYTES),
     )
 

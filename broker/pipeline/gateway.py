@@ -23,6 +23,7 @@ from broker.envelope import Disclosure, VerifiedHeader
 from broker.ids import KeyId, MessageId, PartnerCode
 from broker.keys import Registry
 from broker.pipeline._quarantine import QuarantineRecord, bounded_reason, sign_quarantine_record
+from broker.pipeline.acknowledged import ACKNOWLEDGES_HEADER, acknowledged
 from broker.pipeline.delivery import attest
 from broker.pipeline.onward import GRANT_HEADER, MAX_GRANT_HEADER_BYTES, Grant, check_grant
 from broker.pipeline.records import (
@@ -257,6 +258,12 @@ def route(
         if isinstance(grant, str):
             return _quarantine(ctx, ReasonCode.ONWARD_NOT_GRANTED, grant, decision=decision)
         reasons = (*reasons, grant.describe())
+    # 7c. a receipt shows which message it acknowledges; the audit record names it
+    if header.labels.message_type is MessageType.RECEIPT:
+        said = _acknowledged(record, header)
+        if said.startswith("malformed: "):
+            return _quarantine(ctx, ReasonCode.MALFORMED, said.removeprefix("malformed: "))
+        reasons = (*reasons, said)
     # 8. de-duplication last, so only what would be delivered is ever recorded
     key = DedupKey(header.message_id, header.recipient, header.envelope_digest)
     verdict = dedup(key)
@@ -320,6 +327,21 @@ def _onward_grant(
         )
     except (errors.BrokerError, ValueError, TypeError) as exc:  # hostile bytes: never raise
         return f"the grant does not hold: {exc}"
+
+
+def _acknowledged(record: InboundRecord, header: VerifiedHeader) -> str:
+    """``acknowledges <id>`` from the receipt's :data:`ACKNOWLEDGES_HEADER`, checked against
+    its signed commitment; ``malformed: <why>`` for a header that does not check (one from an
+    adapter that does not send it yet is named as such, and the receipt still routed)."""
+    carried = [value for name, value in record.headers if name == ACKNOWLEDGES_HEADER]
+    if not carried:
+        return "acknowledges a message it does not name to the gateway"
+    if len(carried) > 1:
+        return f"malformed: {len(carried)} {ACKNOWLEDGES_HEADER} headers"
+    try:
+        return f"acknowledges {acknowledged(header, carried[0])}"
+    except errors.IntegrityError as exc:
+        return f"malformed: {exc}"
 
 
 def audit_accord_act(act: Act, *, gateway_key: crypto.SigningKey, now: dt.datetime) -> AuditRecord:

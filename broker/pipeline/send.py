@@ -14,17 +14,18 @@ import dataclasses
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from broker import cosign, crypto, envelope, errors, limits
 from broker.ids import CaseId, KeyId, MessageId, PartnerCode, new_message_id
 from broker.keys import Registry
-from broker.pipeline.onward import disclosure_of
+from broker.pipeline.acknowledged import ACKNOWLEDGED_PATH, ACKNOWLEDGES_HEADER, acknowledges
+from broker.pipeline.onward import GRANT_HEADER, disclosure_of
 from broker.policy import Accord, Decision, decide_for_recipient, out_of_force
 from broker.reasons import ReasonCode
 from broker.schema import Message, labels_of, parse_message
 from broker.schema.labels import Labels, MessageType
-from broker.schema.protocol import OnwardForward
+from broker.schema.protocol import OnwardForward, Receipt
 from broker.trust import AccordInForce
 
 __all__ = [
@@ -70,8 +71,9 @@ class Outgoing:
     #: the labels and case id its signed header carries
     labels: Labels | None = None
     case_id: CaseId | None = None
-    #: an onward forward's grant disclosure: the gateway reads it beside the envelope
-    grant: bytes | None = dataclasses.field(default=None, repr=False)
+    #: the Kafka header the gateway reads beside the envelope (name, value): a forward's
+    #: grant, the id a receipt acknowledges
+    gateway_header: tuple[str, bytes] | None = dataclasses.field(default=None, repr=False)
 
     __bool__ = _no_truth
 
@@ -384,24 +386,33 @@ def _seal(
             sender_suite=signing_key.suite,
         )
     message_id = message_id or new_message_id(unix_ms=int(now.timestamp() * 1000))
-    sealed = envelope.seal(
-        cleared.view,
-        labels=cleared.labels,
-        sender=sender,
-        sender_key=signing_key,
-        recipient=recipient,
-        recipient_key_id=cleared.recipient_key_id,
-        recipient_key=cleared.recipient_key,
-        accord_id=in_force.accord.accord_id,
-        accord_digest=in_force.digest,
-        now=now,
-        ttl=cleared.lifetime,
-        message_id=message_id,
-    )
-    case_id = None if cleared.view.case_id is None else CaseId(cleared.view.case_id)
+    sealing: dict[str, Any] = {
+        "labels": cleared.labels,
+        "sender": sender,
+        "sender_key": signing_key,
+        "recipient": recipient,
+        "recipient_key_id": cleared.recipient_key_id,
+        "recipient_key": cleared.recipient_key,
+        "accord_id": in_force.accord.accord_id,
+        "accord_digest": in_force.digest,
+        "now": now,
+        "ttl": cleared.lifetime,
+        "message_id": message_id,
+    }
     body = cleared.view.body
-    grant = disclosure_of(body.grant).to_json() if isinstance(body, OnwardForward) else None
-    return Outgoing(recipient, message_id, sealed, decision, cleared.labels, case_id, grant)
+    beside: tuple[str, bytes] | None = None
+    if isinstance(body, Receipt):
+        # the gateway names the acknowledged message in its audit record (acknowledged.py)
+        sealed, revealed = envelope.seal_revealing(
+            cleared.view, reveal=[ACKNOWLEDGED_PATH], **sealing
+        )
+        beside = (ACKNOWLEDGES_HEADER, acknowledges(revealed[ACKNOWLEDGED_PATH]))
+    else:
+        sealed = envelope.seal(cleared.view, **sealing)
+    if isinstance(body, OnwardForward):
+        beside = (GRANT_HEADER, disclosure_of(body.grant).to_json())
+    case_id = None if cleared.view.case_id is None else CaseId(cleared.view.case_id)
+    return Outgoing(recipient, message_id, sealed, decision, cleared.labels, case_id, beside)
 
 
 def _suite_mismatch(

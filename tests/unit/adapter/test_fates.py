@@ -205,7 +205,8 @@ def test_a_journal_of_version_3_is_upgraded_and_its_views_have_no_markings(
     conn = sqlite3.connect(path, isolation_level=None)
     for column in ("labels", "case_id"):
         conn.execute(f"ALTER TABLE views DROP COLUMN {column}")
-    conn.execute("ALTER TABLE pending DROP COLUMN grant_disclosure")
+    for column in ("gateway_header_name", "gateway_header"):
+        conn.execute(f"ALTER TABLE pending DROP COLUMN {column}")
     conn.execute("PRAGMA user_version = 3")
     conn.close()
     with SendJournal.open(path) as journal:

@@ -117,7 +117,8 @@ def test_a_version_1_journal_is_upgraded_and_its_unnamed_envelopes_hold_every_so
         journal.record([(MID, RS, "xb.outbox.GB", b"sealed")], source=None, now=NOW)
     raw = sqlite3.connect(path, isolation_level=None)
     raw.execute("DROP TABLE views")  # version 3 keeps each view's fate
-    raw.execute("ALTER TABLE pending DROP COLUMN grant_disclosure")  # version 4 a forward's grant
+    for column in ("gateway_header_name", "gateway_header"):  # version 4: a header beside it
+        raw.execute(f"ALTER TABLE pending DROP COLUMN {column}")
     raw.execute("DROP INDEX pending_source")
     raw.execute("ALTER TABLE pending DROP COLUMN source")
     raw.execute("PRAGMA user_version = 1")

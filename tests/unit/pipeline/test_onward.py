@@ -126,7 +126,8 @@ def test_a_granted_forward_is_sealed_with_its_grant_and_stored_by_the_third_part
 ) -> None:
     (sent,) = shared.uk.submit(_forward(shared), to=[MK])
     assert isinstance(sent, Outgoing)
-    assert sent.grant is not None
+    assert sent.gateway_header is not None
+    assert sent.gateway_header[0] == GRANT_HEADER
     assert shared.mk.receive(deliver(sent.envelope, recipient=MK)) == "stored"
     stored = json.loads(shared.mk.inbox.get(sent.message_id))
     revealed = set(stored["body"]["original"]["fields"])
@@ -185,8 +186,8 @@ def test_the_grant_names_its_holder(shared: Shared) -> None:
 def _routed(shared: Shared, headers: tuple[tuple[str, bytes], ...] | None) -> Deliver | Quarantine:
     (sent,) = shared.uk.submit(_forward(shared), to=[MK])
     assert isinstance(sent, Outgoing)
-    assert sent.grant is not None
-    carried = ((GRANT_HEADER, sent.grant),) if headers is None else headers
+    assert sent.gateway_header is not None
+    carried = (sent.gateway_header,) if headers is None else headers
     outcome = route(
         InboundRecord("xb.outbox.GB", 0, 1, sent.envelope, headers=carried),
         registry=REGISTRY,
