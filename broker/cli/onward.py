@@ -8,6 +8,7 @@ through the adapter's spool after the same check as ``broker send``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Sequence
@@ -24,9 +25,17 @@ from broker.clock import SystemClock, format_instant
 from broker.config import AdapterConfig, load_config, read_trust, validate_partner
 from broker.ids import MessageId, PartnerCode, new_message_id
 from broker.pipeline.disclosure import Evidence
-from broker.pipeline.onward import Kept, committed_paths, forward_body, require_committed
+from broker.pipeline.onward import (
+    Kept,
+    committed_paths,
+    forbids,
+    forward_body,
+    forward_conditions,
+    require_committed,
+)
 from broker.schema import Message, parse_message
-from broker.schema.labels import MessageType
+from broker.schema.handling import HandlingCondition
+from broker.schema.labels import HandlingCode, MessageType
 from broker.schema.protocol import GrantDecision, OnwardGrant, OnwardRequest
 
 __all__ = ["onward_group"]
@@ -89,6 +98,11 @@ def request_command(
     require_committed(paths, committed)
     if target in (originator, config.partner):
         raise errors.UsageError(f"{target} is not a third party to this view")
+    if forbids(original.handling_conditions, target):
+        raise errors.PolicyError(
+            f"the originator forbids dissemination of {view_id} to {target} "
+            "(no-dissemination-to): no request can change that"
+        )
     request = _message(
         MessageType.ONWARD_REQUEST,
         original,
@@ -117,6 +131,18 @@ def request_command(
     show_default=True,
     help="How long the consent holds: the holder must forward before it ends.",
 )
+@click.option(
+    "--no-dissemination-to",
+    "no_dissemination_to",
+    default=None,
+    help="Partners the third party must never pass it to, comma-separated: TR,AL.",
+)
+@click.option(
+    "--destroy-by",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="The day by which the third party destroys every copy (YYYY-MM-DD, midnight UTC).",
+)
 @click.option("--reason", default=None, help="A note to the holder, in one line.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
 @click.argument("request_id")
@@ -124,6 +150,8 @@ def grant_command(
     config_path: str,
     fields: str | None,
     valid_days: int,
+    no_dissemination_to: str | None,
+    destroy_by: dt.datetime | None,
     reason: str | None,
     as_json: bool,
     request_id: str,
@@ -142,9 +170,10 @@ def grant_command(
     if not granted:
         raise errors.UsageError("a grant names at least one field")
     until = SystemClock().now() + dt.timedelta(days=valid_days)
-    _answer(
-        config, request, holder, full_id, GrantDecision.GRANTED, granted, until, reason, as_json
-    )
+    conditions = _grant_conditions(no_dissemination_to, destroy_by)
+    decision = GrantDecision.GRANTED_WITH_CONDITIONS if conditions else GrantDecision.GRANTED
+    answer = _Answer(decision, granted, until, reason, conditions)
+    _answer(config, request, holder, full_id, answer, as_json)
 
 
 @onward_group.command("refuse")
@@ -155,7 +184,8 @@ def grant_command(
 def refuse_command(config_path: str, reason: str, as_json: bool, request_id: str) -> None:
     """Refuse the onward request REQUEST_ID: a signed refusal goes back to the holder."""
     config, request, holder, full_id = _request(config_path, request_id)
-    _answer(config, request, holder, full_id, GrantDecision.REFUSED, [], None, reason, as_json)
+    answer = _Answer(GrantDecision.REFUSED, [], None, reason, [])
+    _answer(config, request, holder, full_id, answer, as_json)
 
 
 @onward_group.command("forward")
@@ -189,8 +219,12 @@ def forward_command(config_path: str, as_json: bool, grant_id: str) -> None:
             fields_granted=grant.fields_granted,
             registry=read_trust(config, now=now).registry,
         )
-    forward = _message(MessageType.ONWARD_FORWARD, parse_message(original_json), body)
+    original = parse_message(original_json)
     third_party = PartnerCode(grant.third_party_country)
+    conditions = forward_conditions(original.handling_conditions, grant.conditions)
+    if forbids(conditions, third_party):
+        raise errors.PolicyError(f"the originator forbids dissemination to {third_party}")
+    forward = _message(MessageType.ONWARD_FORWARD, original, body, conditions=conditions)
     refuse_if_refused(config, forward, third_party)
     view = queue_view(config, forward, third_party, new_message_id())
     print_queued([view], what=f"onward forward of {view_id} to {third_party}", as_json=as_json)
@@ -232,38 +266,70 @@ def _request(
     return config, request, holder, view
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Answer:
+    """The originator's answer to one request."""
+
+    decision: GrantDecision
+    granted: Sequence[str]
+    until: dt.datetime | None
+    reason: str | None
+    conditions: Sequence[dict[str, Any]]
+
+
+def _grant_conditions(
+    no_dissemination_to: str | None, destroy_by: dt.datetime | None
+) -> list[dict[str, Any]]:
+    conditions: list[dict[str, Any]] = []
+    if no_dissemination_to:
+        partners = sorted({validate_partner(p.strip()) for p in no_dissemination_to.split(",")})
+        conditions.append({"kind": "no-dissemination-to", "partners": partners})
+    if destroy_by is not None:
+        deadline = format_instant(destroy_by.replace(tzinfo=dt.UTC))
+        conditions.append({"kind": "destroy-by", "deadline": deadline})
+    return conditions
+
+
 def _answer(
     config: AdapterConfig,
     request: Message,
     holder: PartnerCode,
     request_id: MessageId,
-    decision: GrantDecision,
-    granted: Sequence[str],
-    until: dt.datetime | None,
-    reason: str | None,
+    answer: _Answer,
     as_json: bool,
 ) -> None:
     body = request.body
     if not isinstance(body, OnwardRequest):  # _request checked; kept for the type checker
         raise errors.UsageError("not an onward request")
-    answer: dict[str, Any] = {
+    document: dict[str, Any] = {
         "request": request_id,
         "original_message": body.original_message,
-        "decision": str(decision),
+        "decision": str(answer.decision),
         "third_party_country": body.third_party_country,
-        "fields_granted": list(granted),
-        "valid_until": None if until is None else format_instant(until),
-        "reason": reason,
+        "fields_granted": list(answer.granted),
+        "conditions": list(answer.conditions),
+        "valid_until": None if answer.until is None else format_instant(answer.until),
+        "reason": answer.reason,
     }
-    message = _message(MessageType.ONWARD_GRANT, request, answer)
+    message = _message(MessageType.ONWARD_GRANT, request, document)
     refuse_if_refused(config, message, holder)
     view = queue_view(config, message, holder, new_message_id())
-    print_queued([view], what=f"onward {decision} to {holder}", as_json=as_json)
+    print_queued([view], what=f"onward {answer.decision} to {holder}", as_json=as_json)
 
 
-def _message(kind: MessageType, markings_of: Message, body: dict[str, Any]) -> Message:
-    """A protocol message about a view, under that view's markings and case id."""
+def _message(
+    kind: MessageType,
+    markings_of: Message,
+    body: dict[str, Any],
+    *,
+    conditions: Sequence[HandlingCondition] | None = None,
+) -> Message:
+    """A protocol message about a view, under that view's markings and case id; with
+    ``conditions``, those H3 conditions instead of the view's (and handling H3)."""
     kept = markings_of.model_dump(mode="json", include=set(_MARKINGS), exclude_none=True)
+    if conditions:
+        kept["handling"] = str(HandlingCode.H3)
+        kept["handling_conditions"] = [c.model_dump(mode="json") for c in conditions]
     document = {
         **kept,
         "type": str(kind),

@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
+
+import pydantic
 
 from broker import errors
 from broker.clock import parse_instant
@@ -37,6 +40,8 @@ from broker.ids import MessageId, PartnerCode
 from broker.pipeline.delivery import verify_attested
 from broker.pipeline.disclosure import Evidence
 from broker.pipeline.records import GatewayKeys
+from broker.schema import Message
+from broker.schema.handling import HandlingCondition, NoDisseminationTo
 from broker.schema.labels import Labels, MessageType
 from broker.schema.protocol import Disclosed, GrantDecision, OnwardForward
 
@@ -52,7 +57,9 @@ __all__ = [
     "committed_paths",
     "disclosed",
     "disclosure_of",
+    "forbids",
     "forward_body",
+    "forward_conditions",
     "require_committed",
 ]
 
@@ -62,6 +69,7 @@ GRANT_HEADER: Final = "xb-onward-grant"
 MAX_GRANT_HEADER_BYTES: Final = 32 * 1024
 #: what a forward reveals of its grant: everything that bounds the consent
 GRANT_SCOPE: Final = (
+    "body.conditions",
     "body.decision",
     "body.fields_granted",
     "body.original_message",
@@ -73,6 +81,7 @@ GRANT_SCOPE: Final = (
 ORIGINAL_MARKINGS: Final = (
     "classification",
     "handling",
+    "handling_conditions",
     "purposes",
     "schema_version",
     "tlp",
@@ -92,6 +101,8 @@ class Grant:
     original_message: MessageId
     fields_granted: tuple[str, ...]
     valid_until: dt.datetime
+    #: the originator's conditions on the third party (H3), which the forward must carry
+    conditions: tuple[HandlingCondition, ...] = ()
 
     def describe(self) -> str:
         """One line for an audit record or a log."""
@@ -174,6 +185,11 @@ def check_grant(
     granted = values["body.fields_granted"]
     if not isinstance(granted, list) or not all(isinstance(p, str) for p in granted):
         raise errors.PolicyError("the grant's fields_granted is not a list of paths")
+    conditions = _conditions(values["body.conditions"], what="the grant's conditions")
+    if forbids(conditions, third_party):
+        raise errors.PolicyError(
+            f"the grant's own conditions forbid dissemination to {third_party}"
+        )
     return Grant(
         grant_id=MessageId(header.message_id),
         originator=PartnerCode(header.sender),
@@ -182,11 +198,12 @@ def check_grant(
         original_message=MessageId(str(values["body.original_message"])),
         fields_granted=tuple(granted),
         valid_until=valid_until,
+        conditions=conditions,
     )
 
 
 def check_forward(
-    forward: OnwardForward,
+    forward: Message,
     *,
     labels: Labels,
     registry: KeyRegistry,
@@ -197,22 +214,68 @@ def check_forward(
     """What the third party checks before it stores a forward from ``holder``: the grant (as
     :func:`check_grant`), the original's disclosure (signed by the grant's originator, to the
     holder, the very message granted), that it reveals only the markings and granted fields,
-    and that the forward's signed ``labels`` mark it no more loosely than the original.
+    that no condition of the originator forbids dissemination to the third party and the
+    forward carries every condition of the original and the grant, and that the forward's
+    signed ``labels`` mark it no more loosely than the original.
 
     Raises :class:`errors.PolicyError` naming the first problem, or an integrity error.
     """
+    body = forward.body
+    if not isinstance(body, OnwardForward):
+        raise errors.PolicyError(f"a {forward.type} is not an onward forward")
     grant = check_grant(
-        disclosure_of(forward.grant), registry=registry, holder=holder, third_party=me, now=now
+        disclosure_of(body.grant), registry=registry, holder=holder, third_party=me, now=now
     )
-    original = disclosure_of(forward.original)
+    original = disclosure_of(body.original)
     values = verify_disclosure(original, registry=registry, now=now)
     header = parse_header(original.header_bytes)
     _check_original(header, grant)
     extra = sorted(set(values) - set(ORIGINAL_MARKINGS) - set(grant.fields_granted))
     if extra:
         raise errors.PolicyError(f"the forward reveals {', '.join(extra)}, which was not granted")
+    if "handling_conditions" not in values:
+        raise errors.PolicyError("the forward does not reveal the original's handling conditions")
+    required = forward_conditions(
+        _conditions(values["handling_conditions"], what="the original's conditions"), grant
+    )
+    if forbids(required, me):
+        raise errors.PolicyError(f"the originator forbids dissemination to {me}")
+    carried = {_condition_key(c) for c in forward.handling_conditions}
+    if any(_condition_key(c) not in carried for c in required):
+        raise errors.PolicyError("the forward drops a handling condition the originator set")
     _check_markings(labels, header.labels)
     return grant
+
+
+def forward_conditions(
+    original: Sequence[HandlingCondition], grant: Grant | Sequence[HandlingCondition]
+) -> tuple[HandlingCondition, ...]:
+    """The conditions a forward carries: the original's, then the grant's, each once."""
+    given = grant.conditions if isinstance(grant, Grant) else tuple(grant)
+    seen: dict[str, HandlingCondition] = {}
+    for condition in (*original, *given):
+        seen.setdefault(_condition_key(condition), condition)
+    return tuple(seen.values())
+
+
+def forbids(conditions: Iterable[HandlingCondition], partner: str) -> bool:
+    """Whether a ``no-dissemination-to`` condition among ``conditions`` names ``partner``:
+    absolute, whatever any grant says."""
+    return any(isinstance(c, NoDisseminationTo) and partner in c.partners for c in conditions)
+
+
+def _conditions(value: Any, *, what: str) -> tuple[HandlingCondition, ...]:
+    try:
+        return _CONDITIONS.validate_json(json.dumps(value))
+    except (pydantic.ValidationError, TypeError, ValueError):
+        raise errors.PolicyError(f"{what} are not handling conditions") from None
+
+
+def _condition_key(condition: HandlingCondition) -> str:
+    return condition.model_dump_json()
+
+
+_CONDITIONS: Final = pydantic.TypeAdapter(tuple[HandlingCondition, ...])
 
 
 def _check_original(header: EnvelopeHeader, grant: Grant) -> None:

@@ -152,7 +152,7 @@ def accept(
     if isinstance(message.body, OnwardForward):
         try:
             check_forward(
-                message.body,
+                message,
                 labels=header.labels,
                 registry=registry,
                 holder=header.sender,

@@ -22,13 +22,15 @@ from broker.pipeline.onward import (
     check_forward,
     check_grant,
     disclosure_of,
+    forbids,
     forward_body,
+    forward_conditions,
 )
 from broker.pipeline.send import Outgoing
 from broker.reasons import ReasonCode
 from broker.schema import Message, labels_of, parse_message
 from broker.schema.labels import DataCategory
-from broker.schema.protocol import OnwardForward
+from broker.schema.protocol import OnwardForward, OnwardGrant
 from broker.trust import AccordBook
 
 from ..adapter.world import (
@@ -46,6 +48,10 @@ from ..adapter.world import (
 )
 
 REGISTRY = WORLD.registry
+CONDITIONS = (
+    {"kind": "destroy-by", "deadline": "2026-12-07T12:00:00Z"},
+    {"kind": "no-dissemination-to", "partners": ["TR"]},
+)
 LATER = NOW + dt.timedelta(days=20)
 
 
@@ -57,6 +63,8 @@ class Shared:
     kept_original: Kept
     kept_grant: Kept
     markings: dict[str, Any]
+    #: a second grant, with CONDITIONS
+    kept_conditional: Kept
 
 
 def _markings(message: Message) -> dict[str, Any]:
@@ -65,7 +73,7 @@ def _markings(message: Message) -> dict[str, Any]:
     )
 
 
-def _grant(original_id: str, *, third_party: str = "MK", decision: str = "granted") -> Message:
+def _grant(original_id: str, *, conditions: tuple[dict[str, Any], ...] = ()) -> Message:
     document = {
         **_markings(report()),
         "type": "onward.grant",
@@ -73,8 +81,9 @@ def _grant(original_id: str, *, third_party: str = "MK", decision: str = "grante
         "body": {
             "request": "01900000-0000-7000-8000-0000000000bb",
             "original_message": original_id,
-            "decision": decision,
-            "third_party_country": third_party,
+            "decision": "granted-with-conditions" if conditions else "granted",
+            "third_party_country": "MK",
+            "conditions": list(conditions),
             "fields_granted": ["body.summary"],
             "valid_until": "2026-12-08T12:00:00Z",
         },
@@ -90,35 +99,47 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Shared:
     (view,) = rs.submit(report(), to=[GB])
     assert isinstance(view, Outgoing)
     assert uk.receive(deliver(view.envelope, recipient=GB)) == "stored"
-    (grant,) = rs.submit(_grant(view.message_id), to=[GB])
-    assert isinstance(grant, Outgoing)
-    assert uk.receive(deliver(grant.envelope, recipient=GB)) == "stored"
+    grants = []
+    for conditions in ((), CONDITIONS):
+        (grant,) = rs.submit(_grant(view.message_id, conditions=conditions), to=[GB])
+        assert isinstance(grant, Outgoing)
+        assert uk.receive(deliver(grant.envelope, recipient=GB)) == "stored"
+        grants.append(grant.message_id)
 
     def kept(message_id: str) -> Kept:
         return Kept(Evidence.from_bytes(uk.inbox.evidence(message_id)), uk.inbox.get(message_id))
 
     return Shared(
-        view.message_id, uk, mk, kept(view.message_id), kept(grant.message_id), _markings(report())
+        view.message_id,
+        uk,
+        mk,
+        kept(view.message_id),
+        kept(grants[0]),
+        _markings(report()),
+        kept(grants[1]),
     )
 
 
 def _forward(
-    shared: Shared, fields: tuple[str, ...] = ("body.summary",), grant: Kept | None = None
+    shared: Shared,
+    fields: tuple[str, ...] = ("body.summary",),
+    *,
+    grant: Kept | None = None,
+    conditions: tuple[dict[str, Any], ...] = (),
 ) -> Message:
     body = forward_body(
         shared.kept_original, grant or shared.kept_grant, fields_granted=fields, registry=REGISTRY
     )
     document = {**shared.markings, "type": "onward.forward", "schema_version": 1, "body": body}
+    if conditions:
+        document.update(handling="H3", handling_conditions=list(conditions))
     return parse_message(json.dumps(document).encode())
 
 
 def _check(
     shared: Shared, forward: Message, *, me: PartnerCode = MK, at: dt.datetime = NOW
 ) -> None:
-    assert isinstance(forward.body, OnwardForward)
-    check_forward(
-        forward.body, labels=labels_of(forward), registry=REGISTRY, holder=GB, me=me, now=at
-    )
+    check_forward(forward, labels=labels_of(forward), registry=REGISTRY, holder=GB, me=me, now=at)
 
 
 def test_a_granted_forward_is_sealed_with_its_grant_and_stored_by_the_third_party(
@@ -214,3 +235,19 @@ def test_the_gateway_quarantines_a_forward_without_a_grant_or_with_a_forged_one(
         outcome = _routed(shared, headers)
         assert isinstance(outcome, Quarantine), headers
         assert outcome.record.reason_code is ReasonCode.ONWARD_NOT_GRANTED
+
+
+def test_a_forward_carries_the_originators_conditions_or_is_refused(shared: Shared) -> None:
+    """The grant's destroy-by and no-dissemination-to travel on the forward, where the third
+    party's retention and onward requests apply them; a holder that drops one is refused."""
+    _check(shared, _forward(shared, grant=shared.kept_conditional, conditions=CONDITIONS))
+    with pytest.raises(errors.PolicyError, match="drops a handling condition"):
+        _check(shared, _forward(shared, grant=shared.kept_conditional, conditions=CONDITIONS[1:]))
+
+
+def test_no_grant_opens_what_a_no_dissemination_condition_closes() -> None:
+    grant = _grant("01900000-0000-7000-8000-0000000000dd", conditions=CONDITIONS).body
+    assert isinstance(grant, OnwardGrant)
+    conditions = forward_conditions((), grant.conditions)
+    assert forbids(conditions, "TR")
+    assert not forbids(conditions, "MK")
