@@ -54,7 +54,5 @@ class ReasonCode(enum.StrEnum):
     ATTESTATION_MISMATCH = "attestation_mismatch"
     # the content, checked by the receiver against the signed labels
     LABEL_MISMATCH = "label_mismatch"
-    # a withdrawal, correction or grant naming a view another partner sent
-    NOT_ORIGINATOR = "not_originator"
     # an onward forward without a valid grant from the originator for this third party
     ONWARD_NOT_GRANTED = "onward_not_granted"

@@ -27,7 +27,7 @@ from broker.config import outbox_topic
 from broker.envelope import DEFAULT_MAX_AGE, DEFAULT_MAX_SKEW
 from broker.ids import MessageId, PartnerCode
 from broker.keys import Registry
-from broker.pipeline.receive import Accepted, Rejected, refuse_accepted
+from broker.pipeline.receive import Accepted, Rejected
 from broker.pipeline.send import (
     Outgoing,
     Refused,
@@ -350,14 +350,7 @@ class Adapter:
                 else:
                     verdicts.append("stored")  # replaced once the store has decided
                     accepted.append((index, outcome))
-        for index, outcome in self._foreign_withdrawals(accepted):
-            position = ids[index] if ids is not None else None
-            with bind_ids(**(position or {})):
-                verdicts[index] = "rejected"
-                refused.append(
-                    self._record_refusal(outcome, frames[index], position, now, receipts)
-                )
-        accepted = [(index, outcome) for index, outcome in accepted if verdicts[index] == "stored"]
+        self._alert_foreign_withdrawals(accepted)
         items = [inbox_item(outcome, frames[index] or b"") for index, outcome in accepted]
         stored = self.inbox.put_many(items, rejected=refused)
         for (index, outcome), verdict in zip(accepted, stored, strict=True):
@@ -397,35 +390,27 @@ class Adapter:
         )
         return verdicts, deliveries
 
-    def _foreign_withdrawals(
-        self, accepted: Sequence[tuple[int, Accepted]]
-    ) -> list[tuple[int, Rejected]]:
-        """The withdrawals in ``accepted`` that name a view another partner sent (stored here
-        or in this batch), refused as ``not_originator`` before anything is stored."""
-        notices = [(i, o, body) for i, o in accepted if (body := _withdrawal(o)) is not None]
+    def _alert_foreign_withdrawals(self, accepted: Sequence[tuple[int, Accepted]]) -> None:
+        """Log a security alert for each withdrawal naming a view another partner sent (as
+        stored here, else as in this batch). Such a notice is stored and receipted like any
+        other and changes nothing (a notice binds only its own sender's view): refusing it
+        would tell its sender that the view exists here, and whose it is."""
+        notices = [(o, body) for _, o in accepted if (body := _withdrawal(o)) is not None]
         if not notices:
-            return []
-        stored = self.inbox.originators(b.withdraws for _, _, b in notices)
-        senders = {str(mid): str(sender) for mid, sender in stored.items()}
-        senders.update((o.message_id, o.sender) for _, o in accepted)
-        refused: list[tuple[int, Rejected]] = []
-        for index, outcome, body in notices:
-            owner = senders.get(body.withdraws)
-            if owner is None or owner == outcome.sender:
-                continue
-            reason = (
-                f"{body.withdraws} was sent by {owner}, not {outcome.sender}: "
-                "only its sender may withdraw or correct it"
-            )
-            _log.error(
-                "security_alert",
-                alert="foreign_withdrawal",
-                message_id=outcome.message_id,
-                sender=outcome.sender,
-                reason=reason,
-            )
-            refused.append((index, refuse_accepted(outcome, ReasonCode.NOT_ORIGINATOR, reason)))
-        return refused
+            return
+        owners = {str(o.message_id): str(o.sender) for _, o in accepted}
+        stored = self.inbox.originators(body.withdraws for _, body in notices)
+        owners.update((str(mid), str(sender)) for mid, sender in stored.items())  # the store wins
+        for outcome, body in notices:
+            owner = owners.get(body.withdraws)
+            if owner is not None and owner != outcome.sender:
+                _log.error(
+                    "security_alert",
+                    alert="foreign_withdrawal",
+                    message_id=outcome.message_id,
+                    sender=outcome.sender,
+                    reason=f"names {body.withdraws}, which {owner} sent: it changes nothing",
+                )
 
     def _apply_withdrawals(
         self,
@@ -446,10 +431,11 @@ class Adapter:
             for index, outcome in accepted
             if verdicts[index] != "conflict" and (body := _withdrawal(outcome)) is not None
         ]
+        # duplicates too: one stored just before a crash is shredded on its redelivery
         arrived = [
             (outcome.message_id, outcome.sender)
             for index, outcome in accepted
-            if verdicts[index] == "stored"
+            if verdicts[index] in ("stored", "duplicate")
         ]
         shredded = self.inbox.apply_withdrawals(notices, arrived=arrived, now=now)
         if shredded:

@@ -35,23 +35,22 @@ from broker.pipeline.onward import (
 )
 from broker.schema import Message, parse_message
 from broker.schema.handling import HandlingCondition
-from broker.schema.labels import HandlingCode, MessageType
+from broker.schema.labels import PROTOCOL_TYPES, HandlingCode, MessageType
 from broker.schema.protocol import GrantDecision, OnwardGrant, OnwardRequest
 
 __all__ = ["onward_group"]
 
 _CONFIG_HELP = "The adapter's YAML configuration (or set BROKER_CONFIG)."
-_PROTOCOL = frozenset(
-    {
-        MessageType.RECEIPT,
-        MessageType.WITHDRAWAL,
-        MessageType.ONWARD_REQUEST,
-        MessageType.ONWARD_GRANT,
-        MessageType.ONWARD_FORWARD,
-    }
-)
 #: the markings a protocol message about a view repeats from it
-_MARKINGS = ("classification", "tlp", "handling", "handling_conditions", "purposes", "case_id")
+_MARKINGS = (
+    "classification",
+    "tlp",
+    "handling",
+    "handling_conditions",
+    "purposes",
+    "case_id",
+    "expires",
+)
 
 
 @click.group("onward")
@@ -258,11 +257,15 @@ def _request(
             sent = journal.fates_of(original)
         except errors.UsageError:
             sent = ()
-    if not any(f.message_id == original and f.recipient == holder for f in sent):
+    fate = next((f for f in sent if f.message_id == original and f.recipient == holder), None)
+    if fate is None or fate.journalled_at is None:
         raise errors.UsageError(
             f"{original} is not a view this adapter sent to {holder}: only its originator "
             "can consent to passing it on"
         )
+    if fate.labels is None or fate.labels.message_type in PROTOCOL_TYPES:
+        kind = "a view whose type was not kept" if fate.labels is None else fate.labels.message_type
+        raise errors.UsageError(f"{original} is {kind}: only intelligence is passed on")
     return config, request, holder, view
 
 
@@ -340,7 +343,7 @@ def _message(
 
 
 def _not_protocol(message: Message, view_id: str) -> None:
-    if message.type in _PROTOCOL:
+    if message.type in PROTOCOL_TYPES:
         raise errors.UsageError(f"{view_id} is a {message.type}: only intelligence is passed on")
 
 

@@ -229,7 +229,12 @@ async def release(config: GatewayConfig, record_id: str) -> Delivery:
         raise errors.VerificationError(
             f"record {record_id}: the record at {record.id} is not the one quarantined"
         )
-    headers = [(RELEASE_HEADER, record.id.encode("utf-8"))]
+    # the original's own headers too: what it revealed to the gateway (revealed.py) and its
+    # routing header are decided again with it
+    headers = [
+        *((name, value) for name, value in original.headers if name != RELEASE_HEADER),
+        (RELEASE_HEADER, record.id.encode("utf-8")),
+    ]
     settings = ProducerSettings(
         bootstrap=bootstrap,
         client_id=client_id,

@@ -18,14 +18,13 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from broker import crypto, envelope, errors, limits
-from broker.envelope import Disclosure, VerifiedHeader
+from broker import crypto, envelope, errors, limits, strictjson
+from broker.envelope import VerifiedHeader
 from broker.ids import KeyId, MessageId, PartnerCode
 from broker.keys import Registry
 from broker.pipeline._quarantine import QuarantineRecord, bounded_reason, sign_quarantine_record
-from broker.pipeline.acknowledged import ACKNOWLEDGES_HEADER, acknowledged
 from broker.pipeline.delivery import attest
-from broker.pipeline.onward import GRANT_HEADER, MAX_GRANT_HEADER_BYTES, Grant, check_grant
+from broker.pipeline.onward import Grant, check_grant, disclosure_of
 from broker.pipeline.records import (
     AuditKind,
     AuditRecord,
@@ -35,8 +34,10 @@ from broker.pipeline.records import (
     parse_time,
     sign_audit_record,
 )
+from broker.pipeline.revealed import GRANT_HEADER, acknowledged, read_revealed
 from broker.policy import Accord, Decision, Outcome, Request, evaluate
 from broker.schema.labels import MessageType
+from broker.schema.protocol import Disclosed
 from broker.trust import AccordBook
 from broker.trust.acts import Act, act_digest
 
@@ -251,20 +252,8 @@ def route(
         # REDACT here means the sender did not redact: a policy denial like any other
         code = decision.reason_code or ReasonCode.POLICY_DENIED
         return _quarantine(ctx, code, "; ".join(decision.reasons), decision=decision)
-    # 7b. an onward forward needs the originator's grant, for this holder and third party, now
-    reasons = decision.reasons
-    if header.labels.message_type is MessageType.ONWARD_FORWARD:
-        grant = _onward_grant(record, header, registry=registry, now=now)
-        if isinstance(grant, str):
-            return _quarantine(ctx, ReasonCode.ONWARD_NOT_GRANTED, grant, decision=decision)
-        reasons = (*reasons, grant.describe())
-    # 7c. a receipt shows which message it acknowledges; the audit record names it
-    if header.labels.message_type is MessageType.RECEIPT:
-        said = _acknowledged(record, header)
-        if said.startswith("malformed: "):
-            return _quarantine(ctx, ReasonCode.MALFORMED, said.removeprefix("malformed: "))
-        reasons = (*reasons, said)
-    # 8. de-duplication last, so only what would be delivered is ever recorded
+    # 8. de-duplication, so only what would be delivered is ever recorded; a redelivery is a
+    # duplicate whatever rides beside it
     key = DedupKey(header.message_id, header.recipient, header.envelope_digest)
     verdict = dedup(key)
     if verdict == "duplicate":
@@ -276,6 +265,21 @@ def route(
             f"message id {header.message_id} was already delivered with different bytes",
         )
         return dataclasses.replace(conflict, dedup_key=key)
+    # 8b. the field a receipt or a forward reveals beside it (revealed.py): the message a
+    # receipt acknowledges, named in its audit record; the originator's grant for a forward,
+    # which must hold for this holder and third party now
+    reasons = decision.reasons
+    try:
+        shown = read_revealed(header, record.headers, header.labels.message_type)
+        if header.labels.message_type is MessageType.RECEIPT:
+            reasons = (*reasons, _acknowledging(shown))
+    except errors.IntegrityError as exc:
+        return _quarantine(ctx, ReasonCode.MALFORMED, f"beside the envelope: {exc}")
+    if header.labels.message_type is MessageType.ONWARD_FORWARD:
+        grant = _onward_grant(shown, header, registry=registry, now=now)
+        if isinstance(grant, str):
+            return _quarantine(ctx, ReasonCode.ONWARD_NOT_GRANTED, grant, decision=decision)
+        reasons = (*reasons, grant.describe())
     # 9. deliver, with the gateway's attestation and audit record
     frame = attest(
         value,
@@ -305,21 +309,15 @@ def route(
 
 
 def _onward_grant(
-    record: InboundRecord, header: VerifiedHeader, *, registry: Registry, now: dt.datetime
+    shown: Any, header: VerifiedHeader, *, registry: Registry, now: dt.datetime
 ) -> Grant | str:
-    """The grant riding beside a forward (Kafka header :data:`GRANT_HEADER`), checked for
+    """The grant a forward reveals beside it (its own committed ``body.grant``), checked for
     this holder and third party now; or why there is none that holds."""
-    carried = [value for name, value in record.headers if name == GRANT_HEADER]
-    if len(carried) != 1:
-        return (
-            f"an onward forward needs one Kafka header {GRANT_HEADER} carrying the "
-            f"originator's grant; it has {len(carried)}"
-        )
-    if len(carried[0]) > MAX_GRANT_HEADER_BYTES:
-        return f"the grant is {len(carried[0])} bytes, over {MAX_GRANT_HEADER_BYTES}"
+    if shown is None:
+        return f"an onward forward reveals its grant in a Kafka header {GRANT_HEADER}; none came"
     try:
         return check_grant(
-            Disclosure.from_json(carried[0]),
+            disclosure_of(Disclosed.model_validate_json(strictjson.encode(shown))),
             registry=registry,
             holder=header.sender,
             third_party=header.recipient,
@@ -329,19 +327,12 @@ def _onward_grant(
         return f"the grant does not hold: {exc}"
 
 
-def _acknowledged(record: InboundRecord, header: VerifiedHeader) -> str:
-    """``acknowledges <id>`` from the receipt's :data:`ACKNOWLEDGES_HEADER`, checked against
-    its signed commitment; ``malformed: <why>`` for a header that does not check (one from an
-    adapter that does not send it yet is named as such, and the receipt still routed)."""
-    carried = [value for name, value in record.headers if name == ACKNOWLEDGES_HEADER]
-    if not carried:
+def _acknowledging(shown: Any) -> str:
+    """What a receipt's audit record says it acknowledges (a receipt from an adapter that
+    does not reveal it yet is routed, and says so)."""
+    if shown is None:
         return "acknowledges a message it does not name to the gateway"
-    if len(carried) > 1:
-        return f"malformed: {len(carried)} {ACKNOWLEDGES_HEADER} headers"
-    try:
-        return f"acknowledges {acknowledged(header, carried[0])}"
-    except errors.IntegrityError as exc:
-        return f"malformed: {exc}"
+    return f"acknowledges {acknowledged(shown)}"
 
 
 def audit_accord_act(act: Act, *, gateway_key: crypto.SigningKey, now: dt.datetime) -> AuditRecord:

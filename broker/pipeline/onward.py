@@ -10,7 +10,7 @@ fields it may have and until when. H then sends T an ``onward.forward`` carrying
 - the original view, disclosed with its markings and exactly the granted fields: O's
   signature covers them too, so H can neither add a field nor change a value.
 
-The gateway sees the grant (a copy rides in a Kafka header, :data:`GRANT_HEADER`) and checks
+The gateway sees the grant (revealed in a Kafka header, :mod:`broker.pipeline.revealed`) and checks
 it before it routes the forward (:func:`check_grant`); T checks both disclosures and that they
 agree (:func:`check_forward`). Nothing here decrypts anything.
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import pydantic
@@ -36,19 +36,18 @@ from broker.envelope import (
     parse_header,
     verify_disclosure,
 )
-from broker.ids import MessageId, PartnerCode
+from broker.ids import KeyId, MessageId, PartnerCode
 from broker.pipeline.delivery import verify_attested
 from broker.pipeline.disclosure import Evidence
 from broker.pipeline.records import GatewayKeys
 from broker.schema import Message
 from broker.schema.handling import HandlingCondition, NoDisseminationTo
-from broker.schema.labels import Labels, MessageType
+from broker.schema.labels import PROTOCOL_TYPES, Labels, MessageType
 from broker.schema.protocol import Disclosed, GrantDecision, OnwardForward
 
 __all__ = [
-    "GRANT_HEADER",
     "GRANT_SCOPE",
-    "MAX_GRANT_HEADER_BYTES",
+    "MAX_GRANT_LIFETIME",
     "ORIGINAL_MARKINGS",
     "Grant",
     "Kept",
@@ -63,10 +62,6 @@ __all__ = [
     "require_committed",
 ]
 
-#: the Kafka header that carries the grant's disclosure beside a forward, for the gateway
-GRANT_HEADER: Final = "xb-onward-grant"
-#: a grant's disclosure is a few KiB; anything larger is not one
-MAX_GRANT_HEADER_BYTES: Final = 32 * 1024
 #: what a forward reveals of its grant: everything that bounds the consent
 GRANT_SCOPE: Final = (
     "body.conditions",
@@ -80,6 +75,7 @@ GRANT_SCOPE: Final = (
 #: what a forward always reveals of the original besides the granted fields: how it is marked
 ORIGINAL_MARKINGS: Final = (
     "classification",
+    "expires",
     "handling",
     "handling_conditions",
     "purposes",
@@ -88,6 +84,8 @@ ORIGINAL_MARKINGS: Final = (
     "type",
 )
 _GRANTED = (GrantDecision.GRANTED, GrantDecision.GRANTED_WITH_CONDITIONS)
+#: the longest a grant may hold from its signing (``broker onward grant --valid-days``)
+MAX_GRANT_LIFETIME: Final = dt.timedelta(days=365)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -156,6 +154,9 @@ def check_grant(
     """
     values = verify_disclosure(disclosure, registry=registry, now=now)
     header = parse_header(disclosure.header_bytes)
+    # Consent is relied on now: a key revoked since (stolen, say) grants nothing more, even
+    # with a grant dated before its revocation.
+    registry.signing_key(PartnerCode(header.sender), KeyId(header.sender_key_id), at=now)
     if header.labels.message_type is not MessageType.ONWARD_GRANT:
         raise errors.PolicyError(f"the grant is a {header.labels.message_type}, not a grant")
     missing = [path for path in GRANT_SCOPE if path not in values]
@@ -182,6 +183,10 @@ def check_grant(
         raise errors.PolicyError(f"the grant's valid_until: {exc}") from None
     if valid_until <= now:
         raise errors.PolicyError(f"the grant ended at {until}")
+    if valid_until - parse_instant(header.created) > MAX_GRANT_LIFETIME:
+        raise errors.PolicyError(
+            f"the grant holds longer than {MAX_GRANT_LIFETIME.days} days from its signing"
+        )
     granted = values["body.fields_granted"]
     if not isinstance(granted, list) or not all(isinstance(p, str) for p in granted):
         raise errors.PolicyError("the grant's fields_granted is not a list of paths")
@@ -243,6 +248,7 @@ def check_forward(
     carried = {_condition_key(c) for c in forward.handling_conditions}
     if any(_condition_key(c) not in carried for c in required):
         raise errors.PolicyError("the forward drops a handling condition the originator set")
+    _check_lifetime_and_purposes(forward, values)
     _check_markings(labels, header.labels)
     return grant
 
@@ -279,6 +285,11 @@ _CONDITIONS: Final = pydantic.TypeAdapter(tuple[HandlingCondition, ...])
 
 
 def _check_original(header: EnvelopeHeader, grant: Grant) -> None:
+    if header.labels.message_type in PROTOCOL_TYPES:
+        # a forward of a forward would pass on a third partner's data on this grant alone
+        raise errors.PolicyError(
+            f"the original is a {header.labels.message_type}: only intelligence is passed on"
+        )
     if header.message_id != grant.original_message:
         raise errors.PolicyError(
             f"the forward carries {header.message_id}; the grant is for {grant.original_message}"
@@ -291,6 +302,20 @@ def _check_original(header: EnvelopeHeader, grant: Grant) -> None:
         raise errors.PolicyError(
             f"the original was sent to {header.recipient}, not to {grant.holder}, who forwards"
         )
+
+
+def _check_lifetime_and_purposes(forward: Message, values: Mapping[str, Any]) -> None:
+    """The forward ends no later than the original and serves none but its purposes."""
+    if "expires" in values:
+        try:
+            ends = parse_instant(str(values["expires"]))
+        except ValueError:
+            raise errors.PolicyError("the original's expires is not a time") from None
+        if forward.expires is None or forward.expires > ends:
+            raise errors.PolicyError(f"the forward outlives the original, which expires {ends}")
+    purposes = values.get("purposes")
+    if not isinstance(purposes, list) or not {str(p) for p in forward.purposes} <= set(purposes):
+        raise errors.PolicyError("the forward states purposes the original does not")
 
 
 def _check_markings(labels: Labels, original: Labels) -> None:

@@ -35,7 +35,7 @@ from broker.schema.labels import Labels, MessageType
 from broker.schema.protocol import OnwardForward
 from broker.trust import AccordInForce
 
-__all__ = ["Accepted", "ReceiveOutcome", "Rejected", "accept", "refuse_accepted"]
+__all__ = ["Accepted", "ReceiveOutcome", "Rejected", "accept"]
 
 
 def _no_truth(self: object) -> NoReturn:
@@ -162,22 +162,6 @@ def accept(
         except (errors.BrokerError, ValueError, TypeError) as exc:  # hostile bytes: never raise
             return _refusal(opened, message, now, ReasonCode.ONWARD_NOT_GRANTED, str(exc))
     return _check_content(opened, message, accords=accords, now=now, max_retention=max_retention)
-
-
-def refuse_accepted(outcome: Accepted, code: ReasonCode, reason: str) -> Rejected:
-    """Refuse a delivery that passed :func:`accept` but fails a check of the receiver's own
-    state (a withdrawal naming another partner's view): the authenticated sender is told
-    why with a ``rejected`` receipt, as for any refusal of its content."""
-    receipt = None
-    if outcome.message.type is not MessageType.RECEIPT:
-        receipt = receipt_for(
-            outcome.message,
-            message_id=outcome.message_id,
-            content_sha256=crypto.sha256(outcome.message_bytes),
-            received_at=outcome.received_at,
-            rejected_because=f"{code}: {reason}",
-        )
-    return Rejected(code, reason, outcome.message_id, outcome.sender, receipt)
 
 
 def _check_content(

@@ -19,13 +19,11 @@ from typing import Any, NoReturn
 from broker import cosign, crypto, envelope, errors, limits
 from broker.ids import CaseId, KeyId, MessageId, PartnerCode, new_message_id
 from broker.keys import Registry
-from broker.pipeline.acknowledged import ACKNOWLEDGED_PATH, ACKNOWLEDGES_HEADER, acknowledges
-from broker.pipeline.onward import GRANT_HEADER, disclosure_of
+from broker.pipeline.revealed import REVEALED, revealed_header
 from broker.policy import Accord, Decision, decide_for_recipient, out_of_force
 from broker.reasons import ReasonCode
 from broker.schema import Message, labels_of, parse_message
 from broker.schema.labels import Labels, MessageType
-from broker.schema.protocol import OnwardForward, Receipt
 from broker.trust import AccordInForce
 
 __all__ = [
@@ -399,18 +397,14 @@ def _seal(
         "ttl": cleared.lifetime,
         "message_id": message_id,
     }
-    body = cleared.view.body
     beside: tuple[str, bytes] | None = None
-    if isinstance(body, Receipt):
-        # the gateway names the acknowledged message in its audit record (acknowledged.py)
-        sealed, revealed = envelope.seal_revealing(
-            cleared.view, reveal=[ACKNOWLEDGED_PATH], **sealing
-        )
-        beside = (ACKNOWLEDGES_HEADER, acknowledges(revealed[ACKNOWLEDGED_PATH]))
+    if cleared.view.type in REVEALED:
+        # one field of the body shown to the gateway, bound to this envelope (revealed.py)
+        name, path = REVEALED[cleared.view.type]
+        sealed, revealed = envelope.seal_revealing(cleared.view, reveal=[path], **sealing)
+        beside = (name, revealed_header(revealed[path]))
     else:
         sealed = envelope.seal(cleared.view, **sealing)
-    if isinstance(body, OnwardForward):
-        beside = (GRANT_HEADER, disclosure_of(body.grant).to_json())
     case_id = None if cleared.view.case_id is None else CaseId(cleared.view.case_id)
     return Outgoing(recipient, message_id, sealed, decision, cleared.labels, case_id, beside)
 

@@ -17,7 +17,7 @@ from pydantic.fields import FieldInfo
 
 from broker import errors
 from broker.schema.fields import Record, category_of
-from broker.schema.labels import DataCategory, Labels, MessageType
+from broker.schema.labels import PROTOCOL_TYPES, DataCategory, Labels, MessageType
 from broker.schema.message import MESSAGE_MODELS, Message
 from broker.schema.protocol import Disclosed
 
@@ -91,7 +91,12 @@ def disclosed_categories(disclosed: Disclosed) -> frozenset[DataCategory]:
     type, field or value the models do not know: nothing can be judged on less."""
     try:
         labels = json.loads(disclosed.header)["labels"]
-        model = MESSAGE_MODELS[(MessageType(labels["message_type"]), labels["schema_version"])]
+        kind = MessageType(labels["message_type"])
+        if kind in PROTOCOL_TYPES:
+            # a protocol message's body may carry other messages whole (a forward's): its
+            # fields' own categories say nothing of what is inside
+            return frozenset(DataCategory)
+        model = MESSAGE_MODELS[(kind, labels["schema_version"])]
         found = {DataCategory.OPERATIONAL}
         for path, item in disclosed.fields.items():
             if path.startswith("body."):

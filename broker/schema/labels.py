@@ -16,6 +16,7 @@ from broker.schema._base import StrictModel
 from broker.schema.forms import NO_REPEATS
 
 __all__ = [
+    "PROTOCOL_TYPES",
     "TLP",
     "Classification",
     "DataCategory",
@@ -122,6 +123,19 @@ class MessageType(enum.StrEnum):
     ONWARD_GRANT = "onward.grant"
     WITHDRAWAL = "withdrawal"
     ONWARD_FORWARD = "onward.forward"
+
+
+#: the types that speak about other messages (acknowledge, withdraw, ask, consent, forward)
+#: rather than carry intelligence of their own: never withdrawn, asked about or passed on
+PROTOCOL_TYPES: frozenset[MessageType] = frozenset(
+    {
+        MessageType.RECEIPT,
+        MessageType.WITHDRAWAL,
+        MessageType.ONWARD_REQUEST,
+        MessageType.ONWARD_GRANT,
+        MessageType.ONWARD_FORWARD,
+    }
+)
 
 
 class Labels(StrictModel):

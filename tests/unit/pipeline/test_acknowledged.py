@@ -11,8 +11,8 @@ import pytest
 from broker import strictjson
 from broker.adapter import JournalEntry
 from broker.clock import FixedClock
-from broker.pipeline.acknowledged import ACKNOWLEDGES_HEADER
 from broker.pipeline.gateway import Deliver, InboundRecord, Quarantine, route
+from broker.pipeline.revealed import ACKNOWLEDGES_HEADER
 from broker.pipeline.send import Outgoing
 from broker.reasons import ReasonCode
 from broker.trust import AccordBook

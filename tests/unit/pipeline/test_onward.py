@@ -10,14 +10,13 @@ from typing import Any
 
 import pytest
 
-from broker import errors
+from broker import errors, strictjson
 from broker.adapter import Adapter
 from broker.clock import FixedClock
 from broker.ids import PartnerCode
 from broker.pipeline.disclosure import Evidence
 from broker.pipeline.gateway import Deliver, InboundRecord, Quarantine, route
 from broker.pipeline.onward import (
-    GRANT_HEADER,
     Kept,
     check_forward,
     check_grant,
@@ -26,6 +25,7 @@ from broker.pipeline.onward import (
     forward_body,
     forward_conditions,
 )
+from broker.pipeline.revealed import GRANT_HEADER
 from broker.pipeline.send import Outgoing
 from broker.reasons import ReasonCode
 from broker.schema import Message, labels_of, parse_message
@@ -65,6 +65,8 @@ class Shared:
     markings: dict[str, Any]
     #: a second grant, with CONDITIONS
     kept_conditional: Kept
+    #: a third, valid for two years
+    kept_long: Kept
 
 
 def _markings(message: Message) -> dict[str, Any]:
@@ -73,7 +75,12 @@ def _markings(message: Message) -> dict[str, Any]:
     )
 
 
-def _grant(original_id: str, *, conditions: tuple[dict[str, Any], ...] = ()) -> Message:
+def _grant(
+    original_id: str,
+    *,
+    conditions: tuple[dict[str, Any], ...] = (),
+    until: str = "2026-12-08T12:00:00Z",
+) -> Message:
     document = {
         **_markings(report()),
         "type": "onward.grant",
@@ -85,7 +92,7 @@ def _grant(original_id: str, *, conditions: tuple[dict[str, Any], ...] = ()) -> 
             "third_party_country": "MK",
             "conditions": list(conditions),
             "fields_granted": ["body.summary"],
-            "valid_until": "2026-12-08T12:00:00Z",
+            "valid_until": until,
         },
     }
     return parse_message(json.dumps(document).encode())
@@ -100,8 +107,13 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Shared:
     assert isinstance(view, Outgoing)
     assert uk.receive(deliver(view.envelope, recipient=GB)) == "stored"
     grants = []
-    for conditions in ((), CONDITIONS):
-        (grant,) = rs.submit(_grant(view.message_id, conditions=conditions), to=[GB])
+    for conditions, until in (
+        ((), "2026-12-08T12:00:00Z"),
+        (CONDITIONS, "2026-12-08T12:00:00Z"),
+        ((), "2028-11-28T12:00:00Z"),
+    ):
+        grant_message = _grant(view.message_id, conditions=conditions, until=until)
+        (grant,) = rs.submit(grant_message, to=[GB])
         assert isinstance(grant, Outgoing)
         assert uk.receive(deliver(grant.envelope, recipient=GB)) == "stored"
         grants.append(grant.message_id)
@@ -117,6 +129,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Shared:
         kept(grants[0]),
         _markings(report()),
         kept(grants[1]),
+        kept(grants[2]),
     )
 
 
@@ -228,13 +241,27 @@ def test_the_gateway_routes_a_forward_with_its_grant_and_audits_the_grant(shared
     assert any(r.startswith("onward grant ") for r in outcome.audit.reasons)
 
 
-def test_the_gateway_quarantines_a_forward_without_a_grant_or_with_a_forged_one(
-    shared: Shared,
-) -> None:
-    for headers in ((), ((GRANT_HEADER, b"{}"),), ((GRANT_HEADER, b"x" * 40_000),)):
-        outcome = _routed(shared, headers)
-        assert isinstance(outcome, Quarantine), headers
-        assert outcome.record.reason_code is ReasonCode.ONWARD_NOT_GRANTED
+def test_the_gateway_quarantines_a_forward_without_its_grant_beside_it(shared: Shared) -> None:
+    outcome = _routed(shared, ())
+    assert isinstance(outcome, Quarantine)
+    assert outcome.record.reason_code is ReasonCode.ONWARD_NOT_GRANTED
+
+
+def test_the_gateway_checks_the_very_grant_the_forward_carries(shared: Shared) -> None:
+    """The header reveals the forward's own committed body.grant: another grant the holder
+    holds for the same third party, junk, or an oversized header do not pass."""
+    (sent,) = shared.uk.submit(_forward(shared), to=[MK])
+    assert isinstance(sent, Outgoing)
+    assert sent.gateway_header is not None
+    shown = json.loads(sent.gateway_header[1])
+    other = _forward(shared, grant=shared.kept_conditional).body
+    assert isinstance(other, OnwardForward)
+    shown["value"] = json.loads(other.grant.model_dump_json())
+    swapped = (GRANT_HEADER, strictjson.canonical(shown))
+    for header in (swapped, (GRANT_HEADER, b"{}"), (GRANT_HEADER, b"x" * 40_000)):
+        outcome = _routed(shared, (header,))
+        assert isinstance(outcome, Quarantine), header[1][:40]
+        assert outcome.record.reason_code is ReasonCode.MALFORMED
 
 
 def test_a_forward_carries_the_originators_conditions_or_is_refused(shared: Shared) -> None:
@@ -251,3 +278,28 @@ def test_no_grant_opens_what_a_no_dissemination_condition_closes() -> None:
     conditions = forward_conditions((), grant.conditions)
     assert forbids(conditions, "TR")
     assert not forbids(conditions, "MK")
+
+
+def test_only_intelligence_is_passed_on_never_a_protocol_message(shared: Shared) -> None:
+    """A forward of a forward (or of a grant) would pass on a third partner's data on this
+    grant alone; it is refused, and it declares every category meanwhile (fail closed)."""
+    body = forward_body(
+        shared.kept_grant, shared.kept_grant, fields_granted=("body.decision",), registry=REGISTRY
+    )
+    document = {**shared.markings, "type": "onward.forward", "schema_version": 1, "body": body}
+    forward = parse_message(json.dumps(document).encode())
+    assert labels_of(forward).data_categories == frozenset(DataCategory)
+    with pytest.raises(errors.PolicyError, match="only intelligence is passed on"):
+        _check(shared, forward)
+
+
+def test_a_grant_holds_at_most_a_year_from_its_signing(shared: Shared) -> None:
+    with pytest.raises(errors.PolicyError, match="longer than 365 days"):
+        _check(shared, _forward(shared, grant=shared.kept_long))
+
+
+def test_a_forward_states_no_purpose_the_original_does_not(shared: Shared) -> None:
+    document = json.loads(_forward(shared).model_dump_json(exclude_none=True))
+    document["purposes"] = ["human-trafficking"]
+    with pytest.raises(errors.PolicyError, match="purposes the original does not"):
+        _check(shared, parse_message(json.dumps(document).encode()))

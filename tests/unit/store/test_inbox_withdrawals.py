@@ -80,7 +80,7 @@ def test_a_waiting_withdrawal_from_another_partner_never_binds_the_view(
 
 
 def test_a_withdrawal_never_shreds_a_view_of_another_sender(inbox: InboxStore) -> None:
-    """Belt and braces: the adapter refuses such a notice first (``not_originator``)."""
+    """A notice binds only its own sender's view (the adapter also raises a security alert)."""
     inbox.put_many([item(1)])
     assert inbox.originators([mid(1), mid(9)]) == {mid(1): "RS"}
     assert inbox.apply_withdrawals([notice(1, by="MK")], now=LATER) == ()
