@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import pathlib
 import uuid
 from collections.abc import Callable
@@ -194,7 +195,11 @@ async def test_a_delivery_is_stored_once_committed_and_receipted(
 
     async with open_consumer(kafka.consumer_settings(kafka.group("receipts")), [outbox]) as reader:
         (receipt,) = await reader.read(1, timeout_s=30)
-    assert dict(receipt.headers) == {"xb-recipient": b"GB"}
+    headers = dict(receipt.headers)
+    assert set(headers) == {"xb-recipient", "xb-acknowledges"}
+    assert headers["xb-recipient"] == b"GB"
+    # the acknowledged id, revealed to the gateway beside the receipt (broker.pipeline.revealed)
+    assert json.loads(headers["xb-acknowledges"])["value"] == message_id
     assert receipt.value is not None
     assert envelope.parse(receipt.value).header.recipient == "GB"
 
