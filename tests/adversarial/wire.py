@@ -345,3 +345,21 @@ def quarantine_record(
     unsigned = canonical(fields)
     signature = signer.sign(QUARANTINE_DOMAIN + lp(unsigned))
     return canonical({**fields, "signature": base64.b64encode(signature).decode("ascii")})
+
+
+def disclosure(envelope: Envelope, fields: dict[str, tuple[bytes, Any]]) -> dict[str, Any]:
+    """PROTOCOL.md section 7: the header text, the ciphertext digest, the signature, and
+    ``fields`` (path -> (salt, value)) revealed."""
+    return {
+        "ciphertext_digest": hashlib.sha256(envelope.ciphertext).hexdigest(),
+        "fields": {
+            path: {"salt": salt.hex(), "value": value} for path, (salt, value) in fields.items()
+        },
+        "header": envelope.header.decode("ascii"),
+        "signature": envelope.signature.hex(),
+    }
+
+
+def revealed(salt: bytes, value: Any) -> bytes:
+    """PROTOCOL.md section 10: what a forward shows the gateway of its ``body.grant``."""
+    return canonical({"salt": salt.hex(), "value": value})
