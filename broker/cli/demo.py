@@ -31,6 +31,7 @@ from broker import errors
 from broker.cli import _app
 from broker.config import acl_plan, audit_topic, users_of, witness_topic
 from broker.cosign import accord_digest
+from broker.demo.after import AfterDelivery
 from broker.demo.federation import DEFAULT_PARTNERS, GATEWAY, Federation, provision
 from broker.demo.play import RecordedLog, play
 from broker.demo.scenario import RUNNING, Step, expected_outcome, scenario
@@ -134,7 +135,10 @@ def command(
             witness_topic=witness_topic(federation.prefix),
         )
         values = [f"demo record {n} of {records}".encode() for n in range(1, records + 1)]
-        checked, stopped = _play(console, federation, steps, tracker, values, started=started)
+        after = AfterDelivery()
+        checked, stopped = _play(
+            console, federation, steps, tracker, values, after=after, started=started
+        )
         _print_round_trip(console, checked)
         _check_fates(tracker, steps, expected)
         summary = _audit(console, federation, tracker, root)
@@ -149,7 +153,12 @@ def command(
                 raise errors.AvailabilityError(f"a daemon did not exit cleanly: {statuses}")
         standing = _standing(accords.statuses(now), steps, expected, now=now)
         _print_summary(
-            console, tracker, steps, summary + standing, statuses, time.monotonic() - started
+            console,
+            tracker,
+            steps,
+            after.lines + summary + standing,
+            statuses,
+            time.monotonic() - started,
         )
     finally:
         if not kept:
@@ -198,6 +207,7 @@ def _play(
     tracker: Tracker,
     values: list[bytes],
     *,
+    after: AfterDelivery,
     started: float,
 ) -> tuple[RoundTrip, dict[str, int]]:
     """Play the scenario (and the Kafka round trip beside the daemons' start-up); the round
@@ -213,7 +223,7 @@ def _play(
                 security=federation.access.security(),
                 idempotence=federation.access.capabilities.idempotence,
             ),
-            play(federation, steps, tracker, on_change=redraw),
+            play(federation, steps, tracker, on_change=redraw, after=after),
         )
 
     live = Live(console=console, refresh_per_second=8) if console.is_terminal else None

@@ -29,6 +29,7 @@ from typing import Final
 from broker import envelope, errors
 from broker.audit import read_checkpoint
 from broker.config import audit_topic, outbox_topic, quarantine_topic, witness_topic
+from broker.demo.after import AfterDelivery, after_delivery
 from broker.demo.federation import GATEWAY, WITNESS, Federation
 from broker.demo.scenario import RUNNING, Route, Step
 from broker.demo.tracker import Fate, Tracker
@@ -122,10 +123,12 @@ async def play(
     *,
     on_change: Callable[[], None],
     timeout_s: float = 40.0,
+    after: AfterDelivery | None = None,
 ) -> dict[str, int]:
     """Play ``steps`` (the gateway, the witness and the adapters of :data:`RUNNING` are
-    started here), wait for every view's fate, stop the gateway, read the audit topic to its
-    end and wait for the witness's cosignature of the last checkpoint.
+    started here), wait for every view's fate, then (given ``after``) what happens after
+    delivery (:mod:`broker.demo.after`, its lines kept in ``after``), stop the gateway, read
+    the audit topic to its end and wait for the witness's cosignature of the last checkpoint.
 
     Returns the gateway's exit status by name. The witness and the adapters are left running.
     """
@@ -142,6 +145,9 @@ async def play(
                     # the next message answers this one: let it arrive first
                     await until(timeout_s, functools.partial(_arrived, tracker, index), step.title)
         await until(timeout_s, lambda: tracker.done, "every message's fate")
+        if after is not None:
+            played = await after_delivery(federation, tracker, until, timeout_s=timeout_s)
+            after.lines.extend(played.lines)
         # SIGTERM: the gateway drains and signs a last checkpoint over the whole audit log
         status = await asyncio.to_thread(federation.stop, GATEWAY)
         settled = len(tracker.audit_records), time.monotonic()

@@ -25,7 +25,7 @@ import dataclasses
 import hashlib
 import html
 from collections.abc import Container, Iterable, Iterator
-from typing import TextIO
+from typing import TextIO, TypeGuard
 
 from broker import errors
 from broker.ledger import is_checkpoint_record
@@ -33,6 +33,7 @@ from broker.pipeline import refusal_counts
 from broker.pipeline.records import AuditKind, AuditRecord, parse_audit_record
 from broker.replay.bundle import BundleHeader, Entry
 from broker.replay.verify import VerifyReport
+from broker.schema.labels import PROTOCOL_TYPES, Labels, MessageType
 
 __all__ = [
     "DECISIONS_SHOWN",
@@ -213,11 +214,20 @@ def summarize(entries: Iterable[Entry], *, exclude: Container[int] = frozenset()
         elif record.kind is AuditKind.REFUSAL_SUMMARY:
             # refusals past the gateway's hourly number, counted in one signed record
             summary.refusals.update(refusal_counts(record))
-        elif record.kind is AuditKind.DISCLOSURE and record.labels is not None:
+        elif record.kind is AuditKind.DISCLOSURE and _shares(labels := record.labels):
             sender, recipient = record.sender or "?", record.recipient or "?"
-            for category in record.labels.data_categories:
+            for category in labels.data_categories:
                 summary.matrix[sender, recipient, str(category)] += 1
     return summary
+
+
+def _shares(labels: Labels | None) -> TypeGuard[Labels]:
+    """Whether a disclosure shared intelligence: not a message about other messages (a
+    withdrawal, an onward request or grant); an onward forward does share."""
+    if labels is None:
+        return False
+    kind = labels.message_type
+    return kind not in PROTOCOL_TYPES or kind is MessageType.ONWARD_FORWARD
 
 
 _CSV_COLUMNS = (

@@ -92,8 +92,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Completed
 
 
 def summary(result: subprocess.CompletedProcess[str]) -> str:
-    """The block after the `summary` heading."""
-    return result.stdout.partition("\nsummary\n")[2]
+    """The block after the `summary` heading (a demo that printed none fails the test with
+    what it printed instead)."""
+    before, heading, block = result.stdout.partition("\nsummary\n")
+    if not heading:
+        pytest.fail(f"the demo printed no summary:\n{before[-3000:]}\n{result.stderr[-3000:]}")
+    return block
 
 
 def test_the_demo_exits_0_and_says_ok(demo: tuple[subprocess.CompletedProcess[str], Path]) -> None:
