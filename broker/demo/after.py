@@ -85,6 +85,7 @@ async def _onward(
         lambda: (federation.delivery_dir("MK") / f"{forward}.json").exists(),
         "GB's forward at MK",
     )
+    await _receipted(federation, until, {"GB": (request, forward), "RS": (grant,)}, timeout_s)
     done.lines.append(
         f"onward sharing: GB asked RS ({request}), RS granted ({grant}), MK stored GB's forward "
         f"{forward}: {_FORWARDED} of {view}, proven by RS's signature"
@@ -108,9 +109,24 @@ async def _withdrawal(
         federation, "GB", "withdraw", view, "--reason", "superseded by a corrected report"
     )
     await until(timeout_s, lambda: not stored.exists(), "XK to destroy the withdrawn report")
+    await _receipted(federation, until, {"GB": (notice,)}, timeout_s)
     done.lines.append(
         f"withdrawal: GB withdrew its report {view} ({notice}); XK destroyed it and kept why"
     )
+
+
+async def _receipted(
+    federation: Federation, until: Until, sent: dict[str, tuple[str, ...]], timeout_s: float
+) -> None:
+    """Wait for the receipt of each view ``sent`` by each partner: the exchange is quiet
+    before the demo stops the gateway, so its last checkpoint covers everything."""
+    for sender, views in sent.items():
+        for view in views:
+            await until(
+                timeout_s,
+                lambda: _delivered(federation, sender, {"receipt_for": view}) is not None,  # noqa: B023 - awaited here
+                f"the receipt of {view} at {sender}",
+            )
 
 
 def _stored_view(tracker: Tracker, step: int, recipient: str) -> str | None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -41,10 +41,13 @@ from broker.ledger.entries import (
 )
 from broker.ledger.reader import RecordSink, RecordSource
 from broker.ledger.written import WrittenLeaves
+from broker.transport.kafka import Record
 
 __all__ = ["CheckpointerStats", "RefusedRecord", "run_checkpointer"]
 
 _POLL_MS = 500
+#: the longest a stopping checkpointer reads on for its own gateway's last records
+_FINAL_READ_S = 10.0
 _log = structlog.get_logger(__name__)
 
 
@@ -156,16 +159,7 @@ async def run_checkpointer(
         if on_checkpoint is not None:
             on_checkpoint(checkpoint)
 
-    while not stop.is_set():
-        fetch = asyncio.ensure_future(source.fetch(timeout_ms=_POLL_MS))
-        halt = asyncio.ensure_future(stop.wait())
-        done, _ = await asyncio.wait({fetch, halt}, return_when=asyncio.FIRST_COMPLETED)
-        if fetch not in done:
-            fetch.cancel()
-            halt.cancel()
-            break
-        halt.cancel()
-        batch = fetch.result()
+    async def absorb(batch: Sequence[Record]) -> None:
         trusted = registry()
         for record in batch:
             if record.offset < state.through:
@@ -185,6 +179,18 @@ async def run_checkpointer(
                     alert()
             if state.unlisted >= MAX_ENTRIES_PER_CHECKPOINT:
                 await emit()
+
+    while not stop.is_set():
+        fetch = asyncio.ensure_future(source.fetch(timeout_ms=_POLL_MS))
+        halt = asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait({fetch, halt}, return_when=asyncio.FIRST_COMPLETED)
+        if fetch not in done:
+            fetch.cancel()
+            halt.cancel()
+            break
+        halt.cancel()
+        batch = fetch.result()
+        await absorb(batch)
         if not batch:
             # At the log's current end: everything before has been read, including our own
             # earlier checkpoints after a restart, so nothing is listed twice.
@@ -195,6 +201,12 @@ async def run_checkpointer(
         due = time.monotonic() - last_written >= every_seconds
         if caught_up and state.unlisted and (state.unlisted >= every_records or due):
             await emit()
+    # Stopping: read on until this gateway's own records, written just before it stopped,
+    # have come back (bounded: one whose produce failed never will), so the last checkpoint
+    # covers every record this instance wrote.
+    deadline = time.monotonic() + _FINAL_READ_S
+    while written is not None and len(written) and time.monotonic() < deadline:
+        await absorb(await source.fetch(timeout_ms=_POLL_MS))
     if state.unlisted:
         await emit()
     return stats

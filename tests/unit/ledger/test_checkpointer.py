@@ -380,3 +380,30 @@ def test_written_leaves_are_bounded_and_claimed_once() -> None:
     assert written.take(b"c" * 32)
     assert written.take(b"c" * 32)
     assert not written.take(b"c" * 32)
+
+
+async def test_a_stopping_checkpointer_covers_the_records_its_gateway_wrote_last() -> None:
+    """Asked to stop before it has read them, it reads on until the records its own gateway
+    wrote have come back: the last checkpoint leaves none of them uncovered."""
+    log, topic = REGISTRY, MemoryTopic()
+    written = WrittenLeaves()
+    for value in _records(log, 2):
+        written.add(leaf_hash(value))
+        await topic.send(topic.name, value)
+    stop = asyncio.Event()
+    stop.set()
+    stats = await run_checkpointer(
+        source=topic.reader(),
+        sink=topic,
+        topic=topic.name,
+        key=log.gateway_key,
+        origin=ORIGIN,
+        registry=lambda: log.fixture.registry,
+        clock=FixedClock(NOW),
+        stop=stop,
+        every_records=1000,
+        every_seconds=60.0,
+        written=written,
+    )
+    assert (stats.leaves, stats.written, len(written)) == (2, 1, 0)
+    assert _checkpoints(topic)[-1].through == 2
