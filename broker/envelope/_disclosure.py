@@ -39,19 +39,21 @@ class Disclosure:
     #: field path -> (salt, value)
     revealed: Mapping[str, tuple[bytes, Any]]
 
+    def to_document(self) -> dict[str, Any]:
+        """The JSON object: the header as its exact ASCII text, binary values as hex."""
+        return {
+            "header": self.header_bytes.decode("ascii"),
+            "ciphertext_digest": self.ciphertext_digest.hex(),
+            "signature": self.signature.hex(),
+            "fields": {
+                path: {"salt": salt.hex(), "value": value}
+                for path, (salt, value) in self.revealed.items()
+            },
+        }
+
     def to_json(self) -> bytes:
-        """Canonical JSON: the header as its exact ASCII text, binary values as hex."""
-        return canonical_json(
-            {
-                "header": self.header_bytes.decode("ascii"),
-                "ciphertext_digest": self.ciphertext_digest.hex(),
-                "signature": self.signature.hex(),
-                "fields": {
-                    path: {"salt": salt.hex(), "value": value}
-                    for path, (salt, value) in self.revealed.items()
-                },
-            }
-        )
+        """:meth:`to_document` as canonical JSON."""
+        return canonical_json(self.to_document())
 
     @classmethod
     def from_json(cls, data: bytes) -> Disclosure:

@@ -25,7 +25,7 @@ from typing import Any, Final
 
 import pydantic
 
-from broker import errors
+from broker import errors, strictjson
 from broker.clock import parse_instant
 from broker.envelope import (
     Disclosure,
@@ -54,7 +54,6 @@ __all__ = [
     "check_forward",
     "check_grant",
     "committed_paths",
-    "disclosed",
     "disclosure_of",
     "forbids",
     "forward_body",
@@ -111,32 +110,9 @@ class Grant:
 
 
 def disclosure_of(disclosed: Disclosed) -> Disclosure:
-    """The envelope-level :class:`Disclosure` a message body carries."""
-    try:
-        return Disclosure(
-            header_bytes=disclosed.header.encode("ascii"),
-            ciphertext_digest=bytes.fromhex(disclosed.ciphertext_digest),
-            signature=bytes.fromhex(disclosed.signature),
-            revealed={
-                path: (bytes.fromhex(item.salt), item.value)
-                for path, item in disclosed.fields.items()
-            },
-        )
-    except (UnicodeEncodeError, ValueError) as exc:
-        raise errors.EnvelopeError(f"malformed disclosure: {exc}") from None
-
-
-def disclosed(disclosure: Disclosure) -> dict[str, Any]:
-    """The JSON form a message body carries (the same as :meth:`Disclosure.to_json`)."""
-    return {
-        "header": disclosure.header_bytes.decode("ascii"),
-        "ciphertext_digest": disclosure.ciphertext_digest.hex(),
-        "signature": disclosure.signature.hex(),
-        "fields": {
-            path: {"salt": salt.hex(), "value": value}
-            for path, (salt, value) in sorted(disclosure.revealed.items())
-        },
-    }
+    """The envelope-level :class:`Disclosure` a message body carries, read as any
+    disclosure is (:meth:`Disclosure.from_json`)."""
+    return Disclosure.from_json(strictjson.encode(disclosed.model_dump(mode="json")))
 
 
 def check_grant(
@@ -357,8 +333,10 @@ def forward_body(
     when the kept evidence does not verify.
     """
     return {
-        "original": disclosed(_disclose(original, [*ORIGINAL_MARKINGS, *fields_granted], registry)),
-        "grant": disclosed(_disclose(grant, GRANT_SCOPE, registry)),
+        "original": _disclose(
+            original, [*ORIGINAL_MARKINGS, *fields_granted], registry
+        ).to_document(),
+        "grant": _disclose(grant, GRANT_SCOPE, registry).to_document(),
     }
 
 

@@ -630,6 +630,8 @@ class InboxStore:
         """
         now_us = to_micros(now, name="now")
         shredded: list[MessageId] = []
+        if not notices and not self._conn.execute("SELECT 1 FROM withdrawals LIMIT 1").fetchone():
+            return ()  # the common batch: nothing withdrawn, nothing waiting (no write)
         with transaction(self._conn, what="apply withdrawals"):
             for notice in notices:
                 self._conn.execute(
