@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import structlog
 
-from broker import crypto, keys
+from broker import crypto, errors, keys
 from broker.config import AdapterConfig, hold_trust, read_secret
 from broker.ids import KeyId
 from broker.runtime import AccordReporter
@@ -23,10 +23,24 @@ _MAX_FILE_BYTES = 4 * 1024 * 1024
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class AdapterKeys:
-    """The adapter's signing key and its KEM keys by id (current and, while rotating, older)."""
+    """The adapter's signing keys (its own, and one per other suite it also signs in) and its
+    KEM keys by id (current and, while rotating, older)."""
 
     signing: crypto.SigningKey = dataclasses.field(repr=False)
     decryption: Mapping[KeyId, crypto.DecryptionKey] = dataclasses.field(repr=False)
+    extra_signing: dataclasses.InitVar[tuple[crypto.SigningKey, ...]] = ()
+    #: the key that signs in each suite (``signing`` in its own)
+    signers: Mapping[crypto.Suite, crypto.SigningKey] = dataclasses.field(init=False, repr=False)
+
+    def __post_init__(self, extra_signing: tuple[crypto.SigningKey, ...]) -> None:
+        suites = [key.suite for key in (self.signing, *extra_signing)]
+        if len(set(suites)) != len(suites):
+            raise errors.UsageError(
+                "keys.extra_signing_keys: one signing key per suite, and none of signing_key's "
+                f"suite ({self.signing.suite})"
+            )
+        signers = {key.suite: key for key in (self.signing, *extra_signing)}
+        object.__setattr__(self, "signers", signers)
 
 
 def load_trust(
@@ -60,4 +74,8 @@ def load_keys(config: AdapterConfig) -> AdapterKeys:
     for path in config.keys.decryption_keys:
         key = keys.load_decryption_key(path, passphrase=passphrase)
         decryption[key.key_id] = key
-    return AdapterKeys(signing=signing, decryption=decryption)
+    extra = tuple(
+        keys.load_signing_key(path, passphrase=passphrase)
+        for path in config.keys.extra_signing_keys
+    )
+    return AdapterKeys(signing=signing, decryption=decryption, extra_signing=extra)

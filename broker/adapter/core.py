@@ -226,7 +226,7 @@ class Adapter:
             recipients=list(to),
             accords=self.accords.book(now).counterparts(self.me),
             registry=self.registry,
-            signing_key=self.keys.signing,
+            signing_key=self.keys.signers,
             now=now,
             counters=self.rates.snapshot(now),
             max_envelope_bytes=self.max_envelope_bytes,
@@ -545,7 +545,7 @@ class Adapter:
                 recipient=receipt.to,
                 accord=accord,
                 registry=self.registry,
-                signing_key=self.keys.signing,
+                signing_key=self.keys.signers,
                 now=now,
             )
             if isinstance(sealed, Refused):

@@ -457,7 +457,8 @@ class AdapterDaemon:
         if self._expiry is None:
             return
         adapter = self.adapter
-        own = [adapter.keys.signing.public_key().key_id, *adapter.keys.decryption]
+        signers = adapter.keys.signers.values()
+        own = [*(key.public_key().key_id for key in signers), *adapter.keys.decryption]
         expiries = registry_expiries(adapter.registry, own=[KeyId(k) for k in own])
         self._expiry.observe([*expiries, *self._certificates], now=adapter.clock.now())
 

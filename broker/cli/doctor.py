@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import os
 import sys
@@ -196,6 +197,17 @@ def _check_own_keys(config: DaemonConfig, registry: Registry, findings: _Finding
         found = findings.attempt(
             "keys: ", lambda: registry.signing_key(config.partner, key_id, at=now)
         )
+        for path in config.keys.extra_signing_keys:
+            try:
+                extra = keys.load_signing_key(path, passphrase=passphrase).public_key().key_id
+            except errors.BrokerError as exc:
+                findings.problem(exc, "keys: ")
+                continue
+            own.append(extra)
+            known = findings.attempt(
+                "keys: ", functools.partial(registry.signing_key, config.partner, extra, at=now)
+            )
+            found = found and known
         decryption: list[KeyId] = []
         for path in config.keys.decryption_keys:
             try:
@@ -218,18 +230,24 @@ def _check_own_keys(config: DaemonConfig, registry: Registry, findings: _Finding
 def _check_current_encryption_key(
     config: AdapterConfig, registry: Registry, held: Sequence[KeyId], findings: _Findings
 ) -> None:
-    try:
-        current, _ = registry.current_encryption_key(config.partner, at=findings.now)
-    except errors.KeyTrustError as exc:
-        findings.problem(exc, "keys: ")
-        return
-    if current not in held:
+    suites = registry.suites_of(config.partner, at=findings.now)
+    if not suites:
         findings.problem(
             errors.KeyTrustError(
-                f"keys: partners seal to {config.partner}'s encryption key {current}, which "
-                "keys.decryption_keys does not hold: nothing sent to this adapter would open"
+                f"keys: {config.partner} has no signing and encryption key of one suite valid now"
             )
         )
+    # partners seal to the newest key of the accord's suite: one per suite this partner holds
+    for suite in sorted(suites):
+        current, _ = registry.current_encryption_key(config.partner, at=findings.now, suite=suite)
+        if current not in held:
+            findings.problem(
+                errors.KeyTrustError(
+                    f"keys: partners seal to {config.partner}'s {suite} encryption key {current}, "
+                    "which keys.decryption_keys does not hold: nothing sent to this adapter in "
+                    f"that suite would open"
+                )
+            )
 
 
 def _report(

@@ -104,7 +104,9 @@ def seal_command(
     signing_key = keys.load_signing_key(key_path, passphrase=passphrase)
     # Refuse early if our own key is not the registered, valid one: receivers would refuse.
     registry.signing_key(sender, signing_key.public_key().key_id, at=now)
-    key_id, recipient_key = registry.current_encryption_key(recipient, at=now)
+    key_id, recipient_key = registry.current_encryption_key(
+        recipient, at=now, suite=signing_key.suite
+    )
     sealed = envelope.seal(
         message,
         labels=schema.labels_of(message),

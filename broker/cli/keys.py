@@ -166,6 +166,13 @@ def generate(
     help="How long the old keys stay valid after the new ones start.",
 )
 @click.option("--valid-days", **_VALID_DAYS)
+@click.option(
+    "--suite",
+    type=_SUITES,
+    default=None,
+    help="The new keys' suite [default: the card's]. Another suite adds keys beside the old "
+    "ones, which stay valid for the accords that still use them.",
+)
 @passphrase_options
 @reports_errors
 def rotate(
@@ -173,10 +180,12 @@ def rotate(
     key_dir: Path,
     overlap_days: int,
     valid_days: int,
+    suite: str | None,
     passphrase_file: Path | None,
     passphrase_env: str,
 ) -> None:
-    """New signing and encryption keys for PARTNER; the old ones end after the overlap."""
+    """New signing and encryption keys for PARTNER; the old ones of that suite end after the
+    overlap."""
     passphrase = key_passphrase(passphrase_file, passphrase_env, new=True)
     card_path = key_dir / f"{partner}.card.json"
     card = keys.PartnerCard.from_bytes(_read(card_path))
@@ -188,15 +197,22 @@ def rotate(
         now=now,
         overlap=dt.timedelta(days=overlap_days),
         valid_for=dt.timedelta(days=valid_days),
+        suite=None if suite is None else crypto.Suite(suite),
     )
     _save(key_dir / f"{partner}-signing-{new.signing_key_id}.pem", new.signing, passphrase)
     _save(key_dir / f"{partner}-encryption-{new.encryption_key_id}.pem", new.decryption, passphrase)
     keys.write_public_file(card_path, rotated.to_bytes())
     retire = now.replace(microsecond=0) + dt.timedelta(days=overlap_days)
-    click.echo(f"new signing key     {new.signing_key_id}")
-    click.echo(f"new encryption key  {new.encryption_key_id}")
+    new_suite = new.signing.suite
+    click.echo(f"new signing key     {new.signing_key_id} ({new_suite})")
+    click.echo(f"new encryption key  {new.encryption_key_id} ({new_suite})")
     until = format_instant(retire)
-    click.echo(f"older keys valid until {until} (overlap {overlap_days} days)")
+    click.echo(f"older {new_suite} keys valid until {until} (overlap {overlap_days} days)")
+    if new_suite is not card.suite:
+        click.echo(
+            f"the {card.suite} keys stay as they are; add the new signing key to the adapter's "
+            "keys.extra_signing_keys and the encryption key to keys.decryption_keys"
+        )
     click.echo(f"card updated: {card_path}")
     click.echo(f"next: broker registry add-partner REGISTRY {card_path}, then sign and publish")
 

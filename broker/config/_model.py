@@ -100,10 +100,13 @@ class AdapterKeySettings(KeySettings):
     """An adapter's keys: its signing key and the KEM keys that open its inbox."""
 
     decryption_keys: Annotated[tuple[FilePath, ...], Field(min_length=1, max_length=16)]
-    """The KEM private keys, newest first; more than one only while rotating. At least one:
-    without it the adapter could not read its inbox."""
+    """The KEM private keys, newest first; more than one while rotating, or while holding
+    keys of two suites. At least one: without it the adapter could not read its inbox."""
+    extra_signing_keys: Annotated[tuple[FilePath, ...], Field(max_length=4)] = ()
+    """Signing keys of other suites than ``signing_key``'s, one per suite (``keys rotate
+    --suite``): each accord's suite picks the key that signs for it."""
 
-    @field_validator("decryption_keys", mode="before")
+    @field_validator("decryption_keys", "extra_signing_keys", mode="before")
     @classmethod
     def _as_tuple(cls, value: Any) -> Any:
         return tuple(value) if isinstance(value, list) else value

@@ -36,7 +36,7 @@ from typing import Final, Self
 from broker import crypto, errors, keys
 from broker.clock import Clock, SystemClock
 from broker.config import acl_plan, adapter_principal, replication_for, topic_plan
-from broker.demo.files import install_accord, write_daemon
+from broker.demo.files import install_accord, other_suite_key, write_daemon
 from broker.demo.processes import DaemonProcess
 from broker.ids import PartnerCode
 from broker.keys.testing import build_registry
@@ -166,11 +166,17 @@ class Federation:
         """The daemon's health and metrics port on 127.0.0.1."""
         return self._daemon(name).port
 
-    def signing_key(self, name: str) -> crypto.SigningKey:
-        """Daemon ``name``'s signing key, loaded from its encrypted file (tests seal with it)."""
+    def signing_key(self, name: str, *, suite: crypto.Suite | None = None) -> crypto.SigningKey:
+        """Daemon ``name``'s signing key (of ``suite``, if given: a partner in an accord of
+        another suite holds one of each), loaded from its encrypted file (tests seal with it)."""
         passphrase = keys.read_passphrase(file=self.passphrase_file(name), env=None)
-        return keys.load_signing_key(
+        own = keys.load_signing_key(
             self.root / "keys" / name / "signing.pem", passphrase=passphrase
+        )
+        if suite is None or own.suite is suite:
+            return own
+        return keys.load_signing_key(
+            other_suite_key(self.root / "keys" / name, "signing", suite), passphrase=passphrase
         )
 
     def registry(self, *, now: dt.datetime) -> keys.Registry:
@@ -333,6 +339,16 @@ class Federation:
             raise errors.UsageError(f"no daemon named {name!r} in this federation") from None
 
 
+def accord_suites(sources: Iterable[Path]) -> dict[str, set[crypto.Suite]]:
+    """The suites each party needs keys of for the accords ``sources``."""
+    suites: dict[str, set[crypto.Suite]] = {}
+    for source in sources:
+        accord = load_accord(source)
+        for party in accord.party_codes:
+            suites.setdefault(party, set()).add(accord.suite)
+    return suites
+
+
 def provision(
     root: Path,
     *,
@@ -365,12 +381,15 @@ def provision(
         raise errors.UsageError(f"{root} is not empty; provision into a new directory")
     for sub in ("registry", "accords", "keys", "secrets", "config", "data", "logs"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-    fixture = build_registry(now=now, partners=codes, suite=suite)
+    sources = sorted(accords if accords is not None else default_policies_dir().glob("*.yaml"))
+    fixture = build_registry(
+        now=now, partners=codes, suite=suite, also_suites=accord_suites(sources)
+    )
     keys.write_public_file(root / "registry" / "registry.json", fixture.data)
     keys.write_public_file(root / "registry" / "trusted.json", fixture.data)
 
     policy_keys = {code: fixture.partners[code].policy for code in codes}
-    for source in sorted(accords if accords is not None else default_policies_dir().glob("*.yaml")):
+    for source in sources:
         install_accord(source, root / "accords", policy_keys)
 
     ports = {name: free_port() for name in (GATEWAY, WITNESS, *codes)}
@@ -410,6 +429,7 @@ def provision(
         partner_keys = fixture.partners[code]
         for directory in (federation.spool_dir(code), federation.delivery_dir(code)):
             directory.mkdir(parents=True, exist_ok=True)
+        others = fixture.other_suites.get(code, {})
         write_daemon(
             federation,
             code,
@@ -417,6 +437,7 @@ def provision(
             signing=partner_keys.signing,
             decryption=partner_keys.decryption,
             policy=partner_keys.policy,
+            other_suites=[(k.signing, k.decryption) for _, k in sorted(others.items())],
             extra={
                 "partner": code,
                 "store": {

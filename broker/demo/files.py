@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,7 @@ from broker.policy import load_accord
 if TYPE_CHECKING:
     from broker.demo.federation import Federation
 
-__all__ = ["install_accord", "write_daemon"]
+__all__ = ["install_accord", "other_suite_key", "write_daemon"]
 
 
 def install_accord(
@@ -52,10 +52,12 @@ def write_daemon(
     signing: crypto.SigningKey,
     decryption: crypto.DecryptionKey | None = None,
     policy: crypto.SigningKey | None = None,
+    other_suites: Sequence[tuple[crypto.SigningKey, crypto.DecryptionKey]] = (),
     extra: Mapping[str, object],
     client_id: str,
 ) -> None:
-    """Write daemon ``name``'s encrypted keys, its passphrase file and its configuration."""
+    """Write daemon ``name``'s encrypted keys, its passphrase file and its configuration;
+    ``other_suites`` are an adapter's signing and decryption keys of more suites."""
     root = federation.root
     passphrase_file = federation.passphrase_file(name)
     passphrase = secrets.token_urlsafe(24)
@@ -67,11 +69,25 @@ def write_daemon(
         "signing_key": str(key_dir / "signing.pem"),
         "passphrase": {"file": str(passphrase_file)},
     }
+    decryption_paths: list[str] = []
     if decryption is not None:
         keys.save_private_key(
             key_dir / "decryption.pem", decryption, passphrase=passphrase.encode()
         )
-        key_section["decryption_keys"] = [str(key_dir / "decryption.pem")]
+        decryption_paths.append(str(key_dir / "decryption.pem"))
+    extra_signing_paths: list[str] = []
+    for other_signing, other_decryption in other_suites:
+        suite = other_signing.suite
+        signing_path = other_suite_key(key_dir, "signing", suite)
+        decryption_path = other_suite_key(key_dir, "decryption", suite)
+        keys.save_private_key(signing_path, other_signing, passphrase=passphrase.encode())
+        keys.save_private_key(decryption_path, other_decryption, passphrase=passphrase.encode())
+        extra_signing_paths.append(str(signing_path))
+        decryption_paths.append(str(decryption_path))
+    if decryption_paths:
+        key_section["decryption_keys"] = decryption_paths
+    if extra_signing_paths:
+        key_section["extra_signing_keys"] = extra_signing_paths
     if policy is not None:  # the daemon never uses it: it is for `broker policy ...` ceremonies
         keys.save_private_key(key_dir / "policy.pem", policy, passphrase=passphrase.encode())
     federation.data_dir(name).mkdir(parents=True, exist_ok=True)
@@ -103,6 +119,11 @@ def write_daemon(
     with federation.config_path(name).open("w", encoding="utf-8") as handle:
         handle.write(header)
         yaml.dump(document, handle)
+
+
+def other_suite_key(key_dir: Path, role: str, suite: crypto.Suite) -> Path:
+    """Where a daemon's ``role`` (signing, decryption) key of another suite is kept."""
+    return key_dir / f"{role}-{suite}.pem"
 
 
 def _write_private_text(path: Path, text: str) -> None:

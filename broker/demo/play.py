@@ -248,9 +248,6 @@ def _seal(federation: Federation, step: Step, recipient: str, *, message_id: Mes
     """Seal ``step.message`` with the sender's key and no policy check, under the accord that
     decides for the pair now (which may have lapsed: the gateway then says so)."""
     now = dt.datetime.now(dt.UTC)
-    key_id, key = federation.registry(now=now).current_encryption_key(
-        PartnerCode(recipient), at=now
-    )
     held = (
         federation.accords(now=now)
         .book(now)
@@ -259,11 +256,14 @@ def _seal(federation: Federation, step: Step, recipient: str, *, message_id: Mes
     if held is None:
         raise errors.UsageError(f"the demo has no accord between {step.sender} and {recipient}")
     accord = held.accord
+    key_id, key = federation.registry(now=now).current_encryption_key(
+        PartnerCode(recipient), at=now, suite=accord.suite
+    )
     return envelope.seal(
         step.message,
         labels=labels_of(step.message),
         sender=PartnerCode(step.sender),
-        sender_key=federation.signing_key(step.sender),
+        sender_key=federation.signing_key(step.sender, suite=accord.suite),
         recipient=PartnerCode(recipient),
         recipient_key_id=key_id,
         recipient_key=key,

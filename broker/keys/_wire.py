@@ -60,10 +60,16 @@ class _Windowed(StrictModel):
 
 
 class KeyEntryModel(_Windowed):
-    """One of a partner's keys; its suite is the partner's."""
+    """One of a partner's keys. ``suite`` is named only when it differs from the partner's
+    (card's) ``suite``: a partner moving an accord to another suite holds keys of both."""
 
     key_id: KeyIdText
     public_key: Base64Text
+    suite: SuiteText | None = None
+
+    def suite_within(self, partner_suite: SuiteText) -> SuiteText:
+        """This key's suite, given its partner's."""
+        return partner_suite if self.suite is None else self.suite
 
 
 class ServiceKeyModel(_Windowed):
@@ -93,6 +99,7 @@ class PartnerModel(StrictModel):
     code: PartnerText
     name: Label
     suite: SuiteText
+    """The suite of every key of this partner that does not name its own."""
     signing_keys: tuple[KeyEntryModel, ...] = Field(max_length=256)
     encryption_keys: tuple[KeyEntryModel, ...] = Field(max_length=256)
     policy_keys: tuple[KeyEntryModel, ...] = Field(max_length=256)

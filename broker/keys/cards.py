@@ -72,7 +72,7 @@ class PartnerCard:
 
     def to_bytes(self) -> bytes:
         """The card as readable JSON."""
-        return _pretty(self._model.model_dump(mode="json"))
+        return _pretty(self._model.model_dump(mode="json", exclude_none=True))
 
     @property
     def code(self) -> PartnerCode:
@@ -162,26 +162,37 @@ def generate_partner_keys(
 
 
 def rotate_partner_keys(
-    card: PartnerCard, *, now: dt.datetime, overlap: dt.timedelta, valid_for: dt.timedelta
+    card: PartnerCard,
+    *,
+    now: dt.datetime,
+    overlap: dt.timedelta,
+    valid_for: dt.timedelta,
+    suite: crypto.Suite | None = None,
 ) -> tuple[PartnerCard, RotatedKeys]:
-    """New signing and encryption keys valid from ``now``; older keys end at ``now + overlap``.
+    """New signing and encryption keys of ``suite`` (default: the card's) valid from ``now``;
+    older keys of that suite end at ``now + overlap``.
 
     During the overlap both generations resolve, so messages sealed to or signed by the old
     keys just before the switch still open and verify. A key already ending sooner keeps its
-    earlier end.
+    earlier end. Keys of the other suite are left as they are: a partner adding pq-hybrid
+    keys keeps its classic ones for the accords that still use them.
     """
     start = _whole_seconds(now)
     if overlap <= dt.timedelta(0):
         raise errors.UsageError("the rotation overlap must be positive")
     retire = start + overlap
-    signing = crypto.SigningKey.generate(card.suite)
-    decryption = crypto.DecryptionKey.generate(card.suite)
     model = card._model
+    new_suite = suite or card.suite
+    signing = crypto.SigningKey.generate(new_suite)
+    decryption = crypto.DecryptionKey.generate(new_suite)
+    named = None if new_suite is card.suite else new_suite
 
     def retired(entries: tuple[KeyEntryModel, ...]) -> tuple[KeyEntryModel, ...]:
         return tuple(
             e
-            if e.not_after <= retire or e.not_before >= retire
+            if e.not_after <= retire
+            or e.not_before >= retire
+            or e.suite_within(model.suite) != new_suite.value
             else e.model_copy(update={"not_after": retire})
             for e in entries
         )
@@ -192,11 +203,11 @@ def rotate_partner_keys(
                 update={
                     "signing_keys": (
                         *retired(model.signing_keys),
-                        _entry(signing.public_key(), start, start + valid_for),
+                        _entry(signing.public_key(), start, start + valid_for, named),
                     ),
                     "encryption_keys": (
                         *retired(model.encryption_keys),
-                        _entry(decryption.public_key(), start, start + valid_for),
+                        _entry(decryption.public_key(), start, start + valid_for, named),
                     ),
                 }
             ).model_dump(mode="json")
@@ -246,13 +257,17 @@ def generate_service_key(
 
 
 def _entry(
-    public: crypto.VerifyKey | crypto.EncryptionKey, start: dt.datetime, end: dt.datetime
+    public: crypto.VerifyKey | crypto.EncryptionKey,
+    start: dt.datetime,
+    end: dt.datetime,
+    suite: crypto.Suite | None = None,
 ) -> KeyEntryModel:
     return KeyEntryModel(
         key_id=public.key_id,
         public_key=base64.b64encode(public.to_bytes()).decode("ascii"),
         not_before=start,
         not_after=end,
+        suite=None if suite is None else suite.value,
     )
 
 
@@ -276,7 +291,8 @@ def _parse(model: type[_CardModel], data: bytes, what: str) -> _CardModel:
             (parsed.encryption_keys, crypto.EncryptionKey),
         ):
             for entry in entries:
-                _check_public(kind, suite, entry.key_id, entry.public_key, what)
+                own = crypto.Suite(entry.suite_within(parsed.suite))
+                _check_public(kind, own, entry.key_id, entry.public_key, what)
     return parsed
 
 

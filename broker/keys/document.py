@@ -94,8 +94,10 @@ class RegistryDraft:
     def add_partner(self, card: PartnerCard) -> str:
         """Add the partner, or merge a rotated card's keys into it; returns ``added``/``updated``.
 
-        Keys already listed keep their revocation (a card cannot un-revoke); their windows take
-        the card's values; keys missing from the card stay listed for auditors.
+        A card may hold keys of another suite than the partner's (``keys rotate --suite``):
+        each key keeps its own. Keys already listed keep their revocation (a card cannot
+        un-revoke); their windows take the card's values; keys missing from the card stay
+        listed for auditors.
         """
         signed = json.loads(self._signed_bytes)
         entries = card.entries()
@@ -107,14 +109,15 @@ class RegistryDraft:
             signed["partners"].sort(key=lambda p: p["code"])
             self._edit(signed)
             return "added"
-        if existing["suite"] != card.suite.value:
-            raise errors.RegistryError(
-                f"partner {card.code} uses suite {existing['suite']}, the card says {card.suite}"
-            )
         existing["name"] = card.name
         for role in _ROLES:
             listed = {e["key_id"]: e for e in existing[role]}
             for entry in entries[role]:
+                # The registry names a key's suite only where it differs from the partner's:
+                # a card of another suite (a partner adding pq-hybrid keys) keeps each key's.
+                own = entry.pop("suite", card.suite.value)
+                if own != existing["suite"]:
+                    entry["suite"] = own
                 old = listed.get(entry["key_id"])
                 if old is None:
                     existing[role].append(entry)

@@ -114,13 +114,13 @@ class Registry:
             self._suites[code], self._names[code] = suite, partner.name
             self._signing[code] = self._verify_keys("signing", code, suite, partner.signing_keys)
             self._policy[code] = self._verify_keys("policy", code, suite, partner.policy_keys)
-            self._encryption[code] = {
-                KeyId(e.key_id): _Usable(
-                    _record("encryption", code, suite, e),
-                    self._encryption_key(suite, e.public_key, e.key_id),
+            self._encryption[code] = {}
+            for e in partner.encryption_keys:
+                own = crypto.Suite(e.suite_within(partner.suite))
+                self._encryption[code][KeyId(e.key_id)] = _Usable(
+                    _record("encryption", code, own, e),
+                    self._encryption_key(own, e.public_key, e.key_id),
                 )
-                for e in partner.encryption_keys
-            }
         self._gateways = self._service_keys("gateway", model.gateways)
         self._witnesses = self._service_keys("witness", model.witnesses)
 
@@ -162,8 +162,15 @@ class Registry:
         return crypto.sha256(self._signed_bytes).hex()
 
     def suite_of(self, partner: PartnerCode) -> crypto.Suite:
-        """The algorithm suite ``partner``'s keys use."""
+        """``partner``'s own suite: that of each of its keys that does not name another."""
         return self._suites[self._known(partner)]
+
+    def suites_of(self, partner: PartnerCode, *, at: dt.datetime) -> frozenset[crypto.Suite]:
+        """The suites in which ``partner`` has both a signing and an encryption key usable at
+        ``at``: the suites an accord with it can use."""
+        known = self._known(partner)
+        signing = {u.record.suite for u in _all_usable(self._signing[known], at)}
+        return frozenset(u.record.suite for u in _all_usable(self._encryption[known], at)) & signing
 
     def name_of(self, partner: PartnerCode) -> str:
         """The partner's display name."""
@@ -196,13 +203,20 @@ class Registry:
         return _usable(keys, key_id, at, f"encryption key of {partner}")
 
     def current_encryption_key(
-        self, partner: PartnerCode, *, at: dt.datetime
+        self, partner: PartnerCode, *, at: dt.datetime, suite: crypto.Suite | None = None
     ) -> tuple[KeyId, crypto.EncryptionKey]:
-        """The newest (latest ``not_before``) encryption key of ``partner`` usable at ``at``."""
-        candidates = _all_usable(self._encryption[self._known(partner)], at)
+        """The newest (latest ``not_before``) encryption key of ``partner`` usable at ``at``,
+        of ``suite`` if given (a partner may hold keys of two suites while it migrates)."""
+        candidates = [
+            u
+            for u in _all_usable(self._encryption[self._known(partner)], at)
+            if suite is None or u.record.suite is suite
+        ]
         if not candidates:
+            of_suite = "" if suite is None else f" {suite}"
             raise errors.KeyTrustError(
-                f"partner {partner} has no encryption key valid at {format_timestamp(_utc(at))}"
+                f"partner {partner} has no{of_suite} encryption key valid at "
+                f"{format_timestamp(_utc(at))}"
             )
         newest = max(candidates, key=lambda u: (u.record.not_before, u.record.key_id))
         return newest.record.key_id, newest.key
@@ -272,12 +286,13 @@ class Registry:
         suite: crypto.Suite,
         entries: Iterable[KeyEntryModel],
     ) -> dict[KeyId, _Usable[crypto.VerifyKey]]:
-        return {
-            KeyId(e.key_id): _Usable(
-                _record(role, code, suite, e), self._verify_key(suite, e.public_key, e.key_id)
+        usable: dict[KeyId, _Usable[crypto.VerifyKey]] = {}
+        for e in entries:
+            own = crypto.Suite(e.suite_within(suite.value))
+            usable[KeyId(e.key_id)] = _Usable(
+                _record(role, code, own, e), self._verify_key(own, e.public_key, e.key_id)
             )
-            for e in entries
-        }
+        return usable
 
     def _service_keys(
         self, role: Literal["gateway", "witness"], entries: Iterable[ServiceKeyModel]

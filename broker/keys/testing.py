@@ -15,11 +15,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from broker import crypto
 from broker.ids import KeyId, PartnerCode
-from broker.keys.cards import PartnerKeys, generate_partner_keys, generate_service_key
+from broker.keys.cards import (
+    PartnerKeys,
+    RotatedKeys,
+    generate_partner_keys,
+    generate_service_key,
+    rotate_partner_keys,
+)
 from broker.keys.document import RegistryDraft
 from broker.keys.registry import Registry
 from broker.keys.verify import verify_registry
@@ -47,6 +53,10 @@ class RegistryFixture:
     roots: tuple[crypto.SigningKey, ...] = dataclasses.field(repr=False)
     gateways: dict[KeyId, crypto.SigningKey] = dataclasses.field(repr=False)
     witnesses: dict[KeyId, crypto.SigningKey] = dataclasses.field(repr=False)
+    #: each partner's keys of other suites than the registry's (``also_suites``)
+    other_suites: dict[PartnerCode, dict[crypto.Suite, RotatedKeys]] = dataclasses.field(
+        default_factory=dict, repr=False
+    )
 
     def edit(self) -> RegistryDraft:
         """A fresh draft of this registry; its first edit bumps the version."""
@@ -71,11 +81,13 @@ def build_registry(
     threshold: int = 2,
     gateways: int = 1,
     witnesses: int = 1,
+    also_suites: Mapping[str, Iterable[crypto.Suite]] | None = None,
 ) -> RegistryFixture:
     """A registry signed by all ``roots`` (threshold ``threshold``), keys valid from ``now``.
 
     Every key is valid over ``[now - 1 day, now - 1 day + valid_for)`` so lookups at ``now`` and
-    a little before succeed; the registry expires at ``now + expires_in``.
+    a little before succeed; the registry expires at ``now + expires_in``. ``also_suites``
+    gives partners signing and encryption keys of more suites beside their ``suite`` ones.
     """
     start = now - dt.timedelta(days=1)
     root_cards, root_keys = zip(
@@ -84,6 +96,7 @@ def build_registry(
     )
     draft = RegistryDraft.new(roots=root_cards, threshold=threshold, expires=now + expires_in)
     private: dict[PartnerCode, PartnerKeys] = {}
+    others: dict[PartnerCode, dict[crypto.Suite, RotatedKeys]] = {}
     for code in partners:
         partner = PartnerCode(code)
         card, keys = generate_partner_keys(
@@ -93,6 +106,11 @@ def build_registry(
             not_before=start,
             valid_for=valid_for,
         )
+        for other in set((also_suites or {}).get(code, ())) - {suite}:
+            card, rotated = rotate_partner_keys(
+                card, now=start, overlap=valid_for, valid_for=valid_for, suite=other
+            )
+            others.setdefault(partner, {})[other] = rotated
         draft.add_partner(card)
         private[partner] = keys
     service: dict[str, dict[KeyId, crypto.SigningKey]] = {"gateway": {}, "witness": {}}
@@ -117,6 +135,7 @@ def build_registry(
         roots=tuple(root_keys),
         gateways=service["gateway"],
         witnesses=service["witness"],
+        other_suites=others,
     )
 
 

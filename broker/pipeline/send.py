@@ -33,6 +33,7 @@ __all__ = [
     "Outgoing",
     "Refused",
     "SendOutcome",
+    "Signers",
     "accord_digest",
     "clear",
     "prepare",
@@ -45,6 +46,9 @@ __all__ = [
 DEFAULT_TTL = dt.timedelta(days=2)
 #: at most this many recipients per submission (one envelope each)
 MAX_RECIPIENTS = 32
+#: the sender's signing key, or its key per suite when it holds keys of two (the accord's
+#: suite picks the one that signs)
+Signers = crypto.SigningKey | Mapping[crypto.Suite, crypto.SigningKey]
 
 
 def _no_truth(self: object) -> NoReturn:
@@ -196,7 +200,7 @@ def prepare(
     recipients: Sequence[PartnerCode],
     accords: Mapping[PartnerCode, AccordInForce],
     registry: Registry,
-    signing_key: crypto.SigningKey,
+    signing_key: Signers,
     now: dt.datetime,
     counters: Mapping[str, int],
     ttl: dt.timedelta = DEFAULT_TTL,
@@ -317,7 +321,7 @@ def prepare_receipt(
     recipient: PartnerCode,
     accord: AccordInForce,
     registry: Registry,
-    signing_key: crypto.SigningKey,
+    signing_key: Signers,
     now: dt.datetime,
     ttl: dt.timedelta = DEFAULT_TTL,
 ) -> SendOutcome:
@@ -353,41 +357,47 @@ def _recipient_key(
     now: dt.datetime,
     decision: Decision | None,
 ) -> tuple[KeyId, crypto.EncryptionKey] | Refused:
+    # The accord fixes the suite for the pair (e.g. post-quantum for long-lived secrets): the
+    # recipient's newest key of that suite, never one of another, which would downgrade it.
     try:
-        key_id, key = registry.current_encryption_key(recipient, at=now)
+        return registry.current_encryption_key(recipient, at=now, suite=in_force.accord.suite)
     except errors.KeyTrustError as exc:
-        return Refused(recipient, ReasonCode.UNKNOWN_KEY, (str(exc),), decision)
-    # The accord fixes the suite for the pair (e.g. post-quantum for long-lived secrets); a
-    # key of another suite would silently downgrade it, so the sender refuses up front.
-    wanted = in_force.accord.suite
-    if key.suite is not wanted:
-        return _suite_mismatch(recipient, in_force, recipient_suite=key.suite, decision=decision)
-    return key_id, key
+        try:
+            _, other = registry.current_encryption_key(recipient, at=now)
+        except errors.KeyTrustError:
+            return Refused(recipient, ReasonCode.UNKNOWN_KEY, (str(exc),), decision)
+    return _suite_mismatch(recipient, in_force, recipient_suite=other.suite, decision=decision)
 
 
 def _seal(
     cleared: Cleared,
     *,
     sender: PartnerCode,
-    signing_key: crypto.SigningKey,
+    signing_key: Signers,
     now: dt.datetime,
     message_id: MessageId | None,
 ) -> SendOutcome:
     in_force, recipient = cleared.in_force, cleared.recipient
     decision = cleared.decision
-    if signing_key.suite is not in_force.accord.suite:
+    signers = (
+        {signing_key.suite: signing_key}
+        if isinstance(signing_key, crypto.SigningKey)
+        else signing_key
+    )
+    signer = signers.get(in_force.accord.suite)
+    if signer is None:
         return _suite_mismatch(
             recipient,
             in_force,
             recipient_suite=cleared.recipient_key.suite,
             decision=decision,
-            sender_suite=signing_key.suite,
+            sender_suite=", ".join(sorted(signers)),
         )
     message_id = message_id or new_message_id(unix_ms=int(now.timestamp() * 1000))
     sealing: dict[str, Any] = {
         "labels": cleared.labels,
         "sender": sender,
-        "sender_key": signing_key,
+        "sender_key": signer,
         "recipient": recipient,
         "recipient_key_id": cleared.recipient_key_id,
         "recipient_key": cleared.recipient_key,
@@ -415,7 +425,7 @@ def _suite_mismatch(
     *,
     recipient_suite: crypto.Suite,
     decision: Decision | None,
-    sender_suite: crypto.Suite | None = None,
+    sender_suite: str | None = None,
 ) -> Refused:
     wanted = in_force.accord.suite
     keys = f"{recipient_suite} (recipient)"

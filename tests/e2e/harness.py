@@ -99,14 +99,16 @@ def seal_as(
     what a compromised or misconfigured adapter could put on its outbox."""
     now = dt.datetime.now(dt.UTC)
     registry = federation.registry(now=now)
-    key_id, key = registry.current_encryption_key(PartnerCode(recipient), at=now)
     in_force = load_accord(federation.accords_dir / f"{accord}.yaml")
+    key_id, key = registry.current_encryption_key(
+        PartnerCode(recipient), at=now, suite=in_force.suite
+    )
     message_id = message_id or new_message_id()
     sealed = envelope.seal(
         message,
         labels=labels or labels_of(message),
         sender=PartnerCode(sender),
-        sender_key=federation.signing_key(sender),
+        sender_key=federation.signing_key(sender, suite=in_force.suite),
         recipient=PartnerCode(recipient),
         recipient_key_id=key_id,
         recipient_key=key,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from broker import cosign, keys
+from broker import cosign, crypto, keys
 from broker.clock import FixedClock
 from broker.config import AdapterConfig, GatewayConfig, WitnessConfig, load_config
 from broker.demo.federation import (
@@ -24,6 +24,8 @@ from broker.ids import PartnerCode
 from broker.policy import load_accord
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
+#: the parties to the shipped pq-hybrid accord (gb-rs, from its second version)
+HYBRID_PARTNERS = ("GB", "RS")
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +58,10 @@ def test_every_daemon_config_loads_and_names_its_own_files(federation: Federatio
         ports.add(config.observability.port)
         if isinstance(config, AdapterConfig):
             assert config.partner == name
-            assert len(config.keys.decryption_keys) == 1
+            # one KEM key per suite of the partner's accords; a signing key of each other one
+            hybrid = name in HYBRID_PARTNERS
+            assert len(config.keys.decryption_keys) == (2 if hybrid else 1)
+            assert len(config.keys.extra_signing_keys) == (1 if hybrid else 0)
     assert len(ports) == 2 + len(DEFAULT_PARTNERS)
 
 
@@ -69,6 +74,15 @@ def test_registry_verifies_and_registers_every_key_on_disk(federation: Federatio
     for code in DEFAULT_PARTNERS:
         key = federation.signing_key(code)
         registry.signing_key(PartnerCode(code), key.public_key().key_id, at=NOW)
+        assert key.suite is crypto.Suite.CLASSIC
+    # gb-rs is a pq-hybrid accord: its parties hold keys of both suites, registered as such
+    for code in HYBRID_PARTNERS:
+        hybrid = federation.signing_key(code, suite=crypto.Suite.PQ_HYBRID)
+        assert hybrid.suite is crypto.Suite.PQ_HYBRID
+        registry.signing_key(PartnerCode(code), hybrid.public_key().key_id, at=NOW)
+        both = {crypto.Suite.CLASSIC, crypto.Suite.PQ_HYBRID}
+        assert registry.suites_of(PartnerCode(code), at=NOW) == both
+    assert registry.suites_of(PartnerCode("XK"), at=NOW) == {crypto.Suite.CLASSIC}
     gateway = federation.signing_key(GATEWAY)
     registry.gateway_key(gateway.public_key().key_id, at=NOW)
     witness = federation.signing_key(WITNESS)
@@ -92,8 +106,9 @@ def test_every_accord_is_co_signed_by_all_its_parties(federation: Federation) ->
 def test_secrets_and_private_keys_are_readable_by_the_owner_only(federation: Federation) -> None:
     """Passphrase files and private key files are mode 0600."""
     private = [*federation.root.glob("secrets/*"), *federation.root.glob("keys/*/*.pem")]
-    # 8 passphrases; 6 partners x 3 keys; the gateway's and the witness's signing keys
-    assert len(private) == 8 + 6 * 3 + 2
+    # 8 passphrases; 6 partners x 3 keys; the gateway's and the witness's signing keys; the
+    # pq-hybrid signing and KEM keys of the two parties to the pq-hybrid accord
+    assert len(private) == 8 + 6 * 3 + 2 + 2 * 2
     for path in private:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
@@ -101,7 +116,10 @@ def test_secrets_and_private_keys_are_readable_by_the_owner_only(federation: Fed
 def test_accords_naming_outsiders_are_left_out(tmp_path: Path) -> None:
     """With only GB and RS, only the GB-RS accord can be co-signed, so only it is installed."""
     small = provision(tmp_path / "small", bootstrap="127.0.0.1:9092", partners=["GB", "RS"])
-    assert [p.name for p in small.accords_dir.glob("*.yaml")] == ["gb-rs.yaml"]
+    assert sorted(p.name for p in small.accords_dir.glob("*.yaml")) == [
+        "gb-rs.v2.yaml",
+        "gb-rs.yaml",
+    ]
 
 
 def test_a_non_empty_directory_is_refused(tmp_path: Path) -> None:

@@ -144,19 +144,6 @@ def test_a_merged_card_cannot_unrevoke(reg: RegistryFixture) -> None:
         registry.signing_key(PartnerCode("ME"), KeyId(key_id), at=NOW)
 
 
-def test_a_card_with_another_suite_cannot_update_a_partner(reg: RegistryFixture) -> None:
-    """A partner's suite is fixed; changing it needs a new partner entry decision, not a merge."""
-    card, _ = keys.generate_partner_keys(
-        RS,
-        name="Serbia",
-        suite=crypto.Suite.PQ_HYBRID,
-        not_before=NOW,
-        valid_for=dt.timedelta(days=1),
-    )
-    with pytest.raises(errors.RegistryError, match="uses suite classic"):
-        reg.edit().add_partner(card)
-
-
 # -- cards --------------------------------------------------------------------------------------
 
 

@@ -12,9 +12,9 @@ import pathlib
 
 import pytest
 
-from broker import envelope, errors
+from broker import crypto, envelope, errors
 from broker.ids import MessageId, PartnerCode, new_message_id
-from broker.keys.testing import make_registry
+from broker.keys.testing import build_registry, make_registry
 from broker.pipeline.send import (
     Outgoing,
     Refused,
@@ -45,6 +45,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[3]
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 GB, RS, MK, XK, TR = (PartnerCode(c) for c in ("GB", "RS", "MK", "XK", "TR"))
 REGISTRY, _, KEYS = make_registry(now=NOW)
+HYBRID = crypto.Suite.PQ_HYBRID
 
 
 def _in_force(name: str) -> AccordInForce:
@@ -276,6 +277,40 @@ def test_a_view_is_refused_when_the_accord_requires_another_suite() -> None:
     assert isinstance(refused, Refused)
     assert refused.reason_code == "suite_mismatch"
     assert "pq-hybrid" in refused.reasons[0]
+
+
+def test_each_accord_s_suite_picks_the_keys_that_seal_and_sign() -> None:
+    """GB and RS hold classic and pq-hybrid keys; one message to RS (a pq-hybrid accord) and
+    MK (classic) is sealed and signed in each accord's suite, and a sender without a hybrid
+    signing key is refused for RS only, saying which suites it has."""
+    fixture = build_registry(
+        now=NOW, partners=("GB", "RS", "MK"), also_suites={"GB": [HYBRID], "RS": [HYBRID]}
+    )
+    hybrid = ACCORDS[RS].accord.model_copy(update={"suite": Suite.PQ_HYBRID})
+    accords = {RS: AccordInForce(hybrid, accord_digest(hybrid)), MK: ACCORDS[MK]}
+    gb = fixture.partners[GB].signing
+    signers = {crypto.Suite.CLASSIC: gb, HYBRID: fixture.other_suites[GB][HYBRID].signing}
+    to_rs, to_mk = _prepare(
+        report(), RS, MK, accords=accords, registry=fixture.registry, signing_key=signers
+    )
+    assert isinstance(to_rs, Outgoing) and isinstance(to_mk, Outgoing)
+    rs_keys = fixture.other_suites[RS][HYBRID]
+    opened = envelope.open(
+        to_rs.envelope,
+        registry=fixture.registry,
+        recipient=RS,
+        decryption_keys={rs_keys.encryption_key_id: rs_keys.decryption},
+        now=NOW,
+    )
+    assert opened.header.suite is HYBRID
+    assert opened.header.recipient_key_id == rs_keys.encryption_key_id
+    assert envelope.parse(to_mk.envelope).header.suite is crypto.Suite.CLASSIC
+
+    (refused,) = _prepare(
+        report(), RS, accords=accords, registry=fixture.registry, signing_key=gb
+    )
+    assert isinstance(refused, Refused) and refused.reason_code == "suite_mismatch"
+    assert "the keys are classic (sender)" in refused.reasons[0]
 
 
 def test_an_accord_out_of_force_refuses_by_name() -> None:
