@@ -25,9 +25,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 dev="$here/dev"
 partners="GB RS MK XK TR AL"
 expires=${REGISTRY_EXPIRES:-$(date -u -d '+180 days' +%Y-%m-%dT00:00:00Z)}
-# Every partner's keys use this suite. Each accord in policies/ names the suite its flows use
-# (gb-rs asks for pq-hybrid): choose the one matching the accords you exercise.
+# Every partner's keys use this suite. Each accord in policies/ names the suite its flows use;
+# the parties to a pq-hybrid accord (gb-rs from its second version) also get pq-hybrid keys
+# of their own, beside these: the registry lists both and each accord's suite picks.
 suite=${SUITE:-classic}
+hybrid_partners="GB RS"
 
 mkdir -p "$dev/secrets" "$dev/keys" "$dev/roots" "$dev/registry" "$dev/accords"
 
@@ -60,6 +62,17 @@ for p in $partners; do
     if [ ! -e "$dir/$p.card.json" ]; then
         mkdir -p "$dir"
         broker keys generate --partner "$p" --out "$dir" --suite "$suite" \
+            --passphrase-file "$dev/secrets/key-passphrase-$lower"
+    fi
+    link_current "$dir" signing
+    link_current "$dir" encryption
+done
+for p in $hybrid_partners; do
+    lower=$(echo "$p" | tr 'A-Z' 'a-z')
+    dir="$dev/keys/$lower-pq-hybrid"
+    if [ ! -e "$dir/$p.card.json" ]; then
+        mkdir -p "$dir"
+        broker keys generate --partner "$p" --out "$dir" --suite pq-hybrid \
             --passphrase-file "$dev/secrets/key-passphrase-$lower"
     fi
     link_current "$dir" signing
@@ -100,6 +113,10 @@ if [ ! -e "$registry" ]; then
         lower=$(echo "$p" | tr 'A-Z' 'a-z')
         broker registry add-partner "$registry" "$dev/keys/$lower/$p.card.json"
     done
+    for p in $hybrid_partners; do  # merged key by key: each keeps its own suite
+        lower=$(echo "$p" | tr 'A-Z' 'a-z')
+        broker registry add-partner "$registry" "$dev/keys/$lower-pq-hybrid/$p.card.json"
+    done
     broker registry add-key "$registry" "$(ls "$dev/keys/gateway"/gateway-*.card.json)"
     broker registry add-key "$registry" "$(ls "$dev/keys/witness"/witness-*.card.json)"
     for root in root-gb root-rs; do
@@ -116,7 +133,7 @@ for accord in "$here"/../policies/*.yaml; do
     name=$(basename "$accord")
     [ -e "$dev/accords/$name.sigs.json" ] && continue
     cp "$accord" "$dev/accords/$name"
-    for p in $(basename "$name" .yaml | tr 'a-z-' 'A-Z '); do
+    for p in $(basename "$name" .yaml | sed 's/[.]v[0-9]*$//' | tr 'a-z-' 'A-Z '); do
         lower=$(echo "$p" | tr 'A-Z' 'a-z')
         broker policy sign "$dev/accords/$name" --partner "$p" --registry "$registry" \
             --key "$(ls "$dev/keys/$lower"/"$p"-policy-*.pem)" \

@@ -24,6 +24,7 @@ from broker.config import AdapterConfig, load_config, validate_partner
 from broker.crypto import AeadSealer
 from broker.runtime import StopSignal, route_library_logs, run
 from broker.schema import EvaluationScheme, Message, parse_message, stix, translate_evaluation
+from broker.schema.handling import duty
 from broker.schema.stix import StixSource
 from broker.store import InboxStore, Rejection, StoredMessage
 
@@ -159,8 +160,11 @@ def show_command(config_path: str, grading_as: str | None, message_id: str) -> N
         },
         "message": json.loads(plaintext),
     }
+    parsed = parse_message(plaintext)
+    if parsed.handling_conditions:
+        document["duties"] = [duty(c) for c in parsed.handling_conditions]
     if scheme is not None:
-        document["grading"] = _grading_as(parse_message(plaintext), EvaluationScheme(scheme))
+        document["grading"] = _grading_as(parsed, EvaluationScheme(scheme))
     click.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
 

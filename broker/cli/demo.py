@@ -156,7 +156,7 @@ def command(
             console,
             tracker,
             steps,
-            after.lines + summary + standing,
+            [*after.lines, *summary, _suites(accords.statuses(now)), *standing],
             statuses,
             time.monotonic() - started,
         )
@@ -262,6 +262,12 @@ def _check_fates(
                 f"{steps[row.step].title} ({row.sender} -> {row.recipient}): "
                 f"expected {wanted}, got {row.describe()}"
             )
+
+
+def _suites(statuses: list[AccordStatus]) -> str:
+    """The envelope suite each accord deciding now seals and signs its flows in."""
+    deciding = sorted((s.deciding for s in statuses), key=lambda accord: accord.accord_id)
+    return "suites: " + ", ".join(f"{a.accord_id} v{a.version} {a.suite}" for a in deciding)
 
 
 def _standing(

@@ -143,6 +143,7 @@ def _document(verified: VerifiedBundle) -> dict[str, Any]:
         "case_id": header.case_id,
         "sender": header.sender,
         "sender_key_id": header.sender_key_id,
+        "suite": str(header.suite),
         "recipient": header.recipient,
         "created": header.created,
         "labels": header.labels.model_dump(mode="json"),
@@ -165,8 +166,8 @@ def _text(verified: VerifiedBundle) -> str:
     disclosed = sorted(verified.fields.items())
     lines = [
         f"verified: message {header.message_id} from {header.sender} to {header.recipient}",
-        f"  signed by {header.sender} key {header.sender_key_id}, sealed {header.created}"
-        + (f", case {header.case_id}" if header.case_id else ""),
+        f"  signed by {header.sender} key {header.sender_key_id} ({header.suite}), sealed "
+        f"{header.created}" + (f", case {header.case_id}" if header.case_id else ""),
         f"  labels: {labels.message_type} v{labels.schema_version}, {labels.classification}, "
         f"TLP:{labels.tlp}, {labels.handling}; purposes "
         f"{', '.join(sorted(str(p) for p in labels.purposes))}; categories "

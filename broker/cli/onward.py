@@ -28,7 +28,7 @@ from broker.pipeline.disclosure import Evidence
 from broker.pipeline.onward import (
     Kept,
     committed_paths,
-    forbids,
+    forbidding,
     forward_body,
     forward_conditions,
     require_committed,
@@ -97,10 +97,11 @@ def request_command(
     require_committed(paths, committed)
     if target in (originator, config.partner):
         raise errors.UsageError(f"{target} is not a third party to this view")
-    if forbids(original.handling_conditions, target):
+    why = forbidding(original.handling_conditions, target)
+    if why is not None:
         raise errors.PolicyError(
-            f"the originator forbids dissemination of {view_id} to {target} "
-            "(no-dissemination-to): no request can change that"
+            f"the originator forbids dissemination of {view_id} to {target} ({why}): no "
+            "request can change that"
         )
     request = _message(
         MessageType.ONWARD_REQUEST,
@@ -221,8 +222,9 @@ def forward_command(config_path: str, as_json: bool, grant_id: str) -> None:
     original = parse_message(original_json)
     third_party = PartnerCode(grant.third_party_country)
     conditions = forward_conditions(original.handling_conditions, grant.conditions)
-    if forbids(conditions, third_party):
-        raise errors.PolicyError(f"the originator forbids dissemination to {third_party}")
+    why = forbidding(conditions, third_party)
+    if why is not None:
+        raise errors.PolicyError(f"the originator forbids dissemination to {third_party} ({why})")
     forward = _message(MessageType.ONWARD_FORWARD, original, body, conditions=conditions)
     refuse_if_refused(config, forward, third_party)
     view = queue_view(config, forward, third_party, new_message_id())

@@ -5,6 +5,9 @@ commands an operator would run against the running exchange.
   the route and the assessment of Serbia's route assessment to North Macedonia; Serbia
   grants it; the UK forwards exactly those fields, proven by Serbia's signature, and North
   Macedonia stores the forward.
+- **Disclosure.** The UK proves to an auditor, offline, what Serbia sent it: a bundle that
+  reveals one field of Serbia's route assessment under Serbia's signature and the gateway's
+  attestation, checked with the registry alone.
 - **Withdrawal.** The UK takes back its report to Kosovo, and Kosovo's adapter destroys it.
 
 A part whose views never arrived (an accord not in force on the day the demo runs) is
@@ -30,6 +33,7 @@ __all__ = ["AfterDelivery", "after_delivery"]
 #: the scenario's steps these parts build on (broker.demo.scenario.scenario)
 _REPORT, _ASSESSMENT = 0, 1
 _FORWARDED: Final = "body.route_name,body.assessment"
+_DISCLOSED: Final = "body.route_name"
 
 Until = Callable[[float, Callable[[], bool], str], Awaitable[None]]
 
@@ -47,6 +51,7 @@ async def after_delivery(
     """Play both parts; raises :class:`errors.AvailabilityError` naming the first that fails."""
     done = AfterDelivery()
     await _onward(federation, tracker, until, done, timeout_s=timeout_s)
+    await _disclosure(federation, tracker, done)
     await _withdrawal(federation, tracker, until, done, timeout_s=timeout_s)
     return done
 
@@ -89,6 +94,27 @@ async def _onward(
     done.lines.append(
         f"onward sharing: GB asked RS ({request}), RS granted ({grant}), MK stored GB's forward "
         f"{forward}: {_FORWARDED} of {view}, proven by RS's signature"
+    )
+
+
+async def _disclosure(federation: Federation, tracker: Tracker, done: AfterDelivery) -> None:
+    view = _stored_view(tracker, _ASSESSMENT, "GB")
+    if view is None:
+        done.lines.append("disclosure: skipped (Serbia's route assessment did not reach GB)")
+        return
+    bundle = federation.root / "evidence" / f"{view}.disclosure.json"
+    bundle.parent.mkdir(mode=0o700, exist_ok=True)
+    config = ("--config", str(federation.config_path("GB")))
+    await _broker("disclose", view, "--fields", _DISCLOSED, "--out", str(bundle), *config)
+    # the auditor's side: the bundle and the registry, no adapter, no Kafka
+    registry = ("--registry", str(federation.registry_path))
+    checked = json.loads(await _broker("disclosure", "verify", str(bundle), *registry, "--json"))
+    if set(checked["disclosed"]) != {_DISCLOSED} or checked["sender"] != "RS":
+        raise errors.AvailabilityError(f"the disclosure of {view} revealed {checked['disclosed']}")
+    done.lines.append(
+        f"disclosure: GB proved {_DISCLOSED} of {view} to an auditor offline: RS's "
+        f"{checked['suite']} signature and the gateway's attestation verify; "
+        f"{len(checked['withheld'])} fields stay withheld"
     )
 
 
@@ -151,14 +177,19 @@ def _delivered(federation: Federation, partner: str, match: dict[str, Any]) -> P
 
 async def _queued(federation: Federation, partner: str, *args: str) -> str:
     """``broker ARGS --json --config <partner's>``: the one view it queued."""
+    config = ("--config", str(federation.config_path(partner)))
+    views = json.loads(await _broker(*args, "--json", *config, who=f" as {partner}"))["views"]
+    return str(views[-1]["message_id"])
+
+
+async def _broker(*args: str, who: str = "") -> bytes:
+    """``broker ARGS``' standard output; a failure raises, naming the command."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "broker", *args, "--json",
-        "--config", str(federation.config_path(partner)),
+        sys.executable, "-m", "broker", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await process.communicate()
     if process.returncode != 0:
         why = err.decode(errors="replace").strip() or out.decode(errors="replace").strip()
-        raise errors.AvailabilityError(f"broker {' '.join(args[:2])} as {partner} failed: {why}")
-    views = json.loads(out)["views"]
-    return str(views[-1]["message_id"])
+        raise errors.AvailabilityError(f"broker {' '.join(args[:2])}{who} failed: {why}")
+    return out

@@ -41,7 +41,7 @@ from broker.pipeline.delivery import verify_attested
 from broker.pipeline.disclosure import Evidence
 from broker.pipeline.records import GatewayKeys
 from broker.schema import Message
-from broker.schema.handling import HandlingCondition, NoDisseminationTo
+from broker.schema.handling import HandlingCondition, NoDisseminationTo, RestrictToUnits
 from broker.schema.labels import PROTOCOL_TYPES, Labels, MessageType
 from broker.schema.protocol import Disclosed, GrantDecision, OnwardForward
 
@@ -55,7 +55,7 @@ __all__ = [
     "check_grant",
     "committed_paths",
     "disclosure_of",
-    "forbids",
+    "forbidding",
     "forward_body",
     "forward_conditions",
     "require_committed",
@@ -167,9 +167,10 @@ def check_grant(
     if not isinstance(granted, list) or not all(isinstance(p, str) for p in granted):
         raise errors.PolicyError("the grant's fields_granted is not a list of paths")
     conditions = _conditions(values["body.conditions"], what="the grant's conditions")
-    if forbids(conditions, third_party):
+    why = forbidding(conditions, third_party)
+    if why is not None:
         raise errors.PolicyError(
-            f"the grant's own conditions forbid dissemination to {third_party}"
+            f"the grant's own conditions forbid dissemination to {third_party} ({why})"
         )
     return Grant(
         grant_id=MessageId(header.message_id),
@@ -219,8 +220,9 @@ def check_forward(
     required = forward_conditions(
         _conditions(values["handling_conditions"], what="the original's conditions"), grant
     )
-    if forbids(required, me):
-        raise errors.PolicyError(f"the originator forbids dissemination to {me}")
+    why = forbidding(required, me)
+    if why is not None:
+        raise errors.PolicyError(f"the originator forbids dissemination to {me} ({why})")
     carried = {_condition_key(c) for c in forward.handling_conditions}
     if any(_condition_key(c) not in carried for c in required):
         raise errors.PolicyError("the forward drops a handling condition the originator set")
@@ -240,10 +242,16 @@ def forward_conditions(
     return tuple(seen.values())
 
 
-def forbids(conditions: Iterable[HandlingCondition], partner: str) -> bool:
-    """Whether a ``no-dissemination-to`` condition among ``conditions`` names ``partner``:
-    absolute, whatever any grant says."""
-    return any(isinstance(c, NoDisseminationTo) and partner in c.partners for c in conditions)
+def forbidding(conditions: Iterable[HandlingCondition], partner: str) -> str | None:
+    """Why ``conditions`` forbid passing the information on to ``partner``, or None: a
+    ``no-dissemination-to`` naming it, or a ``restrict-to-units`` (only the named units of the
+    recipient may see it, so no other partner's can). Absolute, whatever any grant says."""
+    for condition in conditions:
+        if isinstance(condition, NoDisseminationTo) and partner in condition.partners:
+            return f"no-dissemination-to {', '.join(condition.partners)}"
+        if isinstance(condition, RestrictToUnits):
+            return f"restrict-to-units {', '.join(condition.units)}: no other partner's units"
+    return None
 
 
 def _conditions(value: Any, *, what: str) -> tuple[HandlingCondition, ...]:

@@ -23,6 +23,7 @@ __all__ = [
     "NoJudicialUseBefore",
     "PriorConsultation",
     "RestrictToUnits",
+    "duty",
 ]
 
 _Partner = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
@@ -79,3 +80,18 @@ HandlingCondition = Annotated[
     NoDisseminationTo | PriorConsultation | RestrictToUnits | NoJudicialUseBefore | DestroyBy,
     Field(discriminator="kind"),
 ]
+
+
+def duty(condition: HandlingCondition) -> str:
+    """What ``condition`` obliges its recipient to do, in one sentence for an operator."""
+    match condition:
+        case NoDisseminationTo(partners=partners):
+            return f"never pass it on to {', '.join(partners)}, even with permission"
+        case PriorConsultation(contact_point=contact, response_hours=hours):
+            return f"no executive action before consulting {contact} (answer within {hours} h)"
+        case RestrictToUnits(units=units):
+            return f"only {', '.join(units)} may see it; it is never passed on to another partner"
+        case NoJudicialUseBefore(not_before=not_before):
+            return f"no judicial use before {not_before:%Y-%m-%d %H:%M}Z"
+        case DestroyBy(deadline=deadline):
+            return f"destroyed by {deadline:%Y-%m-%d %H:%M}Z, whatever the retention"

@@ -67,6 +67,12 @@ EXPECTED = [
         + sent("GB", "XK", "quarantined: policy_denied", stopped_by="quarantined"),
         id="forbidden",
     ),
+    pytest.param("gb-rs v2 pq-hybrid", id="suite-hybrid"),
+    pytest.param("gb-mk v1 classic", id="suite-classic"),
+    pytest.param("onward sharing: GB asked RS", id="onward"),
+    pytest.param("disclosure: GB proved body.route_name of ", id="disclosure"),
+    pytest.param("RS's pq-hybrid signature and the gateway's attestation verify", id="proof"),
+    pytest.param("withdrawal: GB withdrew its report", id="withdrawal"),
     pytest.param(
         "daemons stopped (SIGTERM): gateway exit 0, witness exit 0, "
         "GB exit 0, RS exit 0, MK exit 0, XK exit 0",

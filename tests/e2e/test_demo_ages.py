@@ -64,7 +64,7 @@ def test_two_years_on_the_lapsed_accords_are_refused_by_name(tmp_path: Path) -> 
     assert "RS -> GB route.assessment: refused: accord_expired" in text
     assert "GB -> XK network.report: quarantined: accord_expired" in text
     assert "GB -> RS network.report: quarantined: bad_signature" in text
-    for accord in ("gb-mk v1 expired on 2027-09-15", "gb-rs v1 expired on 2028-06-01",
+    for accord in ("gb-mk v1 expired on 2027-09-15", "gb-rs v2 expired on 2028-06-01",
                    "gb-xk v2 expired on 2028-01-01"):  # fmt: skip
         assert f"accord {accord}: needs renewal" in text
     assert "not demonstrated, their accords are not in force: UK network report (GB -> RS)" in (

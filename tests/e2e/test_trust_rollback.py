@@ -33,7 +33,13 @@ import pytest
 from broker import keys
 from broker.config import outbox_topic, quarantine_topic
 from broker.cosign import sign_accord, signature_path, write_signature_file
-from broker.demo.federation import GATEWAY, Federation
+from broker.demo.federation import (
+    GATEWAY,
+    Federation,
+    current_accords,
+    default_policies_dir,
+    redated,
+)
 from broker.keys.testing import RegistryFixture
 from broker.pipeline import parse_quarantine_record
 from broker.policy import load_accord
@@ -56,7 +62,13 @@ def held(
 ) -> Iterator[tuple[Federation, RegistryFixture]]:
     """GB, RS and the gateway on keys this module holds (roots and policy keys included)."""
     root = tmp_path_factory.mktemp("trust") / "federation"
-    with new_federation(root, kafka) as federation:
+    now = dt.datetime.now(dt.UTC)
+    accords = current_accords(root.with_name("accords"), now=now)
+    # the rollback goes from a version 2 made here back to the shipped version 1 of gb-rs,
+    # whatever later versions ship
+    shipped = (default_policies_dir() / "gb-rs.yaml").read_text(encoding="utf-8")
+    (root.with_name("accords") / "gb-rs.yaml").write_text(redated(shipped, now=now))
+    with new_federation(root, kafka, accords=accords) as federation:
         fixture = take_over_keys(federation, now=dt.datetime.now(dt.UTC))
         federation.start_many(_DAEMONS)
         yield federation, fixture

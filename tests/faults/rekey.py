@@ -16,7 +16,8 @@ from pathlib import Path
 
 from broker import crypto, keys
 from broker.cosign import sign_accord, signature_path, write_signature_file
-from broker.demo.federation import GATEWAY, Federation
+from broker.demo.federation import GATEWAY, Federation, accord_suites
+from broker.demo.files import other_suite_key
 from broker.keys.testing import RegistryFixture, build_registry
 from broker.policy import load_accord
 
@@ -25,7 +26,10 @@ __all__ = ["card_of", "install_registry", "save_key", "take_over_keys"]
 
 def take_over_keys(federation: Federation, *, now: dt.datetime) -> RegistryFixture:
     """Re-key ``federation`` from a fresh fixture and return that fixture."""
-    fixture = build_registry(now=now, partners=federation.partners)
+    accord_files = sorted(federation.accords_dir.glob("*.yaml"))
+    fixture = build_registry(
+        now=now, partners=federation.partners, also_suites=accord_suites(accord_files)
+    )
     for path in (federation.registry_path, federation.trusted_path):
         path.unlink()
         keys.write_public_file(path, fixture.data)
@@ -35,7 +39,18 @@ def take_over_keys(federation: Federation, *, now: dt.datetime) -> RegistryFixtu
         save_key(federation, code, "signing.pem", partner.signing)
         save_key(federation, code, "decryption.pem", partner.decryption)
         save_key(federation, code, "policy.pem", partner.policy)
-    for accord_file in sorted(federation.accords_dir.glob("*.yaml")):
+        for suite, other in fixture.other_suites.get(code, {}).items():
+            key_dir = federation.root / "keys" / code
+            save_key(
+                federation, code, other_suite_key(key_dir, "signing", suite).name, other.signing
+            )
+            save_key(
+                federation,
+                code,
+                other_suite_key(key_dir, "decryption", suite).name,
+                other.decryption,
+            )
+    for accord_file in accord_files:
         accord = load_accord(accord_file)
         signatures = None
         for party in sorted(accord.party_codes):
@@ -67,7 +82,11 @@ def card_of(registry_data: bytes, partner: str) -> keys.PartnerCard:
         **{k: entry[k] for k in ("code", "name", "suite")},
         **{
             role: [
-                {k: e[k] for k in ("key_id", "not_after", "not_before", "public_key")}
+                {
+                    k: e[k]
+                    for k in ("key_id", "not_after", "not_before", "public_key", "suite")
+                    if k in e
+                }
                 for e in entry[role]
             ]
             for role in roles

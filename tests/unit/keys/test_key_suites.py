@@ -33,7 +33,8 @@ def test_rotating_into_another_suite_adds_keys_and_retires_none() -> None:
     rotated, new = keys.rotate_partner_keys(
         card, now=NOW, overlap=dt.timedelta(days=30), valid_for=YEAR, suite=HYBRID
     )
-    assert new.signing.suite is HYBRID and new.decryption.public_key().suite is HYBRID
+    assert new.signing.suite is HYBRID
+    assert new.decryption.public_key().suite is HYBRID
     document = json.loads(rotated.to_bytes())
     assert document["suite"] == "classic"
     for role in ("signing_keys", "encryption_keys"):
@@ -66,7 +67,8 @@ def test_the_registry_lists_each_key_with_its_suite_and_picks_by_suite(
     assert registry.suites_of(RS, at=NOW) == {CLASSIC, HYBRID}
     _, hybrid = registry.current_encryption_key(RS, at=NOW, suite=HYBRID)
     _, classic = registry.current_encryption_key(RS, at=NOW, suite=CLASSIC)
-    assert hybrid.suite is HYBRID and classic.suite is CLASSIC
+    assert hybrid.suite is HYBRID
+    assert classic.suite is CLASSIC
     records = {r.key_id: r.suite for r in registry.key_records() if r.owner == "RS"}
     assert sorted(records.values()) == [CLASSIC] * 6 + [HYBRID] * 2
 
@@ -110,6 +112,6 @@ def test_a_card_key_with_the_wrong_suite_is_refused_at_the_card() -> None:
     card, _ = _classic_card()
     document = json.loads(card.to_bytes())
     document["signing_keys"][0]["suite"] = "pq-hybrid"
-    with pytest.raises(errors.RegistryError, match="public key .* is refused"):
+    with pytest.raises(errors.RegistryError, match=r"public key .* is refused"):
         keys.PartnerCard.from_bytes(json.dumps(document).encode())
     assert base64.b64decode(document["signing_keys"][0]["public_key"])  # still a real key

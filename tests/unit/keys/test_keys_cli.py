@@ -114,6 +114,37 @@ def test_rotation_and_revocation_make_version_two_and_rollback_is_refused(
     assert len(rs["encryption_keys"]) == 2
 
 
+def test_rotating_into_pq_hybrid_keeps_the_classic_keys_in_the_registry(
+    ceremony: tuple[CliRunner, Path, list[Path]],
+) -> None:
+    """`keys rotate --suite pq-hybrid`: RS gains hybrid keys and keeps its classic ones; the
+    signed registry lists both, and `registry show` shows each key's suite."""
+    runner, tmp_path, roots = ceremony
+    registry = tmp_path / "registry.json"
+    rotated = _run(
+        runner, "keys", "rotate", "--partner", "RS", "--dir", tmp_path / "RS",
+        "--suite", "pq-hybrid",
+    )  # fmt: skip
+    assert "new signing key" in rotated.output
+    assert "(pq-hybrid)" in rotated.output
+    assert "the classic keys stay as they are" in rotated.output
+    _run(runner, "registry", "add-partner", registry, tmp_path / "RS" / "RS.card.json")
+    for root in roots[:2]:
+        _run(runner, "registry", "sign", registry, "--key", root)
+    _run(runner, "registry", "verify", registry)
+    rs = next(
+        p for p in json.loads(registry.read_bytes())["signed"]["partners"] if p["code"] == "RS"
+    )
+    assert rs["suite"] == "classic"
+    for role in ("signing_keys", "encryption_keys"):
+        classic, hybrid = rs[role]
+        assert "suite" not in classic
+        assert hybrid["suite"] == "pq-hybrid"
+        assert classic["not_after"] > hybrid["not_before"]  # still valid beside the new ones
+    shown = _run(runner, "registry", "show", registry).output
+    assert shown.count("pq-hybrid") == 2
+
+
 def test_a_key_file_readable_by_others_is_refused_by_sign(
     ceremony: tuple[CliRunner, Path, list[Path]],
 ) -> None:

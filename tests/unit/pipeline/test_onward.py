@@ -21,7 +21,7 @@ from broker.pipeline.onward import (
     check_forward,
     check_grant,
     disclosure_of,
-    forbids,
+    forbidding,
     forward_body,
     forward_conditions,
 )
@@ -29,6 +29,7 @@ from broker.pipeline.revealed import GRANT_HEADER
 from broker.pipeline.send import Outgoing
 from broker.reasons import ReasonCode
 from broker.schema import Message, labels_of, parse_message
+from broker.schema.handling import ConditionKind, RestrictToUnits
 from broker.schema.labels import DataCategory
 from broker.schema.protocol import OnwardForward, OnwardGrant
 from broker.trust import AccordBook
@@ -276,8 +277,17 @@ def test_no_grant_opens_what_a_no_dissemination_condition_closes() -> None:
     grant = _grant("01900000-0000-7000-8000-0000000000dd", conditions=CONDITIONS).body
     assert isinstance(grant, OnwardGrant)
     conditions = forward_conditions((), grant.conditions)
-    assert forbids(conditions, "TR")
-    assert not forbids(conditions, "MK")
+    assert forbidding(conditions, "TR") == "no-dissemination-to TR"
+    assert forbidding(conditions, "MK") is None
+
+
+def test_a_view_restricted_to_units_goes_to_no_other_partner() -> None:
+    """restrict-to-units names units of the recipient: no third party's units can be among
+    them, so it forbids every onward forward, with or without a grant."""
+    restricted = RestrictToUnits(kind=ConditionKind.RESTRICT_TO_UNITS, units=("NCA OIC",))
+    why = forbidding((restricted,), "MK")
+    assert why is not None
+    assert why.startswith("restrict-to-units NCA OIC")
 
 
 def test_only_intelligence_is_passed_on_never_a_protocol_message(shared: Shared) -> None:

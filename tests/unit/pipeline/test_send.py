@@ -293,7 +293,8 @@ def test_each_accord_s_suite_picks_the_keys_that_seal_and_sign() -> None:
     to_rs, to_mk = _prepare(
         report(), RS, MK, accords=accords, registry=fixture.registry, signing_key=signers
     )
-    assert isinstance(to_rs, Outgoing) and isinstance(to_mk, Outgoing)
+    assert isinstance(to_rs, Outgoing)
+    assert isinstance(to_mk, Outgoing)
     rs_keys = fixture.other_suites[RS][HYBRID]
     opened = envelope.open(
         to_rs.envelope,
@@ -306,10 +307,9 @@ def test_each_accord_s_suite_picks_the_keys_that_seal_and_sign() -> None:
     assert opened.header.recipient_key_id == rs_keys.encryption_key_id
     assert envelope.parse(to_mk.envelope).header.suite is crypto.Suite.CLASSIC
 
-    (refused,) = _prepare(
-        report(), RS, accords=accords, registry=fixture.registry, signing_key=gb
-    )
-    assert isinstance(refused, Refused) and refused.reason_code == "suite_mismatch"
+    (refused,) = _prepare(report(), RS, accords=accords, registry=fixture.registry, signing_key=gb)
+    assert isinstance(refused, Refused)
+    assert refused.reason_code == "suite_mismatch"
     assert "the keys are classic (sender)" in refused.reasons[0]
 
 
