@@ -105,8 +105,13 @@ class Registry:
         return next(p for p in self.document["signed"]["partners"] if p["code"] == code)
 
     def encryption_key(self, code: str) -> tuple[str, bytes]:
-        """The partner's newest encryption key: (key id, raw X25519 public key)."""
-        entry = max(self._partner(code)["encryption_keys"], key=lambda e: e["not_before"])
+        """The partner's newest classic encryption key: (key id, raw X25519 public key). A key
+        without its own ``suite`` has its partner's (KEYS.md)."""
+        partner = self._partner(code)
+        classic = [
+            e for e in partner["encryption_keys"] if e.get("suite", partner["suite"]) == "classic"
+        ]
+        entry = max(classic, key=lambda e: e["not_before"])
         return entry["key_id"], base64.b64decode(entry["public_key"])
 
     def gateway_key_id(self) -> str:

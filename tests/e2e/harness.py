@@ -7,13 +7,14 @@ Kafka topics (with a plain client that joins no group), and the daemons' ``/metr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -47,6 +48,7 @@ __all__ = [
     "new_federation",
     "produce",
     "report",
+    "running",
     "seal_as",
     "wait_for",
 ]
@@ -73,6 +75,14 @@ def new_federation(
     )
     asyncio.run(federation.create_topics())
     return federation
+
+
+@contextlib.contextmanager
+def running(root: Path, kafka: KafkaUnderTest, daemons: Iterable[str]) -> Iterator[Federation]:
+    """A :func:`new_federation` with ``daemons`` started; all stopped on leaving."""
+    with new_federation(root, kafka) as federation:
+        federation.start_many(list(daemons))
+        yield federation
 
 
 def report(case_id: str) -> Message:

@@ -21,19 +21,20 @@ from broker.demo.federation import Federation
 from broker.schema import message_bytes
 from broker.transport.testing import KafkaUnderTest
 
-from .harness import cli, delivered, new_federation, report, wait_for
+from .harness import cli, delivered, report, running, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 _TIMEOUT_S = 60.0
+
+_DAEMONS = ("gateway", "GB", "RS", "MK")
 
 
 @pytest.fixture(scope="module")
 def federation(
     kafka: KafkaUnderTest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Federation]:
-    with new_federation(tmp_path_factory.mktemp("federation"), kafka) as federation:
-        federation.start_many(["gateway", "GB", "RS", "MK"])
+    with running(tmp_path_factory.mktemp("federation"), kafka, _DAEMONS) as federation:
         yield federation
 
 

@@ -13,6 +13,7 @@ from broker.crypto import AeadSealer, SigningKey
 from broker.ids import MessageId, PartnerCode
 from broker.keys.testing import RegistryFixture, build_registry
 from broker.pipeline.delivery import attest
+from broker.pipeline.gateway import Deliver, InboundRecord, Quarantine, route
 from broker.pipeline.send import accord_digest
 from broker.policy import load_accord
 from broker.runtime import Metrics
@@ -29,7 +30,7 @@ from broker.schema import (
     redact,
 )
 from broker.store import InboxStore
-from broker.trust import AccordFiles, AccordInForce
+from broker.trust import AccordBook, AccordFiles, AccordInForce
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
@@ -156,3 +157,21 @@ def under_declared_view() -> bytes:
             update={"data_categories": honest.data_categories - {DataCategory.LOCATION}}
         ),
     )
+
+
+def route_at_gateway(
+    outbox: str, envelope: bytes, headers: tuple[tuple[str, bytes], ...]
+) -> Deliver | Quarantine:
+    """What the gateway decides for ``envelope`` read from ``outbox`` with ``headers``, under
+    gb-rs and gb-mk, with nothing seen before."""
+    outcome = route(
+        InboundRecord(outbox, 0, 1, envelope, headers=headers),
+        registry=WORLD.registry,
+        accords=AccordBook([(GB_RS.accord, GB_RS.digest), (GB_MK.accord, GB_MK.digest)]),
+        gateway_key=GATEWAY_KEY,
+        now=NOW,
+        counters={},
+        dedup=lambda _key: "new",
+    )
+    assert isinstance(outcome, Deliver | Quarantine)
+    return outcome

@@ -11,23 +11,19 @@ import pytest
 from broker import strictjson
 from broker.adapter import JournalEntry
 from broker.clock import FixedClock
-from broker.pipeline.gateway import Deliver, InboundRecord, Quarantine, route
+from broker.pipeline.gateway import Deliver, Quarantine
 from broker.pipeline.revealed import ACKNOWLEDGES_HEADER
 from broker.pipeline.send import Outgoing
 from broker.reasons import ReasonCode
-from broker.trust import AccordBook
 
 from ..adapter.world import (
-    GATEWAY_KEY,
     GB,
-    GB_MK,
-    GB_RS,
     NOW,
     RS,
-    WORLD,
     deliver,
     make_adapter,
     report,
+    route_at_gateway,
 )
 
 
@@ -48,17 +44,7 @@ def receipt(tmp_path_factory: pytest.TempPathFactory) -> tuple[JournalEntry, str
 
 
 def _route(entry: JournalEntry, headers: tuple[tuple[str, bytes], ...]) -> Deliver | Quarantine:
-    outcome = route(
-        InboundRecord("xb.outbox.RS", 0, 3, entry.envelope, headers=headers),
-        registry=WORLD.registry,
-        accords=AccordBook([(GB_RS.accord, GB_RS.digest), (GB_MK.accord, GB_MK.digest)]),
-        gateway_key=GATEWAY_KEY,
-        now=NOW,
-        counters={},
-        dedup=lambda _key: "new",
-    )
-    assert isinstance(outcome, Deliver | Quarantine)
-    return outcome
+    return route_at_gateway("xb.outbox.RS", entry.envelope, headers)
 
 
 def test_a_receipts_audit_record_names_the_message_it_acknowledges(

@@ -15,7 +15,7 @@ from broker.adapter import Adapter
 from broker.clock import FixedClock
 from broker.ids import PartnerCode
 from broker.pipeline.disclosure import Evidence
-from broker.pipeline.gateway import Deliver, InboundRecord, Quarantine, route
+from broker.pipeline.gateway import Deliver, Quarantine
 from broker.pipeline.onward import (
     Kept,
     check_forward,
@@ -32,13 +32,9 @@ from broker.schema import Message, labels_of, parse_message
 from broker.schema.handling import ConditionKind, RestrictToUnits
 from broker.schema.labels import DataCategory
 from broker.schema.protocol import OnwardForward, OnwardGrant
-from broker.trust import AccordBook
 
 from ..adapter.world import (
-    GATEWAY_KEY,
     GB,
-    GB_MK,
-    GB_RS,
     MK,
     NOW,
     RS,
@@ -46,6 +42,7 @@ from ..adapter.world import (
     deliver,
     make_adapter,
     report,
+    route_at_gateway,
 )
 
 REGISTRY = WORLD.registry
@@ -223,17 +220,7 @@ def _routed(shared: Shared, headers: tuple[tuple[str, bytes], ...] | None) -> De
     assert isinstance(sent, Outgoing)
     assert sent.gateway_header is not None
     carried = (sent.gateway_header,) if headers is None else headers
-    outcome = route(
-        InboundRecord("xb.outbox.GB", 0, 1, sent.envelope, headers=carried),
-        registry=REGISTRY,
-        accords=AccordBook([(GB_RS.accord, GB_RS.digest), (GB_MK.accord, GB_MK.digest)]),
-        gateway_key=GATEWAY_KEY,
-        now=NOW,
-        counters={},
-        dedup=lambda _key: "new",
-    )
-    assert isinstance(outcome, Deliver | Quarantine)
-    return outcome
+    return route_at_gateway("xb.outbox.GB", sent.envelope, carried)
 
 
 def test_the_gateway_routes_a_forward_with_its_grant_and_audits_the_grant(shared: Shared) -> None:

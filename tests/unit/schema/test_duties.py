@@ -10,7 +10,7 @@ import pytest
 from broker.schema.handling import ConditionKind, HandlingCondition, duty
 
 _CONDITION = pydantic.TypeAdapter(HandlingCondition)
-EXAMPLES = {
+EXAMPLES: dict[ConditionKind, tuple[dict[str, object], str]] = {
     ConditionKind.NO_DISSEMINATION_TO: (
         {"partners": ["TR", "AL"]},
         "never pass it on to TR, AL, even with permission",
