@@ -38,7 +38,7 @@ from broker.clock import Clock, SystemClock
 from broker.config import acl_plan, adapter_principal, replication_for, topic_plan
 from broker.demo.files import install_accord, other_suite_key, write_daemon
 from broker.demo.processes import DaemonProcess
-from broker.ids import PartnerCode
+from broker.ids import KeyId, PartnerCode
 from broker.keys.testing import build_registry
 from broker.policy import load_accord
 from broker.transport.access import KafkaAccess
@@ -178,6 +178,15 @@ class Federation:
         return keys.load_signing_key(
             other_suite_key(self.root / "keys" / name, "signing", suite), passphrase=passphrase
         )
+
+    def decryption_keys(self, name: str) -> dict[KeyId, crypto.DecryptionKey]:
+        """Adapter ``name``'s decryption keys by id, every suite's (tests open views with them)."""
+        passphrase = keys.read_passphrase(file=self.passphrase_file(name), env=None)
+        loaded = (
+            keys.load_decryption_key(path, passphrase=passphrase)
+            for path in sorted((self.root / "keys" / name).glob("decryption*.pem"))
+        )
+        return {key.key_id: key for key in loaded}
 
     def registry(self, *, now: dt.datetime) -> keys.Registry:
         """The federation's registry, verified at ``now``."""

@@ -33,19 +33,13 @@ import pytest
 from broker import keys
 from broker.config import outbox_topic, quarantine_topic
 from broker.cosign import sign_accord, signature_path, write_signature_file
-from broker.demo.federation import (
-    GATEWAY,
-    Federation,
-    current_accords,
-    default_policies_dir,
-    redated,
-)
+from broker.demo.federation import GATEWAY, Federation
 from broker.keys.testing import RegistryFixture
 from broker.pipeline import parse_quarantine_record
 from broker.policy import load_accord
 from broker.schema import TLP, DataCategory, message_bytes, redact
 from broker.transport.testing import KafkaUnderTest
-from tests.faults.rekey import install_registry, take_over_keys
+from tests.faults.rekey import classic_accords, install_registry, take_over_keys
 
 from .harness import TopicReader, new_federation, produce, report, seal_as, wait_for
 
@@ -62,12 +56,8 @@ def held(
 ) -> Iterator[tuple[Federation, RegistryFixture]]:
     """GB, RS and the gateway on keys this module holds (roots and policy keys included)."""
     root = tmp_path_factory.mktemp("trust") / "federation"
-    now = dt.datetime.now(dt.UTC)
-    accords = current_accords(root.with_name("accords"), now=now)
-    # the rollback goes from a version 2 made here back to the shipped version 1 of gb-rs,
-    # whatever later versions ship
-    shipped = (default_policies_dir() / "gb-rs.yaml").read_text(encoding="utf-8")
-    (root.with_name("accords") / "gb-rs.yaml").write_text(redated(shipped, now=now))
+    # the rollback goes from a version 2 made here back to the shipped version 1 of gb-rs
+    accords = classic_accords(root.with_name("accords"))
     with new_federation(root, kafka, accords=accords) as federation:
         fixture = take_over_keys(federation, now=dt.datetime.now(dt.UTC))
         federation.start_many(_DAEMONS)

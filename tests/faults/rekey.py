@@ -16,12 +16,25 @@ from pathlib import Path
 
 from broker import crypto, keys
 from broker.cosign import sign_accord, signature_path, write_signature_file
-from broker.demo.federation import GATEWAY, Federation, accord_suites
+from broker.demo.federation import (
+    GATEWAY,
+    Federation,
+    accord_suites,
+    current_accords,
+    default_policies_dir,
+    redated,
+)
 from broker.demo.files import other_suite_key
 from broker.keys.testing import RegistryFixture, build_registry
 from broker.policy import load_accord
 
-__all__ = ["card_of", "install_registry", "save_key", "take_over_keys"]
+__all__ = [
+    "card_of",
+    "classic_accords",
+    "install_registry",
+    "save_key",
+    "take_over_keys",
+]
 
 
 def take_over_keys(federation: Federation, *, now: dt.datetime) -> RegistryFixture:
@@ -104,3 +117,16 @@ def save_key(
     passphrase = keys.read_passphrase(file=federation.passphrase_file(name), env=None)
     keys.save_private_key(path, key, passphrase=passphrase)
     return path
+
+
+def classic_accords(directory: Path) -> list[Path]:
+    """The shipped accords re-dated around now without rate limits, with gb-rs in its first
+    (classic) version: for the tests that follow one signing key of a partner through
+    rotation, revocation or rollback (keys of two suites are tested on their own)."""
+    now = dt.datetime.now(dt.UTC)
+    accords = current_accords(directory, now=now, rate_limits=False)
+    first = (default_policies_dir() / "gb-rs.yaml").read_text(encoding="utf-8")
+    (directory / "gb-rs.yaml").write_text(
+        redated(first, now=now, rate_limits=False), encoding="utf-8"
+    )
+    return accords

@@ -37,7 +37,7 @@ import pytest
 
 from benchmarks.soak.audit_check import check_audit
 from benchmarks.soak.driver import SpoolDriver, read_topic, report, verdict_of, wait_until
-from broker import envelope, keys
+from broker import envelope
 from broker.checker import Event, EventType, HistoryWriter, read_history, read_inboxes
 from broker.config import outbox_topic, quarantine_topic
 from broker.cosign import sign_accord, signature_path, write_signature_file
@@ -137,15 +137,11 @@ def _read_quarantine(federation: Federation) -> list[Held]:
 def _case_id(federation: Federation, data: bytes) -> str | None:
     """Open a quarantined GB -> RS view with RS's own key: which report was it?"""
     now = dt.datetime.now(dt.UTC)
-    passphrase = keys.read_passphrase(file=federation.passphrase_file("RS"), env=None)
-    key = keys.load_decryption_key(
-        federation.root / "keys" / "RS" / "decryption.pem", passphrase=passphrase
-    )
     opened = envelope.open(
         data,
         registry=federation.registry(now=now),
         recipient=RS,
-        decryption_keys={key.key_id: key},
+        decryption_keys=federation.decryption_keys("RS"),
         now=now,
     )
     assert opened.message is not None

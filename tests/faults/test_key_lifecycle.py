@@ -33,10 +33,11 @@ from broker.keys.testing import RegistryFixture
 from broker.pipeline import attest
 from broker.policy import load_accord
 from broker.schema import DataCategory, redact
-from tests.e2e.harness import produce, seal_as
+from broker.transport.testing import KafkaUnderTest
+from tests.e2e.harness import new_federation, produce, seal_as
 
 from .flow import RECIPIENTS, drain, run_stream
-from .rekey import card_of, install_registry, save_key, take_over_keys
+from .rekey import card_of, classic_accords, install_registry, save_key, take_over_keys
 from .second_gateway import rewrite_config
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -68,6 +69,14 @@ def _routed_under_the_old_registry(
         gateway_key=next(iter(fixture.gateways.values())),
     )
     return message_id, frame
+
+
+@pytest.fixture
+def federation(kafka: KafkaUnderTest, tmp_path: Path) -> Federation:
+    """The suite's federation with gb-rs classic: these tests follow GB's one signing key."""
+    return new_federation(
+        tmp_path / "federation", kafka, accords=classic_accords(tmp_path / "accords")
+    )
 
 
 def test_revoked_sender_key_mid_stream(federation: Federation, tmp_path: Path) -> None:
