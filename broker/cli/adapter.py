@@ -143,7 +143,7 @@ def _stored_document(row: StoredMessage) -> dict[str, object]:
 def show_command(config_path: str, grading_as: str | None, message_id: str) -> None:
     """Print one verified message as JSON, with until when it is kept and which rule says so.
     MESSAGE_ID may be any unique prefix of the id (8 characters at least)."""
-    scheme = grading_as or _config(config_path).store.evaluation_scheme
+    scheme = grading_as or _reading_scheme(_config(config_path))
     with open_inbox(config_path) as inbox:
         message_id = inbox.resolve(message_id)
         meta = inbox.metadata(message_id)
@@ -166,6 +166,15 @@ def show_command(config_path: str, grading_as: str | None, message_id: str) -> N
     if scheme is not None:
         document["grading"] = _grading_as(parsed, EvaluationScheme(scheme))
     click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def _reading_scheme(config: AdapterConfig) -> str | None:
+    """The scheme this agency reads gradings in: its configuration's, else the registry's
+    entry for its partner (None when neither names one, or the registry cannot be read)."""
+    if config.store.evaluation_scheme is not None:
+        return config.store.evaluation_scheme
+    registry = _registry_on_file(config)
+    return None if registry is None else registry.evaluation_scheme_of(config.partner)
 
 
 def _grading_as(message: Message, scheme: EvaluationScheme) -> dict[str, object]:
@@ -286,16 +295,24 @@ def export_command(
 
 
 def _partner_names(config: AdapterConfig) -> dict[str, str]:
-    """Partners' display names from the registry file (its own signatures checked; a name is
-    shown, never trusted). An unreadable registry leaves the codes."""
+    """Partners' display names from the registry file. An unreadable registry leaves the
+    codes."""
+    registry = _registry_on_file(config)
+    if registry is None:
+        return {}
+    return {str(code): registry.name_of(code) for code in registry.partners}
+
+
+def _registry_on_file(config: AdapterConfig) -> keys.Registry | None:
+    """The registry file, its own signatures checked, for what is shown, never trusted
+    (names, the grading scheme to display); None if it cannot be read."""
     try:
         data = read_bounded(
             config.registry.path, limit=limits.REGISTRY_MAX_BYTES, what="the registry"
         )
-        registry = keys.load_trusted_registry(data)
+        return keys.load_trusted_registry(data)
     except errors.BrokerError:
-        return {}
-    return {str(code): registry.name_of(code) for code in registry.partners}
+        return None
 
 
 @inbox_group.command("erase")

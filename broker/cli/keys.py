@@ -20,6 +20,7 @@ from broker import crypto, errors, keys
 from broker.cli import _app
 from broker.clock import SystemClock, format_instant
 from broker.ids import PartnerCode, partner_code
+from broker.schema import EvaluationScheme
 
 __all__ = ["group", "key_passphrase", "passphrase_options"]
 
@@ -102,6 +103,13 @@ def group() -> None:
 @click.option("--out", "out_dir", required=True, type=_KEY_DIR, help=_OUT_HELP)
 @click.option("--suite", type=_SUITES, default="classic", show_default=True, help=_SUITE_HELP)
 @click.option("--valid-days", **_VALID_DAYS)
+@click.option(
+    "--evaluation-scheme",
+    type=click.Choice([scheme.value for scheme in EvaluationScheme]),
+    default=None,
+    help="The grading scheme the partner's analysts read; the registry lists it, and "
+    "`inbox show` translates each sender's grading into it.",
+)
 @passphrase_options
 @reports_errors
 def generate(
@@ -110,6 +118,7 @@ def generate(
     out_dir: Path,
     suite: str,
     valid_days: int,
+    evaluation_scheme: str | None,
     passphrase_file: Path | None,
     passphrase_env: str,
 ) -> None:
@@ -127,6 +136,9 @@ def generate(
         suite=crypto.Suite(suite),
         not_before=SystemClock().now(),
         valid_for=dt.timedelta(days=valid_days),
+        evaluation_scheme=None
+        if evaluation_scheme is None
+        else EvaluationScheme(evaluation_scheme),
     )
     _make_private_dir(out_dir)
     written = [

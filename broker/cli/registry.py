@@ -269,6 +269,10 @@ def show(document: Path) -> None:
     )
     for root in registry.roots:
         console.print(f"  root {root.key_id} ({escape(root.name)})")
+    for code in sorted(registry.partners):
+        scheme = registry.evaluation_scheme_of(code)
+        if scheme is not None:
+            console.print(f"  {code} reads gradings as {scheme}")
     table = Table("owner", "name", "role", "key id", "suite", "valid from", "until", "status")
     for record in registry.key_records():
         owner = record.owner

@@ -37,6 +37,7 @@ KeyIdText = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 PartnerText = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 Base64Text = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]*={0,2}$", max_length=16_384)]
 SuiteText = Literal["classic", "pq-hybrid"]
+SchemeText = Literal["admiralty-6x6", "uk-3x5x2", "europol-4x4"]
 Label = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 SPEC_VERSION = 1
@@ -100,6 +101,8 @@ class PartnerModel(StrictModel):
     name: Label
     suite: SuiteText
     """The suite of every key of this partner that does not name its own."""
+    evaluation_scheme: SchemeText | None = None
+    """The grading scheme its analysts read, so partners know how their grading will be read."""
     signing_keys: tuple[KeyEntryModel, ...] = Field(max_length=256)
     encryption_keys: tuple[KeyEntryModel, ...] = Field(max_length=256)
     policy_keys: tuple[KeyEntryModel, ...] = Field(max_length=256)
@@ -136,6 +139,7 @@ class PartnerCardModel(StrictModel):
     code: PartnerText
     name: Label
     suite: SuiteText
+    evaluation_scheme: SchemeText | None = None
     signing_keys: tuple[KeyEntryModel, ...] = Field(max_length=256)
     encryption_keys: tuple[KeyEntryModel, ...] = Field(max_length=256)
     policy_keys: tuple[KeyEntryModel, ...] = Field(max_length=256)

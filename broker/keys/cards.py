@@ -19,6 +19,7 @@ from broker import crypto, errors
 from broker.ids import KeyId, PartnerCode
 from broker.keys._canonical import parse_model
 from broker.keys._wire import KeyCardModel, KeyEntryModel, PartnerCardModel
+from broker.schema import EvaluationScheme
 
 __all__ = [
     "KeyCard",
@@ -86,6 +87,11 @@ class PartnerCard:
     def suite(self) -> crypto.Suite:
         return crypto.Suite(self._model.suite)
 
+    @property
+    def evaluation_scheme(self) -> str | None:
+        """The grading scheme the partner's analysts read, if the card names one."""
+        return self._model.evaluation_scheme
+
     def entries(self) -> dict[str, list[dict[str, object]]]:
         """The three key lists as registry JSON, by role name (``signing_keys`` ...)."""
         dumped = self._model.model_dump(mode="json", exclude_none=True)
@@ -133,8 +139,10 @@ def generate_partner_keys(
     suite: crypto.Suite,
     not_before: dt.datetime,
     valid_for: dt.timedelta,
+    evaluation_scheme: EvaluationScheme | None = None,
 ) -> tuple[PartnerCard, PartnerKeys]:
-    """New signing, encryption and policy-signing keys for ``partner``, and their public card."""
+    """New signing, encryption and policy-signing keys for ``partner``, and their public card
+    (which names the grading scheme its analysts read, if given)."""
     start = _whole_seconds(not_before)
     signing = crypto.SigningKey.generate(suite)
     decryption = crypto.DecryptionKey.generate(suite)
@@ -145,6 +153,7 @@ def generate_partner_keys(
         code=partner,
         name=name,
         suite=suite.value,
+        evaluation_scheme=None if evaluation_scheme is None else evaluation_scheme.value,
         signing_keys=(_entry(signing.public_key(), start, start + valid_for),),
         encryption_keys=(_entry(decryption.public_key(), start, start + valid_for),),
         policy_keys=(_entry(policy.public_key(), start, start + valid_for),),

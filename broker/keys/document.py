@@ -102,14 +102,24 @@ class RegistryDraft:
         signed = json.loads(self._signed_bytes)
         entries = card.entries()
         existing = next((p for p in signed["partners"] if p["code"] == card.code), None)
+        scheme = (
+            {} if card.evaluation_scheme is None else {"evaluation_scheme": card.evaluation_scheme}
+        )
         if existing is None:
             signed["partners"].append(
-                {"code": card.code, "name": card.name, "suite": card.suite.value, **entries}
+                {
+                    "code": card.code,
+                    "name": card.name,
+                    "suite": card.suite.value,
+                    **scheme,
+                    **entries,
+                }
             )
             signed["partners"].sort(key=lambda p: p["code"])
             self._edit(signed)
             return "added"
         existing["name"] = card.name
+        existing.update(scheme)  # a card without one keeps the scheme listed
         for role in _ROLES:
             listed = {e["key_id"]: e for e in existing[role]}
             for entry in entries[role]:

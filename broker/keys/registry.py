@@ -26,6 +26,7 @@ from broker import crypto, errors
 from broker.ids import KeyId, PartnerCode
 from broker.keys._canonical import describe_validation, format_timestamp
 from broker.keys._wire import KeyEntryModel, ServiceKeyModel, SignedModel
+from broker.schema import EvaluationScheme
 
 __all__ = ["KeyRecord", "KeyRole", "Registry", "RootKey"]
 
@@ -171,6 +172,12 @@ class Registry:
         known = self._known(partner)
         signing = {u.record.suite for u in _all_usable(self._signing[known], at)}
         return frozenset(u.record.suite for u in _all_usable(self._encryption[known], at)) & signing
+
+    def evaluation_scheme_of(self, partner: PartnerCode) -> EvaluationScheme | None:
+        """The grading scheme ``partner``'s analysts read, if its entry names one."""
+        self._known(partner)
+        listed = next(p for p in self._model.partners if p.code == partner).evaluation_scheme
+        return None if listed is None else EvaluationScheme(listed)
 
     def name_of(self, partner: PartnerCode) -> str:
         """The partner's display name."""

@@ -3,19 +3,20 @@ the local store (metadata in a table; one verified message as JSON)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import pathlib
 
 import pytest
 from click.testing import CliRunner
 
-from broker import errors
+from broker import crypto, errors, keys
 from broker.adapter import Adapter, parse_submission
 from broker.cli import cli
 from broker.clock import FixedClock
-from broker.schema import message_bytes
+from broker.schema import EvaluationScheme, message_bytes
 
-from .world import GB, RS, deliver, make_adapter, report
+from .world import GB, NOW, RS, WORLD, deliver, make_adapter, report
 
 
 def _config(tmp_path: pathlib.Path, store: pathlib.Path, store_extra: str = "") -> pathlib.Path:
@@ -284,3 +285,33 @@ def test_inbox_show_adds_the_grading_in_the_agencys_own_scheme(
     plain = _config(tmp_path, tmp_path / "rs" / "inbox.sqlite")
     unset = CliRunner().invoke(cli, ["inbox", "show", "--config", str(plain), message_id])
     assert "grading" not in json.loads(unset.output)
+
+
+def test_inbox_show_reads_gradings_in_the_scheme_the_registry_lists_for_its_partner(
+    tmp_path: pathlib.Path, clock: FixedClock
+) -> None:
+    """Without store.evaluation_scheme, the registry's entry for RS (from its card, `keys
+    generate --evaluation-scheme`) says how its analysts read gradings."""
+    serbia, message_id = _received(tmp_path, clock)
+    serbia.journal.close()
+    serbia.inbox.close()
+    card, _ = keys.generate_partner_keys(
+        RS,
+        name="Serbia",
+        suite=crypto.Suite.CLASSIC,
+        not_before=NOW,
+        valid_for=dt.timedelta(days=30),
+        evaluation_scheme=EvaluationScheme.ADMIRALTY_6X6,
+    )
+    draft = WORLD.edit()
+    draft.add_partner(card)
+    registry, data = WORLD.resign(draft, now=NOW)
+    assert registry.evaluation_scheme_of(RS) is EvaluationScheme.ADMIRALTY_6X6
+    assert registry.evaluation_scheme_of(GB) is None
+    (tmp_path / "registry.json").write_bytes(data)
+    config = _config(tmp_path, tmp_path / "rs" / "inbox.sqlite")
+    shown = CliRunner().invoke(
+        cli, ["inbox", "show", "--config", str(config), message_id], catch_exceptions=False
+    )
+    grading = json.loads(shown.output)["grading"]
+    assert (grading["scheme"], grading["from"]) == ("admiralty-6x6", "uk-3x5x2")

@@ -145,6 +145,22 @@ def test_rotating_into_pq_hybrid_keeps_the_classic_keys_in_the_registry(
     assert shown.count("pq-hybrid") == 2
 
 
+def test_a_partners_grading_scheme_goes_from_its_card_into_the_registry(
+    ceremony: tuple[CliRunner, Path, list[Path]],
+) -> None:
+    """`keys generate --evaluation-scheme` names it on the card; the registry lists it."""
+    runner, tmp_path, _ = ceremony
+    registry = tmp_path / "registry.json"
+    _run(
+        runner, "keys", "generate", "--partner", "FR", "--out", tmp_path / "FR",
+        "--evaluation-scheme", "europol-4x4",
+    )  # fmt: skip
+    card = json.loads((tmp_path / "FR" / "FR.card.json").read_bytes())
+    assert card["evaluation_scheme"] == "europol-4x4"
+    _run(runner, "registry", "add-partner", registry, tmp_path / "FR" / "FR.card.json")
+    assert "FR reads gradings as europol-4x4" in _run(runner, "registry", "show", registry).output
+
+
 def test_a_key_file_readable_by_others_is_refused_by_sign(
     ceremony: tuple[CliRunner, Path, list[Path]],
 ) -> None:
