@@ -27,6 +27,7 @@ from broker.config import outbox_topic
 from broker.envelope import DEFAULT_MAX_AGE, DEFAULT_MAX_SKEW
 from broker.ids import MessageId, PartnerCode
 from broker.keys import Registry
+from broker.pipeline.notice import VerifiedNotice
 from broker.pipeline.receive import Accepted, Rejected
 from broker.pipeline.send import (
     Outgoing,
@@ -48,7 +49,8 @@ __all__ = ["Adapter", "ReceiveVerdict"]
 _log = structlog.get_logger(__name__)
 
 ReceiveVerdict = str
-"""``"stored"``, ``"duplicate"``, ``"conflict"`` or ``"rejected"``."""
+"""``"stored"``, ``"duplicate"``, ``"conflict"``, ``"rejected"``, or ``"notice"`` (the gateway's
+notice of a view of ours it quarantined)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -337,6 +339,7 @@ class Adapter:
         verdicts: list[ReceiveVerdict] = []
         accepted: list[tuple[int, Accepted]] = []
         refused: list[RejectedDelivery] = []
+        notices: list[VerifiedNotice] = []
         for index, frame in enumerate(frames):
             position = ids[index] if ids is not None else None
             with bind_ids(**(position or {})):
@@ -344,7 +347,10 @@ class Adapter:
                 started = time.perf_counter()
                 outcome = self._verify(frame, now, accords, defect)
                 self._open_seconds.observe(time.perf_counter() - started)
-                if isinstance(outcome, Rejected):
+                if isinstance(outcome, VerifiedNotice):
+                    verdicts.append("notice")
+                    notices.append(outcome)
+                elif isinstance(outcome, Rejected):
                     verdicts.append("rejected")
                     refused.append(self._record_refusal(outcome, frame, position, now, receipts))
                 else:
@@ -378,6 +384,7 @@ class Adapter:
             and outcome.message_id not in shredded
             and outcome.message_id not in withdrawn
         ]
+        self._note_quarantines(notices)
         self._send_receipts(receipts)
         _log.info(
             "batch_stored",
@@ -386,9 +393,28 @@ class Adapter:
             duplicates=verdicts.count("duplicate"),
             rejected=verdicts.count("rejected"),
             conflicts=verdicts.count("conflict"),
+            notices=len(notices),
             message_ids=[str(outcome.message_id) for _, outcome in accepted],
         )
         return verdicts, deliveries
+
+    def _note_quarantines(self, notices: Sequence[VerifiedNotice]) -> None:
+        """Record what the gateway's notices say of our quarantined views (`broker status`
+        shows it) and log each: a view of ours the accords or the gateway refused is news for
+        the operator. A notice for a view this adapter never sent matches nothing."""
+        if not notices:
+            return
+        matched = self.journal.record_quarantines(notices)
+        for notice in notices:
+            _log.warning(
+                "view_quarantined",
+                message_id=notice.message_id,
+                recipient=notice.recipient,
+                reason_code=notice.reason_code,
+                reason=notice.reason,
+            )
+        if matched < len(notices):
+            _log.info("quarantine_notices_unmatched", count=len(notices) - matched)
 
     def _alert_foreign_withdrawals(self, accepted: Sequence[tuple[int, Accepted]]) -> None:
         """Log a security alert for each withdrawal naming a view another partner sent (as
@@ -452,7 +478,7 @@ class Adapter:
         now: dt.datetime,
         accords: Mapping[PartnerCode, AccordInForce],
         defect: str | None = None,
-    ) -> Accepted | Rejected:
+    ) -> Accepted | Rejected | VerifiedNotice:
         return verify_record(
             frame,
             defect,

@@ -12,6 +12,8 @@ state          when
                refusal has no id of its own
 ``journalled`` sealed and durably journalled, not yet acknowledged by Kafka
 ``sent``       acknowledged by Kafka (``acks=all``), with the outbox position
+``quarantined`` the gateway's signed notice says it quarantined the view, with the reason
+               code and reason (:mod:`broker.pipeline.notice`)
 ``receipted``  the recipient's signed receipt came back: ``accepted``, or ``rejected`` with its
                reason, and the time the recipient says it received the view
 =============  =================================================================================
@@ -31,12 +33,14 @@ from typing import Final, Literal
 
 from broker import errors
 from broker.ids import MessageId, PartnerCode, message_id_range
+from broker.pipeline.notice import VerifiedNotice
 from broker.schema.labels import Labels
 
 __all__ = [
     "DEFAULT_MAX_AGE",
     "DEFAULT_MAX_ROWS",
     "MARKINGS_SCHEMA",
+    "QUARANTINE_SCHEMA",
     "SCHEMA",
     "Acknowledged",
     "Journalled",
@@ -46,6 +50,7 @@ __all__ = [
     "find",
     "note_acknowledged",
     "note_journalled",
+    "note_quarantines",
     "note_receipts",
     "note_refusals",
     "prune",
@@ -85,8 +90,14 @@ MARKINGS_SCHEMA: Final = (
     "ALTER TABLE views ADD COLUMN labels TEXT",
     "ALTER TABLE views ADD COLUMN case_id TEXT",
 )
+#: what the gateway's notice said of a quarantined view
+QUARANTINE_SCHEMA: Final = (
+    "ALTER TABLE views ADD COLUMN quarantine_code TEXT",
+    "ALTER TABLE views ADD COLUMN quarantine_reason TEXT",
+    "ALTER TABLE views ADD COLUMN quarantined_at INTEGER",
+)
 
-State = Literal["refused", "journalled", "sent", "receipted"]
+State = Literal["refused", "journalled", "sent", "quarantined", "receipted"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -157,12 +168,18 @@ class ViewFate:
     #: kept, and for refused views, which were never sealed)
     labels: Labels | None = None
     case_id: str | None = None
+    #: the gateway's notice: reason code, reason, and when it decided
+    quarantine_code: str | None = None
+    quarantine_reason: str | None = None
+    quarantined_at: dt.datetime | None = None
 
     @property
     def state(self) -> State:
         """The furthest the view got."""
         if self.receipt_status is not None:
             return "receipted"
+        if self.quarantine_code is not None:
+            return "quarantined"
         if self.refused_code is not None:
             return "refused"
         if self.acknowledged_at is not None:
@@ -262,6 +279,26 @@ def note_receipts(
     return cursor.rowcount
 
 
+def note_quarantines(conn: sqlite3.Connection, notices: Sequence[VerifiedNotice]) -> int:
+    """Record the gateway's verified notices against the views they name; returns how many
+    matched. Only a view to the notice's recipient matches, and the first notice stands."""
+    cursor = conn.executemany(
+        "UPDATE views SET quarantine_code = ?, quarantine_reason = ?, quarantined_at = ? "
+        "WHERE message_id = ? AND recipient = ? AND quarantine_code IS NULL",
+        [
+            (
+                n.reason_code,
+                n.reason[:_MAX_REASON],
+                micros(n.decided_at),
+                n.message_id,
+                n.recipient,
+            )
+            for n in notices
+        ],
+    )
+    return cursor.rowcount
+
+
 def prune(
     conn: sqlite3.Connection,
     *,
@@ -281,7 +318,7 @@ def prune(
 _COLUMNS = (
     "message_id, recipient, source, recorded_at, journalled_at, refused_code, refused_reason, "
     'acknowledged_at, topic, partition, "offset", receipt_status, receipt_reason, receipt_at, '
-    "received_at, receipt_id, labels, case_id"
+    "received_at, receipt_id, labels, case_id, quarantine_code, quarantine_reason, quarantined_at"
 )
 
 
@@ -336,7 +373,8 @@ def latest(
 
 def _fate(row: tuple[object, ...]) -> ViewFate:
     (mid, rcpt, source, recorded, journalled, code, reason, acked, topic, partition, offset,
-     r_status, r_reason, r_at, received, r_id, labels, case_id) = row  # fmt: skip
+     r_status, r_reason, r_at, received, r_id, labels, case_id, q_code, q_reason,
+     q_at) = row  # fmt: skip
     position = None
     if isinstance(topic, str) and isinstance(partition, int) and isinstance(offset, int):
         position = (topic, partition, offset)
@@ -357,6 +395,9 @@ def _fate(row: tuple[object, ...]) -> ViewFate:
         receipt_id=None if r_id is None else MessageId(str(r_id)),
         labels=None if labels is None else Labels.model_validate_json(str(labels)),
         case_id=_opt_str(case_id),
+        quarantine_code=_opt_str(q_code),
+        quarantine_reason=_opt_str(q_reason),
+        quarantined_at=_time(_opt_int(q_at)),
     )
 
 

@@ -29,14 +29,16 @@ from broker import errors
 from broker.adapter import fates
 from broker.adapter.fates import Acknowledged, Receipted, ViewFate, ViewRefusal
 from broker.ids import MessageId, PartnerCode
+from broker.pipeline.notice import VerifiedNotice
 from broker.schema.labels import Labels
 from broker.store import open_database
 
 __all__ = ["JournalEntry", "Sealed", "SendJournal"]
 
 #: version 2 names each pending envelope's source, version 3 keeps each view's fate, version 4
-#: each view's markings and the grant an onward forward travels with
-_VERSION = 4
+#: each view's markings and the grant an onward forward travels with, version 5 what the
+#: gateway's notice said of a quarantined view
+_VERSION = 5
 _SOURCE_INDEX = "CREATE INDEX pending_source ON pending (source)"
 #: a Kafka header the gateway reads beside an envelope (name, value): a forward's grant, the
 #: id a receipt acknowledges
@@ -61,11 +63,13 @@ _SCHEMA = (
     _SOURCE_INDEX,
     *fates.SCHEMA,
     *fates.MARKINGS_SCHEMA,
+    *fates.QUARANTINE_SCHEMA,
 )
 _MIGRATIONS = {
     1: ("ALTER TABLE pending ADD COLUMN source TEXT", _SOURCE_INDEX),
     2: fates.SCHEMA,
     3: (*fates.MARKINGS_SCHEMA, *_GATEWAY_HEADER_COLUMNS),
+    4: fates.QUARANTINE_SCHEMA,
 }
 
 
@@ -207,6 +211,14 @@ class SendJournal:
             return 0
         with _transaction(self._conn):
             return fates.note_receipts(self._conn, receipts, now=now)
+
+    def record_quarantines(self, notices: Sequence[VerifiedNotice]) -> int:
+        """Remember the gateway's verified notices against the views they name (see
+        :func:`broker.adapter.fates.note_quarantines`); returns how many matched a view."""
+        if not notices:
+            return 0
+        with _transaction(self._conn):
+            return fates.note_quarantines(self._conn, notices)
 
     def fates_of(self, message_id: str) -> tuple[ViewFate, ...]:
         """The view ``message_id`` (or a unique prefix of it) names, with its siblings

@@ -25,7 +25,8 @@ from broker.ids import KeyId, PartnerCode
 from broker.keys import Registry
 from broker.pipeline import verify_delivery
 from broker.pipeline.disclosure import Evidence
-from broker.pipeline.receive import Accepted, Rejected, accept
+from broker.pipeline.notice import VerifiedNotice, is_notice, verify_notice
+from broker.pipeline.receive import Accepted, Rejected, accept, attestation_reason
 from broker.reasons import ReasonCode
 from broker.runtime import Counter
 from broker.store import IdentifiedBy, InboxItem, RejectedDelivery
@@ -48,14 +49,20 @@ def verify_record(
     max_retention: dt.timedelta,
     max_age: dt.timedelta,
     max_skew: dt.timedelta,
-) -> Accepted | Rejected:
-    """:func:`broker.pipeline.receive.accept`, for any record the inbox topic holds: one the
+) -> Accepted | Rejected | VerifiedNotice:
+    """:func:`broker.pipeline.receive.accept`, for any record the inbox topic holds (or the
+    gateway's :mod:`notice <broker.pipeline.notice>` of a view of ours it quarantined): one the
     transport could not decode whole (``defect``), or with no value, or that the checks fail on
     unexpectedly, is refused as ``malformed``, never raised: no record may stop the inbox."""
     if defect is not None:
         return Rejected(ReasonCode.MALFORMED, f"the record cannot be decoded: {defect}")
     if frame is None:
         return Rejected(ReasonCode.MALFORMED, "empty record")
+    if is_notice(frame):
+        try:
+            return verify_notice(frame, registry=registry, me=me, now=now)
+        except errors.IntegrityError as exc:
+            return Rejected(attestation_reason(exc), f"quarantine notice: {exc}")
     try:
         return accept(
             frame,

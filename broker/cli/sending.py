@@ -326,6 +326,8 @@ def _summary(fate: ViewFate) -> str:
         if fate.receipt_reason:
             what += f": {fate.receipt_reason}"
         return what
+    if fate.state == "quarantined":
+        return f"quarantined by the gateway: {fate.quarantine_code}: {fate.quarantine_reason}"
     if fate.state == "refused":
         return f"refused by this adapter: {fate.refused_code}: {fate.refused_reason}"
     if fate.state == "sent":
@@ -340,6 +342,10 @@ def _history(fate: ViewFate) -> list[str]:
     if fate.acknowledged_at is not None:
         where = "" if fate.position is None else " at {}/{}/{}".format(*fate.position)
         lines.append(f"{_time(fate.acknowledged_at)}  acknowledged by Kafka{where}")
+    if fate.quarantined_at is not None:
+        lines.append(
+            f"{_time(fate.quarantined_at)}  quarantined by the gateway: {fate.quarantine_code}"
+        )
     if fate.received_at is not None:
         lines.append(f"{_time(fate.received_at)}  received by {fate.recipient} (its receipt says)")
     if fate.receipt_at is not None:
@@ -359,6 +365,13 @@ def _fate_document(fate: ViewFate) -> dict[str, object]:
         if fate.refused_code is None
         else {"reason_code": fate.refused_code, "reason": fate.refused_reason},
         "acknowledged_at": _time(fate.acknowledged_at),
+        "quarantined": None
+        if fate.quarantine_code is None
+        else {
+            "reason_code": fate.quarantine_code,
+            "reason": fate.quarantine_reason,
+            "decided_at": _time(fate.quarantined_at),
+        },
         "position": None
         if fate.position is None
         else dict(zip(("topic", "partition", "offset"), fate.position, strict=True)),

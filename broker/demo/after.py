@@ -9,6 +9,8 @@ commands an operator would run against the running exchange.
   reveals one field of Serbia's route assessment under Serbia's signature and the gateway's
   attestation, checked with the registry alone.
 - **Withdrawal.** The UK takes back its report to Kosovo, and Kosovo's adapter destroys it.
+- **The sender's view.** What the UK's own journal says of every view it sent (`broker sent
+  list`): receipted by its recipient, refused by the UK's adapter, or still waiting.
 
 A part whose views never arrived (an accord not in force on the day the demo runs) is
 skipped, saying why; every other part must succeed for `demo: OK`.
@@ -20,6 +22,7 @@ import asyncio
 import dataclasses
 import json
 import sys
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
@@ -53,6 +56,7 @@ async def after_delivery(
     await _onward(federation, tracker, until, done, timeout_s=timeout_s)
     await _disclosure(federation, tracker, done)
     await _withdrawal(federation, tracker, until, done, timeout_s=timeout_s)
+    await _sender_view(federation, done)
     return done
 
 
@@ -139,6 +143,18 @@ async def _withdrawal(
     done.lines.append(
         f"withdrawal: GB withdrew its report {view} ({notice}); XK destroyed it and kept why"
     )
+
+
+async def _sender_view(federation: Federation, done: AfterDelivery) -> None:
+    config = ("--config", str(federation.config_path("GB")))
+    lines = (await _broker("sent", "list", "--json", *config)).decode().splitlines()
+    views = [json.loads(line) for line in lines if line.strip()]
+    states = Counter(
+        f"receipted ({view['receipt']['status']})" if view["receipt"] else str(view["state"])
+        for view in views
+    )
+    said = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
+    done.lines.append(f"GB's own record (broker sent list): {len(views)} views: {said}")
 
 
 async def _receipted(

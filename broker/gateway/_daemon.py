@@ -314,6 +314,9 @@ class _Gateway:
                 sends.append(OutboundRecord(quarantine, record.to_bytes(), key=record.id.encode()))
                 if index in withheld:
                     continue
+                if outcome.notice is not None:  # the sender learns why (pipeline/notice.py)
+                    topic, frame = outcome.notice
+                    sends.append(OutboundRecord(topic, frame, key=key))
             audit_value = outcome.audit.to_bytes()
             # noted before it is produced, so the checkpointer never reads it back first
             self.written.add(leaf_hash(audit_value))

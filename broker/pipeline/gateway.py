@@ -24,6 +24,7 @@ from broker.ids import KeyId, MessageId, PartnerCode
 from broker.keys import Registry
 from broker.pipeline._quarantine import QuarantineRecord, bounded_reason, sign_quarantine_record
 from broker.pipeline.delivery import attest
+from broker.pipeline.notice import notice_frame
 from broker.pipeline.onward import Grant, check_grant, disclosure_of
 from broker.pipeline.records import (
     AuditKind,
@@ -117,6 +118,9 @@ class Quarantine:
     audit: AuditRecord = dataclasses.field(repr=False)
     #: for a replay conflict, the key the daemon counts as one
     dedup_key: DedupKey | None = None
+    #: the notice telling the view's sender (topic, frame: notice.py), when the envelope's
+    #: signature verified and it came from its sender's own outbox
+    notice: tuple[str, bytes] | None = dataclasses.field(default=None, repr=False)
 
     @property
     def reason_code(self) -> ReasonCode:
@@ -141,6 +145,7 @@ class _Context:
     record: InboundRecord
     now: dt.datetime
     gateway_key: crypto.SigningKey
+    topic_prefix: str = "xb."
     claimed: envelope.EnvelopeHeader | None = None
     header: envelope.VerifiedHeader | None = None
     accord: Accord | None = None
@@ -172,7 +177,7 @@ def route(
 ) -> GatewayOutcome:
     """Decide what happens to one outbox record (the numbered steps are docs/GATEWAY.md's)."""
     value = record.value or b""
-    ctx = _Context(record=record, now=now, gateway_key=gateway_key)
+    ctx = _Context(record=record, now=now, gateway_key=gateway_key, topic_prefix=topic_prefix)
 
     # 1. a record the transport could not decode whole, then size, before any parsing
     if record.defect is not None:
@@ -464,7 +469,26 @@ def _quarantine(
     audit = _audit(
         ctx, kind=AuditKind.REFUSAL, decision=decision, reason_code=code, reasons=reasons
     )
-    return Quarantine(record=quarantined, audit=audit)
+    return Quarantine(record=quarantined, audit=audit, notice=_notice(ctx, code, reason))
+
+
+def _notice(ctx: _Context, code: ReasonCode, reason: str) -> tuple[str, bytes] | None:
+    """The sender's notice of its quarantined view: only for an envelope its sender signed,
+    read from that sender's own outbox (never one a third party could make us send)."""
+    header = ctx.header
+    if header is None or code is ReasonCode.SENDER_MISMATCH:
+        return None
+    frame = notice_frame(
+        message_id=header.message_id,
+        sender=header.sender,
+        recipient=header.recipient,
+        envelope_sha256=ctx.digest,
+        reason_code=code,
+        reason=reason,
+        decided_at=ctx.now,
+        gateway_key=ctx.gateway_key,
+    )
+    return f"{ctx.topic_prefix}inbox.{header.sender}", frame
 
 
 def _audit(

@@ -35,7 +35,7 @@ from broker.schema.labels import Labels, MessageType
 from broker.schema.protocol import OnwardForward
 from broker.trust import AccordInForce
 
-__all__ = ["Accepted", "ReceiveOutcome", "Rejected", "accept"]
+__all__ = ["Accepted", "ReceiveOutcome", "Rejected", "accept", "attestation_reason"]
 
 
 def _no_truth(self: object) -> NoReturn:
@@ -128,7 +128,7 @@ def accept(
             frame, registry=registry, recipient=me, now=now, max_skew=max_skew
         )
     except errors.IntegrityError as exc:
-        return Rejected(_attestation_reason(exc), f"delivery attestation: {exc}")
+        return Rejected(attestation_reason(exc), f"delivery attestation: {exc}")
     attestation = delivered.attestation
     try:
         opened = envelope.open(
@@ -302,7 +302,8 @@ def _attestation_mismatch(attestation: delivery.Attestation, header: VerifiedHea
     return None
 
 
-def _attestation_reason(exc: errors.IntegrityError) -> ReasonCode:
+def attestation_reason(exc: errors.IntegrityError) -> ReasonCode:
+    """The reason code of a gateway signature that does not check (attestation, notice)."""
     if isinstance(exc, errors.KeyTrustError):
         return ReasonCode.UNKNOWN_GATEWAY_KEY
     if isinstance(exc, errors.VerificationError):

@@ -42,6 +42,8 @@ MAGIC = b"\x89XBE"  # PROTOCOL.md section 1
 DST_SIGNATURE = b"broker-envelope/v1 signature"  # section 5
 DST_FIELD = b"broker-envelope/v1 field"  # section 2.3
 DST_KEY = b"broker-envelope/v1 key-commitment"  # section 2.3
+NOTICE_MAGIC = b"XBN1"
+NOTICE_DOMAIN = b"xb-gateway-notice-v1\x00"
 DELIVERY_MAGIC = b"XBD1"  # GATEWAY.md, "Records on the wire"
 DELIVERY_DOMAIN = b"xb-gateway-decision-v1\x00"
 QUARANTINE_DOMAIN = b"xb-quarantine-record-v2\x00"
@@ -314,6 +316,36 @@ def attestation_frame(
     )
     signature = signer.sign(DELIVERY_DOMAIN + lp(attestation))
     return DELIVERY_MAGIC + lp(attestation) + lp(signature) + envelope
+
+
+def notice_frame(
+    *,
+    signer: ed25519.Ed25519PrivateKey,
+    gateway_key_id: str,
+    message_id: str,
+    sender: str,
+    recipient: str,
+    reason_code: str,
+    reason: str,
+    decided_at: dt.datetime | None = None,
+) -> bytes:
+    """A quarantine notice (GATEWAY.md): ``XBN1 | u32 len | notice | u32 len | sig``, the
+    notice signed by ``signer`` over ``NOTICE_DOMAIN | u32 len | notice``."""
+    notice = canonical(
+        {
+            "decided_at": timestamp(decided_at or dt.datetime.now(dt.UTC)),
+            "envelope_sha256": "00" * 32,
+            "gateway_key_id": gateway_key_id,
+            "kind": "quarantined",
+            "message_id": message_id,
+            "reason": reason,
+            "reason_code": reason_code,
+            "recipient": recipient,
+            "sender": sender,
+            "v": 1,
+        }
+    )
+    return NOTICE_MAGIC + lp(notice) + lp(signer.sign(NOTICE_DOMAIN + lp(notice)))
 
 
 def quarantine_record(

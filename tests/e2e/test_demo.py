@@ -73,6 +73,8 @@ EXPECTED = [
     pytest.param("disclosure: GB proved body.route_name of ", id="disclosure"),
     pytest.param("RS's pq-hybrid signature and the gateway's attestation verify", id="proof"),
     pytest.param("withdrawal: GB withdrew its report", id="withdrawal"),
+    pytest.param("GB's own record (broker sent list): ", id="sender-view"),
+    pytest.param(" receipted (accepted)", id="sender-receipts"),
     pytest.param(
         "daemons stopped (SIGTERM): gateway exit 0, witness exit 0, "
         "GB exit 0, RS exit 0, MK exit 0, XK exit 0",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import pathlib
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -16,8 +17,9 @@ from ruamel.yaml import YAML
 
 from broker.demo.federation import Federation
 from broker.schema import message_bytes
+from broker.transport.testing import KafkaUnderTest
 
-from .harness import report, wait_for
+from .harness import new_federation, report, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -67,6 +69,50 @@ def test_status_shows_each_recipients_fate_up_to_its_receipt(
     assert text.returncode == 0, text.stderr
     assert f"RS  {rs_id}  receipt accepted by RS" in text.stdout
     assert "acknowledged by Kafka at " in text.stdout
+
+
+def test_a_view_the_gateway_quarantines_shows_as_quarantined_with_its_reason(
+    kafka: KafkaUnderTest, tmp_path: pathlib.Path
+) -> None:
+    """GB's adapter holds gb-xk, the gateway does not (its accords directory lacks it): GB's
+    report to XK passes GB's own check and is quarantined by the gateway, which tells GB,
+    signed, on GB's inbox. `broker status` then says so, with the reason code and the
+    reason, instead of "no receipt yet" for ever."""
+    with new_federation(tmp_path / "federation", kafka) as federation:
+        held = tmp_path / "gateway-accords"
+        held.mkdir()
+        for path in federation.accords_dir.iterdir():
+            if not path.name.startswith("gb-xk."):
+                shutil.copy(path, held / path.name)
+        yaml = YAML(typ="safe")
+        gateway_config = federation.config_path("gateway")
+        document = yaml.load(gateway_config.read_text())
+        document["accords"] = {"dir": str(held)}
+        with gateway_config.open("w") as handle:
+            yaml.dump(document, handle)
+        federation.start_many(["gateway", "GB", "XK"])
+
+        source = tmp_path / "report.json"
+        source.write_bytes(message_bytes(report(f"GB-NOTICE-{uuid.uuid4().hex[:8].upper()}")))
+        config = str(federation.config_path("GB"))
+        sent = _broker("send", "--json", "--config", config, "--to", "XK", str(source))
+        assert sent.returncode == 0, sent.stderr
+        (view,) = json.loads(sent.stdout)["views"]
+
+        def quarantined() -> dict[str, object] | None:
+            status = _broker("status", "--json", "--config", config, view["message_id"])
+            if status.returncode != 0:  # not yet taken from the spool
+                return None
+            (fate,) = json.loads(status.stdout)["views"]
+            return fate if fate["state"] == "quarantined" else None
+
+        fate = wait_for(quarantined, timeout_s=_TIMEOUT_S, what="the gateway's notice at GB")
+        notice = fate["quarantined"]
+        assert isinstance(notice, dict)
+        assert notice["reason_code"] == "no_accord"
+        assert notice["reason"] == "no accord between GB and XK"
+        text = _broker("status", "--config", config, view["message_id"])
+        assert "quarantined by the gateway: no_accord" in text.stdout
 
 
 def test_a_received_report_is_indexed_while_idle_and_found_by_a_name_in_another_script(
