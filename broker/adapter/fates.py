@@ -281,10 +281,13 @@ def note_receipts(
 
 def note_quarantines(conn: sqlite3.Connection, notices: Sequence[VerifiedNotice]) -> int:
     """Record the gateway's verified notices against the views they name; returns how many
-    matched. Only a view to the notice's recipient matches, and the first notice stands."""
+    matched. A notice matches only the view to its recipient that Kafka acknowledged at the
+    very outbox position the gateway quarantined (not a copy someone else wrote there), with
+    no receipt yet; the first notice stands."""
     cursor = conn.executemany(
         "UPDATE views SET quarantine_code = ?, quarantine_reason = ?, quarantined_at = ? "
-        "WHERE message_id = ? AND recipient = ? AND quarantine_code IS NULL",
+        'WHERE message_id = ? AND recipient = ? AND topic = ? AND partition = ? AND "offset" = ? '
+        "AND quarantine_code IS NULL AND receipt_status IS NULL",
         [
             (
                 n.reason_code,
@@ -292,6 +295,7 @@ def note_quarantines(conn: sqlite3.Connection, notices: Sequence[VerifiedNotice]
                 micros(n.decided_at),
                 n.message_id,
                 n.recipient,
+                *n.position,
             )
             for n in notices
         ],

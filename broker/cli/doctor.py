@@ -54,6 +54,7 @@ from broker.config import (
     read_secret,
     read_trust,
 )
+from broker.crypto import Suite
 from broker.ids import KeyId
 from broker.keys import Registry
 from broker.runtime import Expiry, accord_expiries, certificate_expiries, registry_expiries
@@ -81,6 +82,8 @@ class _Findings:
     problems: list[_Problem] = dataclasses.field(default_factory=list)
     expiries: list[Expiry] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
+    #: the suite each accord in force between this adapter's partner and another fixes
+    suites: dict[str, Suite] = dataclasses.field(default_factory=dict)
 
     def problem(self, error: errors.BrokerError, prefix: str = "") -> None:
         self.problems.append(_Problem(f"{prefix}{error.diagnostics()}", error.exit_code))
@@ -164,6 +167,12 @@ def _check_trust(config: DaemonConfig, findings: _Findings) -> Registry | None:
     for refusal in trust.reading.refusals:
         findings.problem(errors.PolicyError(f"accord {refusal.source}: {refusal.reason}"))
     statuses = trust.accords.statuses(now)
+    if isinstance(config, AdapterConfig):
+        findings.suites = {
+            status.accord: status.deciding.suite
+            for status in statuses
+            if status.state == "in_force" and config.partner in status.deciding.party_codes
+        }
     for status in statuses:
         if status.halt is not None:
             findings.notes.append(
@@ -197,17 +206,21 @@ def _check_own_keys(config: DaemonConfig, registry: Registry, findings: _Finding
         found = findings.attempt(
             "keys: ", lambda: registry.signing_key(config.partner, key_id, at=now)
         )
+        signers = [signing.suite]
         for path in config.keys.extra_signing_keys:
             try:
-                extra = keys.load_signing_key(path, passphrase=passphrase).public_key().key_id
+                loaded = keys.load_signing_key(path, passphrase=passphrase)
             except errors.BrokerError as exc:
                 findings.problem(exc, "keys: ")
                 continue
+            extra = loaded.public_key().key_id
             own.append(extra)
+            signers.append(loaded.suite)
             known = findings.attempt(
                 "keys: ", functools.partial(registry.signing_key, config.partner, extra, at=now)
             )
             found = found and known
+        _check_signing_suites(signers, findings)
         decryption: list[KeyId] = []
         for path in config.keys.decryption_keys:
             try:
@@ -227,19 +240,44 @@ def _check_own_keys(config: DaemonConfig, registry: Registry, findings: _Finding
     ] + registry_expiries(registry, own=own)
 
 
+def _check_signing_suites(signers: Sequence[Suite], findings: _Findings) -> None:
+    """One signing key per suite, and one of each suite an accord in force fixes: without
+    it every view and receipt under that accord is refused ``suite_mismatch``."""
+    if len(set(signers)) != len(signers):
+        findings.problem(
+            errors.UsageError(
+                "keys: keys.extra_signing_keys holds two keys of one suite, or one of "
+                "signing_key's: the adapter refuses to start"
+            )
+        )
+    for accord, suite in sorted(findings.suites.items()):
+        if suite not in signers:
+            findings.problem(
+                errors.KeyTrustError(
+                    f"keys: accord {accord} is sealed in the {suite} suite and no signing key "
+                    f"of it is configured (keys.extra_signing_keys): every view and receipt "
+                    "under it is refused suite_mismatch"
+                )
+            )
+
+
 def _check_current_encryption_key(
     config: AdapterConfig, registry: Registry, held: Sequence[KeyId], findings: _Findings
 ) -> None:
-    suites = registry.suites_of(config.partner, at=findings.now)
-    if not suites:
+    if not registry.suites_of(config.partner, at=findings.now):
         findings.problem(
             errors.KeyTrustError(
                 f"keys: {config.partner} has no signing and encryption key of one suite valid now"
             )
         )
-    # partners seal to the newest key of the accord's suite: one per suite this partner holds
-    for suite in sorted(suites):
-        current, _ = registry.current_encryption_key(config.partner, at=findings.now, suite=suite)
+    # partners seal to the newest key of the accord's suite: one for each suite it has any in
+    for suite in sorted(Suite):
+        try:
+            current, _ = registry.current_encryption_key(
+                config.partner, at=findings.now, suite=suite
+            )
+        except errors.KeyTrustError:
+            continue
         if current not in held:
             findings.problem(
                 errors.KeyTrustError(

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from broker import errors
@@ -312,7 +313,11 @@ def sent_list_command(config_path: str, recipient: str | None, limit: int, as_js
         table.add_column(column, no_wrap=column == "message id")
     for fate in views:
         table.add_row(
-            _time(fate.recorded_at) or "", fate.message_id, fate.recipient, _summary(fate)
+            # reasons quote what partners and attackers wrote: text, never Rich markup
+            _time(fate.recorded_at) or "",
+            fate.message_id,
+            fate.recipient,
+            escape(_summary(fate)),
         )
     console().print(table)
 

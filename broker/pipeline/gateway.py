@@ -469,10 +469,13 @@ def _quarantine(
     audit = _audit(
         ctx, kind=AuditKind.REFUSAL, decision=decision, reason_code=code, reasons=reasons
     )
-    return Quarantine(record=quarantined, audit=audit, notice=_notice(ctx, code, reason))
+    notice = _notice(ctx, code, reason, source)
+    return Quarantine(record=quarantined, audit=audit, notice=notice)
 
 
-def _notice(ctx: _Context, code: ReasonCode, reason: str) -> tuple[str, bytes] | None:
+def _notice(
+    ctx: _Context, code: ReasonCode, reason: str, source: SourcePosition
+) -> tuple[str, bytes] | None:
     """The sender's notice of its quarantined view: only for an envelope its sender signed,
     read from that sender's own outbox (never one a third party could make us send)."""
     header = ctx.header
@@ -483,6 +486,7 @@ def _notice(ctx: _Context, code: ReasonCode, reason: str) -> tuple[str, bytes] |
         sender=header.sender,
         recipient=header.recipient,
         envelope_sha256=ctx.digest,
+        source=source,
         reason_code=code,
         reason=reason,
         decided_at=ctx.now,

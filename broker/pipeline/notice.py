@@ -11,12 +11,17 @@ the gateway write notices to a partner it did not hear from::
 ``n`` is canonical JSON::
 
     {"v": 1, "kind": "quarantined", "message_id", "sender", "recipient", "envelope_sha256"
-     (hex), "reason_code", "reason", "decided_at" (RFC 3339, whole seconds, Z),
-     "gateway_key_id"}
+     (hex), "source": {"topic", "partition", "offset"}, "reason_code", "reason" (ASCII),
+     "decided_at" (RFC 3339, whole seconds, Z), "gateway_key_id"}
 
 ``s`` is the gateway's signature over ``b"xb-gateway-notice-v1\\x00" || u32be(len(n)) || n``,
 by the key registered at ``decided_at`` and still valid when the notice is read. The domain
 differs from a delivery attestation's, so neither can pass for the other.
+
+``source`` is where the gateway read the quarantined record. The sender records a notice only
+against the view it produced at exactly that outbox position: anyone who can write the
+sender's outbox can make the gateway quarantine a *copy* of a delivered view (under another
+routing header, say), and that notice must not mark the delivered view quarantined.
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from broker import crypto, errors
+from broker import crypto, errors, limits
 from broker.ids import KeyId, MessageId, PartnerCode
 from broker.keys import canonical_json
+from broker.pipeline._quarantine import bounded_reason
 from broker.pipeline.records import (
     GatewayKeys,
+    SourcePosition,
     format_time,
     parse_time,
     strict_json_object,
@@ -53,10 +60,10 @@ __all__ = [
 
 NOTICE_MAGIC = b"XBN1"
 NOTICE_DOMAIN = b"xb-gateway-notice-v1\x00"
-#: a notice is a few hundred bytes; its reason is cut to fit
-_MAX_NOTICE_BYTES = 4_096
+#: a notice is a few hundred bytes; with a reason of 1,024 characters each escaped as \uXXXX
+#: it stays under this
+_MAX_NOTICE_BYTES = 8_192
 _MAX_SIGNATURE_BYTES = 8_192
-_MAX_REASON = 1_024
 _U32 = struct.Struct(">I")
 _HEX64 = r"^[0-9a-f]{64}$"
 _PARTNER = r"^[A-Z]{2}$"
@@ -71,8 +78,9 @@ class QuarantineNotice(StrictModel):
     sender: Annotated[str, Field(pattern=_PARTNER)]
     recipient: Annotated[str, Field(pattern=_PARTNER)]
     envelope_sha256: Annotated[str, Field(pattern=_HEX64)]
+    source: SourcePosition
     reason_code: ReasonCode
-    reason: Annotated[str, Field(max_length=_MAX_REASON)]
+    reason: Annotated[str, Field(max_length=limits.REASON_MAX_CHARS)]
     decided_at: Annotated[str, Field(max_length=32)]
     gateway_key_id: Annotated[str, Field(max_length=64)]
 
@@ -83,6 +91,8 @@ class VerifiedNotice:
 
     message_id: MessageId
     recipient: PartnerCode
+    #: where the gateway read the quarantined record: (topic, partition, offset)
+    position: tuple[str, int, int]
     reason_code: str
     reason: str
     decided_at: dt.datetime
@@ -99,6 +109,7 @@ def notice_frame(
     sender: str,
     recipient: str,
     envelope_sha256: bytes,
+    source: SourcePosition,
     reason_code: ReasonCode,
     reason: str,
     decided_at: dt.datetime,
@@ -110,8 +121,9 @@ def notice_frame(
         sender=sender,
         recipient=recipient,
         envelope_sha256=envelope_sha256.hex(),
+        source=source,
         reason_code=reason_code,
-        reason=reason[:_MAX_REASON],
+        reason=bounded_reason(reason),
         decided_at=format_time(decided_at),
         gateway_key_id=gateway_key.public_key().key_id,
     )
@@ -139,9 +151,11 @@ def verify_notice(
     key.verify(signature=signature, message=_signing_input(data))
     if notice.sender != me:
         raise errors.EnvelopeError(f"the notice speaks of a view of {notice.sender}, not {me}")
+    source = notice.source
     return VerifiedNotice(
         message_id=MessageId(notice.message_id),
         recipient=PartnerCode(notice.recipient),
+        position=(source.topic, source.partition, source.offset),
         reason_code=str(notice.reason_code),
         reason=notice.reason,
         decided_at=decided,

@@ -262,6 +262,14 @@ def _retention(
             f"sealed under accord {header.accord_id}; the accord held with {header.sender} "
             f"is {accord.accord}",
         )
+    if held.digest == header.accord_digest and header.suite is not accord.suite:
+        # the version held here is the one it was sealed under, and that version fixes the
+        # suite: a gateway that let another through is wrong, and this copy is refused too
+        return refuse(
+            ReasonCode.SUITE_MISMATCH,
+            f"accord {accord.accord} v{accord.version} requires the {accord.suite} suite; "
+            f"sealed with {header.suite}",
+        )
     if held.halt is not None:
         return refuse(held.halt.code, held.halt.reason)
     flow = accord.routes.get((header.sender, header.recipient, message.type))

@@ -7,6 +7,7 @@ with handling code H3 carries at least one; a message with any other code carrie
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from typing import Annotated, Literal
 
@@ -92,6 +93,11 @@ def duty(condition: HandlingCondition) -> str:
         case RestrictToUnits(units=units):
             return f"only {', '.join(units)} may see it; it is never passed on to another partner"
         case NoJudicialUseBefore(not_before=not_before):
-            return f"no judicial use before {not_before:%Y-%m-%d %H:%M}Z"
+            return f"no judicial use before {_utc(not_before)}"
         case DestroyBy(deadline=deadline):
-            return f"destroyed by {deadline:%Y-%m-%d %H:%M}Z, whatever the retention"
+            return f"destroyed by {_utc(deadline)}, whatever the retention"
+
+
+def _utc(at: dt.datetime) -> str:
+    # a condition may carry any offset: the operator reads one clock
+    return f"{at.astimezone(dt.UTC):%Y-%m-%d %H:%M}Z"

@@ -15,11 +15,14 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from broker.adapter import build_adapter, parse_submission
+from broker.adapter import SendJournal, build_adapter, journal_path, parse_submission
+from broker.adapter.fates import Acknowledged
 from broker.cli import _app, cli
 from broker.config import AdapterConfig, load_config
 from broker.demo.federation import Federation, current_accords, provision
 from broker.demo.scenario import network_report
+from broker.ids import MessageId, PartnerCode
+from broker.pipeline.notice import VerifiedNotice
 from broker.runtime import Metrics
 from broker.schema import message_bytes
 
@@ -148,6 +151,23 @@ def test_status_follows_a_view_from_the_spool_into_the_journal(
     assert ids["RS"] not in table
     assert _app.run(cli, ["sent", "show", "--json", "--config", config, ids["MK"]]) == 0
     assert json.loads(capsys.readouterr().out)["views"] == list(fates.values())
+
+    # the gateway's notice of a quarantine: its reason may quote anything anyone wrote, and
+    # is shown as text (a Rich markup tag in it once broke the table)
+    now = dt.datetime.now(dt.UTC)
+    with SendJournal.open(journal_path(load_config(config, AdapterConfig))) as journal:
+        journal.acknowledge(Acknowledged(MessageId(ids["MK"]), "xb.outbox.GB", 0, 3), now=now)
+        notice = VerifiedNotice(
+            MessageId(ids["MK"]), PartnerCode("MK"), ("xb.outbox.GB", 0, 3), "malformed",
+            "xb-recipient=[b'[/x]'] [bold]", now,
+        )  # fmt: skip
+        assert journal.record_quarantines([notice]) == 1
+    assert _app.run(cli, ["sent", "list", "--to", "MK", "--config", config]) == 0
+    assert "[/x]" in capsys.readouterr().out
+    assert _app.run(cli, ["status", "--config", config, ids["MK"]]) == 0
+    assert "quarantined by the gateway: malformed: xb-recipient=[b'[/x]']" in (
+        capsys.readouterr().out
+    )
 
     assert (
         _app.run(cli, ["status", "--config", config, "01234567-89ab-7def-8123-456789abcdef"]) == 2

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+from ruamel.yaml import YAML
 
 from broker.demo.federation import Federation, current_accords, provision
 
@@ -98,6 +99,34 @@ def test_an_unsigned_accord_and_a_missing_spool_are_problems(tmp_path: pathlib.P
     assert done.stderr.splitlines()[0] == (
         f"error: spool: {federation.spool_dir('GB')} is not a directory"
     )
+
+
+def test_an_adapter_without_a_key_of_its_accords_suite_is_a_problem(tmp_path: pathlib.Path) -> None:
+    """RS under gb-rs (pq-hybrid) with its hybrid signing key left out of the configuration
+    would refuse every view and receipt to GB: doctor says so (exit 8); listed twice, the
+    adapter would not start: doctor says that too."""
+    federation = _provision(tmp_path)
+    config = federation.config_path("RS")
+    yaml = YAML(typ="safe")
+    document = yaml.load(config.read_text())
+    hybrid = document["keys"].pop("extra_signing_keys")
+    with config.open("w") as handle:
+        yaml.dump(document, handle)
+    done = _doctor("--config", str(config))
+    assert done.returncode == 8, done.stdout
+    assert (
+        "error: keys: accord gb-rs is sealed in the pq-hybrid suite and no signing key of it "
+        "is configured" in done.stderr
+    )
+    document["keys"]["extra_signing_keys"] = hybrid * 2
+    with config.open("w") as handle:
+        yaml.dump(document, handle)
+    done = _doctor("--config", str(config))
+    assert "holds two keys of one suite" in done.stderr
+    document["keys"]["extra_signing_keys"] = hybrid
+    with config.open("w") as handle:
+        yaml.dump(document, handle)
+    assert _doctor("--config", str(config)).returncode == 0
 
 
 def test_a_configuration_check_config_refuses_is_refused_the_same_way(

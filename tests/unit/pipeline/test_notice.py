@@ -3,15 +3,19 @@ was quarantined and why; nobody else can make the gateway speak to it, or speak 
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
 
 from broker import errors
+from broker.adapter.fates import Acknowledged, Receipted
 from broker.clock import FixedClock
 from broker.crypto import SigningKey, Suite
+from broker.ids import MessageId
 from broker.pipeline.gateway import InboundRecord, Quarantine, route
 from broker.pipeline.notice import is_notice, notice_frame, verify_notice
+from broker.pipeline.records import SourcePosition
 from broker.pipeline.send import Outgoing
 from broker.reasons import ReasonCode
 from broker.schema import TLP, DataCategory, redact
@@ -83,6 +87,7 @@ def test_a_forged_or_misaddressed_notice_is_refused() -> None:
         sender="GB",
         recipient="RS",
         envelope_sha256=bytes(32),
+        source=SourcePosition(topic="xb.outbox.GB", partition=0, offset=1),
         reason_code=ReasonCode.POLICY_DENIED,
         reason="forged",
         decided_at=NOW,
@@ -96,15 +101,10 @@ def test_a_forged_or_misaddressed_notice_is_refused() -> None:
             verify_notice(junk, registry=WORLD.registry, me=GB, now=NOW)
 
 
-def test_the_sender_records_the_notice_against_its_view(tmp_path: Path) -> None:
-    """GB's view to RS, routed by a gateway that holds no accord for the pair: GB's adapter
-    reads the notice off its inbox and `broker status` says quarantined, with the reason; a
-    forged notice is refused and changes nothing."""
-    uk = make_adapter(GB, tmp_path / "gb", clock=FixedClock(NOW))
-    (sent,) = uk.submit(redact(report(), [DataCategory.BIOMETRIC]), to=[RS])
-    assert isinstance(sent, Outgoing)
+def _quarantined_at(envelope: bytes, offset: int, **headers: bytes) -> bytes:
+    """The notice a gateway holding no gb-rs writes for ``envelope`` read at ``offset``."""
     outcome = route(
-        InboundRecord("xb.outbox.GB", 0, 7, sent.envelope),
+        InboundRecord("xb.outbox.GB", 0, offset, envelope, headers=tuple(headers.items())),
         registry=WORLD.registry,
         accords=AccordBook([(GB_MK.accord, GB_MK.digest)]),
         gateway_key=GATEWAY_KEY,
@@ -114,30 +114,82 @@ def test_the_sender_records_the_notice_against_its_view(tmp_path: Path) -> None:
     )
     assert isinstance(outcome, Quarantine)
     assert outcome.notice is not None
-    frame = outcome.notice[1]
+    return outcome.notice[1]
+
+
+def test_the_sender_records_the_notice_against_its_view(tmp_path: Path) -> None:
+    """GB's view to RS, acknowledged by Kafka at offset 7 and routed by a gateway that holds
+    no accord for the pair: GB's adapter reads the notice off its inbox and `broker status`
+    says quarantined, with the reason; a forged notice is refused and changes nothing."""
+    uk = make_adapter(GB, tmp_path / "gb", clock=FixedClock(NOW))
+    (sent,) = uk.submit(redact(report(), [DataCategory.BIOMETRIC]), to=[RS])
+    assert isinstance(sent, Outgoing)
+    uk.journal.acknowledge(Acknowledged(sent.message_id, "xb.outbox.GB", 0, 7), now=NOW)
+    frame = _quarantined_at(sent.envelope, 7)
     forged = frame[:-1] + bytes([frame[-1] ^ 1])
     assert uk.receive(forged) == "rejected"
     (fate,) = uk.journal.fates_of(sent.message_id)
-    assert fate.state != "quarantined"
+    assert fate.state == "sent"
     assert uk.receive(frame) == "notice"
     (fate,) = uk.journal.fates_of(sent.message_id)
     assert fate.state == "quarantined"
-    assert fate.quarantine_code == str(outcome.reason_code)
-    assert fate.quarantine_reason
-    # a redelivered notice changes nothing; one naming a view this adapter never sent (the
-    # gateway's key, another id) matches no row
-    assert uk.receive(frame) == "notice"
+    assert fate.quarantine_code == "no_accord"
+    assert fate.quarantine_reason == "no accord between GB and RS"
+    assert uk.receive(frame) == "notice"  # redelivered: the first notice stands
+    (again,) = uk.journal.fates_of(sent.message_id)
+    assert again == fate
+
+
+def test_a_copy_quarantined_elsewhere_never_marks_the_view(tmp_path: Path) -> None:
+    """Anyone who can write GB's outbox can copy GB's envelope there, under a routing header
+    naming another recipient, say: the gateway quarantines the copy and tells GB, but the
+    notice names the copy's position, not the view's, and changes nothing. Nor does a
+    notice for a view already receipted, or for one this adapter never sent."""
+    uk = make_adapter(GB, tmp_path / "gb", clock=FixedClock(NOW))
+    (sent,) = uk.submit(redact(report(), [DataCategory.BIOMETRIC]), to=[RS])
+    assert isinstance(sent, Outgoing)
+    uk.journal.acknowledge(Acknowledged(sent.message_id, "xb.outbox.GB", 0, 7), now=NOW)
+    copy = _quarantined_at(sent.envelope, 99, **{"xb-recipient": b"MK"})
+    assert uk.receive(copy) == "notice"
+    (fate,) = uk.journal.fates_of(sent.message_id)
+    assert fate.state == "sent"
     stranger = notice_frame(
         message_id="01900000-0000-7000-8000-0000000000ff",
         sender="GB",
         recipient="RS",
         envelope_sha256=bytes(32),
+        source=SourcePosition(topic="xb.outbox.GB", partition=0, offset=7),
         reason_code=ReasonCode.POLICY_DENIED,
         reason="no such view",
         decided_at=NOW,
         gateway_key=GATEWAY_KEY,
     )
-    notice = verify_notice(stranger, registry=WORLD.registry, me=GB, now=NOW)
-    assert uk.journal.record_quarantines([notice]) == 0
-    (again,) = uk.journal.fates_of(sent.message_id)
-    assert again == fate
+    assert (
+        uk.journal.record_quarantines(
+            [verify_notice(stranger, registry=WORLD.registry, me=GB, now=NOW)]
+        )
+        == 0
+    )
+    receipt = Receipted(sent.message_id, RS, "accepted", NOW, MessageId(str(uuid.uuid4())))
+    assert uk.journal.record_receipts([receipt], now=NOW) == 1
+    assert uk.receive(_quarantined_at(sent.envelope, 7)) == "notice"
+    (fate,) = uk.journal.fates_of(sent.message_id)
+    assert fate.state == "receipted"
+
+
+def test_a_reason_of_any_content_fits_the_notice_as_ascii() -> None:
+    """The reason may quote what an attacker sent: control characters and emoji, at length,
+    become an ASCII reason the notice holds whole, and the frame verifies."""
+    frame = notice_frame(
+        message_id="01900000-0000-7000-8000-000000000001",
+        sender="GB",
+        recipient="RS",
+        envelope_sha256=bytes(32),
+        source=SourcePosition(topic="xb.outbox.GB", partition=0, offset=1),
+        reason_code=ReasonCode.MALFORMED,
+        reason="\x01" * 3000 + "\U0001f600" * 3000 + "[/x]",
+        decided_at=NOW,
+        gateway_key=GATEWAY_KEY,
+    )
+    notice = verify_notice(frame, registry=WORLD.registry, me=GB, now=NOW)
+    assert notice.reason.isascii()

@@ -218,6 +218,41 @@ def test_under_declared_labels_are_caught() -> None:
     assert outcome.receipt.body.status is ReceiptStatus.REJECTED
 
 
+def test_a_view_in_another_suite_than_its_accord_version_fixes_is_refused() -> None:
+    """RS holds the very accord version the view names, and it fixes pq-hybrid: a classic
+    view a gateway let through anyway is refused (suite_mismatch), not kept."""
+    hybrid = GB_RS.accord.model_copy(update={"suite": crypto.Suite.PQ_HYBRID})
+    digest = accord_digest(hybrid)
+    view = redact(report(), [DataCategory.BIOMETRIC])
+    key_id, key = REGISTRY.current_encryption_key(RS, at=NOW)
+    sealed = envelope.seal(
+        message_bytes(view),
+        labels=labels_of(view),
+        sender=GB,
+        sender_key=KEYS[GB].signing,
+        recipient=RS,
+        recipient_key_id=key_id,
+        recipient_key=key,
+        accord_id=GB_RS.accord.accord_id,
+        accord_digest=digest,
+        now=NOW,
+        ttl=dt.timedelta(days=1),
+    )
+    keys = KEYS[RS]
+    outcome = accept(
+        frame_for(sealed),
+        me=RS,
+        registry=REGISTRY,
+        decryption_keys={keys.encryption_key_id: keys.decryption},
+        accords={GB: AccordInForce(hybrid, digest)},
+        now=LATER,
+        max_retention=RETENTION,
+    )
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason_code == "suite_mismatch"
+    assert "requires the pq-hybrid suite; sealed with classic" in outcome.reason
+
+
 def test_milder_markings_in_the_labels_are_caught() -> None:
     """Labels claiming TLP:GREEN for an AMBER message are a mismatch too."""
     view = redact(report(), [DataCategory.BIOMETRIC])

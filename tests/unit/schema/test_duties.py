@@ -39,3 +39,11 @@ def test_every_kind_of_condition_reads_as_its_duty(kind: ConditionKind) -> None:
     fields, expected = EXAMPLES[kind]
     condition = _CONDITION.validate_json(json.dumps({"kind": kind.value, **fields}))
     assert duty(condition) == expected
+
+
+def test_a_time_with_an_offset_reads_in_utc() -> None:
+    """10:00 at -05:00 is 15:00Z: shown as 10:00Z it would allow judicial use five hours early."""
+    condition = _CONDITION.validate_json(
+        json.dumps({"kind": "no-judicial-use-before", "not_before": "2026-12-01T10:00:00-05:00"})
+    )
+    assert duty(condition) == "no judicial use before 2026-12-01 15:00Z"
