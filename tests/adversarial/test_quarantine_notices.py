@@ -12,6 +12,7 @@ views were quarantined, or to make the gateway tell GB anything.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -87,3 +88,30 @@ def test_no_notice_goes_to_a_partner_whose_envelope_another_replays(exchange: Ex
     assert exchange.quarantined(written.position)["reason_code"] == "sender_mismatch"
     message_id = wire.parse_envelope(genuine).header_fields["message_id"]
     assert not [n for n in _notices(exchange, "GB") if message_id.encode() in n]
+
+
+def test_a_copy_of_a_delivered_view_quarantined_elsewhere_never_marks_it(
+    exchange: Exchange,
+) -> None:
+    """GB's delivered report, written back onto GB's own outbox under a routing header naming
+    MK: the gateway quarantines the copy (recipient_mismatch) and tells GB, but the notice
+    names the copy's position, and `broker status` still shows the view receipted."""
+    case = exchange.send("GB", "RS")
+    eventually(lambda: exchange.delivered("RS", case), what="GB's report at RS")
+    (genuine,) = exchange.envelopes("outbox.GB", case)
+    message_id = wire.parse_envelope(genuine).header_fields["message_id"]
+
+    def receipted() -> str | None:
+        (fate,) = json.loads(exchange.cli("status", "--json", message_id, config="GB"))["views"]
+        return str(fate["state"]) if fate["state"] == "receipted" else None
+
+    eventually(receipted, what="RS's receipt at GB")
+    written = run(_write(exchange, "outbox.GB", genuine, "MK"))
+    assert exchange.quarantined(written.position)["reason_code"] == "recipient_mismatch"
+    eventually(
+        lambda: [n for n in _notices(exchange, "GB") if message_id.encode() in n],
+        what="the gateway's notice of the copy to GB",
+    )
+    (fate,) = json.loads(exchange.cli("status", "--json", message_id, config="GB"))["views"]
+    assert fate["state"] == "receipted"
+    assert fate["quarantined"] is None

@@ -342,6 +342,7 @@ def notice_frame(
             "reason_code": reason_code,
             "recipient": recipient,
             "sender": sender,
+            "source": {"offset": 0, "partition": 0, "topic": f"xb.outbox.{sender}"},
             "v": 1,
         }
     )
