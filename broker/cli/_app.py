@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+import os
 import sys
 from collections.abc import Sequence
 
@@ -27,6 +29,15 @@ def console() -> Console:
 def configure_logging(*, verbose: bool) -> None:
     """Readable console logs for people; daemons reconfigure to JSON when they start."""
     broker_logging.configure(style="console", level="DEBUG" if verbose else "WARNING")
+
+
+def reader() -> str:
+    """Who is reading, for the inbox's read log: the operating-system account running the
+    command (until officers authenticate to their adapter themselves)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry: name the uid
+        return f"uid {os.getuid()}"
 
 
 def fail(error: errors.BrokerError) -> None:

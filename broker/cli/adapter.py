@@ -18,7 +18,7 @@ from broker import errors, keys, limits
 from broker import logging as broker_logging
 from broker.adapter import DeliveryDir, serve_config
 from broker.bounded import read_bounded
-from broker.cli._app import console
+from broker.cli._app import console, reader
 from broker.clock import SystemClock, format_instant
 from broker.config import AdapterConfig, load_config, validate_partner
 from broker.crypto import AeadSealer
@@ -148,6 +148,8 @@ def show_command(config_path: str, grading_as: str | None, message_id: str) -> N
         message_id = inbox.resolve(message_id)
         meta = inbox.metadata(message_id)
         plaintext = inbox.get(message_id)
+        # logged before anything is shown: a read that cannot be logged does not happen
+        inbox.reads.note([message_id], reader=reader(), action="show", now=SystemClock().now())
     document = {
         "message_id": meta.message_id,
         "sender": meta.sender,
@@ -290,8 +292,35 @@ def export_command(
                     message=parse_message(inbox.get(row.message_id)),
                 )
             )
+        inbox.reads.note(
+            [row.message_id for row in rows],
+            reader=reader(),
+            action="export",
+            now=SystemClock().now(),
+        )
     out.write_text(stix.dumps(stix.stix_bundle(sources)), encoding="utf-8")
     click.echo(f"wrote {out}: {len(sources)} message(s) as a STIX 2.1 bundle ({output_format})")
+
+
+@inbox_group.command("reads")
+@click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.argument("message_id")
+def reads_command(config_path: str, as_json: bool, message_id: str) -> None:
+    """Who read one received message, and when (inbox show, export, disclose), oldest first.
+    MESSAGE_ID may be any unique prefix of the id; the reads of a shredded message stay."""
+    with open_inbox(config_path) as inbox:
+        message_id = inbox.resolve(message_id)
+        reads = inbox.reads.of(message_id)
+    for read in reads:
+        if as_json:
+            document = {"message_id": read.message_id, "read_at": format_instant(read.read_at),
+                        "reader": read.reader, "action": read.action}  # fmt: skip
+            click.echo(json.dumps(document, ensure_ascii=False))
+        else:
+            click.echo(f"{format_instant(read.read_at)}  {read.action:<8}  {read.reader}")
+    if not reads and not as_json:
+        click.echo(f"{message_id}: no logged reads")
 
 
 def _partner_names(config: AdapterConfig) -> dict[str, str]:

@@ -20,6 +20,7 @@ import structlog
 
 from broker import errors, keys, limits
 from broker.bounded import read_bounded
+from broker.cli._app import reader
 from broker.cli.adapter import open_inbox
 from broker.cli.keys import reports_errors
 from broker.clock import SystemClock
@@ -75,7 +76,11 @@ def disclose_command(config_path: str, fields: str, out: Path, message_id: str) 
         content = inbox.get(message_id)
         evidence = Evidence.from_bytes(inbox.evidence(message_id))
         meta = inbox.metadata(message_id)
-    bundle = disclosure_bundle(evidence, message_json=content, fields=paths, registry=registry)
+        bundle = disclosure_bundle(evidence, message_json=content, fields=paths, registry=registry)
+        # logged before the bundle leaves (s.62): a disclosure that cannot be logged is not made
+        inbox.reads.note(
+            [meta.message_id], reader=reader(), action="disclose", now=SystemClock().now()
+        )
     _write_new(out, bundle)
     _log.warning(
         "message_disclosed", message_id=meta.message_id, sender=meta.sender, fields=sorted(paths)

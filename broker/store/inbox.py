@@ -32,6 +32,7 @@ from broker import errors
 from broker.ids import CaseId, MessageId, PartnerCode, message_id_range
 from broker.schema.labels import Labels, MessageType
 from broker.store import dedup as _dedup
+from broker.store import reads as _reads
 from broker.store import rejected as _rejected
 from broker.store import search as _search
 from broker.store._sqlite import from_micros, open_database, to_micros, transaction
@@ -99,12 +100,13 @@ SCHEMA = (
     *_rejected.SCHEMA,
     *_search.SCHEMA,
     *_WITHDRAWALS_SCHEMA,
+    *_reads.SCHEMA,
 )
 #: version 2 added the table of refused deliveries, version 3 the count of pruned ones,
 #: version 4 each message's retention rule and evidence, version 5 the search index,
 #: version 6 indexing after storing (the messages stored before the index was made are
-#: then indexed too), version 7 withdrawals
-_VERSION = 7
+#: then indexed too), version 7 withdrawals, version 8 the read log
+_VERSION = 8
 _MIGRATIONS = {
     1: _rejected.TABLE_SCHEMA,
     2: _rejected.PRUNED_SCHEMA,
@@ -121,6 +123,7 @@ _MIGRATIONS = {
         "AND message_id NOT IN (SELECT message_id FROM search_terms)",
     ),
     6: _WITHDRAWALS_SCHEMA,
+    7: _reads.SCHEMA,
 }
 
 
@@ -209,6 +212,7 @@ class InboxStore:
         self._dedup_retention = dedup_retention
         self._rejected = _rejected.RejectedLog(conn, max_rows=max_rejected_rows)
         self._search = _search.SearchIndex(conn)
+        self._reads = _reads.ReadLog(conn)
 
     @classmethod
     def open(
@@ -250,6 +254,11 @@ class InboxStore:
     def dedup(self) -> _dedup.DedupStore:
         """The de-duplication record that :meth:`put` writes in the same transaction."""
         return self._dedup
+
+    @property
+    def reads(self) -> _reads.ReadLog:
+        """Who read which message, and when (s.62)."""
+        return self._reads
 
     @property
     def rejected(self) -> _rejected.RejectedLog:

@@ -4,6 +4,7 @@ the local store (metadata in a table; one verified message as JSON)."""
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
 import pathlib
 
@@ -315,3 +316,31 @@ def test_inbox_show_reads_gradings_in_the_scheme_the_registry_lists_for_its_part
     )
     grading = json.loads(shown.output)["grading"]
     assert (grading["scheme"], grading["from"]) == ("admiralty-6x6", "uk-3x5x2")
+
+
+def test_every_read_of_a_message_is_logged_before_it_is_shown(
+    tmp_path: pathlib.Path, clock: FixedClock
+) -> None:
+    """`inbox show` and `inbox export` each log who read which message, and `inbox reads`
+    lists them, oldest first; the reads outlive an erasure of the message (s.62)."""
+    serbia, message_id = _received(tmp_path, clock)
+    serbia.journal.close()
+    serbia.inbox.close()
+    config = str(_config(tmp_path, tmp_path / "rs" / "inbox.sqlite"))
+    runner = CliRunner()
+    assert runner.invoke(cli, ["inbox", "show", "--config", config, message_id]).exit_code == 0
+    out = tmp_path / "bundle.stix.json"
+    exported = runner.invoke(cli, ["inbox", "export", "--config", config, "--out", str(out)])
+    assert exported.exit_code == 0, exported.output
+    listed = runner.invoke(cli, ["inbox", "reads", "--json", "--config", config, message_id[:13]])
+    assert listed.exit_code == 0, listed.output
+    reads = [json.loads(line) for line in listed.output.splitlines()]
+    assert [r["action"] for r in reads] == ["show", "export"]
+    assert {r["reader"] for r in reads} == {getpass.getuser()}
+    assert all(r["message_id"] == message_id for r in reads)
+    erased = runner.invoke(
+        cli, ["inbox", "erase", "--config", config, "--reason", "request 7", message_id]
+    )
+    assert erased.exit_code == 0, erased.output
+    text = runner.invoke(cli, ["inbox", "reads", "--config", config, message_id])
+    assert text.output.count(getpass.getuser()) == 2

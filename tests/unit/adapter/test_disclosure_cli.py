@@ -75,6 +75,8 @@ def test_disclose_then_verify_shows_exactly_what_was_disclosed(
     assert made.exit_code == 0, made.output
     assert made.stdout == f"disclosed body.summary, case_id of {message_id} from GB to {out}\n"
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    logged = _run("inbox", "reads", "--json", "--config", str(config), message_id).output
+    assert [json.loads(line)["action"] for line in logged.splitlines()] == ["disclose"]
     registry = str(tmp_path / "registry.json")
     shown = _run("disclosure", "verify", str(out), "--registry", registry)
     assert shown.exit_code == 0, shown.output

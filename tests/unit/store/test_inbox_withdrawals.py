@@ -112,3 +112,16 @@ def test_a_waiting_withdrawal_is_forgotten_past_the_de_duplication_window(
     inbox.shred_expired(T0 + WINDOW + dt.timedelta(seconds=1))
     inbox.put_many([dataclasses.replace(item(3), received_at=LATER)])
     assert inbox.apply_withdrawals([], arrived=[(mid(3), "RS")], now=LATER) == ()
+
+
+def test_an_inbox_of_version_7_is_upgraded_and_logs_reads(tmp_path: Path, sealer: Sealer) -> None:
+    """Version 8 adds the read log; an older inbox starts it empty."""
+    path = tmp_path / "inbox.sqlite"
+    InboxStore.open(path, recipient="RS", sealer=sealer, dedup_retention=WINDOW).close()
+    as_left_by_version(path, 7)
+    with InboxStore.open(path, recipient="RS", sealer=sealer, dedup_retention=WINDOW) as inbox:
+        assert inbox.reads.of("01900000-0000-7000-8000-000000000001") == ()
+        inbox.reads.note(["01900000-0000-7000-8000-000000000001"], reader="alice", action="show",
+                         now=dt.datetime(2026, 12, 6, tzinfo=dt.UTC))  # fmt: skip
+        (read,) = inbox.reads.of("01900000-0000-7000-8000-000000000001")
+        assert (read.reader, read.action) == ("alice", "show")
