@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import getpass
 import os
+import pwd
 import sys
 from collections.abc import Sequence
 
@@ -33,11 +33,13 @@ def configure_logging(*, verbose: bool) -> None:
 
 def reader() -> str:
     """Who is reading, for the inbox's read log: the operating-system account running the
-    command (until officers authenticate to their adapter themselves)."""
+    command (until officers authenticate to their adapter themselves), from its uid, never
+    from $USER or $LOGNAME, which anyone can set."""
+    uid = os.geteuid()
     try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no login name and no passwd entry: name the uid
-        return f"uid {os.getuid()}"
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # a uid with no passwd entry (a container): name the uid
+        return f"uid {uid}"
 
 
 def fail(error: errors.BrokerError) -> None:

@@ -4,9 +4,10 @@ the local store (metadata in a table; one verified message as JSON)."""
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
+import os
 import pathlib
+import pwd
 
 import pytest
 from click.testing import CliRunner
@@ -327,7 +328,7 @@ def test_every_read_of_a_message_is_logged_before_it_is_shown(
     serbia.journal.close()
     serbia.inbox.close()
     config = str(_config(tmp_path, tmp_path / "rs" / "inbox.sqlite"))
-    runner = CliRunner()
+    runner = CliRunner(env={"USER": "someone-else", "LOGNAME": "someone-else"})
     assert runner.invoke(cli, ["inbox", "show", "--config", config, message_id]).exit_code == 0
     out = tmp_path / "bundle.stix.json"
     exported = runner.invoke(cli, ["inbox", "export", "--config", config, "--out", str(out)])
@@ -336,11 +337,11 @@ def test_every_read_of_a_message_is_logged_before_it_is_shown(
     assert listed.exit_code == 0, listed.output
     reads = [json.loads(line) for line in listed.output.splitlines()]
     assert [r["action"] for r in reads] == ["show", "export"]
-    assert {r["reader"] for r in reads} == {getpass.getuser()}
+    assert {r["reader"] for r in reads} == {pwd.getpwuid(os.geteuid()).pw_name}
     assert all(r["message_id"] == message_id for r in reads)
     erased = runner.invoke(
         cli, ["inbox", "erase", "--config", config, "--reason", "request 7", message_id]
     )
     assert erased.exit_code == 0, erased.output
     text = runner.invoke(cli, ["inbox", "reads", "--config", config, message_id])
-    assert text.output.count(getpass.getuser()) == 2
+    assert text.output.count(pwd.getpwuid(os.geteuid()).pw_name) == 2
