@@ -35,6 +35,23 @@ from ..adapter.world import (
 )
 
 
+def _gb_to_rs_notice(
+    message_id: str, *, offset: int, code: ReasonCode, reason: str, key: SigningKey
+) -> bytes:
+    """A notice signed by ``key`` of a GB -> RS view read at ``xb.outbox.GB/0/<offset>``."""
+    return notice_frame(
+        message_id=message_id,
+        sender="GB",
+        recipient="RS",
+        envelope_sha256=bytes(32),
+        source=SourcePosition(topic="xb.outbox.GB", partition=0, offset=offset),
+        reason_code=code,
+        reason=reason,
+        decided_at=NOW,
+        gateway_key=key,
+    )
+
+
 def _red() -> bytes:
     """GB's honest view for RS, marked TLP:RED, which gb-rs never lets through."""
     view = redact(report(), [DataCategory.BIOMETRIC]).model_copy(update={"tlp": TLP.RED})
@@ -82,16 +99,12 @@ def test_a_forged_or_misaddressed_notice_is_refused() -> None:
     with pytest.raises(errors.VerificationError):
         verify_notice(flipped, registry=WORLD.registry, me=GB, now=NOW)
     forger = SigningKey.generate(Suite.CLASSIC)  # a key the registry does not list
-    forged = notice_frame(
-        message_id="01900000-0000-7000-8000-000000000001",
-        sender="GB",
-        recipient="RS",
-        envelope_sha256=bytes(32),
-        source=SourcePosition(topic="xb.outbox.GB", partition=0, offset=1),
-        reason_code=ReasonCode.POLICY_DENIED,
+    forged = _gb_to_rs_notice(
+        "01900000-0000-7000-8000-000000000001",
+        offset=1,
+        code=ReasonCode.POLICY_DENIED,
         reason="forged",
-        decided_at=NOW,
-        gateway_key=forger,
+        key=forger,
     )
     assert is_notice(forged)
     with pytest.raises(errors.KeyTrustError):
@@ -153,16 +166,12 @@ def test_a_copy_quarantined_elsewhere_never_marks_the_view(tmp_path: Path) -> No
     assert uk.receive(copy) == "notice"
     (fate,) = uk.journal.fates_of(sent.message_id)
     assert fate.state == "sent"
-    stranger = notice_frame(
-        message_id="01900000-0000-7000-8000-0000000000ff",
-        sender="GB",
-        recipient="RS",
-        envelope_sha256=bytes(32),
-        source=SourcePosition(topic="xb.outbox.GB", partition=0, offset=7),
-        reason_code=ReasonCode.POLICY_DENIED,
+    stranger = _gb_to_rs_notice(
+        "01900000-0000-7000-8000-0000000000ff",
+        offset=7,
+        code=ReasonCode.POLICY_DENIED,
         reason="no such view",
-        decided_at=NOW,
-        gateway_key=GATEWAY_KEY,
+        key=GATEWAY_KEY,
     )
     assert (
         uk.journal.record_quarantines(
@@ -180,16 +189,12 @@ def test_a_copy_quarantined_elsewhere_never_marks_the_view(tmp_path: Path) -> No
 def test_a_reason_of_any_content_fits_the_notice_as_ascii() -> None:
     """The reason may quote what an attacker sent: control characters and emoji, at length,
     become an ASCII reason the notice holds whole, and the frame verifies."""
-    frame = notice_frame(
-        message_id="01900000-0000-7000-8000-000000000001",
-        sender="GB",
-        recipient="RS",
-        envelope_sha256=bytes(32),
-        source=SourcePosition(topic="xb.outbox.GB", partition=0, offset=1),
-        reason_code=ReasonCode.MALFORMED,
+    frame = _gb_to_rs_notice(
+        "01900000-0000-7000-8000-000000000001",
+        offset=1,
+        code=ReasonCode.MALFORMED,
         reason="\x01" * 3000 + "\U0001f600" * 3000 + "[/x]",
-        decided_at=NOW,
-        gateway_key=GATEWAY_KEY,
+        key=GATEWAY_KEY,
     )
     notice = verify_notice(frame, registry=WORLD.registry, me=GB, now=NOW)
     assert notice.reason.isascii()

@@ -41,6 +41,7 @@ from broker.schema import (
     parse_message,
     redact,
 )
+from broker.schema.labels import Labels
 from broker.schema.protocol import Receipt, ReceiptStatus
 from broker.trust import AccordInForce
 
@@ -93,6 +94,25 @@ def sealed_view(message: Message | None = None, recipient: PartnerCode = RS) -> 
     )
     assert isinstance(outgoing, Outgoing)
     return outgoing
+
+
+def _seal_for_rs(view: Message, *, labels: Labels, accord_digest: str = GB_RS.digest) -> bytes:
+    """GB's envelope of ``view`` for RS under gb-rs (``accord_digest`` names its version),
+    signed with ``labels``, which a test may make lie."""
+    key_id, key = REGISTRY.current_encryption_key(RS, at=NOW)
+    return envelope.seal(
+        message_bytes(view),
+        labels=labels,
+        sender=GB,
+        sender_key=KEYS[GB].signing,
+        recipient=RS,
+        recipient_key_id=key_id,
+        recipient_key=key,
+        accord_id=GB_RS.accord.accord_id,
+        accord_digest=accord_digest,
+        now=NOW,
+        ttl=dt.timedelta(days=1),
+    )
 
 
 def frame_for(
@@ -194,20 +214,7 @@ def test_under_declared_labels_are_caught() -> None:
     lying = honest.model_copy(
         update={"data_categories": honest.data_categories - {DataCategory.LOCATION}}
     )
-    key_id, key = REGISTRY.current_encryption_key(RS, at=NOW)
-    sealed = envelope.seal(
-        message_bytes(view),
-        labels=lying,
-        sender=GB,
-        sender_key=KEYS[GB].signing,
-        recipient=RS,
-        recipient_key_id=key_id,
-        recipient_key=key,
-        accord_id=GB_RS.accord.accord_id,
-        accord_digest=GB_RS.digest,
-        now=NOW,
-        ttl=dt.timedelta(days=1),
-    )
+    sealed = _seal_for_rs(view, labels=lying)
     outcome = receive(frame_for(sealed))
     assert isinstance(outcome, Rejected)
     assert outcome.reason_code == "label_mismatch"
@@ -224,20 +231,7 @@ def test_a_view_in_another_suite_than_its_accord_version_fixes_is_refused() -> N
     hybrid = GB_RS.accord.model_copy(update={"suite": crypto.Suite.PQ_HYBRID})
     digest = accord_digest(hybrid)
     view = redact(report(), [DataCategory.BIOMETRIC])
-    key_id, key = REGISTRY.current_encryption_key(RS, at=NOW)
-    sealed = envelope.seal(
-        message_bytes(view),
-        labels=labels_of(view),
-        sender=GB,
-        sender_key=KEYS[GB].signing,
-        recipient=RS,
-        recipient_key_id=key_id,
-        recipient_key=key,
-        accord_id=GB_RS.accord.accord_id,
-        accord_digest=digest,
-        now=NOW,
-        ttl=dt.timedelta(days=1),
-    )
+    sealed = _seal_for_rs(view, labels=labels_of(view), accord_digest=digest)
     keys = KEYS[RS]
     outcome = accept(
         frame_for(sealed),
@@ -257,20 +251,7 @@ def test_milder_markings_in_the_labels_are_caught() -> None:
     """Labels claiming TLP:GREEN for an AMBER message are a mismatch too."""
     view = redact(report(), [DataCategory.BIOMETRIC])
     mild = labels_of(view).model_copy(update={"tlp": TLP.GREEN})
-    key_id, key = REGISTRY.current_encryption_key(RS, at=NOW)
-    sealed = envelope.seal(
-        message_bytes(view),
-        labels=mild,
-        sender=GB,
-        sender_key=KEYS[GB].signing,
-        recipient=RS,
-        recipient_key_id=key_id,
-        recipient_key=key,
-        accord_id=GB_RS.accord.accord_id,
-        accord_digest=GB_RS.digest,
-        now=NOW,
-        ttl=dt.timedelta(days=1),
-    )
+    sealed = _seal_for_rs(view, labels=mild)
     outcome = receive(frame_for(sealed))
     assert isinstance(outcome, Rejected)
     assert outcome.reason_code == "label_mismatch"
