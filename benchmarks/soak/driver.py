@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from broker.adapter import Spool, write_submissions
+from broker.adapter import SendJournal, Spool, journal_beside, write_submissions
 from broker.checker import (
     Event,
     EventType,
@@ -67,6 +67,16 @@ def report(key: str, *, forbidden: bool = False) -> Message:
     which no accord lets the UK send onward (the sender itself refuses it)."""
     message = network_report(key)
     return message.model_copy(update={"tlp": TLP.AMBER}) if forbidden else message
+
+
+def receipted_views(federation: Federation, sender: str = "GB") -> int:
+    """How many of ``sender``'s views its send journal has a receipt for: a batch receipt
+    acknowledges many views, so the receipts in its inbox no longer count them."""
+    path = journal_beside(federation.inbox_path(sender))
+    if not path.exists():
+        return 0
+    with SendJournal.open(path, create=False) as journal:
+        return journal.receipted()
 
 
 def wait_until(probe: object, *, timeout_s: float, interval_s: float = _POLL_S) -> bool:

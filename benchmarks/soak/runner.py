@@ -31,7 +31,13 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from benchmarks.soak.audit_check import AuditCheck, check_audit
-from benchmarks.soak.driver import SpoolDriver, copy_records, unlimited_accords, wait_until
+from benchmarks.soak.driver import (
+    SpoolDriver,
+    copy_records,
+    receipted_views,
+    unlimited_accords,
+    wait_until,
+)
 from benchmarks.soak.driver import verdict_of as _verdict_of
 from broker import errors
 from broker.checker import FaultProxy, Mode, Verdict, percentile, read_inboxes
@@ -410,7 +416,7 @@ def _run(
         rows = read_inboxes(paths)
         views = sum(1 for r in rows if not r.receipt)
         last_stored[:] = [max((r.received_at for r in rows if not r.receipt), default=t0_wall)]
-        return views >= expected and len(rows) - views >= expected
+        return views >= expected and receipted_views(federation) >= expected
 
     wait_until(drained, timeout_s=profile.drain_s, interval_s=2.0)
     # up to one poll interval of idle daemons past the last store: a small overcount

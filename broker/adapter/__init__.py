@@ -16,6 +16,7 @@ from broker.adapter.daemon import (
     AdapterDaemon,
     Connection,
     build_adapter,
+    journal_beside,
     journal_path,
     serve_config,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "Submission",
     "Webhook",
     "build_adapter",
+    "journal_beside",
     "journal_path",
     "load_keys",
     "load_trust",

@@ -28,6 +28,7 @@ from broker.envelope import DEFAULT_MAX_AGE, DEFAULT_MAX_SKEW
 from broker.ids import MessageId, PartnerCode
 from broker.keys import Registry
 from broker.pipeline.notice import VerifiedNotice
+from broker.pipeline.receipts import Acknowledgement, batch_receipts, receipt_lines
 from broker.pipeline.receive import Accepted, Rejected
 from broker.pipeline.send import (
     Outgoing,
@@ -39,7 +40,7 @@ from broker.pipeline.send import (
 from broker.reasons import ReasonCode
 from broker.runtime import AccordReporter, Metrics, bind_ids
 from broker.schema import Message
-from broker.schema.protocol import Receipt, Withdrawal
+from broker.schema.protocol import Withdrawal
 from broker.store import DedupVerdict, InboxStore, RejectedDelivery, Withdrawn
 from broker.store.rejected import DEFAULT_MAX_AGE as REJECTED_MAX_AGE
 from broker.trust import AccordInForce, BookSource, RateCounters
@@ -51,13 +52,6 @@ _log = structlog.get_logger(__name__)
 ReceiveVerdict = str
 """``"stored"``, ``"duplicate"``, ``"conflict"``, ``"rejected"``, or ``"notice"`` (the gateway's
 notice of a view of ours it quarantined)."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Receipt:
-    message: Message
-    to: PartnerCode
-    for_message: MessageId
 
 
 @dataclasses.dataclass
@@ -251,7 +245,10 @@ class Adapter:
         return self._journal_many([(source, outcomes)])[0]
 
     def _journal_many(
-        self, submissions: Sequence[tuple[str | None, Sequence[SendOutcome]]]
+        self,
+        submissions: Sequence[tuple[str | None, Sequence[SendOutcome]]],
+        *,
+        covers: Mapping[str, Sequence[str]] | None = None,
     ) -> list[bool]:
         """Journal every submission's sealed views in one transaction; False for a source
         that was journalled before (or has no view to send)."""
@@ -275,7 +272,9 @@ class Adapter:
             for o in outcomes
             if isinstance(o, Outgoing) and o.labels is not None
         }
-        recorded = iter(self.journal.record_many(wanted, now=self.clock.now(), sealed=known))
+        recorded = iter(
+            self.journal.record_many(wanted, now=self.clock.now(), sealed=known, covers=covers)
+        )
         results: list[bool] = []
         sealed = 0
         for _source, entries in batches:
@@ -335,7 +334,7 @@ class Adapter:
             raise errors.UsageError("receive_many: one defect (or None) per frame")
         now = self.clock.now()
         accords = self.accords.book(now).counterparts(self.me)
-        receipts: list[_Receipt] = []
+        receipts: list[Acknowledgement] = []
         verdicts: list[ReceiveVerdict] = []
         accepted: list[tuple[int, Accepted]] = []
         refused: list[RejectedDelivery] = []
@@ -368,7 +367,8 @@ class Adapter:
             [
                 receipted
                 for (index, outcome) in accepted
-                if verdicts[index] != "conflict" and (receipted := _receipted(outcome)) is not None
+                if verdicts[index] != "conflict"
+                for receipted in _receipted(outcome)
             ],
             now=now,
         )
@@ -493,7 +493,7 @@ class Adapter:
         )
 
     def _after_store(
-        self, outcome: Accepted, verdict: DedupVerdict, receipts: list[_Receipt]
+        self, outcome: Accepted, verdict: DedupVerdict, receipts: list[Acknowledgement]
     ) -> ReceiveVerdict:
         if verdict == "conflict":
             self._conflicts.inc()
@@ -522,7 +522,7 @@ class Adapter:
                     message_json=outcome.message_bytes,
                 )
         if outcome.receipt is not None:
-            receipts.append(_Receipt(outcome.receipt, outcome.sender, outcome.message_id))
+            receipts.append(outcome.receipt)
         return "stored" if verdict == "new" else "duplicate"
 
     def _record_refusal(
@@ -531,13 +531,13 @@ class Adapter:
         frame: bytes | None,
         position: Mapping[str, object] | None,
         now: dt.datetime,
-        receipts: list[_Receipt],
+        receipts: list[Acknowledgement],
     ) -> RejectedDelivery:
         """Count and log a refused delivery, queue its rejected receipt if the sender is
         authenticated, and return its row for the inbox's rejected table."""
         log_rejection(outcome, self._rejected)
-        if outcome.receipt is not None and outcome.sender is not None and outcome.message_id:
-            receipts.append(_Receipt(outcome.receipt, outcome.sender, outcome.message_id))
+        if outcome.receipt is not None:
+            receipts.append(outcome.receipt)
         return rejection_row(
             outcome,
             frame,
@@ -549,21 +549,24 @@ class Adapter:
             max_frame_bytes=self.max_rejected_frame_bytes,
         )
 
-    def _send_receipts(self, receipts: Sequence[_Receipt]) -> None:
-        """Seal every receipt of a batch and journal them all in one transaction."""
-        submissions: list[tuple[str | None, list[Outgoing]]] = []
-        seen: set[str] = set()
+    def _send_receipts(self, acknowledgements: Sequence[Acknowledgement]) -> None:
+        """Seal one batch receipt per sender (and markings) for every view of a batch not
+        receipted before, and journal them all in one transaction."""
+        submissions: list[tuple[str | None, list[SendOutcome]]] = []
+        covers: dict[str, list[str]] = {}
         now = self.clock.now()
         accords = self.accords.book(now).counterparts(self.me)
-        for receipt in receipts:
-            source = f"receipt:{receipt.for_message}"
+        owed = [
+            ack
+            for ack in acknowledgements
+            if not self.journal.has_source(_receipt_source(ack.message_id))
+        ]
+        for receipt in batch_receipts(owed):
             accord = accords.get(receipt.to)
             halt = None if accord is None else accord.halt
             if accord is None or halt is not None:
                 why = "no accord with sender" if halt is None else str(halt.code)
-                _log.warning("receipt_not_sent", message_id=receipt.for_message, reason=why)
-                continue
-            if source in seen or self.journal.has_source(source):
+                _log.warning("receipt_not_sent", message_ids=list(receipt.covers), reason=why)
                 continue
             sealed = prepare_receipt(
                 receipt.message,
@@ -577,13 +580,14 @@ class Adapter:
             if isinstance(sealed, Refused):
                 _log.warning(
                     "receipt_not_sent",
-                    message_id=receipt.for_message,
+                    message_ids=list(receipt.covers),
                     reason="; ".join(sealed.reasons),
                 )
                 continue
-            seen.add(source)
+            source, *others = (_receipt_source(mid) for mid in receipt.covers)
+            covers[source] = others
             submissions.append((source, [sealed]))
-        self._journal_many(submissions)
+        self._journal_many(submissions, covers=covers)
 
     def settle_sent(self, acknowledged: Sequence[JournalEntry]) -> int:
         """After Kafka acknowledged ``acknowledged``: delete the ``sent/`` copy of each spool
@@ -652,16 +656,22 @@ def _withdrawal(outcome: Accepted) -> Withdrawal | None:
     return body if isinstance(body, Withdrawal) else None
 
 
-def _receipted(outcome: Accepted) -> Receipted | None:
-    """What a stored receipt says of the view it acknowledges; ``None`` for any other type."""
-    body = outcome.message.body
-    if not isinstance(body, Receipt):
-        return None
-    return Receipted(
-        message_id=MessageId(body.receipt_for),
-        sender=outcome.sender,
-        status=str(body.status),
-        received_at=body.received_at,
-        receipt_id=outcome.message_id,
-        reason=body.reason,
-    )
+def _receipt_source(message_id: MessageId) -> str:
+    """The journal's source name of the receipt for view ``message_id``: one per view, so a
+    redelivered view is never receipted twice, whichever batch receipt covered it."""
+    return f"receipt:{message_id}"
+
+
+def _receipted(outcome: Accepted) -> list[Receipted]:
+    """What a stored receipt (either version) says of each view it acknowledges."""
+    return [
+        Receipted(
+            message_id=line.message_id,
+            sender=outcome.sender,
+            status=str(line.status),
+            received_at=line.received_at,
+            receipt_id=outcome.message_id,
+            reason=line.reason,
+        )
+        for line in receipt_lines(outcome.message)
+    ]

@@ -111,7 +111,12 @@ class Connection:
 
 def journal_path(config: AdapterConfig) -> Path:
     """The send journal lives beside the inbox store: ``<store dir>/send-journal.sqlite``."""
-    return config.store.path.parent / "send-journal.sqlite"
+    return journal_beside(config.store.path)
+
+
+def journal_beside(inbox: Path) -> Path:
+    """The send journal of the adapter whose inbox store is ``inbox``."""
+    return inbox.parent / "send-journal.sqlite"
 
 
 def build_adapter(

@@ -362,6 +362,12 @@ def find(conn: sqlite3.Connection, message_id: str) -> tuple[ViewFate, ...]:
     return tuple(_fate(row) for row in siblings)
 
 
+def receipted(conn: sqlite3.Connection) -> int:
+    """How many views have their recipient's receipt (accepted or rejected)."""
+    row = conn.execute("SELECT count(*) FROM views WHERE receipt_status IS NOT NULL").fetchone()
+    return int(row[0])
+
+
 def latest(
     conn: sqlite3.Connection, *, limit: int, recipient: PartnerCode | None = None
 ) -> tuple[ViewFate, ...]:

@@ -158,6 +158,7 @@ class SendJournal:
         *,
         now: dt.datetime,
         sealed: Mapping[MessageId, Sealed] | None = None,
+        covers: Mapping[str, Sequence[str]] | None = None,
     ) -> list[bool]:
         """Journal several ``(source, entries)`` submissions in ONE transaction (one fsync).
 
@@ -166,9 +167,11 @@ class SendJournal:
         submission is journalled or, on an error, none is. ``sealed`` says what sealing knew
         of each view: its markings, kept with its fate (what a withdrawal repeats), and a
         header the gateway reads beside it, kept with its envelope until Kafka acknowledges it.
+        ``covers`` names, per source, further sources journalled with it: a batch receipt is
+        the receipt of every view it acknowledges, so none of them is receipted again.
         """
         stamp = _micros(now)
-        known = sealed or {}
+        known, extra = sealed or {}, covers or {}
         recorded: list[bool] = []
         rows: list[tuple[object, ...]] = []
         views: list[fates.Journalled] = []
@@ -179,6 +182,10 @@ class SendJournal:
                         recorded.append(False)
                         continue
                     self._conn.execute("INSERT INTO sources VALUES (?, ?)", (source, stamp))
+                    self._conn.executemany(
+                        "INSERT OR IGNORE INTO sources VALUES (?, ?)",
+                        [(also, stamp) for also in extra.get(source, ())],
+                    )
                 rows.extend(
                     (mid, rcpt, topic, env, stamp, source, *_gateway_header(known.get(mid)))
                     for mid, rcpt, topic, env in entries
@@ -224,6 +231,10 @@ class SendJournal:
         """The view ``message_id`` (or a unique prefix of it) names, with its siblings
         (:func:`broker.adapter.fates.find`)."""
         return fates.find(self._conn, message_id)
+
+    def receipted(self) -> int:
+        """How many views have their recipient's receipt."""
+        return fates.receipted(self._conn)
 
     def latest_fates(
         self, *, limit: int, recipient: PartnerCode | None = None

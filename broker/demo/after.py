@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from broker import errors
 from broker.demo.federation import Federation
-from broker.demo.tracker import Fate, Tracker
+from broker.demo.tracker import Fate, Tracker, receipt_file
 
 __all__ = ["AfterDelivery", "after_delivery"]
 
@@ -166,7 +166,7 @@ async def _receipted(
         for view in views:
             await until(
                 timeout_s,
-                lambda: _delivered(federation, sender, {"receipt_for": view}) is not None,  # noqa: B023 - awaited here
+                lambda: receipt_file(federation.delivery_dir(sender), view) is not None,  # noqa: B023 - awaited here
                 f"the receipt of {view} at {sender}",
             )
 

@@ -27,7 +27,8 @@ from broker import errors
 from broker.demo.scenario import Step
 from broker.ledger import is_checkpoint_record
 from broker.pipeline import parse_audit_record, parse_quarantine_record
-from broker.schema import DataCategory, categories_present, parse_message
+from broker.pipeline.receipts import receipt_lines
+from broker.schema import DataCategory, Message, categories_present, parse_message
 from broker.transport.kafka import Record
 
 __all__ = ["Fate", "Row", "Tracker"]
@@ -258,15 +259,13 @@ class Tracker:
                     self._move(row, Fate.SEALED)
 
     def _delivered_file(self, partner: str, path: Path) -> None:
-        try:
-            document: dict[str, Any] = json.loads(path.read_bytes())
-            message = parse_message(json.dumps(document["message"]).encode())
-            sender = str(document["sender"])
-        except (OSError, ValueError, KeyError, errors.SchemaError):
+        delivered = read_delivery(path)
+        if delivered is None:
             return  # not one of the adapter's files
+        message, sender = delivered
         if message.type == "receipt":
-            acknowledged = str(getattr(message.body, "receipt_for", ""))
-            self._pending_receipts.append((acknowledged, sender))
+            lines = receipt_lines(message)
+            self._pending_receipts += [(str(line.message_id), sender) for line in lines]
             return
         row = self._find(path.stem, sender, partner, str(message.type))
         if row is not None:
@@ -283,6 +282,27 @@ class Tracker:
                 self._move(row, Fate.RECEIPTED, row.detail)
                 return True
         return False
+
+
+def read_delivery(path: Path) -> tuple[Message, str] | None:
+    """The message in one of an adapter's delivery files, and its sender; ``None`` for
+    anything else."""
+    try:
+        document: dict[str, Any] = json.loads(path.read_bytes())
+        return parse_message(json.dumps(document["message"]).encode()), str(document["sender"])
+    except (OSError, ValueError, KeyError, TypeError, errors.SchemaError):
+        return None
+
+
+def receipt_file(directory: Path, view: str) -> Path | None:
+    """The delivery file in ``directory`` holding a receipt (either version) for ``view``."""
+    for path in directory.glob("*.json"):
+        delivered = read_delivery(path)
+        if delivered is not None and any(
+            line.message_id == view for line in receipt_lines(delivered[0])
+        ):
+            return path
+    return None
 
 
 def _lost(categories: frozenset[DataCategory]) -> str:

@@ -275,7 +275,7 @@ def route(
     # which must hold for this holder and third party now
     reasons = decision.reasons
     try:
-        shown = read_revealed(header, record.headers, header.labels.message_type)
+        shown = read_revealed(header, record.headers)
         if header.labels.message_type is MessageType.RECEIPT:
             reasons = (*reasons, _acknowledging(shown))
     except errors.IntegrityError as exc:
@@ -337,7 +337,7 @@ def _acknowledging(shown: Any) -> str:
     does not reveal it yet is routed, and says so)."""
     if shown is None:
         return "acknowledges a message it does not name to the gateway"
-    return f"acknowledges {acknowledged(shown)}"
+    return f"acknowledges {', '.join(acknowledged(shown))}"
 
 
 def audit_accord_act(act: Act, *, gateway_key: crypto.SigningKey, now: dt.datetime) -> AuditRecord:

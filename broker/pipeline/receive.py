@@ -27,8 +27,8 @@ from broker.ids import KeyId, MessageId, PartnerCode
 from broker.keys import Registry
 from broker.pipeline import delivery
 from broker.pipeline.onward import check_forward
+from broker.pipeline.receipts import Acknowledgement
 from broker.pipeline.retention import Retention, destroy_by, retention_for
-from broker.pipeline.send import receipt_for
 from broker.reasons import ReasonCode
 from broker.schema import Message, categories_present
 from broker.schema.labels import Labels, MessageType
@@ -61,8 +61,8 @@ class Accepted:
     #: the commitment salts of the view's fields: with the delivery frame, the evidence a
     #: selective disclosure is built from
     salts: Mapping[str, bytes] = dataclasses.field(repr=False)
-    #: the receipt to send to ``sender``; ``None`` when the message is itself a receipt
-    receipt: Message | None = dataclasses.field(repr=False)
+    #: the receipt line owed to ``sender``; ``None`` when the message is itself a receipt
+    receipt: Acknowledgement | None = dataclasses.field(repr=False)
 
     __bool__ = _no_truth
 
@@ -84,7 +84,7 @@ class Rejected:
     reason: str
     message_id: MessageId | None = None
     sender: PartnerCode | None = None
-    receipt: Message | None = dataclasses.field(default=None, repr=False)
+    receipt: Acknowledgement | None = dataclasses.field(default=None, repr=False)
 
     __bool__ = _no_truth
 
@@ -199,8 +199,13 @@ def _check_content(
         return retention
     receipt = None
     if message.type is not MessageType.RECEIPT:
-        receipt = receipt_for(
-            message, message_id=header.message_id, content_sha256=content_digest, received_at=now
+        receipt = Acknowledgement.of(
+            message,
+            to=header.sender,
+            message_id=header.message_id,
+            content_sha256=content_digest,
+            envelope_sha256=header.envelope_digest,
+            received_at=now,
         )
     return Accepted(
         message_id=header.message_id,
@@ -225,10 +230,12 @@ def _refusal(
     header = opened.header
     receipt = None
     if message.type is not MessageType.RECEIPT:
-        receipt = receipt_for(
+        receipt = Acknowledgement.of(
             message,
+            to=header.sender,
             message_id=header.message_id,
             content_sha256=crypto.sha256(opened.message_bytes),
+            envelope_sha256=header.envelope_digest,
             received_at=now,
             rejected_because=f"{code}: {reason}",
         )

@@ -6,8 +6,9 @@ in a header, as canonical JSON ``{"salt": hex, "value": <the field's value>}``; 
 recomputes the field's digest and compares it with the commitment in the envelope's signed
 header, so the value is exactly the one the envelope carries:
 
-- a ``receipt`` reveals ``body.receipt_for`` in :data:`ACKNOWLEDGES_HEADER`: the gateway names
-  the acknowledged message in the receipt's audit record;
+- a ``receipt`` reveals what it acknowledges in :data:`ACKNOWLEDGES_HEADER` (version 1 its
+  ``body.receipt_for``, a batch receipt, version 2, its ``body.items``): the gateway names the
+  acknowledged messages in the receipt's audit record;
 - an ``onward.forward`` reveals ``body.grant`` in :data:`GRANT_HEADER`: the originator's grant
   the gateway checks before it routes the forward (:mod:`broker.pipeline.onward`).
 """
@@ -21,25 +22,28 @@ from broker import envelope, errors, strictjson
 from broker.envelope import VerifiedHeader
 from broker.ids import MessageId
 from broker.schema.labels import MessageType
+from broker.schema.protocol import MAX_RECEIPT_ITEMS
 
 __all__ = [
     "ACKNOWLEDGES_HEADER",
     "GRANT_HEADER",
-    "REVEALED",
     "acknowledged",
     "read_revealed",
+    "revealed_field",
     "revealed_header",
 ]
 
 ACKNOWLEDGES_HEADER: Final = "xb-acknowledges"
 GRANT_HEADER: Final = "xb-onward-grant"
-#: per message type: the header and the committed field it reveals
-REVEALED: Final = {
-    MessageType.RECEIPT: (ACKNOWLEDGES_HEADER, "body.receipt_for"),
-    MessageType.ONWARD_FORWARD: (GRANT_HEADER, "body.grant"),
+#: per message type and schema version: the header and the committed field it reveals
+_REVEALED: Final = {
+    (MessageType.RECEIPT, 1): (ACKNOWLEDGES_HEADER, "body.receipt_for"),
+    (MessageType.RECEIPT, 2): (ACKNOWLEDGES_HEADER, "body.items"),
+    (MessageType.ONWARD_FORWARD, 1): (GRANT_HEADER, "body.grant"),
 }
-#: a grant's disclosure is a few KiB: anything much larger is not one
-MAX_REVEALED_BYTES: Final = 32 * 1024
+#: a grant's disclosure is a few KiB, a full batch receipt's lines under 40 KiB: anything
+#: much larger is neither
+MAX_REVEALED_BYTES: Final = 64 * 1024
 _MESSAGE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
@@ -49,16 +53,20 @@ def revealed_header(revealed: tuple[bytes, Any]) -> bytes:
     return strictjson.canonical({"salt": salt.hex(), "value": value})
 
 
-def read_revealed(
-    header: VerifiedHeader, headers: tuple[tuple[str, bytes], ...], kind: MessageType
-) -> Any | None:
-    """The value ``kind``'s header reveals, checked against the commitment of ``header``
-    (whose signature the caller verified); ``None`` when there is no such header, or ``kind``
-    reveals nothing. Raises an
-    integrity error for a header that comes twice, is malformed or does not match."""
-    if kind not in REVEALED:
+def revealed_field(kind: MessageType, schema_version: int) -> tuple[str, str] | None:
+    """The header and the committed field a message of this type and version reveals."""
+    return _REVEALED.get((kind, schema_version))
+
+
+def read_revealed(header: VerifiedHeader, headers: tuple[tuple[str, bytes], ...]) -> Any | None:
+    """The value the header of ``header``'s message type reveals, checked against the
+    commitment of ``header`` (whose signature the caller verified); ``None`` when there is no
+    such header, or the type reveals nothing. Raises an integrity error for a header that
+    comes twice, is malformed or does not match."""
+    revealed = revealed_field(header.labels.message_type, header.labels.schema_version)
+    if revealed is None:
         return None
-    name, path = REVEALED[kind]
+    name, path = revealed
     carried = [value for key, value in headers if key == name]
     if not carried:
         return None
@@ -78,9 +86,24 @@ def read_revealed(
     return document["value"]
 
 
-def acknowledged(value: Any) -> MessageId:
-    """The message id a receipt's header revealed (what :func:`read_revealed` returned);
-    an :class:`errors.EnvelopeError` for anything that is not a message id."""
+def acknowledged(value: Any) -> tuple[MessageId, ...]:
+    """The message ids a receipt's header revealed (what :func:`read_revealed` returned): one
+    message id (version 1), or the ``receipt_for`` of each line of a batch receipt (version 2);
+    an :class:`errors.EnvelopeError` for anything else. The commitment proved the value is the
+    receipt's own; the receipt's recipient validates the whole body when it opens it."""
+    if isinstance(value, str):
+        return (_message_id(value),)
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_RECEIPT_ITEMS:
+        raise errors.EnvelopeError(f"{ACKNOWLEDGES_HEADER} holds neither a message id nor lines")
+    ids = tuple(
+        _message_id(item.get("receipt_for") if isinstance(item, dict) else None) for item in value
+    )
+    if len(set(ids)) != len(ids):
+        raise errors.EnvelopeError(f"{ACKNOWLEDGES_HEADER} names a message twice")
+    return ids
+
+
+def _message_id(value: Any) -> MessageId:
     if not isinstance(value, str) or not _MESSAGE_ID.fullmatch(value):
         raise errors.EnvelopeError(f"{ACKNOWLEDGES_HEADER} names no message id")
     return MessageId(value)

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 from broker import cosign, crypto, envelope, errors, limits
 from broker.ids import CaseId, KeyId, MessageId, PartnerCode, new_message_id
 from broker.keys import Registry
-from broker.pipeline.revealed import REVEALED, revealed_header
+from broker.pipeline.revealed import revealed_field, revealed_header
 from broker.policy import Accord, Decision, decide_for_recipient, out_of_force
 from broker.reasons import ReasonCode
 from broker.schema import Message, labels_of, parse_message
@@ -38,7 +38,6 @@ __all__ = [
     "clear",
     "prepare",
     "prepare_receipt",
-    "receipt_for",
     "withdrawal_for",
 ]
 
@@ -245,42 +244,6 @@ def prepare(
     return outcomes
 
 
-def receipt_for(
-    message: Message,
-    *,
-    message_id: MessageId,
-    content_sha256: bytes,
-    received_at: dt.datetime,
-    rejected_because: str | None = None,
-) -> Message:
-    """The ``receipt`` message acknowledging ``message`` (never call it for a receipt).
-
-    The receipt keeps the original's markings, purposes and case id: it reveals that the
-    message exists and when it arrived, so it is handled no more loosely than the message.
-    With ``rejected_because`` it tells the sender the message was refused, and why.
-    """
-    if message.type is MessageType.RECEIPT:
-        raise errors.UsageError("a receipt is never itself acknowledged")
-    document = message.model_dump(
-        mode="json",
-        include={"classification", "tlp", "handling", "handling_conditions", "purposes", "case_id"},
-    )
-    document.update(
-        type=str(MessageType.RECEIPT),
-        schema_version=1,
-        body={
-            "receipt_for": message_id,
-            "received_at": received_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
-            "content_sha256": content_sha256.hex(),
-            "status": "accepted" if rejected_because is None else "rejected",
-            **({} if rejected_because is None else {"reason": rejected_because[:200]}),
-        },
-    )
-    if document.get("case_id") is None:
-        document.pop("case_id", None)
-    return parse_message(json.dumps(document, separators=(",", ":"), sort_keys=True).encode())
-
-
 def withdrawal_for(
     labels: Labels,
     *,
@@ -408,9 +371,10 @@ def _seal(
         "message_id": message_id,
     }
     beside: tuple[str, bytes] | None = None
-    if cleared.view.type in REVEALED:
+    shown = revealed_field(cleared.view.type, cleared.view.schema_version)
+    if shown is not None:
         # one field of the body shown to the gateway, bound to this envelope (revealed.py)
-        name, path = REVEALED[cleared.view.type]
+        name, path = shown
         sealed, revealed = envelope.seal_revealing(cleared.view, reveal=[path], **sealing)
         beside = (name, revealed_header(revealed[path]))
     else:

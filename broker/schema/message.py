@@ -25,6 +25,7 @@ from broker.schema.protocol import (
     OnwardGrant,
     OnwardRequest,
     Receipt,
+    ReceiptBatch,
     Withdrawal,
 )
 
@@ -40,6 +41,7 @@ __all__ = [
     "OnwardGrantMessage",
     "OnwardRequestMessage",
     "PersonAlertMessage",
+    "ReceiptBatchMessage",
     "ReceiptMessage",
     "RouteAssessmentMessage",
     "VesselSightingMessage",
@@ -161,6 +163,14 @@ class ReceiptMessage(Message):
     body: Receipt
 
 
+class ReceiptBatchMessage(Message):
+    """``receipt`` version 2: one receipt for many views (:class:`ReceiptBatch`)."""
+
+    type: Literal[MessageType.RECEIPT]
+    schema_version: Literal[2]
+    body: ReceiptBatch
+
+
 class OnwardRequestMessage(Message):
     """``onward.request`` version 1."""
 
@@ -201,6 +211,7 @@ MESSAGE_MODELS: dict[tuple[MessageType, int], type[Message]] = {
     (MessageType.DOCUMENT_FRAUD, 1): DocumentFraudMessage,
     (MessageType.FINANCIAL_FLOW, 1): FinancialFlowMessage,
     (MessageType.RECEIPT, 1): ReceiptMessage,
+    (MessageType.RECEIPT, 2): ReceiptBatchMessage,
     (MessageType.ONWARD_REQUEST, 1): OnwardRequestMessage,
     (MessageType.ONWARD_GRANT, 1): OnwardGrantMessage,
     (MessageType.WITHDRAWAL, 1): WithdrawalMessage,

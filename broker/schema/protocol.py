@@ -4,9 +4,9 @@ and onward sharing (DPA s.78)."""
 from __future__ import annotations
 
 import enum
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import Field, JsonValue, StringConstraints
+from pydantic import Field, JsonValue, StringConstraints, model_validator
 
 from broker import limits
 from broker.schema.fields import OPERATIONAL, CountryCode, Line, Record, Text
@@ -15,6 +15,7 @@ from broker.schema.handling import HandlingCondition
 from broker.schema.labels import DataCategory, Purpose
 
 __all__ = [
+    "MAX_RECEIPT_ITEMS",
     "Disclosed",
     "DisclosedField",
     "FieldPath",
@@ -24,6 +25,8 @@ __all__ = [
     "OnwardGrant",
     "OnwardRequest",
     "Receipt",
+    "ReceiptBatch",
+    "ReceiptItem",
     "ReceiptStatus",
     "Withdrawal",
 ]
@@ -59,6 +62,40 @@ class Receipt(Record):
     received_at: Annotated[Timestamp, OPERATIONAL]
     content_sha256: Annotated[_Digest, OPERATIONAL]
     reason: Annotated[Line | None, OPERATIONAL] = None
+
+
+#: lines in one batch receipt: bounded so that the lines it shows the gateway (revealed.py)
+#: fit one Kafka header, whatever the reasons say
+MAX_RECEIPT_ITEMS = 100
+
+
+class ReceiptItem(Record):
+    """One view acknowledged by a batch receipt: the fields of a ``receipt`` version 1, and the
+    digest of the envelope as it was delivered (the gateway's audit record of that delivery
+    names the same digest)."""
+
+    receipt_for: Annotated[MessageRef, OPERATIONAL]
+    status: Annotated[ReceiptStatus, OPERATIONAL]
+    content_sha256: Annotated[_Digest, OPERATIONAL]
+    envelope_sha256: Annotated[_Digest, OPERATIONAL]
+    reason: Annotated[Line | None, OPERATIONAL] = None
+
+
+class ReceiptBatch(Record):
+    """``receipt`` version 2: the recipient's signed acknowledgement of every view of one
+    delivered batch from one sender (with the same markings), one line each."""
+
+    received_at: Annotated[Timestamp, OPERATIONAL]
+    items: Annotated[
+        tuple[ReceiptItem, ...], OPERATIONAL, Field(min_length=1, max_length=MAX_RECEIPT_ITEMS)
+    ]
+
+    @model_validator(mode="after")
+    def _one_line_per_view(self) -> Self:
+        ids = [item.receipt_for for item in self.items]
+        if len(set(ids)) != len(ids):
+            raise ValueError("a batch receipt acknowledges each view once")
+        return self
 
 
 class OnwardRequest(Record):

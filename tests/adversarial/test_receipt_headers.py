@@ -99,3 +99,55 @@ def test_a_header_that_lies_about_what_is_acknowledged_is_malformed(exchange: Ex
     assert audited is None or audited["kind"] == "refusal"
     exchange.all_healthy()
     exchange.flows("XK", "GB")
+
+
+def _batch_receipt(exchange: Exchange, acknowledged: list[str]) -> tuple[bytes, bytes, list[Any]]:
+    """XK's signed batch receipt (``receipt`` version 2, PROTOCOL.md section 11) to GB for
+    ``acknowledged``, the salt of its body.items, and the items."""
+    items = [
+        {
+            "receipt_for": view,
+            "status": "accepted",
+            "content_sha256": hashlib.sha256(view.encode()).hexdigest(),
+            "envelope_sha256": hashlib.sha256(b"envelope " + view.encode()).hexdigest(),
+        }
+        for view in acknowledged
+    ]
+    message: dict[str, Any] = {
+        "type": "receipt",
+        "schema_version": 2,
+        "classification": "OFFICIAL",
+        "tlp": "GREEN",
+        "handling": "H0",
+        "purposes": ["people-smuggling"],
+        "body": {"received_at": wire.timestamp(dt.datetime.now(dt.UTC)), "items": items},
+    }
+    salts = {path: os.urandom(16) for path in wire.committed_fields(message)}
+    envelope = exchange.seal("XK", "GB", "gb-xk", message=message, salts=salts)
+    return envelope.to_bytes(), salts["body.items"], items
+
+
+def test_a_batch_receipt_names_every_message_it_acknowledges_in_the_audit_log(
+    exchange: Exchange,
+) -> None:
+    acknowledged = [wire.uuid7() for _ in range(3)]
+    value, salt, items = _batch_receipt(exchange, acknowledged)
+    run(_write(exchange, value, [(b"xb-acknowledges", wire.revealed(salt, items))]))
+    record = eventually(lambda: _audited(exchange, value), what="the receipt's audit record")
+    assert record["kind"] == "receipt"
+    assert f"acknowledges {', '.join(acknowledged)}" in record["reasons"]
+
+
+def test_a_batch_receipt_header_that_drops_swaps_or_repeats_a_line_is_malformed(
+    exchange: Exchange,
+) -> None:
+    """The lines shown must be exactly the committed ones: the audit log cannot be made to
+    name fewer, other or more views than the receipt acknowledges."""
+    acknowledged = [wire.uuid7() for _ in range(3)]
+    value, salt, items = _batch_receipt(exchange, acknowledged)
+    swapped = [dict(items[0], receipt_for=wire.uuid7()), *items[1:]]
+    for shown in (items[:2], swapped, [*items, items[0]], items[::-1], acknowledged):
+        where = run(_write(exchange, value, [(b"xb-acknowledges", wire.revealed(salt, shown))]))
+        assert exchange.quarantined(where.position)["reason_code"] == "malformed"
+    exchange.all_healthy()
+    exchange.flows("XK", "GB")

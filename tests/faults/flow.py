@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from benchmarks.soak.audit_check import check_audit
-from benchmarks.soak.driver import SpoolDriver, verdict_of, wait_until
+from benchmarks.soak.driver import SpoolDriver, receipted_views, verdict_of, wait_until
 from broker.checker import Verdict, read_inboxes, read_rejections
 from broker.demo.federation import Federation
 
@@ -63,8 +63,8 @@ def wait_delivered(federation: Federation, driver: SpoolDriver, *, timeout_s: fl
         rows = read_inboxes(paths)
         refused = len(read_rejections(paths))
         views = sum(1 for r in rows if not r.receipt) + refused
-        receipts = sum(1 for r in rows if r.receipt) + refused
-        return views >= driver.expected_views and receipts >= driver.expected_views
+        receipted = receipted_views(federation) + refused
+        return views >= driver.expected_views and receipted >= driver.expected_views
 
     return wait_until(complete, timeout_s=timeout_s, interval_s=1.0)
 

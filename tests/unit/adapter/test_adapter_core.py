@@ -22,7 +22,7 @@ from broker.schema import (
     parse_message,
     redact,
 )
-from broker.schema.protocol import Receipt, ReceiptStatus
+from broker.schema.protocol import ReceiptBatch, ReceiptStatus
 from broker.trust import AccordFiles
 from broker.trust.acts import ActsFile, add_act
 
@@ -99,9 +99,11 @@ def test_the_receipt_reaches_the_sender_and_is_not_receipted(uk: Adapter, serbia
     (stored,) = uk.inbox.list()
     receipt = parse_message(uk.inbox.get(stored.message_id))
     assert receipt.type is MessageType.RECEIPT
-    assert isinstance(receipt.body, Receipt)
-    assert receipt.body.receipt_for == envelope.parse(sealed).header.message_id
-    assert receipt.body.status is ReceiptStatus.ACCEPTED
+    assert isinstance(receipt.body, ReceiptBatch)
+    (line,) = receipt.body.items
+    assert line.receipt_for == envelope.parse(sealed).header.message_id
+    assert line.status is ReceiptStatus.ACCEPTED
+    assert line.envelope_sha256 == crypto.sha256(sealed).hex()
 
 
 def test_a_reused_id_with_other_bytes_is_a_conflict(uk: Adapter, serbia: Adapter) -> None:

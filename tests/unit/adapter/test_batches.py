@@ -14,6 +14,8 @@ from broker.adapter import Adapter, DeliveryDir, SendJournal, write_submission
 from broker.adapter.fates import Acknowledged
 from broker.clock import FixedClock
 from broker.ids import MessageId, PartnerCode
+from broker.schema import parse_message
+from broker.schema.protocol import ReceiptBatch
 
 from .world import GB, NOW, RS, deliver, make_adapter, report
 
@@ -30,11 +32,12 @@ def _frames(uk: Adapter, count: int) -> list[bytes]:
 
 
 def _state(adapter: Adapter) -> tuple[object, ...]:
-    """What receiving left behind: stored ids, receipts journalled (by recipient), counters."""
+    """What receiving left behind: stored ids, which of them are receipted, counters."""
     counter = adapter.metrics.counter
+    stored = sorted(m.message_id for m in adapter.inbox.list())
     return (
-        sorted(m.message_id for m in adapter.inbox.list()),
-        sorted(e.recipient for e in adapter.journal.pending(limit=1000)),
+        stored,
+        [m for m in stored if adapter.journal.has_source(f"receipt:{m}")],
         counter("xb_adapter_delivered_total", "").value(),
         counter("xb_adapter_replays_dropped_total", "").value(),
         adapter.inbox.dedup.counters,
@@ -54,8 +57,8 @@ BATCHES: dict[str, tuple[tuple[int | None, ...], tuple[str, ...]]] = {
 def test_a_batch_has_the_effects_of_one_record_after_another(
     name: str, uk: Adapter, tmp_path: pathlib.Path, clock: FixedClock
 ) -> None:
-    """receive_many gives the verdicts, stored messages, receipts (one per message) and
-    counters that receive() gives for the same frames one by one."""
+    """receive_many gives the verdicts, stored messages, receipted views and counters that
+    receive() gives for the same frames one by one; the batch's views share one receipt."""
     frames = _frames(uk, 3)
     picks, expected = BATCHES[name]
     batch = [None if i is None else frames[i] for i in picks]
@@ -65,7 +68,8 @@ def test_a_batch_has_the_effects_of_one_record_after_another(
         assert batched.receive_many(batch) == list(expected)
         assert [single.receive(frame) for frame in batch] == list(expected)
         assert _state(batched) == _state(single)
-        assert len(batched.journal) == len({i for i in picks if i is not None})
+        assert len(batched.journal) == 1
+        assert len(single.journal) == len({i for i in picks if i is not None})
     finally:
         for adapter in (batched, single):
             adapter.journal.close()
@@ -80,6 +84,47 @@ def test_a_redelivered_batch_stores_and_receipts_nothing_new(uk: Adapter, serbia
     assert serbia.receive_many(frames) == ["duplicate"] * 3
     assert len(serbia.journal) == receipts
     assert len(serbia.inbox.list()) == 3
+
+
+def _lines(uk: Adapter, serbia: Adapter) -> list[list[MessageId]]:
+    """The UK receives every receipt Serbia journalled; the views each one acknowledges."""
+    receipts = [e for e in serbia.journal.pending(limit=1000) if e.recipient == GB]
+    assert uk.receive_many([deliver(e.envelope, recipient=GB) for e in receipts])
+    lines = []
+    for receipt in receipts:
+        message = parse_message(uk.inbox.get(envelope.parse(receipt.envelope).header.message_id))
+        assert isinstance(message.body, ReceiptBatch)
+        lines.append([MessageId(item.receipt_for) for item in message.body.items])
+    return lines
+
+
+def test_one_receipt_acknowledges_every_view_of_a_batch(uk: Adapter, serbia: Adapter) -> None:
+    """Three reports of three cases, one batch: one signed receipt back, one line per view,
+    naming no case; the UK marks all three views receipted by it."""
+    frames = _frames(uk, 3)
+    sent = [envelope.parse(e.envelope).header.message_id for e in uk.journal.pending()]
+    assert serbia.receive_many(frames) == ["stored"] * 3
+    (lines,) = _lines(uk, serbia)
+    assert sorted(lines) == sorted(sent)
+    (receipt,) = uk.inbox.list()
+    assert receipt.case_id is None
+    fates = [fate for mid in sent for fate in uk.journal.fates_of(mid)]
+    assert {(f.state, f.receipt_status) for f in fates} == {("receipted", "accepted")}
+    assert {f.receipt_id for f in fates} == {receipt.message_id}
+
+
+def test_a_batch_mixing_redelivered_and_new_views_receipts_only_the_new(
+    uk: Adapter, serbia: Adapter
+) -> None:
+    """Batches are cut differently after a crash: a view receipted by an earlier batch
+    receipt is never acknowledged again, whichever batch it comes back in."""
+    frames = _frames(uk, 3)
+    sent = [envelope.parse(e.envelope).header.message_id for e in uk.journal.pending()]
+    assert serbia.receive_many(frames[:2]) == ["stored"] * 2
+    assert serbia.receive_many(frames[1:]) == ["duplicate", "stored"]
+    first, second = _lines(uk, serbia)
+    assert sorted(first) == sorted(sent[:2])
+    assert second == [sent[2]]
 
 
 def test_the_delivery_directory_gets_every_message_of_a_batch(

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from broker.demo.scenario import Route, Step
 from broker.demo.tracker import Fate, Tracker
-from broker.ids import MessageId, new_message_id
-from broker.pipeline.send import receipt_for
+from broker.ids import MessageId, PartnerCode, new_message_id
+from broker.pipeline.receipts import Acknowledgement, batch_receipts
 from broker.schema import DataCategory, Message, message_bytes, parse_message, redact
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "schemas" / "examples" / "network.report.json"
@@ -34,12 +34,15 @@ def test_a_receipt_seen_before_its_view_still_reports_what_the_view_lost(
     tracker = Tracker(delivery_dirs=dirs, spool_dirs={}, audit_topic="xb.audit")
     step = Step("UK report", "GB", ("RS",), report, Route.SEND, expected="receipt back")
     tracker.add_step(0, step, message_id=MESSAGE_ID)
-    receipt = receipt_for(
+    acknowledgement = Acknowledgement.of(
         view,
+        to=PartnerCode("GB"),
         message_id=MessageId(MESSAGE_ID),
         content_sha256=bytes(32),
+        envelope_sha256=bytes(32),
         received_at=dt.datetime(2026, 11, 28, tzinfo=dt.UTC),
     )
+    (receipt,) = (batch.message for batch in batch_receipts([acknowledgement]))
     _write(dirs["GB"], str(new_message_id()), "RS", receipt)
     _write(dirs["RS"], MESSAGE_ID, "GB", view)
 

@@ -19,13 +19,13 @@ from broker.ids import MessageId, PartnerCode
 from broker.keys import Registry
 from broker.keys.testing import build_registry
 from broker.pipeline.delivery import attest
+from broker.pipeline.receipts import Acknowledgement, batch_receipts
 from broker.pipeline.receive import Accepted, Rejected, accept
 from broker.pipeline.send import (
     Outgoing,
     accord_digest,
     prepare,
     prepare_receipt,
-    receipt_for,
 )
 from broker.policy import load_accord
 from broker.schema import (
@@ -42,7 +42,6 @@ from broker.schema import (
     redact,
 )
 from broker.schema.labels import Labels
-from broker.schema.protocol import Receipt, ReceiptStatus
 from broker.trust import AccordInForce
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
@@ -164,23 +163,29 @@ def test_a_verified_delivery_is_accepted_with_a_receipt() -> None:
     assert outcome.labels == labels_of(outcome.message)
     assert DataCategory.BIOMETRIC not in categories_present(outcome.message)
     assert outcome.retain_until == LATER + RETENTION
-    receipt = outcome.receipt
-    assert receipt is not None
-    assert isinstance(receipt.body, Receipt)
-    assert receipt.body.receipt_for == outgoing.message_id
-    assert receipt.body.status is ReceiptStatus.ACCEPTED
-    assert receipt.body.content_sha256 == crypto.sha256(outcome.message_bytes).hex()
+    owed = outcome.receipt
+    assert owed is not None
+    assert (owed.to, owed.message_id) == (GB, outgoing.message_id)
+    assert owed.rejected_because is None
+    assert owed.content_sha256 == crypto.sha256(outcome.message_bytes)
+    assert owed.envelope_sha256 == outcome.envelope_digest
     with pytest.raises(TypeError):
         bool(outcome)
 
 
 def test_a_receipt_is_accepted_but_not_receipted() -> None:
     """Receipts are stored like any message; acknowledging them would never end."""
-    receipt = receipt_for(
-        report(), message_id=sealed_view().message_id, content_sha256=b"\x02" * 32, received_at=NOW
+    owed = Acknowledgement.of(
+        report(),
+        to=GB,
+        message_id=sealed_view().message_id,
+        content_sha256=b"\x02" * 32,
+        envelope_sha256=b"\x03" * 32,
+        received_at=NOW,
     )
+    (receipt,) = batch_receipts([owed])
     back = prepare_receipt(
-        receipt,
+        receipt.message,
         sender=GB,
         recipient=RS,
         accord=GB_RS,
@@ -221,8 +226,8 @@ def test_under_declared_labels_are_caught() -> None:
     assert "location" in outcome.reason
     assert outcome.sender == GB
     assert outcome.receipt is not None
-    assert isinstance(outcome.receipt.body, Receipt)
-    assert outcome.receipt.body.status is ReceiptStatus.REJECTED
+    assert outcome.receipt.rejected_because is not None
+    assert outcome.receipt.rejected_because.startswith("label_mismatch: ")
 
 
 def test_a_view_in_another_suite_than_its_accord_version_fixes_is_refused() -> None:

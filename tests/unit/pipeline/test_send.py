@@ -15,13 +15,13 @@ import pytest
 from broker import crypto, envelope, errors
 from broker.ids import MessageId, PartnerCode, new_message_id
 from broker.keys.testing import build_registry, make_registry
+from broker.pipeline.receipts import Acknowledgement, batch_receipts
 from broker.pipeline.send import (
     Outgoing,
     Refused,
     accord_digest,
     prepare,
     prepare_receipt,
-    receipt_for,
 )
 from broker.policy import Suite, load_accord
 from broker.reasons import ReasonCode
@@ -37,7 +37,7 @@ from broker.schema import (
     parse_message,
     redact,
 )
-from broker.schema.protocol import Receipt, ReceiptStatus
+from broker.schema.protocol import ReceiptBatch, ReceiptStatus
 from broker.trust import AccordInForce
 from broker.trust.acts import Halt
 
@@ -220,22 +220,17 @@ def test_bad_recipient_lists_are_usage_errors(name: str, recipients: list[Partne
         _prepare(report(), *recipients)
 
 
-def test_a_receipt_acknowledges_exactly_one_message() -> None:
-    """The receipt names the message id and content digest, keeps the markings and case, and
-    is sealed back to the sender under the pair's accord."""
+def test_a_receipt_is_sealed_back_to_the_sender_under_the_accord() -> None:
+    """A batch receipt keeps the markings and case of what it acknowledges and is sealed back
+    to the sender under the pair's accord, showing the gateway its lines."""
     message = report()
-    digest = b"\x01" * 32
-    receipt = receipt_for(
-        message,
-        message_id=_any_id(),
-        content_sha256=digest,
-        received_at=NOW,
-    )
+    receipt = _receipt(message, digest=b"\x01" * 32)
     assert receipt.case_id == message.case_id
     assert receipt.classification is message.classification
-    assert isinstance(receipt.body, Receipt)
-    assert receipt.body.content_sha256 == digest.hex()
-    assert receipt.body.status is ReceiptStatus.ACCEPTED
+    assert isinstance(receipt.body, ReceiptBatch)
+    (line,) = receipt.body.items
+    assert line.content_sha256 == (b"\x01" * 32).hex()
+    assert line.status is ReceiptStatus.ACCEPTED
     sealed = prepare_receipt(
         receipt,
         sender=RS,
@@ -246,6 +241,8 @@ def test_a_receipt_acknowledges_exactly_one_message() -> None:
         now=NOW,
     )
     assert isinstance(sealed, Outgoing)
+    assert sealed.gateway_header is not None
+    assert sealed.gateway_header[0] == "xb-acknowledges"
     keys = KEYS[GB]
     opened = envelope.open(
         sealed.envelope,
@@ -259,11 +256,22 @@ def test_a_receipt_acknowledges_exactly_one_message() -> None:
 
 def test_a_receipt_is_never_receipted() -> None:
     """Acknowledging a receipt would ping-pong forever: it is refused."""
-    receipt = receipt_for(
-        report(), message_id=_any_id(), content_sha256=b"\x00" * 32, received_at=NOW
-    )
     with pytest.raises(errors.UsageError):
-        receipt_for(receipt, message_id=_any_id(), content_sha256=b"\x00" * 32, received_at=NOW)
+        _receipt(_receipt(report()))
+
+
+def _receipt(message: Message, *, at: dt.datetime = NOW, digest: bytes = bytes(32)) -> Message:
+    """The batch receipt RS owes GB for ``message`` alone."""
+    acknowledgement = Acknowledgement.of(
+        message,
+        to=GB,
+        message_id=_any_id(),
+        content_sha256=digest,
+        envelope_sha256=digest,
+        received_at=at,
+    )
+    (batch,) = batch_receipts([acknowledgement])
+    return batch.message
 
 
 def _any_id() -> MessageId:
@@ -337,9 +345,7 @@ def test_a_receipt_is_not_sealed_under_a_lapsed_accord() -> None:
     """The gateway would quarantine it as accord_expired: the receiver refuses it up front."""
     after = ACCORDS[RS].accord.expires_at()
     registry, _, keys = make_registry(now=after)
-    receipt = receipt_for(
-        report(), message_id=_any_id(), content_sha256=b"\x00" * 32, received_at=after
-    )
+    receipt = _receipt(report(), at=after)
     sealed = prepare_receipt(
         receipt,
         sender=RS,
@@ -364,9 +370,7 @@ def test_a_suspended_accord_refuses_every_view_and_receipt() -> None:
         "accord_suspended",
         ("RS suspended accord gb-rs",),
     )
-    receipt = receipt_for(
-        report(), message_id=_any_id(), content_sha256=b"\x00" * 32, received_at=NOW
-    )
+    receipt = _receipt(report())
     sealed = prepare_receipt(
         receipt,
         sender=RS,
