@@ -17,18 +17,6 @@ from broker.audit.checkpoint import (
     read_checkpoint,
     sign_checkpoint,
 )
-from broker.audit.merkle import (
-    EMPTY_ROOT,
-    HASH_SIZE,
-    MerkleLog,
-    consistency_proof,
-    inclusion_proof,
-    leaf_hash,
-    node_hash,
-    root_hash,
-    verify_consistency,
-    verify_inclusion,
-)
 from broker.audit.note import (
     MAX_NOTE_BYTES,
     MAX_SIGNATURES,
@@ -46,6 +34,20 @@ from broker.audit.note import (
 )
 from broker.audit.tamper import TamperKind, TamperReport, classify_tampering
 from broker.audit.witness import LogView, Observation
+from broker.merkle import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    MerkleLog,
+    consistency_proof,
+    inclusion_proof,
+    inclusion_proofs,
+    leaf_hash,
+    node_hash,
+    root_from_inclusion,
+    root_hash,
+    verify_consistency,
+    verify_inclusion,
+)
 
 __all__ = [
     "EMPTY_ROOT",
@@ -71,6 +73,7 @@ __all__ = [
     "consistency_proof",
     "cosign_checkpoint",
     "inclusion_proof",
+    "inclusion_proofs",
     "is_key_name",
     "leaf_hash",
     "node_hash",
@@ -79,6 +82,7 @@ __all__ = [
     "open_note",
     "parse_note",
     "read_checkpoint",
+    "root_from_inclusion",
     "root_hash",
     "sign_checkpoint",
     "verify_consistency",

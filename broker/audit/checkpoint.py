@@ -29,8 +29,7 @@ import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from broker import errors
-from broker.audit import merkle
+from broker import errors, merkle
 from broker.audit.note import (
     CosignatureKey,
     Ed25519NoteKey,

@@ -25,8 +25,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from broker import errors
-from broker.audit import merkle
+from broker import errors, merkle
 
 __all__ = ["TamperKind", "TamperReport", "classify_tampering"]
 

@@ -5,7 +5,7 @@ A witness co-signs a checkpoint only once it knows that the tree the checkpoint 
 every tree it has seen of that log (c2sp.org/tlog-cosignature: "the consistent tree head with
 the largest size the cosigner has observed"). Here the proof is constructive: each of our
 checkpoint records lists the leaf hashes it adds, so the witness keeps the right edge of the
-newest tree it verified (O(log n) hashes, see :class:`~broker.audit.merkle.MerkleLog`),
+newest tree it verified (O(log n) hashes, see :class:`~broker.merkle.MerkleLog`),
 appends the listed leaves it has not seen, and requires the signed root to come out. The
 listed leaves are never trusted on their own: only a root they reproduce counts.
 
@@ -19,8 +19,7 @@ import collections
 import enum
 from collections.abc import Sequence
 
-from broker import errors
-from broker.audit import merkle
+from broker import errors, merkle
 from broker.audit.checkpoint import Checkpoint
 
 __all__ = ["LogView", "Observation"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from broker.audit import merkle
+from broker import merkle
 
 VECTORS = Path(__file__).parents[2] / "vectors" / "audit" / "rfc6962.json"
 

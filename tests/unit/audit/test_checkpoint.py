@@ -9,8 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from broker import errors
-from broker.audit import merkle
+from broker import errors, merkle
 from broker.audit.checkpoint import (
     Checkpoint,
     add_signatures,

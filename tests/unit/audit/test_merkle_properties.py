@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broker import errors
-from broker.audit import merkle
+from broker import errors, merkle
 
 MAX_LEAVES = 80
 

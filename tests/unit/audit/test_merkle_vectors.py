@@ -7,8 +7,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from broker import errors
-from broker.audit import merkle
+from broker import errors, merkle
 
 from .audit_vectors import REFERENCE, ConsistencyCase, InclusionCase
 

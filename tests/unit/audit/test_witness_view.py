@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broker import errors
-from broker.audit import merkle
+from broker import errors, merkle
 from broker.audit.checkpoint import Checkpoint
 from broker.audit.witness import LogView, Observation
 

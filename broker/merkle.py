@@ -28,8 +28,10 @@ __all__ = [
     "MerkleLog",
     "consistency_proof",
     "inclusion_proof",
+    "inclusion_proofs",
     "leaf_hash",
     "node_hash",
+    "root_from_inclusion",
     "root_hash",
     "verify_consistency",
     "verify_inclusion",
@@ -186,6 +188,41 @@ def inclusion_proof(leaf_hashes: Sequence[bytes], index: int, size: int) -> tupl
     return tuple(path)
 
 
+def inclusion_proofs(leaf_hashes: Sequence[bytes]) -> tuple[bytes, list[tuple[bytes, ...]]]:
+    """The head of the tree of ``leaf_hashes`` and the audit path of every leaf, in order:
+    what :func:`inclusion_proof` gives for each index, with each subtree hashed once
+    (O(n log n) in all, for a batch signed under one head)."""
+    size = len(leaf_hashes)
+    if size == 0:
+        raise errors.UsageError("a tree of no leaves has no inclusion proofs")
+    memo: dict[tuple[int, int], bytes] = {}
+
+    def subtree(lo: int, hi: int) -> bytes:
+        if hi - lo == 1:
+            return leaf_hashes[lo]
+        found = memo.get((lo, hi))
+        if found is None:
+            k = _split(hi - lo)
+            found = memo[(lo, hi)] = node_hash(subtree(lo, lo + k), subtree(lo + k, hi))
+        return found
+
+    proofs = []
+    for index in range(size):
+        path: list[bytes] = []
+        lo, hi = 0, size
+        while hi - lo > 1:
+            k = _split(hi - lo)
+            if index < lo + k:
+                path.append(subtree(lo + k, hi))
+                hi = lo + k
+            else:
+                path.append(subtree(lo, lo + k))
+                lo += k
+        path.reverse()
+        proofs.append(tuple(path))
+    return subtree(0, size), proofs
+
+
 def consistency_proof(
     leaf_hashes: Sequence[bytes], old_size: int, new_size: int
 ) -> tuple[bytes, ...]:
@@ -226,9 +263,17 @@ def verify_inclusion(
 ) -> None:
     """Return if ``proof`` shows leaf ``index`` of a ``size``-leaf tree with head ``root`` has
     hash ``leaf_hash``; otherwise raise AuditError. RFC 9162 section 2.1.3.2."""
+    _check_hash(root, "root")
+    if root_from_inclusion(leaf_hash, index, size, proof) != root:
+        raise errors.AuditError(f"inclusion proof for leaf {index} does not match the root")
+
+
+def root_from_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes:
+    """The head of the ``size``-leaf tree in which ``proof`` puts ``leaf_hash`` at ``index``
+    (RFC 9162 section 2.1.3.2 without the final comparison: the caller checks the head, for
+    example against a signature over it). AuditError for a proof of the wrong length."""
     _check_size(size, "tree size")
     _check_hash(leaf_hash, "leaf hash")
-    _check_hash(root, "root")
     _check_proof(proof)
     if not 0 <= index < size:
         raise errors.AuditError(f"leaf index {index} is not in a tree of size {size}")
@@ -249,8 +294,7 @@ def verify_inclusion(
         sn >>= 1
     if sn != 0:
         raise errors.AuditError("inclusion proof is shorter than the tree is deep")
-    if result != root:
-        raise errors.AuditError(f"inclusion proof for leaf {index} does not match the root")
+    return result
 
 
 def verify_consistency(
