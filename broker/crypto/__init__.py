@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from broker.crypto._aead import AEAD_KEY_BYTES, AeadSealer, aead_open, aead_seal
 from broker.crypto._kem import DecryptionKey, EncryptionKey, hpke_open, hpke_seal
+from broker.crypto._memo import VerifiedSignatures
 from broker.crypto._primitives import constant_time_equal, hmac_sha256, random_bytes, sha256
 from broker.crypto._signing import SigningKey, VerifyKey
 from broker.crypto._suite import Suite
@@ -23,6 +24,7 @@ __all__ = [
     "EncryptionKey",
     "SigningKey",
     "Suite",
+    "VerifiedSignatures",
     "VerifyKey",
     "aead_open",
     "aead_seal",

@@ -1,8 +1,9 @@
 """Selective disclosure: reveal chosen fields of an opened envelope, provably from its sender.
 
 A disclosure carries the signed header bytes, the ciphertext digest and the signature (so the
-originator's signature verifies without the ciphertext), and for each revealed field its salt
-and value. Unrevealed fields stay hidden behind their salted digests.
+originator's signature verifies without the ciphertext; for an envelope signed in a batch, also
+its place in the batch), and for each revealed field its salt and value. Unrevealed fields stay
+hidden behind their salted digests.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from broker import crypto, errors
-from broker.envelope._format import canonical_json, signing_input, strict_json_loads
+from broker.envelope._batch import check_sender_signature
+from broker.envelope._format import MAX_BATCH, BatchProof, canonical_json, strict_json_loads
 from broker.envelope._header import (
     field_digest,
     parse_header,
@@ -26,7 +28,8 @@ from broker.ids import KeyId, PartnerCode
 __all__ = ["Disclosure", "check_revealed", "disclose", "disclose_kept", "verify_disclosure"]
 
 _MAX_DISCLOSURE_BYTES = 4 * 1024 * 1024
-_DISCLOSURE_KEYS = {"header", "ciphertext_digest", "signature", "fields"}
+_DISCLOSURE_KEYS = frozenset({"header", "ciphertext_digest", "signature", "fields"})
+_BATCH_KEYS = frozenset({"size", "index", "path"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -38,10 +41,12 @@ class Disclosure:
     signature: bytes
     #: field path -> (salt, value)
     revealed: Mapping[str, tuple[bytes, Any]]
+    #: the envelope's place in the batch its signature covers; None if it was signed alone
+    proof: BatchProof | None = None
 
     def to_document(self) -> dict[str, Any]:
         """The JSON object: the header as its exact ASCII text, binary values as hex."""
-        return {
+        document: dict[str, Any] = {
             "header": self.header_bytes.decode("ascii"),
             "ciphertext_digest": self.ciphertext_digest.hex(),
             "signature": self.signature.hex(),
@@ -50,6 +55,13 @@ class Disclosure:
                 for path, (salt, value) in self.revealed.items()
             },
         }
+        if self.proof is not None:
+            document["batch"] = {
+                "size": self.proof.size,
+                "index": self.proof.index,
+                "path": [node.hex() for node in self.proof.path],
+            }
+        return document
 
     def to_json(self) -> bytes:
         """:meth:`to_document` as canonical JSON."""
@@ -68,12 +80,7 @@ class Disclosure:
 
 def _parse_disclosure(data: bytes) -> Disclosure:
     raw = strict_json_loads(data, what="disclosure")
-    if not isinstance(raw, dict) or set(raw) != {
-        "header",
-        "ciphertext_digest",
-        "signature",
-        "fields",
-    }:
+    if not isinstance(raw, dict) or set(raw) - {"batch"} != _DISCLOSURE_KEYS:
         raise errors.SchemaError("unexpected top-level keys")
     revealed: dict[str, tuple[bytes, Any]] = {}
     for path, item in raw["fields"].items():
@@ -85,7 +92,22 @@ def _parse_disclosure(data: bytes) -> Disclosure:
         ciphertext_digest=bytes.fromhex(raw["ciphertext_digest"]),
         signature=bytes.fromhex(raw["signature"]),
         revealed=revealed,
+        proof=None if "batch" not in raw else _parse_batch(raw["batch"]),
     )
+
+
+def _parse_batch(raw: Any) -> BatchProof:
+    if not isinstance(raw, dict) or set(raw) != _BATCH_KEYS:
+        raise errors.SchemaError("batch: unexpected keys")
+    size, index, path = raw["size"], raw["index"], raw["path"]
+    if type(size) is not int or type(index) is not int or not 0 <= index < size <= MAX_BATCH:
+        raise errors.SchemaError("batch: size or index out of range")
+    if not isinstance(path, list) or len(path) > MAX_BATCH.bit_length():
+        raise errors.SchemaError("batch: path")
+    nodes = tuple(bytes.fromhex(node) for node in path)
+    if any(len(node) != 32 for node in nodes):
+        raise errors.SchemaError("batch: a path hash is not 32 bytes")
+    return BatchProof(size=size, index=index, path=nodes)
 
 
 def disclose(opened: OpenedEnvelope, fields: Iterable[str]) -> Disclosure:
@@ -100,6 +122,7 @@ def disclose(opened: OpenedEnvelope, fields: Iterable[str]) -> Disclosure:
         ciphertext_digest=header.ciphertext_digest,
         signature=header.signature,
         revealed={path: (opened.salts[path], opened.fields[path]) for path in chosen},
+        proof=header.proof,
     )
 
 
@@ -142,6 +165,7 @@ def disclose_kept(
         ciphertext_digest=crypto.sha256(parsed.ciphertext),
         signature=parsed.signature,
         revealed=revealed,
+        proof=parsed.proof,
     )
 
 
@@ -189,9 +213,12 @@ def verify_disclosure(
         raise errors.KeyTrustError(f"registered key does not use suite {header.suite}")
     if len(disclosure.ciphertext_digest) != 32:
         raise errors.VerificationError("disclosure does not verify")
-    sender_key.verify(
+    check_sender_signature(
+        sender_key,
+        header=disclosure.header_bytes,
+        ciphertext_digest=disclosure.ciphertext_digest,
         signature=disclosure.signature,
-        message=signing_input(disclosure.header_bytes, disclosure.ciphertext_digest),
+        proof=disclosure.proof,
     )
     committed = {path: bytes.fromhex(digest) for path, digest in header.commitment.fields.items()}
     try:

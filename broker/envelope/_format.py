@@ -1,4 +1,5 @@
-"""The exact bytes of a v1 envelope: framing, canonical JSON, length prefixes, padding.
+"""The exact bytes of an envelope: framing (version 1 signed alone, version 2 signed in a
+batch), canonical JSON, length prefixes, padding.
 
 Everything here is pure and deterministic; docs/PROTOCOL.md describes the same bytes.
 """
@@ -13,15 +14,20 @@ from typing import Any
 from broker import errors, limits, strictjson
 
 __all__ = [
+    "DST_BATCH",
     "DST_FIELD",
     "DST_KEY_COMMITMENT",
     "DST_SIGNATURE",
     "MAGIC",
+    "MAX_BATCH",
     "MAX_BODY_BYTES",
     "MAX_ENVELOPE_BYTES",
     "MAX_HEADER_BYTES",
     "VERSION",
+    "VERSION_BATCH",
+    "BatchProof",
     "Frame",
+    "batch_input",
     "bucket_size",
     "canonical_json",
     "canonical_loads",
@@ -36,7 +42,14 @@ __all__ = [
 
 MAGIC = b"\x89XBE"
 VERSION = 1
+#: the framing of an envelope signed in a batch: version 1's, then its place in the batch
+VERSION_BATCH = 2
 DST_SIGNATURE = b"broker-envelope/v1 signature"
+DST_BATCH = b"broker-envelope/v2 batch"
+#: envelopes signed under one head at most; so an inclusion path has at most 12 hashes
+MAX_BATCH = 4096
+_MAX_PATH = (MAX_BATCH - 1).bit_length()
+_HASH = 32
 DST_FIELD = b"broker-envelope/v1 field"
 DST_KEY_COMMITMENT = b"broker-envelope/v1 key-commitment"
 
@@ -67,6 +80,13 @@ def signing_input(header: bytes, ciphertext_digest: bytes) -> bytes:
         + length_prefixed(header)
         + length_prefixed(ciphertext_digest)
     )
+
+
+def batch_input(size: int, root: bytes) -> bytes:
+    """What a batch's signature covers: lp(DST_BATCH) || u32(size) || the 32-byte head of
+    the Merkle tree whose leaves are its envelopes' :func:`signing_input` (docs/PROTOCOL.md,
+    section 5)."""
+    return length_prefixed(DST_BATCH) + _U32.pack(size) + root
 
 
 def canonical_json(value: Any) -> bytes:
@@ -136,24 +156,45 @@ def unpad(padded: bytes) -> bytes:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class BatchProof:
+    """Where an envelope signed in a batch sits in it: its leaf ``index`` among ``size``, and
+    the RFC 6962 inclusion ``path`` from its leaf to the signed head."""
+
+    size: int
+    index: int
+    path: tuple[bytes, ...]
+
+    def to_bytes(self) -> bytes:
+        """u32(size) || u32(index) || u8(len(path)) || the path's 32-byte hashes."""
+        return b"".join(
+            (_U32.pack(self.size), _U32.pack(self.index), bytes([len(self.path)]), *self.path)
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Frame:
-    """The three parts of the wire form, as bytes; nothing in them is verified yet."""
+    """The parts of the wire form, as bytes; nothing in them is verified yet. ``proof`` is
+    set for an envelope signed in a batch (framing version 2), whose ``signature`` is then
+    over the batch's head."""
 
     header: bytes
     ciphertext: bytes
     signature: bytes
+    proof: BatchProof | None = None
 
 
 def encode_frame(frame: Frame) -> bytes:
-    """MAGIC || version || lp(header) || lp(ciphertext) || u16 len(signature) || signature."""
+    """MAGIC || version || lp(header) || lp(ciphertext) || u16 len(signature) || signature,
+    then, signed in a batch, the proof (:meth:`BatchProof.to_bytes`)."""
     return b"".join(
         (
             MAGIC,
-            bytes([VERSION]),
+            bytes([VERSION if frame.proof is None else VERSION_BATCH]),
             length_prefixed(frame.header),
             length_prefixed(frame.ciphertext),
             _U16.pack(len(frame.signature)),
             frame.signature,
+            b"" if frame.proof is None else frame.proof.to_bytes(),
         )
     )
 
@@ -166,8 +207,9 @@ def decode_frame(data: bytes) -> Frame:
         )
     if len(data) < len(MAGIC) + 1 or data[: len(MAGIC)] != MAGIC:
         raise errors.EnvelopeError("not an envelope (bad magic)")
-    if data[len(MAGIC)] != VERSION:
-        raise errors.EnvelopeError(f"unsupported envelope version {data[len(MAGIC)]}")
+    version = data[len(MAGIC)]
+    if version not in (VERSION, VERSION_BATCH):
+        raise errors.EnvelopeError(f"unsupported envelope version {version}")
     offset = len(MAGIC) + 1
     header, offset = _take_u32_prefixed(data, offset, MAX_HEADER_BYTES, "header")
     ciphertext, offset = _take_u32_prefixed(data, offset, MAX_ENVELOPE_BYTES, "ciphertext")
@@ -175,9 +217,32 @@ def decode_frame(data: bytes) -> Frame:
         raise errors.EnvelopeError("envelope truncated in the signature length")
     (sig_len,) = _U16.unpack_from(data, offset)
     offset += 2
-    if sig_len > MAX_SIGNATURE_BYTES or offset + sig_len != len(data):
-        raise errors.EnvelopeError("envelope signature length does not match its size")
-    return Frame(header=header, ciphertext=ciphertext, signature=data[offset:])
+    end = offset + sig_len
+    if version == VERSION:
+        if sig_len > MAX_SIGNATURE_BYTES or end != len(data):
+            raise errors.EnvelopeError("envelope signature length does not match its size")
+        return Frame(header=header, ciphertext=ciphertext, signature=data[offset:])
+    if sig_len > MAX_SIGNATURE_BYTES or end > len(data):
+        raise errors.EnvelopeError("envelope signature length is out of range")
+    proof = _decode_proof(data, end)
+    return Frame(header=header, ciphertext=ciphertext, signature=data[offset:end], proof=proof)
+
+
+def _decode_proof(data: bytes, offset: int) -> BatchProof:
+    """The batch proof that must end the envelope exactly; only its shape is checked here
+    (whether the path fits the size is the inclusion check's)."""
+    if offset + 9 > len(data):
+        raise errors.EnvelopeError("envelope truncated in its batch proof")
+    (size,) = _U32.unpack_from(data, offset)
+    (index,) = _U32.unpack_from(data, offset + 4)
+    count = data[offset + 8]
+    offset += 9
+    if not 0 < size <= MAX_BATCH or index >= size or count > _MAX_PATH:
+        raise errors.EnvelopeError("envelope batch proof is out of range")
+    if offset + count * _HASH != len(data):
+        raise errors.EnvelopeError("envelope batch proof length does not match its size")
+    path = tuple(data[offset + i * _HASH : offset + (i + 1) * _HASH] for i in range(count))
+    return BatchProof(size=size, index=index, path=path)
 
 
 def _take_u32_prefixed(data: bytes, offset: int, limit: int, what: str) -> tuple[bytes, int]:

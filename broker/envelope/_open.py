@@ -8,8 +8,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, NoReturn, Protocol
 
 from broker import crypto, errors
+from broker.envelope._batch import check_sender_signature
 from broker.envelope._content import OpenedBody, open_body, schema_parse
-from broker.envelope._format import decode_frame, signing_input, unpad
+from broker.envelope._format import BatchProof, decode_frame, unpad
 from broker.envelope._header import (
     EnvelopeHeader,
     encoded_field_digest,
@@ -68,6 +69,8 @@ class ParsedEnvelope:
     signature: bytes
     #: the whole envelope these parts were split from
     data: bytes = dataclasses.field(repr=False)
+    #: where it sits in the batch its signature covers (framing version 2), else None
+    proof: BatchProof | None = None
 
     __bool__ = _no_truth
 
@@ -96,6 +99,8 @@ class VerifiedHeader:
     signature: bytes
     #: SHA-256 of the whole envelope: what replay detection compares
     envelope_digest: bytes
+    #: where it sits in the batch its signature covers, for disclosures; None if signed alone
+    proof: BatchProof | None = None
 
     __bool__ = _no_truth
 
@@ -124,6 +129,7 @@ def parse(data: bytes) -> ParsedEnvelope:
         ciphertext=frame.ciphertext,
         signature=frame.signature,
         data=data,
+        proof=frame.proof,
     )
 
 
@@ -171,8 +177,12 @@ def _verify(
     if sender_key.suite is not header.suite or recipient_key.suite is not header.suite:
         raise errors.KeyTrustError(f"registered keys do not use suite {header.suite}")
     ciphertext_digest = crypto.sha256(parsed.ciphertext)
-    sender_key.verify(
-        signature=parsed.signature, message=signing_input(parsed.header_bytes, ciphertext_digest)
+    check_sender_signature(
+        sender_key,
+        header=parsed.header_bytes,
+        ciphertext_digest=ciphertext_digest,
+        signature=parsed.signature,
+        proof=parsed.proof,
     )
     _check_times(created=created, expires=expires, now=now, max_age=max_age, max_skew=max_skew)
     verified = VerifiedHeader(
@@ -194,6 +204,7 @@ def _verify(
         ciphertext_digest=ciphertext_digest,
         signature=parsed.signature,
         envelope_digest=crypto.sha256(parsed.data),
+        proof=parsed.proof,
     )
     return verified, parsed
 

@@ -10,6 +10,7 @@ from typing import Any
 import pydantic
 
 from broker import crypto, errors
+from broker.envelope._batch import Unsigned, sign_all
 from broker.envelope._content import (
     CONTENT_KEY_BYTES,
     SALT_BYTES,
@@ -18,14 +19,7 @@ from broker.envelope._content import (
     encode_fields,
     message_document,
 )
-from broker.envelope._format import (
-    VERSION,
-    Frame,
-    canonical_json,
-    encode_frame,
-    pad,
-    signing_input,
-)
+from broker.envelope._format import VERSION, canonical_json, pad
 from broker.envelope._header import (
     EnvelopeHeader,
     encoded_field_digest,
@@ -37,7 +31,7 @@ from broker.ids import AccordId, CaseId, KeyId, MessageId, PartnerCode, new_mess
 from broker.schema import Message
 from broker.schema.labels import Labels
 
-__all__ = ["seal", "seal_revealing"]
+__all__ = ["seal", "seal_revealing", "seal_unsigned"]
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 MAX_TTL = dt.timedelta(days=30)
@@ -71,7 +65,7 @@ def seal(
     and a fresh content key, is padded and HPKE-sealed to ``recipient_key``. Without
     ``case_id``, the message's own ``case_id`` (if any) threads the envelope.
     """
-    return _seal_document(
+    unsigned = _seal_document(
         message_document(message),
         labels=labels,
         sender=sender,
@@ -86,6 +80,7 @@ def seal(
         message_id=message_id,
         case_id=case_id,
     )
+    return sign_all([unsigned])[0]
 
 
 def seal_revealing(
@@ -93,15 +88,24 @@ def seal_revealing(
 ) -> tuple[bytes, dict[str, tuple[bytes, Any]]]:
     """:func:`seal` (same keyword arguments), also returning the salt and value of each of
     the committed paths in ``reveal``: what the sender shows a gateway of its own envelope
-    (a receipt names the message it acknowledges), checked with :func:`check_revealed`."""
+    (a receipt names the messages it acknowledges), checked with :func:`check_revealed`."""
+    unsigned, revealed = seal_unsigned(message, reveal=reveal, **sealing)
+    return sign_all([unsigned])[0], revealed
+
+
+def seal_unsigned(
+    message: bytes | Message, *, reveal: Iterable[str] = (), **sealing: Any
+) -> tuple[Unsigned, dict[str, tuple[bytes, Any]]]:
+    """:func:`seal_revealing` without the signature: the sealed view waits for
+    :func:`sign_all` to sign it with others of its batch under one head."""
     document = message_document(message)
     fields = top_level_fields(document)
     unknown = sorted(set(reveal) - set(fields))
     if unknown:
         raise errors.UsageError(f"no such committed field(s): {', '.join(unknown)}")
     salts = _fresh_salts(fields)
-    sealed = _seal_document(document, salts=salts, **sealing)
-    return sealed, {path: (salts[path], fields[path]) for path in reveal}
+    unsigned = _seal_document(document, salts=salts, **sealing)
+    return unsigned, {path: (salts[path], fields[path]) for path in reveal}
 
 
 def _seal_document(
@@ -120,14 +124,14 @@ def _seal_document(
     message_id: MessageId | None = None,
     case_id: CaseId | None = None,
     salts: Mapping[str, bytes] | None = None,
-) -> bytes:
-    """:func:`seal` for an already validated JSON document: draws the salts (unless given)
-    and the content key."""
+) -> Unsigned:
+    """:func:`seal` for an already validated JSON document, up to the signature: draws the
+    salts (unless given) and the content key."""
     if case_id is None and isinstance(document.get("case_id"), str):
         case_id = CaseId(document["case_id"])
     fields = top_level_fields(document)
     created = now.replace(microsecond=0)
-    return _seal_from_parts(
+    return _unsigned_from_parts(
         document,
         labels=labels,
         sender=sender,
@@ -153,7 +157,12 @@ def _fresh_salts(paths: Iterable[str]) -> dict[str, bytes]:
     return {name: pool[i * SALT_BYTES : (i + 1) * SALT_BYTES] for i, name in enumerate(names)}
 
 
-def _seal_from_parts(
+def _seal_from_parts(document: dict[str, Any], **parts: Any) -> bytes:
+    """:func:`_unsigned_from_parts`, signed alone: the known-answer tests' seam."""
+    return sign_all([_unsigned_from_parts(document, **parts)])[0]
+
+
+def _unsigned_from_parts(
     document: dict[str, Any],
     *,
     labels: Labels,
@@ -171,8 +180,9 @@ def _seal_from_parts(
     salts: Mapping[str, bytes],
     content_key: bytes,
     hpke: HpkeSeal = _hpke_seal,
-) -> bytes:
-    """The deterministic core of :func:`seal`: every random input is an argument.
+) -> Unsigned:
+    """The deterministic core of :func:`seal` up to the signature: every random input is an
+    argument.
 
     Known-answer tests pass fixed salts and content key, and an ``hpke`` that returns a
     recorded ciphertext (HPKE's ephemeral key cannot be fixed through the library).
@@ -233,5 +243,4 @@ def _seal_from_parts(
         )
     )
     ciphertext = hpke(recipient_key, body, crypto.sha256(header))
-    signature = sender_key.sign(signing_input(header, crypto.sha256(ciphertext)))
-    return encode_frame(Frame(header=header, ciphertext=ciphertext, signature=signature))
+    return Unsigned(header, ciphertext, sender_key)

@@ -215,8 +215,9 @@ def test_primitives() -> None:
 
 
 def test_public_surface_is_pinned() -> None:
-    """The contract's names plus the store's symmetric sealing and the dating of TLS
-    certificates (read, never trusted, for expiry warnings), and nothing else."""
+    """The contract's names plus the store's symmetric sealing, the dating of TLS
+    certificates (read, never trusted, for expiry warnings) and the memo of verified batch
+    signatures, and nothing else."""
     assert sorted(crypto.__all__) == sorted(
         [
             "AEAD_KEY_BYTES",
@@ -229,6 +230,7 @@ def test_public_surface_is_pinned() -> None:
             "EncryptionKey",
             "SigningKey",
             "Suite",
+            "VerifiedSignatures",
             "VerifyKey",
             "constant_time_equal",
             "hmac_sha256",

@@ -178,7 +178,20 @@ def seal_from(
 ) -> bytes:
     """Seal the sample (or ``message``) from ``origin`` to ``destination`` at NOW; any
     keyword argument of seal() can be overridden."""
-    arguments: dict[str, object] = {
+    arguments = _sealing(origin, destination, **overrides)
+    return envelope.seal(sample_bytes() if message is None else message, **arguments)
+
+
+def unsigned_from(origin: Party, destination: Party, **overrides: object) -> envelope.Unsigned:
+    """:func:`seal_from`, waiting for :func:`broker.envelope.sign_all`."""
+    unsigned, _ = envelope.seal_unsigned(
+        sample_bytes(), **_sealing(origin, destination, **overrides)
+    )
+    return unsigned
+
+
+def _sealing(origin: Party, destination: Party, **overrides: object) -> dict[str, Any]:
+    arguments: dict[str, Any] = {
         "labels": SAMPLE_LABELS,
         "sender": origin.code,
         "sender_key": origin.signing,
@@ -191,7 +204,7 @@ def seal_from(
         "ttl": dt.timedelta(days=7),
     }
     arguments.update(overrides)
-    return envelope.seal(sample_bytes() if message is None else message, **arguments)  # type: ignore[arg-type]
+    return arguments
 
 
 @pytest.fixture
@@ -202,7 +215,7 @@ def sealed(gb: Party, rs: Party) -> bytes:
 
 def seal_document(sender: Party, recipient: Party, document: dict[str, Any]) -> bytes:
     """Seal any JSON object, bypassing the message schema: for format-level properties."""
-    return _seal_document(
+    unsigned = _seal_document(
         document,
         labels=SAMPLE_LABELS,
         sender=sender.code,
@@ -215,6 +228,7 @@ def seal_document(sender: Party, recipient: Party, document: dict[str, Any]) -> 
         now=NOW,
         ttl=dt.timedelta(days=7),
     )
+    return envelope.sign_all([unsigned])[0]
 
 
 def open_document(data: bytes, registry: TinyRegistry, recipient: Party) -> OpenedEnvelope:
