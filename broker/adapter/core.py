@@ -36,6 +36,7 @@ from broker.pipeline.send import (
     SendOutcome,
     prepare,
     prepare_receipt,
+    sign_views,
 )
 from broker.reasons import ReasonCode
 from broker.runtime import AccordReporter, Metrics, bind_ids
@@ -177,7 +178,9 @@ class Adapter:
                 continue
             try:
                 submission = parse_submission(data)
-                outcomes = self._prepare(submission.message, submission.to, ids=submission.ids)
+                outcomes = self._prepare(
+                    submission.message, submission.to, ids=submission.ids, sign=False
+                )
             except (errors.SchemaError, errors.UsageError) as exc:
                 _log.warning("spool_rejected", file=path.name, error=str(exc))
                 self.spool.mark_rejected(path, str(exc))
@@ -203,7 +206,10 @@ class Adapter:
                 self.spool.mark_rejected(path, "\n".join(refusals))
                 continue
             ready.append((path, source, outcomes, refusals))
-        self._journal_many([(source, outcomes) for _, source, outcomes, _ in ready])
+        # the chunk's views are signed together: one signature per signing key, not per view
+        signed = sign_views([outcomes for _, _, outcomes, _ in ready])
+        sources = [source for _, source, _, _ in ready]
+        self._journal_many(list(zip(sources, signed, strict=True)))
         self.spool.mark_sent_many([(path, refusals) for path, _, _, refusals in ready])
         return handled
 
@@ -213,6 +219,7 @@ class Adapter:
         to: Sequence[PartnerCode],
         *,
         ids: Mapping[PartnerCode, MessageId] | None = None,
+        sign: bool = True,
     ) -> list[SendOutcome]:
         now = self.clock.now()
         started = time.perf_counter()
@@ -227,6 +234,7 @@ class Adapter:
             counters=self.rates.snapshot(now),
             max_envelope_bytes=self.max_envelope_bytes,
             message_ids=ids,
+            sign=sign,
         )
         self._seal_seconds.observe(time.perf_counter() - started)
         for outcome in outcomes:
@@ -576,6 +584,7 @@ class Adapter:
                 registry=self.registry,
                 signing_key=self.keys.signers,
                 now=now,
+                sign=False,
             )
             if isinstance(sealed, Refused):
                 _log.warning(
@@ -587,7 +596,12 @@ class Adapter:
             source, *others = (_receipt_source(mid) for mid in receipt.covers)
             covers[source] = others
             submissions.append((source, [sealed]))
-        self._journal_many(submissions, covers=covers)
+        # the batch's receipts are signed together, one signature per signing key
+        signed = sign_views([views for _, views in submissions])
+        self._journal_many(
+            [(source, views) for (source, _), views in zip(submissions, signed, strict=True)],
+            covers=covers,
+        )
 
     def settle_sent(self, acknowledged: Sequence[JournalEntry]) -> int:
         """After Kafka acknowledged ``acknowledged``: delete the ``sent/`` copy of each spool

@@ -185,6 +185,11 @@ class SigningKey:
         """The suite this key belongs to."""
         return self._suite
 
+    @property
+    def signature_size(self) -> int:
+        """The length of every signature this key makes: 64 (classic) or 64 + 3,309 bytes."""
+        return _ED25519_SIGNATURE + (0 if self.suite is Suite.CLASSIC else _MLDSA65_SIGNATURE)
+
     def public_key(self) -> VerifyKey:
         """The matching public key."""
         return self._public

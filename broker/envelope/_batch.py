@@ -21,6 +21,7 @@ from broker.envelope._format import (
     Frame,
     batch_input,
     encode_frame,
+    framed_size,
     signing_input,
 )
 
@@ -37,6 +38,12 @@ class Unsigned:
     header: bytes
     ciphertext: bytes
     signer: crypto.SigningKey = dataclasses.field(repr=False)
+
+    @property
+    def signed_size_bound(self) -> int:
+        """Its size once signed, at most: alone, or in the largest batch (the longest path)."""
+        size = self.signer.signature_size
+        return framed_size(len(self.header), len(self.ciphertext), size, MAX_BATCH)
 
     @property
     def leaf(self) -> bytes:

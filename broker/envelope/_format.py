@@ -33,6 +33,7 @@ __all__ = [
     "canonical_loads",
     "decode_frame",
     "encode_frame",
+    "framed_size",
     "length_prefixed",
     "pad",
     "signing_input",
@@ -226,6 +227,13 @@ def decode_frame(data: bytes) -> Frame:
         raise errors.EnvelopeError("envelope signature length is out of range")
     proof = _decode_proof(data, end)
     return Frame(header=header, ciphertext=ciphertext, signature=data[offset:end], proof=proof)
+
+
+def framed_size(header: int, ciphertext: int, signature: int, batch: int) -> int:
+    """The size of an envelope with parts of these sizes, signed in a batch of ``batch``
+    (its proof's path as long as it can be there; 1: signed alone)."""
+    proof = 0 if batch == 1 else 9 + _HASH * (batch - 1).bit_length()
+    return len(MAGIC) + 1 + 4 + header + 4 + ciphertext + 2 + signature + proof
 
 
 def _decode_proof(data: bytes, offset: int) -> BatchProof:

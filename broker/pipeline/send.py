@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 from broker import cosign, crypto, envelope, errors, limits
+from broker.envelope import Unsigned
 from broker.ids import CaseId, KeyId, MessageId, PartnerCode, new_message_id
 from broker.keys import Registry
 from broker.pipeline.revealed import revealed_field, revealed_header
@@ -38,6 +39,7 @@ __all__ = [
     "clear",
     "prepare",
     "prepare_receipt",
+    "sign_views",
     "withdrawal_for",
 ]
 
@@ -75,6 +77,9 @@ class Outgoing:
     #: the Kafka header the gateway reads beside the envelope (name, value): a forward's
     #: grant, the id a receipt acknowledges
     gateway_header: tuple[str, bytes] | None = dataclasses.field(default=None, repr=False)
+    #: sealed but not signed yet (``envelope`` is empty): :func:`sign_views` signs it with
+    #: the other views of its batch under one head
+    unsigned: Unsigned | None = dataclasses.field(default=None, repr=False)
 
     __bool__ = _no_truth
 
@@ -205,6 +210,7 @@ def prepare(
     ttl: dt.timedelta = DEFAULT_TTL,
     max_envelope_bytes: int = limits.MAX_ENVELOPE_BYTES,
     message_ids: Mapping[PartnerCode, MessageId] | None = None,
+    sign: bool = True,
 ) -> list[SendOutcome]:
     """Decide, redact and seal ``message`` for each recipient, in the order given.
 
@@ -213,6 +219,8 @@ def prepare(
     (``oversized``: the gateway would refuse it, and Kafka might refuse to even take it,
     stalling the sender). ``message_ids`` gives the id of a recipient's view when it was
     chosen before (``broker send`` prints them); otherwise each view gets a fresh UUIDv7.
+    With ``sign`` false the views wait, unsigned, for :func:`sign_views` to sign a whole
+    batch of them (the size check then counts the largest batch proof).
     """
     outcomes: list[SendOutcome] = []
     chosen = message_ids or {}
@@ -236,12 +244,27 @@ def prepare(
             signing_key=signing_key,
             now=now,
             message_id=chosen.get(outcome.recipient),
+            sign=sign,
         )
-        if isinstance(sealed, Outgoing) and len(sealed.envelope) > max_envelope_bytes:
-            why = f"the sealed view is {len(sealed.envelope)} bytes, over {max_envelope_bytes}"
+        if isinstance(sealed, Outgoing) and _size(sealed) > max_envelope_bytes:
+            why = f"the sealed view is {_size(sealed)} bytes, over {max_envelope_bytes}"
             sealed = Refused(outcome.recipient, ReasonCode.OVERSIZED, (why,), outcome.decision)
         outcomes.append(sealed)
     return outcomes
+
+
+def _size(view: Outgoing) -> int:
+    """The view's size signed: exact, or at most this once signed in any batch."""
+    return len(view.envelope) if view.unsigned is None else view.unsigned.signed_size_bound
+
+
+def sign_views(submissions: Sequence[Sequence[SendOutcome]]) -> list[list[SendOutcome]]:
+    """Every unsigned view of ``submissions`` signed, each sender key's under one head
+    (:func:`broker.envelope.sign_all`); the rest as they were, in the same places."""
+    waiting = [o for views in submissions for o in views if isinstance(o, Outgoing) and o.unsigned]
+    signed = iter(envelope.sign_all([o.unsigned for o in waiting if o.unsigned is not None]))
+    done = {id(o): dataclasses.replace(o, envelope=next(signed), unsigned=None) for o in waiting}
+    return [[done.get(id(o), o) for o in views] for views in submissions]
 
 
 def withdrawal_for(
@@ -287,8 +310,10 @@ def prepare_receipt(
     signing_key: Signers,
     now: dt.datetime,
     ttl: dt.timedelta = DEFAULT_TTL,
+    sign: bool = True,
 ) -> SendOutcome:
-    """Seal a receipt back to the original sender under the accord the two share.
+    """Seal a receipt back to the original sender under the accord the two share (unsigned,
+    for :func:`sign_views`, with ``sign`` false).
 
     Receipts are protocol messages: no flow of the accord decides on their content (they
     carry no intelligence), but they are signed and encrypted like any view and travel through
@@ -309,7 +334,9 @@ def prepare_receipt(
     if isinstance(key, Refused):
         return key
     cleared = Cleared(recipient, receipt, labels_of(receipt), None, accord, *key, ttl)
-    return _seal(cleared, sender=sender, signing_key=signing_key, now=now, message_id=None)
+    return _seal(
+        cleared, sender=sender, signing_key=signing_key, now=now, message_id=None, sign=sign
+    )
 
 
 def _recipient_key(
@@ -339,6 +366,7 @@ def _seal(
     signing_key: Signers,
     now: dt.datetime,
     message_id: MessageId | None,
+    sign: bool = True,
 ) -> SendOutcome:
     in_force, recipient = cleared.in_force, cleared.recipient
     decision = cleared.decision
@@ -372,15 +400,23 @@ def _seal(
     }
     beside: tuple[str, bytes] | None = None
     shown = revealed_field(cleared.view.type, cleared.view.schema_version)
+    # one field of the body shown to the gateway, bound to this envelope (revealed.py)
+    reveal = () if shown is None else (shown[1],)
+    unsigned, revealed = envelope.seal_unsigned(cleared.view, reveal=reveal, **sealing)
     if shown is not None:
-        # one field of the body shown to the gateway, bound to this envelope (revealed.py)
-        name, path = shown
-        sealed, revealed = envelope.seal_revealing(cleared.view, reveal=[path], **sealing)
-        beside = (name, revealed_header(revealed[path]))
-    else:
-        sealed = envelope.seal(cleared.view, **sealing)
+        beside = (shown[0], revealed_header(revealed[shown[1]]))
+    sealed = envelope.sign_all([unsigned])[0] if sign else b""
     case_id = None if cleared.view.case_id is None else CaseId(cleared.view.case_id)
-    return Outgoing(recipient, message_id, sealed, decision, cleared.labels, case_id, beside)
+    return Outgoing(
+        recipient,
+        message_id,
+        sealed,
+        decision,
+        cleared.labels,
+        case_id,
+        beside,
+        None if sign else unsigned,
+    )
 
 
 def _suite_mismatch(

@@ -40,6 +40,7 @@ __all__ = [
 
 MAGIC = b"\x89XBE"  # PROTOCOL.md section 1
 DST_SIGNATURE = b"broker-envelope/v1 signature"  # section 5
+DST_BATCH = b"broker-envelope/v2 batch"  # section 5
 DST_FIELD = b"broker-envelope/v1 field"  # section 2.3
 DST_KEY = b"broker-envelope/v1 key-commitment"  # section 2.3
 NOTICE_MAGIC = b"XBN1"
@@ -119,27 +120,48 @@ class Registry:
     def gateway_key_id(self) -> str:
         return str(self.document["signed"]["gateways"][0]["key_id"])
 
+    def signing_public(self, code: str, key_id: str) -> ed25519.Ed25519PublicKey:
+        """The partner's registered classic signing key ``key_id`` (KEYS.md)."""
+        entry = next(k for k in self._partner(code)["signing_keys"] if k["key_id"] == key_id)
+        raw = base64.b64decode(entry["public_key"])
+        return ed25519.Ed25519PublicKey.from_public_bytes(raw)
+
     def gateway_public(self) -> ed25519.Ed25519PublicKey:
         raw = base64.b64decode(self.document["signed"]["gateways"][0]["public_key"])
         return ed25519.Ed25519PublicKey.from_public_bytes(raw)
 
 
 @dataclasses.dataclass(frozen=True)
+class Proof:
+    """An envelope's place in the batch its signature covers (PROTOCOL.md section 1, version
+    2): leaf ``index`` of ``size``, and the inclusion path from its leaf to the signed head."""
+
+    size: int
+    index: int
+    path: tuple[bytes, ...]
+
+    def to_bytes(self) -> bytes:
+        return struct.pack(">IIB", self.size, self.index, len(self.path)) + b"".join(self.path)
+
+
+@dataclasses.dataclass(frozen=True)
 class Envelope:
-    """An envelope's three parts (PROTOCOL.md section 1)."""
+    """An envelope's parts (PROTOCOL.md section 1); ``proof`` for framing version 2."""
 
     header: bytes
     ciphertext: bytes
     signature: bytes
+    proof: Proof | None = None
 
     def to_bytes(self) -> bytes:
         return (
             MAGIC
-            + b"\x01"
+            + (b"\x01" if self.proof is None else b"\x02")
             + lp(self.header)
             + lp(self.ciphertext)
             + struct.pack(">H", len(self.signature))
             + self.signature
+            + (b"" if self.proof is None else self.proof.to_bytes())
         )
 
     @property
@@ -151,18 +173,91 @@ class Envelope:
         return dataclasses.replace(self, header=canonical(fields))
 
     def resigned(self, key: ed25519.Ed25519PrivateKey) -> Envelope:
-        return dataclasses.replace(self, signature=key.sign(signing_input(self)))
+        return dataclasses.replace(self, signature=key.sign(signing_input(self)), proof=None)
 
 
 def parse_envelope(data: bytes) -> Envelope:
     """Split framed bytes into their parts (PROTOCOL.md section 1), trusting nothing else."""
-    assert data[:5] == MAGIC + b"\x01"
+    assert data[:4] == MAGIC
+    assert data[4] in (1, 2)
     (h,) = struct.unpack_from(">I", data, 5)
     header = data[9 : 9 + h]
     (c,) = struct.unpack_from(">I", data, 9 + h)
     ciphertext = data[13 + h : 13 + h + c]
     (s,) = struct.unpack_from(">H", data, 13 + h + c)
-    return Envelope(header, ciphertext, data[15 + h + c : 15 + h + c + s])
+    end = 15 + h + c + s
+    if data[4] == 1:
+        assert end == len(data)
+        return Envelope(header, ciphertext, data[15 + h + c : end])
+    size, index, count = struct.unpack_from(">IIB", data, end)
+    path = tuple(data[end + 9 + 32 * i : end + 9 + 32 * (i + 1)] for i in range(count))
+    assert end + 9 + 32 * count == len(data)
+    return Envelope(header, ciphertext, data[15 + h + c : end], Proof(size, index, path))
+
+
+def _leaf(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _head(leaves: list[bytes]) -> bytes:
+    """RFC 6962 section 2.1: split at the largest power of two smaller than n."""
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return _node(_head(leaves[:k]), _head(leaves[k:]))
+
+
+def _path(leaves: list[bytes], index: int) -> list[bytes]:
+    """RFC 6962 section 2.1.1, PATH(m, D[n]): the siblings from the leaf up."""
+    if len(leaves) == 1:
+        return []
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    if index < k:
+        return [*_path(leaves[:k], index), _head(leaves[k:])]
+    return [*_path(leaves[k:], index - k), _head(leaves[:k])]
+
+
+def head_from_path(leaf: bytes, proof: Proof) -> bytes:
+    """RFC 9162 section 2.1.3.2, as PROTOCOL.md section 5 cites it: the head ``proof`` leads
+    to from ``leaf``; a path of the wrong length is an AssertionError."""
+    fn, sn, result = proof.index, proof.size - 1, leaf
+    for sibling in proof.path:
+        assert sn != 0
+        if fn & 1 or fn == sn:
+            result = _node(sibling, result)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            result = _node(result, sibling)
+        fn, sn = fn >> 1, sn >> 1
+    assert sn == 0
+    return result
+
+
+def signed_message(envelope: Envelope) -> bytes:
+    """What the sender's signature covers (PROTOCOL.md section 5): the signing input, or for a
+    batch ``lp(DST_BATCH) || u32(size) || head``."""
+    if envelope.proof is None:
+        return signing_input(envelope)
+    head = head_from_path(_leaf(signing_input(envelope)), envelope.proof)
+    return lp(DST_BATCH) + struct.pack(">I", envelope.proof.size) + head
+
+
+def batch_signed(envelopes: list[Envelope], key: ed25519.Ed25519PrivateKey) -> list[Envelope]:
+    """The envelopes signed as one batch (framing version 2), by the document's recipe."""
+    leaves = [_leaf(signing_input(e)) for e in envelopes]
+    head = _head(leaves)
+    signature = key.sign(lp(DST_BATCH) + struct.pack(">I", len(leaves)) + head)
+    return [
+        dataclasses.replace(
+            e, signature=signature, proof=Proof(len(leaves), i, tuple(_path(leaves, i)))
+        )
+        for i, e in enumerate(envelopes)
+    ]
 
 
 def signing_input(envelope: Envelope) -> bytes:

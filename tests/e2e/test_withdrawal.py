@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from broker.demo.federation import Federation
+from broker.demo.tracker import receipt_file
 from broker.schema import message_bytes
 from broker.transport.testing import KafkaUnderTest
 
@@ -69,7 +70,7 @@ def test_a_withdrawn_view_is_destroyed_at_its_recipient_with_the_reason(
     assert f"withdrawn by RS ({notice['message_id']}): source retracted" in refused
     # the notice itself is a message GB holds, and RS gets GB's receipt for it
     wait_for(
-        lambda: delivered(federation, "RS", {"receipt_for": notice["message_id"]}),
+        lambda: receipt_file(federation.delivery_dir("RS"), notice["message_id"]),
         timeout_s=_TIMEOUT_S,
         what="GB's receipt for the withdrawal at RS",
     )
@@ -118,14 +119,14 @@ def test_a_partner_cannot_withdraw_a_view_another_partner_sent(
     said = json.loads(cli(federation, "send", str(path), "--to", "GB", "--json", partner="MK"))
     (notice,) = said["views"]
     receipt = wait_for(
-        lambda: delivered(federation, "MK", {"receipt_for": notice["message_id"]}),
+        lambda: receipt_file(federation.delivery_dir("MK"), notice["message_id"]),
         timeout_s=_TIMEOUT_S,
         what="GB's receipt at MK",
     )
     # told nothing: the receipt is the one any notice gets, saying neither that the view is
     # there nor whose it is
-    body = json.loads(receipt.read_bytes())["message"]["body"]
-    assert body["status"] == "accepted"
+    (line,) = json.loads(receipt.read_bytes())["message"]["body"]["items"]
+    assert (line["receipt_for"], line["status"]) == (notice["message_id"], "accepted")
     assert at_gb.exists()
     kept = json.loads(cli(federation, "inbox", "show", view, partner="GB"))
     assert kept["message"]["case_id"].startswith("RS-E2E-")

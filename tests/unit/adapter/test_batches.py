@@ -13,11 +13,12 @@ from broker import envelope, errors
 from broker.adapter import Adapter, DeliveryDir, SendJournal, write_submission
 from broker.adapter.fates import Acknowledged
 from broker.clock import FixedClock
+from broker.envelope._format import decode_frame
 from broker.ids import MessageId, PartnerCode
-from broker.schema import parse_message
+from broker.schema import TLP, parse_message
 from broker.schema.protocol import ReceiptBatch
 
-from .world import GB, NOW, RS, deliver, make_adapter, report
+from .world import GB, MK, NOW, RS, deliver, make_adapter, report
 
 A = MessageId("01900000-0000-7000-8000-000000000001")
 B = MessageId("01900000-0000-7000-8000-000000000002")
@@ -170,6 +171,39 @@ def test_the_spool_is_handled_a_few_files_at_a_time(uk: Adapter) -> None:
     assert uk.process_spool(limit=10) == 3
     assert list(uk.spool.incoming.iterdir()) == []
     assert len(uk.journal) == 5
+
+
+def test_a_spool_chunk_is_signed_under_one_head_and_each_view_stands_alone(
+    uk: Adapter, serbia: Adapter
+) -> None:
+    """Five files to RS and MK in one chunk: every view carries the same one signature (over
+    the chunk's Merkle head) and its own path, and Serbia verifies and stores its views."""
+    assert uk.spool is not None
+    for n in range(5):
+        message = report().model_copy(update={"case_id": f"GB-CASE-{n}"})
+        write_submission(uk.spool.root, message, [RS, MK] if n % 2 else [RS])
+    assert uk.process_spool() == 5
+    pending = uk.journal.pending(limit=1000)
+    frames = [decode_frame(e.envelope) for e in pending]
+    assert len(frames) == 7
+    assert {f.signature for f in frames} == {frames[0].signature}
+    proofs = [f.proof for f in frames]
+    assert sorted(p.index for p in proofs if p is not None) == list(range(7))
+    to_rs = [deliver(e.envelope, recipient=RS) for e in pending if e.recipient == RS]
+    assert serbia.receive_many(to_rs) == ["stored"] * 5
+
+
+def test_the_receipts_of_a_batch_are_signed_under_one_head(uk: Adapter, serbia: Adapter) -> None:
+    """Views with two different markings make two receipts; one signature covers both."""
+    uk.submit(report(), to=[RS])
+    uk.submit(report().model_copy(update={"tlp": TLP.GREEN}), to=[RS])
+    frames = [deliver(e.envelope, recipient=RS) for e in uk.journal.pending()]
+    assert serbia.receive_many(frames) == ["stored"] * 2
+    receipts = [e for e in serbia.journal.pending() if e.recipient == GB]
+    assert len(receipts) == 2
+    signed = [decode_frame(e.envelope) for e in receipts]
+    assert signed[0].signature == signed[1].signature
+    assert uk.receive_many([deliver(e.envelope, recipient=GB) for e in receipts]) == ["stored"] * 2
 
 
 class TestJournalBatches:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from broker import envelope
 from broker.envelope._format import decode_frame
 
-from .conftest import Party, seal_from
+from .conftest import Party, seal_from, unsigned_from
 
 PROTOCOL = Path(__file__).parents[3] / "docs" / "PROTOCOL.md"
 _BLOCK = re.compile(r"<!-- openssl-recipe:[^>]*-->\n```sh\n(.*?)```", re.DOTALL)
@@ -63,4 +64,31 @@ def test_openssl_refuses_another_partners_key(
 ) -> None:
     """The recipe checks against the key it is given: MK's key does not verify GB's envelope."""
     result = _run_recipe(tmp_path, seal_from(gb, rs), mk.signing.public_key().to_bytes())
+    assert result.returncode != 0
+
+
+@pytest.mark.parametrize("size", [2, 5, 8])
+def test_openssl_verifies_every_envelope_of_a_batch(
+    tmp_path: Path, gb: Party, rs: Party, size: int
+) -> None:
+    """The recipe walks each batch envelope's own path up to the head and checks the one
+    signature over it."""
+    batch = envelope.sign_all([unsigned_from(gb, rs) for _ in range(size)])
+    for index, sealed in enumerate(batch):
+        assert sealed[4] == 2
+        result = _run_recipe(tmp_path, sealed, gb.signing.public_key().to_bytes())
+        assert result.returncode == 0, (index, result.stderr)
+
+
+@pytest.mark.parametrize("where", ["index", "path", "size"])
+def test_openssl_refuses_a_batch_envelope_moved_in_its_batch(
+    tmp_path: Path, gb: Party, rs: Party, where: str
+) -> None:
+    batch = envelope.sign_all([unsigned_from(gb, rs) for _ in range(5)])
+    sealed = bytearray(batch[2])
+    frame = decode_frame(bytes(sealed))
+    proof_at = 15 + len(frame.header) + len(frame.ciphertext) + len(frame.signature)
+    offset = {"size": proof_at + 3, "index": proof_at + 7, "path": proof_at + 9}[where]
+    sealed[offset] ^= 0x01
+    result = _run_recipe(tmp_path, bytes(sealed), gb.signing.public_key().to_bytes())
     assert result.returncode != 0
