@@ -13,8 +13,9 @@ limit                              bytes        what it bounds
 ``MAX_ENVELOPE_BYTES``             1,048,576    the largest envelope the exchange carries: the
                                                 default of ``limits.max_envelope_bytes``, which
                                                 may lower it and never raise it
-``DELIVERY_OVERHEAD_BYTES``        24,588       a delivery frame around its envelope (magic,
-                                                lengths, attestation, gateway signature)
+``DELIVERY_OVERHEAD_BYTES``        24,981       a delivery frame around its envelope (magic,
+                                                lengths, attestation, gateway signature and
+                                                its batch proof)
 ``QUARANTINE_PREFIX_BYTES``        16,384       the most of a refused record a quarantine
                                                 record keeps (with the digest of all of it)
 ``QUARANTINE_RECORD_MAX_BYTES``    65,536       a whole quarantine record
@@ -25,7 +26,7 @@ limit                              bytes        what it bounds
 ``DISCLOSURE_BUNDLE_MAX_BYTES``    8,388,608    a disclosure bundle (and the evidence kept per
                                                 view): a delivery frame in base64 and the
                                                 revealed values
-``LARGEST_RECORD_BYTES``           1,073,164    the largest record any component writes: a
+``LARGEST_RECORD_BYTES``           1,073,557    the largest record any component writes: a
                                                 delivery frame of the largest envelope
 ``KAFKA_MESSAGE_MAX_BYTES``        1,100,000    the broker's ``message.max.bytes`` and every
                                                 topic's ``max.message.bytes`` (deploy/), and
@@ -46,6 +47,7 @@ from typing import Final
 __all__ = [
     "ATTESTATION_MAX_BYTES",
     "AUDIT_RECORD_MAX_BYTES",
+    "BATCH_PROOF_MAX_BYTES",
     "CHECKPOINT_RECORD_MAX_BYTES",
     "CONSUMER_FETCH_MAX_BYTES",
     "CONSUMER_PARTITION_FETCH_BYTES",
@@ -88,8 +90,12 @@ MAX_ENVELOPE_BYTES: Final = 1 * MIB
 ATTESTATION_MAX_BYTES: Final = 16 * KIB
 #: room for a hybrid (Ed25519 + ML-DSA-65) signature
 GATEWAY_SIGNATURE_MAX_BYTES: Final = 8 * KIB
-#: b"XBD1", the attestation and signature with their u32 lengths
-DELIVERY_OVERHEAD_BYTES: Final = 4 + 4 + ATTESTATION_MAX_BYTES + 4 + GATEWAY_SIGNATURE_MAX_BYTES
+#: a batch signature's proof: u32 size, u32 index, u8 count and at most 12 hashes (4,096 leaves)
+BATCH_PROOF_MAX_BYTES: Final = 4 + 4 + 1 + 12 * 32
+#: b"XBD1" (or b"XBD2"), the attestation and signature with their u32 lengths, the proof
+DELIVERY_OVERHEAD_BYTES: Final = (
+    4 + 4 + ATTESTATION_MAX_BYTES + 4 + GATEWAY_SIGNATURE_MAX_BYTES + BATCH_PROOF_MAX_BYTES
+)
 #: the most of a refused record's value a quarantine record keeps, beside its SHA-256
 QUARANTINE_PREFIX_BYTES: Final = 16 * KIB
 QUARANTINE_RECORD_MAX_BYTES: Final = 64 * KIB

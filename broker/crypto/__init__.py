@@ -9,6 +9,7 @@ whose text says nothing about which check failed; key files that cannot be read 
 from __future__ import annotations
 
 from broker.crypto._aead import AEAD_KEY_BYTES, AeadSealer, aead_open, aead_seal
+from broker.crypto._batch import MAX_BATCH, BatchProof, sign_batch, verify_member
 from broker.crypto._kem import DecryptionKey, EncryptionKey, hpke_open, hpke_seal
 from broker.crypto._memo import VerifiedSignatures
 from broker.crypto._primitives import constant_time_equal, hmac_sha256, random_bytes, sha256
@@ -18,7 +19,9 @@ from broker.crypto._x509 import CertificateValidity, certificate_validity
 
 __all__ = [
     "AEAD_KEY_BYTES",
+    "MAX_BATCH",
     "AeadSealer",
+    "BatchProof",
     "CertificateValidity",
     "DecryptionKey",
     "EncryptionKey",
@@ -35,4 +38,6 @@ __all__ = [
     "hpke_seal",
     "random_bytes",
     "sha256",
+    "sign_batch",
+    "verify_member",
 ]

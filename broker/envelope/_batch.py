@@ -14,21 +14,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from broker import crypto, errors, merkle
+from broker import crypto
 from broker.envelope._format import (
+    BATCH_PREFIX,
     MAX_BATCH,
     BatchProof,
     Frame,
-    batch_input,
     encode_frame,
     framed_size,
     signing_input,
 )
 
 __all__ = ["Unsigned", "check_sender_signature", "sign_all"]
-
-#: every verifier in this process shares it: a batch's signature is checked once
-_VERIFIED = crypto.VerifiedSignatures(capacity=4096)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -46,9 +43,9 @@ class Unsigned:
         return framed_size(len(self.header), len(self.ciphertext), size, MAX_BATCH)
 
     @property
-    def leaf(self) -> bytes:
-        """The RFC 6962 leaf hash of its signing input."""
-        return merkle.leaf_hash(signing_input(self.header, crypto.sha256(self.ciphertext)))
+    def signing_input(self) -> bytes:
+        """What it is signed over alone, and its leaf in a batch (docs/PROTOCOL.md, 5)."""
+        return signing_input(self.header, crypto.sha256(self.ciphertext))
 
 
 def sign_all(unsigned: Sequence[Unsigned]) -> list[bytes]:
@@ -71,15 +68,14 @@ def _sign(batch: Sequence[Unsigned]) -> list[bytes]:
     signer = batch[0].signer
     if len(batch) == 1:
         (only,) = batch
-        signature = signer.sign(signing_input(only.header, crypto.sha256(only.ciphertext)))
+        signature = signer.sign(only.signing_input)
         return [encode_frame(Frame(only.header, only.ciphertext, signature))]
-    root, paths = merkle.inclusion_proofs([item.leaf for item in batch])
-    signature = signer.sign(batch_input(len(batch), root))
+    signature, proofs = crypto.sign_batch(
+        signer, [item.signing_input for item in batch], prefix=BATCH_PREFIX
+    )
     return [
-        encode_frame(
-            Frame(item.header, item.ciphertext, signature, BatchProof(len(batch), index, path))
-        )
-        for index, (item, path) in enumerate(zip(batch, paths, strict=True))
+        encode_frame(Frame(item.header, item.ciphertext, signature, proof))
+        for item, proof in zip(batch, proofs, strict=True)
     ]
 
 
@@ -96,11 +92,7 @@ def check_sender_signature(
     direct = signing_input(header, ciphertext_digest)
     if proof is None:
         key.verify(signature=signature, message=direct)
-        return
-    try:
-        root = merkle.root_from_inclusion(
-            merkle.leaf_hash(direct), proof.index, proof.size, proof.path
+    else:
+        crypto.verify_member(
+            key, signature=signature, message=direct, proof=proof, prefix=BATCH_PREFIX
         )
-    except errors.AuditError:
-        raise errors.VerificationError("signature does not verify") from None
-    _VERIFIED.verify(key, signature=signature, message=batch_input(proof.size, root))

@@ -12,8 +12,10 @@ import struct
 from typing import Any
 
 from broker import errors, limits, strictjson
+from broker.crypto import MAX_BATCH, BatchProof
 
 __all__ = [
+    "BATCH_PREFIX",
     "DST_BATCH",
     "DST_FIELD",
     "DST_KEY_COMMITMENT",
@@ -27,7 +29,6 @@ __all__ = [
     "VERSION_BATCH",
     "BatchProof",
     "Frame",
-    "batch_input",
     "bucket_size",
     "canonical_json",
     "canonical_loads",
@@ -47,10 +48,8 @@ VERSION = 1
 VERSION_BATCH = 2
 DST_SIGNATURE = b"broker-envelope/v1 signature"
 DST_BATCH = b"broker-envelope/v2 batch"
-#: envelopes signed under one head at most; so an inclusion path has at most 12 hashes
-MAX_BATCH = 4096
-_MAX_PATH = (MAX_BATCH - 1).bit_length()
-_HASH = 32
+#: what an envelope batch's signature covers begins so: lp(DST_BATCH) (docs/PROTOCOL.md, 5)
+BATCH_PREFIX = len(DST_BATCH).to_bytes(4, "big") + DST_BATCH
 DST_FIELD = b"broker-envelope/v1 field"
 DST_KEY_COMMITMENT = b"broker-envelope/v1 key-commitment"
 
@@ -81,13 +80,6 @@ def signing_input(header: bytes, ciphertext_digest: bytes) -> bytes:
         + length_prefixed(header)
         + length_prefixed(ciphertext_digest)
     )
-
-
-def batch_input(size: int, root: bytes) -> bytes:
-    """What a batch's signature covers: lp(DST_BATCH) || u32(size) || the 32-byte head of
-    the Merkle tree whose leaves are its envelopes' :func:`signing_input` (docs/PROTOCOL.md,
-    section 5)."""
-    return length_prefixed(DST_BATCH) + _U32.pack(size) + root
 
 
 def canonical_json(value: Any) -> bytes:
@@ -157,22 +149,6 @@ def unpad(padded: bytes) -> bytes:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class BatchProof:
-    """Where an envelope signed in a batch sits in it: its leaf ``index`` among ``size``, and
-    the RFC 6962 inclusion ``path`` from its leaf to the signed head."""
-
-    size: int
-    index: int
-    path: tuple[bytes, ...]
-
-    def to_bytes(self) -> bytes:
-        """u32(size) || u32(index) || u8(len(path)) || the path's 32-byte hashes."""
-        return b"".join(
-            (_U32.pack(self.size), _U32.pack(self.index), bytes([len(self.path)]), *self.path)
-        )
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
 class Frame:
     """The parts of the wire form, as bytes; nothing in them is verified yet. ``proof`` is
     set for an envelope signed in a batch (framing version 2), whose ``signature`` is then
@@ -225,32 +201,17 @@ def decode_frame(data: bytes) -> Frame:
         return Frame(header=header, ciphertext=ciphertext, signature=data[offset:])
     if sig_len > MAX_SIGNATURE_BYTES or end > len(data):
         raise errors.EnvelopeError("envelope signature length is out of range")
-    proof = _decode_proof(data, end)
+    proof, after = BatchProof.read(data, end, what="envelope")
+    if after != len(data):
+        raise errors.EnvelopeError("envelope batch proof length does not match its size")
     return Frame(header=header, ciphertext=ciphertext, signature=data[offset:end], proof=proof)
 
 
 def framed_size(header: int, ciphertext: int, signature: int, batch: int) -> int:
     """The size of an envelope with parts of these sizes, signed in a batch of ``batch``
     (its proof's path as long as it can be there; 1: signed alone)."""
-    proof = 0 if batch == 1 else 9 + _HASH * (batch - 1).bit_length()
+    proof = 0 if batch == 1 else 9 + 32 * (batch - 1).bit_length()  # BatchProof.to_bytes
     return len(MAGIC) + 1 + 4 + header + 4 + ciphertext + 2 + signature + proof
-
-
-def _decode_proof(data: bytes, offset: int) -> BatchProof:
-    """The batch proof that must end the envelope exactly; only its shape is checked here
-    (whether the path fits the size is the inclusion check's)."""
-    if offset + 9 > len(data):
-        raise errors.EnvelopeError("envelope truncated in its batch proof")
-    (size,) = _U32.unpack_from(data, offset)
-    (index,) = _U32.unpack_from(data, offset + 4)
-    count = data[offset + 8]
-    offset += 9
-    if not 0 < size <= MAX_BATCH or index >= size or count > _MAX_PATH:
-        raise errors.EnvelopeError("envelope batch proof is out of range")
-    if offset + count * _HASH != len(data):
-        raise errors.EnvelopeError("envelope batch proof length does not match its size")
-    path = tuple(data[offset + i * _HASH : offset + (i + 1) * _HASH] for i in range(count))
-    return BatchProof(size=size, index=index, path=path)
 
 
 def _take_u32_prefixed(data: bytes, offset: int, limit: int, what: str) -> tuple[bytes, int]:

@@ -58,6 +58,7 @@ from broker.pipeline.gateway import (
     audit_accord_act,
     quarantine_unroutable,
     route,
+    sign_deliveries,
 )
 from broker.reasons import ReasonCode
 from broker.runtime import (
@@ -237,6 +238,7 @@ class _Gateway:
                         dedup=seen,
                         topic_prefix=self.prefix,
                         limits=self.limits,
+                        sign=False,
                     )
                 except Exception as exc:  # noqa: BLE001 - a poison record must never stop the gateway
                     _log.exception("route_failed_quarantining")
@@ -257,7 +259,8 @@ class _Gateway:
                 counters[flow] = counters.get(flow, 0) + 1
                 self.rates.count(outcome.decision, now)
             outcomes.append(outcome)
-        return outcomes
+        # the batch's attestations are signed together: one signature, not one per delivery
+        return sign_deliveries(outcomes, gateway_key=self.gateway_key)
 
     def _record_dedup(self, outcome: GatewayOutcome, now: dt.datetime) -> None:
         """Record what route() found, in the batch's transaction (committed after the acks),

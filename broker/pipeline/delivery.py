@@ -3,6 +3,7 @@
 What the gateway writes to ``inbox.<R>`` and the receiving adapter checks before opening::
 
     b"XBD1" || u32be(len(a)) || a || u32be(len(s)) || s || envelope bytes
+    b"XBD2" || u32be(len(a)) || a || u32be(len(s)) || s || proof || envelope bytes
 
 ``a`` is the attestation, canonical JSON::
 
@@ -10,7 +11,10 @@ What the gateway writes to ``inbox.<R>`` and the receiving adapter checks before
      "accord_version", "accord_digest", "decision": "allow", "rule_ids": [...],
      "decided_at" (RFC 3339, whole seconds, Z), "gateway_key_id"}
 
-``s`` is the gateway's signature over ``b"xb-gateway-decision-v1\\x00" || u32be(len(a)) || a``.
+``s`` is the gateway's signature over ``b"xb-gateway-decision-v1\\x00" || u32be(len(a)) || a``
+(``XBD1``), or, for the attestations of one output batch signed together (``XBD2``), over
+``b"xb-gateway-batch-v1\\x00" || u32be(N) || head``, the RFC 6962 head of the N attestations'
+signing inputs, which ``proof`` (:class:`broker.crypto.BatchProof`) leads to from this one's.
 The receiver checks the signature with the gateway key registered at ``decided_at``, that the
 envelope's SHA-256 is the attested one, that it is the attested recipient, and that the
 envelope's own header names the same message, sender, recipient and accord.
@@ -21,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Literal, NoReturn
 
 from pydantic import Field
@@ -40,6 +44,8 @@ from broker.pipeline.records import (
 from broker.schema._base import StrictModel
 
 __all__ = [
+    "DELIVERY_BATCH_DOMAIN",
+    "DELIVERY_BATCH_MAGIC",
     "DELIVERY_DOMAIN",
     "DELIVERY_MAGIC",
     "MAX_ATTESTATION_BYTES",
@@ -49,12 +55,17 @@ __all__ = [
     "VerifiedDelivery",
     "attest",
     "attestation_bytes",
+    "attestation_for",
+    "sign_deliveries",
     "verify_attested",
     "verify_delivery",
 ]
 
 DELIVERY_MAGIC = b"XBD1"
 DELIVERY_DOMAIN = b"xb-gateway-decision-v1\x00"
+#: a delivery whose attestation is signed with the others of its output batch
+DELIVERY_BATCH_MAGIC = b"XBD2"
+DELIVERY_BATCH_DOMAIN = b"xb-gateway-batch-v1\x00"
 MAX_ATTESTATION_BYTES = limits.ATTESTATION_MAX_BYTES
 #: room for a hybrid (Ed25519 + ML-DSA-65) signature
 MAX_GATEWAY_SIGNATURE_BYTES = limits.GATEWAY_SIGNATURE_MAX_BYTES
@@ -130,7 +141,39 @@ def attest(
     gateway_key: crypto.SigningKey,
     envelope_sha256: bytes | None = None,
 ) -> bytes:
-    """Build the attestation for ``envelope``, sign it with ``gateway_key``, return the frame.
+    """Build the attestation for ``envelope``, sign it alone with ``gateway_key``, return the
+    frame (:func:`attestation_for` and :func:`sign_deliveries` sign a batch together)."""
+    attestation = attestation_for(
+        envelope,
+        message_id=message_id,
+        sender=sender,
+        recipient=recipient,
+        accord_id=accord_id,
+        accord_version=accord_version,
+        accord_digest=accord_digest,
+        rule_ids=rule_ids,
+        decided_at=decided_at,
+        gateway_key_id=gateway_key.public_key().key_id,
+        envelope_sha256=envelope_sha256,
+    )
+    return sign_deliveries([(attestation, envelope)], gateway_key=gateway_key)[0]
+
+
+def attestation_for(
+    envelope: bytes,
+    *,
+    message_id: MessageId,
+    sender: PartnerCode,
+    recipient: PartnerCode,
+    accord_id: AccordId,
+    accord_version: int,
+    accord_digest: str,
+    rule_ids: Iterable[str],
+    decided_at: dt.datetime,
+    gateway_key_id: str,
+    envelope_sha256: bytes | None = None,
+) -> bytes:
+    """The attestation's canonical bytes for ``envelope``, to be signed.
 
     ``envelope_sha256`` is the envelope's digest where the caller computed it already from
     the same bytes (the gateway has it from verifying the envelope).
@@ -147,12 +190,48 @@ def attest(
         accord_digest=accord_digest,
         rule_ids=tuple(rule_ids),
         decided_at=format_time(decided_at),
-        gateway_key_id=gateway_key.public_key().key_id,
+        gateway_key_id=gateway_key_id,
     )
-    data = attestation_bytes(attestation)
-    signature = gateway_key.sign(_signing_input(data))
+    return attestation_bytes(attestation)
+
+
+def sign_deliveries(
+    deliveries: Sequence[tuple[bytes, bytes]], *, gateway_key: crypto.SigningKey
+) -> list[bytes]:
+    """The delivery frames of ``(attestation, envelope)`` pairs, in order: the attestations
+    signed under one head per :data:`broker.crypto.MAX_BATCH` (``XBD2``), or alone when there
+    is one (``XBD1``, which costs the receiver no path)."""
+    frames: list[bytes] = []
+    for start in range(0, len(deliveries), crypto.MAX_BATCH):
+        chunk = deliveries[start : start + crypto.MAX_BATCH]
+        if len(chunk) == 1:
+            ((attestation, envelope),) = chunk
+            signature = gateway_key.sign(_signing_input(attestation))
+            frames.append(_frame(DELIVERY_MAGIC, attestation, signature, b"", envelope))
+            continue
+        signature, proofs = crypto.sign_batch(
+            gateway_key, [_signing_input(a) for a, _ in chunk], prefix=DELIVERY_BATCH_DOMAIN
+        )
+        frames += [
+            _frame(DELIVERY_BATCH_MAGIC, attestation, signature, proof.to_bytes(), envelope)
+            for (attestation, envelope), proof in zip(chunk, proofs, strict=True)
+        ]
+    return frames
+
+
+def _frame(
+    magic: bytes, attestation: bytes, signature: bytes, proof: bytes, envelope: bytes
+) -> bytes:
     return b"".join(
-        (DELIVERY_MAGIC, _U32.pack(len(data)), data, _U32.pack(len(signature)), signature, envelope)
+        (
+            magic,
+            _U32.pack(len(attestation)),
+            attestation,
+            _U32.pack(len(signature)),
+            signature,
+            proof,
+            envelope,
+        )
     )
 
 
@@ -161,10 +240,11 @@ def attestation_bytes(attestation: Attestation) -> bytes:
     return canonical_json(attestation.model_dump(mode="json"))
 
 
-def _split(frame: bytes) -> tuple[bytes, bytes, bytes]:
+def _split(frame: bytes) -> tuple[bytes, bytes, crypto.BatchProof | None, bytes]:
     if len(frame) > MAX_DELIVERY_BYTES:
         raise errors.EnvelopeError(f"delivery frame is over the {MAX_DELIVERY_BYTES}-byte limit")
-    if frame[: len(DELIVERY_MAGIC)] != DELIVERY_MAGIC:
+    magic = frame[: len(DELIVERY_MAGIC)]
+    if magic not in (DELIVERY_MAGIC, DELIVERY_BATCH_MAGIC):
         raise errors.EnvelopeError("not a delivery frame (bad magic)")
     at = len(DELIVERY_MAGIC)
     parts: list[bytes] = []
@@ -177,7 +257,10 @@ def _split(frame: bytes) -> tuple[bytes, bytes, bytes]:
             raise errors.EnvelopeError("delivery frame has a bad length")
         parts.append(frame[at : at + length])
         at += length
-    return parts[0], parts[1], frame[at:]
+    proof = None
+    if magic == DELIVERY_BATCH_MAGIC:
+        proof, at = crypto.BatchProof.read(frame, at, what="delivery frame")
+    return parts[0], parts[1], proof, frame[at:]
 
 
 def verify_delivery(
@@ -215,7 +298,7 @@ def _verify(
     registry: GatewayKeys,
     live: tuple[PartnerCode, dt.datetime, dt.timedelta] | None,
 ) -> VerifiedDelivery:
-    data, signature, envelope = _split(frame)
+    data, signature, proof, envelope = _split(frame)
     raw = strict_json_object(
         data,
         what="delivery attestation",
@@ -231,7 +314,16 @@ def _verify(
         # The gateway's key must still be valid now: an attestation signed after a
         # revocation and dated before it is refused, whatever it claims.
         registry.gateway_key(KeyId(attestation.gateway_key_id), at=live[1])
-    key.verify(signature=signature, message=_signing_input(data))
+    if proof is None:
+        key.verify(signature=signature, message=_signing_input(data))
+    else:
+        crypto.verify_member(
+            key,
+            signature=signature,
+            message=_signing_input(data),
+            proof=proof,
+            prefix=DELIVERY_BATCH_DOMAIN,
+        )
     if live is not None and decided > live[1] + live[2]:
         raise errors.ReplayError("delivery attestation is dated in the future")
     digest = crypto.sha256(envelope)

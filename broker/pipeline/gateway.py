@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from broker import crypto, envelope, errors, limits, strictjson
 from broker.envelope import VerifiedHeader
 from broker.ids import KeyId, MessageId, PartnerCode
 from broker.keys import Registry
+from broker.pipeline import delivery
 from broker.pipeline._quarantine import QuarantineRecord, bounded_reason, sign_quarantine_record
-from broker.pipeline.delivery import attest
 from broker.pipeline.notice import notice_frame
 from broker.pipeline.onward import Grant, check_grant, disclosure_of
 from broker.pipeline.records import (
@@ -55,6 +55,7 @@ __all__ = [
     "audit_accord_act",
     "quarantine_unroutable",
     "route",
+    "sign_deliveries",
 ]
 
 #: the only Kafka header an outbox record may carry: the recipient, for routing
@@ -108,6 +109,24 @@ class Deliver:
     dedup_key: DedupKey
     #: the accord's decision: the daemon counts it against its flow's rate limit
     decision: Decision = dataclasses.field(repr=False)
+    #: the attestation and envelope, not signed yet (``frame`` is empty):
+    #: :func:`sign_deliveries` signs the attestations of a batch together
+    unsigned: tuple[bytes, bytes] | None = dataclasses.field(default=None, repr=False)
+
+
+def sign_deliveries(
+    outcomes: Sequence[GatewayOutcome], *, gateway_key: crypto.SigningKey
+) -> list[GatewayOutcome]:
+    """``outcomes`` with every unsigned delivery's attestation signed, all under one head
+    (:func:`broker.pipeline.delivery.sign_deliveries`); the rest unchanged, in order."""
+    waiting = [o for o in outcomes if isinstance(o, Deliver) and o.unsigned is not None]
+    frames = iter(
+        delivery.sign_deliveries(
+            [o.unsigned for o in waiting if o.unsigned is not None], gateway_key=gateway_key
+        )
+    )
+    signed = {id(o): dataclasses.replace(o, frame=next(frames), unsigned=None) for o in waiting}
+    return [signed.get(id(o), o) for o in outcomes]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -174,8 +193,12 @@ def route(
     dedup: DedupLookup,
     topic_prefix: str = "xb.",
     limits: Limits = Limits(),
+    sign: bool = True,
 ) -> GatewayOutcome:
-    """Decide what happens to one outbox record (the numbered steps are docs/GATEWAY.md's)."""
+    """Decide what happens to one outbox record (the numbered steps are docs/GATEWAY.md's).
+
+    With ``sign`` false a delivery's attestation waits for :func:`sign_deliveries` to sign
+    it with the rest of the daemon's output batch under one head."""
     value = record.value or b""
     ctx = _Context(record=record, now=now, gateway_key=gateway_key, topic_prefix=topic_prefix)
 
@@ -286,7 +309,7 @@ def route(
             return _quarantine(ctx, ReasonCode.ONWARD_NOT_GRANTED, grant, decision=decision)
         reasons = (*reasons, grant.describe())
     # 9. deliver, with the gateway's attestation and audit record
-    frame = attest(
+    attestation = delivery.attestation_for(
         value,
         message_id=header.message_id,
         sender=header.sender,
@@ -296,9 +319,11 @@ def route(
         accord_digest=ctx.accord_digest,
         rule_ids=decision.rule_ids,
         decided_at=now,
-        gateway_key=gateway_key,
+        gateway_key_id=gateway_key.public_key().key_id,
         envelope_sha256=header.envelope_digest,
     )
+    unsigned = (attestation, value)
+    frame = delivery.sign_deliveries([unsigned], gateway_key=gateway_key)[0] if sign else b""
     kind = (
         AuditKind.RECEIPT
         if header.labels.message_type is MessageType.RECEIPT
@@ -310,6 +335,7 @@ def route(
         audit=_audit(ctx, kind=kind, decision=decision, reason_code=None, reasons=reasons),
         dedup_key=key,
         decision=decision,
+        unsigned=None if sign else unsigned,
     )
 
 

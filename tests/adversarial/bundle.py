@@ -22,11 +22,12 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from . import wire
 
-__all__ = ["BundleError", "build", "verify"]
+__all__ = ["BundleError", "build", "split_frame", "verify"]
 
 FORMAT = "broker-disclosure/v1"  # section 9.1
 MAX_BYTES = 8_388_608
 GATEWAY_DOMAIN = b"xb-gateway-decision-v1\x00"  # GATEWAY.md, "Records on the wire"
+GATEWAY_BATCH_DOMAIN = b"xb-gateway-batch-v1\x00"  # GATEWAY.md, "Records on the wire"
 SKEW = dt.timedelta(minutes=5)  # section 9.2, step 5
 _ATTESTATION_KEYS = {
     "v",
@@ -61,6 +62,19 @@ def build(frame: bytes, reveal: dict[str, tuple[bytes, Any]]) -> bytes:
             "format": FORMAT,
         }
     )
+
+
+def split_frame(frame: bytes) -> tuple[bytes, bytes, wire.Proof | None, bytes]:
+    """GATEWAY.md's delivery frame: attestation, signature, the batch proof (``XBD2``: the
+    attestations of one output batch signed under one head) and the envelope."""
+    (a,) = struct.unpack_from(">I", frame, 4)
+    (s,) = struct.unpack_from(">I", frame, 8 + a)
+    attestation, signature, rest = frame[8 : 8 + a], frame[12 + a : 12 + a + s], frame[12 + a + s :]
+    if frame[:4] != b"XBD2":
+        return attestation, signature, None, rest
+    size, index, count = struct.unpack_from(">IIB", rest)
+    path = tuple(rest[9 + 32 * i : 9 + 32 * (i + 1)] for i in range(count))
+    return attestation, signature, wire.Proof(size, index, path), rest[9 + 32 * count :]
 
 
 def _time(text: str) -> dt.datetime:
@@ -110,13 +124,9 @@ def verify(data: bytes, registry: dict[str, Any]) -> dict[str, Any]:
         frame = base64.b64decode(bundle["delivery"], validate=True)
     except (ValueError, TypeError):
         raise BundleError(2, "delivery is not base64") from None
-    if frame[:4] != b"XBD1":
-        raise BundleError(2, "no XBD1")
-    (a,) = struct.unpack_from(">I", frame, 4)
-    attestation_bytes = frame[8 : 8 + a]
-    (s,) = struct.unpack_from(">I", frame, 8 + a)
-    gateway_signature = frame[12 + a : 12 + a + s]
-    envelope = frame[12 + a + s :]
+    if frame[:4] not in (b"XBD1", b"XBD2"):
+        raise BundleError(2, "neither XBD1 nor XBD2")
+    attestation_bytes, gateway_signature, proof, envelope = split_frame(frame)
     attestation = json.loads(attestation_bytes)
     if set(attestation) != _ATTESTATION_KEYS or wire.canonical(attestation) != attestation_bytes:
         raise BundleError(2, "the attestation is not canonical or has other members")
@@ -130,8 +140,12 @@ def verify(data: bytes, registry: dict[str, Any]) -> dict[str, Any]:
     if not gateways:
         raise BundleError(3, "no registered gateway key at decided_at")
     try:
-        _ed25519(gateways[0]).verify(gateway_signature, GATEWAY_DOMAIN + frame[4 : 8 + a])
-    except InvalidSignature:
+        signed = GATEWAY_DOMAIN + wire.lp(attestation_bytes)
+        if proof is not None:
+            head = wire.head_from_path(hashlib.sha256(b"\x00" + signed).digest(), proof)
+            signed = GATEWAY_BATCH_DOMAIN + struct.pack(">I", proof.size) + head
+        _ed25519(gateways[0]).verify(gateway_signature, signed)
+    except (InvalidSignature, AssertionError):
         raise BundleError(3, "the gateway's signature") from None
     # 4. the attested envelope
     if hashlib.sha256(envelope).hexdigest() != attestation["envelope_sha256"]:

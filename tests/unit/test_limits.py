@@ -114,3 +114,14 @@ def test_every_topic_artefact_sets_max_message_bytes_from_the_table() -> None:
     assert {d["spec"]["config"]["max.message.bytes"] for d in topics} == {
         str(limits.KAFKA_MESSAGE_MAX_BYTES)
     }
+
+
+def test_the_largest_batch_proof_fits_its_limit() -> None:
+    """A proof in the largest batch (the deepest path) takes exactly the room the table
+    gives delivery frames for it."""
+    from broker import crypto
+
+    deepest = crypto.BatchProof(
+        crypto.MAX_BATCH, 0, (bytes(32),) * (crypto.MAX_BATCH - 1).bit_length()
+    )
+    assert len(deepest.to_bytes()) == limits.BATCH_PROOF_MAX_BYTES

@@ -216,12 +216,14 @@ def test_primitives() -> None:
 
 def test_public_surface_is_pinned() -> None:
     """The contract's names plus the store's symmetric sealing, the dating of TLS
-    certificates (read, never trusted, for expiry warnings) and the memo of verified batch
-    signatures, and nothing else."""
+    certificates (read, never trusted, for expiry warnings) and batch signatures with their
+    memo of verified signatures, and nothing else."""
     assert sorted(crypto.__all__) == sorted(
         [
             "AEAD_KEY_BYTES",
+            "MAX_BATCH",
             "AeadSealer",
+            "BatchProof",
             "CertificateValidity",
             "certificate_validity",
             "aead_open",
@@ -238,5 +240,7 @@ def test_public_surface_is_pinned() -> None:
             "hpke_seal",
             "random_bytes",
             "sha256",
+            "sign_batch",
+            "verify_member",
         ]
     )

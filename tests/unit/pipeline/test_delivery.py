@@ -16,6 +16,7 @@ from broker.ids import AccordId, MessageId, PartnerCode, new_message_id
 from broker.keys import canonical_json
 from broker.keys.testing import RegistryFixture, build_registry
 from broker.pipeline import DELIVERY_DOMAIN, MAX_DELIVERY_BYTES, attest, verify_delivery
+from broker.pipeline.delivery import attestation_for, sign_deliveries
 from broker.schema.labels import (
     TLP,
     Classification,
@@ -222,3 +223,78 @@ def test_any_single_bit_flip_is_refused(
     flipped = frame[:position] + bytes([frame[position] ^ (1 << bit)]) + frame[position + 1 :]
     with pytest.raises(errors.IntegrityError):
         verify_delivery(flipped, registry=fixture.registry, recipient=RS, now=NOW)
+
+
+def _batch_frames(
+    fixture: RegistryFixture, count: int, *, key: crypto.SigningKey | None = None
+) -> list[bytes]:
+    """``count`` deliveries to RS of fresh envelopes, their attestations signed together."""
+    items = []
+    for _ in range(count):
+        message_id = new_message_id()
+        key_id, recipient_key = fixture.registry.current_encryption_key(RS, at=NOW)
+        sealed = envelope.seal(
+            MESSAGE,
+            labels=LABELS,
+            sender=GB,
+            sender_key=fixture.partners[GB].signing,
+            recipient=RS,
+            recipient_key_id=key_id,
+            recipient_key=recipient_key,
+            accord_id=AccordId("gb-rs"),
+            accord_digest="cd" * 32,
+            now=NOW,
+            ttl=dt.timedelta(days=1),
+            message_id=message_id,
+        )
+        attestation = attestation_for(
+            sealed,
+            message_id=message_id,
+            sender=GB,
+            recipient=RS,
+            accord_id=AccordId("gb-rs"),
+            accord_version=3,
+            accord_digest="ef" * 32,
+            rule_ids=("GB-RS-OPS",),
+            decided_at=NOW,
+            gateway_key_id=(key or gateway(fixture)).public_key().key_id,
+        )
+        items.append((attestation, sealed))
+    return sign_deliveries(items, gateway_key=key or gateway(fixture))
+
+
+def test_the_attestations_of_a_batch_share_one_signature_and_each_frame_verifies_alone(
+    fixture: RegistryFixture,
+) -> None:
+    frames = _batch_frames(fixture, 6)
+    assert all(f[:4] == b"XBD2" for f in frames)
+    a = [struct.unpack_from(">I", f, 4)[0] for f in frames]
+    signatures = {f[12 + n : 12 + n + 64] for f, n in zip(frames, a, strict=True)}
+    assert len(signatures) == 1
+    for frame in frames:
+        verify_delivery(frame, registry=fixture.registry, recipient=RS, now=NOW)
+    (alone,) = _batch_frames(fixture, 1)
+    assert alone[:4] == b"XBD1"
+
+
+def test_a_batch_delivery_moved_in_its_batch_is_refused(fixture: RegistryFixture) -> None:
+    """Index, size, a path byte, the magic back to XBD1: each leads to another head."""
+    frame = _batch_frames(fixture, 5)[1]
+    (n,) = struct.unpack_from(">I", frame, 4)
+    proof_at = 12 + n + 64
+    for offset in (proof_at + 3, proof_at + 7, proof_at + 9):
+        changed = bytearray(frame)
+        changed[offset] ^= 1
+        with pytest.raises(errors.IntegrityError):
+            verify_delivery(bytes(changed), registry=fixture.registry, recipient=RS, now=NOW)
+    as_single = b"XBD1" + frame[4:proof_at] + frame[proof_at + 9 + 32 * frame[proof_at + 8] :]
+    with pytest.raises(errors.VerificationError):
+        verify_delivery(as_single, registry=fixture.registry, recipient=RS, now=NOW)
+
+
+def test_a_batch_signed_by_a_partner_key_is_refused(fixture: RegistryFixture) -> None:
+    """A partner's registered key is no gateway's, batch or not."""
+    frames = _batch_frames(fixture, 3, key=fixture.partners[GB].signing)
+    for frame in frames:
+        with pytest.raises(errors.KeyTrustError):
+            verify_delivery(frame, registry=fixture.registry, recipient=RS, now=NOW)
