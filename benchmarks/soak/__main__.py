@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     for sample in figures["rss_mb"]:
         t = sample.pop("t_s")
         print(f"  {t:7.1f} s  " + "  ".join(f"{k} {v:.0f}" for k, v in sorted(sample.items())))
+    growth = figures["rss_growth_after_warmup_pct"]
+    print("RSS growth after warm-up, %: " + ", ".join(f"{k} {v:+.1f}" for k, v in growth.items()))
     print(result.verdict.summary())
     print(result.audit.summary())
     for problem in result.audit.problems:

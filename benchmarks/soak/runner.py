@@ -172,12 +172,29 @@ class SoakResult:
             "injected_copies": self.injected_copies,
             "faults": self.fault_log,
             "rss_mb": [{"t_s": round(t, 1), **sample} for t, sample in self.rss_mb],
+            "rss_growth_after_warmup_pct": self.rss_growth(),
             "cpu_percent_of_a_core_during_load": {
                 name: round(100 * used / span) for name, used in sorted(self.load_cpu_s.items())
             },
             **self.cpu_figures(stored),
             "verdict": self.verdict.to_json(),
             "audit": self.audit.to_json(),
+        }
+
+    def rss_growth(self) -> dict[str, float]:
+        """Each daemon's resident memory at the end of the load against its first sample
+        after warm-up (a fifth of the load, at most a minute: caches, pools and the
+        allocator's arenas fill first), in per cent."""
+        warm_s = min(60.0, self.profile.duration_s / 5)
+        during = [(t, sample) for t, sample in self.rss_mb if t <= self.profile.duration_s]
+        warm = next((sample for t, sample in during if t >= warm_s), None)
+        if warm is None or not during:
+            return {}
+        last = during[-1][1]
+        return {
+            name: round(100 * (last[name] - warm[name]) / warm[name], 1)
+            for name in sorted(warm)
+            if name in last and warm[name]
         }
 
     def cpu_figures(self, stored: int) -> dict[str, Any]:

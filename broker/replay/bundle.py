@@ -19,6 +19,16 @@ bytes, and a witnessed note only for the signatures on it that verify. Version 1
 
 A line that does not parse is not skipped: it becomes an entry whose bytes are the damaged
 line, so verification counts it at its place in the log and names that index.
+
+The **binary form** holds the same header and records without JSON escaping, for speed
+(docs/AUDIT.md, "Bundle formats")::
+
+    b"\x89XBAB\x02" || u32(len(header line)) || header line
+    then per record: u64(offset) || u32(len(value)) || value
+
+Readers tell the two forms apart by the first bytes. A record cut short or longer than a line
+may be becomes one damaged entry holding the rest of the file, at its place, as in the text
+form.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import base64
 import dataclasses
 import json
 import pathlib
+import struct
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any
 
@@ -36,11 +47,14 @@ from broker.keys import Registry, load_trusted_registry
 from broker.policy import Accord, parse_accord
 
 __all__ = [
+    "BINARY_MAGIC",
     "BUNDLE_FORMAT",
     "BUNDLE_VERSION",
     "BundleHeader",
     "Entry",
+    "binary_entry",
     "entry_line",
+    "header_bytes",
     "iter_entries",
     "read_header",
     "write_bundle",
@@ -50,6 +64,10 @@ BUNDLE_FORMAT = "xb-audit-bundle"
 BUNDLE_VERSION = 2
 _MAX_HEADER = 64 * 1024 * 1024
 _MAX_LINE = 8 * 1024 * 1024
+#: the binary form's first bytes: a non-ASCII byte (no text bundle starts so), then the version
+BINARY_MAGIC = b"\x89XBAB\x02"
+_U32 = struct.Struct(">I")
+_RECORD = struct.Struct(">QI")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,20 +137,34 @@ class Entry:
     damaged: bool = False
 
 
-def write_bundle(out: IO[bytes], header: BundleHeader, entries: Iterable[Entry]) -> int:
-    """Write a bundle to ``out``; returns how many entries were written."""
-    out.write(header.to_line() + b"\n")
+def write_bundle(
+    out: IO[bytes], header: BundleHeader, entries: Iterable[Entry], *, binary: bool = False
+) -> int:
+    """Write a bundle (JSON Lines, or the binary form) to ``out``; returns how many entries
+    were written."""
+    out.write(header_bytes(header, binary=binary))
     count = 0
     for entry in entries:
-        out.write(entry_line(entry) + b"\n")
+        out.write(binary_entry(entry) if binary else entry_line(entry) + b"\n")
         count += 1
     return count
+
+
+def header_bytes(header: BundleHeader, *, binary: bool) -> bytes:
+    """How a bundle of either form begins: its header."""
+    line = header.to_line()
+    return BINARY_MAGIC + _U32.pack(len(line)) + line if binary else line + b"\n"
+
+
+def binary_entry(entry: Entry) -> bytes:
+    """One record in the binary form: u64 offset, u32 length, the value."""
+    return _RECORD.pack(entry.offset, len(entry.value)) + entry.value
 
 
 def read_header(path: pathlib.Path) -> BundleHeader:
     """The header of the bundle at ``path``; AuditError if it is not a readable bundle."""
     with _open(path) as handle:
-        line = handle.readline(_MAX_HEADER)
+        line = _header_line(handle)
     try:
         document = json.loads(line)
         if document.get("format") != BUNDLE_FORMAT:
@@ -155,10 +187,24 @@ def read_header(path: pathlib.Path) -> BundleHeader:
         raise errors.AuditError(f"{path}: the bundle header is damaged ({exc})") from exc
 
 
+def _header_line(handle: IO[bytes]) -> bytes:
+    """The header line of either form, leaving ``handle`` at the first record."""
+    start = handle.read(len(BINARY_MAGIC))
+    if start == BINARY_MAGIC:
+        (length,) = _U32.unpack(handle.read(_U32.size).rjust(_U32.size, b"\xff"))
+        return handle.read(min(length, _MAX_HEADER))
+    return start + handle.readline(_MAX_HEADER)
+
+
 def iter_entries(path: pathlib.Path) -> Iterator[Entry]:
-    """The entries of the bundle at ``path`` in order, one line at a time."""
+    """The entries of the bundle at ``path`` in order, one record at a time."""
     with _open(path) as handle:
-        handle.readline(_MAX_HEADER)
+        binary = handle.read(len(BINARY_MAGIC)) == BINARY_MAGIC
+        handle.seek(0)
+        _header_line(handle)
+        if binary:
+            yield from _binary_entries(handle)
+            return
         offset = -1
         for raw in handle:
             line = raw.rstrip(b"\n")
@@ -168,6 +214,23 @@ def iter_entries(path: pathlib.Path) -> Iterator[Entry]:
                 entry = Entry(offset=min(offset + 1, _MAX_OFFSET), value=line, damaged=True)
             offset = entry.offset
             yield entry
+
+
+def _binary_entries(handle: IO[bytes]) -> Iterator[Entry]:
+    offset = -1
+    while prefix := handle.read(_RECORD.size):
+        length = _RECORD.unpack(prefix)[1] if len(prefix) == _RECORD.size else -1
+        value = handle.read(length) if 0 <= length <= _MAX_LINE else b""
+        if len(prefix) < _RECORD.size or not 0 <= length <= _MAX_LINE or len(value) < length:
+            # cut short or oversized: the rest of the file is one damaged entry at its place
+            rest = prefix + value + handle.read(_MAX_LINE)
+            yield Entry(offset=min(offset + 1, _MAX_OFFSET), value=rest, damaged=True)
+            return
+        offset = _RECORD.unpack(prefix)[0]
+        if offset > _MAX_OFFSET:
+            yield Entry(offset=_MAX_OFFSET, value=prefix + value, damaged=True)
+            return
+        yield Entry(offset=offset, value=value)
 
 
 #: the largest offset Kafka can give a record (a signed 64-bit number)

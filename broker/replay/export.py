@@ -31,7 +31,7 @@ from broker.cosign import accord_digest
 from broker.ledger import RecordSource, is_checkpoint_record, parse_checkpoint_record, read_log
 from broker.pipeline.records import parse_audit_record
 from broker.policy import Accord
-from broker.replay.bundle import BundleHeader, Entry, entry_line
+from broker.replay.bundle import BundleHeader, Entry, binary_entry, entry_line, header_bytes
 
 __all__ = ["MAX_WITNESSED_NOTES", "ExportResult", "export_topic"]
 
@@ -60,9 +60,11 @@ async def export_topic(
     witness_topic: str | None = None,
     quiet_s: float = 3.0,
     count: int | None = None,
+    binary: bool = False,
 ) -> ExportResult:
     """Write every record of the audit topic (read from ``source``, which may also follow
-    ``witness_topic``) to a bundle at ``path``."""
+    ``witness_topic``) to a bundle at ``path`` (JSON Lines, or with ``binary`` the binary
+    form)."""
     available = {accord_digest(a): a for a in accords}
     named: set[str] = set()
     notes: collections.OrderedDict[bytes, int] = collections.OrderedDict()
@@ -78,7 +80,8 @@ async def export_topic(
                 if witness_topic is not None and record.topic == witness_topic:
                     _keep_note(notes, value)
                     continue
-                body.write(entry_line(Entry(offset=record.offset, value=value)) + b"\n")
+                entry = Entry(offset=record.offset, value=value)
+                body.write(binary_entry(entry) if binary else entry_line(entry) + b"\n")
                 entries += 1
                 if is_checkpoint_record(value):
                     newest = max(newest, _claimed_size(value))
@@ -100,7 +103,8 @@ async def export_topic(
         witnessed=witnessed,
     )
     # A large log takes a while to copy: off the event loop.
-    await asyncio.to_thread(_finish, pathlib.Path(body.name), path, header)
+    start = header_bytes(header, binary=binary)
+    await asyncio.to_thread(_finish, pathlib.Path(body.name), path, start)
     return ExportResult(path, entries, frozenset(named - set(available)), len(witnessed))
 
 
@@ -131,12 +135,12 @@ def _accord_digest_of(value: bytes) -> str | None:
         return None
 
 
-def _finish(tmp: pathlib.Path, path: pathlib.Path, header: BundleHeader) -> None:
+def _finish(tmp: pathlib.Path, path: pathlib.Path, header: bytes) -> None:
     """Header, then the records, into ``path`` via a rename so it is never half written."""
     final = path.with_name(path.name + ".partial")
     try:
         with final.open("wb") as out, tmp.open("rb") as records:
-            out.write(header.to_line() + b"\n")
+            out.write(header)
             shutil.copyfileobj(records, out)
             out.flush()
             os.fsync(out.fileno())

@@ -22,3 +22,4 @@ def test_ci_soak_profile_passes_the_history_check(tmp_path: Path) -> None:
     assert result.passed, result.figures()
     assert result.injected_copies > 0
     assert figures["views_stored"] > 0
+    assert set(figures["rss_growth_after_warmup_pct"]) == {"GB", "MK", "RS", "XK", "gateway"}

@@ -208,11 +208,12 @@ class AuditLog:
             accords=self.accords,
         )
 
-    def bundle_bytes(self, values: Sequence[bytes | None]) -> bytes:
+    def bundle_bytes(self, values: Sequence[bytes | None], *, binary: bool = False) -> bytes:
         """A bundle of ``values`` in topic order (a record with no value as an empty one, as
-        the exporter writes it)."""
+        the exporter writes it), in JSON Lines or the binary form."""
         out = io.BytesIO()
-        write_bundle(out, self.header(), [Entry(i, v or b"") for i, v in enumerate(values)])
+        entries = [Entry(i, v or b"") for i, v in enumerate(values)]
+        write_bundle(out, self.header(), entries, binary=binary)
         return out.getvalue()
 
 
