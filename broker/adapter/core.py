@@ -260,6 +260,8 @@ class Adapter:
     ) -> list[bool]:
         """Journal every submission's sealed views in one transaction; False for a source
         that was journalled before (or has no view to send)."""
+        if any(isinstance(o, Outgoing) and o.unsigned for _, views in submissions for o in views):
+            raise errors.UsageError("a view must be signed (sign_views) before it is journalled")
         batches = [
             (
                 source,

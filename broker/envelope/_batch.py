@@ -35,6 +35,8 @@ class Unsigned:
     header: bytes
     ciphertext: bytes
     signer: crypto.SigningKey = dataclasses.field(repr=False)
+    #: whom it is sealed for: a batch holds one recipient's envelopes only
+    recipient: str
 
     @property
     def signed_size_bound(self) -> int:
@@ -49,12 +51,17 @@ class Unsigned:
 
 
 def sign_all(unsigned: Sequence[Unsigned]) -> list[bytes]:
-    """The envelopes of ``unsigned``, in order: each signing key signs its envelopes under one
-    head (framing version 2; at most :data:`MAX_BATCH` per head), and an envelope alone under
-    its key is signed alone (version 1), which costs its verifiers no path."""
-    groups: dict[bytes, list[int]] = {}
+    """The envelopes of ``unsigned``, in order: each signing key signs its envelopes to each
+    recipient under one head (framing version 2; at most :data:`MAX_BATCH` per head), and an
+    envelope alone so is signed alone (version 1), which costs its verifiers no path.
+
+    Never one head over several recipients' envelopes: the batch size and the shared signature
+    in each envelope would tell each recipient (and whoever it discloses to) how much went to
+    the others, and that two of them got views of one submission."""
+    groups: dict[tuple[bytes, str], list[int]] = {}
     for position, item in enumerate(unsigned):
-        groups.setdefault(item.signer.public_key().to_bytes(), []).append(position)
+        key = (item.signer.public_key().to_bytes(), item.recipient)
+        groups.setdefault(key, []).append(position)
     envelopes: list[bytes] = [b""] * len(unsigned)
     for positions in groups.values():
         for start in range(0, len(positions), MAX_BATCH):

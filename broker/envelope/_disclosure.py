@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -30,6 +31,7 @@ __all__ = ["Disclosure", "check_revealed", "disclose", "disclose_kept", "verify_
 _MAX_DISCLOSURE_BYTES = 4 * 1024 * 1024
 _DISCLOSURE_KEYS = frozenset({"header", "ciphertext_digest", "signature", "fields"})
 _BATCH_KEYS = frozenset({"size", "index", "path"})
+_HASH_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -102,12 +104,11 @@ def _parse_batch(raw: Any) -> BatchProof:
     size, index, path = raw["size"], raw["index"], raw["path"]
     if type(size) is not int or type(index) is not int or not 0 <= index < size <= MAX_BATCH:
         raise errors.SchemaError("batch: size or index out of range")
-    if not isinstance(path, list) or len(path) > MAX_BATCH.bit_length():
+    if not isinstance(path, list) or len(path) > (MAX_BATCH - 1).bit_length():
         raise errors.SchemaError("batch: path")
-    nodes = tuple(bytes.fromhex(node) for node in path)
-    if any(len(node) != 32 for node in nodes):
-        raise errors.SchemaError("batch: a path hash is not 32 bytes")
-    return BatchProof(size=size, index=index, path=nodes)
+    if not all(isinstance(node, str) and _HASH_HEX.fullmatch(node) for node in path):
+        raise errors.SchemaError("batch: a path hash is not 64 lowercase hex digits")
+    return BatchProof(size=size, index=index, path=tuple(bytes.fromhex(n) for n in path))
 
 
 def disclose(opened: OpenedEnvelope, fields: Iterable[str]) -> Disclosure:

@@ -243,4 +243,4 @@ def _unsigned_from_parts(
         )
     )
     ciphertext = hpke(recipient_key, body, crypto.sha256(header))
-    return Unsigned(header, ciphertext, sender_key)
+    return Unsigned(header, ciphertext, sender_key, recipient)

@@ -200,7 +200,10 @@ def sign_deliveries(
 ) -> list[bytes]:
     """The delivery frames of ``(attestation, envelope)`` pairs, in order: the attestations
     signed under one head per :data:`broker.crypto.MAX_BATCH` (``XBD2``), or alone when there
-    is one (``XBD1``, which costs the receiver no path)."""
+    is one (``XBD1``, which costs the receiver no path).
+
+    Pass one recipient's deliveries: a head over several inboxes' deliveries would tell each
+    recipient, by its batch size and the shared signature, how much went to the others."""
     frames: list[bytes] = []
     for start in range(0, len(deliveries), crypto.MAX_BATCH):
         chunk = deliveries[start : start + crypto.MAX_BATCH]

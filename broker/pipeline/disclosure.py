@@ -176,6 +176,7 @@ def verify_bundle(data: bytes, *, registry: _Registry) -> VerifiedBundle:
             ciphertext_digest=crypto.sha256(parsed.ciphertext),
             signature=parsed.signature,
             revealed=revealed,
+            proof=parsed.proof,
         ),
         registry=registry,
     )

@@ -117,15 +117,20 @@ class Deliver:
 def sign_deliveries(
     outcomes: Sequence[GatewayOutcome], *, gateway_key: crypto.SigningKey
 ) -> list[GatewayOutcome]:
-    """``outcomes`` with every unsigned delivery's attestation signed, all under one head
-    (:func:`broker.pipeline.delivery.sign_deliveries`); the rest unchanged, in order."""
-    waiting = [o for o in outcomes if isinstance(o, Deliver) and o.unsigned is not None]
-    frames = iter(
-        delivery.sign_deliveries(
-            [o.unsigned for o in waiting if o.unsigned is not None], gateway_key=gateway_key
-        )
-    )
-    signed = {id(o): dataclasses.replace(o, frame=next(frames), unsigned=None) for o in waiting}
+    """``outcomes`` with every unsigned delivery's attestation signed, each recipient's under
+    one head (:func:`broker.pipeline.delivery.sign_deliveries`); the rest unchanged, in
+    order."""
+    inboxes: dict[str, list[Deliver]] = {}
+    for o in outcomes:
+        if isinstance(o, Deliver) and o.unsigned is not None:
+            inboxes.setdefault(o.topic, []).append(o)
+    signed: dict[int, Deliver] = {}
+    # One head per recipient's inbox: see delivery.sign_deliveries.
+    for waiting in inboxes.values():
+        pairs = [o.unsigned for o in waiting if o.unsigned is not None]
+        frames = delivery.sign_deliveries(pairs, gateway_key=gateway_key)
+        for o, frame in zip(waiting, frames, strict=True):
+            signed[id(o)] = dataclasses.replace(o, frame=frame, unsigned=None)
     return [signed.get(id(o), o) for o in outcomes]
 
 
@@ -300,7 +305,7 @@ def route(
     try:
         shown = read_revealed(header, record.headers)
         if header.labels.message_type is MessageType.RECEIPT:
-            reasons = (*reasons, _acknowledging(shown))
+            reasons = (*reasons, _acknowledging(shown, header.labels.schema_version))
     except errors.IntegrityError as exc:
         return _quarantine(ctx, ReasonCode.MALFORMED, f"beside the envelope: {exc}")
     if header.labels.message_type is MessageType.ONWARD_FORWARD:
@@ -358,12 +363,12 @@ def _onward_grant(
         return f"the grant does not hold: {exc}"
 
 
-def _acknowledging(shown: Any) -> str:
+def _acknowledging(shown: Any, schema_version: int) -> str:
     """What a receipt's audit record says it acknowledges (a receipt from an adapter that
     does not reveal it yet is routed, and says so)."""
     if shown is None:
         return "acknowledges a message it does not name to the gateway"
-    return f"acknowledges {', '.join(acknowledged(shown))}"
+    return f"acknowledges {', '.join(acknowledged(shown, schema_version))}"
 
 
 def audit_accord_act(act: Act, *, gateway_key: crypto.SigningKey, now: dt.datetime) -> AuditRecord:

@@ -112,7 +112,10 @@ class Grant:
 def disclosure_of(disclosed: Disclosed) -> Disclosure:
     """The envelope-level :class:`Disclosure` a message body carries, read as any
     disclosure is (:meth:`Disclosure.from_json`)."""
-    return Disclosure.from_json(strictjson.encode(disclosed.model_dump(mode="json")))
+    document = disclosed.model_dump(mode="json")
+    if document["batch"] is None:  # signed alone: the disclosure has no such member
+        del document["batch"]
+    return Disclosure.from_json(strictjson.encode(document))
 
 
 def check_grant(

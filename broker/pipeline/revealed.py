@@ -16,13 +16,15 @@ header, so the value is exactly the one the envelope carries:
 from __future__ import annotations
 
 import re
-from typing import Any, Final
+from typing import Annotated, Any, Final
+
+import pydantic
 
 from broker import envelope, errors, strictjson
 from broker.envelope import VerifiedHeader
 from broker.ids import MessageId
 from broker.schema.labels import MessageType
-from broker.schema.protocol import MAX_RECEIPT_ITEMS
+from broker.schema.protocol import MAX_RECEIPT_ITEMS, ReceiptItem
 
 __all__ = [
     "ACKNOWLEDGES_HEADER",
@@ -44,6 +46,10 @@ _REVEALED: Final = {
 #: a grant's disclosure is a few KiB, a full batch receipt's lines under 40 KiB: anything
 #: much larger is neither
 MAX_REVEALED_BYTES: Final = 64 * 1024
+#: a batch receipt's ``body.items``, as the message schema reads them
+_LINES: Final = pydantic.TypeAdapter(
+    Annotated[tuple[ReceiptItem, ...], pydantic.Field(min_length=1, max_length=MAX_RECEIPT_ITEMS)]
+)
 _MESSAGE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
@@ -86,18 +92,21 @@ def read_revealed(header: VerifiedHeader, headers: tuple[tuple[str, bytes], ...]
     return document["value"]
 
 
-def acknowledged(value: Any) -> tuple[MessageId, ...]:
-    """The message ids a receipt's header revealed (what :func:`read_revealed` returned): one
-    message id (version 1), or the ``receipt_for`` of each line of a batch receipt (version 2);
-    an :class:`errors.EnvelopeError` for anything else. The commitment proved the value is the
-    receipt's own; the receipt's recipient validates the whole body when it opens it."""
-    if isinstance(value, str):
+def acknowledged(value: Any, schema_version: int) -> tuple[MessageId, ...]:
+    """The message ids a receipt's header revealed (what :func:`read_revealed` returned), read
+    as the receipt's own version defines its field: one message id (version 1), or a batch
+    receipt's lines (version 2), each a whole :class:`ReceiptItem` naming a different view. An
+    :class:`errors.EnvelopeError` for anything else, even when it matches the commitment (a
+    receipt whose body would not parse must not name views in the audit log)."""
+    if schema_version == 1:
         return (_message_id(value),)
-    if not isinstance(value, list) or not 0 < len(value) <= MAX_RECEIPT_ITEMS:
-        raise errors.EnvelopeError(f"{ACKNOWLEDGES_HEADER} holds neither a message id nor lines")
-    ids = tuple(
-        _message_id(item.get("receipt_for") if isinstance(item, dict) else None) for item in value
-    )
+    if schema_version != 2:
+        raise errors.EnvelopeError(f"a receipt of version {schema_version} reveals nothing known")
+    try:
+        lines = _LINES.validate_python(value, strict=False)
+    except pydantic.ValidationError:
+        raise errors.EnvelopeError(f"{ACKNOWLEDGES_HEADER} holds no receipt lines") from None
+    ids = tuple(MessageId(line.receipt_for) for line in lines)
     if len(set(ids)) != len(ids):
         raise errors.EnvelopeError(f"{ACKNOWLEDGES_HEADER} names a message twice")
     return ids

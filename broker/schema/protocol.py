@@ -17,6 +17,7 @@ from broker.schema.labels import DataCategory, Purpose
 __all__ = [
     "MAX_RECEIPT_ITEMS",
     "Disclosed",
+    "DisclosedBatch",
     "DisclosedField",
     "FieldPath",
     "GrantDecision",
@@ -161,6 +162,15 @@ class DisclosedField(Record):
     value: Annotated[JsonValue, OPERATIONAL]
 
 
+class DisclosedBatch(Record):
+    """Where a disclosed envelope sits in the batch its signature covers (docs/PROTOCOL.md
+    section 5): leaf ``index`` of ``size``, and the inclusion path to the signed head."""
+
+    size: Annotated[int, OPERATIONAL, Field(ge=2, le=4096)]
+    index: Annotated[int, OPERATIONAL, Field(ge=0, lt=4096)]
+    path: Annotated[tuple[_Digest, ...], OPERATIONAL, Field(max_length=12)]
+
+
 class Disclosed(Record):
     """A selective disclosure of one envelope (docs/PROTOCOL.md section 9): the signed header
     as its exact text, the ciphertext digest and signature, and the revealed fields."""
@@ -173,6 +183,8 @@ class Disclosed(Record):
     ciphertext_digest: Annotated[_Digest, OPERATIONAL]
     signature: Annotated[_Signature, OPERATIONAL]
     fields: Annotated[dict[_CommittedPath, DisclosedField], OPERATIONAL, Field(max_length=256)]
+    #: the envelope's place in the batch its signature covers, if it was signed in one
+    batch: Annotated[DisclosedBatch | None, OPERATIONAL] = None
 
 
 class OnwardForward(Record):

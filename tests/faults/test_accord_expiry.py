@@ -38,6 +38,7 @@ import pytest
 from benchmarks.soak.audit_check import check_audit
 from benchmarks.soak.driver import SpoolDriver, read_topic, report, verdict_of, wait_until
 from broker import envelope
+from broker.adapter import SendJournal, journal_beside
 from broker.checker import Event, EventType, HistoryWriter, read_history, read_inboxes
 from broker.config import outbox_topic, quarantine_topic
 from broker.cosign import sign_accord, signature_path, write_signature_file
@@ -213,17 +214,25 @@ def test_accord_expiring_mid_stream(federation: Federation, tmp_path: Path) -> N
             assert detail.startswith("RS: accord_expired: "), (key, detail)
             assert f"accord gb-rs v2 expired at {stamp}" in detail, (key, detail)
 
-        # Wait until the gateway decided every view and every receipt of a view stored well
-        # before the instant (a view stored after it, on a slow machine, has its receipt refused by
-        # RS's own adapter under the lapsed accord: the gateway never sees one).
+        # Wait until the gateway decided every view and every batch receipt RS sent: those of
+        # the views stored well before the instant at least (a view stored after it, on a slow
+        # machine, has its receipt refused by RS's own adapter under the lapsed accord: the
+        # gateway never sees one). RS writes nothing but receipts to its outbox.
+        rs_journal = journal_beside(federation.inbox_path("RS"))
+
         def decided() -> bool:
-            stored = sum(
-                1
+            early = [
+                row.message_id
                 for row in read_inboxes({"RS": federation.inbox_path("RS")})
                 if not row.receipt and row.received_at < deadline - 1
-            )
+            ]
+            with SendJournal.open(rs_journal, create=False) as journal:
+                if len(journal) or not all(journal.has_source(f"receipt:{m}") for m in early):
+                    return False  # a receipt still to seal or to produce
+            outbox = outbox_topic(federation.prefix, PartnerCode("RS"))
+            receipts = len(asyncio.run(read_topic(federation.bootstrap, outbox, quiet_s=0.5)))
             decisions = federation.metrics(GATEWAY).get("xb_gateway_decisions_total", 0)
-            return decisions >= len(sent) + 1 + stored
+            return decisions >= len(sent) + 1 + receipts
 
         assert wait_until(decided, timeout_s=_SETTLE_S, interval_s=1.0)
 

@@ -125,7 +125,7 @@ def test_the_exported_log_verifies_replays_proves_and_catches_one_changed_byte(
         "--registry", str(registry), "--accords", str(accords), "-o", str(binary),
     )  # fmt: skip
     assert exported.returncode == 0, exported.stderr
-    assert binary.read_bytes()[:6] == b"\x89XBAB"
+    assert binary.read_bytes()[:6] == b"\x89XBAB\x02"
     verified = broker("audit", "verify", str(binary))
     assert verified.returncode == 0, verified.stderr
     assert f"{len(records)} records signed" in verified.stdout

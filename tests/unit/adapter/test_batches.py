@@ -173,22 +173,27 @@ def test_the_spool_is_handled_a_few_files_at_a_time(uk: Adapter) -> None:
     assert len(uk.journal) == 5
 
 
-def test_a_spool_chunk_is_signed_under_one_head_and_each_view_stands_alone(
+def test_a_spool_chunk_is_signed_under_one_head_per_recipient_and_each_view_stands_alone(
     uk: Adapter, serbia: Adapter
 ) -> None:
-    """Five files to RS and MK in one chunk: every view carries the same one signature (over
-    the chunk's Merkle head) and its own path, and Serbia verifies and stores its views."""
+    """Five files, to RS and some also to MK, in one chunk: RS's five views carry one signature
+    (over their own Merkle head) and MK's two another, never a head spanning both recipients;
+    Serbia verifies and stores its views."""
     assert uk.spool is not None
     for n in range(5):
         message = report().model_copy(update={"case_id": f"GB-CASE-{n}"})
         write_submission(uk.spool.root, message, [RS, MK] if n % 2 else [RS])
     assert uk.process_spool() == 5
     pending = uk.journal.pending(limit=1000)
-    frames = [decode_frame(e.envelope) for e in pending]
-    assert len(frames) == 7
-    assert {f.signature for f in frames} == {frames[0].signature}
-    proofs = [f.proof for f in frames]
-    assert sorted(p.index for p in proofs if p is not None) == list(range(7))
+    assert len(pending) == 7
+    by_recipient = {
+        r: [decode_frame(e.envelope) for e in pending if e.recipient == r] for r in (RS, MK)
+    }
+    for recipient, frames in by_recipient.items():
+        assert {f.signature for f in frames} == {frames[0].signature}, recipient
+        indices = sorted(f.proof.index for f in frames if f.proof is not None)
+        assert indices == list(range(len(frames))), recipient
+    assert by_recipient[RS][0].signature != by_recipient[MK][0].signature
     to_rs = [deliver(e.envelope, recipient=RS) for e in pending if e.recipient == RS]
     assert serbia.receive_many(to_rs) == ["stored"] * 5
 

@@ -72,6 +72,23 @@ def test_each_signing_key_signs_its_own_envelopes(
     assert decode_frame(sealed[0]).signature == decode_frame(sealed[2]).signature
 
 
+def test_views_to_two_recipients_are_never_under_one_head(
+    gb: Party, rs: Party, mk: Party, registry: TinyRegistry
+) -> None:
+    """A head over both would tell each recipient how much went to the other, and that both
+    got views of one submission (the same signature bytes in each)."""
+    sealed = envelope.sign_all(
+        [unsigned_from(gb, rs), unsigned_from(gb, mk), unsigned_from(gb, rs), unsigned_from(gb, mk)]
+    )
+    frames = [decode_frame(d) for d in sealed]
+    assert frames[0].signature == frames[2].signature
+    assert frames[1].signature == frames[3].signature
+    assert frames[0].signature != frames[1].signature
+    assert {f.proof.size for f in frames if f.proof is not None} == {2}
+    for data in sealed:
+        envelope.verify(data, registry=registry, now=NOW)
+
+
 def _refused(data: bytes, registry: TinyRegistry) -> None:
     with pytest.raises(errors.IntegrityError):
         envelope.verify(data, registry=registry, now=NOW)

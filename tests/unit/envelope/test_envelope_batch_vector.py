@@ -73,7 +73,7 @@ def test_sign_all_reproduces_the_vector() -> None:
         crypto.Suite.CLASSIC, ed25519_seed=bytes.fromhex(vector["ed25519_seed"])
     )
     unsigned = [
-        Unsigned(item["header"].encode(), bytes.fromhex(item["ciphertext"]), key)
+        Unsigned(item["header"].encode(), bytes.fromhex(item["ciphertext"]), key, "RS")
         for item in vector["envelopes"]
     ]
     assert [e.hex() for e in sign_all(unsigned)] == [i["envelope"] for i in vector["envelopes"]]

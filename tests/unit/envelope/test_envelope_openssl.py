@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from broker import envelope
+from broker import envelope, errors
 from broker.envelope._format import decode_frame
 
 from .conftest import Party, seal_from, unsigned_from
@@ -91,4 +91,40 @@ def test_openssl_refuses_a_batch_envelope_moved_in_its_batch(
     offset = {"size": proof_at + 3, "index": proof_at + 7, "path": proof_at + 9}[where]
     sealed[offset] ^= 0x01
     result = _run_recipe(tmp_path, bytes(sealed), gb.signing.public_key().to_bytes())
+    assert result.returncode != 0
+
+
+def _bent(sealed: bytes, what: str) -> bytes:
+    """A batch envelope changed where the implementation refuses it outright."""
+    frame = decode_frame(sealed)
+    proof_at = 15 + len(frame.header) + len(frame.ciphertext) + len(frame.signature)
+    changed = bytearray(sealed)
+    if what == "index past the size":  # a 2-leaf batch: index 3 walks as index 1 would
+        changed[proof_at + 7] = 3
+    elif what == "a byte after the path":
+        changed += b"\x00"
+    elif what == "framing version 3":
+        changed[4] = 3
+    return bytes(changed)
+
+
+@pytest.mark.parametrize(
+    "what", ["index past the size", "a byte after the path", "framing version 3"]
+)
+def test_openssl_refuses_what_the_implementation_refuses(
+    tmp_path: Path, gb: Party, rs: Party, what: str
+) -> None:
+    """The recipe is no laxer than verify(): what the decoder refuses, it refuses too."""
+    batch = envelope.sign_all([unsigned_from(gb, rs) for _ in range(2)])
+    bent = _bent(batch[1], what)
+    with pytest.raises(errors.EnvelopeError):
+        decode_frame(bent)
+    result = _run_recipe(tmp_path, bent, gb.signing.public_key().to_bytes())
+    assert result.returncode != 0
+
+
+def test_openssl_refuses_a_byte_after_a_single_signature(
+    tmp_path: Path, gb: Party, rs: Party
+) -> None:
+    result = _run_recipe(tmp_path, seal_from(gb, rs) + b"\x00", gb.signing.public_key().to_bytes())
     assert result.returncode != 0

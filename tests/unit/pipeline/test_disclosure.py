@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from broker import crypto, errors, limits
-from broker.adapter import Adapter
+from broker import crypto, envelope, errors, limits
+from broker.adapter import Adapter, write_submission
 from broker.clock import FixedClock
 from broker.pipeline.disclosure import (
     BUNDLE_FORMAT,
@@ -256,3 +256,36 @@ def test_kept_evidence_that_is_not_ours_is_refused(tmp_path: Path) -> None:
     for junk in (b"", b"[]", b'{"delivery":"AA==","salts":[]}', b'{"delivery":1,"salts":{}}'):
         with pytest.raises(errors.EnvelopeError):
             Evidence.from_bytes(junk)
+
+
+def test_a_view_signed_in_a_batch_is_disclosed_with_its_place_in_the_batch(
+    tmp_path: Path,
+) -> None:
+    """GB's spool chunk signs two views to RS under one head; RS discloses one: the bundle
+    verifies (its envelope carries its own path), and every other chosen field stays hidden."""
+    clock = FixedClock(NOW)
+    uk, serbia = (
+        make_adapter(GB, tmp_path / "gb", clock=clock, spool=True),
+        make_adapter(RS, tmp_path / "rs", clock=clock),
+    )
+    assert uk.spool is not None
+    for n in range(2):
+        write_submission(
+            uk.spool.root, report().model_copy(update={"case_id": f"GB-CASE-B{n}"}), [RS]
+        )
+    assert uk.process_spool() == 2
+    first, second = (e.envelope for e in uk.journal.pending())
+    assert envelope.parse(first).proof is not None
+    assert serbia.receive_many([deliver(first, recipient=RS), deliver(second, recipient=RS)]) == [
+        "stored",
+        "stored",
+    ]
+    message_id = envelope.parse(second).header.message_id
+    evidence = Evidence.from_bytes(serbia.inbox.evidence(message_id))
+    bundle = disclosure_bundle(
+        evidence, message_json=serbia.inbox.get(message_id), fields=("case_id",), registry=REGISTRY
+    )
+    verified = verify_bundle(bundle, registry=REGISTRY)
+    assert dict(verified.fields) == {"case_id": envelope.parse(second).header.case_id}
+    for adapter in (uk, serbia):
+        _close(adapter)

@@ -300,3 +300,48 @@ def test_a_forward_states_no_purpose_the_original_does_not(shared: Shared) -> No
     document["purposes"] = ["human-trafficking"]
     with pytest.raises(errors.PolicyError, match="purposes the original does not"):
         _check(shared, parse_message(json.dumps(document).encode()))
+
+
+def test_a_disclosure_of_a_batch_signed_view_travels_in_a_forward_body() -> None:
+    """A forward carries its original and grant as disclosures; one of a view signed in a
+    batch keeps its place in the batch through the forward's schema, and still verifies."""
+    from broker import crypto, envelope
+    from broker.pipeline.onward import disclosure_of
+    from broker.schema import message_bytes
+    from broker.schema.protocol import Disclosed
+
+    from ..adapter.world import GB_RS, NOW, WORLD, report
+
+    key_id, key = WORLD.registry.current_encryption_key(RS, at=NOW)
+    unsigned = [
+        envelope.seal_unsigned(
+            message_bytes(report()),
+            labels=labels_of(report()),
+            sender=GB,
+            sender_key=WORLD.partners[GB].signing,
+            recipient=RS,
+            recipient_key_id=key_id,
+            recipient_key=key,
+            accord_id=GB_RS.accord.accord_id,
+            accord_digest=GB_RS.digest,
+            now=NOW,
+            ttl=dt.timedelta(days=1),
+        )[0]
+        for _ in range(3)
+    ]
+    parsed = envelope.parse(envelope.sign_all(unsigned)[2])
+    assert parsed.proof is not None
+    document = envelope.Disclosure(
+        header_bytes=parsed.header_bytes,
+        ciphertext_digest=crypto.sha256(parsed.ciphertext),
+        signature=parsed.signature,
+        revealed={},
+        proof=parsed.proof,
+    ).to_document()
+    carried = disclosure_of(Disclosed.model_validate_json(json.dumps(document)))
+    assert carried.proof == parsed.proof
+    assert envelope.verify_disclosure(carried, registry=WORLD.registry) == {}
+    moved = {**document, "batch": {**document["batch"], "index": 0}}
+    forged = disclosure_of(Disclosed.model_validate_json(json.dumps(moved)))
+    with pytest.raises(errors.VerificationError):
+        envelope.verify_disclosure(forged, registry=WORLD.registry)

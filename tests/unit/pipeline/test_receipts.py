@@ -138,17 +138,34 @@ def test_both_versions_say_what_they_acknowledge() -> None:
 
 
 def test_what_the_gateway_reads_of_either_version() -> None:
+    """Each version's revealed field as that version defines it, whole: a value that matched
+    its commitment but would not parse as the receipt's body names nothing."""
     one, two = str(new_message_id()), str(new_message_id())
-    assert acknowledged(one) == (one,)
-    assert acknowledged([{"receipt_for": one}, {"receipt_for": two}]) == (one, two)
-    for bad in (
-        [],
-        [{"receipt_for": one}, {"receipt_for": one}],
-        [{"receipt_for": "not an id"}],
-        ["01900000-0000-7000-8000-000000000001"],
-        [{"receipt_for": one}] * (MAX_RECEIPT_ITEMS + 1),
-        {"receipt_for": one},
-        7,
+
+    def line(view: str, **extra: object) -> dict[str, object]:
+        return {
+            "receipt_for": view,
+            "status": "accepted",
+            "content_sha256": "00" * 32,
+            "envelope_sha256": "11" * 32,
+            **extra,
+        }
+
+    assert acknowledged(one, 1) == (one,)
+    assert acknowledged([line(one), line(two)], 2) == (one, two)
+    for value, version in (
+        ([line(one)], 1),  # a version 1 receipt reveals one id
+        (one, 2),  # a version 2 receipt reveals lines
+        ([line(one)], 3),
+        ([], 2),
+        ([line(one), line(one)], 2),
+        ([line("not an id")], 2),
+        ([{"receipt_for": one}], 2),  # not a whole line
+        ([line(one, status="maybe")], 2),
+        ([line(one, surplus=1)], 2),
+        ([line(str(new_message_id())) for _ in range(MAX_RECEIPT_ITEMS + 1)], 2),
+        ({"receipt_for": one}, 2),
+        (7, 1),
     ):
         with pytest.raises(errors.EnvelopeError):
-            acknowledged(bad)
+            acknowledged(value, version)

@@ -28,7 +28,7 @@ PARTS = [
 
 def vector() -> dict[str, Any]:
     key = crypto.SigningKey._from_seeds(crypto.Suite.CLASSIC, ed25519_seed=SEED)
-    envelopes = sign_all([Unsigned(header, ciphertext, key) for header, ciphertext in PARTS])
+    envelopes = sign_all([Unsigned(header, ciphertext, key, "RS") for header, ciphertext in PARTS])
     frames = [decode_frame(data) for data in envelopes]
     inputs = [signing_input(h, hashlib.sha256(c).digest()) for h, c in PARTS]
     return {

@@ -1,0 +1,53 @@
+"""The gateway signs the attestations of an output batch together, one head per recipient's
+inbox: each delivery verifies alone, and no recipient learns what went to another."""
+
+from __future__ import annotations
+
+import pathlib
+
+from broker.clock import FixedClock
+from broker.pipeline import verify_delivery
+from broker.pipeline.gateway import Deliver, InboundRecord, route, sign_deliveries
+from broker.trust import AccordBook
+
+from ..adapter.world import GATEWAY_KEY, GB, GB_MK, GB_RS, MK, NOW, RS, WORLD, make_adapter, report
+
+
+def _decided(tmp_path: pathlib.Path) -> list[Deliver]:
+    uk = make_adapter(GB, tmp_path / "gb", clock=FixedClock(NOW))
+    for n in range(3):
+        uk.submit(report().model_copy(update={"case_id": f"GB-CASE-{n}"}), to=[RS, MK])
+    outcomes = []
+    for offset, entry in enumerate(uk.journal.pending(limit=100)):
+        outcome = route(
+            InboundRecord("xb.outbox.GB", 0, offset, entry.envelope, headers=()),
+            registry=WORLD.registry,
+            accords=AccordBook([(GB_RS.accord, GB_RS.digest), (GB_MK.accord, GB_MK.digest)]),
+            gateway_key=GATEWAY_KEY,
+            now=NOW,
+            counters={},
+            dedup=lambda _key: "new",
+            sign=False,
+        )
+        assert isinstance(outcome, Deliver), outcome
+        assert outcome.frame == b""
+        outcomes.append(outcome)
+    return outcomes
+
+
+def test_each_inbox_gets_its_own_head_and_every_frame_verifies(tmp_path: pathlib.Path) -> None:
+    signed = sign_deliveries(_decided(tmp_path), gateway_key=GATEWAY_KEY)
+    signatures: dict[str, set[bytes]] = {}
+    for outcome in signed:
+        assert isinstance(outcome, Deliver)
+        assert outcome.frame[:4] == b"XBD2"
+        recipient = RS if outcome.topic.endswith(RS) else MK
+        delivered = verify_delivery(
+            outcome.frame, registry=WORLD.registry, recipient=recipient, now=NOW
+        )
+        n = int.from_bytes(outcome.frame[4:8], "big")
+        signatures.setdefault(outcome.topic, set()).add(outcome.frame[12 + n : 12 + n + 64])
+        assert delivered.attestation.recipient == recipient
+    assert len(signatures) == 2
+    assert all(len(s) == 1 for s in signatures.values())
+    assert signatures["xb.inbox.RS"] != signatures["xb.inbox.MK"]
