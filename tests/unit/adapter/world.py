@@ -130,8 +130,15 @@ def seal_for_rs(
     """GB's envelope of ``message`` for RS under the GB-RS accord, sealed at NOW. ``labels``
     (default: what the message holds) lets a test make the envelope lie about its content;
     ``message_id`` lets it reuse an id."""
+    return envelope.sign_all([unsigned_for_rs(message, labels=labels, message_id=message_id)])[0]
+
+
+def unsigned_for_rs(
+    message: Message, *, labels: Labels | None = None, message_id: MessageId | None = None
+) -> envelope.Unsigned:
+    """:func:`seal_for_rs`, waiting to be signed (with others, under one head)."""
     key_id, key = WORLD.registry.current_encryption_key(RS, at=NOW)
-    return envelope.seal(
+    unsigned, _ = envelope.seal_unsigned(
         message_bytes(message),
         labels=labels_of(message) if labels is None else labels,
         sender=GB,
@@ -145,6 +152,7 @@ def seal_for_rs(
         ttl=dt.timedelta(days=1),
         message_id=message_id,
     )
+    return unsigned
 
 
 def under_declared_view() -> bytes:

@@ -59,8 +59,12 @@ def fixture() -> RegistryFixture:
 @pytest.fixture(scope="module")
 def sealed(fixture: RegistryFixture) -> tuple[MessageId, bytes]:
     message_id = new_message_id()
+    return message_id, _sealed_to_rs(fixture, message_id)
+
+
+def _sealed_to_rs(fixture: RegistryFixture, message_id: MessageId) -> bytes:
     key_id, key = fixture.registry.current_encryption_key(RS, at=NOW)
-    data = envelope.seal(
+    return envelope.seal(
         MESSAGE,
         labels=LABELS,
         sender=GB,
@@ -74,7 +78,6 @@ def sealed(fixture: RegistryFixture) -> tuple[MessageId, bytes]:
         ttl=dt.timedelta(days=1),
         message_id=message_id,
     )
-    return message_id, data
 
 
 def gateway(fixture: RegistryFixture) -> crypto.SigningKey:
@@ -232,21 +235,7 @@ def _batch_frames(
     items = []
     for _ in range(count):
         message_id = new_message_id()
-        key_id, recipient_key = fixture.registry.current_encryption_key(RS, at=NOW)
-        sealed = envelope.seal(
-            MESSAGE,
-            labels=LABELS,
-            sender=GB,
-            sender_key=fixture.partners[GB].signing,
-            recipient=RS,
-            recipient_key_id=key_id,
-            recipient_key=recipient_key,
-            accord_id=AccordId("gb-rs"),
-            accord_digest="cd" * 32,
-            now=NOW,
-            ttl=dt.timedelta(days=1),
-            message_id=message_id,
-        )
+        sealed = _sealed_to_rs(fixture, message_id)
         attestation = attestation_for(
             sealed,
             message_id=message_id,

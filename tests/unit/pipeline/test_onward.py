@@ -307,28 +307,11 @@ def test_a_disclosure_of_a_batch_signed_view_travels_in_a_forward_body() -> None
     batch keeps its place in the batch through the forward's schema, and still verifies."""
     from broker import crypto, envelope
     from broker.pipeline.onward import disclosure_of
-    from broker.schema import message_bytes
     from broker.schema.protocol import Disclosed
 
-    from ..adapter.world import GB_RS, NOW, WORLD, report
+    from ..adapter.world import WORLD, report, unsigned_for_rs
 
-    key_id, key = WORLD.registry.current_encryption_key(RS, at=NOW)
-    unsigned = [
-        envelope.seal_unsigned(
-            message_bytes(report()),
-            labels=labels_of(report()),
-            sender=GB,
-            sender_key=WORLD.partners[GB].signing,
-            recipient=RS,
-            recipient_key_id=key_id,
-            recipient_key=key,
-            accord_id=GB_RS.accord.accord_id,
-            accord_digest=GB_RS.digest,
-            now=NOW,
-            ttl=dt.timedelta(days=1),
-        )[0]
-        for _ in range(3)
-    ]
+    unsigned = [unsigned_for_rs(report()) for _ in range(3)]
     parsed = envelope.parse(envelope.sign_all(unsigned)[2])
     assert parsed.proof is not None
     document = envelope.Disclosure(
