@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from broker import crypto
+from broker import crypto, limits
 from broker.envelope._format import (
     BATCH_PREFIX,
     MAX_BATCH,
@@ -42,7 +42,8 @@ class Unsigned:
     def signed_size_bound(self) -> int:
         """Its size once signed, at most: alone, or in the largest batch (the longest path)."""
         size = self.signer.signature_size
-        return framed_size(len(self.header), len(self.ciphertext), size, MAX_BATCH)
+        alone = framed_size(len(self.header), len(self.ciphertext), size)
+        return alone + limits.BATCH_PROOF_MAX_BYTES
 
     @property
     def signing_input(self) -> bytes:

@@ -48,8 +48,6 @@ VERSION = 1
 VERSION_BATCH = 2
 DST_SIGNATURE = b"broker-envelope/v1 signature"
 DST_BATCH = b"broker-envelope/v2 batch"
-#: what an envelope batch's signature covers begins so: lp(DST_BATCH) (docs/PROTOCOL.md, 5)
-BATCH_PREFIX = len(DST_BATCH).to_bytes(4, "big") + DST_BATCH
 DST_FIELD = b"broker-envelope/v1 field"
 DST_KEY_COMMITMENT = b"broker-envelope/v1 key-commitment"
 
@@ -71,6 +69,10 @@ _U16 = struct.Struct(">H")
 def length_prefixed(data: bytes) -> bytes:
     """``data`` preceded by its length as a 4-byte big-endian unsigned integer."""
     return _U32.pack(len(data)) + data
+
+
+#: what an envelope batch's signature covers begins so: lp(DST_BATCH) (docs/PROTOCOL.md, 5)
+BATCH_PREFIX = length_prefixed(DST_BATCH)
 
 
 def signing_input(header: bytes, ciphertext_digest: bytes) -> bytes:
@@ -207,11 +209,10 @@ def decode_frame(data: bytes) -> Frame:
     return Frame(header=header, ciphertext=ciphertext, signature=data[offset:end], proof=proof)
 
 
-def framed_size(header: int, ciphertext: int, signature: int, batch: int) -> int:
-    """The size of an envelope with parts of these sizes, signed in a batch of ``batch``
-    (its proof's path as long as it can be there; 1: signed alone)."""
-    proof = 0 if batch == 1 else 9 + 32 * (batch - 1).bit_length()  # BatchProof.to_bytes
-    return len(MAGIC) + 1 + 4 + header + 4 + ciphertext + 2 + signature + proof
+def framed_size(header: int, ciphertext: int, signature: int) -> int:
+    """The size of an envelope with parts of these sizes signed alone (framing version 1);
+    signed in a batch it is longer by its proof, at most ``limits.BATCH_PROOF_MAX_BYTES``."""
+    return len(MAGIC) + 1 + 4 + header + 4 + ciphertext + 2 + signature
 
 
 def _take_u32_prefixed(data: bytes, offset: int, limit: int, what: str) -> tuple[bytes, int]:

@@ -168,18 +168,25 @@ def under_declared_view() -> bytes:
 
 
 def route_at_gateway(
-    outbox: str, envelope: bytes, headers: tuple[tuple[str, bytes], ...]
+    outbox: str,
+    envelope: bytes,
+    headers: tuple[tuple[str, bytes], ...],
+    *,
+    offset: int = 1,
+    sign: bool = True,
 ) -> Deliver | Quarantine:
-    """What the gateway decides for ``envelope`` read from ``outbox`` with ``headers``, under
-    gb-rs and gb-mk, with nothing seen before."""
+    """What the gateway decides for ``envelope`` read from ``outbox`` at ``offset`` with
+    ``headers``, under gb-rs and gb-mk, with nothing seen before (``sign`` false: a delivery's
+    attestation waits to be signed with its batch)."""
     outcome = route(
-        InboundRecord(outbox, 0, 1, envelope, headers=headers),
+        InboundRecord(outbox, 0, offset, envelope, headers=headers),
         registry=WORLD.registry,
         accords=AccordBook([(GB_RS.accord, GB_RS.digest), (GB_MK.accord, GB_MK.digest)]),
         gateway_key=GATEWAY_KEY,
         now=NOW,
         counters={},
         dedup=lambda _key: "new",
+        sign=sign,
     )
     assert isinstance(outcome, Deliver | Quarantine)
     return outcome

@@ -7,10 +7,19 @@ import pathlib
 
 from broker.clock import FixedClock
 from broker.pipeline import verify_delivery
-from broker.pipeline.gateway import Deliver, InboundRecord, route, sign_deliveries
-from broker.trust import AccordBook
+from broker.pipeline.gateway import Deliver, sign_deliveries
 
-from ..adapter.world import GATEWAY_KEY, GB, GB_MK, GB_RS, MK, NOW, RS, WORLD, make_adapter, report
+from ..adapter.world import (
+    GATEWAY_KEY,
+    GB,
+    MK,
+    NOW,
+    RS,
+    WORLD,
+    make_adapter,
+    report,
+    route_at_gateway,
+)
 
 
 def _decided(tmp_path: pathlib.Path) -> list[Deliver]:
@@ -19,16 +28,7 @@ def _decided(tmp_path: pathlib.Path) -> list[Deliver]:
         uk.submit(report().model_copy(update={"case_id": f"GB-CASE-{n}"}), to=[RS, MK])
     outcomes = []
     for offset, entry in enumerate(uk.journal.pending(limit=100)):
-        outcome = route(
-            InboundRecord("xb.outbox.GB", 0, offset, entry.envelope, headers=()),
-            registry=WORLD.registry,
-            accords=AccordBook([(GB_RS.accord, GB_RS.digest), (GB_MK.accord, GB_MK.digest)]),
-            gateway_key=GATEWAY_KEY,
-            now=NOW,
-            counters={},
-            dedup=lambda _key: "new",
-            sign=False,
-        )
+        outcome = route_at_gateway("xb.outbox.GB", entry.envelope, (), offset=offset, sign=False)
         assert isinstance(outcome, Deliver), outcome
         assert outcome.frame == b""
         outcomes.append(outcome)
