@@ -9,7 +9,7 @@ whose text says nothing about which check failed; key files that cannot be read 
 from __future__ import annotations
 
 from broker.crypto._aead import AEAD_KEY_BYTES, AeadSealer, aead_open, aead_seal
-from broker.crypto._batch import MAX_BATCH, BatchProof, sign_batch, verify_member
+from broker.crypto._batch import MAX_BATCH, MAX_PATH, BatchProof, sign_batch, verify_member
 from broker.crypto._kem import DecryptionKey, EncryptionKey, hpke_open, hpke_seal
 from broker.crypto._memo import VerifiedSignatures
 from broker.crypto._primitives import constant_time_equal, hmac_sha256, random_bytes, sha256
@@ -20,6 +20,7 @@ from broker.crypto._x509 import CertificateValidity, certificate_validity
 __all__ = [
     "AEAD_KEY_BYTES",
     "MAX_BATCH",
+    "MAX_PATH",
     "AeadSealer",
     "BatchProof",
     "CertificateValidity",

@@ -19,10 +19,11 @@ from broker import errors, merkle
 from broker.crypto._memo import VerifiedSignatures
 from broker.crypto._signing import SigningKey, VerifyKey
 
-__all__ = ["MAX_BATCH", "BatchProof", "sign_batch", "verify_member"]
+__all__ = ["MAX_BATCH", "MAX_PATH", "BatchProof", "sign_batch", "verify_member"]
 
 #: messages signed under one head at most; an inclusion path then has at most 12 hashes
 MAX_BATCH = 4096
+#: the longest inclusion path a batch of MAX_BATCH can need
 MAX_PATH = (MAX_BATCH - 1).bit_length()
 _HASH = 32
 _U32 = struct.Struct(">I")

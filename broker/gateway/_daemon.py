@@ -58,7 +58,7 @@ from broker.pipeline.gateway import (
     audit_accord_act,
     quarantine_unroutable,
     route,
-    sign_deliveries,
+    sign_outcomes,
 )
 from broker.reasons import ReasonCode
 from broker.runtime import (
@@ -259,8 +259,9 @@ class _Gateway:
                 counters[flow] = counters.get(flow, 0) + 1
                 self.rates.count(outcome.decision, now)
             outcomes.append(outcome)
-        # the batch's attestations are signed together: one signature, not one per delivery
-        return sign_deliveries(outcomes, gateway_key=self.gateway_key)
+        # the batch's attestations (per inbox) and audit records are signed together: a
+        # signature per head, not one per delivery and one per audit record
+        return sign_outcomes(outcomes, gateway_key=self.gateway_key)
 
     def _record_dedup(self, outcome: GatewayOutcome, now: dt.datetime) -> None:
         """Record what route() found, in the batch's transaction (committed after the acks),
@@ -320,6 +321,8 @@ class _Gateway:
                 if outcome.notice is not None:  # the sender learns why (pipeline/notice.py)
                     topic, frame = outcome.notice
                     sends.append(OutboundRecord(topic, frame, key=key))
+            if not outcome.audit.signature:
+                raise RuntimeError("an audit record was about to be produced unsigned")
             audit_value = outcome.audit.to_bytes()
             # noted before it is produced, so the checkpointer never reads it back first
             self.written.add(leaf_hash(audit_value))

@@ -31,9 +31,11 @@ from broker.pipeline.records import (
     AuditRecord,
     ReasonCode,
     SourcePosition,
+    draft_audit_record,
     format_time,
     parse_time,
     sign_audit_record,
+    sign_audit_records,
 )
 from broker.pipeline.revealed import GRANT_HEADER, acknowledged, read_revealed
 from broker.policy import Accord, Decision, Outcome, Request, evaluate
@@ -55,7 +57,7 @@ __all__ = [
     "audit_accord_act",
     "quarantine_unroutable",
     "route",
-    "sign_deliveries",
+    "sign_outcomes",
 ]
 
 #: the only Kafka header an outbox record may carry: the recipient, for routing
@@ -110,28 +112,47 @@ class Deliver:
     #: the accord's decision: the daemon counts it against its flow's rate limit
     decision: Decision = dataclasses.field(repr=False)
     #: the attestation and envelope, not signed yet (``frame`` is empty):
-    #: :func:`sign_deliveries` signs the attestations of a batch together
+    #: :func:`sign_outcomes` signs the attestations of a batch together
     unsigned: tuple[bytes, bytes] | None = dataclasses.field(default=None, repr=False)
 
 
-def sign_deliveries(
+def sign_outcomes(
     outcomes: Sequence[GatewayOutcome], *, gateway_key: crypto.SigningKey
 ) -> list[GatewayOutcome]:
-    """``outcomes`` with every unsigned delivery's attestation signed, each recipient's under
-    one head (:func:`broker.pipeline.delivery.sign_deliveries`); the rest unchanged, in
-    order."""
+    """``outcomes`` as :func:`route` decided them with ``sign`` false, signed, in order: each
+    recipient's attestations under one head (:func:`broker.pipeline.delivery.sign_deliveries`)
+    and every audit record of the batch under one head
+    (:func:`broker.pipeline.records.sign_audit_records`)."""
     inboxes: dict[str, list[Deliver]] = {}
     for o in outcomes:
         if isinstance(o, Deliver) and o.unsigned is not None:
             inboxes.setdefault(o.topic, []).append(o)
-    signed: dict[int, Deliver] = {}
+    frames: dict[int, bytes] = {}
     # One head per recipient's inbox: see delivery.sign_deliveries.
     for waiting in inboxes.values():
         pairs = [o.unsigned for o in waiting if o.unsigned is not None]
-        frames = delivery.sign_deliveries(pairs, gateway_key=gateway_key)
-        for o, frame in zip(waiting, frames, strict=True):
-            signed[id(o)] = dataclasses.replace(o, frame=frame, unsigned=None)
-    return [signed.get(id(o), o) for o in outcomes]
+        signed = delivery.sign_deliveries(pairs, gateway_key=gateway_key)
+        frames.update((id(o), frame) for o, frame in zip(waiting, signed, strict=True))
+    # The audit log is one topic every auditor reads whole: one head for the batch.
+    drafted = [o for o in outcomes if not isinstance(o, Duplicate) and not o.audit.signature]
+    audits = dict(
+        zip(
+            map(id, drafted),
+            sign_audit_records([o.audit for o in drafted], gateway_key=gateway_key),
+            strict=True,
+        )
+    )
+    return [_signed(o, frames.get(id(o)), audits.get(id(o))) for o in outcomes]
+
+
+def _signed(
+    outcome: GatewayOutcome, frame: bytes | None, audit: AuditRecord | None
+) -> GatewayOutcome:
+    if isinstance(outcome, Duplicate):
+        return outcome
+    if isinstance(outcome, Deliver) and frame is not None:
+        outcome = dataclasses.replace(outcome, frame=frame, unsigned=None)
+    return outcome if audit is None else dataclasses.replace(outcome, audit=audit)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -170,6 +191,8 @@ class _Context:
     now: dt.datetime
     gateway_key: crypto.SigningKey
     topic_prefix: str = "xb."
+    #: false: the audit record is left a draft, for sign_outcomes to sign with its batch
+    sign: bool = True
     claimed: envelope.EnvelopeHeader | None = None
     header: envelope.VerifiedHeader | None = None
     accord: Accord | None = None
@@ -202,10 +225,12 @@ def route(
 ) -> GatewayOutcome:
     """Decide what happens to one outbox record (the numbered steps are docs/GATEWAY.md's).
 
-    With ``sign`` false a delivery's attestation waits for :func:`sign_deliveries` to sign
-    it with the rest of the daemon's output batch under one head."""
+    With ``sign`` false a delivery's attestation and every audit record wait for
+    :func:`sign_outcomes` to sign them with the rest of the daemon's output batch."""
     value = record.value or b""
-    ctx = _Context(record=record, now=now, gateway_key=gateway_key, topic_prefix=topic_prefix)
+    ctx = _Context(
+        record=record, now=now, gateway_key=gateway_key, topic_prefix=topic_prefix, sign=sign
+    )
 
     # 1. a record the transport could not decode whole, then size, before any parsing
     if record.defect is not None:
@@ -557,4 +582,6 @@ def _audit(
         },
         "decided_at": format_time(ctx.now),
     }
-    return sign_audit_record(fields, gateway_key=ctx.gateway_key)
+    if ctx.sign:
+        return sign_audit_record(fields, gateway_key=ctx.gateway_key)
+    return draft_audit_record(fields, gateway_key_id=ctx.gateway_key.public_key().key_id)

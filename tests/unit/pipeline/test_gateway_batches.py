@@ -1,13 +1,14 @@
 """The gateway signs the attestations of an output batch together, one head per recipient's
-inbox: each delivery verifies alone, and no recipient learns what went to another."""
+inbox: each delivery verifies alone, and no recipient learns what went to another. The batch's
+audit records share one head of their own."""
 
 from __future__ import annotations
 
 import pathlib
 
 from broker.clock import FixedClock
-from broker.pipeline import verify_delivery
-from broker.pipeline.gateway import Deliver, sign_deliveries
+from broker.pipeline import verify_audit_record, verify_delivery
+from broker.pipeline.gateway import Deliver, sign_outcomes
 
 from ..adapter.world import (
     GATEWAY_KEY,
@@ -36,7 +37,7 @@ def _decided(tmp_path: pathlib.Path) -> list[Deliver]:
 
 
 def test_each_inbox_gets_its_own_head_and_every_frame_verifies(tmp_path: pathlib.Path) -> None:
-    signed = sign_deliveries(_decided(tmp_path), gateway_key=GATEWAY_KEY)
+    signed = sign_outcomes(_decided(tmp_path), gateway_key=GATEWAY_KEY)
     signatures: dict[str, set[bytes]] = {}
     for outcome in signed:
         assert isinstance(outcome, Deliver)
@@ -51,3 +52,14 @@ def test_each_inbox_gets_its_own_head_and_every_frame_verifies(tmp_path: pathlib
     assert len(signatures) == 2
     assert all(len(s) == 1 for s in signatures.values())
     assert signatures["xb.inbox.RS"] != signatures["xb.inbox.MK"]
+
+
+def test_the_audit_records_of_a_batch_are_signed_under_one_head(tmp_path: pathlib.Path) -> None:
+    decided = _decided(tmp_path)
+    assert all(not o.audit.signature for o in decided), "route leaves them drafts"
+    signed = sign_outcomes(decided, gateway_key=GATEWAY_KEY)
+    audits = [o.audit for o in signed if isinstance(o, Deliver)]
+    assert len(audits) == 6
+    assert {a.v for a in audits} == {2} and len({a.signature for a in audits}) == 1
+    for audit in audits:
+        assert verify_audit_record(audit.to_bytes(), registry=WORLD.registry) == audit
