@@ -10,7 +10,11 @@ taken from the federation's files.
 - audit record (docs/GATEWAY.md): canonical JSON (sorted keys, no whitespace); the gateway
   signs ``b"xb-audit-record-v1\\x00" || u32be(len(c)) || c`` where ``c`` is the record without
   its ``signature`` field; ``gateway_key_id`` is the first 32 hex digits of SHA-256 of the raw
-  public key;
+  public key; the records of one gateway batch (``"v": 2``) share one signature over
+  ``b"xb-audit-batch-v2\\x00" || u32be(n) || head``, the head of the leaves
+  ``SHA-256(0x00 || b"xb-audit-record-v1\\x00" || u32be(len(c)) || c)`` with ``c`` the record
+  without ``signature`` and ``batch``, and each carries ``batch``: size, index and inclusion
+  path;
 - Merkle tree (docs/AUDIT.md, RFC 6962): leaf ``SHA-256(0x00 || record)``, node
   ``SHA-256(0x01 || left || right)``, split at the largest power of two below the size;
 - checkpoint note (docs/AUDIT.md, C2SP): ``origin\\nsize\\nbase64(root)\\ntime T\\n``, a blank
@@ -34,13 +38,18 @@ import aiokafka
 from aiokafka.protocol.produce import ProduceRequest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.record.util import calc_crc32c
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from tests.adversarial.wire import Proof, head_from_path, inclusion_path
 
 __all__ = [
+    "batch_signed",
     "canonical",
     "checkpoint_note",
     "checkpoint_record",
+    "gateway_signed",
     "key_id_of",
     "leaf",
     "load_ed25519",
@@ -51,6 +60,7 @@ __all__ = [
 ]
 
 AUDIT_DOMAIN = b"xb-audit-record-v1\x00"
+AUDIT_BATCH_DOMAIN = b"xb-audit-batch-v2\x00"
 
 
 def canonical(document: Any) -> bytes:
@@ -77,6 +87,55 @@ def resigned(
     signature = key.sign(AUDIT_DOMAIN + len(unsigned).to_bytes(4, "big") + unsigned)
     record["signature"] = base64.b64encode(signature).decode()
     return canonical(record)
+
+
+def _signed_form(record: dict[str, Any]) -> bytes:
+    unsigned = canonical({k: v for k, v in record.items() if k not in {"signature", "batch"}})
+    return AUDIT_DOMAIN + len(unsigned).to_bytes(4, "big") + unsigned
+
+
+def gateway_signed(value: bytes, gateway: Ed25519PublicKey) -> bool:
+    """Whether ``gateway`` signed the audit record ``value``, alone or in its batch."""
+    record = json.loads(value)
+    message = _signed_form(record)
+    batch = record.get("batch")
+    if batch is not None:
+        path = tuple(bytes.fromhex(h) for h in batch["path"])
+        head = head_from_path(leaf(message), Proof(batch["size"], batch["index"], path))
+        message = AUDIT_BATCH_DOMAIN + int(batch["size"]).to_bytes(4, "big") + head
+    try:
+        gateway.verify(base64.b64decode(record["signature"]), message)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def batch_signed(
+    genuine: Sequence[bytes], key: Ed25519PrivateKey, *, key_id: str, **changes: Any
+) -> list[bytes]:
+    """Genuine audit records with ``changes`` applied, signed by ``key`` under ``key_id`` as
+    one version 2 batch, by the document's recipe."""
+    records = []
+    for value in genuine:
+        record = {**json.loads(value), **changes, "v": 2, "gateway_key_id": key_id}
+        record.pop("batch", None)
+        records.append(record)
+    leaves = [leaf(_signed_form(r)) for r in records]
+    signature = key.sign(AUDIT_BATCH_DOMAIN + len(leaves).to_bytes(4, "big") + root(leaves))
+    return [
+        canonical(
+            {
+                **r,
+                "signature": base64.b64encode(signature).decode(),
+                "batch": {
+                    "size": len(leaves),
+                    "index": i,
+                    "path": [h.hex() for h in inclusion_path(leaves, i)],
+                },
+            }
+        )
+        for i, r in enumerate(records)
+    ]
 
 
 def leaf(data: bytes) -> bytes:

@@ -9,6 +9,9 @@ built from the documents alone (:mod:`tests.adversarial.audit_forge`). What must
   first forged record's index, and the report leaves the forgery out of every count;
 - a bundle cut short (its last checkpoints dropped with its tail) passes alone but is refused
   against a checkpoint the witness cosigned;
+- the records of one gateway batch share one signature and each verifies alone by the
+  document's recipe; the same records moved in their batch, or re-signed as a batch by anyone
+  else, are refused like any forgery;
 - a checkpoint that forks the log, even one a stolen gateway key signed, is refused by the
   witness and counted as an alert, and the witness goes on cosigning the honest log.
 """
@@ -34,10 +37,12 @@ from ruamel.yaml import YAML
 from broker.config import audit_topic, outbox_topic, witness_topic
 from broker.demo.federation import GATEWAY, WITNESS, Federation
 from broker.keys import read_passphrase
-from broker.schema import labels_of
-from broker.schema.labels import DataCategory
+from broker.schema import Message, labels_of
+from broker.schema.labels import DataCategory, Labels
 from broker.transport.testing import KafkaUnderTest
 from tests.adversarial import audit_forge as forge
+from tests.adversarial import wire
+from tests.adversarial.rawkafka import RawKafka, RawRecord
 from tests.e2e.harness import TopicReader, new_federation, produce, report, seal_as, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -65,11 +70,9 @@ def disclose(federation: Federation) -> str:
     """GB seals a report for RS onto its outbox, labelled within the gb-rs flow (no biometric
     data: the accord wants it redacted); the gateway delivers it and audits that."""
     message = report(uuid.uuid4().hex)
-    labels = labels_of(message)
-    fitting = labels.model_copy(
-        update={"data_categories": labels.data_categories - {DataCategory.BIOMETRIC}}
+    message_id, sealed = seal_as(
+        federation, "GB", "RS", message, accord="gb-rs", labels=fitting(message)
     )
-    message_id, sealed = seal_as(federation, "GB", "RS", message, accord="gb-rs", labels=fitting)
     asyncio.run(
         produce(
             federation.bootstrap,
@@ -84,6 +87,15 @@ def disclose(federation: Federation) -> str:
         what=f"the audit record of {message_id}",
     )
     return str(message_id)
+
+
+def fitting(message: Message) -> Labels:
+    """The message's labels within the gb-rs flow: no biometric data (the accord wants it
+    redacted)."""
+    labels = labels_of(message)
+    return labels.model_copy(
+        update={"data_categories": labels.data_categories - {DataCategory.BIOMETRIC}}
+    )
 
 
 def audit_log(federation: Federation) -> list[tuple[int, bytes]]:
@@ -222,6 +234,74 @@ def test_forged_audit_records_are_never_covered_and_fail_every_audit_command(
     assert f'data-first-bad-index="{first}"' in html
     assert "data-recipient='XK'" not in html, "the forged disclosure to XK is counted nowhere"
     assert "data-sender='GB' data-recipient='RS' data-category='operational'>2<" in html
+
+
+def test_a_gateway_batch_of_audit_records_verifies_alone_and_cannot_be_moved(
+    federation: Federation,
+) -> None:
+    """Four envelopes in one Kafka batch: the gateway decides them together and signs their
+    audit records under one head. Each verifies by GATEWAY.md's recipe; moving one in its
+    batch, or a batch re-signed under the gateway's key id by another key, is refused."""
+    messages = [report(uuid.uuid4().hex) for _ in range(4)]
+    sealed = dict(
+        seal_as(federation, "GB", "RS", m, accord="gb-rs", labels=fitting(m)) for m in messages
+    )
+
+    async def together() -> None:
+        records = [RawRecord(None, value, ((b"xb-recipient", b"RS"),)) for value in sealed.values()]
+        async with RawKafka(federation.bootstrap) as kafka:
+            await kafka.produce(outbox_topic(federation.prefix, "GB"), records)
+
+    asyncio.run(together())
+
+    def audited() -> list[bytes] | None:
+        mine = [v for _, v in audit_log(federation) if json_field(v, "message_id") in sealed]
+        return mine if len(mine) == len(sealed) else None
+
+    records = wait_for(audited, timeout_s=TIMEOUT_S, what="the four audit records")
+    gateway = wire.Registry.read(federation.registry_path).gateway_public()
+    assert all(forge.gateway_signed(v, gateway) for v in records)
+    batched = [v for v in records if json.loads(v)["v"] == 2]
+    assert len(batched) >= 2, "one Kafka batch is decided, and audited, together"
+    assert len({json.loads(v)["signature"] for v in batched}) == 1
+
+    genuine = json.loads(batched[0])
+    batch = genuine["batch"]
+    path, size = batch["path"], batch["size"]
+    flipped = [("f" if path[0][0] != "f" else "0") + path[0][1:], *path[1:]]
+    moved = {
+        "index": {**batch, "index": (batch["index"] + 1) % size},
+        "size": {**batch, "size": size + 1},
+        "path": {**batch, "path": flipped},
+    }
+    forgeries = [forge.canonical({**genuine, "batch": b}) for b in moved.values()]
+    forgeries += forge.batch_signed(
+        batched, Ed25519PrivateKey.generate(), key_id=genuine["gateway_key_id"], recipient="XK"
+    )
+    topic = audit_topic(federation.prefix)
+    offsets = {asyncio.run(forge.write(federation.bootstrap, topic, v)) for v in forgeries}
+    expected = {(o, "bad_signature") for o in offsets}
+    wait_for(
+        lambda: expected <= {(o, r) for c in checkpoints(federation) for o, r in c["refused"]},  # type: ignore[attr-defined]
+        timeout_s=TIMEOUT_S,
+        what="a checkpoint listing every moved or re-signed record as refused",
+    )
+    leaves = {
+        base64.b64decode(c["leaves"])[i : i + 32]  # type: ignore[arg-type]
+        for c in checkpoints(federation)
+        for i in range(0, len(base64.b64decode(c["leaves"])), 32)  # type: ignore[arg-type]
+    }
+    assert {forge.leaf(v) for v in records} <= leaves
+    assert not {forge.leaf(v) for v in forgeries} & leaves
+
+
+def json_field(value: bytes, name: str) -> object:
+    """A field of a JSON object record, or None for anything else on the topic."""
+    try:
+        document = json.loads(value)
+    except ValueError:
+        return None
+    return document.get(name) if isinstance(document, dict) else None
 
 
 def test_a_truncated_bundle_is_refused_against_a_witnessed_checkpoint(

@@ -211,14 +211,14 @@ def _head(leaves: list[bytes]) -> bytes:
     return _node(_head(leaves[:k]), _head(leaves[k:]))
 
 
-def _path(leaves: list[bytes], index: int) -> list[bytes]:
+def inclusion_path(leaves: list[bytes], index: int) -> list[bytes]:
     """RFC 6962 section 2.1.1, PATH(m, D[n]): the siblings from the leaf up."""
     if len(leaves) == 1:
         return []
     k = 1 << ((len(leaves) - 1).bit_length() - 1)
     if index < k:
-        return [*_path(leaves[:k], index), _head(leaves[k:])]
-    return [*_path(leaves[k:], index - k), _head(leaves[:k])]
+        return [*inclusion_path(leaves[:k], index), _head(leaves[k:])]
+    return [*inclusion_path(leaves[k:], index - k), _head(leaves[:k])]
 
 
 def head_from_path(leaf: bytes, proof: Proof) -> bytes:
@@ -254,7 +254,7 @@ def batch_signed(envelopes: list[Envelope], key: ed25519.Ed25519PrivateKey) -> l
     signature = key.sign(lp(DST_BATCH) + struct.pack(">I", len(leaves)) + head)
     return [
         dataclasses.replace(
-            e, signature=signature, proof=Proof(len(leaves), i, tuple(_path(leaves, i)))
+            e, signature=signature, proof=Proof(len(leaves), i, tuple(inclusion_path(leaves, i)))
         )
         for i, e in enumerate(envelopes)
     ]

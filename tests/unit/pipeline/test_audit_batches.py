@@ -23,6 +23,8 @@ from broker.pipeline.records import (
 
 from .test_records import NOW, audit_fields
 
+HASH = "00" * 32
+
 
 @pytest.fixture(scope="module")
 def fixture() -> RegistryFixture:
@@ -64,7 +66,8 @@ def test_a_batch_shares_one_signature_and_each_record_verifies_alone(
 def test_a_batch_of_one_is_signed_alone_as_version_1(fixture: RegistryFixture) -> None:
     (record,) = _signed(fixture, 1)
     data = record.to_bytes()
-    assert record.v == 1 and record.batch is None
+    assert record.v == 1
+    assert record.batch is None
     assert b'"batch"' not in data
     verify_audit_record(data, registry=fixture.registry)
 
@@ -94,9 +97,7 @@ def _moved(data: bytes) -> dict[str, bytes]:
         "relabelled version 1 without its batch",
     ],
 )
-def test_a_record_moved_in_its_batch_is_a_bad_signature(
-    fixture: RegistryFixture, how: str
-) -> None:
+def test_a_record_moved_in_its_batch_is_a_bad_signature(fixture: RegistryFixture, how: str) -> None:
     records = _signed(fixture, 5)
     # the head's signature was checked (and remembered) for the genuine records first
     for record in records:
@@ -105,7 +106,8 @@ def test_a_record_moved_in_its_batch_is_a_bad_signature(
     with pytest.raises(errors.VerificationError):
         verify_audit_record(forged, registry=fixture.registry)
     judged = judge_record(forged, registry=fixture.registry)
-    assert isinstance(judged, Refused) and judged.reason is Refusal.BAD_SIGNATURE
+    assert isinstance(judged, Refused)
+    assert judged.reason is Refusal.BAD_SIGNATURE
 
 
 @pytest.mark.parametrize(
@@ -115,7 +117,7 @@ def test_a_record_moved_in_its_batch_is_a_bad_signature(
         ("version 1 with a batch", {"v": 1}),
         ("a batch of one", {"batch": {"index": 0, "path": [], "size": 1}}),
         ("an index past the size", {"batch": {"index": 5, "path": [], "size": 5}}),
-        ("a path longer than any batch needs", {"batch": {"index": 0, "path": ["00" * 32] * 13, "size": 4096}}),
+        ("a path too long", {"batch": {"index": 0, "path": [HASH] * 13, "size": 4096}}),
         ("a path hash that is not hex", {"batch": {"index": 0, "path": ["zz" * 32], "size": 2}}),
         ("an unknown member", {"batch": {"extra": 1, "index": 0, "path": [], "size": 2}}),
     ],
@@ -127,7 +129,8 @@ def test_a_batch_member_of_the_wrong_shape_does_not_parse(
     with pytest.raises(errors.SchemaError):
         parse_audit_record(forged)
     judged = judge_record(forged, registry=fixture.registry)
-    assert isinstance(judged, Refused) and judged.reason is Refusal.MALFORMED, how
+    assert isinstance(judged, Refused), how
+    assert judged.reason is Refusal.MALFORMED, how
 
 
 def test_a_batch_signed_by_a_partner_key_is_refused(fixture: RegistryFixture) -> None:

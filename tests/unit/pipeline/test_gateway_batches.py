@@ -60,6 +60,7 @@ def test_the_audit_records_of_a_batch_are_signed_under_one_head(tmp_path: pathli
     signed = sign_outcomes(decided, gateway_key=GATEWAY_KEY)
     audits = [o.audit for o in signed if isinstance(o, Deliver)]
     assert len(audits) == 6
-    assert {a.v for a in audits} == {2} and len({a.signature for a in audits}) == 1
+    assert {a.v for a in audits} == {2}
+    assert len({a.signature for a in audits}) == 1
     for audit in audits:
         assert verify_audit_record(audit.to_bytes(), registry=WORLD.registry) == audit
