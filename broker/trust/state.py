@@ -28,7 +28,6 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import os
 import pathlib
 from collections.abc import Mapping
 
@@ -36,6 +35,7 @@ import pydantic
 
 from broker import crypto, errors, strictjson
 from broker.bounded import read_bounded
+from broker.durable import replace_durably
 from broker.ids import AccordId, KeyId
 from broker.keys import Registry, canonical_json, load_trusted_registry
 from broker.reasons import ReasonCode
@@ -166,20 +166,7 @@ class TrustStateFile:
                 "state": strictjson.loads(state, max_depth=8, allow_floats=False),
             }
         )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        staged = self.path.with_name(f".{self.path.name}.new")
-        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, document)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(staged, self.path)
-        directory = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        replace_durably(self.path, document)
 
     def _parse(self, data: bytes) -> _FileModel:
         try:

@@ -20,13 +20,13 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import os
 import pathlib
 import re
 from typing import Any
 
 from broker import errors
 from broker.audit import LogView, parse_note
+from broker.durable import replace_durably
 from broker.keys import Registry
 from broker.ledger import open_registered_checkpoint
 
@@ -109,15 +109,8 @@ class WitnessState:
             "v": _VERSION,
         }
         path = self.path(directory, self.view.origin)
-        tmp = path.with_name(path.name + ".tmp")
         try:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with tmp.open("wb") as handle:
-                handle.write(json.dumps(document, sort_keys=True).encode("utf-8") + b"\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            tmp.replace(path)
-            _fsync_directory(directory)
+            replace_durably(path, json.dumps(document, sort_keys=True).encode("utf-8") + b"\n")
         except OSError as exc:
             raise errors.UsageError(f"cannot write witness state {path}: {exc.strerror}") from exc
 
@@ -129,11 +122,3 @@ def _note(value: object) -> bytes | None:
         raise TypeError("a note is a string")
     return value.encode("utf-8")
 
-
-def _fsync_directory(directory: pathlib.Path) -> None:
-    # The rename is durable only once the directory entry is.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
