@@ -7,10 +7,15 @@ force, and appends a signed checkpoint every ``gateway.checkpoint_interval_secon
 records keep arriving. A record that is not a valid gateway record is never covered: it is
 listed as refused, logged as an error and counted in ``xb_audit_refused_records_total``.
 
+It keeps its position beside the gateway's store (``audit-checkpointer.json``,
+:mod:`broker.ledger.position`): a restart resumes from its last checkpoint instead of reading
+the whole log again, unless the position does not match the topic, when it is dropped and the
+log read from its first record.
+
 The task never dies quietly: any failure (Kafka away, or a bug) is logged, counted in
 ``xb_audit_checkpointer_failures_total``, turns the gateway's readiness to 503 through
-:class:`CheckpointerStatus`, and is retried from the log's start after a pause; readiness
-comes back once a restarted checkpointer has caught up with the log.
+:class:`CheckpointerStatus`, and is retried after a pause; readiness comes back once a
+restarted checkpointer has caught up with the log.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import structlog
 
@@ -28,8 +34,11 @@ from broker.clock import Clock
 from broker.config import GatewayConfig, audit_topic
 from broker.keys import Registry
 from broker.ledger import (
+    POSITION_FILE,
+    PositionMismatch,
     Refusal,
     RefusedRecord,
+    SavedPosition,
     WrittenLeaves,
     checkpoint_origin,
     run_checkpointer,
@@ -40,6 +49,7 @@ from broker.transport.kafka import (
     ProducerSettings,
     open_consumer,
     open_producer,
+    open_reader,
 )
 from broker.transport.security import ClientSecurity
 
@@ -115,6 +125,8 @@ async def checkpoint_audit_log(
 ) -> None:
     """Checkpoint the audit topic until ``stop`` is set; a final checkpoint is written then."""
     topic = audit_topic(config.kafka.topic_prefix)
+    origin = checkpoint_origin(topic)
+    position = config.store.path.parent / POSITION_FILE
     bootstrap = ",".join(config.kafka.bootstrap)
     client_id = f"{config.kafka.client_id}-checkpointer"
     producer = ProducerSettings(
@@ -125,22 +137,29 @@ async def checkpoint_audit_log(
         security=security,
     )
     while not stop.is_set():
+        resume = _saved(position, origin=origin, registry=registry())
         consumer = ConsumerSettings(
             bootstrap=bootstrap,
-            # a fresh group each start: the checkpointer must see the whole log, not resume
+            # a fresh group each start, never resuming a group's offsets: where to start is
+            # the saved position's business (or the log's first record)
             group_id=f"{config.gateway_group_id}.checkpointer.{uuid.uuid4().hex}",
             client_id=client_id,
             session_timeout_ms=config.kafka.session_timeout_ms,
             security=security,
         )
+        reader = (
+            open_consumer(consumer, [topic])
+            if resume is None
+            else open_reader(consumer, topic, offset=resume.through)
+        )
         try:
-            async with open_consumer(consumer, [topic]) as source, open_producer(producer) as sink:
+            async with reader as source, open_producer(producer) as sink:
                 stats = await run_checkpointer(
                     source=source,
                     sink=sink,
                     topic=topic,
                     key=key,
-                    origin=checkpoint_origin(topic),
+                    origin=origin,
                     registry=registry,
                     clock=clock,
                     stop=stop,
@@ -149,10 +168,16 @@ async def checkpoint_audit_log(
                     on_refused=status.on_refused,
                     on_caught_up=status.recovered,
                     written=written,
+                    resume=resume,
+                    on_position=lambda saved: saved.save(position),
                 )
+        except PositionMismatch as exc:
+            _log.warning("audit_checkpointer_position_dropped", reason=str(exc), path=str(position))
+            position.unlink(missing_ok=True)
+            continue  # at once, from the log's first record
         except errors.TransportError as exc:
             # Kafka is away: checkpoints pause (records stay safe in the topic) and resume,
-            # re-reading the log from its start, when it is back.
+            # from the last saved position, when it is back.
             _log.warning("audit_checkpointer_retrying", reason=exc.diagnostics())
             status.failed(f"audit checkpointer: {exc.diagnostics()}")
         except Exception as exc:  # noqa: BLE001 - the task must never die quietly
@@ -168,3 +193,17 @@ async def checkpoint_audit_log(
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=_RETRY_S)
+
+
+def _saved(path: Path, *, origin: str, registry: Registry) -> SavedPosition | None:
+    """The checkpointer's saved position, or None (none saved, or one that does not verify:
+    then the log is read from its first record, and the file is replaced at the next
+    checkpoint)."""
+    try:
+        saved = SavedPosition.load(path, origin=origin, registry=registry)
+    except errors.AuditError as exc:
+        _log.warning("audit_checkpointer_position_dropped", reason=str(exc), path=str(path))
+        return None
+    if saved is not None:
+        _log.info("audit_checkpointer_resuming", size=saved.checkpoint.size, offset=saved.through)
+    return saved

@@ -30,6 +30,7 @@ from broker.ledger.entries import (
     is_checkpoint_record,
     parse_checkpoint_record,
 )
+from broker.ledger.position import POSITION_FILE, PositionMismatch, SavedPosition
 from broker.ledger.reader import RecordSink, RecordSource, read_log
 from broker.ledger.registered import (
     Cosigner,
@@ -43,16 +44,19 @@ __all__ = [
     "CHECKPOINT_PREFIX",
     "CHECKPOINT_RECORD_VERSION",
     "MAX_ENTRIES_PER_CHECKPOINT",
+    "POSITION_FILE",
     "Admitted",
     "CheckpointRecord",
     "CheckpointerStats",
     "Cosigner",
     "Judgment",
+    "PositionMismatch",
     "RecordSink",
     "RecordSource",
     "Refusal",
     "Refused",
     "RefusedRecord",
+    "SavedPosition",
     "SeenCheckpoint",
     "WrittenLeaves",
     "checkpoint_origin",

@@ -12,6 +12,12 @@ slices, and a restarted checkpointer first reads its own earlier checkpoints (si
 key, with a matching root) and never lists a range twice. A checkpoint record lists at most
 MAX_ENTRIES_PER_CHECKPOINT leaves and refusals; a longer backlog is signed in several.
 
+With a ``resume`` position (:mod:`.position`, saved through ``on_position`` after each
+checkpoint) it starts from that checkpoint's tree instead of an empty one and skips what it
+covered; it must then meet that very checkpoint record at its offset before anything else, or
+it stops with :class:`~broker.ledger.position.PositionMismatch` and its caller reads the log
+from the start.
+
 Several gateway instances may each run one: they all read the same single partition in the
 same order and judge by the same registry, so the same size always has the same root. A
 registered checkpoint whose root differs from ours at its size is a fork, logged as an error
@@ -39,6 +45,7 @@ from broker.ledger.entries import (
     encode_checkpoint_record,
     is_checkpoint_record,
 )
+from broker.ledger.position import PositionMismatch, SavedPosition
 from broker.ledger.reader import RecordSink, RecordSource
 from broker.ledger.written import WrittenLeaves
 from broker.transport.kafka import Record
@@ -101,6 +108,8 @@ async def run_checkpointer(
     on_refused: Callable[[RefusedRecord], None] | None = None,
     on_caught_up: Callable[[], None] | None = None,
     written: WrittenLeaves | None = None,
+    resume: SavedPosition | None = None,
+    on_position: Callable[[SavedPosition], None] | None = None,
 ) -> CheckpointerStats:
     """Checkpoint the audit log on ``topic`` until ``stop`` is set, then write a last one.
 
@@ -111,6 +120,8 @@ async def run_checkpointer(
     the checkpointer knows no checkpoint of its own has listed it yet; ``on_caught_up`` once,
     when it first reaches the log's end. ``written``, in a gateway, holds the leaf hashes of
     the records that process signed itself: those are admitted without being judged again.
+    ``resume`` is where this checkpointer's last checkpoint left the log (see the module's
+    docstring); ``on_position`` is given each new one, after the checkpoint is acknowledged.
     """
     if not 1 <= every_records <= MAX_ENTRIES_PER_CHECKPOINT:
         raise errors.UsageError(f"every_records must be from 1 to {MAX_ENTRIES_PER_CHECKPOINT}")
@@ -118,6 +129,11 @@ async def run_checkpointer(
         raise errors.UsageError("every_seconds must be positive")
     own_key = key.public_key()
     state, stats = _State(), CheckpointerStats()
+    unconfirmed = resume
+    if resume is not None:
+        size, root = resume.checkpoint.size, resume.checkpoint.root
+        state.log, state.covered, state.through = resume.log(), size, resume.through
+        state.roots = {size: root}
     last_written = time.monotonic()
     caught_up = False
 
@@ -149,7 +165,10 @@ async def run_checkpointer(
             refused=[(r.offset, r.reason) for r in state.refused],
             through=state.through,
         )
-        await sink.send(topic, value, key=b"checkpoint")
+        delivery = await sink.send(topic, value, key=b"checkpoint")
+        if on_position is not None:
+            edge = state.log.right_edge
+            on_position(SavedPosition(checkpoint, note, edge, state.through, delivery.offset))
         state.covered = size
         state.pending, state.refused, state.alerted = [], [], 0
         state.roots = {size: checkpoint.root}
@@ -160,11 +179,16 @@ async def run_checkpointer(
             on_checkpoint(checkpoint)
 
     async def absorb(batch: Sequence[Record]) -> None:
+        nonlocal unconfirmed
         trusted = registry()
         for record in batch:
             if record.offset < state.through:
                 continue  # a rebalance handed back a record already judged
             judged = _judge(record.value, trusted, written)
+            if unconfirmed is not None:
+                _confirm(unconfirmed, record.offset, judged)
+                if record.offset == unconfirmed.offset:
+                    unconfirmed = None
             state.through = record.offset + 1
             if isinstance(judged, SeenCheckpoint):
                 stats.forks += _observe_checkpoint(judged, state, own_key=own_key)
@@ -194,6 +218,11 @@ async def run_checkpointer(
         if not batch:
             # At the log's current end: everything before has been read, including our own
             # earlier checkpoints after a restart, so nothing is listed twice.
+            if unconfirmed is not None:
+                raise PositionMismatch(
+                    f"the audit log ends before offset {unconfirmed.offset}, where the saved "
+                    "checkpoint should be"
+                )
             if not caught_up and on_caught_up is not None:
                 on_caught_up()
             caught_up = True
@@ -218,6 +247,17 @@ def _judge(value: bytes | None, registry: Registry, written: WrittenLeaves | Non
         if written.take(leaf):
             return Admitted(leaf)  # this process signed these exact bytes itself
     return judge_record(value, registry=registry)
+
+
+def _confirm(saved: SavedPosition, offset: int, judged: Judgment) -> None:
+    """Raise PositionMismatch unless the record at ``offset`` fits the saved position: the
+    first records after it lead up to the saved checkpoint record, which must be that one."""
+    if offset > saved.offset:
+        raise PositionMismatch(f"no record at offset {saved.offset}, the saved checkpoint's")
+    if offset == saved.offset and (
+        not isinstance(judged, SeenCheckpoint) or judged.record.note != saved.note
+    ):
+        raise PositionMismatch(f"the record at offset {offset} is not the saved checkpoint")
 
 
 def _refusal(offset: int, judged: Refused) -> RefusedRecord:

@@ -49,6 +49,7 @@ __all__ = [
     "create_topics",
     "open_consumer",
     "open_producer",
+    "open_reader",
 ]
 
 _TOPIC_ALREADY_EXISTS: Final = 36
@@ -443,6 +444,28 @@ async def open_consumer(
     try:
         with _transport_errors(f"connecting a consumer to {settings.bootstrap}"):
             await client.start()
+        yield Consumer(client)
+    finally:
+        with _transport_errors("stopping a consumer"):
+            await client.stop()
+
+
+@contextlib.asynccontextmanager
+async def open_reader(
+    settings: ConsumerSettings, topic: str, *, offset: int
+) -> AsyncIterator[Consumer]:
+    """A started consumer of partition 0 of the one-partition ``topic``, reading from
+    ``offset`` on (an offset past the end reads from the earliest record, as a new group
+    would). It is assigned the partition itself: it joins no group and commits nothing."""
+    if offset < 0:
+        raise UsageError(f"an offset is >= 0, not {offset}")
+    client = aiokafka.AIOKafkaConsumer(**settings.client_options())
+    try:
+        with _transport_errors(f"connecting a consumer to {settings.bootstrap}"):
+            await client.start()
+            partition = aiokafka.TopicPartition(topic, 0)
+            client.assign([partition])
+            client.seek(partition, offset)
         yield Consumer(client)
     finally:
         with _transport_errors("stopping a consumer"):

@@ -121,4 +121,3 @@ def _note(value: object) -> bytes | None:
     if not isinstance(value, str):
         raise TypeError("a note is a string")
     return value.encode("utf-8")
-

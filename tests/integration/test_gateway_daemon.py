@@ -17,7 +17,7 @@ import uuid
 import pytest
 
 from broker import cosign, envelope, keys
-from broker.audit import leaf_hash, open_checkpoint, root_hash
+from broker.audit import Checkpoint, leaf_hash, open_checkpoint, root_hash
 from broker.config import (
     GatewayConfig,
     audit_topic,
@@ -30,7 +30,13 @@ from broker.config import (
 from broker.gateway import list_quarantine, release, serve_gateway
 from broker.ids import AccordId, PartnerCode, new_message_id
 from broker.keys.testing import RegistryFixture, build_registry
-from broker.ledger import is_checkpoint_record, parse_checkpoint_record
+from broker.ledger import (
+    POSITION_FILE,
+    SavedPosition,
+    checkpoint_origin,
+    is_checkpoint_record,
+    parse_checkpoint_record,
+)
 from broker.pipeline import (
     ReasonCode,
     parse_quarantine_record,
@@ -182,13 +188,22 @@ async def test_the_gateway_delivers_audits_quarantines_and_releases(
         stop.set("test done")
         # the daemon drains and returns; an exception inside it surfaces here
         await asyncio.wait_for(daemon, timeout=60)
-    await checkpointed_on_stop(kafka, prefix, fixture)
+    last = await checkpointed_on_stop(kafka, prefix, fixture)
+    # where that checkpoint left the log is kept beside the store, for the next start
+    saved = SavedPosition.load(
+        config.store.path.parent / POSITION_FILE,
+        origin=checkpoint_origin(audit_topic(prefix)),
+        registry=fixture.registry,
+    )
+    assert saved is not None
+    assert saved.checkpoint == last
 
 
 async def checkpointed_on_stop(
     kafka: KafkaUnderTest, prefix: str, fixture: RegistryFixture
-) -> None:
-    """On stop the gateway signs a checkpoint over the audit records its checkpointer read."""
+) -> Checkpoint:
+    """On stop the gateway signs a checkpoint over the audit records its checkpointer read:
+    that checkpoint."""
     async with open_consumer(
         kafka.consumer_settings(kafka.group("audit")), [audit_topic(prefix)]
     ) as c:
@@ -202,6 +217,7 @@ async def checkpointed_on_stop(
     checkpoint = open_checkpoint(note, log_keys=gateway_keys)
     assert 3 <= checkpoint.size <= len(leaves)
     assert checkpoint.root == root_hash(leaves[: checkpoint.size])
+    return checkpoint
 
 
 async def read(kafka: KafkaUnderTest, topic: str, count: int) -> list[bytes]:

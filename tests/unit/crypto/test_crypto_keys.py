@@ -222,6 +222,7 @@ def test_public_surface_is_pinned() -> None:
         [
             "AEAD_KEY_BYTES",
             "MAX_BATCH",
+            "MAX_PATH",
             "AeadSealer",
             "BatchProof",
             "CertificateValidity",

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
+import json
+import pathlib
 
 import pytest
 
@@ -15,8 +18,10 @@ from broker.crypto import SigningKey, Suite
 from broker.ledger import (
     CheckpointerStats,
     CheckpointRecord,
+    PositionMismatch,
     Refusal,
     RefusedRecord,
+    SavedPosition,
     SeenCheckpoint,
     WrittenLeaves,
     encode_checkpoint_record,
@@ -46,8 +51,11 @@ async def _checkpoint_until(
     through: int,
     every: int = 4,
     refused: list[RefusedRecord] | None = None,
+    resume: SavedPosition | None = None,
+    saved: list[SavedPosition] | None = None,
 ) -> CheckpointerStats:
-    """Run a checkpointer until it has judged every record before offset ``through``."""
+    """Run a checkpointer until it has judged every record before offset ``through``; from
+    ``resume``'s position when given, keeping each new position in ``saved``."""
     stop, reached = asyncio.Event(), asyncio.Event()
     written: list[CheckpointRecord] = []
 
@@ -58,7 +66,7 @@ async def _checkpoint_until(
 
     task = asyncio.create_task(
         run_checkpointer(
-            source=topic.reader(),
+            source=MemoryTopic.Reader(topic, 0 if resume is None else resume.through),
             sink=topic,
             topic=topic.name,
             key=key or log.gateway_key,
@@ -70,6 +78,8 @@ async def _checkpoint_until(
             every_seconds=0.2,
             on_checkpoint=seen,
             on_refused=None if refused is None else refused.append,
+            resume=resume,
+            on_position=None if saved is None else saved.append,
         )
     )
     await reached.wait()
@@ -407,3 +417,100 @@ async def test_a_stopping_checkpointer_covers_the_records_its_gateway_wrote_last
     )
     assert (stats.leaves, stats.written, len(written)) == (2, 1, 0)
     assert _checkpoints(topic)[-1].through == 2
+
+
+async def test_a_resumed_checkpointer_reads_only_what_came_after_its_last_checkpoint(
+    tmp_path: pathlib.Path,
+) -> None:
+    """From its saved position a restarted checkpointer judges only the new records, and signs
+    the very roots a checkpointer reading the whole log signs."""
+    log, topic = REGISTRY, MemoryTopic()
+    for value in [*_records(log, 4), b"junk", *_records(log, 4)]:
+        await topic.send(topic.name, value)
+    saved: list[SavedPosition] = []
+    await _checkpoint_until(topic, log, through=9, saved=saved)
+    saved[-1].save(tmp_path / "position.json")
+    position = SavedPosition.load(
+        tmp_path / "position.json", origin=ORIGIN, registry=log.fixture.registry
+    )
+    assert position == saved[-1]
+    assert (position.checkpoint.size, position.through) == (8, 9)
+    for value in [*_records(log, 3), b"more junk"]:
+        await topic.send(topic.name, value)
+    resumed = await _checkpoint_until(topic, log, through=14, resume=position, saved=saved)
+    assert resumed.leaves == 3, "only the records after the saved checkpoint are judged"
+    assert resumed.refused == 1
+    second_key = list(log.fixture.gateways.values())[1]
+    whole = await _checkpoint_until(topic, log, second_key, through=15)
+    keys = [k.public_key() for k in log.fixture.gateways.values()]
+    roots: dict[int, set[bytes]] = {}
+    for record in _checkpoints(topic):
+        checkpoint = open_checkpoint(record.note, log_keys=keys)
+        roots.setdefault(checkpoint.size, set()).add(checkpoint.root)
+    assert roots[11] == {saved[-1].checkpoint.root}
+    assert all(len(r) == 1 for r in roots.values()), roots
+    assert (resumed.forks, whole.forks) == (0, 0)
+
+
+async def test_a_position_the_topic_does_not_hold_stops_the_resumed_checkpointer() -> None:
+    """A saved position whose checkpoint is not where it says (a topic recreated, a file
+    from elsewhere) is never built on: the checkpointer stops with PositionMismatch."""
+    log, topic = REGISTRY, MemoryTopic()
+    for value in _records(log, 4):
+        await topic.send(topic.name, value)
+    saved: list[SavedPosition] = []
+    await _checkpoint_until(topic, log, through=4, saved=saved)
+    genuine = saved[-1]
+    recreated = MemoryTopic()
+    for value in _records(log, 6):
+        await recreated.send(recreated.name, value)
+    for topic_, position in [
+        (recreated, genuine),  # another record where the checkpoint was
+        (topic, dataclasses.replace(genuine, offset=genuine.offset + 5)),  # the log ends first
+    ]:
+        with pytest.raises(PositionMismatch):
+            await asyncio.wait_for(
+                run_checkpointer(
+                    source=MemoryTopic.Reader(topic_, position.through),
+                    sink=topic_,
+                    topic=topic_.name,
+                    key=log.gateway_key,
+                    origin=ORIGIN,
+                    registry=lambda: log.fixture.registry,
+                    clock=FixedClock(NOW),
+                    stop=asyncio.Event(),
+                    resume=position,
+                ),
+                timeout=30,
+            )
+
+
+@pytest.mark.parametrize("change", ["edge", "origin", "stranger", "offsets", "version"])
+async def test_a_saved_position_that_does_not_verify_is_refused(
+    tmp_path: pathlib.Path, change: str
+) -> None:
+    log, topic = REGISTRY, MemoryTopic()
+    for value in _records(log, 3):
+        await topic.send(topic.name, value)
+    saved: list[SavedPosition] = []
+    await _checkpoint_until(topic, log, through=3, saved=saved)
+    document = json.loads(saved[-1].to_bytes())
+    stranger = SigningKey.generate(Suite.CLASSIC)
+    checkpoint = saved[-1].checkpoint
+    edits: dict[str, dict[str, object]] = {
+        "edge": {"edge": [base64.b64encode(b"\x00" * 32).decode()] * len(document["edge"])},
+        "origin": {"note": sign_checkpoint(
+            dataclasses.replace(checkpoint, origin="broker/other"), key=log.gateway_key
+        ).decode()},
+        "stranger": {"note": sign_checkpoint(checkpoint, key=stranger).decode()},
+        "offsets": {"through": document["offset"] + 1},
+        "version": {"v": 2},
+    }  # fmt: skip
+    path = tmp_path / "position.json"
+    path.write_text(json.dumps({**document, **edits[change]}))
+    with pytest.raises(errors.AuditError):
+        SavedPosition.load(path, origin=ORIGIN, registry=log.fixture.registry)
+    assert (
+        SavedPosition.load(tmp_path / "none.json", origin=ORIGIN, registry=log.fixture.registry)
+        is None
+    )

@@ -18,6 +18,7 @@ SURFACE = {
         "TopicSpec",
         "create_topics",
         "open_consumer",
+        "open_reader",
         "open_producer",
     ],
     "broker.transport.embedded": [
