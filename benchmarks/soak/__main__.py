@@ -51,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         f"p999 {latency['p999']} s"
     )
     print("faults: " + "; ".join(figures["faults"]))
+    for fault in figures["backlog_drained_s_after_fault"]:
+        print(
+            f"  {fault['fault']}: {fault['views_invoked_during']} views invoked during it, the "
+            f"last stored {fault['drained_s']} s after it ended"
+        )
     print(f"injected copies: {figures['injected_copies']}")
     cpu = figures["cpu_percent_of_a_core_during_load"]
     print("CPU during the load, % of one core: " + ", ".join(f"{k} {v}" for k, v in cpu.items()))

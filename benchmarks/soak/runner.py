@@ -136,6 +136,8 @@ class SoakResult:
     rss_mb: list[tuple[float, dict[str, float]]]
     fault_log: list[str]
     injected_copies: int
+    #: (kind, wall time it began, wall time it ended) of each fault
+    fault_windows: list[tuple[str, float, float]]
     #: the audit log verified (thorough) and replayed at the end (§A9.6)
     audit: AuditCheck
     #: CPU seconds each process used while the load ran (daemons, broker, driver)
@@ -171,6 +173,7 @@ class SoakResult:
             },
             "injected_copies": self.injected_copies,
             "faults": self.fault_log,
+            "backlog_drained_s_after_fault": self.drained_after_faults(),
             "rss_mb": [{"t_s": round(t, 1), **sample} for t, sample in self.rss_mb],
             "rss_growth_after_warmup_pct": self.rss_growth(),
             "cpu_percent_of_a_core_during_load": {
@@ -180,6 +183,24 @@ class SoakResult:
             "verdict": self.verdict.to_json(),
             "audit": self.audit.to_json(),
         }
+
+    def drained_after_faults(self) -> list[dict[str, Any]]:
+        """Per fault: seconds from its end until the last view invoked during it was stored
+        (the backlog it caused, drained), and how many views were invoked during it."""
+        drained = []
+        for kind, began, ended in self.fault_windows:
+            during = [
+                stored for invoked, stored in self.verdict.stored_s if began <= invoked <= ended
+            ]
+            drained.append(
+                {
+                    "fault": kind,
+                    "lasted_s": round(ended - began, 1),
+                    "views_invoked_during": len(during),
+                    "drained_s": round(max(during) - ended, 2) if during else None,
+                }
+            )
+        return drained
 
     def rss_growth(self) -> dict[str, float]:
         """Each daemon's resident memory at the end of the load against its first sample
@@ -313,12 +334,13 @@ def _fault_actions(
     broker: EmbeddedBroker,
     rng: random.Random,
     log: list[str],
+    windows: list[tuple[str, float, float]],
 ) -> tuple[Callable[[Fault], None], list[int]]:
     copies = [0]
 
     def act(fault: Fault) -> None:
         kind, _, arg = fault.kind.partition(":")
-        started = time.monotonic()
+        started, began = time.monotonic(), time.time()
         if kind == "kill":
             federation.kill(arg)
             federation.start(arg)
@@ -340,6 +362,7 @@ def _fault_actions(
             for topic in topics:
                 copies[0] += asyncio.run(copy_records(b, topic, fraction=0.01, rng=rng))
         log.append(f"{fault.at_s:.0f}s {fault.kind} ({time.monotonic() - started:.1f} s)")
+        windows.append((fault.kind, began, time.time()))
 
     return act, copies
 
@@ -388,7 +411,8 @@ def _run(
     verify_before = ed25519_verify_us()
     driver = SpoolDriver(federation, workdir / "history-gb.jsonl")
     fault_log: list[str] = []
-    act, copies = _fault_actions(federation, proxy, broker, rng, fault_log)
+    windows: list[tuple[str, float, float]] = []
+    act, copies = _fault_actions(federation, proxy, broker, rng, fault_log, windows)
     t0, t0_wall = time.monotonic(), time.time()
     sampler = _Sampler(federation, broker, profile.sample_s, t0)
     sampler.add_cpu()
@@ -452,6 +476,7 @@ def _run(
         sampler.samples,
         fault_log,
         copies[0],
+        windows,
         audit,
         load_cpu_s=load_cpu_s,
         work_cpu_s=work_cpu_s,

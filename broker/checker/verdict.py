@@ -135,6 +135,8 @@ class Verdict:
     audit_repeats: int
     counts: dict[str, int]
     lags_s: tuple[float, ...]
+    #: (when it was invoked, when it was first stored), per view stored, in the histories' clock
+    stored_s: tuple[tuple[float, float], ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -285,6 +287,7 @@ def check(history: Iterable[Event], observed: Observations) -> Verdict:
     unauthorised: list[tuple[str, str, str]] = []
     unaccounted: list[tuple[str, str, str]] = []
     lags: list[float] = []
+    stored_s: list[tuple[float, float]] = []
     indeterminate = 0
     for key, send in sends.items():
         outcome = send.outcome.type if send.outcome is not None else EventType.INFO
@@ -302,7 +305,9 @@ def check(history: Iterable[Event], observed: Observations) -> Verdict:
             elif rows and recipient not in allowed and outcome is not EventType.INFO:
                 unauthorised.append((key, recipient, "recipient refused by the sender"))
             if rows:
-                lags.append(min(r.received_at for r in rows) - send.invoke.time)
+                first = min(r.received_at for r in rows)
+                lags.append(first - send.invoke.time)
+                stored_s.append((send.invoke.time, first))
             elif outcome is EventType.OK and recipient in allowed:
                 if (key, recipient) in refused_views:
                     rejected |= refused_views[(key, recipient)]
@@ -373,4 +378,5 @@ def check(history: Iterable[Event], observed: Observations) -> Verdict:
         audit_repeats=audit_repeats,
         counts=counts,
         lags_s=tuple(lags),
+        stored_s=tuple(stored_s),
     )

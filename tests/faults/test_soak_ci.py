@@ -23,3 +23,7 @@ def test_ci_soak_profile_passes_the_history_check(tmp_path: Path) -> None:
     assert result.injected_copies > 0
     assert figures["views_stored"] > 0
     assert set(figures["rss_growth_after_warmup_pct"]) == {"GB", "MK", "RS", "XK", "gateway"}
+    drained = figures["backlog_drained_s_after_fault"]
+    assert len(drained) == len(result.profile.faults)
+    # every view was stored (the verdict passed), so each fault's backlog has a drain time
+    assert all(d["drained_s"] is not None for d in drained if d["views_invoked_during"])

@@ -87,6 +87,10 @@ def test_a_clean_run_passes_and_reports_the_worst_lag() -> None:
     verdict = _clean().verdict()
     assert verdict.passed, verdict.summary()
     assert verdict.worst_lag_s == pytest.approx(0.7)
+    # each stored view's invocation and first storage, for a soak's drain after a fault
+    assert len(verdict.stored_s) == len(verdict.lags_s)
+    assert [s - i for i, s in verdict.stored_s] == pytest.approx(list(verdict.lags_s))
+    assert {i for i, _ in verdict.stored_s} <= {T0}
     assert verdict.counts["acked"] == 2
     assert verdict.audit_repeats == 0
 
