@@ -14,6 +14,7 @@ branch, never by parsing messages::
     │   ├── RegistryError           the partner registry fails thresholds, rolls back or expired
     │   ├── PolicyError             an accord is malformed, unsigned, rolled back or expired
     │   └── AuditError              the audit log does not verify
+    ├── AccessError                 an officer is not who they claim, or may not do this
     ├── AvailabilityError           transient; retried with backoff
     │   ├── TransportError          Kafka could not be reached or did not acknowledge
     │   └── EmbeddedBrokerError     the embedded broker could not start or stop
@@ -31,6 +32,7 @@ Every error carries ``exit_code`` (the CLI's documented process exit status) and
 from __future__ import annotations
 
 __all__ = [
+    "AccessError",
     "AuditError",
     "AvailabilityError",
     "BrokerError",
@@ -120,6 +122,13 @@ class AuditError(IntegrityError):
     """The audit log does not verify."""
 
     exit_code = 11
+
+
+class AccessError(BrokerError):
+    """An officer could not be authenticated, is disabled, lacks the role, or is outside the
+    units a view is restricted to."""
+
+    exit_code = 12
 
 
 class AvailabilityError(BrokerError):

@@ -22,6 +22,7 @@ from broker.cli import envelope as envelope_cli
 from broker.cli import gateway as gateway_cli
 from broker.cli import kafka as kafka_cli
 from broker.cli import keys as keys_cli
+from broker.cli import officers as officers_cli
 from broker.cli import onward as onward_cli
 from broker.cli import policy as policy_cli
 from broker.cli import registry as registry_cli
@@ -61,6 +62,7 @@ cli.add_command(onward_cli.onward_group)
 cli.add_command(sending_cli.status_command)
 cli.add_command(sending_cli.sent_group)
 cli.add_command(adapter_cli.inbox_group)
+cli.add_command(officers_cli.officers_group)
 cli.add_command(disclosure_cli.disclose_command)
 cli.add_command(disclosure_cli.disclosure_group)
 cli.add_command(gateway_cli.gateway_group)

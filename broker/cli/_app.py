@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import pwd
 import sys
 from collections.abc import Sequence
 
@@ -29,17 +27,6 @@ def console() -> Console:
 def configure_logging(*, verbose: bool) -> None:
     """Readable console logs for people; daemons reconfigure to JSON when they start."""
     broker_logging.configure(style="console", level="DEBUG" if verbose else "WARNING")
-
-
-def reader() -> str:
-    """Who is reading, for the inbox's read log: the operating-system account running the
-    command (until officers authenticate to their adapter themselves), from its uid, never
-    from $USER or $LOGNAME, which anyone can set."""
-    uid = os.geteuid()
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:  # a uid with no passwd entry (a container): name the uid
-        return f"uid {uid}"
 
 
 def fail(error: errors.BrokerError) -> None:

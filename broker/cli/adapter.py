@@ -18,7 +18,8 @@ from broker import errors, keys, limits
 from broker import logging as broker_logging
 from broker.adapter import DeliveryDir, serve_config
 from broker.bounded import read_bounded
-from broker.cli._app import console, reader
+from broker.cli._app import console
+from broker.cli._reader import officer_option, reading_as
 from broker.clock import SystemClock, format_instant
 from broker.config import AdapterConfig, load_config, validate_partner
 from broker.crypto import AeadSealer
@@ -139,17 +140,23 @@ def _stored_document(row: StoredMessage) -> dict[str, object]:
     help="Also show the sender's grading translated into this scheme, with what it loses "
     "(default: the configuration's store.evaluation_scheme).",
 )
+@officer_option
 @click.argument("message_id")
-def show_command(config_path: str, grading_as: str | None, message_id: str) -> None:
+def show_command(
+    config_path: str, grading_as: str | None, officer_id: str | None, message_id: str
+) -> None:
     """Print one verified message as JSON, with until when it is kept and which rule says so.
     MESSAGE_ID may be any unique prefix of the id (8 characters at least)."""
     scheme = grading_as or _reading_scheme(_config(config_path))
     with open_inbox(config_path) as inbox:
+        reading = reading_as(inbox, officer_id)
         message_id = inbox.resolve(message_id)
         meta = inbox.metadata(message_id)
         plaintext = inbox.get(message_id)
+        parsed = parse_message(plaintext)
+        reading.may_see(parsed.handling_conditions, message_id=message_id)
         # logged before anything is shown: a read that cannot be logged does not happen
-        inbox.reads.note([message_id], reader=reader(), action="show", now=SystemClock().now())
+        inbox.reads.note([message_id], reader=reading.name, action="show", now=SystemClock().now())
     document = {
         "message_id": meta.message_id,
         "sender": meta.sender,
@@ -162,7 +169,6 @@ def show_command(config_path: str, grading_as: str | None, message_id: str) -> N
         },
         "message": json.loads(plaintext),
     }
-    parsed = parse_message(plaintext)
     if parsed.handling_conditions:
         document["duties"] = [duty(c) for c in parsed.handling_conditions]
     if scheme is not None:
@@ -267,13 +273,20 @@ def search_command(
     required=True,
     help="The bundle file to write.",
 )
+@officer_option
 def export_command(
-    config_path: str, output_format: str, message_ids: tuple[str, ...], out: Path
+    config_path: str,
+    output_format: str,
+    message_ids: tuple[str, ...],
+    out: Path,
+    officer_id: str | None,
 ) -> None:
-    """Write received messages as one STIX 2.1 bundle for analysis tools."""
+    """Write received messages as one STIX 2.1 bundle for analysis tools (every one must be
+    one the officer may see)."""
     config = _config(config_path)
     names = _partner_names(config)
     with open_inbox(config_path) as inbox:
+        reading = reading_as(inbox, officer_id)
         rows = (
             [inbox.metadata(m) for m in message_ids]
             if message_ids
@@ -283,18 +296,20 @@ def export_command(
         for row in rows:
             if row.shredded_at is not None:
                 raise errors.UsageError(f"message {row.message_id} was shredded: nothing to export")
+            message = parse_message(inbox.get(row.message_id))
+            reading.may_see(message.handling_conditions, message_id=row.message_id)
             sources.append(
                 StixSource(
                     message_id=row.message_id,
                     sender=row.sender,
                     sender_name=names.get(row.sender, row.sender),
                     received_at=row.received_at,
-                    message=parse_message(inbox.get(row.message_id)),
+                    message=message,
                 )
             )
         inbox.reads.note(
             [row.message_id for row in rows],
-            reader=reader(),
+            reader=reading.name,
             action="export",
             now=SystemClock().now(),
         )

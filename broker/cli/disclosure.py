@@ -20,12 +20,13 @@ import structlog
 
 from broker import errors, keys, limits
 from broker.bounded import read_bounded
-from broker.cli._app import reader
+from broker.cli._reader import officer_option, reading_as
 from broker.cli.adapter import open_inbox
 from broker.cli.keys import reports_errors
 from broker.clock import SystemClock
 from broker.config import AdapterConfig, load_config
 from broker.pipeline.disclosure import Evidence, VerifiedBundle, disclosure_bundle, verify_bundle
+from broker.schema import parse_message
 
 __all__ = ["disclose_command", "disclosure_group"]
 
@@ -59,9 +60,12 @@ def _adapter_registry(config: AdapterConfig, *, now: dt.datetime) -> keys.Regist
     help="The committed paths to reveal, comma-separated: body.summary,case_id.",
 )
 @click.option("--out", required=True, type=_FILE, help="The bundle file to write (not existing).")
+@officer_option
 @click.argument("message_id")
 @reports_errors
-def disclose_command(config_path: str, fields: str, out: Path, message_id: str) -> None:
+def disclose_command(
+    config_path: str, fields: str, out: Path, officer_id: str | None, message_id: str
+) -> None:
     """Write a disclosure bundle revealing FIELDS of the received message MESSAGE_ID.
 
     Only the named fields leave in the clear; the others stay hidden behind their salted
@@ -73,13 +77,15 @@ def disclose_command(config_path: str, fields: str, out: Path, message_id: str) 
     config = load_config(config_path, AdapterConfig)
     registry = _adapter_registry(config, now=SystemClock().now())
     with open_inbox(config_path) as inbox:
+        reading = reading_as(inbox, officer_id)
         content = inbox.get(message_id)
+        reading.may_see(parse_message(content).handling_conditions, message_id=message_id)
         evidence = Evidence.from_bytes(inbox.evidence(message_id))
         meta = inbox.metadata(message_id)
         bundle = disclosure_bundle(evidence, message_json=content, fields=paths, registry=registry)
         # logged before the bundle leaves (s.62): a disclosure that cannot be logged is not made
         inbox.reads.note(
-            [meta.message_id], reader=reader(), action="disclose", now=SystemClock().now()
+            [meta.message_id], reader=reading.name, action="disclose", now=SystemClock().now()
         )
     _write_new(out, bundle)
     _log.warning(

@@ -32,6 +32,7 @@ from broker import errors
 from broker.ids import CaseId, MessageId, PartnerCode, message_id_range
 from broker.schema.labels import Labels, MessageType
 from broker.store import dedup as _dedup
+from broker.store import officers as _officers
 from broker.store import reads as _reads
 from broker.store import rejected as _rejected
 from broker.store import search as _search
@@ -101,12 +102,13 @@ SCHEMA = (
     *_search.SCHEMA,
     *_WITHDRAWALS_SCHEMA,
     *_reads.SCHEMA,
+    *_officers.SCHEMA,
 )
 #: version 2 added the table of refused deliveries, version 3 the count of pruned ones,
 #: version 4 each message's retention rule and evidence, version 5 the search index,
 #: version 6 indexing after storing (the messages stored before the index was made are
-#: then indexed too), version 7 withdrawals, version 8 the read log
-_VERSION = 8
+#: then indexed too), version 7 withdrawals, version 8 the read log, version 9 the officers
+_VERSION = 9
 _MIGRATIONS = {
     1: _rejected.TABLE_SCHEMA,
     2: _rejected.PRUNED_SCHEMA,
@@ -124,6 +126,7 @@ _MIGRATIONS = {
     ),
     6: _WITHDRAWALS_SCHEMA,
     7: _reads.SCHEMA,
+    8: _officers.SCHEMA,
 }
 
 
@@ -213,6 +216,7 @@ class InboxStore:
         self._rejected = _rejected.RejectedLog(conn, max_rows=max_rejected_rows)
         self._search = _search.SearchIndex(conn)
         self._reads = _reads.ReadLog(conn)
+        self._officers = _officers.OfficerDirectory(conn)
 
     @classmethod
     def open(
@@ -259,6 +263,11 @@ class InboxStore:
     def reads(self) -> _reads.ReadLog:
         """Who read which message, and when (s.62)."""
         return self._reads
+
+    @property
+    def officers(self) -> _officers.OfficerDirectory:
+        """The officers who use this adapter, their roles and credentials."""
+        return self._officers
 
     @property
     def rejected(self) -> _rejected.RejectedLog:

@@ -5,9 +5,10 @@ person).
 Every command that shows a message's content to a person (``inbox show``, ``inbox export``,
 ``disclose``) adds one row per message, in its own transaction, *before* the content is
 printed or written: a read that could not be logged does not happen. The reader is the
-operating-system account that ran the command, until officers authenticate to their adapter
-themselves. Rows hold no content and outlive the message they name (a shredded message's reads
-stay on record). They are few (a person's reads), so the table is not pruned.
+authenticated officer (``<id> (<agency>, <unit>)``, :mod:`broker.store.officers`), or, on an
+adapter with no officers, the operating-system account that ran the command. Rows hold no
+content and outlive the message they name (a shredded message's reads stay on record). They
+are few (a person's reads), so the table is not pruned.
 """
 
 from __future__ import annotations

@@ -17,11 +17,13 @@ def sealer() -> AeadSealer:
 
 
 def as_left_by_version(path: Path, version: int) -> None:
-    """Turn an inbox this version wrote into the one version ``version`` (1 to 7) would
+    """Turn an inbox this version wrote into the one version ``version`` (1 to 8) would
     have written: the later tables and columns dropped, its number set back."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("BEGIN IMMEDIATE")
+        if version <= 8:  # version 9 listed officers
+            conn.execute("DROP TABLE officers")
         if version <= 7:  # version 8 logged reads
             conn.execute("DROP TABLE reads")
         if version <= 6:  # version 7 kept withdrawals

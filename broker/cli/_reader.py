@@ -1,0 +1,89 @@
+"""Who is running a command that shows received content: an authenticated officer, or, on an
+adapter with no officers, the operating-system account (docs/OFFICERS.md).
+
+Until an officer is added, the reader of the read log is the operating-system account. From
+then on each such command needs ``--officer ID`` (or ``BROKER_OFFICER``) and that officer's
+token (``BROKER_OFFICER_TOKEN``, or typed at a hidden prompt on a terminal); the officer must
+hold the role, and be in a unit every ``restrict-to-units`` condition of the view names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pwd
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import click
+
+from broker import errors
+from broker.schema.handling import HandlingCondition
+from broker.store import InboxStore
+from broker.store.officers import Officer, Role, check_units
+
+__all__ = ["Reader", "officer_option", "reading_as"]
+
+_TOKEN_ENV = "BROKER_OFFICER_TOKEN"  # noqa: S105 - the variable's name, not a secret
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def officer_option(function: _F) -> _F:
+    """The ``--officer`` option every command acting for a person takes."""
+    return click.option(
+        "--officer",
+        "officer_id",
+        envvar="BROKER_OFFICER",
+        default=None,
+        help="Your officer id on this adapter (required once it has officers); your token "
+        f"comes from {_TOKEN_ENV}, or a hidden prompt on a terminal.",
+    )(function)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reader:
+    """Who is reading: an authenticated officer, or (an adapter with no officers) the
+    operating-system account."""
+
+    officer: Officer | None
+    name: str
+
+    def may_see(self, conditions: Iterable[HandlingCondition], *, message_id: str) -> None:
+        """Return if this reader may see a view with these handling conditions."""
+        if self.officer is not None:
+            check_units(self.officer, conditions, message_id=message_id)
+
+
+def reading_as(inbox: InboxStore, officer_id: str | None, *, role: Role = Role.READ) -> Reader:
+    """Authenticate the person running the command, before any content is decrypted."""
+    directory = inbox.officers
+    if officer_id is None:
+        if directory.enabled:
+            raise errors.AccessError(
+                "this adapter has officers: name yours with --officer (or BROKER_OFFICER)"
+            )
+        return Reader(None, _account())
+    officer = directory.authenticate(officer_id, _token(officer_id), role=role)
+    return Reader(officer, officer.label)
+
+
+def _account() -> str:
+    """The operating-system account running the command, from its uid, never from $USER or
+    $LOGNAME, which anyone can set."""
+    uid = os.geteuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # a uid with no passwd entry (a container): name the uid
+        return f"uid {uid}"
+
+
+def _token(officer_id: str) -> str:
+    token = os.environ.get(_TOKEN_ENV)
+    if token:
+        return token
+    if not sys.stdin.isatty():
+        raise errors.AccessError(
+            f"officer {officer_id}: no token (set {_TOKEN_ENV}, or run on a terminal)"
+        )
+    return str(click.prompt(f"token for officer {officer_id}", hide_input=True, err=True))

@@ -1,0 +1,125 @@
+"""``broker officers``: the people of this partner's agencies who use its adapter, each with
+their own token and roles (docs/OFFICERS.md)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from broker.cli.adapter import open_inbox
+from broker.clock import SystemClock, format_instant
+from broker.store import InboxStore
+from broker.store.officers import Role
+
+__all__ = ["officers_group"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+@click.group("officers")
+def officers_group() -> None:
+    """The officers who use this adapter: add, list, reissue a token, disable."""
+
+
+_CONFIG = click.option(
+    "--config",
+    "config_path",
+    required=True,
+    envvar="BROKER_CONFIG",
+    help="The adapter's configuration file (or BROKER_CONFIG).",
+)
+
+
+def _open(function: _F) -> _F:
+    """Run the command on the inbox the adapter's configuration names."""
+
+    @functools.wraps(function)
+    def wrapper(config_path: str, **kwargs: Any) -> Any:
+        with open_inbox(config_path) as inbox:
+            return function(inbox, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@officers_group.command("add")
+@_CONFIG
+@click.option("--agency", required=True, help="The officer's agency, e.g. 'NCA'.")
+@click.option("--unit", required=True, help="The unit, as restrict-to-units conditions name it.")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice([r.value for r in Role]),
+    help="A role to grant (repeat for several).",
+)
+@click.argument("officer_id")
+@_open
+def add_command(
+    inbox: InboxStore, officer_id: str, agency: str, unit: str, roles: tuple[str, ...]
+) -> None:
+    """Add OFFICER_ID and print their token, once: hand it to the officer, it is not kept.
+
+    From the first officer on, every command that shows content needs an officer."""
+    granted = [Role(r) for r in roles]
+    token = inbox.officers.add(
+        officer_id, agency=agency, unit=unit, roles=granted, now=SystemClock().now()
+    )
+    click.echo(
+        f"officer {officer_id} added ({agency}, {unit}; {', '.join(sorted(roles))})", err=True
+    )
+    click.echo("their token, shown once (it is not kept; reissue it if lost):", err=True)
+    click.echo(token)
+
+
+@officers_group.command("reissue")
+@_CONFIG
+@click.argument("officer_id")
+@_open
+def reissue_command(inbox: InboxStore, officer_id: str) -> None:
+    """Print a new token for OFFICER_ID, once; the old one stops working."""
+    token = inbox.officers.reissue(officer_id)
+    click.echo(f"officer {officer_id}: new token, shown once:", err=True)
+    click.echo(token)
+
+
+@officers_group.command("disable")
+@_CONFIG
+@click.argument("officer_id")
+@_open
+def disable_command(inbox: InboxStore, officer_id: str) -> None:
+    """Stop OFFICER_ID from authenticating; they stay listed, as the read log names them."""
+    inbox.officers.disable(officer_id, now=SystemClock().now())
+    click.echo(f"officer {officer_id} disabled")
+
+
+@officers_group.command("list")
+@_CONFIG
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@_open
+def list_command(inbox: InboxStore, as_json: bool) -> None:
+    """List the officers: id, agency, unit, roles, and when added or disabled."""
+    for officer in inbox.officers.all():
+        roles = sorted(officer.roles)
+        row: dict[str, object] = {
+            "officer_id": officer.officer_id,
+            "agency": officer.agency,
+            "unit": officer.unit,
+            "roles": roles,
+            "created_at": format_instant(officer.created_at),
+            "disabled_at": None
+            if officer.disabled_at is None
+            else format_instant(officer.disabled_at),
+        }
+        if as_json:
+            click.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            state = "enabled" if officer.disabled_at is None else f"disabled {row['disabled_at']}"
+            click.echo(
+                f"{officer.officer_id}  {officer.agency}  {officer.unit}  "
+                f"{','.join(roles)}  {state}"
+            )

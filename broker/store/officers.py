@@ -1,0 +1,249 @@
+"""The officers of this partner who use its adapter: who they are, their agency and unit, what
+they may do, and the credential each proves it with.
+
+One identity per country cannot say which person read a view (DPA 2018 s.62 asks for "the
+person") nor keep a view to the units its handling condition names. So each officer has their
+own entry in the adapter's store, added by the adapter's operator:
+
+- ``officer_id`` (lower-case letters, digits, ``.``, ``_`` and ``-``), ``agency`` and ``unit``
+  (the names ``restrict-to-units`` conditions use);
+- roles: ``submit`` (send), ``read`` (show, export, disclose the content of received views),
+  ``approve`` (release what another officer submitted), ``sign-policy`` (sign accords);
+- a credential: a random 256-bit token shown once when the officer is added or the token is
+  reissued, never stored. The store keeps a random salt and ``SHA-256(salt || token)``; a
+  token of that entropy has no dictionary to guess from, so a fast hash protects it, and it is
+  compared in constant time. A disabled officer authenticates no more; the entry stays, so old
+  read-log rows still name a known person.
+
+Until the first officer is added the adapter runs as before (the operating-system account is
+the reader); from then on every read of content needs an officer with the ``read`` role.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import enum
+import hashlib
+import hmac
+import re
+import secrets
+import sqlite3
+from collections.abc import Iterable
+from typing import Final
+
+from broker import errors
+from broker.schema.handling import HandlingCondition, RestrictToUnits
+from broker.store._sqlite import from_micros, to_micros, transaction
+
+__all__ = [
+    "SCHEMA",
+    "Officer",
+    "OfficerDirectory",
+    "Role",
+    "check_name",
+    "check_officer_id",
+    "check_units",
+]
+
+#: what a token looks like: a prefix that says what it is, then 43 base64url characters
+_TOKEN_PREFIX = "xbo_"  # noqa: S105 - a prefix that names the kind of secret, not a secret
+_OFFICER_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+#: agency and unit names: printable, no control characters, at most the length a unit in a
+#: restrict-to-units condition may have
+_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,120}")
+
+SCHEMA: Final = (
+    """CREATE TABLE officers (
+        officer_id TEXT PRIMARY KEY,
+        agency TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        roles TEXT NOT NULL,
+        salt BLOB NOT NULL,
+        verifier BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        disabled_at INTEGER
+    ) WITHOUT ROWID""",
+)
+
+
+class Role(enum.StrEnum):
+    """What an officer may do."""
+
+    SUBMIT = "submit"
+    READ = "read"
+    APPROVE = "approve"
+    SIGN_POLICY = "sign-policy"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Officer:
+    """One officer's entry (never the credential)."""
+
+    officer_id: str
+    agency: str
+    unit: str
+    roles: frozenset[Role]
+    created_at: dt.datetime
+    disabled_at: dt.datetime | None
+
+    @property
+    def label(self) -> str:
+        """How logs name the officer: ``<officer id> (<agency>, <unit>)``."""
+        return f"{self.officer_id} ({self.agency}, {self.unit})"
+
+
+def check_officer_id(value: str) -> str:
+    """``value`` if it is a valid officer id; UsageError otherwise."""
+    if not _OFFICER_ID.fullmatch(value):
+        raise errors.UsageError(
+            f"an officer id is 1 to 64 lower-case letters, digits, '.', '_' or '-' starting "
+            f"with a letter or digit, not {value!r}"
+        )
+    return value
+
+
+def check_name(value: str, *, what: str) -> str:
+    """``value`` if it is a valid agency or unit name; UsageError otherwise."""
+    if not _NAME.fullmatch(value) or value != value.strip():
+        raise errors.UsageError(
+            f"{what} is 1 to 120 printable characters without leading or trailing spaces, "
+            f"not {value!r}"
+        )
+    return value
+
+
+class OfficerDirectory:
+    """The ``officers`` table of an inbox database."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any officer was ever added: from then on, reads need an officer."""
+        return self._conn.execute("SELECT 1 FROM officers LIMIT 1").fetchone() is not None
+
+    def add(
+        self,
+        officer_id: str,
+        *,
+        agency: str,
+        unit: str,
+        roles: Iterable[Role],
+        now: dt.datetime,
+    ) -> str:
+        """Add an officer; their token (shown once: it is not kept). UsageError if the id is
+        taken or a field is invalid."""
+        check_officer_id(officer_id)
+        check_name(agency, what="an agency")
+        check_name(unit, what="a unit")
+        granted = frozenset(roles)
+        if not granted:
+            raise errors.UsageError("an officer needs at least one role")
+        token, salt, verifier = _new_credential()
+        with transaction(self._conn, what="add an officer"):
+            try:
+                self._conn.execute(
+                    "INSERT INTO officers VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+                    (
+                        officer_id,
+                        agency,
+                        unit,
+                        ",".join(sorted(granted)),
+                        salt,
+                        verifier,
+                        to_micros(now),
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise errors.UsageError(f"officer {officer_id} exists already") from None
+        return token
+
+    def reissue(self, officer_id: str) -> str:
+        """A new token for ``officer_id`` (the old one stops working); UsageError if unknown."""
+        token, salt, verifier = _new_credential()
+        with transaction(self._conn, what="reissue an officer's token"):
+            changed = self._conn.execute(
+                "UPDATE officers SET salt = ?, verifier = ? WHERE officer_id = ?",
+                (salt, verifier, officer_id),
+            ).rowcount
+        if not changed:
+            raise errors.UsageError(f"no officer {officer_id}")
+        return token
+
+    def disable(self, officer_id: str, *, now: dt.datetime) -> None:
+        """Stop ``officer_id`` from authenticating (the entry stays, for the read log)."""
+        with transaction(self._conn, what="disable an officer"):
+            changed = self._conn.execute(
+                "UPDATE officers SET disabled_at = ? WHERE officer_id = ? AND disabled_at IS NULL",
+                (to_micros(now), officer_id),
+            ).rowcount
+        if not changed:
+            raise errors.UsageError(f"no enabled officer {officer_id}")
+
+    def all(self) -> tuple[Officer, ...]:
+        """Every officer, by id."""
+        rows = self._conn.execute(
+            "SELECT officer_id, agency, unit, roles, created_at, disabled_at FROM officers "
+            "ORDER BY officer_id"
+        ).fetchall()
+        return tuple(_officer(row) for row in rows)
+
+    def authenticate(self, officer_id: str, token: str, *, role: Role) -> Officer:
+        """The officer ``officer_id`` if ``token`` is theirs, they are enabled and they hold
+        ``role``; AccessError otherwise (one message for an unknown id and a wrong token)."""
+        row = self._conn.execute(
+            "SELECT officer_id, agency, unit, roles, created_at, disabled_at, salt, verifier "
+            "FROM officers WHERE officer_id = ?",
+            (officer_id,),
+        ).fetchone()
+        # the same work whether or not the id exists, so timing tells no id apart
+        salt, verifier = (bytes(row[6]), bytes(row[7])) if row else (b"\0" * 16, b"")
+        matches = hmac.compare_digest(_verifier(salt, token), verifier)
+        if row is None or not matches:
+            raise errors.AccessError(f"officer {officer_id}: unknown id or wrong token")
+        officer = _officer(row[:6])
+        if officer.disabled_at is not None:
+            raise errors.AccessError(f"officer {officer_id} is disabled")
+        if role not in officer.roles:
+            raise errors.AccessError(f"officer {officer_id} does not hold the {role} role")
+        return officer
+
+
+def check_units(
+    officer: Officer, conditions: Iterable[HandlingCondition], *, message_id: str
+) -> None:
+    """Return if ``officer`` may see a view with these handling ``conditions``: every
+    ``restrict-to-units`` condition names the officer's unit (exactly). AccessError otherwise,
+    naming the units, so the officer knows whom to ask."""
+    for condition in conditions:
+        if isinstance(condition, RestrictToUnits) and officer.unit not in condition.units:
+            raise errors.AccessError(
+                f"message {message_id} is restricted to {', '.join(condition.units)}; officer "
+                f"{officer.officer_id} is in {officer.unit}"
+            )
+
+
+def _new_credential() -> tuple[str, bytes, bytes]:
+    secret = secrets.token_bytes(32)
+    token = _TOKEN_PREFIX + base64.urlsafe_b64encode(secret).decode("ascii").rstrip("=")
+    salt = secrets.token_bytes(16)
+    return token, salt, _verifier(salt, token)
+
+
+def _verifier(salt: bytes, token: str) -> bytes:
+    return hashlib.sha256(salt + token.encode("utf-8", "surrogatepass")).digest()
+
+
+def _officer(row: tuple[object, ...]) -> Officer:
+    officer_id, agency, unit, roles, created_at, disabled_at = row
+    return Officer(
+        officer_id=str(officer_id),
+        agency=str(agency),
+        unit=str(unit),
+        roles=frozenset(Role(r) for r in str(roles).split(",")),
+        created_at=from_micros(int(str(created_at))),
+        disabled_at=None if disabled_at is None else from_micros(int(str(disabled_at))),
+    )

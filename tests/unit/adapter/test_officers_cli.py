@@ -1,0 +1,138 @@
+"""Officers on the command line: once an adapter has officers, every command that shows content
+needs one, with their own token and the read role; a view restricted to units is shown only to
+an officer of one of them; the read log names the officer (s.62: "the person")."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from collections.abc import Sequence
+
+import pytest
+from click.testing import CliRunner, Result
+
+from broker import errors
+from broker.cli import cli
+from broker.clock import FixedClock
+from broker.pipeline.send import accord_digest
+from broker.schema import HandlingCode
+from broker.schema.handling import ConditionKind, RestrictToUnits
+from broker.trust import AccordInForce
+
+from . import world
+from .test_cli import _config
+from .world import GB, RS, deliver, make_adapter, report
+
+
+@pytest.fixture(autouse=True)
+def _gb_rs_permits_h3(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gb-rs as it would read after the case-by-case exchange of letters its H3 note asks for:
+    every flow also carries H3 (both adapters and the test gateway use it)."""
+    accord = world.GB_RS.accord
+    flows = tuple(
+        f.model_copy(update={"handling_codes": frozenset(HandlingCode)}) for f in accord.flows
+    )
+    amended = accord.model_copy(update={"flows": flows})
+    monkeypatch.setattr(world, "GB_RS", AccordInForce(amended, accord_digest(amended)))
+
+
+def _restricted(tmp_path: pathlib.Path, clock: FixedClock) -> tuple[str, str]:
+    """RS holds one view GB restricted to RS's Maritime unit: the config and its id."""
+    uk = make_adapter(GB, tmp_path / "gb", clock=clock)
+    serbia = make_adapter(RS, tmp_path / "rs", clock=clock)
+    only_maritime = RestrictToUnits(kind=ConditionKind.RESTRICT_TO_UNITS, units=("Maritime",))
+    uk.submit(
+        report().model_copy(
+            update={"handling": HandlingCode.H3, "handling_conditions": (only_maritime,)}
+        ),
+        to=[RS],
+    )
+    (entry,) = uk.journal.pending()
+    assert serbia.receive(deliver(entry.envelope, recipient=RS)) == "stored"
+    for adapter in (uk, serbia):
+        adapter.journal.close()
+        adapter.inbox.close()
+    return str(_config(tmp_path, tmp_path / "rs" / "inbox.sqlite")), entry.message_id
+
+
+def _run(args: Sequence[str], *, officer: str | None = None, token: str | None = None) -> Result:
+    env = {"BROKER_OFFICER": officer, "BROKER_OFFICER_TOKEN": token}
+    return CliRunner(env=env).invoke(cli, list(args))
+
+
+def _denied(result: Result) -> str:
+    """What the command said refusing access (the process exits with AccessError's code)."""
+    assert isinstance(result.exception, errors.AccessError), result.output
+    return str(result.exception)
+
+
+def _add(config: str, officer_id: str, unit: str, *roles: str) -> Result:
+    granted = [arg for role in roles for arg in ("--role", role)]
+    where = ["--config", config, "--agency", "BP", "--unit", unit]
+    return _run(["officers", "add", *where, *granted, officer_id])
+
+
+def _token(added: Result) -> str:
+    assert added.exit_code == 0, added.output
+    return added.stdout.strip()
+
+
+def test_a_restricted_view_is_shown_only_to_an_officer_of_its_unit(
+    tmp_path: pathlib.Path, clock: FixedClock
+) -> None:
+    config, message_id = _restricted(tmp_path, clock)
+    show = ["inbox", "show", "--config", config, message_id]
+    # before any officer is added, the adapter runs as before (the OS account reads)
+    assert _run(show).exit_code == 0
+    maritime = _token(_add(config, "a.petrovic", "Maritime", "read"))
+    border = _token(_add(config, "b.jovanovic", "Border Police", "read"))
+    clerk = _token(_add(config, "c.nikolic", "Maritime", "submit"))
+
+    assert "has officers: name yours with --officer" in _denied(_run(show))
+    outside = _denied(_run(show, officer="b.jovanovic", token=border))
+    assert "restricted to Maritime; officer b.jovanovic is in Border Police" in outside
+    assert "wrong token" in _denied(_run(show, officer="a.petrovic", token=border))
+    assert "does not hold the read role" in _denied(_run(show, officer="c.nikolic", token=clerk))
+    shown = _run(show, officer="a.petrovic", token=maritime)
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["message_id"] == message_id
+
+    out = tmp_path / "bundle.stix.json"
+    export = ["inbox", "export", "--config", config, "--out", str(out)]
+    assert "restricted to Maritime" in _denied(_run(export, officer="b.jovanovic", token=border))
+    assert not out.exists()
+
+    reads = _run(["inbox", "reads", "--json", "--config", config, message_id])
+    logged = [json.loads(line) for line in reads.output.splitlines()]
+    # one read by the OS account before officers, one by the officer; the refusals read nothing
+    assert [r["reader"] for r in logged][1:] == ["a.petrovic (BP, Maritime)"]
+    assert len(logged) == 2
+
+
+def test_officers_are_listed_reissued_and_disabled(
+    tmp_path: pathlib.Path, clock: FixedClock
+) -> None:
+    config, message_id = _restricted(tmp_path, clock)
+    token = _token(_add(config, "a.petrovic", "Maritime", "read", "approve"))
+    listed = _run(["officers", "list", "--json", "--config", config])
+    (row,) = [json.loads(line) for line in listed.output.splitlines()]
+    assert row["roles"] == ["approve", "read"]
+    assert row["unit"] == "Maritime"
+    assert row["disabled_at"] is None
+    assert token not in listed.output
+
+    fresh = _run(["officers", "reissue", "--config", config, "a.petrovic"]).stdout.strip()
+    show = ["inbox", "show", "--config", config, message_id]
+    assert "wrong token" in _denied(_run(show, officer="a.petrovic", token=token))
+    assert _run(show, officer="a.petrovic", token=fresh).exit_code == 0
+    assert _run(["officers", "disable", "--config", config, "a.petrovic"]).exit_code == 0
+    assert "disabled" in _denied(_run(show, officer="a.petrovic", token=fresh))
+
+
+@pytest.mark.parametrize("officer_id", ["A.Petrovic", "a petrovic", ""])
+def test_an_invalid_officer_id_is_a_usage_error(
+    tmp_path: pathlib.Path, clock: FixedClock, officer_id: str
+) -> None:
+    config, _ = _restricted(tmp_path, clock)
+    added = _add(config, officer_id, "Maritime", "read")
+    assert isinstance(added.exception, errors.UsageError), added.output
