@@ -15,6 +15,7 @@ from broker import errors
 from broker.cli import cli
 from broker.clock import FixedClock
 from broker.pipeline.send import accord_digest
+from broker.policy import parse_accord
 from broker.schema import HandlingCode
 from broker.schema.handling import ConditionKind, RestrictToUnits
 from broker.trust import AccordInForce
@@ -26,14 +27,15 @@ from .world import GB, RS, deliver, make_adapter, report
 
 @pytest.fixture(autouse=True)
 def _gb_rs_permits_h3(monkeypatch: pytest.MonkeyPatch) -> None:
-    """gb-rs as it would read after the case-by-case exchange of letters its H3 note asks for:
-    every flow also carries H3 (both adapters and the test gateway use it)."""
-    accord = world.GB_RS.accord
-    flows = tuple(
-        f.model_copy(update={"handling_codes": frozenset(HandlingCode)}) for f in accord.flows
+    """gb-rs as it would read after the case-by-case exchange of letters its H3 note asks for
+    (version 2, every flow also admitting H3), used by both adapters and the test gateway."""
+    text = (world.ROOT / "policies" / "gb-rs.yaml").read_text(encoding="utf-8")
+    amended = text.replace("version: 1\n", "version: 2\n", 1).replace(
+        "[H0, H1, H2]", "[H0, H1, H2, H3]"
     )
-    amended = accord.model_copy(update={"flows": flows})
-    monkeypatch.setattr(world, "GB_RS", AccordInForce(amended, accord_digest(amended)))
+    assert amended.count("H3]") >= 2
+    accord = parse_accord(amended.encode(), source="gb-rs.yaml, amended")
+    monkeypatch.setattr(world, "GB_RS", AccordInForce(accord, accord_digest(accord)))
 
 
 def _restricted(tmp_path: pathlib.Path, clock: FixedClock) -> tuple[str, str]:
@@ -41,12 +43,13 @@ def _restricted(tmp_path: pathlib.Path, clock: FixedClock) -> tuple[str, str]:
     uk = make_adapter(GB, tmp_path / "gb", clock=clock)
     serbia = make_adapter(RS, tmp_path / "rs", clock=clock)
     only_maritime = RestrictToUnits(kind=ConditionKind.RESTRICT_TO_UNITS, units=("Maritime",))
-    uk.submit(
+    outcomes = uk.submit(
         report().model_copy(
             update={"handling": HandlingCode.H3, "handling_conditions": (only_maritime,)}
         ),
         to=[RS],
     )
+    assert uk.journal.pending(), outcomes
     (entry,) = uk.journal.pending()
     assert serbia.receive(deliver(entry.envelope, recipient=RS)) == "stored"
     for adapter in (uk, serbia):
