@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import click
 
 from broker import errors
+from broker.schema import parse_message
 from broker.schema.handling import HandlingCondition
 from broker.store import InboxStore
 from broker.store.officers import Officer, Role, check_units
@@ -53,6 +54,18 @@ class Reader:
         """Return if this reader may see a view with these handling conditions."""
         if self.officer is not None:
             check_units(self.officer, conditions, message_id=message_id)
+
+    def may_find(self, inbox: InboxStore, message_id: str) -> bool:
+        """Whether a search may name ``message_id`` to this reader: not a view restricted to
+        units the officer is not in (left out silently: naming it would tell what it holds)."""
+        if self.officer is None:
+            return True
+        conditions = parse_message(inbox.get(message_id)).handling_conditions
+        try:
+            check_units(self.officer, conditions, message_id=message_id)
+        except errors.AccessError:
+            return False
+        return True
 
 
 def reading_as(inbox: InboxStore, officer_id: str | None, *, role: Role = Role.READ) -> Reader:

@@ -208,6 +208,7 @@ def _grading_as(message: Message, scheme: EvaluationScheme) -> dict[str, object]
 @click.option("--until", type=click.DateTime(_DATE_FORMATS), help="Received before (UTC).")
 @click.option("--limit", default=1000, show_default=True, help="At most this many messages.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@officer_option
 def search_command(
     config_path: str,
     words: tuple[str, ...],
@@ -218,12 +219,16 @@ def search_command(
     until: dt.datetime | None,
     limit: int,
     as_json: bool,
+    officer_id: str | None,
 ) -> None:
     """Find received messages holding every one of WORDS (in any script: a name written in
     Cyrillic finds it written in Latin, with or without diacritics; a phone number with or
-    without spaces), and matching every filter given. Shredded messages are never found."""
+    without spaces), and matching every filter given. Shredded messages are never found, nor
+    (on an adapter with officers) those restricted to units the officer is not in."""
     with open_inbox(config_path) as inbox:
-        rows = inbox.search(
+        # that a view holds a word is its content too: the same officer check as a read
+        reading = reading_as(inbox, officer_id)
+        found = inbox.search(
             " ".join(words),
             sender=None if sender is None else validate_partner(sender),
             case_id=case_id,
@@ -232,6 +237,7 @@ def search_command(
             until=None if until is None else until.replace(tzinfo=dt.UTC),
             limit=limit,
         )
+        rows = [row for row in found if reading.may_find(inbox, row.message_id)]
     if as_json:
         for row in rows:
             click.echo(json.dumps(_stored_document(row), ensure_ascii=False))

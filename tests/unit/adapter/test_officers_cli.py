@@ -105,6 +105,13 @@ def test_a_restricted_view_is_shown_only_to_an_officer_of_its_unit(
     assert "restricted to Maritime" in _denied(_run(export, officer="b.jovanovic", token=border))
     assert not out.exists()
 
+    # that a view names someone is its content too: a search leaves it out for other units
+    search = ["inbox", "search", "--json", "--config", config, "testovic"]
+    assert "has officers" in _denied(_run(search))
+    assert _run(search, officer="b.jovanovic", token=border).output == ""
+    found = _run(search, officer="a.petrovic", token=maritime)
+    assert [json.loads(line)["message_id"] for line in found.output.splitlines()] == [message_id]
+
     reads = _run(["inbox", "reads", "--json", "--config", config, message_id])
     logged = [json.loads(line) for line in reads.output.splitlines()]
     # one read by the OS account before officers, one by the officer; the refusals read nothing
