@@ -53,10 +53,12 @@ from broker.transport.kafka import (
 )
 from broker.transport.security import ClientSecurity
 
-__all__ = ["CheckpointerStatus", "checkpoint_audit_log"]
+__all__ = ["CheckpointerStatus", "checkpoint_audit_log", "same_log"]
 
 _log = structlog.get_logger("broker.gateway")
 _RETRY_S = 5.0
+#: how long a restart waits for the log's first record before reading the whole log instead
+_FIRST_RECORD_WAIT_S = 20.0
 
 
 class CheckpointerStatus:
@@ -147,6 +149,15 @@ async def checkpoint_audit_log(
             session_timeout_ms=config.kafka.session_timeout_ms,
             security=security,
         )
+        if resume is not None and not await same_log(consumer, topic, resume):
+            _log.warning(
+                "audit_checkpointer_position_dropped",
+                reason="the audit topic's first record is not the one the position was saved "
+                "with (the topic was recreated?)",
+                path=str(position),
+            )
+            position.unlink(missing_ok=True)
+            resume = None
         reader = (
             open_consumer(consumer, [topic])
             if resume is None
@@ -193,6 +204,20 @@ async def checkpoint_audit_log(
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=_RETRY_S)
+
+
+async def same_log(settings: ConsumerSettings, topic: str, saved: SavedPosition) -> bool:
+    """Whether the topic's record at the saved first offset is still the one the position was
+    saved with: a recreated topic is another log, whatever its later records copy."""
+    offset, digest = saved.first
+    async with open_reader(settings, topic, offset=offset) as source:
+        deadline = time.monotonic() + _FIRST_RECORD_WAIT_S
+        while time.monotonic() < deadline:
+            records = await source.fetch(timeout_ms=500, max_records=1)
+            if records:
+                first = records[0]
+                return first.offset == offset and crypto.sha256(first.value or b"") == digest
+    return False
 
 
 def _saved(path: Path, *, origin: str, registry: Registry) -> SavedPosition | None:

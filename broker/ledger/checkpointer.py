@@ -36,7 +36,7 @@ import structlog
 from broker import errors
 from broker.audit import Checkpoint, MerkleLog, leaf_hash, open_checkpoint, sign_checkpoint
 from broker.clock import Clock
-from broker.crypto import SigningKey, VerifyKey
+from broker.crypto import SigningKey, VerifyKey, sha256
 from broker.keys import Registry
 from broker.ledger.admission import Admitted, Judgment, Refused, SeenCheckpoint, judge_record
 from broker.ledger.entries import (
@@ -86,6 +86,8 @@ class _State:
     refused: list[RefusedRecord] = dataclasses.field(default_factory=list)
     alerted: int = 0  # how many of ``refused`` have been raised as alerts
     roots: dict[int, bytes] = dataclasses.field(default_factory=dict)
+    #: the first record read of the log: (its offset, SHA-256 of its value)
+    first: tuple[int, bytes] | None = None
 
     @property
     def unlisted(self) -> int:
@@ -133,7 +135,7 @@ async def run_checkpointer(
     if resume is not None:
         size, root = resume.checkpoint.size, resume.checkpoint.root
         state.log, state.covered, state.through = resume.log(), size, resume.through
-        state.roots = {size: root}
+        state.roots, state.first = {size: root}, resume.first
     last_written = time.monotonic()
     caught_up = False
 
@@ -166,9 +168,11 @@ async def run_checkpointer(
             through=state.through,
         )
         delivery = await sink.send(topic, value, key=b"checkpoint")
-        if on_position is not None:
-            edge = state.log.right_edge
-            on_position(SavedPosition(checkpoint, note, edge, state.through, delivery.offset))
+        if on_position is not None and state.first is not None:
+            edge, through = state.log.right_edge, state.through
+            on_position(
+                SavedPosition(checkpoint, note, edge, through, delivery.offset, state.first)
+            )
         state.covered = size
         state.pending, state.refused, state.alerted = [], [], 0
         state.roots = {size: checkpoint.root}
@@ -185,6 +189,8 @@ async def run_checkpointer(
             if record.offset < state.through:
                 continue  # a rebalance handed back a record already judged
             judged = _judge(record.value, trusted, written)
+            if state.first is None:
+                state.first = (record.offset, sha256(record.value or b""))
             if unconfirmed is not None:
                 _confirm(unconfirmed, record.offset, judged)
                 if record.offset == unconfirmed.offset:
@@ -255,7 +261,9 @@ def _confirm(saved: SavedPosition, offset: int, judged: Judgment) -> None:
     if offset > saved.offset:
         raise PositionMismatch(f"no record at offset {saved.offset}, the saved checkpoint's")
     if offset == saved.offset and (
-        not isinstance(judged, SeenCheckpoint) or judged.record.note != saved.note
+        not isinstance(judged, SeenCheckpoint)
+        or judged.record.note != saved.note
+        or judged.record.through != saved.through
     ):
         raise PositionMismatch(f"the record at offset {offset} is not the saved checkpoint")
 

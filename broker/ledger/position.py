@@ -4,17 +4,20 @@ restarted checkpointer resumes there instead of reading the log again from its f
 
 One JSON file beside the gateway's store, ``audit-checkpointer.json``::
 
-    {"edge": ["<base64>", ...], "note": "<note>", "offset": N, "through": N, "v": 1}
+    {"edge": ["<base64>", ...], "first": [N, "<hex>"], "note": "<note>", "offset": N,
+     "through": N, "v": 1}
 
 ``note`` is the last checkpoint this gateway wrote, ``edge`` the right edge of its tree,
-``through`` the audit-topic offset after the last record it covers or lists as refused, and
-``offset`` where that checkpoint record itself is on the topic. The file is written
-atomically after the checkpoint is acknowledged. It is checked when read (the note must carry
-a registered gateway key's signature and the edge must give its root) and again against the
-topic: the resumed checkpointer reads from ``through`` and must find that very note at
-``offset``. Anything else (an edited file, a topic recreated, a file from another log) drops
-the saved position, and the log is read from its first record as before: a wrong position can
-cost time, never a wrong root.
+``through`` the audit-topic offset after the last record it covers or lists as refused,
+``offset`` where that checkpoint record itself is on the topic, and ``first`` the offset and
+SHA-256 of the first record of the log as it was read. The file is written atomically after
+the checkpoint is acknowledged. It is checked when read (the note must carry a registered
+gateway key's signature and the edge must give its root) and again against the topic: the
+log's first record must still be the one in ``first`` (a recreated topic is another log), and
+the resumed checkpointer reads from ``through`` and must find at ``offset`` that very
+checkpoint record, listing through ``through``. Anything else (an edited file, a topic
+recreated, a file from another log) drops the saved position, and the log is read from its
+first record as before: a wrong position can cost time, never a wrong root.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class SavedPosition:
     edge: tuple[bytes, ...]
     through: int
     offset: int
+    first: tuple[int, bytes]
 
     def log(self) -> merkle.MerkleLog:
         """The Merkle log as it stood at the checkpoint, to append to."""
@@ -64,6 +68,7 @@ class SavedPosition:
         """The file's bytes."""
         document = {
             "edge": [base64.b64encode(h).decode("ascii") for h in self.edge],
+            "first": [self.first[0], self.first[1].hex()],
             "note": self.note.decode("utf-8"),
             "offset": self.offset,
             "through": self.through,
@@ -109,6 +114,12 @@ class SavedPosition:
         through, offset = document["through"], document["offset"]
         if type(through) is not int or type(offset) is not int or not 0 < through <= offset:
             raise ValueError("through and offset are not the offsets of a checkpoint")
+        first_offset, first_digest = document["first"]
+        if type(first_offset) is not int or not 0 <= first_offset < through:
+            raise ValueError("first is not the offset of a record before through")
+        first = (first_offset, bytes.fromhex(first_digest))
+        if len(first[1]) != 32:
+            raise ValueError("first does not hold a SHA-256 digest")
         note = document["note"].encode("utf-8")
         checkpoint = open_registered_checkpoint(note, registry)
         if checkpoint.origin != origin:
@@ -117,4 +128,4 @@ class SavedPosition:
         log = merkle.MerkleLog.resume(size=checkpoint.size, right_edge=edge)
         if log.root() != checkpoint.root:
             raise ValueError("the saved right edge does not give the checkpoint's root")
-        return cls(checkpoint, note, edge, through, offset)
+        return cls(checkpoint, note, edge, through, offset, first)

@@ -307,6 +307,10 @@ def _b64(signature: bytes) -> str:
 def parse_audit_record(data: bytes) -> AuditRecord:
     """Parse audit record bytes WITHOUT checking the signature (see :func:`verify_audit_record`)."""
     raw = strict_json_object(data, what="audit record", max_bytes=limits.AUDIT_RECORD_MAX_BYTES)
+    # One byte form per record: ``v`` always written, ``batch`` only in version 2 (a null one
+    # would be a second form of the same signed record, with another leaf hash).
+    if "v" not in raw or ("batch" in raw and raw["v"] != 2):
+        raise _SCHEMA("audit record: `v` is required, and `batch` belongs to version 2 only")
     return validate_object(AuditRecord, raw, what="audit record", error=_SCHEMA)
 
 

@@ -17,6 +17,7 @@ from broker.audit import Checkpoint, open_checkpoint
 from broker.clock import FixedClock
 from broker.cosign import accord_bytes
 from broker.crypto import SigningKey
+from broker.gateway._checkpoints import same_log
 from broker.ledger import (
     CheckpointerStats,
     SavedPosition,
@@ -273,3 +274,15 @@ async def test_a_restarted_checkpointer_resumes_from_its_saved_position(
     }  # fmt: skip
     assert len(roots) == 1, "the resumed and the whole-log checkpointer agree"
     assert (resumed.forks, whole.forks) == (0, 0)
+
+    # a gateway resumes only on the log the position was saved from: a topic recreated under
+    # the same name, whatever its later records copy, is another log
+    saved = SavedPosition.load(position_file, origin=checkpoint_origin(topic), registry=registry)
+    assert saved is not None
+    settings = kafka.consumer_settings(kafka.group("same"))
+    assert await same_log(settings, topic, saved)
+    other = kafka.topic("audit-recreated")
+    await create_topics(kafka.bootstrap, [TopicSpec(other, partitions=1)])
+    async with open_producer(kafka.producer_settings()) as producer:
+        await producer.send(other, decide(log.accords[0], SENSITIVE, key=first_key, at=NOW))
+    assert not await same_log(settings, other, saved)

@@ -14,7 +14,7 @@ import pytest
 from broker import errors
 from broker.audit import Checkpoint, leaf_hash, open_checkpoint, root_hash, sign_checkpoint
 from broker.clock import FixedClock
-from broker.crypto import SigningKey, Suite
+from broker.crypto import SigningKey, Suite, sha256
 from broker.ledger import (
     CheckpointerStats,
     CheckpointRecord,
@@ -435,6 +435,7 @@ async def test_a_resumed_checkpointer_reads_only_what_came_after_its_last_checkp
     )
     assert position == saved[-1]
     assert (position.checkpoint.size, position.through) == (8, 9)
+    assert position.first == (0, sha256(topic.contents()[0]))
     for value in [*_records(log, 3), b"more junk"]:
         await topic.send(topic.name, value)
     resumed = await _checkpoint_until(topic, log, through=14, resume=position, saved=saved)
@@ -467,6 +468,8 @@ async def test_a_position_the_topic_does_not_hold_stops_the_resumed_checkpointer
     for topic_, position in [
         (recreated, genuine),  # another record where the checkpoint was
         (topic, dataclasses.replace(genuine, offset=genuine.offset + 5)),  # the log ends first
+        # the checkpoint is there, but it listed through another offset: an edited file
+        (topic, dataclasses.replace(genuine, through=genuine.through - 1)),
     ]:
         with pytest.raises(PositionMismatch):
             await asyncio.wait_for(
@@ -485,7 +488,7 @@ async def test_a_position_the_topic_does_not_hold_stops_the_resumed_checkpointer
             )
 
 
-@pytest.mark.parametrize("change", ["edge", "origin", "stranger", "offsets", "version"])
+@pytest.mark.parametrize("change", ["edge", "origin", "stranger", "offsets", "first", "version"])
 async def test_a_saved_position_that_does_not_verify_is_refused(
     tmp_path: pathlib.Path, change: str
 ) -> None:
@@ -504,6 +507,7 @@ async def test_a_saved_position_that_does_not_verify_is_refused(
         ).decode()},
         "stranger": {"note": sign_checkpoint(checkpoint, key=stranger).decode()},
         "offsets": {"through": document["offset"] + 1},
+        "first": {"first": [document["through"], "00" * 32]},
         "version": {"v": 2},
     }  # fmt: skip
     path = tmp_path / "position.json"

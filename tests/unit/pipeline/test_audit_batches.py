@@ -133,6 +133,21 @@ def test_a_batch_member_of_the_wrong_shape_does_not_parse(
     assert judged.reason is Refusal.MALFORMED, how
 
 
+@pytest.mark.parametrize(
+    "changes", [{"batch": None}, {"v": ...}], ids=["a null batch", "no version"]
+)
+def test_a_version_1_record_has_one_byte_form(
+    fixture: RegistryFixture, changes: dict[str, Any]
+) -> None:
+    """A null ``batch`` or a missing ``v`` would verify under the same signature with another
+    leaf hash: such a second form is refused."""
+    (record,) = _signed(fixture, 1)
+    forged = _edited(record.to_bytes(), **changes)
+    with pytest.raises(errors.SchemaError):
+        parse_audit_record(forged)
+    assert isinstance(judge_record(forged, registry=fixture.registry), Refused)
+
+
 def test_a_batch_signed_by_a_partner_key_is_refused(fixture: RegistryFixture) -> None:
     partner = fixture.partners[next(iter(fixture.partners))].signing
     drafts = [
