@@ -30,16 +30,16 @@ _TOKEN_ENV = "BROKER_OFFICER_TOKEN"  # noqa: S105 - the variable's name, not a s
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def officer_option(function: _F) -> _F:
-    """The ``--officer`` option every command acting for a person takes."""
+def officer_option(dest: str = "officer_id") -> Callable[[_F], _F]:
+    """The ``--officer`` option every command acting for a person takes, passed as ``dest``."""
     return click.option(
         "--officer",
-        "officer_id",
+        dest,
         envvar="BROKER_OFFICER",
         default=None,
         help="Your officer id on this adapter (required once it has officers); your token "
         f"comes from {_TOKEN_ENV}, or a hidden prompt on a terminal.",
-    )(function)
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

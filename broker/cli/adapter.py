@@ -140,7 +140,7 @@ def _stored_document(row: StoredMessage) -> dict[str, object]:
     help="Also show the sender's grading translated into this scheme, with what it loses "
     "(default: the configuration's store.evaluation_scheme).",
 )
-@officer_option
+@officer_option()
 @click.argument("message_id")
 def show_command(
     config_path: str, grading_as: str | None, officer_id: str | None, message_id: str
@@ -208,7 +208,7 @@ def _grading_as(message: Message, scheme: EvaluationScheme) -> dict[str, object]
 @click.option("--until", type=click.DateTime(_DATE_FORMATS), help="Received before (UTC).")
 @click.option("--limit", default=1000, show_default=True, help="At most this many messages.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-@officer_option
+@officer_option()
 def search_command(
     config_path: str,
     words: tuple[str, ...],
@@ -279,7 +279,7 @@ def search_command(
     required=True,
     help="The bundle file to write.",
 )
-@officer_option
+@officer_option()
 def export_command(
     config_path: str,
     output_format: str,

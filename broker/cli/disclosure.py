@@ -60,7 +60,7 @@ def _adapter_registry(config: AdapterConfig, *, now: dt.datetime) -> keys.Regist
     help="The committed paths to reveal, comma-separated: body.summary,case_id.",
 )
 @click.option("--out", required=True, type=_FILE, help="The bundle file to write (not existing).")
-@officer_option
+@officer_option()
 @click.argument("message_id")
 @reports_errors
 def disclose_command(

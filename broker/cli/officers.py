@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from broker.cli._reader import officer_option, reading_as
 from broker.cli.adapter import open_inbox
 from broker.clock import SystemClock, format_instant
 from broker.store import InboxStore
@@ -57,17 +58,25 @@ def _open(function: _F) -> _F:
     type=click.Choice([r.value for r in Role]),
     help="A role to grant (repeat for several).",
 )
+@officer_option("officer")
 @click.argument("officer_id")
 @_open
 def add_command(
-    inbox: InboxStore, officer_id: str, agency: str, unit: str, roles: tuple[str, ...]
+    inbox: InboxStore,
+    officer_id: str,
+    agency: str,
+    unit: str,
+    roles: tuple[str, ...],
+    officer: str | None,
 ) -> None:
     """Add OFFICER_ID and print their token, once: hand it to the officer, it is not kept.
 
-    From the first officer on, every command that shows content needs an officer."""
+    The first officer must hold the admin role; from then on every change to the officers
+    needs an admin officer (--officer), and every command that shows content an officer."""
+    by = reading_as(inbox, officer, role=Role.ADMIN).name
     granted = [Role(r) for r in roles]
     token = inbox.officers.add(
-        officer_id, agency=agency, unit=unit, roles=granted, now=SystemClock().now()
+        officer_id, agency=agency, unit=unit, roles=granted, now=SystemClock().now(), by=by
     )
     click.echo(
         f"officer {officer_id} added ({agency}, {unit}; {', '.join(sorted(roles))})", err=True
@@ -78,22 +87,28 @@ def add_command(
 
 @officers_group.command("reissue")
 @_CONFIG
+@officer_option("officer")
 @click.argument("officer_id")
 @_open
-def reissue_command(inbox: InboxStore, officer_id: str) -> None:
-    """Print a new token for OFFICER_ID, once; the old one stops working."""
-    token = inbox.officers.reissue(officer_id)
+def reissue_command(inbox: InboxStore, officer_id: str, officer: str | None) -> None:
+    """Print a new token for OFFICER_ID, once; the old one stops working (an admin officer
+    only)."""
+    by = reading_as(inbox, officer, role=Role.ADMIN).name
+    token = inbox.officers.reissue(officer_id, now=SystemClock().now(), by=by)
     click.echo(f"officer {officer_id}: new token, shown once:", err=True)
     click.echo(token)
 
 
 @officers_group.command("disable")
 @_CONFIG
+@officer_option("officer")
 @click.argument("officer_id")
 @_open
-def disable_command(inbox: InboxStore, officer_id: str) -> None:
-    """Stop OFFICER_ID from authenticating; they stay listed, as the read log names them."""
-    inbox.officers.disable(officer_id, now=SystemClock().now())
+def disable_command(inbox: InboxStore, officer_id: str, officer: str | None) -> None:
+    """Stop OFFICER_ID from authenticating; they stay listed, as the read log names them (an
+    admin officer only; never the last enabled admin)."""
+    by = reading_as(inbox, officer, role=Role.ADMIN).name
+    inbox.officers.disable(officer_id, now=SystemClock().now(), by=by)
     click.echo(f"officer {officer_id} disabled")
 
 
@@ -123,3 +138,23 @@ def list_command(inbox: InboxStore, as_json: bool) -> None:
                 f"{officer.officer_id}  {officer.agency}  {officer.unit}  "
                 f"{','.join(roles)}  {state}"
             )
+
+
+@officers_group.command("log")
+@_CONFIG
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@_open
+def log_command(inbox: InboxStore, as_json: bool) -> None:
+    """Every change to the officers, oldest first: when, by whom, what, to whom."""
+    for change in inbox.officers.changes():
+        row = {
+            "changed_at": format_instant(change.changed_at),
+            "changed_by": change.changed_by,
+            "action": change.action,
+            "officer_id": change.officer_id,
+        }
+        if as_json:
+            click.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            when, by = row["changed_at"], change.changed_by
+            click.echo(f"{when}  {change.action:<24}  {change.officer_id}  by {by}")

@@ -19,6 +19,7 @@ import click
 from broker import errors
 from broker.adapter import journal_path
 from broker.adapter.journal import SendJournal
+from broker.cli._reader import officer_option, reading_as
 from broker.cli.adapter import open_inbox
 from broker.cli.sending import print_queued, queue_view, refuse_if_refused
 from broker.clock import SystemClock, format_instant
@@ -191,14 +192,17 @@ def refuse_command(config_path: str, reason: str, as_json: bool, request_id: str
 @onward_group.command("forward")
 @click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
+@officer_option()
 @click.argument("grant_id")
-def forward_command(config_path: str, as_json: bool, grant_id: str) -> None:
+def forward_command(config_path: str, as_json: bool, officer_id: str | None, grant_id: str) -> None:
     """Pass to the third party what the grant GRANT_ID (in this adapter's inbox) allows: the
     view's markings and the granted fields, as the originator signed them, with the grant.
-    The gateway and the third party check both; nothing else of the view leaves."""
+    The gateway and the third party check both; nothing else of the view leaves. The
+    disclosure is logged in the read log, under the officer's name once there are officers."""
     config = _adapter(config_path)
     now = SystemClock().now()
     with open_inbox(config_path) as inbox:
+        reading = reading_as(inbox, officer_id)
         grant_view = inbox.resolve(grant_id)
         originator = inbox.metadata(grant_view).sender
         grant_message = parse_message(inbox.get(grant_view))
@@ -227,6 +231,9 @@ def forward_command(config_path: str, as_json: bool, grant_id: str) -> None:
         raise errors.PolicyError(f"the originator forbids dissemination to {third_party} ({why})")
     forward = _message(MessageType.ONWARD_FORWARD, original, body, conditions=conditions)
     refuse_if_refused(config, forward, third_party)
+    with open_inbox(config_path) as inbox:
+        # logged before it leaves (s.62): a disclosure that cannot be logged is not made
+        inbox.reads.note([view_id], reader=reading.name, action="disclose", now=now)
     view = queue_view(config, forward, third_party, new_message_id())
     print_queued([view], what=f"onward forward of {view_id} to {third_party}", as_json=as_json)
 

@@ -8,15 +8,19 @@ own entry in the adapter's store, added by the adapter's operator:
 - ``officer_id`` (lower-case letters, digits, ``.``, ``_`` and ``-``), ``agency`` and ``unit``
   (the names ``restrict-to-units`` conditions use);
 - roles: ``submit`` (send), ``read`` (show, export, disclose the content of received views),
-  ``approve`` (release what another officer submitted), ``sign-policy`` (sign accords);
+  ``approve`` (release what another officer submitted), ``sign-policy`` (sign accords),
+  ``admin`` (add officers, reissue tokens, disable officers: the first officer holds it, and
+  the last enabled one cannot be disabled);
 - a credential: a random 256-bit token shown once when the officer is added or the token is
   reissued, never stored. The store keeps a random salt and ``SHA-256(salt || token)``; a
   token of that entropy has no dictionary to guess from, so a fast hash protects it, and it is
   compared in constant time. A disabled officer authenticates no more; the entry stays, so old
   read-log rows still name a known person.
 
+Every change to the directory is logged (``officer_changes``: when, by whom, what, to whom).
 Until the first officer is added the adapter runs as before (the operating-system account is
-the reader); from then on every read of content needs an officer with the ``read`` role.
+the reader); from then on every read of content needs an officer with the ``read`` role, and
+every change to the directory an officer with the ``admin`` role.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from broker.store._sqlite import from_micros, to_micros, transaction
 
 __all__ = [
     "SCHEMA",
+    "Change",
     "Officer",
     "OfficerDirectory",
     "Role",
@@ -65,6 +70,12 @@ SCHEMA: Final = (
         created_at INTEGER NOT NULL,
         disabled_at INTEGER
     ) WITHOUT ROWID""",
+    """CREATE TABLE officer_changes (
+        changed_at INTEGER NOT NULL,
+        changed_by TEXT NOT NULL,
+        action TEXT NOT NULL,
+        officer_id TEXT NOT NULL
+    )""",
 )
 
 
@@ -75,6 +86,17 @@ class Role(enum.StrEnum):
     READ = "read"
     APPROVE = "approve"
     SIGN_POLICY = "sign-policy"
+    ADMIN = "admin"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Change:
+    """One logged change to the directory."""
+
+    changed_at: dt.datetime
+    changed_by: str
+    action: str
+    officer_id: str
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -133,15 +155,22 @@ class OfficerDirectory:
         unit: str,
         roles: Iterable[Role],
         now: dt.datetime,
+        by: str,
     ) -> str:
-        """Add an officer; their token (shown once: it is not kept). UsageError if the id is
-        taken or a field is invalid."""
+        """Add an officer (``by`` names who did, for the change log); their token (shown
+        once: it is not kept). UsageError if the id is taken or a field is invalid, or if
+        this first officer would not hold the admin role (nobody could add the next)."""
         check_officer_id(officer_id)
         check_name(agency, what="an agency")
         check_name(unit, what="a unit")
         granted = frozenset(roles)
         if not granted:
             raise errors.UsageError("an officer needs at least one role")
+        if Role.ADMIN not in granted and not self.enabled:
+            raise errors.UsageError(
+                "the first officer must hold the admin role: from then on only an admin "
+                "officer changes the directory"
+            )
         token, salt, verifier = _new_credential()
         with transaction(self._conn, what="add an officer"):
             try:
@@ -159,9 +188,10 @@ class OfficerDirectory:
                 )
             except sqlite3.IntegrityError:
                 raise errors.UsageError(f"officer {officer_id} exists already") from None
+            self._log(now, by, f"add {','.join(sorted(granted))}", officer_id)
         return token
 
-    def reissue(self, officer_id: str) -> str:
+    def reissue(self, officer_id: str, *, now: dt.datetime, by: str) -> str:
         """A new token for ``officer_id`` (the old one stops working); UsageError if unknown."""
         token, salt, verifier = _new_credential()
         with transaction(self._conn, what="reissue an officer's token"):
@@ -169,19 +199,39 @@ class OfficerDirectory:
                 "UPDATE officers SET salt = ?, verifier = ? WHERE officer_id = ?",
                 (salt, verifier, officer_id),
             ).rowcount
-        if not changed:
-            raise errors.UsageError(f"no officer {officer_id}")
+            if not changed:
+                raise errors.UsageError(f"no officer {officer_id}")
+            self._log(now, by, "reissue", officer_id)
         return token
 
-    def disable(self, officer_id: str, *, now: dt.datetime) -> None:
-        """Stop ``officer_id`` from authenticating (the entry stays, for the read log)."""
+    def disable(self, officer_id: str, *, now: dt.datetime, by: str) -> None:
+        """Stop ``officer_id`` from authenticating (the entry stays, for the read log); never
+        the last enabled admin, or nobody could change the directory again."""
         with transaction(self._conn, what="disable an officer"):
             changed = self._conn.execute(
                 "UPDATE officers SET disabled_at = ? WHERE officer_id = ? AND disabled_at IS NULL",
                 (to_micros(now), officer_id),
             ).rowcount
-        if not changed:
-            raise errors.UsageError(f"no enabled officer {officer_id}")
+            if not changed:
+                raise errors.UsageError(f"no enabled officer {officer_id}")
+            if not any(Role.ADMIN in o.roles and o.disabled_at is None for o in self.all()):
+                raise errors.UsageError(
+                    f"{officer_id} is the last enabled admin: add another first"
+                )
+            self._log(now, by, "disable", officer_id)
+
+    def changes(self) -> tuple[Change, ...]:
+        """Every change to the directory, oldest first."""
+        rows = self._conn.execute(
+            "SELECT changed_at, changed_by, action, officer_id FROM officer_changes ORDER BY rowid"
+        ).fetchall()
+        return tuple(Change(from_micros(int(at)), str(b), str(a), str(o)) for at, b, a, o in rows)
+
+    def _log(self, now: dt.datetime, by: str, action: str, officer_id: str) -> None:
+        self._conn.execute(
+            "INSERT INTO officer_changes VALUES (?, ?, ?, ?)",
+            (to_micros(now), by[:128], action, officer_id),
+        )
 
     def all(self) -> tuple[Officer, ...]:
         """Every officer, by id."""

@@ -75,6 +75,9 @@ def test_a_granted_summary_reaches_the_third_party_proven_by_the_originator(
     grant = _queued(cli(federation, "onward", "grant", request, "--json", partner="RS"))
     _arrived(federation, "GB", {"request": request, "decision": "granted"}, "RS's grant at GB")
     forward = _queued(cli(federation, "onward", "forward", grant, "--json", partner="GB"))
+    # passing it on is a disclosure, in GB's read log before it left (s.62)
+    reads = cli(federation, "inbox", "reads", "--json", view, partner="GB").splitlines()
+    assert [json.loads(r)["action"] for r in reads] == ["disclose"]
     at_mk = _arrived(federation, "MK", {"type": "onward.forward"}, "GB's forward at MK")
     assert at_mk.stem == forward
     shown = json.loads(cli(federation, "inbox", "show", forward, partner="MK"))

@@ -69,10 +69,21 @@ def _denied(result: Result) -> str:
     return str(result.exception)
 
 
-def _add(config: str, officer_id: str, unit: str, *roles: str) -> Result:
+ADMIN = "ops.lead"
+
+
+def _add(config: str, officer_id: str, unit: str, *roles: str, admin: str | None = None) -> Result:
+    """``officers add``, by the admin officer whose token is ``admin`` (None: by the OS
+    account, as the first officer is added)."""
     granted = [arg for role in roles for arg in ("--role", role)]
     where = ["--config", config, "--agency", "BP", "--unit", unit]
-    return _run(["officers", "add", *where, *granted, officer_id])
+    by = ADMIN if admin is not None else None
+    return _run(["officers", "add", *where, *granted, officer_id], officer=by, token=admin)
+
+
+def _first_admin(config: str) -> str:
+    """The adapter's first officer, an administrator: their token."""
+    return _token(_add(config, ADMIN, "IT", "admin"))
 
 
 def _token(added: Result) -> str:
@@ -87,9 +98,10 @@ def test_a_restricted_view_is_shown_only_to_an_officer_of_its_unit(
     show = ["inbox", "show", "--config", config, message_id]
     # before any officer is added, the adapter runs as before (the OS account reads)
     assert _run(show).exit_code == 0
-    maritime = _token(_add(config, "a.petrovic", "Maritime", "read"))
-    border = _token(_add(config, "b.jovanovic", "Border Police", "read"))
-    clerk = _token(_add(config, "c.nikolic", "Maritime", "submit"))
+    admin = _first_admin(config)
+    maritime = _token(_add(config, "a.petrovic", "Maritime", "read", admin=admin))
+    border = _token(_add(config, "b.jovanovic", "Border Police", "read", admin=admin))
+    clerk = _token(_add(config, "c.nikolic", "Maritime", "submit", admin=admin))
 
     assert "has officers: name yours with --officer" in _denied(_run(show))
     outside = _denied(_run(show, officer="b.jovanovic", token=border))
@@ -123,20 +135,37 @@ def test_officers_are_listed_reissued_and_disabled(
     tmp_path: pathlib.Path, clock: FixedClock
 ) -> None:
     config, message_id = _restricted(tmp_path, clock)
-    token = _token(_add(config, "a.petrovic", "Maritime", "read", "approve"))
+    admin = _first_admin(config)
+    token = _token(_add(config, "a.petrovic", "Maritime", "read", "approve", admin=admin))
     listed = _run(["officers", "list", "--json", "--config", config])
-    (row,) = [json.loads(line) for line in listed.output.splitlines()]
+    (row, _) = [json.loads(line) for line in listed.output.splitlines()]
     assert row["roles"] == ["approve", "read"]
     assert row["unit"] == "Maritime"
     assert row["disabled_at"] is None
     assert token not in listed.output
 
-    fresh = _run(["officers", "reissue", "--config", config, "a.petrovic"]).stdout.strip()
+    reissue = ["officers", "reissue", "--config", config, "a.petrovic"]
+    # only an admin officer changes the directory: not a colleague, not the OS account
+    assert "has officers" in _denied(_run(reissue))
+    assert "does not hold the admin role" in _denied(
+        _run(reissue, officer="a.petrovic", token=token)
+    )
+    fresh = _token(_run(reissue, officer=ADMIN, token=admin))
     show = ["inbox", "show", "--config", config, message_id]
     assert "wrong token" in _denied(_run(show, officer="a.petrovic", token=token))
     assert _run(show, officer="a.petrovic", token=fresh).exit_code == 0
-    assert _run(["officers", "disable", "--config", config, "a.petrovic"]).exit_code == 0
+    disable = ["officers", "disable", "--config", config, "a.petrovic"]
+    assert _run(disable, officer=ADMIN, token=admin).exit_code == 0
     assert "disabled" in _denied(_run(show, officer="a.petrovic", token=fresh))
+    logged = _run(["officers", "log", "--json", "--config", config])
+    changes = [json.loads(line) for line in logged.output.splitlines()]
+    assert [(c["action"], c["officer_id"]) for c in changes] == [
+        ("add admin", ADMIN),
+        ("add approve,read", "a.petrovic"),
+        ("reissue", "a.petrovic"),
+        ("disable", "a.petrovic"),
+    ]
+    assert {c["changed_by"] for c in changes[1:]} == {"ops.lead (BP, IT)"}
 
 
 @pytest.mark.parametrize("officer_id", ["A.Petrovic", "a petrovic", ""])
@@ -144,5 +173,5 @@ def test_an_invalid_officer_id_is_a_usage_error(
     tmp_path: pathlib.Path, clock: FixedClock, officer_id: str
 ) -> None:
     config, _ = _restricted(tmp_path, clock)
-    added = _add(config, officer_id, "Maritime", "read")
+    added = _add(config, officer_id, "Maritime", "admin")
     assert isinstance(added.exception, errors.UsageError), added.output

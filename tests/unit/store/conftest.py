@@ -24,6 +24,7 @@ def as_left_by_version(path: Path, version: int) -> None:
         conn.execute("BEGIN IMMEDIATE")
         if version <= 8:  # version 9 listed officers
             conn.execute("DROP TABLE officers")
+            conn.execute("DROP TABLE officer_changes")
         if version <= 7:  # version 8 logged reads
             conn.execute("DROP TABLE reads")
         if version <= 6:  # version 7 kept withdrawals
