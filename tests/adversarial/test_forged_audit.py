@@ -117,6 +117,20 @@ def checkpoints(federation: Federation) -> list[dict[str, object]]:
     return found
 
 
+def listed_refused(federation: Federation) -> set[tuple[int, str]]:
+    """(offset, reason code) of every record a checkpoint lists as refused."""
+    return {(o, r) for c in checkpoints(federation) for o, r in c["refused"]}  # type: ignore[attr-defined]
+
+
+def covered_leaves(federation: Federation) -> set[bytes]:
+    """The leaf hashes the checkpoints cover."""
+    return {
+        base64.b64decode(c["leaves"])[i : i + 32]  # type: ignore[arg-type]
+        for c in checkpoints(federation)
+        for i in range(0, len(base64.b64decode(c["leaves"])), 32)  # type: ignore[arg-type]
+    }
+
+
 def cosigned(federation: Federation) -> list[bytes]:
     """Every note the witness published."""
     records = TopicReader(federation.bootstrap, witness_topic(federation.prefix)).read()
@@ -201,15 +215,11 @@ def test_forged_audit_records_are_never_covered_and_fail_every_audit_command(
 
     expected = {(o, reason) for reason, o in offsets.items()} | {(nothing, "malformed")}
     wait_for(
-        lambda: expected <= {(o, r) for c in checkpoints(federation) for o, r in c["refused"]},  # type: ignore[attr-defined]
+        lambda: expected <= listed_refused(federation),
         timeout_s=TIMEOUT_S,
         what="a checkpoint listing every forgery as refused",
     )
-    leaves = {
-        base64.b64decode(c["leaves"])[i : i + 32]  # type: ignore[arg-type]
-        for c in checkpoints(federation)
-        for i in range(0, len(base64.b64decode(c["leaves"])), 32)  # type: ignore[arg-type]
-    }
+    leaves = covered_leaves(federation)
     assert not {forge.leaf(v) for v in forgeries.values()} & leaves
     for reason, count in (("unknown_key", 1), ("bad_signature", 1), ("malformed", 2)):
         series = f'{REFUSED}{{reason_code="{reason}"}}'
@@ -282,15 +292,11 @@ def test_a_gateway_batch_of_audit_records_verifies_alone_and_cannot_be_moved(
     offsets = {asyncio.run(forge.write(federation.bootstrap, topic, v)) for v in forgeries}
     expected = {(o, "bad_signature") for o in offsets}
     wait_for(
-        lambda: expected <= {(o, r) for c in checkpoints(federation) for o, r in c["refused"]},  # type: ignore[attr-defined]
+        lambda: expected <= listed_refused(federation),
         timeout_s=TIMEOUT_S,
         what="a checkpoint listing every moved or re-signed record as refused",
     )
-    leaves = {
-        base64.b64decode(c["leaves"])[i : i + 32]  # type: ignore[arg-type]
-        for c in checkpoints(federation)
-        for i in range(0, len(base64.b64decode(c["leaves"])), 32)  # type: ignore[arg-type]
-    }
+    leaves = covered_leaves(federation)
     assert {forge.leaf(v) for v in records} <= leaves
     assert not {forge.leaf(v) for v in forgeries} & leaves
 
