@@ -149,21 +149,14 @@ async def checkpoint_audit_log(
             session_timeout_ms=config.kafka.session_timeout_ms,
             security=security,
         )
-        if resume is not None and not await same_log(consumer, topic, resume):
-            _log.warning(
-                "audit_checkpointer_position_dropped",
-                reason="the audit topic's first record is not the one the position was saved "
-                "with (the topic was recreated?)",
-                path=str(position),
-            )
-            position.unlink(missing_ok=True)
-            resume = None
-        reader = (
-            open_consumer(consumer, [topic])
-            if resume is None
-            else open_reader(consumer, topic, offset=resume.through)
-        )
         try:
+            if resume is not None:
+                await _require_same_log(consumer, topic, resume)
+            reader = (
+                open_consumer(consumer, [topic])
+                if resume is None
+                else open_reader(consumer, topic, offset=resume.through)
+            )
             async with reader as source, open_producer(producer) as sink:
                 stats = await run_checkpointer(
                     source=source,
@@ -218,6 +211,14 @@ async def same_log(settings: ConsumerSettings, topic: str, saved: SavedPosition)
                 first = records[0]
                 return first.offset == offset and crypto.sha256(first.value or b"") == digest
     return False
+
+
+async def _require_same_log(settings: ConsumerSettings, topic: str, saved: SavedPosition) -> None:
+    if not await same_log(settings, topic, saved):
+        raise PositionMismatch(
+            "the audit topic's first record is not the one the position was saved with (the "
+            "topic was recreated?)"
+        )
 
 
 def _saved(path: Path, *, origin: str, registry: Registry) -> SavedPosition | None:
