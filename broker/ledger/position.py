@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from broker import errors, merkle
-from broker.audit import Checkpoint
+from broker.audit import Checkpoint, LogView
 from broker.bounded import read_bounded
 from broker.durable import replace_durably
 from broker.keys import Registry
@@ -125,7 +125,5 @@ class SavedPosition:
         if checkpoint.origin != origin:
             raise ValueError(f"it is for log {checkpoint.origin!r}")
         edge = tuple(base64.b64decode(h, validate=True) for h in document["edge"])
-        log = merkle.MerkleLog.resume(size=checkpoint.size, right_edge=edge)
-        if log.root() != checkpoint.root:
-            raise ValueError("the saved right edge does not give the checkpoint's root")
+        LogView.resume(checkpoint, right_edge=edge)  # the edge must give the checkpoint's root
         return cls(checkpoint, note, edge, through, offset, first)
