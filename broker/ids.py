@@ -1,4 +1,5 @@
-"""Typed identifiers: partner codes, key ids, message ids (UUIDv7), accord ids.
+"""Typed identifiers: partner codes, key ids, message ids (UUIDv7), accord ids, officer ids and
+agency or unit names.
 
 ``NewType`` keeps a key id from being passed where a message id is expected; the constructors
 here validate the shape once, at the boundary.
@@ -14,6 +15,8 @@ from typing import NewType
 
 __all__ = [
     "MIN_ID_PREFIX",
+    "OFFICER_ID",
+    "UNIT_NAME",
     "AccordId",
     "CaseId",
     "KeyId",
@@ -41,6 +44,11 @@ CaseId = NewType("CaseId", str)
 """A case identifier threading requests, replies and receipts."""
 
 _PARTNER_RE = re.compile(r"^[A-Z]{2}$")
+#: an officer's id on its adapter: lower-case letters, digits, ``.``, ``_`` and ``-``
+OFFICER_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+#: an agency or unit name (what ``restrict-to-units`` conditions name): 1 to 120 printable
+#: characters, no control character, no space at either end
+UNIT_NAME = re.compile(r"(?!\s)[^\x00-\x1f\x7f]{1,120}(?<!\s)")
 _UUID7_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 

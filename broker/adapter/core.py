@@ -24,7 +24,7 @@ from broker.adapter.spool import MAX_SUBMISSION_BYTES, Spool, parse_submission
 from broker.bounded import read_bounded
 from broker.clock import Clock
 from broker.config import outbox_topic
-from broker.envelope import DEFAULT_MAX_AGE, DEFAULT_MAX_SKEW
+from broker.envelope import DEFAULT_MAX_AGE, DEFAULT_MAX_SKEW, Origin
 from broker.ids import MessageId, PartnerCode
 from broker.keys import Registry
 from broker.pipeline.notice import VerifiedNotice
@@ -43,6 +43,7 @@ from broker.runtime import AccordReporter, Metrics, bind_ids
 from broker.schema import Message
 from broker.schema.protocol import Withdrawal
 from broker.store import DedupVerdict, InboxStore, RejectedDelivery, Withdrawn
+from broker.store.officers import Role
 from broker.store.rejected import DEFAULT_MAX_AGE as REJECTED_MAX_AGE
 from broker.trust import AccordInForce, BookSource, RateCounters
 
@@ -131,13 +132,16 @@ class Adapter:
 
     # -- sending ------------------------------------------------------------------------------
 
-    def submit(self, message: Message, *, to: Sequence[PartnerCode]) -> list[SendOutcome]:
+    def submit(
+        self, message: Message, *, to: Sequence[PartnerCode], officer: str | None = None
+    ) -> list[SendOutcome]:
         """Decide, seal and journal ``message`` for each of ``to``; returns one outcome each.
 
         An :class:`Outgoing` is durably journalled and will be produced (at least once, always
-        the same bytes); a :class:`Refused` names why that recipient gets nothing.
+        the same bytes); a :class:`Refused` names why that recipient gets nothing. ``officer``
+        (who must hold the submit role here) is named in each view's signed header.
         """
-        outcomes = self._prepare(message, to)
+        outcomes = self._prepare(message, to, origin=self._origin(officer))
         self._journal(outcomes, source=None)
         return outcomes
 
@@ -179,9 +183,13 @@ class Adapter:
             try:
                 submission = parse_submission(data)
                 outcomes = self._prepare(
-                    submission.message, submission.to, ids=submission.ids, sign=False
+                    submission.message,
+                    submission.to,
+                    ids=submission.ids,
+                    sign=False,
+                    origin=self._origin(submission.officer),
                 )
-            except (errors.SchemaError, errors.UsageError) as exc:
+            except (errors.SchemaError, errors.UsageError, errors.AccessError) as exc:
                 _log.warning("spool_rejected", file=path.name, error=str(exc))
                 self.spool.mark_rejected(path, str(exc))
                 continue
@@ -213,6 +221,15 @@ class Adapter:
         self.spool.mark_sent_many([(path, refusals) for path, _, _, refusals in ready])
         return handled
 
+    def _origin(self, officer_id: str | None) -> Origin | None:
+        """What the signed header says of the officer who submitted a message: their id,
+        agency and unit from this adapter's directory, as it stands now (a disabled officer,
+        or one without the ``submit`` role, has the submission rejected)."""
+        if officer_id is None:
+            return None
+        officer = self.inbox.officers.holding(officer_id, Role.SUBMIT)
+        return Origin(agency=officer.agency, unit=officer.unit, officer=officer.officer_id)
+
     def _prepare(
         self,
         message: Message,
@@ -220,6 +237,7 @@ class Adapter:
         *,
         ids: Mapping[PartnerCode, MessageId] | None = None,
         sign: bool = True,
+        origin: Origin | None = None,
     ) -> list[SendOutcome]:
         now = self.clock.now()
         started = time.perf_counter()
@@ -235,6 +253,7 @@ class Adapter:
             max_envelope_bytes=self.max_envelope_bytes,
             message_ids=ids,
             sign=sign,
+            origin=origin,
         )
         self._seal_seconds.observe(time.perf_counter() - started)
         for outcome in outcomes:
@@ -277,7 +296,7 @@ class Adapter:
         if not wanted:
             return [False] * len(batches)
         known = {
-            o.message_id: Sealed(o.labels, o.case_id, o.gateway_header)
+            o.message_id: Sealed(o.labels, o.case_id, o.gateway_header, o.origin)
             for _, outcomes in submissions
             for o in outcomes
             if isinstance(o, Outgoing) and o.labels is not None

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from typing import Final, Literal
 
 from broker import errors
+from broker.envelope import Origin
 from broker.ids import MessageId, PartnerCode, message_id_range
 from broker.pipeline.notice import VerifiedNotice
 from broker.schema.labels import Labels
@@ -40,6 +41,7 @@ __all__ = [
     "DEFAULT_MAX_AGE",
     "DEFAULT_MAX_ROWS",
     "MARKINGS_SCHEMA",
+    "ORIGIN_SCHEMA",
     "QUARANTINE_SCHEMA",
     "SCHEMA",
     "Acknowledged",
@@ -96,6 +98,8 @@ QUARANTINE_SCHEMA: Final = (
     "ALTER TABLE views ADD COLUMN quarantine_reason TEXT",
     "ALTER TABLE views ADD COLUMN quarantined_at INTEGER",
 )
+#: the officer the view's signed header names as having submitted it (JSON), if any
+ORIGIN_SCHEMA: Final = ("ALTER TABLE views ADD COLUMN origin TEXT",)
 
 State = Literal["refused", "journalled", "sent", "quarantined", "receipted"]
 
@@ -119,6 +123,7 @@ class Journalled:
     source: str | None
     labels: Labels | None = None
     case_id: str | None = None
+    origin: Origin | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -172,6 +177,8 @@ class ViewFate:
     quarantine_code: str | None = None
     quarantine_reason: str | None = None
     quarantined_at: dt.datetime | None = None
+    #: the officer its signed header names as having submitted it (None: no officer did)
+    origin: Origin | None = None
 
     @property
     def state(self) -> State:
@@ -205,7 +212,7 @@ def note_journalled(
     stamp = micros(now)
     conn.executemany(
         "INSERT INTO views (message_id, recipient, source, recorded_at, journalled_at, labels, "
-        "case_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+        "case_id, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
         [
             (
                 v.message_id,
@@ -215,6 +222,7 @@ def note_journalled(
                 stamp,
                 None if v.labels is None else v.labels.model_dump_json(),
                 v.case_id,
+                None if v.origin is None else v.origin.model_dump_json(),
             )
             for v in views
         ],
@@ -322,7 +330,8 @@ def prune(
 _COLUMNS = (
     "message_id, recipient, source, recorded_at, journalled_at, refused_code, refused_reason, "
     'acknowledged_at, topic, partition, "offset", receipt_status, receipt_reason, receipt_at, '
-    "received_at, receipt_id, labels, case_id, quarantine_code, quarantine_reason, quarantined_at"
+    "received_at, receipt_id, labels, case_id, quarantine_code, quarantine_reason, quarantined_at, "
+    "origin"
 )
 
 
@@ -384,7 +393,7 @@ def latest(
 def _fate(row: tuple[object, ...]) -> ViewFate:
     (mid, rcpt, source, recorded, journalled, code, reason, acked, topic, partition, offset,
      r_status, r_reason, r_at, received, r_id, labels, case_id, q_code, q_reason,
-     q_at) = row  # fmt: skip
+     q_at, origin) = row  # fmt: skip
     position = None
     if isinstance(topic, str) and isinstance(partition, int) and isinstance(offset, int):
         position = (topic, partition, offset)
@@ -408,6 +417,7 @@ def _fate(row: tuple[object, ...]) -> ViewFate:
         quarantine_code=_opt_str(q_code),
         quarantine_reason=_opt_str(q_reason),
         quarantined_at=_time(_opt_int(q_at)),
+        origin=None if origin is None else Origin.model_validate_json(str(origin)),
     )
 
 

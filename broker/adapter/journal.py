@@ -28,6 +28,7 @@ from pathlib import Path
 from broker import errors
 from broker.adapter import fates
 from broker.adapter.fates import Acknowledged, Receipted, ViewFate, ViewRefusal
+from broker.envelope import Origin
 from broker.ids import MessageId, PartnerCode
 from broker.pipeline.notice import VerifiedNotice
 from broker.schema.labels import Labels
@@ -37,8 +38,8 @@ __all__ = ["JournalEntry", "Sealed", "SendJournal"]
 
 #: version 2 names each pending envelope's source, version 3 keeps each view's fate, version 4
 #: each view's markings and the grant an onward forward travels with, version 5 what the
-#: gateway's notice said of a quarantined view
-_VERSION = 5
+#: gateway's notice said of a quarantined view, version 6 the officer who submitted each view
+_VERSION = 6
 _SOURCE_INDEX = "CREATE INDEX pending_source ON pending (source)"
 #: a Kafka header the gateway reads beside an envelope (name, value): a forward's grant, the
 #: id a receipt acknowledges
@@ -64,12 +65,14 @@ _SCHEMA = (
     *fates.SCHEMA,
     *fates.MARKINGS_SCHEMA,
     *fates.QUARANTINE_SCHEMA,
+    *fates.ORIGIN_SCHEMA,
 )
 _MIGRATIONS = {
     1: ("ALTER TABLE pending ADD COLUMN source TEXT", _SOURCE_INDEX),
     2: fates.SCHEMA,
     3: (*fates.MARKINGS_SCHEMA, *_GATEWAY_HEADER_COLUMNS),
     4: fates.QUARANTINE_SCHEMA,
+    5: fates.ORIGIN_SCHEMA,
 }
 
 
@@ -86,6 +89,8 @@ class Sealed:
     case_id: str | None = None
     #: the Kafka header produced beside it for the gateway, if any (name, value)
     gateway_header: tuple[str, bytes] | None = None
+    #: the officer its signed header names as having submitted it, if any
+    origin: Origin | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -331,8 +336,10 @@ def _gateway_header(sealed: Sealed | None) -> tuple[str | None, bytes | None]:
     return sealed.gateway_header
 
 
-def _markings(sealed: Sealed | None) -> tuple[Labels | None, str | None]:
-    return (None, None) if sealed is None else (sealed.labels, sealed.case_id)
+def _markings(sealed: Sealed | None) -> tuple[Labels | None, str | None, Origin | None]:
+    if sealed is None:
+        return None, None, None
+    return sealed.labels, sealed.case_id, sealed.origin
 
 
 @contextlib.contextmanager

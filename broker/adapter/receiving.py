@@ -99,6 +99,7 @@ def inbox_item(outcome: Accepted, frame: bytes) -> InboxItem:
         retention_rule=str(retention.rule),
         retention_reason=retention.reason,
         evidence=Evidence(frame, outcome.salts).to_bytes(),
+        origin=outcome.header.origin,
     )
 
 

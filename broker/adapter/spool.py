@@ -10,7 +10,10 @@ Layout beneath the configured directory::
 A submission is one JSON object ``{"to": ["RS", "MK"], "message": {...}}``, optionally with
 ``"ids": {"RS": "<UUIDv7>", "MK": "<UUIDv7>"}``, the message id each recipient's view will be
 sealed under (``broker send`` chooses them, so it can print them before the adapter has run;
-the adapter chooses any not given). Writers must
+the adapter chooses any not given), and optionally with ``"officer": "<id>"``, the officer of
+this adapter who submitted it (``broker send --officer``): the adapter names that officer, with
+their agency and unit from its directory, in each view's signed header, and rejects the
+submission if the officer is unknown, disabled or does not hold the ``submit`` role. Writers must
 create the file elsewhere in the same filesystem and rename it into ``incoming/`` (what
 :func:`write_submission` and ``broker send`` do): a file is never read half-written, and names
 starting with a dot are ignored. Refusals for some recipients, when others were sent, are
@@ -29,7 +32,7 @@ from pathlib import Path
 
 from broker import crypto, errors, strictjson
 from broker.bounded import read_bounded
-from broker.ids import MessageId, PartnerCode, parse_message_id, partner_code
+from broker.ids import OFFICER_ID, MessageId, PartnerCode, parse_message_id, partner_code
 from broker.schema import MAX_DEPTH, Message, message_bytes
 from broker.schema.wire import parse_canonical_message
 
@@ -46,7 +49,7 @@ __all__ = [
 
 MAX_SUBMISSION_BYTES = 1_048_576 + 4096
 _MAX_RECIPIENTS = 32
-_FIELDS = frozenset({"to", "message", "ids"})
+_FIELDS = frozenset({"to", "message", "ids", "officer"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -57,6 +60,8 @@ class Submission:
     message: Message
     #: the message id chosen for each recipient's view, when the writer chose them
     ids: Mapping[PartnerCode, MessageId] = dataclasses.field(default_factory=dict)
+    #: the id of the officer who submitted it, when one did
+    officer: str | None = None
 
 
 def parse_submission(data: bytes) -> Submission:
@@ -70,7 +75,8 @@ def parse_submission(data: bytes) -> Submission:
         raise errors.SchemaError(f"submission is not valid JSON: {exc}") from None
     if not isinstance(document, dict) or not {"to", "message"} <= set(document) <= _FIELDS:
         raise errors.SchemaError(
-            'a submission is an object with exactly "to", "message" and optionally "ids"'
+            'a submission is an object with exactly "to", "message" and optionally "ids" '
+            'and "officer"'
         )
     to, message = document["to"], document["message"]
     if not isinstance(to, list) or not 1 <= len(to) <= _MAX_RECIPIENTS:
@@ -84,10 +90,13 @@ def parse_submission(data: bytes) -> Submission:
     if not isinstance(message, dict):
         raise errors.SchemaError('submission: "message" must be an object')
     ids = _ids(document.get("ids", {}), recipients)
+    officer = document.get("officer")
+    if officer is not None and not (isinstance(officer, str) and OFFICER_ID.fullmatch(officer)):
+        raise errors.SchemaError('submission: "officer" is an officer id of this adapter')
     # Re-encode the already strictly parsed object (no duplicate key, no non-finite number):
     # the canonical-input parser applies the schema's remaining rules without parsing again.
     encoded = strictjson.encode(message)
-    return Submission(recipients, parse_canonical_message(encoded, message), ids)
+    return Submission(recipients, parse_canonical_message(encoded, message), ids, officer)
 
 
 def _ids(given: object, recipients: tuple[PartnerCode, ...]) -> dict[PartnerCode, MessageId]:
@@ -109,12 +118,15 @@ def submission_bytes(
     to: Sequence[PartnerCode],
     *,
     ids: Mapping[PartnerCode, MessageId] | None = None,
+    officer: str | None = None,
 ) -> bytes:
     """The canonical bytes of a submission of ``message`` to ``to`` (with the view ids
-    ``ids``, when chosen)."""
+    ``ids``, when chosen, and the submitting ``officer``, when one did)."""
     document: dict[str, object] = {"to": list(to), "message": json.loads(message_bytes(message))}
     if ids:
         document["ids"] = dict(ids)
+    if officer is not None:
+        document["officer"] = officer
     return json.dumps(document, separators=(",", ":")).encode("utf-8")
 
 
@@ -124,13 +136,14 @@ def write_submission(
     to: Sequence[PartnerCode],
     *,
     ids: Mapping[PartnerCode, MessageId] | None = None,
+    officer: str | None = None,
 ) -> Path:
     """Place a submission into ``spool_dir/incoming`` atomically; return its final path.
 
     The bytes go to a temporary file in ``spool_dir`` (same filesystem), are flushed to disk,
     and the file is renamed into ``incoming/``, so the adapter never sees a partial file.
     """
-    return _write_all(spool_dir, [submission_bytes(message, to, ids=ids)])[0]
+    return _write_all(spool_dir, [submission_bytes(message, to, ids=ids, officer=officer)])[0]
 
 
 def write_submissions(

@@ -10,6 +10,7 @@ hold the role, and be in a unit every ``restrict-to-units`` condition of the vie
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import pwd
 import sys
@@ -19,12 +20,14 @@ from typing import Any, TypeVar
 import click
 
 from broker import errors
+from broker.config import AdapterConfig
+from broker.crypto import AeadSealer
 from broker.schema import parse_message
 from broker.schema.handling import HandlingCondition
 from broker.store import InboxStore
 from broker.store.officers import Officer, Role, check_units
 
-__all__ = ["Reader", "officer_option", "reading_as"]
+__all__ = ["Reader", "inbox_of", "officer_option", "reading_as", "submitting_as"]
 
 _TOKEN_ENV = "BROKER_OFFICER_TOKEN"  # noqa: S105 - the variable's name, not a secret
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -79,6 +82,29 @@ def reading_as(inbox: InboxStore, officer_id: str | None, *, role: Role = Role.R
         return Reader(None, _account())
     officer = directory.authenticate(officer_id, _token(officer_id), role=role)
     return Reader(officer, officer.label)
+
+
+def inbox_of(config: AdapterConfig) -> InboxStore:
+    """The inbox named by the adapter's configuration (it must exist: the daemon made it)."""
+    store = config.store
+    if not store.path.exists():
+        raise errors.UsageError(f"{store.path}: no inbox yet (has the adapter run?)")
+    return InboxStore.open(
+        store.path,
+        recipient=config.partner,
+        sealer=AeadSealer(),
+        dedup_retention=dt.timedelta(seconds=config.limits.replay_window_seconds),
+    )
+
+
+def submitting_as(config: AdapterConfig, officer_id: str | None) -> str | None:
+    """The officer queuing a message, authenticated with the ``submit`` role before anything
+    is queued; None on an adapter with no officers (its inbox may not exist yet)."""
+    if officer_id is None and not config.store.path.exists():
+        return None
+    with inbox_of(config) as inbox:
+        submitter = reading_as(inbox, officer_id, role=Role.SUBMIT)
+    return None if submitter.officer is None else submitter.officer.officer_id
 
 
 def _account() -> str:

@@ -19,10 +19,9 @@ from broker import logging as broker_logging
 from broker.adapter import DeliveryDir, serve_config
 from broker.bounded import read_bounded
 from broker.cli._app import console
-from broker.cli._reader import officer_option, reading_as
+from broker.cli._reader import inbox_of, officer_option, reading_as
 from broker.clock import SystemClock, format_instant
 from broker.config import AdapterConfig, load_config, validate_partner
-from broker.crypto import AeadSealer
 from broker.runtime import StopSignal, route_library_logs, run
 from broker.schema import EvaluationScheme, Message, parse_message, stix, translate_evaluation
 from broker.schema.handling import duty
@@ -73,16 +72,7 @@ def inbox_group() -> None:
 
 def open_inbox(config_path: str) -> InboxStore:
     """The inbox named by the adapter's configuration (it must exist: the daemon made it)."""
-    config = _config(config_path)
-    store, partner = config.store, config.partner
-    if not store.path.exists():
-        raise errors.UsageError(f"{store.path}: no inbox yet (has the adapter run?)")
-    return InboxStore.open(
-        store.path,
-        recipient=partner,
-        sealer=AeadSealer(),
-        dedup_retention=dt.timedelta(seconds=config.limits.replay_window_seconds),
-    )
+    return inbox_of(_config(config_path))
 
 
 @inbox_group.command("list")
@@ -128,6 +118,7 @@ def _stored_document(row: StoredMessage) -> dict[str, object]:
         "retain_until": row.retain_until.isoformat(),
         "retention_rule": row.retention_rule,
         "shredded_at": None if row.shredded_at is None else row.shredded_at.isoformat(),
+        "origin": None if row.origin is None else row.origin.model_dump(),
     }
 
 
@@ -160,6 +151,7 @@ def show_command(
     document = {
         "message_id": meta.message_id,
         "sender": meta.sender,
+        "origin": None if meta.origin is None else meta.origin.model_dump(),
         "received_at": meta.received_at.isoformat(),
         "retain_until": meta.retain_until.isoformat(),
         "retention": {

@@ -19,7 +19,7 @@ import click
 from broker import errors
 from broker.adapter import journal_path
 from broker.adapter.journal import SendJournal
-from broker.cli._reader import officer_option, reading_as
+from broker.cli._reader import officer_option, reading_as, submitting_as
 from broker.cli.adapter import open_inbox
 from broker.cli.sending import print_queued, queue_view, refuse_if_refused
 from broker.clock import SystemClock, format_instant
@@ -38,6 +38,7 @@ from broker.schema import Message, parse_message
 from broker.schema.handling import HandlingCondition
 from broker.schema.labels import PROTOCOL_TYPES, HandlingCode, MessageType
 from broker.schema.protocol import GrantDecision, OnwardGrant, OnwardRequest
+from broker.store.officers import Role
 
 __all__ = ["onward_group"]
 
@@ -70,6 +71,7 @@ def onward_group() -> None:
 @click.option("--justification", required=True, help="Why the third party needs it.")
 @click.option("--urgent", is_flag=True, help="Mark the request urgent.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
+@officer_option()
 @click.argument("message_id")
 def request_command(
     config_path: str,
@@ -80,11 +82,14 @@ def request_command(
     justification: str,
     urgent: bool,
     as_json: bool,
+    officer_id: str | None,
     message_id: str,
 ) -> None:
     """Ask the originator of the received view MESSAGE_ID for consent to pass FIELDS of it to
-    a third party. The request goes to the view's sender under the view's markings."""
+    a third party. The request goes to the view's sender under the view's markings; on an
+    adapter with officers, an officer with the submit role asks."""
     config = _adapter(config_path)
+    officer = submitting_as(config, officer_id)
     target = validate_partner(third_party)
     with open_inbox(config_path) as inbox:
         view_id = inbox.resolve(message_id)
@@ -118,7 +123,7 @@ def request_command(
         },
     )
     refuse_if_refused(config, request, originator)
-    view = queue_view(config, request, originator, new_message_id())
+    view = queue_view(config, request, originator, new_message_id(), officer=officer)
     print_queued([view], what=f"onward request to {originator}", as_json=as_json)
 
 
@@ -146,6 +151,7 @@ def request_command(
 )
 @click.option("--reason", default=None, help="A note to the holder, in one line.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
+@officer_option()
 @click.argument("request_id")
 def grant_command(
     config_path: str,
@@ -155,12 +161,13 @@ def grant_command(
     destroy_by: dt.datetime | None,
     reason: str | None,
     as_json: bool,
+    officer_id: str | None,
     request_id: str,
 ) -> None:
     """Consent to the onward request REQUEST_ID in this adapter's inbox: a signed grant to the
     holder naming the third party, the fields and until when. Only a view sent from here can
-    be granted."""
-    config, request, holder, full_id = _request(config_path, request_id)
+    be granted; on an adapter with officers, by an officer with the submit role."""
+    config, request, holder, full_id, officer = _request(config_path, request_id, officer_id)
     if not isinstance(request.body, OnwardRequest):  # _request checked; for the type checker
         raise errors.UsageError(f"{full_id} is not an onward request")
     asked = list(request.body.fields_requested)
@@ -174,19 +181,22 @@ def grant_command(
     conditions = _grant_conditions(no_dissemination_to, destroy_by)
     decision = GrantDecision.GRANTED_WITH_CONDITIONS if conditions else GrantDecision.GRANTED
     answer = _Answer(decision, granted, until, reason, conditions)
-    _answer(config, request, holder, full_id, answer, as_json)
+    _answer(config, request, holder, full_id, answer, as_json, officer)
 
 
 @onward_group.command("refuse")
 @click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
 @click.option("--reason", required=True, help="Why, in one line.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
+@officer_option()
 @click.argument("request_id")
-def refuse_command(config_path: str, reason: str, as_json: bool, request_id: str) -> None:
+def refuse_command(
+    config_path: str, reason: str, as_json: bool, officer_id: str | None, request_id: str
+) -> None:
     """Refuse the onward request REQUEST_ID: a signed refusal goes back to the holder."""
-    config, request, holder, full_id = _request(config_path, request_id)
+    config, request, holder, full_id, officer = _request(config_path, request_id, officer_id)
     answer = _Answer(GrantDecision.REFUSED, [], None, reason, [])
-    _answer(config, request, holder, full_id, answer, as_json)
+    _answer(config, request, holder, full_id, answer, as_json, officer)
 
 
 @onward_group.command("forward")
@@ -198,11 +208,17 @@ def forward_command(config_path: str, as_json: bool, officer_id: str | None, gra
     """Pass to the third party what the grant GRANT_ID (in this adapter's inbox) allows: the
     view's markings and the granted fields, as the originator signed them, with the grant.
     The gateway and the third party check both; nothing else of the view leaves. The
-    disclosure is logged in the read log, under the officer's name once there are officers."""
+    disclosure is logged in the read log, under the officer's name once there are officers
+    (who needs the read and submit roles)."""
     config = _adapter(config_path)
     now = SystemClock().now()
     with open_inbox(config_path) as inbox:
         reading = reading_as(inbox, officer_id)
+        # passing content on is a read and a submission: the officer needs both roles
+        if reading.officer is not None and Role.SUBMIT not in reading.officer.roles:
+            raise errors.AccessError(
+                f"officer {reading.officer.officer_id} does not hold the submit role"
+            )
         grant_view = inbox.resolve(grant_id)
         originator = inbox.metadata(grant_view).sender
         grant_message = parse_message(inbox.get(grant_view))
@@ -234,7 +250,8 @@ def forward_command(config_path: str, as_json: bool, officer_id: str | None, gra
     with open_inbox(config_path) as inbox:
         # logged before it leaves (s.62): a disclosure that cannot be logged is not made
         inbox.reads.note([view_id], reader=reading.name, action="disclose", now=now)
-    view = queue_view(config, forward, third_party, new_message_id())
+    submitter = None if reading.officer is None else reading.officer.officer_id
+    view = queue_view(config, forward, third_party, new_message_id(), officer=submitter)
     print_queued([view], what=f"onward forward of {view_id} to {third_party}", as_json=as_json)
 
 
@@ -249,11 +266,13 @@ def _adapter(config_path: str) -> AdapterConfig:
 
 
 def _request(
-    config_path: str, request_id: str
-) -> tuple[AdapterConfig, Message, PartnerCode, MessageId]:
-    """The adapter, the onward request REQUEST_ID from its inbox and its holder, once this
-    adapter's journal shows it sent the view asked about to that holder."""
+    config_path: str, request_id: str, officer_id: str | None
+) -> tuple[AdapterConfig, Message, PartnerCode, MessageId, str | None]:
+    """The adapter, the onward request REQUEST_ID from its inbox, its holder, and the officer
+    answering (authenticated first), once this adapter's journal shows it sent the view asked
+    about to that holder."""
     config = _adapter(config_path)
+    officer = submitting_as(config, officer_id)
     with open_inbox(config_path) as inbox:
         view = inbox.resolve(request_id)
         holder = inbox.metadata(view).sender
@@ -275,7 +294,7 @@ def _request(
     if fate.labels is None or fate.labels.message_type in PROTOCOL_TYPES:
         kind = "a view whose type was not kept" if fate.labels is None else fate.labels.message_type
         raise errors.UsageError(f"{original} is {kind}: only intelligence is passed on")
-    return config, request, holder, view
+    return config, request, holder, view, officer
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -309,6 +328,7 @@ def _answer(
     request_id: MessageId,
     answer: _Answer,
     as_json: bool,
+    officer: str | None,
 ) -> None:
     body = request.body
     if not isinstance(body, OnwardRequest):  # _request checked; kept for the type checker
@@ -325,7 +345,7 @@ def _answer(
     }
     message = _message(MessageType.ONWARD_GRANT, request, document)
     refuse_if_refused(config, message, holder)
-    view = queue_view(config, message, holder, new_message_id())
+    view = queue_view(config, message, holder, new_message_id(), officer=officer)
     print_queued([view], what=f"onward {answer.decision} to {holder}", as_json=as_json)
 
 

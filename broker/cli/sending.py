@@ -24,6 +24,7 @@ from broker.adapter.journal import SendJournal
 from broker.adapter.spool import MAX_SUBMISSION_BYTES, parse_submission
 from broker.bounded import read_bounded
 from broker.cli._app import console
+from broker.cli._reader import officer_option, submitting_as
 from broker.clock import SystemClock
 from broker.config import AdapterConfig, load_config, read_trust, validate_partner
 from broker.ids import MessageId, PartnerCode, new_message_id
@@ -95,19 +96,28 @@ def _precheck(
     help="Queue for every recipient without deciding first (the adapter still decides).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
+@officer_option()
 @click.argument("message_file", type=click.Path(dir_okay=False, path_type=Path))
 def send_command(
-    config_path: str, to: str, no_precheck: bool, as_json: bool, message_file: Path
+    config_path: str,
+    to: str,
+    no_precheck: bool,
+    as_json: bool,
+    officer_id: str | None,
+    message_file: Path,
 ) -> None:
     """Queue MESSAGE_FILE for sending and print the message id of each recipient's view.
 
     The accords and the registry on file decide first: a recipient they refuse is named with
     the reason and not queued; when they refuse every recipient nothing is queued and the
-    command exits 10. `broker status ID` shows what became of a view.
+    command exits 10. `broker status ID` shows what became of a view. On an adapter with
+    officers, an officer with the submit role sends, and each view's signed header names
+    them with their agency and unit.
     """
     config = load_config(config_path, AdapterConfig)
     if config.spool is None:
         raise errors.UsageError(f"{config_path} has no spool section: the adapter reads no spool")
+    officer = submitting_as(config, officer_id)
     recipients = [validate_partner(code.strip()) for code in to.split(",") if code.strip()]
     if not recipients:
         raise errors.UsageError("--to names no recipient")
@@ -119,7 +129,9 @@ def send_command(
     ]
     ids = {v.recipient: v.message_id for v in views if v.message_id is not None}
     path = (
-        write_submission(Spool(config.spool.dir).root, message, list(ids), ids=ids) if ids else None
+        write_submission(Spool(config.spool.dir).root, message, list(ids), ids=ids, officer=officer)
+        if ids
+        else None
     )
     if as_json:
         document = {"spool_file": None if path is None else str(path)}
@@ -144,17 +156,21 @@ def send_command(
 @click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
 @click.option("--reason", required=True, help="Why, in one line (at most 200 characters).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
+@officer_option()
 @click.argument("message_id")
-def withdraw_command(config_path: str, reason: str, as_json: bool, message_id: str) -> None:
+def withdraw_command(
+    config_path: str, reason: str, as_json: bool, officer_id: str | None, message_id: str
+) -> None:
     """Take back the view MESSAGE_ID sent from here: its recipient destroys the content
     (delivery file included) and keeps the reason. The withdrawal is a signed message to that
     recipient, under the view's own markings; only the view's sender can withdraw it."""
     config, fate = _sent_view(config_path, message_id)
+    officer = submitting_as(config, officer_id)
     withdrawal = withdrawal_for(
         _markings(fate), case_id=fate.case_id, withdraws=fate.message_id, reason=reason
     )
     refuse_if_refused(config, withdrawal, fate.recipient)
-    view = queue_view(config, withdrawal, fate.recipient, new_message_id())
+    view = queue_view(config, withdrawal, fate.recipient, new_message_id(), officer=officer)
     print_queued([view], what="withdrawal", as_json=as_json)
 
 
@@ -162,16 +178,23 @@ def withdraw_command(config_path: str, reason: str, as_json: bool, message_id: s
 @click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
 @click.option("--reason", required=True, help="What was wrong, in one line (at most 200).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
+@officer_option()
 @click.argument("message_id")
 @click.argument("message_file", type=click.Path(dir_okay=False, path_type=Path))
 def correct_command(
-    config_path: str, reason: str, as_json: bool, message_id: str, message_file: Path
+    config_path: str,
+    reason: str,
+    as_json: bool,
+    officer_id: str | None,
+    message_id: str,
+    message_file: Path,
 ) -> None:
     """Replace the view MESSAGE_ID sent from here with MESSAGE_FILE: the corrected message
     goes to the same recipient as a new view, then a withdrawal of the old one naming it.
     The recipient destroys the old content and shows which view replaced it. Nothing is
     queued if the accords on file refuse either."""
     config, fate = _sent_view(config_path, message_id)
+    officer = submitting_as(config, officer_id)
     corrected = parse_message(_read(message_file))
     replacement = new_message_id()
     withdrawal = withdrawal_for(
@@ -184,8 +207,8 @@ def correct_command(
     for message in (corrected, withdrawal):  # both decided before either is queued
         refuse_if_refused(config, message, fate.recipient)
     views = [
-        queue_view(config, corrected, fate.recipient, replacement),
-        queue_view(config, withdrawal, fate.recipient, new_message_id()),
+        queue_view(config, corrected, fate.recipient, replacement, officer=officer),
+        queue_view(config, withdrawal, fate.recipient, new_message_id(), officer=officer),
     ]
     print_queued(views, what="correction", as_json=as_json)
 
@@ -227,13 +250,19 @@ def refuse_if_refused(config: AdapterConfig, message: Message, recipient: Partne
 
 
 def queue_view(
-    config: AdapterConfig, message: Message, recipient: PartnerCode, message_id: MessageId
+    config: AdapterConfig,
+    message: Message,
+    recipient: PartnerCode,
+    message_id: MessageId,
+    *,
+    officer: str | None,
 ) -> _View:
-    """Queue ``message`` for ``recipient`` alone, as view ``message_id``."""
+    """Queue ``message`` for ``recipient`` alone, as view ``message_id``, submitted by
+    ``officer`` (authenticated by :func:`broker.cli._reader.submitting_as`)."""
     if config.spool is None:  # checked by _sent_view; kept for the type checker
         raise errors.UsageError("the adapter reads no spool")
     spool = Spool(config.spool.dir).root
-    write_submission(spool, message, [recipient], ids={recipient: message_id})
+    write_submission(spool, message, [recipient], ids={recipient: message_id}, officer=officer)
     return _View(recipient, message_id)
 
 
@@ -343,7 +372,8 @@ def _summary(fate: ViewFate) -> str:
 def _history(fate: ViewFate) -> list[str]:
     lines = []
     if fate.journalled_at is not None:
-        lines.append(f"{_time(fate.journalled_at)}  sealed and journalled")
+        by = "" if fate.origin is None else f", submitted by {fate.origin.label}"
+        lines.append(f"{_time(fate.journalled_at)}  sealed and journalled{by}")
     if fate.acknowledged_at is not None:
         where = "" if fate.position is None else " at {}/{}/{}".format(*fate.position)
         lines.append(f"{_time(fate.acknowledged_at)}  acknowledged by Kafka{where}")
@@ -366,6 +396,7 @@ def _fate_document(fate: ViewFate) -> dict[str, object]:
         "source": fate.source,
         "recorded_at": _time(fate.recorded_at),
         "journalled_at": _time(fate.journalled_at),
+        "origin": None if fate.origin is None else fate.origin.model_dump(),
         "refused": None
         if fate.refused_code is None
         else {"reason_code": fate.refused_code, "reason": fate.refused_reason},

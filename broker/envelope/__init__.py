@@ -21,7 +21,7 @@ from broker.envelope._disclosure import (
     verify_disclosure,
 )
 from broker.envelope._format import MAX_BATCH, MAX_ENVELOPE_BYTES, BatchProof
-from broker.envelope._header import EnvelopeHeader, parse_header
+from broker.envelope._header import EnvelopeHeader, Origin, parse_header
 from broker.envelope._open import (
     DEFAULT_MAX_AGE,
     DEFAULT_MAX_SKEW,
@@ -45,6 +45,7 @@ __all__ = [
     "EnvelopeHeader",
     "KeyRegistry",
     "OpenedEnvelope",
+    "Origin",
     "ParsedEnvelope",
     "Unsigned",
     "VerifiedHeader",

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from broker import crypto, errors
 from broker.clock import format_instant, parse_instant
@@ -17,17 +17,19 @@ from broker.envelope._format import (
     DST_FIELD,
     DST_KEY_COMMITMENT,
     MAX_HEADER_BYTES,
-    VERSION,
     canonical_json,
     canonical_loads,
     length_prefixed,
 )
+from broker.ids import OFFICER_ID, UNIT_NAME
 from broker.schema._base import StrictModel
 from broker.schema.labels import Labels
 
 __all__ = [
+    "HEADER_VERSIONS",
     "Commitment",
     "EnvelopeHeader",
+    "Origin",
     "encoded_field_digest",
     "field_digest",
     "format_time",
@@ -42,6 +44,9 @@ _KEY_ID = r"^[0-9a-f]{32}$"
 _PARTNER = r"^[A-Z]{2}$"
 _UUID7 = r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 _TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
+#: header version 1 names the partner alone; version 2 also names, in ``origin``, the
+#: officer who submitted the view (and only version 2 has ``origin``)
+HEADER_VERSIONS = (1, 2)
 _FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63})?$")
 _FIELD_PREFIX = length_prefixed(DST_FIELD)
 _U32 = struct.Struct(">I").pack
@@ -55,10 +60,38 @@ class Commitment(StrictModel):
     key: Annotated[str, Field(pattern=_HEX64)]
 
 
-class EnvelopeHeader(StrictModel):
-    """Every field of the v1 clear header. Parsed from bytes; never re-serialised to verify."""
+def _unit_name(value: str) -> str:
+    # the officer directory's own shapes (broker.ids), so a header names what it can hold
+    if not UNIT_NAME.fullmatch(value):
+        raise ValueError("not an agency or unit name")
+    return value
 
-    version: Literal[1]
+
+def _officer_id(value: str) -> str:
+    if not OFFICER_ID.fullmatch(value):
+        raise ValueError("not an officer id")
+    return value
+
+
+class Origin(StrictModel):
+    """Who, inside the sending partner, submitted the view: the sender's signed word for its
+    own officer, agency and unit (docs/OFFICERS.md)."""
+
+    agency: Annotated[str, AfterValidator(_unit_name)]
+    unit: Annotated[str, AfterValidator(_unit_name)]
+    officer: Annotated[str, AfterValidator(_officer_id)]
+
+    @property
+    def label(self) -> str:
+        """How logs and listings name the sender's officer: ``<id> (<agency>, <unit>)``."""
+        return f"{self.officer} ({self.agency}, {self.unit})"
+
+
+class EnvelopeHeader(StrictModel):
+    """Every field of the clear header (versions 1 and 2). Parsed from bytes; never
+    re-serialised to verify."""
+
+    version: Literal[1, 2]
     suite: crypto.Suite
     message_id: Annotated[str, Field(pattern=_UUID7)]
     case_id: Annotated[str, Field(min_length=1, max_length=128)] | None
@@ -72,6 +105,14 @@ class EnvelopeHeader(StrictModel):
     accord_id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
     accord_digest: Annotated[str, Field(pattern=_HEX64)]
     commitment: Commitment
+    #: version 2 only: the officer who submitted the view
+    origin: Origin | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _origin_iff_version_2(self) -> EnvelopeHeader:
+        if (self.origin is not None) != (self.version == 2):
+            raise ValueError("a version 2 header names its origin, and only version 2 does")
+        return self
 
 
 def format_time(value: dt.datetime) -> str:
@@ -102,8 +143,15 @@ def parse_header(data: bytes) -> EnvelopeHeader:
         raise errors.EnvelopeError(str(exc)) from None
     if not isinstance(raw, dict):
         raise errors.EnvelopeError("envelope header is not a JSON object")
-    if raw.get("version") != VERSION:
-        raise errors.EnvelopeError(f"unsupported header version {raw.get('version')!r}")
+    version = raw.get("version")
+    if type(version) is not int or version not in HEADER_VERSIONS:
+        raise errors.EnvelopeError(f"unsupported header version {version!r:.80}")
+    if ("origin" in raw) != (version == 2):
+        # absent in version 1, never null: one byte form per header
+        raise errors.EnvelopeError(
+            f"a version {version} header {'must not name' if version == 1 else 'must name'} "
+            "an origin"
+        )
     suite = raw.get("suite")
     # Checked for type first: a hostile list or object here is unhashable.
     if not isinstance(suite, str) or suite not in {s.value for s in crypto.Suite}:

@@ -13,6 +13,7 @@ from broker.envelope._content import OpenedBody, open_body, schema_parse
 from broker.envelope._format import BatchProof, decode_frame, unpad
 from broker.envelope._header import (
     EnvelopeHeader,
+    Origin,
     encoded_field_digest,
     key_commitment,
     parse_header,
@@ -101,6 +102,8 @@ class VerifiedHeader:
     envelope_digest: bytes
     #: where it sits in the batch its signature covers, for disclosures; None if signed alone
     proof: BatchProof | None = None
+    #: the sender's officer who submitted the view (header version 2), else None
+    origin: Origin | None = None
 
     __bool__ = _no_truth
 
@@ -205,6 +208,7 @@ def _verify(
         signature=parsed.signature,
         envelope_digest=crypto.sha256(parsed.data),
         proof=parsed.proof,
+        origin=header.origin,
     )
     return verified, parsed
 

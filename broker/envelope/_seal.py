@@ -19,9 +19,10 @@ from broker.envelope._content import (
     encode_fields,
     message_document,
 )
-from broker.envelope._format import VERSION, canonical_json, pad
+from broker.envelope._format import canonical_json, pad
 from broker.envelope._header import (
     EnvelopeHeader,
+    Origin,
     encoded_field_digest,
     format_time,
     key_commitment,
@@ -58,12 +59,14 @@ def seal(
     ttl: dt.timedelta,
     message_id: MessageId | None = None,
     case_id: CaseId | None = None,
+    origin: Origin | None = None,
 ) -> bytes:
     """Seal ``message`` (JSON bytes or a schema Message) for ``recipient`` and sign it.
 
     The labels, ids and times go into the signed clear header; the message, with fresh salts
     and a fresh content key, is padded and HPKE-sealed to ``recipient_key``. Without
-    ``case_id``, the message's own ``case_id`` (if any) threads the envelope.
+    ``case_id``, the message's own ``case_id`` (if any) threads the envelope. With an
+    ``origin`` (the officer who submitted it) the header is version 2 and names it.
     """
     unsigned = _seal_document(
         message_document(message),
@@ -79,6 +82,7 @@ def seal(
         ttl=ttl,
         message_id=message_id,
         case_id=case_id,
+        origin=origin,
     )
     return sign_all([unsigned])[0]
 
@@ -123,6 +127,7 @@ def _seal_document(
     ttl: dt.timedelta,
     message_id: MessageId | None = None,
     case_id: CaseId | None = None,
+    origin: Origin | None = None,
     salts: Mapping[str, bytes] | None = None,
 ) -> Unsigned:
     """:func:`seal` for an already validated JSON document, up to the signature: draws the
@@ -145,6 +150,7 @@ def _seal_document(
         expires=created + ttl,
         message_id=message_id or new_message_id(unix_ms=int(created.timestamp() * 1000)),
         case_id=case_id,
+        origin=origin,
         salts=_fresh_salts(fields) if salts is None else salts,
         content_key=crypto.random_bytes(CONTENT_KEY_BYTES),
     )
@@ -178,6 +184,7 @@ def _unsigned_from_parts(
     message_id: MessageId,
     case_id: CaseId | None,
     salts: Mapping[str, bytes],
+    origin: Origin | None = None,
     content_key: bytes,
     hpke: HpkeSeal = _hpke_seal,
 ) -> Unsigned:
@@ -208,8 +215,8 @@ def _unsigned_from_parts(
         },
         "key": key_commitment(content_key=content_key, message_id=message_id).hex(),
     }
-    header_doc = {
-        "version": VERSION,
+    header_doc: dict[str, Any] = {
+        "version": 1 if origin is None else 2,
         "suite": str(sender_key.suite),
         "message_id": message_id,
         "case_id": case_id,
@@ -224,6 +231,8 @@ def _unsigned_from_parts(
         "accord_digest": digest_hex,
         "commitment": commitment,
     }
+    if origin is not None:
+        header_doc["origin"] = origin.model_dump()
     header = canonical_json(header_doc)
     # Validate what we are about to sign with the same strict model receivers use.
     try:

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 from broker import cosign, crypto, envelope, errors, limits
-from broker.envelope import Unsigned
+from broker.envelope import Origin, Unsigned
 from broker.ids import CaseId, KeyId, MessageId, PartnerCode, new_message_id
 from broker.keys import Registry
 from broker.pipeline.revealed import revealed_field, revealed_header
@@ -80,6 +80,8 @@ class Outgoing:
     #: sealed but not signed yet (``envelope`` is empty): :func:`sign_views` signs it with
     #: the other views of its batch under one head
     unsigned: Unsigned | None = dataclasses.field(default=None, repr=False)
+    #: the officer its signed header names as having submitted it, if any
+    origin: Origin | None = None
 
     __bool__ = _no_truth
 
@@ -211,6 +213,7 @@ def prepare(
     max_envelope_bytes: int = limits.MAX_ENVELOPE_BYTES,
     message_ids: Mapping[PartnerCode, MessageId] | None = None,
     sign: bool = True,
+    origin: Origin | None = None,
 ) -> list[SendOutcome]:
     """Decide, redact and seal ``message`` for each recipient, in the order given.
 
@@ -220,7 +223,8 @@ def prepare(
     stalling the sender). ``message_ids`` gives the id of a recipient's view when it was
     chosen before (``broker send`` prints them); otherwise each view gets a fresh UUIDv7.
     With ``sign`` false the views wait, unsigned, for :func:`sign_views` to sign a whole
-    batch of them (the size check then counts the largest batch proof).
+    batch of them (the size check then counts the largest batch proof). ``origin`` names the
+    officer who submitted the message in every view's signed header.
     """
     outcomes: list[SendOutcome] = []
     chosen = message_ids or {}
@@ -245,6 +249,7 @@ def prepare(
             now=now,
             message_id=chosen.get(outcome.recipient),
             sign=sign,
+            origin=origin,
         )
         if isinstance(sealed, Outgoing) and _size(sealed) > max_envelope_bytes:
             why = f"the sealed view is {_size(sealed)} bytes, over {max_envelope_bytes}"
@@ -367,6 +372,7 @@ def _seal(
     now: dt.datetime,
     message_id: MessageId | None,
     sign: bool = True,
+    origin: Origin | None = None,
 ) -> SendOutcome:
     in_force, recipient = cleared.in_force, cleared.recipient
     decision = cleared.decision
@@ -397,6 +403,7 @@ def _seal(
         "now": now,
         "ttl": cleared.lifetime,
         "message_id": message_id,
+        "origin": origin,
     }
     beside: tuple[str, bytes] | None = None
     shown = revealed_field(cleared.view.type, cleared.view.schema_version)
@@ -416,6 +423,7 @@ def _seal(
         case_id,
         beside,
         None if sign else unsigned,
+        origin,
     )
 
 

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from broker import errors
+from broker.envelope import Origin
 from broker.ids import CaseId, MessageId, PartnerCode, message_id_range
 from broker.schema.labels import Labels, MessageType
 from broker.store import dedup as _dedup
@@ -52,7 +53,7 @@ _INDEX_CHUNK = 200
 _IN_CHUNK = 500
 _COLUMNS = (
     "message_id, sender, message_type, labels, case_id, received_at, retain_until, shredded_at, "
-    "retention_rule, retention_reason, shred_reason"
+    "retention_rule, retention_reason, shred_reason, origin"
 )
 _EVIDENCE_SCHEMA = (
     """CREATE TABLE evidence (
@@ -89,7 +90,8 @@ SCHEMA = (
         ciphertext BLOB NOT NULL,
         retention_rule TEXT,
         retention_reason TEXT,
-        shred_reason TEXT
+        shred_reason TEXT,
+        origin TEXT
     )""",
     "CREATE INDEX messages_retention ON messages (retain_until) WHERE shredded_at IS NULL",
     "CREATE INDEX messages_received ON messages (received_at, message_id)",
@@ -107,8 +109,9 @@ SCHEMA = (
 #: version 2 added the table of refused deliveries, version 3 the count of pruned ones,
 #: version 4 each message's retention rule and evidence, version 5 the search index,
 #: version 6 indexing after storing (the messages stored before the index was made are
-#: then indexed too), version 7 withdrawals, version 8 the read log, version 9 the officers
-_VERSION = 9
+#: then indexed too), version 7 withdrawals, version 8 the read log, version 9 the officers,
+#: version 10 the sender's officer each message's signed header names (its origin)
+_VERSION = 10
 _MIGRATIONS = {
     1: _rejected.TABLE_SCHEMA,
     2: _rejected.PRUNED_SCHEMA,
@@ -127,6 +130,7 @@ _MIGRATIONS = {
     6: _WITHDRAWALS_SCHEMA,
     7: _reads.SCHEMA,
     8: _officers.SCHEMA,
+    9: ("ALTER TABLE messages ADD COLUMN origin TEXT",),
 }
 
 
@@ -160,6 +164,8 @@ class InboxItem:
     #: what a disclosure of the message is built from; sealed with the message, shredded
     #: with it (see :mod:`broker.pipeline.disclosure`)
     evidence: bytes | None = dataclasses.field(default=None, repr=False)
+    #: the sender's officer its signed header names (header version 2), if any
+    origin: Origin | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -193,6 +199,8 @@ class StoredMessage:
     retention_reason: str | None = None
     #: why the key was destroyed: retention, or an erasure and its reason
     shred_reason: str | None = None
+    #: the sender's officer its signed header names (header version 2), if any
+    origin: Origin | None = None
 
 
 class InboxStore:
@@ -372,7 +380,7 @@ class InboxStore:
         key = secrets.token_bytes(KEY_BYTES)
         sealed = self._sealer.seal(key, item.plaintext, aad=self._aad(message_id))
         self._conn.execute(
-            "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, NULL)",
+            "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, NULL, ?)",
             (
                 message_id,
                 sender_code,
@@ -384,6 +392,7 @@ class InboxStore:
                 sealed,
                 item.retention_rule,
                 item.retention_reason,
+                None if item.origin is None else item.origin.model_dump_json(),
             ),
         )
         self._conn.execute("INSERT INTO message_keys VALUES (?, ?)", (message_id, key))
@@ -734,7 +743,7 @@ class InboxStore:
 def _stored(rows: Iterable[Sequence[Any]]) -> Iterator[StoredMessage]:
     for row in rows:
         mid, sender, mtype, labels, case, received, retain, shredded = row[:8]
-        rule, reason, shred_reason = row[8:]
+        rule, reason, shred_reason, origin = row[8:]
         yield StoredMessage(
             message_id=MessageId(mid),
             sender=PartnerCode(sender),
@@ -747,4 +756,5 @@ def _stored(rows: Iterable[Sequence[Any]]) -> Iterator[StoredMessage]:
             retention_rule=rule,
             retention_reason=reason,
             shred_reason=shred_reason,
+            origin=None if origin is None else Origin.model_validate_json(origin),
         )

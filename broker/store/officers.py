@@ -31,13 +31,13 @@ import datetime as dt
 import enum
 import hashlib
 import hmac
-import re
 import secrets
 import sqlite3
 from collections.abc import Iterable
 from typing import Final
 
 from broker import errors
+from broker.ids import OFFICER_ID, UNIT_NAME
 from broker.schema.handling import HandlingCondition, RestrictToUnits
 from broker.store._sqlite import from_micros, to_micros, transaction
 
@@ -54,10 +54,6 @@ __all__ = [
 
 #: what a token looks like: a prefix that says what it is, then 43 base64url characters
 _TOKEN_PREFIX = "xbo_"  # noqa: S105 - a prefix that names the kind of secret, not a secret
-_OFFICER_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-#: agency and unit names: printable, no control characters, at most the length a unit in a
-#: restrict-to-units condition may have
-_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,120}")
 
 SCHEMA: Final = (
     """CREATE TABLE officers (
@@ -118,7 +114,7 @@ class Officer:
 
 def check_officer_id(value: str) -> str:
     """``value`` if it is a valid officer id; UsageError otherwise."""
-    if not _OFFICER_ID.fullmatch(value):
+    if not OFFICER_ID.fullmatch(value):
         raise errors.UsageError(
             f"an officer id is 1 to 64 lower-case letters, digits, '.', '_' or '-' starting "
             f"with a letter or digit, not {value!r}"
@@ -128,7 +124,7 @@ def check_officer_id(value: str) -> str:
 
 def check_name(value: str, *, what: str) -> str:
     """``value`` if it is a valid agency or unit name; UsageError otherwise."""
-    if not _NAME.fullmatch(value) or value != value.strip():
+    if not UNIT_NAME.fullmatch(value):
         raise errors.UsageError(
             f"{what} is 1 to 120 printable characters without leading or trailing spaces, "
             f"not {value!r}"
@@ -241,6 +237,19 @@ class OfficerDirectory:
         ).fetchall()
         return tuple(_officer(row) for row in rows)
 
+    def holding(self, officer_id: str, role: Role) -> Officer:
+        """The enabled officer ``officer_id`` holding ``role``, without a credential: for the
+        daemon, which acts on what an authenticated command queued (a submission names its
+        officer; ``broker send`` checked the token). AccessError otherwise."""
+        row = self._conn.execute(
+            "SELECT officer_id, agency, unit, roles, created_at, disabled_at FROM officers "
+            "WHERE officer_id = ?",
+            (officer_id,),
+        ).fetchone()
+        if row is None:
+            raise errors.AccessError(f"officer {officer_id} is not in this adapter's directory")
+        return _entitled(_officer(row), role)
+
     def authenticate(self, officer_id: str, token: str, *, role: Role) -> Officer:
         """The officer ``officer_id`` if ``token`` is theirs, they are enabled and they hold
         ``role``; AccessError otherwise (one message for an unknown id and a wrong token)."""
@@ -254,12 +263,15 @@ class OfficerDirectory:
         matches = hmac.compare_digest(_verifier(salt, token), verifier)
         if row is None or not matches:
             raise errors.AccessError(f"officer {officer_id}: unknown id or wrong token")
-        officer = _officer(row[:6])
-        if officer.disabled_at is not None:
-            raise errors.AccessError(f"officer {officer_id} is disabled")
-        if role not in officer.roles:
-            raise errors.AccessError(f"officer {officer_id} does not hold the {role} role")
-        return officer
+        return _entitled(_officer(row[:6]), role)
+
+
+def _entitled(officer: Officer, role: Role) -> Officer:
+    if officer.disabled_at is not None:
+        raise errors.AccessError(f"officer {officer.officer_id} is disabled")
+    if role not in officer.roles:
+        raise errors.AccessError(f"officer {officer.officer_id} does not hold the {role} role")
+    return officer
 
 
 def check_units(

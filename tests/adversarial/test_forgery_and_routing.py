@@ -220,3 +220,44 @@ def test_the_identity_key_forgery_is_refused(exchange: Exchange) -> None:
     forged = wire.Envelope(envelope.header, envelope.ciphertext, b"\x01" + bytes(63))
     where = run(_write(exchange, "outbox.XK", forged.to_bytes(), recipient="GB"))
     assert exchange.quarantined(where.position)["reason_code"] == "bad_signature"
+
+
+_ORIGIN = {"agency": "Kosovo Police", "officer": "v.berisha", "unit": "Border Investigations"}
+
+
+def test_a_version_2_header_names_the_senders_officer_and_no_other_form_passes(
+    exchange: Exchange,
+) -> None:
+    """PROTOCOL.md section 2.2: header version 2 names, in ``origin``, the officer who
+    submitted the view; version 1 has no ``origin`` at all. XK's version 2 view is delivered
+    and GB's inbox names XK's officer; every other form, even signed by XK's own key, is
+    refused as malformed: an origin in version 1 (absent or null are one form, not two), a
+    version 2 without one, an origin with a member more or a name no directory could hold."""
+    case = case_id()
+    honest = exchange.seal(
+        "XK", "GB", "gb-xk", message=wire.envelope_message(case_id=case), origin=_ORIGIN
+    )
+    run(_write(exchange, "outbox.XK", honest.to_bytes(), recipient="GB"))
+    eventually(lambda: exchange.delivered("GB", case), what="XK's version 2 view at GB")
+    output = exchange.cli("inbox", "list", "--json", config="GB")
+    listed = [json.loads(line) for line in output.splitlines()]
+    (row,) = [row for row in listed if row["case_id"] == case]
+    assert row["origin"] == _ORIGIN
+
+    fields = honest.header_fields
+    forms = [
+        {**fields, "version": 1},
+        {**fields, "origin": None},
+        {k: v for k, v in fields.items() if k != "origin"},
+        {**fields, "origin": {**_ORIGIN, "rank": "inspector"}},
+        {**fields, "origin": {**_ORIGIN, "unit": "Border\nInvestigations"}},
+        {**fields, "origin": {**_ORIGIN, "officer": "V.Berisha"}},
+    ]
+    v1 = exchange.seal("XK", "GB", "gb-xk").header_fields
+    forms.append({**v1, "origin": None})
+    key = exchange.signing_key("XK")
+    for form in forms:
+        forged = honest.with_header(form).resigned(key)
+        where = run(_write(exchange, "outbox.XK", forged.to_bytes(), recipient="GB"))
+        assert exchange.quarantined(where.position)["reason_code"] == "malformed", form
+    exchange.flows("GB", "RS")

@@ -331,9 +331,11 @@ def seal(
     created: dt.datetime | None = None,
     ttl: dt.timedelta = dt.timedelta(days=1),
     salts: dict[str, bytes] | None = None,
+    origin: dict[str, str] | None = None,
 ) -> Envelope:
     """A v1 envelope, every byte as PROTOCOL.md sections 1 to 5 define it; ``salts`` (one per
-    committed path, default random) lets its sender disclose fields of it later."""
+    committed path, default random) lets its sender disclose fields of it later. With an
+    ``origin`` (the submitting officer, section 2.2) the header is version 2 and names it."""
     created = created or dt.datetime.now(dt.UTC)
     message_id = message_id or uuid7()
     recipient_key_id, recipient_public = registry.encryption_key(recipient)
@@ -347,24 +349,25 @@ def seal(
         for path, value in committed_fields(message).items()
     }
     key_commitment = hashlib.sha256(lp(DST_KEY) + lp(content_key) + lp(message_id.encode("ascii")))
-    header = canonical(
-        {
-            "accord_digest": accord_digest,
-            "accord_id": accord_id,
-            "case_id": message.get("case_id"),
-            "commitment": {"fields": digests, "key": key_commitment.hexdigest()},
-            "created": timestamp(created),
-            "expires": timestamp(created + ttl),
-            "labels": labels,
-            "message_id": message_id,
-            "recipient": recipient,
-            "recipient_key_id": recipient_key_id,
-            "sender": sender,
-            "sender_key_id": key_id(raw_public(sender_key)),
-            "suite": suite,
-            "version": 1,
-        }
-    )
+    fields: dict[str, Any] = {
+        "accord_digest": accord_digest,
+        "accord_id": accord_id,
+        "case_id": message.get("case_id"),
+        "commitment": {"fields": digests, "key": key_commitment.hexdigest()},
+        "created": timestamp(created),
+        "expires": timestamp(created + ttl),
+        "labels": labels,
+        "message_id": message_id,
+        "recipient": recipient,
+        "recipient_key_id": recipient_key_id,
+        "sender": sender,
+        "sender_key_id": key_id(raw_public(sender_key)),
+        "suite": suite,
+        "version": 1,
+    }
+    if origin is not None:
+        fields.update(origin=origin, version=2)
+    header = canonical(fields)
     body = canonical(
         {
             "key": content_key.hex(),

@@ -203,7 +203,8 @@ def test_a_journal_of_version_3_is_upgraded_and_its_views_have_no_markings(
     with SendJournal.open(path) as journal:
         journal.record([(A, RS, "t", b"a")], source=None, now=NOW)
     conn = sqlite3.connect(path, isolation_level=None)
-    for column in ("labels", "case_id", "quarantine_code", "quarantine_reason", "quarantined_at"):
+    dropped = ("labels", "case_id", "quarantine_code", "quarantine_reason", "quarantined_at")
+    for column in (*dropped, "origin"):
         conn.execute(f"ALTER TABLE views DROP COLUMN {column}")
     for column in ("gateway_header_name", "gateway_header"):
         conn.execute(f"ALTER TABLE pending DROP COLUMN {column}")
@@ -213,3 +214,4 @@ def test_a_journal_of_version_3_is_upgraded_and_its_views_have_no_markings(
         (fate,) = journal.fates_of(A)
         assert (fate.state, fate.labels, fate.case_id) == ("journalled", None, None)
         assert fate.quarantine_code is None
+        assert fate.origin is None

@@ -18,6 +18,7 @@ from broker.pipeline.send import accord_digest
 from broker.policy import parse_accord
 from broker.schema import HandlingCode
 from broker.schema.handling import ConditionKind, RestrictToUnits
+from broker.store.officers import Role
 from broker.trust import AccordInForce
 
 from . import world
@@ -175,3 +176,37 @@ def test_an_invalid_officer_id_is_a_usage_error(
     config, _ = _restricted(tmp_path, clock)
     added = _add(config, officer_id, "Maritime", "admin")
     assert isinstance(added.exception, errors.UsageError), added.output
+
+
+def test_the_recipient_sees_which_officer_of_the_sender_submitted_a_view(
+    tmp_path: pathlib.Path, clock: FixedClock
+) -> None:
+    """GB's officer d.clarke sends; RS's inbox lists and shows the origin its signed header
+    names (agency, unit, officer), as the sender's word for its own person."""
+    uk = make_adapter(GB, tmp_path / "gb", clock=clock)
+    serbia = make_adapter(RS, tmp_path / "rs", clock=clock)
+    uk.inbox.officers.add(
+        "ops.lead", agency="Border Force", unit="IT", roles=[Role.ADMIN], now=clock.now(), by="t"
+    )
+    uk.inbox.officers.add(
+        "d.clarke",
+        agency="Border Force",
+        unit="Maritime Intelligence",
+        roles=[Role.SUBMIT],
+        now=clock.now(),
+        by="ops.lead",
+    )
+    with pytest.raises(errors.AccessError, match="does not hold the submit role"):
+        uk.submit(report(), to=[RS], officer="ops.lead")
+    uk.submit(report(), to=[RS], officer="d.clarke")
+    (entry,) = uk.journal.pending()
+    assert serbia.receive(deliver(entry.envelope, recipient=RS)) == "stored"
+    for adapter in (uk, serbia):
+        adapter.journal.close()
+        adapter.inbox.close()
+    config = str(_config(tmp_path, tmp_path / "rs" / "inbox.sqlite"))
+    origin = {"agency": "Border Force", "officer": "d.clarke", "unit": "Maritime Intelligence"}
+    listed = _run(["inbox", "list", "--json", "--config", config])
+    assert json.loads(listed.stdout)["origin"] == origin
+    shown = _run(["inbox", "show", "--config", config, entry.message_id])
+    assert json.loads(shown.stdout)["origin"] == origin

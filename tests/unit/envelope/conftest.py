@@ -174,27 +174,27 @@ Sealer = Callable[..., bytes]
 
 
 def seal_from(
-    origin: Party, destination: Party, message: bytes | None = None, **overrides: object
+    source: Party, destination: Party, message: bytes | None = None, **overrides: object
 ) -> bytes:
-    """Seal the sample (or ``message``) from ``origin`` to ``destination`` at NOW; any
+    """Seal the sample (or ``message``) from ``source`` to ``destination`` at NOW; any
     keyword argument of seal() can be overridden."""
-    arguments = _sealing(origin, destination, **overrides)
+    arguments = _sealing(source, destination, **overrides)
     return envelope.seal(sample_bytes() if message is None else message, **arguments)
 
 
-def unsigned_from(origin: Party, destination: Party, **overrides: object) -> envelope.Unsigned:
+def unsigned_from(source: Party, destination: Party, **overrides: object) -> envelope.Unsigned:
     """:func:`seal_from`, waiting for :func:`broker.envelope.sign_all`."""
     unsigned, _ = envelope.seal_unsigned(
-        sample_bytes(), **_sealing(origin, destination, **overrides)
+        sample_bytes(), **_sealing(source, destination, **overrides)
     )
     return unsigned
 
 
-def _sealing(origin: Party, destination: Party, **overrides: object) -> dict[str, Any]:
+def _sealing(source: Party, destination: Party, **overrides: object) -> dict[str, Any]:
     arguments: dict[str, Any] = {
         "labels": SAMPLE_LABELS,
-        "sender": origin.code,
-        "sender_key": origin.signing,
+        "sender": source.code,
+        "sender_key": source.signing,
         "recipient": destination.code,
         "recipient_key_id": destination.decryption.key_id,
         "recipient_key": destination.decryption.public_key(),

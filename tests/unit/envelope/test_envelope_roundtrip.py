@@ -239,6 +239,7 @@ def test_public_surface_is_pinned() -> None:
             "Disclosure",
             "EnvelopeHeader",
             "KeyRegistry",
+            "Origin",
             "OpenedEnvelope",
             "ParsedEnvelope",
             "Unsigned",

@@ -17,11 +17,13 @@ def sealer() -> AeadSealer:
 
 
 def as_left_by_version(path: Path, version: int) -> None:
-    """Turn an inbox this version wrote into the one version ``version`` (1 to 8) would
+    """Turn an inbox this version wrote into the one version ``version`` (1 to 9) would
     have written: the later tables and columns dropped, its number set back."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("BEGIN IMMEDIATE")
+        if version <= 9:  # version 10 kept each message's origin
+            conn.execute("ALTER TABLE messages DROP COLUMN origin")
         if version <= 8:  # version 9 listed officers
             conn.execute("DROP TABLE officers")
             conn.execute("DROP TABLE officer_changes")

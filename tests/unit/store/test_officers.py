@@ -152,3 +152,15 @@ def test_the_directory_always_keeps_an_admin_and_logs_every_change(
             ("lead (NCA, IT)", "reissue", "a.jones"),
             ("lead (NCA, IT)", "disable", "a.jones"),
         ]
+
+
+def test_an_inbox_of_version_9_is_upgraded_and_its_messages_have_no_origin(
+    tmp_path: Path, sealer: Sealer
+) -> None:
+    path = tmp_path / "inbox.sqlite"
+    InboxStore.open(path, recipient="RS", sealer=sealer, dedup_retention=WINDOW).close()
+    as_left_by_version(path, 9)
+    with InboxStore.open(path, recipient="RS", sealer=sealer, dedup_retention=WINDOW) as inbox:
+        assert inbox.list() == ()
+    columns = [row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(messages)")]
+    assert columns[-1] == "origin"

@@ -1,0 +1,157 @@
+"""An officer sends: ``broker send --officer`` on an adapter with officers needs the submit
+role; the adapter names the officer, with their agency and unit from its directory, in each
+view's signed header (version 2); ``broker status`` shows who submitted each view; a
+submission naming an officer who may not submit is rejected with the reason. On a provisioned
+federation's real files, with no Kafka."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import pathlib
+from collections.abc import Iterator, Sequence
+
+import pytest
+import structlog
+from click.testing import CliRunner, Result
+
+from broker import envelope, errors
+from broker.adapter import (
+    SendJournal,
+    build_adapter,
+    journal_path,
+    parse_submission,
+    write_submission,
+)
+from broker.cli import cli
+from broker.config import AdapterConfig, load_config
+from broker.demo.federation import Federation, current_accords, provision
+from broker.demo.scenario import network_report
+from broker.ids import PartnerCode
+from broker.runtime import Metrics
+from broker.schema import message_bytes
+
+pytestmark = pytest.mark.slow
+
+ORIGIN = {"agency": "Border Force", "officer": "d.clarke", "unit": "Maritime Intelligence"}
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Federation:
+    root = tmp_path_factory.mktemp("officer-send")
+    accords = current_accords(root / "accords-source", now=dt.datetime.now(dt.UTC))
+    return provision(root / "federation", bootstrap="127.0.0.1:9", accords=accords)
+
+
+@pytest.fixture(autouse=True)
+def _logging_put_back() -> Iterator[None]:
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
+def _run(args: Sequence[str], *, officer: str | None = None, token: str | None = None) -> Result:
+    env = {"BROKER_OFFICER": officer, "BROKER_OFFICER_TOKEN": token}
+    return CliRunner(env=env).invoke(cli, list(args))
+
+
+def _token(result: Result) -> str:
+    assert result.exit_code == 0, result.output
+    return result.stdout.strip()
+
+
+def _process_spool(config: str) -> None:
+    adapter = build_adapter(load_config(config, AdapterConfig), metrics=Metrics())
+    try:
+        adapter.process_spool()
+    finally:
+        adapter.journal.close()
+        adapter.inbox.close()
+
+
+def test_an_officers_view_names_them_in_its_signed_header_and_status_shows_who(
+    federation: Federation, tmp_path: pathlib.Path
+) -> None:
+    config = str(federation.config_path("GB"))
+    _process_spool(config)  # the adapter's first run makes its store
+    report = tmp_path / "report.json"
+    report.write_bytes(message_bytes(network_report("GB-OFFICER-1")))
+    spool = federation.spool_dir("GB")
+    add = ["officers", "add", "--config", config, "--agency", "Border Force"]
+    admin = _token(_run([*add, "--unit", "IT", "--role", "admin", "ops.lead"]))
+    clerk = _token(
+        _run(
+            [*add, "--unit", "Maritime Intelligence", "--role", "submit", "d.clarke"],
+            officer="ops.lead",
+            token=admin,
+        )
+    )
+    send = ["send", "--json", "--config", config, "--to", "RS", str(report)]
+
+    # once there are officers, nobody sends anonymously, nor without the submit role
+    refused = _run(send)
+    assert isinstance(refused.exception, errors.AccessError)
+    assert "has officers" in str(refused.exception)
+    refused = _run(send, officer="ops.lead", token=admin)
+    assert isinstance(refused.exception, errors.AccessError)
+    assert "does not hold the submit role" in str(refused.exception)
+    refused = _run(send, officer="d.clarke", token=admin)
+    assert "wrong token" in str(refused.exception)
+    assert list((spool / "incoming").iterdir()) == []
+
+    sent = _run(send, officer="d.clarke", token=clerk)
+    assert sent.exit_code == 0, sent.output
+    (view,) = json.loads(sent.stdout)["views"]
+    (queued,) = (spool / "incoming").glob("*.json")
+    assert parse_submission(queued.read_bytes()).officer == "d.clarke"
+
+    _process_spool(config)
+    with SendJournal.open(journal_path(load_config(config, AdapterConfig))) as journal:
+        (entry,) = [e for e in journal.pending() if e.message_id == view["message_id"]]
+    header = envelope.parse(entry.envelope).header
+    assert header.version == 2
+    assert header.origin is not None
+    assert header.origin.model_dump() == ORIGIN
+
+    status = _run(["status", "--config", config, view["message_id"]])
+    assert "submitted by d.clarke (Border Force, Maritime Intelligence)" in status.stdout
+    status = _run(["status", "--json", "--config", config, view["message_id"]])
+    assert json.loads(status.stdout)["views"][0]["origin"] == ORIGIN
+
+
+def test_a_submission_naming_an_officer_who_may_not_submit_is_rejected_with_why(
+    federation: Federation,
+) -> None:
+    """The spool is written by the adapter's own account; still, a submission naming an
+    unknown officer, or one without the submit role, is never sealed under their name."""
+    config = str(federation.config_path("MK"))
+    _process_spool(config)
+    admin = _token(
+        _run(
+            [
+                "officers",
+                "add",
+                "--config",
+                config,
+                "--agency",
+                "MVR",
+                "--unit",
+                "IT",
+                "--role",
+                "admin",
+                "ops.lead",
+            ]
+        )
+    )
+    assert admin.startswith("xbo_")
+    spool = federation.spool_dir("MK")
+    message = network_report("MK-OFFICER-1")
+    for officer, why in (
+        ("ghost", "officer ghost is not in this adapter's directory"),
+        ("ops.lead", "officer ops.lead does not hold the submit role"),
+    ):
+        queued = write_submission(spool, message, [PartnerCode("GB")], officer=officer)
+        _process_spool(config)
+        rejected = spool / "rejected" / queued.name
+        assert rejected.exists()
+        assert why in (spool / "rejected" / f"{queued.name}.reason").read_text()
