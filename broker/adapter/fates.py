@@ -56,6 +56,7 @@ __all__ = [
     "note_receipts",
     "note_refusals",
     "prune",
+    "sealed_between",
 ]
 
 #: how long the fate of a view is kept: as long as a refused delivery at the receiver
@@ -375,6 +376,19 @@ def receipted(conn: sqlite3.Connection) -> int:
     """How many views have their recipient's receipt (accepted or rejected)."""
     row = conn.execute("SELECT count(*) FROM views WHERE receipt_status IS NOT NULL").fetchone()
     return int(row[0])
+
+
+def sealed_between(
+    conn: sqlite3.Connection, since: dt.datetime, until: dt.datetime
+) -> tuple[ViewFate, ...]:
+    """The views sealed (journalled) at or after ``since`` and before ``until``, oldest
+    first: the disclosures this adapter made, while the table still holds them."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM views "  # noqa: S608 - fixed columns
+        "WHERE journalled_at >= ? AND journalled_at < ? ORDER BY journalled_at, message_id",
+        (micros(since), micros(until)),
+    ).fetchall()
+    return tuple(_fate(row) for row in rows)
 
 
 def latest(

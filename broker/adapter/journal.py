@@ -247,6 +247,11 @@ class SendJournal:
         """The views recorded last, newest first (:func:`broker.adapter.fates.latest`)."""
         return fates.latest(self._conn, limit=limit, recipient=recipient)
 
+    def sealed_between(self, since: dt.datetime, until: dt.datetime) -> tuple[ViewFate, ...]:
+        """The views sealed in ``[since, until)``, oldest first
+        (:func:`broker.adapter.fates.sealed_between`)."""
+        return fates.sealed_between(self._conn, since, until)
+
     def has_source(self, source: str) -> bool:
         """Whether ``source`` (a spool file or a receipt) was already journalled."""
         row = self._conn.execute("SELECT 1 FROM sources WHERE source = ?", (source,)).fetchone()

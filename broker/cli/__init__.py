@@ -30,6 +30,7 @@ from broker.cli import schemas as schemas_cli
 from broker.cli import sending as sending_cli
 from broker.cli import trust as trust_cli
 from broker.cli import witness as witness_cli
+from broker.cli.s62 import s62_export_command
 
 __all__ = ["cli", "main"]
 
@@ -67,6 +68,7 @@ cli.add_command(disclosure_cli.disclose_command)
 cli.add_command(disclosure_cli.disclosure_group)
 cli.add_command(gateway_cli.gateway_group)
 cli.add_command(gateway_cli.quarantine_group)
+audit_cli.group.add_command(s62_export_command)
 cli.add_command(audit_cli.group)
 cli.add_command(trust_cli.group)
 cli.add_command(witness_cli.witness_group)

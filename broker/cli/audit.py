@@ -70,7 +70,8 @@ _PROGRESS_FROM = 5000
 
 @click.group(name="audit")
 def group() -> None:
-    """The signed audit log: export, verify, replay, prove, report."""
+    """The signed audit log: export, verify, replay, prove, report; and an adapter's own
+    s.62 records (s62-export)."""
 
 
 def _registry_option(command: Callable[..., Any]) -> Callable[..., Any]:

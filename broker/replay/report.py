@@ -41,6 +41,7 @@ __all__ = [
     "Provenance",
     "Summary",
     "Verdict",
+    "inert_cell",
     "render_html",
     "render_text",
     "summarize",
@@ -263,7 +264,7 @@ def write_csv(
             continue
         row = Decision.of(index, record)
         writer.writerow(
-            _inert(str(cell))
+            inert_cell(str(cell))
             for cell in (
                 row.index,
                 row.decided_at,
@@ -283,7 +284,9 @@ def write_csv(
     return rows
 
 
-def _inert(cell: str) -> str:
+def inert_cell(cell: str) -> str:
+    """``cell`` as a spreadsheet shows it but never runs it: a leading apostrophe before
+    what would start a formula (``=``, ``+``, ``-``, ``@``, a tab or a carriage return)."""
     return f"'{cell}" if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
 
 

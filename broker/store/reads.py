@@ -25,7 +25,8 @@ __all__ = ["SCHEMA", "Read", "ReadAction", "ReadLog"]
 
 #: what a person did with the content
 ReadAction = Literal["show", "export", "disclose"]
-_MAX_READER = 128
+#: an officer's label at its longest: a 64-character id and two 120-character names
+_MAX_READER = 320
 
 SCHEMA: Final = (
     """CREATE TABLE reads (
@@ -62,6 +63,15 @@ class ReadLog:
         if rows:
             with transaction(self._conn, what="log a read"):
                 self._conn.executemany("INSERT INTO reads VALUES (?, ?, ?, ?)", rows)
+
+    def between(self, since: dt.datetime, until: dt.datetime) -> tuple[Read, ...]:
+        """Every read logged at or after ``since`` and before ``until``, oldest first."""
+        rows = self._conn.execute(
+            "SELECT message_id, read_at, reader, action FROM reads "
+            "WHERE read_at >= ? AND read_at < ? ORDER BY read_at, rowid",
+            (to_micros(since), to_micros(until)),
+        ).fetchall()
+        return tuple(Read(str(m), from_micros(int(at)), str(r), str(a)) for m, at, r, a in rows)
 
     def of(self, message_id: str) -> tuple[Read, ...]:
         """Every logged read of ``message_id``, oldest first."""

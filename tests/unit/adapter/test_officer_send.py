@@ -6,7 +6,9 @@ federation's real files, with no Kafka."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import pathlib
 from collections.abc import Iterator, Sequence
@@ -33,6 +35,10 @@ from broker.schema import message_bytes
 
 pytestmark = pytest.mark.slow
 
+CSV_COLUMNS = (
+    "at", "kind", "action", "person", "officer", "agency", "unit", "message_id", "counterpart",
+    "case_id", "message_type", "classification", "purposes", "data_categories",
+)  # fmt: skip
 ORIGIN = {"agency": "Border Force", "officer": "d.clarke", "unit": "Maritime Intelligence"}
 
 
@@ -117,6 +123,31 @@ def test_an_officers_view_names_them_in_its_signed_header_and_status_shows_who(
     assert "submitted by d.clarke (Border Force, Maritime Intelligence)" in status.stdout
     status = _run(["status", "--json", "--config", config, view["message_id"]])
     assert json.loads(status.stdout)["views"][0]["origin"] == ORIGIN
+
+    # the s.62 export names the person, for a regulator; only an admin officer exports it
+    export = ["audit", "s62-export", "--config", config]
+    denied = _run(export, officer="d.clarke", token=clerk)
+    assert "does not hold the admin role" in str(denied.exception)
+    rows = list(csv.DictReader(io.StringIO(_run(export, officer="ops.lead", token=admin).stdout)))
+    (row,) = [r for r in rows if r["message_id"] == view["message_id"]]
+    assert (row["kind"], row["action"], row["counterpart"]) == ("disclosure", "send", "RS")
+    assert (row["officer"], row["agency"], row["unit"]) == (
+        "d.clarke",
+        "Border Force",
+        "Maritime Intelligence",
+    )
+    assert row["person"] == "d.clarke (Border Force, Maritime Intelligence)"
+    assert (row["case_id"], row["message_type"]) == ("GB-OFFICER-1", "network.report")
+    assert "people-smuggling" in row["purposes"].split(";")
+    lines = _run([*export, "--format", "json"], officer="ops.lead", token=admin).stdout
+    (document,) = [json.loads(line) for line in lines.splitlines() if view["message_id"] in line]
+    assert {k: document[k] for k in ("officer", "agency", "unit")} == {
+        "officer": "d.clarke",
+        "agency": "Border Force",
+        "unit": "Maritime Intelligence",
+    }
+    earlier = _run([*export, "--until", "2020-01-01"], officer="ops.lead", token=admin)
+    assert earlier.stdout.splitlines() == [",".join(CSV_COLUMNS)]
 
 
 def test_a_submission_naming_an_officer_who_may_not_submit_is_rejected_with_why(

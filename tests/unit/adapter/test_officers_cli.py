@@ -131,6 +131,21 @@ def test_a_restricted_view_is_shown_only_to_an_officer_of_its_unit(
     assert [r["reader"] for r in logged][1:] == ["a.petrovic (BP, Maritime)"]
     assert len(logged) == 2
 
+    # the s.62 export: each consultation, with the person split into officer, agency, unit
+    export_s62 = ["audit", "s62-export", "--format", "json", "--config", config]
+    exported = _run(export_s62, officer=ADMIN, token=admin)
+    rows = [json.loads(line) for line in exported.output.splitlines()]
+    assert [(r["action"], r["officer"], r["agency"], r["unit"]) for r in rows][1:] == [
+        ("show", "a.petrovic", "BP", "Maritime")
+    ]
+    assert {(r["kind"], r["message_id"], r["counterpart"]) for r in rows} == {
+        ("consultation", message_id, "GB")
+    }
+    assert rows[0]["officer"] is None  # the OS account read before there were officers
+    assert "does not hold the admin role" in _denied(
+        _run(export_s62, officer="a.petrovic", token=maritime)
+    )
+
 
 def test_officers_are_listed_reissued_and_disabled(
     tmp_path: pathlib.Path, clock: FixedClock
