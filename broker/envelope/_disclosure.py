@@ -47,9 +47,9 @@ class Disclosure:
     proof: BatchProof | None = None
 
     def to_document(self) -> dict[str, Any]:
-        """The JSON object: the header as its exact ASCII text, binary values as hex."""
+        """The JSON object: the header as its exact (UTF-8) text, binary values as hex."""
         document: dict[str, Any] = {
-            "header": self.header_bytes.decode("ascii"),
+            "header": self.header_bytes.decode("utf-8"),
             "ciphertext_digest": self.ciphertext_digest.hex(),
             "signature": self.signature.hex(),
             "fields": {
@@ -90,7 +90,7 @@ def _parse_disclosure(data: bytes) -> Disclosure:
             raise errors.SchemaError(f"field {path!r}")
         revealed[path] = (bytes.fromhex(item["salt"]), item["value"])
     return Disclosure(
-        header_bytes=str(raw["header"]).encode("ascii"),
+        header_bytes=str(raw["header"]).encode("utf-8"),
         ciphertext_digest=bytes.fromhex(raw["ciphertext_digest"]),
         signature=bytes.fromhex(raw["signature"]),
         revealed=revealed,

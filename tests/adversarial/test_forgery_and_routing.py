@@ -222,7 +222,7 @@ def test_the_identity_key_forgery_is_refused(exchange: Exchange) -> None:
     assert exchange.quarantined(where.position)["reason_code"] == "bad_signature"
 
 
-_ORIGIN = {"agency": "Kosovo Police", "officer": "v.berisha", "unit": "Border Investigations"}
+_ORIGIN = {"agency": "Policia e Kosovës", "officer": "v.berisha", "unit": "Hetimet Kufitare"}
 
 
 def test_a_version_2_header_names_the_senders_officer_and_no_other_form_passes(
@@ -250,7 +250,7 @@ def test_a_version_2_header_names_the_senders_officer_and_no_other_form_passes(
         {**fields, "origin": None},
         {k: v for k, v in fields.items() if k != "origin"},
         {**fields, "origin": {**_ORIGIN, "rank": "inspector"}},
-        {**fields, "origin": {**_ORIGIN, "unit": "Border\nInvestigations"}},
+        {**fields, "origin": {**_ORIGIN, "unit": "Hetimet\nKufitare"}},
         {**fields, "origin": {**_ORIGIN, "officer": "V.Berisha"}},
     ]
     v1 = exchange.seal("XK", "GB", "gb-xk").header_fields

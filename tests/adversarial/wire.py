@@ -52,10 +52,11 @@ _HPKE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POL
 
 
 def canonical(value: Any) -> bytes:
-    """PROTOCOL.md section 2.1: sorted keys, no whitespace, ASCII with \\u escapes."""
+    """PROTOCOL.md section 2.1: sorted keys, no whitespace, UTF-8 with every character written
+    as itself but quotes, backslashes and control characters."""
     return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    ).encode("ascii")
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
 
 
 def lp(data: bytes) -> bytes:
@@ -491,7 +492,7 @@ def disclosure(envelope: Envelope, fields: dict[str, tuple[bytes, Any]]) -> dict
         "fields": {
             path: {"salt": salt.hex(), "value": value} for path, (salt, value) in fields.items()
         },
-        "header": envelope.header.decode("ascii"),
+        "header": envelope.header.decode("utf-8"),
         "signature": envelope.signature.hex(),
     }
 

@@ -99,3 +99,20 @@ def test_the_verified_header_carries_the_origin(
     assert header.origin == ORIGIN
     assert header.envelope_digest == crypto.sha256(sealed)
     assert envelope.verify(seal_from(gb, rs), registry=registry, now=NOW).origin is None
+
+
+def test_a_view_whose_origin_is_in_cyrillic_is_disclosed_and_verified(
+    registry: TinyRegistry, gb: Party, rs: Party
+) -> None:
+    """Every header was ASCII before origins: a disclosure carries the header's exact text,
+    which is now UTF-8, and must come back to the same bytes for the signature to hold."""
+    origin = Origin(agency="Гранична полиција", unit="Управа", officer="m.petrovic")
+    sealed = seal_from(gb, rs, origin=origin)
+    opened = envelope.open(
+        sealed, registry=registry, recipient=rs.code, decryption_keys=rs.decryption_keys, now=NOW
+    )
+    shown = envelope.Disclosure.from_json(envelope.disclose(opened, ["classification"]).to_json())
+    assert shown.header_bytes == opened.header.header_bytes
+    assert "Гранична полиција".encode() in shown.header_bytes
+    revealed = envelope.verify_disclosure(shown, registry=registry, now=NOW)
+    assert revealed == {"classification": "OFFICIAL-SENSITIVE"}

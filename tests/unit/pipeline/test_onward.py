@@ -32,6 +32,7 @@ from broker.schema import Message, labels_of, parse_message
 from broker.schema.handling import ConditionKind, RestrictToUnits
 from broker.schema.labels import DataCategory
 from broker.schema.protocol import OnwardForward, OnwardGrant
+from broker.store.officers import Role
 
 from ..adapter.world import (
     GB,
@@ -101,7 +102,17 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Shared:
     root = tmp_path_factory.mktemp("onward")
     clock = FixedClock(NOW)
     rs, uk, mk = (make_adapter(p, root / p, clock=clock) for p in (RS, GB, MK))
-    (view,) = rs.submit(report(), to=[GB])
+    # RS's views name their officer in Cyrillic (header version 2): a disclosure carries the
+    # header's exact UTF-8 text through the forward, the gateway and the third party
+    rs.inbox.officers.add(
+        "m.petrovic",
+        agency="Министарство унутрашњих послова",
+        unit="Управа криминалистичке полиције",
+        roles=[Role.ADMIN, Role.SUBMIT],
+        now=NOW,
+        by="test",
+    )
+    (view,) = rs.submit(report(), to=[GB], officer="m.petrovic")
     assert isinstance(view, Outgoing)
     assert uk.receive(deliver(view.envelope, recipient=GB)) == "stored"
     grants = []
@@ -111,7 +122,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Shared:
         ((), "2028-11-28T12:00:00Z"),
     ):
         grant_message = _grant(view.message_id, conditions=conditions, until=until)
-        (grant,) = rs.submit(grant_message, to=[GB])
+        (grant,) = rs.submit(grant_message, to=[GB], officer="m.petrovic")
         assert isinstance(grant, Outgoing)
         assert uk.receive(deliver(grant.envelope, recipient=GB)) == "stored"
         grants.append(grant.message_id)
@@ -164,6 +175,9 @@ def test_a_granted_forward_is_sealed_with_its_grant_and_stored_by_the_third_part
     stored = json.loads(shared.mk.inbox.get(sent.message_id))
     revealed = set(stored["body"]["original"]["fields"])
     assert {p for p in revealed if p.startswith("body.")} == {"body.summary"}
+    # the originator's officer travels with the signed header the forward discloses
+    origin = json.loads(stored["body"]["original"]["header"])["origin"]
+    assert origin["agency"] == "Министарство унутрашњих послова"
 
 
 def test_a_forward_declares_the_categories_of_the_fields_it_reveals(shared: Shared) -> None:
