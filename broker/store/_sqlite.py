@@ -78,9 +78,12 @@ def open_database(
         found = conn.execute("PRAGMA user_version").fetchone()[0]
         if found == 0:
             with transaction(conn, what=f"initialise {kind}"):
-                for statement in schema:
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {int(version)}")
+                # another process (a daemon starting, a command beside it) may have made it
+                # since: read again under the lock, and make it only once
+                if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                    for statement in schema:
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {int(version)}")
         elif found < version and all(n in (migrations or {}) for n in range(found, version)):
             with transaction(conn, what=f"upgrade {kind}"):
                 # another process may have upgraded it since: read again under the lock

@@ -37,7 +37,7 @@ def test_a_store_made_by_another_process_meanwhile_is_not_made_twice(
     def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
         return real_connect(*args, factory=_StaleFirstRead, **kwargs)
 
-    monkeypatch.setattr(_sqlite.sqlite3, "connect", connect)
+    monkeypatch.setattr(sqlite3, "connect", connect)
     conn = _sqlite.open_database(path, schema=SCHEMA, version=1, kind="test store")
     try:
         assert not _StaleFirstRead.stale  # the stale read did happen
