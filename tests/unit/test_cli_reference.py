@@ -112,6 +112,9 @@ def _invocations(text: str) -> list[str]:
     return found + re.findall(r"`(broker [^`]+)`", text)
 
 
+_SHELL = frozenset({"|", "||", "&&", ";", "&"})
+
+
 def _problem(invocation: str) -> str | None:
     """Why ``invocation`` would not run: a command or option that does not exist. Lines that
     only sketch a command (placeholders, alternatives) are checked as far as they go."""
@@ -119,6 +122,9 @@ def _problem(invocation: str) -> str | None:
         tokens = shlex.split(invocation.split(" #")[0])[1:]
     except ValueError:
         tokens = invocation.split()[1:]
+    # a shell line goes on past the command: a pipe, a redirection, a list
+    ends = [i for i, t in enumerate(tokens) if t in _SHELL or t.startswith((">", "2>", "<"))]
+    tokens = tokens[: ends[0]] if ends else tokens
     if not tokens or tokens[0] not in cli.commands:
         return None  # prose that happens to start with the word
     command: click.Command = cli
