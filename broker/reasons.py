@@ -45,6 +45,8 @@ class ReasonCode(enum.StrEnum):
     ACCORD_TERMINATED = "accord_terminated"  # by a party's signed termination, for good
     POLICY_DENIED = "policy_denied"
     RATE_LIMITED = "rate_limited"
+    # the sender's own four-eyes rule: a flow whose views a second officer must release
+    NOT_RELEASED = "not_released"
     # de-duplication
     REPLAY_CONFLICT = "replay_conflict"
     # the gateway's attestation, checked by the receiver

@@ -20,7 +20,7 @@ from broker.adapter.fates import Receipted, ViewRefusal
 from broker.adapter.journal import JournalEntry, Sealed, SendJournal
 from broker.adapter.outputs import Delivery, DeliveryDir, Webhook
 from broker.adapter.receiving import inbox_item, log_rejection, rejection_row, verify_record
-from broker.adapter.spool import MAX_SUBMISSION_BYTES, Spool, parse_submission
+from broker.adapter.spool import MAX_SUBMISSION_BYTES, Spool, needs_release, parse_submission
 from broker.bounded import read_bounded
 from broker.clock import Clock
 from broker.config import outbox_topic
@@ -89,6 +89,9 @@ class Adapter:
     max_envelope_bytes: int = limits.MAX_ENVELOPE_BYTES
     #: tells operators of refused accords and coming expiries (default: one on ``metrics``)
     reporter: AccordReporter | None = None
+    #: the accord flows whose spool submissions a second officer must release
+    #: (``spool.four_eyes_flows``)
+    four_eyes: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         m = self.metrics
@@ -188,6 +191,7 @@ class Adapter:
                     ids=submission.ids,
                     sign=False,
                     origin=self._origin(submission.officer),
+                    released=self._released_by(submission.approver, submission.officer),
                 )
             except (errors.SchemaError, errors.UsageError, errors.AccessError) as exc:
                 _log.warning("spool_rejected", file=path.name, error=str(exc))
@@ -221,6 +225,32 @@ class Adapter:
         self.spool.mark_sent_many([(path, refusals) for path, _, _, refusals in ready])
         return handled
 
+    def _released_by(self, approver: str | None, officer: str | None) -> str | None:
+        """The second officer who released a submission: one who holds ``approve`` now and is
+        not its submitter; None when nobody did (its four-eyes views are then refused)."""
+        if approver is None or approver == officer:
+            return None
+        self.inbox.officers.holding(approver, Role.APPROVE)  # AccessError rejects the file
+        return approver
+
+    def _held_back(self, outcome: SendOutcome, released: str | None) -> SendOutcome:
+        """``outcome``, or a refusal if its flow needs a second officer's release and has
+        none. Receipts and withdrawals are never held: they disclose nothing new."""
+        decision = outcome.decision
+        if (
+            not isinstance(outcome, Outgoing)
+            or released is not None
+            or decision is None
+            or outcome.labels is None
+            or not needs_release(decision.flow, outcome.labels.message_type, self.four_eyes)
+        ):
+            return outcome
+        why = (
+            f"flow {decision.flow} needs a second officer's release (spool.four_eyes_flows): "
+            "send it with `broker send`, then `broker release ID` by another officer"
+        )
+        return Refused(outcome.recipient, ReasonCode.NOT_RELEASED, (why,), decision)
+
     def _origin(self, officer_id: str | None) -> Origin | None:
         """What the signed header says of the officer who submitted a message: their id,
         agency and unit from this adapter's directory, as it stands now (a disabled officer,
@@ -238,6 +268,7 @@ class Adapter:
         ids: Mapping[PartnerCode, MessageId] | None = None,
         sign: bool = True,
         origin: Origin | None = None,
+        released: str | None = None,
     ) -> list[SendOutcome]:
         now = self.clock.now()
         started = time.perf_counter()
@@ -255,6 +286,8 @@ class Adapter:
             sign=sign,
             origin=origin,
         )
+        if self.four_eyes:
+            outcomes = [self._held_back(outcome, released) for outcome in outcomes]
         self._seal_seconds.observe(time.perf_counter() - started)
         for outcome in outcomes:
             if isinstance(outcome, Outgoing):

@@ -165,6 +165,7 @@ def build_adapter(
         max_age=dt.timedelta(seconds=limits.max_age_seconds),
         max_skew=dt.timedelta(seconds=limits.max_clock_skew_seconds),
         spool=spool,
+        four_eyes=frozenset(config.spool.four_eyes_flows if config.spool else ()),
         delivery_dir=delivery_dir,
         webhook=webhook,
         max_envelope_bytes=limits.max_envelope_bytes,

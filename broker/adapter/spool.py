@@ -2,6 +2,8 @@
 
 Layout beneath the configured directory::
 
+    held/       a submission waiting for a second officer's release (``broker release``); the
+                adapter never reads it
     incoming/   a submission appears here by an atomic rename; the adapter picks it up
     sent/       processed: at least one recipient's envelope is journalled for sending; the
                 file is deleted once Kafka has acknowledged every view sealed from it
@@ -13,7 +15,9 @@ sealed under (``broker send`` chooses them, so it can print them before the adap
 the adapter chooses any not given), and optionally with ``"officer": "<id>"``, the officer of
 this adapter who submitted it (``broker send --officer``): the adapter names that officer, with
 their agency and unit from its directory, in each view's signed header, and rejects the
-submission if the officer is unknown, disabled or does not hold the ``submit`` role. Writers must
+submission if the officer is unknown, disabled or does not hold the ``submit`` role; and
+``"approver": "<id>"``, the other officer who released it (``broker release``), which the
+views of a four-eyes flow need. Writers must
 create the file elsewhere in the same filesystem and rename it into ``incoming/`` (what
 :func:`write_submission` and ``broker send`` do): a file is never read half-written, and names
 starting with a dot are ignored. Refusals for some recipients, when others were sent, are
@@ -34,13 +38,16 @@ from broker import crypto, errors, strictjson
 from broker.bounded import read_bounded
 from broker.ids import OFFICER_ID, MessageId, PartnerCode, parse_message_id, partner_code
 from broker.schema import MAX_DEPTH, Message, message_bytes
+from broker.schema.labels import MessageType
 from broker.schema.wire import parse_canonical_message
 
 __all__ = [
     "MAX_SUBMISSION_BYTES",
     "Spool",
     "Submission",
+    "needs_release",
     "parse_submission",
+    "release_submission",
     "submission_bytes",
     "sync_directory",
     "write_submission",
@@ -49,7 +56,7 @@ __all__ = [
 
 MAX_SUBMISSION_BYTES = 1_048_576 + 4096
 _MAX_RECIPIENTS = 32
-_FIELDS = frozenset({"to", "message", "ids", "officer"})
+_FIELDS = frozenset({"to", "message", "ids", "officer", "approver"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -62,6 +69,19 @@ class Submission:
     ids: Mapping[PartnerCode, MessageId] = dataclasses.field(default_factory=dict)
     #: the id of the officer who submitted it, when one did
     officer: str | None = None
+    #: the id of the second officer who released it, when one did
+    approver: str | None = None
+
+
+#: what a four-eyes flow never holds back: the adapter's own receipts, and withdrawals (they
+#: take back, and disclose nothing new)
+_NEVER_HELD = frozenset({MessageType.RECEIPT, MessageType.WITHDRAWAL})
+
+
+def needs_release(flow: str | None, message_type: MessageType, four_eyes: Iterable[str]) -> bool:
+    """Whether a view of ``message_type`` crossing ``flow`` waits for a second officer's
+    release, under ``spool.four_eyes_flows``."""
+    return flow is not None and flow in set(four_eyes) and message_type not in _NEVER_HELD
 
 
 def parse_submission(data: bytes) -> Submission:
@@ -75,8 +95,8 @@ def parse_submission(data: bytes) -> Submission:
         raise errors.SchemaError(f"submission is not valid JSON: {exc}") from None
     if not isinstance(document, dict) or not {"to", "message"} <= set(document) <= _FIELDS:
         raise errors.SchemaError(
-            'a submission is an object with exactly "to", "message" and optionally "ids" '
-            'and "officer"'
+            'a submission is an object with exactly "to", "message" and optionally "ids", '
+            '"officer" and "approver"'
         )
     to, message = document["to"], document["message"]
     if not isinstance(to, list) or not 1 <= len(to) <= _MAX_RECIPIENTS:
@@ -90,13 +110,20 @@ def parse_submission(data: bytes) -> Submission:
     if not isinstance(message, dict):
         raise errors.SchemaError('submission: "message" must be an object')
     ids = _ids(document.get("ids", {}), recipients)
-    officer = document.get("officer")
-    if officer is not None and not (isinstance(officer, str) and OFFICER_ID.fullmatch(officer)):
-        raise errors.SchemaError('submission: "officer" is an officer id of this adapter')
+    officer, approver = (_officer(document, name) for name in ("officer", "approver"))
+    if approver is not None and approver == officer:
+        raise errors.SchemaError('submission: "approver" is another officer than "officer"')
     # Re-encode the already strictly parsed object (no duplicate key, no non-finite number):
     # the canonical-input parser applies the schema's remaining rules without parsing again.
     encoded = strictjson.encode(message)
-    return Submission(recipients, parse_canonical_message(encoded, message), ids, officer)
+    return Submission(recipients, parse_canonical_message(encoded, message), ids, officer, approver)
+
+
+def _officer(document: Mapping[str, object], name: str) -> str | None:
+    value = document.get(name)
+    if value is None or (isinstance(value, str) and OFFICER_ID.fullmatch(value)):
+        return value
+    raise errors.SchemaError(f'submission: "{name}" is an officer id of this adapter')
 
 
 def _ids(given: object, recipients: tuple[PartnerCode, ...]) -> dict[PartnerCode, MessageId]:
@@ -119,14 +146,18 @@ def submission_bytes(
     *,
     ids: Mapping[PartnerCode, MessageId] | None = None,
     officer: str | None = None,
+    approver: str | None = None,
 ) -> bytes:
     """The canonical bytes of a submission of ``message`` to ``to`` (with the view ids
-    ``ids``, when chosen, and the submitting ``officer``, when one did)."""
+    ``ids``, when chosen, the submitting ``officer`` and the releasing ``approver``, when
+    there are)."""
     document: dict[str, object] = {"to": list(to), "message": json.loads(message_bytes(message))}
     if ids:
         document["ids"] = dict(ids)
     if officer is not None:
         document["officer"] = officer
+    if approver is not None:
+        document["approver"] = approver
     return json.dumps(document, separators=(",", ":")).encode("utf-8")
 
 
@@ -137,13 +168,17 @@ def write_submission(
     *,
     ids: Mapping[PartnerCode, MessageId] | None = None,
     officer: str | None = None,
+    approver: str | None = None,
+    held: bool = False,
 ) -> Path:
-    """Place a submission into ``spool_dir/incoming`` atomically; return its final path.
+    """Place a submission into ``spool_dir/incoming`` (``held/`` if ``held``: it waits for a
+    second officer's release) atomically; return its final path.
 
     The bytes go to a temporary file in ``spool_dir`` (same filesystem), are flushed to disk,
     and the file is renamed into ``incoming/``, so the adapter never sees a partial file.
     """
-    return _write_all(spool_dir, [submission_bytes(message, to, ids=ids, officer=officer)])[0]
+    data = submission_bytes(message, to, ids=ids, officer=officer, approver=approver)
+    return _write_all(spool_dir, [data], into="held" if held else "incoming")[0]
 
 
 def write_submissions(
@@ -155,8 +190,33 @@ def write_submissions(
     return _write_all(spool_dir, [submission_bytes(message, to) for message, to in submissions])
 
 
-def _write_all(spool_dir: Path, documents: Sequence[bytes]) -> list[Path]:
-    incoming = spool_dir / "incoming"
+def release_submission(held: Path, *, approver: str) -> Path:
+    """Move the held submission ``held`` into ``incoming/``, naming the officer who released
+    it. The released file keeps the held one's name, so a release repeated after a crash
+    writes the same file again (the adapter takes a name and its bytes once)."""
+    data = read_bounded(held, limit=MAX_SUBMISSION_BYTES, what="the held submission")
+    submission = parse_submission(data)
+    released = submission_bytes(
+        submission.message,
+        submission.to,
+        ids=submission.ids,
+        officer=submission.officer,
+        approver=approver,
+    )
+    spool_dir = held.parent.parent
+    final = _place(spool_dir, spool_dir / "incoming", released, name=held.name)
+    sync_directory(spool_dir / "incoming")
+    held.unlink()
+    sync_directory(held.parent)
+    return final
+
+
+def _write_all(
+    spool_dir: Path, documents: Sequence[bytes], *, into: str = "incoming"
+) -> list[Path]:
+    incoming = spool_dir / into
+    if into == "held":
+        incoming.mkdir(mode=0o700, exist_ok=True)
     if not incoming.is_dir():
         raise errors.UsageError(f"{incoming} does not exist: is the spool directory right?")
     finals: list[Path] = []
@@ -169,8 +229,8 @@ def _write_all(spool_dir: Path, documents: Sequence[bytes]) -> list[Path]:
     return finals
 
 
-def _place(spool_dir: Path, incoming: Path, data: bytes) -> Path:
-    name = f"{uuid.uuid4().hex}.json"
+def _place(spool_dir: Path, incoming: Path, data: bytes, *, name: str | None = None) -> Path:
+    name = name or f"{uuid.uuid4().hex}.json"
     temporary = spool_dir / f".{name}.tmp"
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -192,11 +252,11 @@ class Spool:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.incoming, self.sent, self.rejected = (
-            root / n for n in ("incoming", "sent", "rejected")
+        self.incoming, self.sent, self.rejected, self.held = (
+            root / n for n in ("incoming", "sent", "rejected", "held")
         )
         try:
-            for directory in (root, self.incoming, self.sent, self.rejected):
+            for directory in (root, self.incoming, self.sent, self.rejected, self.held):
                 directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise errors.UsageError(f"cannot create the spool in {root}: {exc.strerror}") from exc

@@ -27,7 +27,14 @@ from broker.schema.handling import HandlingCondition
 from broker.store import InboxStore
 from broker.store.officers import Officer, Role, check_units
 
-__all__ = ["Reader", "inbox_of", "officer_option", "reading_as", "submitting_as"]
+__all__ = [
+    "Reader",
+    "inbox_of",
+    "officer_option",
+    "reading_as",
+    "releasing_as",
+    "submitting_as",
+]
 
 _TOKEN_ENV = "BROKER_OFFICER_TOKEN"  # noqa: S105 - the variable's name, not a secret
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -105,6 +112,16 @@ def submitting_as(config: AdapterConfig, officer_id: str | None) -> str | None:
     with inbox_of(config) as inbox:
         submitter = reading_as(inbox, officer_id, role=Role.SUBMIT)
     return None if submitter.officer is None else submitter.officer.officer_id
+
+
+def releasing_as(config: AdapterConfig, officer_id: str | None) -> str:
+    """The officer releasing a held submission, authenticated with the ``approve`` role:
+    four-eyes release needs officers, so an adapter with none has nobody to release."""
+    with inbox_of(config) as inbox:
+        releaser = reading_as(inbox, officer_id, role=Role.APPROVE)
+    if releaser.officer is None:
+        raise errors.AccessError("this adapter has no officers: nobody can release")
+    return releaser.officer.officer_id
 
 
 def _account() -> str:

@@ -21,14 +21,20 @@ from broker import errors
 from broker.adapter import Spool, journal_path, write_submission
 from broker.adapter.fates import ViewFate
 from broker.adapter.journal import SendJournal
-from broker.adapter.spool import MAX_SUBMISSION_BYTES, parse_submission
+from broker.adapter.spool import (
+    MAX_SUBMISSION_BYTES,
+    Submission,
+    needs_release,
+    parse_submission,
+    release_submission,
+)
 from broker.bounded import read_bounded
 from broker.cli._app import console
-from broker.cli._reader import officer_option, submitting_as
+from broker.cli._reader import officer_option, releasing_as, submitting_as
 from broker.clock import SystemClock
 from broker.config import AdapterConfig, load_config, read_trust, validate_partner
 from broker.ids import MessageId, PartnerCode, new_message_id
-from broker.pipeline.send import Refused, clear, withdrawal_for
+from broker.pipeline.send import Cleared, Refused, clear, withdrawal_for
 from broker.schema import Message, parse_message
 from broker.schema.labels import Labels
 
@@ -37,6 +43,7 @@ __all__ = [
     "print_queued",
     "queue_view",
     "refuse_if_refused",
+    "release_command",
     "send_command",
     "sent_group",
     "status_command",
@@ -53,10 +60,18 @@ class _View:
     recipient: PartnerCode
     message_id: MessageId | None
     refusal: Refused | None = None
+    #: waiting in the spool's held/ for a second officer's release
+    held: bool = False
+
+    @property
+    def state(self) -> str:
+        if self.refusal is not None:
+            return "refused"
+        return "held" if self.held else "queued"
 
     def document(self) -> dict[str, object]:
         if self.refusal is None:
-            return {"recipient": self.recipient, "message_id": self.message_id, "state": "queued"}
+            return {"recipient": self.recipient, "message_id": self.message_id, "state": self.state}
         return {
             "recipient": self.recipient,
             "state": "refused",
@@ -73,6 +88,14 @@ def _precheck(
     config: AdapterConfig, message: Message, recipients: list[PartnerCode]
 ) -> dict[PartnerCode, Refused]:
     """The recipients the accords and registry on file refuse, with why."""
+    return _decide(config, message, recipients)[0]
+
+
+def _decide(
+    config: AdapterConfig, message: Message, recipients: list[PartnerCode]
+) -> tuple[dict[PartnerCode, Refused], set[PartnerCode]]:
+    """The recipients the accords and registry on file refuse, with why; and those whose flow
+    waits for a second officer's release (``spool.four_eyes_flows``)."""
     now = SystemClock().now()
     trust = read_trust(config, now=now)
     outcomes = clear(
@@ -84,7 +107,15 @@ def _precheck(
         now=now,
         counters={},  # the rate windows live in the daemon; it alone counts them
     )
-    return {o.recipient: o for o in outcomes if isinstance(o, Refused)}
+    four_eyes = () if config.spool is None else config.spool.four_eyes_flows
+    held = {
+        o.recipient
+        for o in outcomes
+        if isinstance(o, Cleared)
+        and o.decision is not None
+        and needs_release(o.decision.flow, message.type, four_eyes)
+    }
+    return {o.recipient: o for o in outcomes if isinstance(o, Refused)}, held
 
 
 @click.command("send")
@@ -122,14 +153,20 @@ def send_command(
     if not recipients:
         raise errors.UsageError("--to names no recipient")
     message = parse_message(_read(message_file))
-    refused = {} if no_precheck else _precheck(config, message, recipients)
+    refused, held = ({}, set()) if no_precheck else _decide(config, message, recipients)
+    if held and officer is None:
+        raise errors.AccessError(
+            f"{', '.join(sorted(held))}: a flow that needs a second officer's release "
+            "(spool.four_eyes_flows), on an adapter with no officers: add officers first"
+        )
     views = [
-        _View(r, None, refused[r]) if r in refused else _View(r, new_message_id())
+        _View(r, None, refused[r]) if r in refused else _View(r, new_message_id(), held=bool(held))
         for r in recipients
     ]
     ids = {v.recipient: v.message_id for v in views if v.message_id is not None}
+    spool = Spool(config.spool.dir).root
     path = (
-        write_submission(Spool(config.spool.dir).root, message, list(ids), ids=ids, officer=officer)
+        write_submission(spool, message, list(ids), ids=ids, officer=officer, held=bool(held))
         if ids
         else None
     )
@@ -139,17 +176,51 @@ def send_command(
     else:
         for view in views:
             if view.refusal is None:
-                click.echo(f"{view.recipient}  queued   {view.message_id}")
+                click.echo(f"{view.recipient}  {view.state:<8} {view.message_id}")
             else:
                 why = "; ".join(view.refusal.reasons)
                 click.echo(f"{view.recipient}  refused  {view.refusal.reason_code}: {why}")
-        if path is not None:
+        if path is not None and held:
+            click.echo(
+                f"held for a second officer's release ({', '.join(sorted(held))}: "
+                f"spool.four_eyes_flows): broker release ID; {path}"
+            )
+        elif path is not None:
             click.echo(f"queued for {', '.join(ids)}: {path}")
     if path is None:
         reasons = "; ".join(
             f"{v.recipient}: {v.refusal.reason_code}" for v in views if v.refusal is not None
         )
         raise errors.PolicyError(f"every recipient was refused, nothing was queued ({reasons})")
+
+
+@click.command("release")
+@click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
+@officer_option()
+@click.argument("message_id")
+def release_command(
+    config_path: str, as_json: bool, officer_id: str | None, message_id: str
+) -> None:
+    """Release the held submission with a view MESSAGE_ID (or a unique prefix of 8 or more
+    characters) for sealing: four-eyes release (spool.four_eyes_flows). The releasing officer
+    holds the approve role and is not the one who submitted it."""
+    config = load_config(config_path, AdapterConfig)
+    if config.spool is None:
+        raise errors.UsageError(f"{config_path} has no spool section: the adapter reads no spool")
+    approver = releasing_as(config, officer_id)
+    found = _in_spool(config, message_id, ("held",))
+    if found is None:
+        raise errors.UsageError(f"{message_id}: no held submission has a view of that id")
+    path, submission = found
+    if submission.officer == approver:
+        raise errors.AccessError(
+            f"officer {approver} submitted it: another officer must release it"
+        )
+    release_submission(path, approver=approver)
+    views = [_View(r, mid) for r, mid in submission.ids.items()]
+    by = f" (submitted by {submission.officer})" if submission.officer else ""
+    print_queued(views, what=f"released by {approver}{by}", as_json=as_json)
 
 
 @click.command("withdraw")
@@ -261,9 +332,11 @@ def queue_view(
     ``officer`` (authenticated by :func:`broker.cli._reader.submitting_as`)."""
     if config.spool is None:  # checked by _sent_view; kept for the type checker
         raise errors.UsageError("the adapter reads no spool")
+    held = recipient in _decide(config, message, [recipient])[1]
     spool = Spool(config.spool.dir).root
-    write_submission(spool, message, [recipient], ids={recipient: message_id}, officer=officer)
-    return _View(recipient, message_id)
+    ids = {recipient: message_id}
+    write_submission(spool, message, [recipient], ids=ids, officer=officer, held=held)
+    return _View(recipient, message_id, held=held)
 
 
 def print_queued(views: list[_View], *, what: str, as_json: bool) -> None:
@@ -272,8 +345,11 @@ def print_queued(views: list[_View], *, what: str, as_json: bool) -> None:
         click.echo(json.dumps({"views": [v.document() for v in views]}, indent=2))
         return
     for view in views:
-        click.echo(f"{view.recipient}  queued   {view.message_id}")
-    click.echo(f"{what} queued for {views[0].recipient}; `broker status ID` follows each view")
+        click.echo(f"{view.recipient}  {view.state:<8} {view.message_id}")
+    if any(view.held for view in views):
+        click.echo(f"{what} held for a second officer's release: broker release ID")
+    else:
+        click.echo(f"{what} queued for {views[0].recipient}; `broker status ID` follows each view")
 
 
 def _read(path: Path) -> bytes:
@@ -301,7 +377,7 @@ def status_command(config_path: str, message_id: str, as_json: bool) -> None:
     except errors.UsageError as exc:
         missing = exc
     if missing is not None:
-        waiting = _waiting_in_spool(config, message_id)
+        waiting = _in_spool(config, message_id)
         if waiting is None:
             raise missing
         _print_waiting(*waiting, as_json=as_json)
@@ -423,42 +499,53 @@ def _fate_document(fate: ViewFate) -> dict[str, object]:
     }
 
 
-def _waiting_in_spool(
-    config: AdapterConfig, message_id: str
-) -> tuple[Path, dict[PartnerCode, MessageId]] | None:
-    """The spool file still waiting for the adapter that chose ``message_id`` for a view."""
+def _in_spool(
+    config: AdapterConfig, message_id: str, folders: tuple[str, ...] = ("held", "incoming")
+) -> tuple[Path, Submission] | None:
+    """The spool file, held or waiting for the adapter, that chose ``message_id`` (or a
+    prefix of it) for a view."""
     if config.spool is None:
         return None
-    incoming = config.spool.dir / "incoming"
     wanted = message_id.strip().lower().encode("ascii", errors="replace")
-    try:
-        files = sorted(p for p in incoming.iterdir() if not p.name.startswith("."))
-    except OSError:
-        return None
-    for path in files[:_SPOOL_SCAN_LIMIT]:
+    for folder in folders:
         try:
-            data = read_bounded(path, limit=MAX_SUBMISSION_BYTES, what="the submission")
-        except errors.BrokerError:
+            files = sorted(
+                p for p in (config.spool.dir / folder).iterdir() if not p.name.startswith(".")
+            )
+        except OSError:
             continue
-        if wanted not in data:
-            continue
-        try:
-            submission = parse_submission(data)
-        except errors.SchemaError:
-            continue
-        if any(mid.startswith(wanted.decode()) for mid in submission.ids.values()):
-            return path, dict(submission.ids)
+        for path in files[:_SPOOL_SCAN_LIMIT]:
+            try:
+                data = read_bounded(path, limit=MAX_SUBMISSION_BYTES, what="the submission")
+            except errors.BrokerError:
+                continue
+            if wanted not in data:
+                continue
+            try:
+                submission = parse_submission(data)
+            except errors.SchemaError:
+                continue
+            if any(mid.startswith(wanted.decode()) for mid in submission.ids.values()):
+                return path, submission
     return None
 
 
-def _print_waiting(path: Path, ids: dict[PartnerCode, MessageId], *, as_json: bool) -> None:
+def _print_waiting(path: Path, submission: Submission, *, as_json: bool) -> None:
+    held = path.parent.name == "held"
+    state = "held" if held else "waiting"
     if as_json:
         views = [
-            {"message_id": mid, "recipient": r, "state": "waiting", "spool_file": str(path)}
-            for r, mid in ids.items()
+            {"message_id": mid, "recipient": r, "state": state, "spool_file": str(path)}
+            for r, mid in submission.ids.items()
         ]
         click.echo(json.dumps({"views": views}, indent=2))
         return
-    for recipient, mid in ids.items():
-        click.echo(f"{recipient}  {mid}  waiting in the spool: the adapter has not taken it yet")
+    for recipient, mid in submission.ids.items():
+        if held:
+            by = f" (submitted by {submission.officer})" if submission.officer else ""
+            click.echo(f"{recipient}  {mid}  held for a second officer's release{by}")
+        else:
+            click.echo(
+                f"{recipient}  {mid}  waiting in the spool: the adapter has not taken it yet"
+            )
         click.echo(f"    {path}")

@@ -54,6 +54,13 @@ def _to_path(value: object, info: ValidationInfo) -> Path:
     return path
 
 
+def _list_as_tuple(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
+
+
+#: a YAML list given where a section holds a tuple (strict sections take no list otherwise)
+LIST_AS_TUPLE = BeforeValidator(_list_as_tuple)
+
 FilePath = Annotated[
     Path,
     BeforeValidator(_to_path),

@@ -12,12 +12,19 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from broker import cosign, errors, limits
-from broker.config._base import NAME_PATTERN, FilePath, SecretSource, Section, is_loopback
+from broker.config._base import (
+    LIST_AS_TUPLE,
+    NAME_PATTERN,
+    FilePath,
+    SecretSource,
+    Section,
+    is_loopback,
+)
 from broker.schema.evaluation import EvaluationScheme
 
 __all__ = [
@@ -51,18 +58,13 @@ class RegistrySettings(Section):
 class AccordSettings(Section):
     """The signed accords (sharing policies) in force. None configured: nothing may flow."""
 
-    paths: Annotated[tuple[FilePath, ...], Field(max_length=256)] = ()
+    paths: Annotated[tuple[FilePath, ...], Field(max_length=256), LIST_AS_TUPLE] = ()
     """Individual accord files."""
     dir: FilePath | None = None
     """A directory whose ``*.yaml`` files are all accords."""
     unsafe_allow_unsigned: bool = False
     """Development only: accept accords without valid signatures, with a warning on every use.
     Off, so a policy nobody signed can never decide what crosses a border."""
-
-    @field_validator("paths", mode="before")
-    @classmethod
-    def _as_tuple(cls, value: Any) -> Any:
-        return tuple(value) if isinstance(value, list) else value
 
     def files(self) -> list[Path]:
         """Every accord file named (``paths`` and ``dir/*.yaml``), sorted; raises UsageError
@@ -99,17 +101,14 @@ class KeySettings(Section):
 class AdapterKeySettings(KeySettings):
     """An adapter's keys: its signing key and the KEM keys that open its inbox."""
 
-    decryption_keys: Annotated[tuple[FilePath, ...], Field(min_length=1, max_length=16)]
+    decryption_keys: Annotated[
+        tuple[FilePath, ...], Field(min_length=1, max_length=16), LIST_AS_TUPLE
+    ]
     """The KEM private keys, newest first; more than one while rotating, or while holding
     keys of two suites. At least one: without it the adapter could not read its inbox."""
-    extra_signing_keys: Annotated[tuple[FilePath, ...], Field(max_length=4)] = ()
+    extra_signing_keys: Annotated[tuple[FilePath, ...], Field(max_length=4), LIST_AS_TUPLE] = ()
     """Signing keys of other suites than ``signing_key``'s, one per suite (``keys rotate
     --suite``): each accord's suite picks the key that signs for it."""
-
-    @field_validator("decryption_keys", "extra_signing_keys", mode="before")
-    @classmethod
-    def _as_tuple(cls, value: Any) -> Any:
-        return tuple(value) if isinstance(value, list) else value
 
 
 class StoreSettings(Section):
@@ -155,6 +154,15 @@ class SpoolSettings(Section):
     dir: FilePath
     """Files appear in ``incoming/`` beneath it, then move to ``sent/`` (at least one recipient's
     envelope was sent) or ``rejected/`` (nothing was sent; ``<name>.reason`` says why)."""
+    four_eyes_flows: Annotated[
+        tuple[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")], ...],
+        Field(max_length=256),
+        LIST_AS_TUPLE,
+    ] = ()
+    """Accord flows (their ids, e.g. ``GB-RS-OPS``) whose views a second officer, holding the
+    ``approve`` role, must release before they are sealed: ``broker send`` holds them in
+    ``held/`` until ``broker release``; the adapter refuses (``not_released``) a view of such a
+    flow that no other officer released. Receipts and withdrawals are never held."""
 
 
 class GatewaySettings(Section):

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 import structlog
+import yaml
 from click.testing import CliRunner, Result
 
 from broker import envelope, errors
@@ -29,7 +30,7 @@ from broker.cli import cli
 from broker.config import AdapterConfig, load_config
 from broker.demo.federation import Federation, current_accords, provision
 from broker.demo.scenario import network_report
-from broker.ids import PartnerCode
+from broker.ids import PartnerCode, new_message_id
 from broker.runtime import Metrics
 from broker.schema import message_bytes
 
@@ -186,3 +187,62 @@ def test_a_submission_naming_an_officer_who_may_not_submit_is_rejected_with_why(
         rejected = spool / "rejected" / queued.name
         assert rejected.exists()
         assert why in (spool / "rejected" / f"{queued.name}.reason").read_text()
+
+
+def test_a_four_eyes_flow_is_held_until_another_officer_releases_it(
+    federation: Federation, tmp_path: pathlib.Path
+) -> None:
+    """spool.four_eyes_flows: RS's views to GB wait in held/ until a second officer with the
+    approve role releases them; the submitter cannot release their own, and a view of the
+    flow dropped into incoming/ with no release is refused by the adapter (not_released)."""
+    document = yaml.safe_load(federation.config_path("RS").read_text(encoding="utf-8"))
+    document["spool"]["four_eyes_flows"] = ["RS-GB-OPS"]
+    config = str(tmp_path / "rs-four-eyes.yaml")
+    pathlib.Path(config).write_text(yaml.safe_dump(document), encoding="utf-8")
+    _process_spool(config)
+    add = ["officers", "add", "--config", config, "--agency", "Granična policija"]
+    admin = _token(_run([*add, "--unit", "IT", "--role", "admin", "--role", "approve", "it.lead"]))
+    clerk = _token(
+        _run(
+            [*add, "--unit", "Analysis", "--role", "submit", "--role", "approve", "m.ilic"],
+            officer="it.lead",
+            token=admin,
+        )
+    )
+    report = tmp_path / "report.json"
+    report.write_bytes(message_bytes(network_report("RS-FOUR-EYES-1")))
+    spool = federation.spool_dir("RS")
+
+    sent = _run(["send", "--json", "--config", config, "--to", "GB", str(report)],
+                officer="m.ilic", token=clerk)  # fmt: skip
+    assert sent.exit_code == 0, sent.output
+    (view,) = json.loads(sent.stdout)["views"]
+    assert view["state"] == "held"
+    (held,) = (spool / "held").glob("*.json")
+    assert list((spool / "incoming").iterdir()) == []
+    _process_spool(config)  # the adapter never reads held/
+    assert held.exists()
+    status = _run(["status", "--config", config, view["message_id"]])
+    assert "held for a second officer's release (submitted by m.ilic)" in status.stdout
+
+    release = ["release", "--config", config, view["message_id"][:13]]
+    own = _run(release, officer="m.ilic", token=clerk)
+    assert isinstance(own.exception, errors.AccessError)
+    assert "another officer must release it" in str(own.exception)
+    released = _run(release, officer="it.lead", token=admin)
+    assert released.exit_code == 0, released.output
+    assert "released by it.lead (submitted by m.ilic)" in released.stdout
+    assert not held.exists()
+    (queued,) = (spool / "incoming").glob("*.json")
+    assert parse_submission(queued.read_bytes()).approver == "it.lead"
+    _process_spool(config)
+    status = _run(["status", "--json", "--config", config, view["message_id"]])
+    assert json.loads(status.stdout)["views"][0]["state"] == "journalled"
+
+    # the adapter is the one that enforces it: a submission that skipped held/ is refused
+    ids = {PartnerCode("GB"): new_message_id()}
+    write_submission(spool, network_report("RS-FOUR-EYES-2"), list(ids), ids=ids, officer="m.ilic")
+    _process_spool(config)
+    status = _run(["status", "--json", "--config", config, ids[PartnerCode("GB")]])
+    (fate,) = json.loads(status.stdout)["views"]
+    assert (fate["state"], fate["refused"]["reason_code"]) == ("refused", "not_released")

@@ -18,10 +18,10 @@ from broker.adapter import (
     write_submissions,
 )
 from broker.adapter.daemon import spool_chunk
-from broker.adapter.spool import MAX_SUBMISSION_BYTES
+from broker.adapter.spool import MAX_SUBMISSION_BYTES, release_submission, submission_bytes
 from broker.schema import Classification, Purpose, message_bytes
 
-from .world import MK, RS, report
+from .world import GB, MK, RS, report
 
 
 def _spool(adapter: Adapter) -> Spool:
@@ -222,3 +222,29 @@ def test_spool_chunks_grow_under_a_backlog_and_fit_a_time_budget(
     """A backlog is taken in larger chunks (each costs a journal transaction and a flush of
     the spool however large), but no chunk holds the event loop much past its budget."""
     assert spool_chunk(previous, elapsed_s) == expected
+
+
+def test_a_release_moves_a_held_submission_once_under_its_own_name(tmp_path: pathlib.Path) -> None:
+    """``broker release``: the held file goes to incoming/ naming the releasing officer; a
+    release repeated after a crash between the two steps writes the very same file again
+    (same name, same bytes: the adapter takes a name and its bytes once)."""
+    spool = Spool(tmp_path / "spool")
+    held = write_submission(spool.root, report(), [GB], officer="a.clerk", held=True)
+    assert held.parent == spool.held
+    assert spool.waiting() == []
+    kept = held.read_bytes()
+    released = release_submission(held, approver="b.lead")
+    assert (released.parent, released.name) == (spool.incoming, held.name)
+    assert not held.exists()
+    submission = parse_submission(released.read_bytes())
+    assert (submission.officer, submission.approver) == ("a.clerk", "b.lead")
+    first = released.read_bytes()
+    held.write_bytes(kept)  # as if the process died before the held file was removed
+    assert release_submission(held, approver="b.lead").read_bytes() == first
+    assert spool.waiting() == [released]
+
+
+def test_the_submitter_is_not_their_own_approver() -> None:
+    data = submission_bytes(report(), [GB], officer="a.clerk", approver="a.clerk")
+    with pytest.raises(errors.SchemaError, match="another officer"):
+        parse_submission(data)
