@@ -15,8 +15,8 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 import structlog
-import yaml
 from click.testing import CliRunner, Result
+from ruamel.yaml import YAML
 
 from broker import envelope, errors
 from broker.adapter import (
@@ -195,10 +195,12 @@ def test_a_four_eyes_flow_is_held_until_another_officer_releases_it(
     """spool.four_eyes_flows: RS's views to GB wait in held/ until a second officer with the
     approve role releases them; the submitter cannot release their own, and a view of the
     flow dropped into incoming/ with no release is refused by the adapter (not_released)."""
-    document = yaml.safe_load(federation.config_path("RS").read_text(encoding="utf-8"))
+    yaml = YAML(typ="safe")
+    document = yaml.load(federation.config_path("RS").read_text(encoding="utf-8"))
     document["spool"]["four_eyes_flows"] = ["RS-GB-OPS"]
     config = str(tmp_path / "rs-four-eyes.yaml")
-    pathlib.Path(config).write_text(yaml.safe_dump(document), encoding="utf-8")
+    with pathlib.Path(config).open("w", encoding="utf-8") as handle:
+        yaml.dump(document, handle)
     _process_spool(config)
     add = ["officers", "add", "--config", config, "--agency", "Granična policija"]
     admin = _token(_run([*add, "--unit", "IT", "--role", "admin", "--role", "approve", "it.lead"]))
