@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import structlog
@@ -20,7 +20,7 @@ from broker.adapter.fates import Receipted, ViewRefusal
 from broker.adapter.journal import JournalEntry, Sealed, SendJournal
 from broker.adapter.outputs import Delivery, DeliveryDir, Webhook
 from broker.adapter.receiving import inbox_item, log_rejection, rejection_row, verify_record
-from broker.adapter.spool import MAX_SUBMISSION_BYTES, Spool, needs_release, parse_submission
+from broker.adapter.spool import MAX_SUBMISSION_BYTES, Spool, parse_submission
 from broker.bounded import read_bounded
 from broker.clock import Clock
 from broker.config import outbox_topic
@@ -162,6 +162,8 @@ class Adapter:
         waiting = self.spool.waiting(limit=limit)
         handled = 0
         ready: list[tuple[Path, str, list[SendOutcome], list[str]]] = []
+        #: the view ids the chunk's files chose so far: two files never seal one id
+        chosen: set[str] = set()
         for path in waiting:
             try:
                 # bounded, and never blocking on a FIFO put in a file's place after the scan
@@ -185,6 +187,7 @@ class Adapter:
                 continue
             try:
                 submission = parse_submission(data)
+                self._fresh_ids(submission.ids.values(), chosen)
                 outcomes = self._prepare(
                     submission.message,
                     submission.to,
@@ -225,6 +228,19 @@ class Adapter:
         self.spool.mark_sent_many([(path, refusals) for path, _, _, refusals in ready])
         return handled
 
+    def _fresh_ids(self, ids: Iterable[str], chosen: set[str]) -> None:
+        """Refuse (SchemaError) a submission choosing a view id already sealed here, or
+        chosen by another file of the chunk: a copied or twice-released file must not seal a
+        second envelope under one id (nor stop the journal, whose ids are unique)."""
+        wanted = set(ids)
+        taken = (wanted & chosen) | self.journal.sealed_among(wanted)
+        if taken:
+            raise errors.SchemaError(
+                f"a view under {', '.join(sorted(taken))} was already sealed from another "
+                "submission: this one is a copy (or a second release) and is not sent"
+            )
+        chosen.update(wanted)
+
     def _released_by(self, approver: str | None, officer: str | None) -> str | None:
         """The second officer who released a submission: one who holds ``approve`` now and is
         not its submitter; None when nobody did (its four-eyes views are then refused)."""
@@ -233,16 +249,20 @@ class Adapter:
         self.inbox.officers.holding(approver, Role.APPROVE)  # AccessError rejects the file
         return approver
 
-    def _held_back(self, outcome: SendOutcome, released: str | None) -> SendOutcome:
+    def _held_back(
+        self, outcome: SendOutcome, released: str | None, message: Message
+    ) -> SendOutcome:
         """``outcome``, or a refusal if its flow needs a second officer's release and has
-        none. Receipts and withdrawals are never held: they disclose nothing new."""
+        none. A withdrawal is not held when it takes back a view this adapter sealed for the
+        same recipient (it discloses nothing new, and must not wait); any other text sent as
+        one is held like the rest."""
         decision = outcome.decision
         if (
             not isinstance(outcome, Outgoing)
             or released is not None
             or decision is None
-            or outcome.labels is None
-            or not needs_release(decision.flow, outcome.labels.message_type, self.four_eyes)
+            or decision.flow not in self.four_eyes
+            or self._takes_back(message, outcome.recipient)
         ):
             return outcome
         why = (
@@ -250,6 +270,20 @@ class Adapter:
             "send it with `broker send`, then `broker release ID` by another officer"
         )
         return Refused(outcome.recipient, ReasonCode.NOT_RELEASED, (why,), decision)
+
+    def _takes_back(self, message: Message, recipient: PartnerCode) -> bool:
+        """Whether ``message`` withdraws a view this adapter sealed for ``recipient``."""
+        body = message.body
+        if not isinstance(body, Withdrawal):
+            return False
+        try:
+            sent = self.journal.fates_of(body.withdraws)
+        except errors.UsageError:  # never sent from here (or no longer remembered)
+            return False
+        return any(
+            f.message_id == body.withdraws and f.recipient == recipient and f.journalled_at
+            for f in sent
+        )
 
     def _origin(self, officer_id: str | None) -> Origin | None:
         """What the signed header says of the officer who submitted a message: their id,
@@ -287,7 +321,7 @@ class Adapter:
             origin=origin,
         )
         if self.four_eyes:
-            outcomes = [self._held_back(outcome, released) for outcome in outcomes]
+            outcomes = [self._held_back(outcome, released, message) for outcome in outcomes]
         self._seal_seconds.observe(time.perf_counter() - started)
         for outcome in outcomes:
             if isinstance(outcome, Outgoing):

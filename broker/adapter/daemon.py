@@ -24,7 +24,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 
 import structlog
@@ -68,7 +68,7 @@ from broker.transport.kafka import (
     open_producer,
 )
 from broker.transport.security import PLAINTEXT, ClientSecurity
-from broker.trust import HeldTrust
+from broker.trust import AccordInForce, HeldTrust
 
 __all__ = [
     "AdapterDaemon",
@@ -109,6 +109,18 @@ class Connection:
     idempotence: bool = False
 
 
+def _check_four_eyes(flows: frozenset[str], accords: Iterable[AccordInForce]) -> None:
+    """Refuse to start when ``spool.four_eyes_flows`` names a flow no accord in force has: a
+    misspelt or renamed flow would quietly let that traffic go without a second officer."""
+    known = {flow.id for held in accords for flow in held.accord.flows}
+    unknown = sorted(flows - known)
+    if unknown:
+        raise errors.UsageError(
+            f"spool.four_eyes_flows names {', '.join(unknown)}, which no accord in force has "
+            f"(its flows: {', '.join(sorted(known)) or 'none'}): the control would not apply"
+        )
+
+
 def journal_path(config: AdapterConfig) -> Path:
     """The send journal lives beside the inbox store: ``<store dir>/send-journal.sqlite``."""
     return journal_beside(config.store.path)
@@ -136,6 +148,8 @@ def build_adapter(
     reporter = reporter or AccordReporter(metrics)
     # before the stores open: whether they exist says whether this adapter has run here before
     held = load_trust(config, key=keyset.signing, now=clock.now(), reporter=reporter)
+    four_eyes = frozenset(config.spool.four_eyes_flows if config.spool else ())
+    _check_four_eyes(four_eyes, held.book(clock.now()).counterparts(me).values())
     limits = config.limits
     spool = Spool(config.spool.dir) if config.spool is not None else None
     delivery_dir = DeliveryDir(store.delivery_dir) if store.delivery_dir else None
@@ -165,7 +179,7 @@ def build_adapter(
         max_age=dt.timedelta(seconds=limits.max_age_seconds),
         max_skew=dt.timedelta(seconds=limits.max_clock_skew_seconds),
         spool=spool,
-        four_eyes=frozenset(config.spool.four_eyes_flows if config.spool else ()),
+        four_eyes=four_eyes,
         delivery_dir=delivery_dir,
         webhook=webhook,
         max_envelope_bytes=limits.max_envelope_bytes,

@@ -22,7 +22,7 @@ import dataclasses
 import datetime as dt
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from broker import errors
@@ -251,6 +251,23 @@ class SendJournal:
         """The views sealed in ``[since, until)``, oldest first
         (:func:`broker.adapter.fates.sealed_between`)."""
         return fates.sealed_between(self._conn, since, until)
+
+    def sealed_among(self, message_ids: Iterable[str]) -> set[str]:
+        """Those of ``message_ids`` this adapter already sealed a view under (journalled,
+        whether or not Kafka has acknowledged it since)."""
+        wanted = list(message_ids)
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT message_id FROM views WHERE journalled_at IS NOT NULL "  # noqa: S608 - placeholders only
+                f"AND message_id IN ({marks}) "
+                f"UNION SELECT message_id FROM pending WHERE message_id IN ({marks})",
+                (*chunk, *chunk),
+            ).fetchall()
+            found.update(str(row[0]) for row in rows)
+        return found
 
     def has_source(self, source: str) -> bool:
         """Whether ``source`` (a spool file or a receipt) was already journalled."""

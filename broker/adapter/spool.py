@@ -73,15 +73,12 @@ class Submission:
     approver: str | None = None
 
 
-#: what a four-eyes flow never holds back: the adapter's own receipts, and withdrawals (they
-#: take back, and disclose nothing new)
-_NEVER_HELD = frozenset({MessageType.RECEIPT, MessageType.WITHDRAWAL})
-
-
 def needs_release(flow: str | None, message_type: MessageType, four_eyes: Iterable[str]) -> bool:
     """Whether a view of ``message_type`` crossing ``flow`` waits for a second officer's
-    release, under ``spool.four_eyes_flows``."""
-    return flow is not None and flow in set(four_eyes) and message_type not in _NEVER_HELD
+    release, under ``spool.four_eyes_flows``: every type but a withdrawal (it takes back, and
+    must not wait; the adapter still holds one that does not take back a view it sent to
+    that recipient, see :meth:`broker.adapter.Adapter.process_spool`)."""
+    return flow is not None and flow in set(four_eyes) and message_type != MessageType.WITHDRAWAL
 
 
 def parse_submission(data: bytes) -> Submission:
@@ -206,7 +203,7 @@ def release_submission(held: Path, *, approver: str) -> Path:
     spool_dir = held.parent.parent
     final = _place(spool_dir, spool_dir / "incoming", released, name=held.name)
     sync_directory(spool_dir / "incoming")
-    held.unlink()
+    held.unlink(missing_ok=True)  # another officer released it at the same moment
     sync_directory(held.parent)
     return final
 

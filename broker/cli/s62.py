@@ -31,7 +31,7 @@ from broker.cli._reader import inbox_of, officer_option, reading_as
 from broker.clock import SystemClock, format_instant
 from broker.config import AdapterConfig, load_config
 from broker.replay.report import inert_cell
-from broker.schema.labels import Labels, MessageType
+from broker.schema.labels import Labels
 from broker.store import InboxStore
 from broker.store.officers import Officer, Role
 from broker.store.reads import Read
@@ -169,8 +169,9 @@ def _sent(config: AdapterConfig, start: dt.datetime, end: dt.datetime) -> Iterat
     with SendJournal.open(path, create=False) as journal:
         views = journal.sealed_between(start, end)
     for view in views:
-        # a receipt is the adapter's own acknowledgement, of ids only: no one disclosed anything
-        if view.labels is None or view.labels.message_type is not MessageType.RECEIPT:
+        # the adapter's own receipts acknowledge ids only: nobody disclosed anything (a
+        # receipt someone queued through the spool is listed like any other view)
+        if not (view.source or "").startswith("receipt:"):
             yield _disclosure(view)
 
 

@@ -33,10 +33,10 @@ from broker.cli._app import console
 from broker.cli._reader import officer_option, releasing_as, submitting_as
 from broker.clock import SystemClock
 from broker.config import AdapterConfig, load_config, read_trust, validate_partner
-from broker.ids import MessageId, PartnerCode, new_message_id
+from broker.ids import MessageId, PartnerCode, message_id_range, new_message_id
 from broker.pipeline.send import Cleared, Refused, clear, withdrawal_for
 from broker.schema import Message, parse_message
-from broker.schema.labels import Labels
+from broker.schema.labels import Labels, MessageType
 
 __all__ = [
     "correct_command",
@@ -153,6 +153,11 @@ def send_command(
     if not recipients:
         raise errors.UsageError("--to names no recipient")
     message = parse_message(_read(message_file))
+    if message.type in (MessageType.RECEIPT, MessageType.WITHDRAWAL):
+        raise errors.UsageError(
+            f"{message_file} is a {message.type}: the adapter makes receipts itself, and "
+            "`broker withdraw ID` takes back a view"
+        )
     refused, held = ({}, set()) if no_precheck else _decide(config, message, recipients)
     if held and officer is None:
         raise errors.AccessError(
@@ -277,9 +282,13 @@ def correct_command(
     )
     for message in (corrected, withdrawal):  # both decided before either is queued
         refuse_if_refused(config, message, fate.recipient)
+    view = queue_view(config, corrected, fate.recipient, replacement, officer=officer)
+    # a withdrawal naming its replacement waits with it: it must not arrive alone
     views = [
-        queue_view(config, corrected, fate.recipient, replacement, officer=officer),
-        queue_view(config, withdrawal, fate.recipient, new_message_id(), officer=officer),
+        view,
+        queue_view(
+            config, withdrawal, fate.recipient, new_message_id(), officer=officer, hold=view.held
+        ),
     ]
     print_queued(views, what="correction", as_json=as_json)
 
@@ -327,12 +336,14 @@ def queue_view(
     message_id: MessageId,
     *,
     officer: str | None,
+    hold: bool | None = None,
 ) -> _View:
     """Queue ``message`` for ``recipient`` alone, as view ``message_id``, submitted by
-    ``officer`` (authenticated by :func:`broker.cli._reader.submitting_as`)."""
+    ``officer`` (authenticated by :func:`broker.cli._reader.submitting_as`); into ``held/``
+    when its flow needs a second officer's release, or when ``hold`` says so."""
     if config.spool is None:  # checked by _sent_view; kept for the type checker
         raise errors.UsageError("the adapter reads no spool")
-    held = recipient in _decide(config, message, [recipient])[1]
+    held = recipient in _decide(config, message, [recipient])[1] if hold is None else hold
     spool = Spool(config.spool.dir).root
     ids = {recipient: message_id}
     write_submission(spool, message, [recipient], ids=ids, officer=officer, held=held)
@@ -503,10 +514,15 @@ def _in_spool(
     config: AdapterConfig, message_id: str, folders: tuple[str, ...] = ("held", "incoming")
 ) -> tuple[Path, Submission] | None:
     """The spool file, held or waiting for the adapter, that chose ``message_id`` (or a
-    prefix of it) for a view."""
+    unique prefix of it, :data:`~broker.ids.MIN_ID_PREFIX` characters at least) for a view;
+    UsageError for a prefix too short or that more than one view starts with."""
     if config.spool is None:
         return None
-    wanted = message_id.strip().lower().encode("ascii", errors="replace")
+    try:
+        wanted, _ = message_id_range(message_id)
+    except ValueError as exc:
+        raise errors.UsageError(str(exc)) from None
+    found: dict[Path, tuple[Submission, list[MessageId]]] = {}
     for folder in folders:
         try:
             files = sorted(
@@ -519,15 +535,21 @@ def _in_spool(
                 data = read_bounded(path, limit=MAX_SUBMISSION_BYTES, what="the submission")
             except errors.BrokerError:
                 continue
-            if wanted not in data:
+            if wanted.encode("ascii") not in data:
                 continue
             try:
                 submission = parse_submission(data)
             except errors.SchemaError:
                 continue
-            if any(mid.startswith(wanted.decode()) for mid in submission.ids.values()):
-                return path, submission
-    return None
+            ids = [mid for mid in submission.ids.values() if mid.startswith(wanted)]
+            if ids:
+                found[path] = (submission, ids)
+    if len(found) > 1:
+        named = sorted(mid for _, ids in found.values() for mid in ids)
+        raise errors.UsageError(
+            f"{message_id}: views of more than one submission start so: {', '.join(named)}"
+        )
+    return next(((path, found[path][0]) for path in found), None)
 
 
 def _print_waiting(path: Path, submission: Submission, *, as_json: bool) -> None:

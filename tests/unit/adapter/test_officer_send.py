@@ -31,10 +31,13 @@ from broker.config import AdapterConfig, load_config
 from broker.demo.federation import Federation, current_accords, provision
 from broker.demo.scenario import network_report
 from broker.ids import PartnerCode, new_message_id
+from broker.pipeline.send import withdrawal_for
 from broker.runtime import Metrics
-from broker.schema import message_bytes
+from broker.schema import labels_of, message_bytes
 
 pytestmark = pytest.mark.slow
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 CSV_COLUMNS = (
     "at", "kind", "action", "person", "officer", "agency", "unit", "message_id", "counterpart",
@@ -189,19 +192,12 @@ def test_a_submission_naming_an_officer_who_may_not_submit_is_rejected_with_why(
         assert why in (spool / "rejected" / f"{queued.name}.reason").read_text()
 
 
-def test_a_four_eyes_flow_is_held_until_another_officer_releases_it(
-    federation: Federation, tmp_path: pathlib.Path
-) -> None:
-    """spool.four_eyes_flows: RS's views to GB wait in held/ until a second officer with the
-    approve role releases them; the submitter cannot release their own, and a view of the
-    flow dropped into incoming/ with no release is refused by the adapter (not_released)."""
-    yaml = YAML(typ="safe")
-    document = yaml.load(federation.config_path("RS").read_text(encoding="utf-8"))
-    document["spool"]["four_eyes_flows"] = ["RS-GB-OPS"]
-    config = str(tmp_path / "rs-four-eyes.yaml")
-    with pathlib.Path(config).open("w", encoding="utf-8") as handle:
-        yaml.dump(document, handle)
-    _process_spool(config)
+@pytest.fixture(scope="module")
+def rs_officers(federation: Federation) -> dict[str, str]:
+    """RS's officers, by id, with their tokens: it.lead (admin, approve) and m.ilic (submit,
+    approve)."""
+    config = str(federation.config_path("RS"))
+    _process_spool(config)  # the adapter's first run makes its store
     add = ["officers", "add", "--config", config, "--agency", "Granična policija"]
     admin = _token(_run([*add, "--unit", "IT", "--role", "admin", "--role", "approve", "it.lead"]))
     clerk = _token(
@@ -211,6 +207,17 @@ def test_a_four_eyes_flow_is_held_until_another_officer_releases_it(
             token=admin,
         )
     )
+    return {"it.lead": admin, "m.ilic": clerk}
+
+
+def test_a_four_eyes_flow_is_held_until_another_officer_releases_it(
+    federation: Federation, tmp_path: pathlib.Path, rs_officers: dict[str, str]
+) -> None:
+    """spool.four_eyes_flows: RS's views to GB wait in held/ until a second officer with the
+    approve role releases them; the submitter cannot release their own, and a view of the
+    flow dropped into incoming/ with no release is refused by the adapter (not_released)."""
+    config = _four_eyes_config(federation, tmp_path, ["RS-GB-OPS"])
+    admin, clerk = rs_officers["it.lead"], rs_officers["m.ilic"]
     report = tmp_path / "report.json"
     report.write_bytes(message_bytes(network_report("RS-FOUR-EYES-1")))
     spool = federation.spool_dir("RS")
@@ -248,3 +255,96 @@ def test_a_four_eyes_flow_is_held_until_another_officer_releases_it(
     status = _run(["status", "--json", "--config", config, ids[PartnerCode("GB")]])
     (fate,) = json.loads(status.stdout)["views"]
     assert (fate["state"], fate["refused"]["reason_code"]) == ("refused", "not_released")
+
+
+def _four_eyes_config(federation: Federation, tmp_path: pathlib.Path, flows: list[str]) -> str:
+    """RS's configuration with ``spool.four_eyes_flows`` set to ``flows``."""
+    yaml = YAML(typ="safe")
+    document = yaml.load(federation.config_path("RS").read_text(encoding="utf-8"))
+    document["spool"]["four_eyes_flows"] = flows
+    config = tmp_path / "rs-four-eyes.yaml"
+    with config.open("w", encoding="utf-8") as handle:
+        yaml.dump(document, handle)
+    return str(config)
+
+
+def test_no_copy_text_or_misnamed_flow_gets_past_the_four_eyes_rule(
+    federation: Federation, tmp_path: pathlib.Path, rs_officers: dict[str, str]
+) -> None:
+    """What the red team tried: a withdrawal that takes back nothing sent from here (free
+    text on a four-eyes flow), a receipt or withdrawal handed to `broker send`, a copy of a
+    submission (or a second release) choosing ids already sealed, and a flow name no accord
+    has, which would switch the rule off unnoticed."""
+    misnamed = _four_eyes_config(federation, tmp_path, ["rs-gb-ops"])
+    with pytest.raises(errors.UsageError, match="names rs-gb-ops, which no accord in force has"):
+        _process_spool(misnamed)
+    config = _four_eyes_config(federation, tmp_path, ["RS-GB-OPS"])
+    spool = federation.spool_dir("RS")
+    gb = PartnerCode("GB")
+
+    # free text dressed as a withdrawal of a view never sent from here: held like the rest
+    notice = withdrawal_for(
+        labels_of(network_report("RS-FREE-TEXT")),
+        case_id=None,
+        withdraws=new_message_id(),
+        reason="the boat is the Lady Example, leaving Durres on Friday",
+    )
+    ids = {gb: new_message_id()}
+    write_submission(spool, notice, [gb], ids=ids)
+    _process_spool(config)
+    status = _run(["status", "--json", "--config", config, ids[gb]])
+    assert json.loads(status.stdout)["views"][0]["refused"]["reason_code"] == "not_released"
+
+    for kind, document in (("withdrawal", notice), ("receipt", None)):
+        path = tmp_path / f"{kind}.json"
+        example = ROOT / "schemas" / "examples" / "receipt.json"
+        path.write_bytes(message_bytes(document) if document else example.read_bytes())
+        refused = _run(
+            ["send", "--config", config, "--to", "GB", str(path)],
+            officer="m.ilic",
+            token=rs_officers["m.ilic"],
+        )
+        assert isinstance(refused.exception, errors.UsageError)
+        assert f"is a {kind}" in str(refused.exception)
+
+    # a submission choosing an id already sealed here (a copy, a second release): rejected
+    # with the reason, the adapter carries on, nothing is sealed twice
+    report = network_report("RS-COPY-1")
+    ids = {gb: new_message_id()}
+    first = write_submission(spool, report, [gb], ids=ids, officer=None)
+    plain = str(federation.config_path("RS"))
+    _process_spool(plain)
+    copy = write_submission(spool, report, [gb], ids=ids)
+    again = write_submission(spool, report, [gb], ids=ids)  # twice in one chunk, too
+    _process_spool(plain)
+    for path in (copy, again):
+        reason = (spool / "rejected" / f"{path.name}.reason").read_text()
+        assert f"a view under {ids[gb]} was already sealed" in reason
+    assert not first.exists()
+
+
+def test_a_release_names_one_held_submission_or_none(
+    federation: Federation, tmp_path: pathlib.Path, rs_officers: dict[str, str]
+) -> None:
+    """Two held submissions chosen in the same millisecond share a long id prefix: a
+    release by that prefix names both and releases neither; a prefix under 8 characters is
+    refused."""
+    config = _four_eyes_config(federation, tmp_path, ["RS-GB-OPS"])
+    spool = federation.spool_dir("RS")
+    gb = PartnerCode("GB")
+    same_ms = [new_message_id(unix_ms=1_800_000_000_000) for _ in range(2)]
+    for index, mid in enumerate(same_ms):
+        message = network_report(f"RS-PREFIX-{index}")
+        write_submission(spool, message, [gb], ids={gb: mid}, officer="m.ilic", held=True)
+    token = rs_officers["it.lead"]
+    for prefix, why in (
+        (same_ms[0][:13], "views of more than one submission start so"),
+        ("0", "at least its first 8 characters"),
+    ):
+        refused = _run(["release", "--config", config, prefix], officer="it.lead", token=token)
+        assert isinstance(refused.exception, errors.UsageError), refused.output
+        assert why in str(refused.exception)
+    held = sorted((spool / "held").glob("*.json"))
+    assert len(held) == 2  # neither was released
+    for path in held:
+        path.unlink()
