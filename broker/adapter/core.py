@@ -164,6 +164,8 @@ class Adapter:
         ready: list[tuple[Path, str, list[SendOutcome], list[str]]] = []
         #: the view ids the chunk's files chose so far: two files never seal one id
         chosen: set[str] = set()
+        #: who released each file's views, by source (four-eyes release)
+        approvers: dict[str, str] = {}
         for path in waiting:
             try:
                 # bounded, and never blocking on a FIFO put in a file's place after the scan
@@ -188,13 +190,14 @@ class Adapter:
             try:
                 submission = parse_submission(data)
                 self._fresh_ids(submission.ids.values(), chosen)
+                released = self._released_by(submission.approver, submission.officer)
                 outcomes = self._prepare(
                     submission.message,
                     submission.to,
                     ids=submission.ids,
                     sign=False,
                     origin=self._origin(submission.officer),
-                    released=self._released_by(submission.approver, submission.officer),
+                    released=released,
                 )
             except (errors.SchemaError, errors.UsageError, errors.AccessError) as exc:
                 _log.warning("spool_rejected", file=path.name, error=str(exc))
@@ -221,10 +224,12 @@ class Adapter:
                 self.spool.mark_rejected(path, "\n".join(refusals))
                 continue
             ready.append((path, source, outcomes, refusals))
+            if released is not None:
+                approvers[source] = released
         # the chunk's views are signed together: one signature per signing key, not per view
         signed = sign_views([outcomes for _, _, outcomes, _ in ready])
         sources = [source for _, source, _, _ in ready]
-        self._journal_many(list(zip(sources, signed, strict=True)))
+        self._journal_many(list(zip(sources, signed, strict=True)), approvers=approvers)
         self.spool.mark_sent_many([(path, refusals) for path, _, _, refusals in ready])
         return handled
 
@@ -343,9 +348,11 @@ class Adapter:
         submissions: Sequence[tuple[str | None, Sequence[SendOutcome]]],
         *,
         covers: Mapping[str, Sequence[str]] | None = None,
+        approvers: Mapping[str, str] | None = None,
     ) -> list[bool]:
         """Journal every submission's sealed views in one transaction; False for a source
-        that was journalled before (or has no view to send)."""
+        that was journalled before (or has no view to send). ``approvers`` names, by source,
+        the officer who released a submission's views."""
         if any(isinstance(o, Outgoing) and o.unsigned for _, views in submissions for o in views):
             raise errors.UsageError("a view must be signed (sign_views) before it is journalled")
         batches = [
@@ -362,9 +369,16 @@ class Adapter:
         wanted = [(source, entries) for source, entries in batches if entries]
         if not wanted:
             return [False] * len(batches)
+        released = approvers or {}
         known = {
-            o.message_id: Sealed(o.labels, o.case_id, o.gateway_header, o.origin)
-            for _, outcomes in submissions
+            o.message_id: Sealed(
+                o.labels,
+                o.case_id,
+                o.gateway_header,
+                o.origin,
+                None if source is None else released.get(source),
+            )
+            for source, outcomes in submissions
             for o in outcomes
             if isinstance(o, Outgoing) and o.labels is not None
         }

@@ -38,6 +38,7 @@ from broker.pipeline.notice import VerifiedNotice
 from broker.schema.labels import Labels
 
 __all__ = [
+    "APPROVER_SCHEMA",
     "DEFAULT_MAX_AGE",
     "DEFAULT_MAX_ROWS",
     "MARKINGS_SCHEMA",
@@ -101,6 +102,8 @@ QUARANTINE_SCHEMA: Final = (
 )
 #: the officer the view's signed header names as having submitted it (JSON), if any
 ORIGIN_SCHEMA: Final = ("ALTER TABLE views ADD COLUMN origin TEXT",)
+#: the second officer who released the view (four-eyes release), if any
+APPROVER_SCHEMA: Final = ("ALTER TABLE views ADD COLUMN approver TEXT",)
 
 State = Literal["refused", "journalled", "sent", "quarantined", "receipted"]
 
@@ -125,6 +128,7 @@ class Journalled:
     labels: Labels | None = None
     case_id: str | None = None
     origin: Origin | None = None
+    approver: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -180,6 +184,8 @@ class ViewFate:
     quarantined_at: dt.datetime | None = None
     #: the officer its signed header names as having submitted it (None: no officer did)
     origin: Origin | None = None
+    #: the second officer who released it (four-eyes release; None: nobody had to)
+    approver: str | None = None
 
     @property
     def state(self) -> State:
@@ -213,7 +219,8 @@ def note_journalled(
     stamp = micros(now)
     conn.executemany(
         "INSERT INTO views (message_id, recipient, source, recorded_at, journalled_at, labels, "
-        "case_id, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+        "case_id, origin, approver) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (message_id) DO NOTHING",
         [
             (
                 v.message_id,
@@ -224,6 +231,7 @@ def note_journalled(
                 None if v.labels is None else v.labels.model_dump_json(),
                 v.case_id,
                 None if v.origin is None else v.origin.model_dump_json(),
+                v.approver,
             )
             for v in views
         ],
@@ -332,7 +340,7 @@ _COLUMNS = (
     "message_id, recipient, source, recorded_at, journalled_at, refused_code, refused_reason, "
     'acknowledged_at, topic, partition, "offset", receipt_status, receipt_reason, receipt_at, '
     "received_at, receipt_id, labels, case_id, quarantine_code, quarantine_reason, quarantined_at, "
-    "origin"
+    "origin, approver"
 )
 
 
@@ -407,7 +415,7 @@ def latest(
 def _fate(row: tuple[object, ...]) -> ViewFate:
     (mid, rcpt, source, recorded, journalled, code, reason, acked, topic, partition, offset,
      r_status, r_reason, r_at, received, r_id, labels, case_id, q_code, q_reason,
-     q_at, origin) = row  # fmt: skip
+     q_at, origin, approver) = row  # fmt: skip
     position = None
     if isinstance(topic, str) and isinstance(partition, int) and isinstance(offset, int):
         position = (topic, partition, offset)
@@ -432,6 +440,7 @@ def _fate(row: tuple[object, ...]) -> ViewFate:
         quarantine_reason=_opt_str(q_reason),
         quarantined_at=_time(_opt_int(q_at)),
         origin=None if origin is None else Origin.model_validate_json(str(origin)),
+        approver=_opt_str(approver),
     )
 
 

@@ -38,8 +38,9 @@ __all__ = ["JournalEntry", "Sealed", "SendJournal"]
 
 #: version 2 names each pending envelope's source, version 3 keeps each view's fate, version 4
 #: each view's markings and the grant an onward forward travels with, version 5 what the
-#: gateway's notice said of a quarantined view, version 6 the officer who submitted each view
-_VERSION = 6
+#: gateway's notice said of a quarantined view, version 6 the officer who submitted each view,
+#: version 7 the officer who released it
+_VERSION = 7
 _SOURCE_INDEX = "CREATE INDEX pending_source ON pending (source)"
 #: a Kafka header the gateway reads beside an envelope (name, value): a forward's grant, the
 #: id a receipt acknowledges
@@ -66,6 +67,7 @@ _SCHEMA = (
     *fates.MARKINGS_SCHEMA,
     *fates.QUARANTINE_SCHEMA,
     *fates.ORIGIN_SCHEMA,
+    *fates.APPROVER_SCHEMA,
 )
 _MIGRATIONS = {
     1: ("ALTER TABLE pending ADD COLUMN source TEXT", _SOURCE_INDEX),
@@ -73,6 +75,7 @@ _MIGRATIONS = {
     3: (*fates.MARKINGS_SCHEMA, *_GATEWAY_HEADER_COLUMNS),
     4: fates.QUARANTINE_SCHEMA,
     5: fates.ORIGIN_SCHEMA,
+    6: fates.APPROVER_SCHEMA,
 }
 
 
@@ -91,6 +94,8 @@ class Sealed:
     gateway_header: tuple[str, bytes] | None = None
     #: the officer its signed header names as having submitted it, if any
     origin: Origin | None = None
+    #: the second officer who released it (four-eyes release), if any
+    approver: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -358,10 +363,12 @@ def _gateway_header(sealed: Sealed | None) -> tuple[str | None, bytes | None]:
     return sealed.gateway_header
 
 
-def _markings(sealed: Sealed | None) -> tuple[Labels | None, str | None, Origin | None]:
+def _markings(
+    sealed: Sealed | None,
+) -> tuple[Labels | None, str | None, Origin | None, str | None]:
     if sealed is None:
-        return None, None, None
-    return sealed.labels, sealed.case_id, sealed.origin
+        return None, None, None, None
+    return sealed.labels, sealed.case_id, sealed.origin, sealed.approver
 
 
 @contextlib.contextmanager

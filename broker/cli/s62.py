@@ -47,6 +47,7 @@ _COLUMNS = (
     "officer",
     "agency",
     "unit",
+    "released_by",
     "message_id",
     "counterpart",
     "case_id",
@@ -67,6 +68,8 @@ class _Row:
     person: str
     #: the officer's id, agency and unit (None each when no officer did it)
     who: tuple[str | None, str | None, str | None]
+    #: the second officer who released a disclosure (four-eyes release), if any
+    released_by: str | None
     message_id: str
     #: the partner the view went to (a disclosure) or came from (a consultation)
     counterpart: str | None
@@ -81,6 +84,7 @@ class _Row:
             "action": self.action,
             "person": self.person,
             **dict(zip(("officer", "agency", "unit"), self.who, strict=True)),
+            "released_by": self.released_by,
             "message_id": self.message_id,
             "counterpart": self.counterpart,
             "case_id": self.case_id,
@@ -184,6 +188,7 @@ def _disclosure(view: ViewFate) -> _Row:
         action="send",
         person="" if origin is None else origin.label,
         who=(None, None, None) if origin is None else (origin.officer, origin.agency, origin.unit),
+        released_by=view.approver,
         message_id=view.message_id,
         counterpart=view.recipient,
         case_id=view.case_id,
@@ -210,6 +215,7 @@ def _consultation(inbox: InboxStore, read: Read, officer: Officer | None) -> _Ro
         who=(None, None, None)
         if officer is None
         else (officer.officer_id, officer.agency, officer.unit),
+        released_by=None,
         message_id=read.message_id,
         counterpart=None if meta is None else meta.sender,
         case_id=None if meta is None else meta.case_id,

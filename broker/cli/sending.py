@@ -460,6 +460,7 @@ def _history(fate: ViewFate) -> list[str]:
     lines = []
     if fate.journalled_at is not None:
         by = "" if fate.origin is None else f", submitted by {fate.origin.label}"
+        by += "" if fate.approver is None else f", released by {fate.approver}"
         lines.append(f"{_time(fate.journalled_at)}  sealed and journalled{by}")
     if fate.acknowledged_at is not None:
         where = "" if fate.position is None else " at {}/{}/{}".format(*fate.position)
@@ -484,6 +485,7 @@ def _fate_document(fate: ViewFate) -> dict[str, object]:
         "recorded_at": _time(fate.recorded_at),
         "journalled_at": _time(fate.journalled_at),
         "origin": None if fate.origin is None else fate.origin.model_dump(),
+        "released_by": fate.approver,
         "refused": None
         if fate.refused_code is None
         else {"reason_code": fate.refused_code, "reason": fate.refused_reason},

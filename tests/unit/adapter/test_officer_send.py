@@ -40,7 +40,8 @@ pytestmark = pytest.mark.slow
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 CSV_COLUMNS = (
-    "at", "kind", "action", "person", "officer", "agency", "unit", "message_id", "counterpart",
+    "at", "kind", "action", "person", "officer", "agency", "unit", "released_by", "message_id",
+    "counterpart",
     "case_id", "message_type", "classification", "purposes", "data_categories",
 )  # fmt: skip
 ORIGIN = {"agency": "Border Force", "officer": "d.clarke", "unit": "Maritime Intelligence"}
@@ -246,7 +247,14 @@ def test_a_four_eyes_flow_is_held_until_another_officer_releases_it(
     assert parse_submission(queued.read_bytes()).approver == "it.lead"
     _process_spool(config)
     status = _run(["status", "--json", "--config", config, view["message_id"]])
-    assert json.loads(status.stdout)["views"][0]["state"] == "journalled"
+    (fate,) = json.loads(status.stdout)["views"]
+    assert (fate["state"], fate["released_by"]) == ("journalled", "it.lead")
+    status = _run(["status", "--config", config, view["message_id"]])
+    assert "submitted by m.ilic (Granična policija, Analysis), released by it.lead" in status.stdout
+    export = ["audit", "s62-export", "--format", "json", "--config", config]
+    lines = _run(export, officer="it.lead", token=admin).stdout.splitlines()
+    (row,) = [json.loads(line) for line in lines if view["message_id"] in line]
+    assert (row["officer"], row["released_by"]) == ("m.ilic", "it.lead")
 
     # the adapter is the one that enforces it: a submission that skipped held/ is refused
     ids = {PartnerCode("GB"): new_message_id()}
