@@ -7,14 +7,12 @@ federation's real files, with no Kafka."""
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 import pathlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import pytest
-import structlog
 from click.testing import CliRunner, Result
 from ruamel.yaml import YAML
 
@@ -28,7 +26,7 @@ from broker.adapter import (
 )
 from broker.cli import cli
 from broker.config import AdapterConfig, load_config
-from broker.demo.federation import Federation, current_accords, provision
+from broker.demo.federation import Federation
 from broker.demo.scenario import network_report
 from broker.ids import PartnerCode, new_message_id
 from broker.pipeline.send import withdrawal_for
@@ -47,18 +45,9 @@ CSV_COLUMNS = (
 ORIGIN = {"agency": "Border Force", "officer": "d.clarke", "unit": "Maritime Intelligence"}
 
 
-@pytest.fixture(scope="module")
-def federation(tmp_path_factory: pytest.TempPathFactory) -> Federation:
-    root = tmp_path_factory.mktemp("officer-send")
-    accords = current_accords(root / "accords-source", now=dt.datetime.now(dt.UTC))
-    return provision(root / "federation", bootstrap="127.0.0.1:9", accords=accords)
-
-
 @pytest.fixture(autouse=True)
-def _logging_put_back() -> Iterator[None]:
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
+def _logging(logging_put_back: None) -> None:
+    """Every test here runs the CLI in process."""
 
 
 def _run(args: Sequence[str], *, officer: str | None = None, token: str | None = None) -> Result:

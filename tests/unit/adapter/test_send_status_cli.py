@@ -13,13 +13,12 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-import structlog
 
 from broker.adapter import SendJournal, build_adapter, journal_path, parse_submission
 from broker.adapter.fates import Acknowledged
 from broker.cli import _app, cli
 from broker.config import AdapterConfig, load_config
-from broker.demo.federation import Federation, current_accords, provision
+from broker.demo.federation import Federation
 from broker.demo.scenario import network_report
 from broker.ids import MessageId, PartnerCode
 from broker.pipeline.notice import VerifiedNotice
@@ -29,20 +28,9 @@ from broker.schema import message_bytes
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def federation(tmp_path_factory: pytest.TempPathFactory) -> Federation:
-    root = tmp_path_factory.mktemp("send-status")
-    accords = current_accords(root / "accords-source", now=dt.datetime.now(dt.UTC))
-    # no broker is ever contacted: the commands under test only read files
-    return provision(root / "federation", bootstrap="127.0.0.1:9", accords=accords)
-
-
 @pytest.fixture(autouse=True)
-def _logging_put_back() -> Iterator[None]:
-    """The CLI configures logging onto the captured stderr; later tests must not write to it."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
+def _logging(logging_put_back: None) -> None:
+    """Every test here runs the CLI in process."""
 
 
 @pytest.fixture
