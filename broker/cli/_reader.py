@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from broker import errors
-from broker.config import AdapterConfig
+from broker.config import AdapterConfig, load_config
 from broker.crypto import AeadSealer
 from broker.schema import parse_message
 from broker.schema.handling import HandlingCondition
@@ -31,8 +31,10 @@ __all__ = [
     "Reader",
     "inbox_of",
     "officer_option",
+    "policy_signer_option",
     "reading_as",
     "releasing_as",
+    "signing_policy_as",
     "submitting_as",
 ]
 
@@ -122,6 +124,36 @@ def releasing_as(config: AdapterConfig, officer_id: str | None) -> str:
     if releaser.officer is None:
         raise errors.AccessError("this adapter has no officers: nobody can release")
     return releaser.officer.officer_id
+
+
+def policy_signer_option(command: _F) -> _F:
+    """``--adapter-config`` and ``--officer``, for the commands that sign with a policy key
+    on an adapter's host (``policy sign``, ``suspend``, ``resume``, ``terminate``)."""
+    command = officer_option()(command)
+    return click.option(
+        "--adapter-config",
+        "adapter_config",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="Sign as an officer of this adapter: one with the sign-policy role, once it has "
+        "officers (on a host where officers share the policy key).",
+    )(command)
+
+
+def signing_policy_as(adapter_config: str | None, officer_id: str | None) -> str | None:
+    """The officer signing with a policy key on an adapter's host, authenticated with the
+    ``sign-policy`` role before the key is opened; None without an adapter configuration, or
+    on an adapter with no officers."""
+    if adapter_config is None:
+        if officer_id is not None:
+            raise errors.UsageError("--officer names an officer of the adapter --adapter-config")
+        return None
+    config = load_config(adapter_config, AdapterConfig)
+    if officer_id is None and not config.store.path.exists():
+        return None
+    with inbox_of(config) as inbox:
+        signer = reading_as(inbox, officer_id, role=Role.SIGN_POLICY)
+    return None if signer.officer is None else signer.officer.label
 
 
 def _account() -> str:

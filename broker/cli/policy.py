@@ -13,6 +13,7 @@ import pydantic
 
 from broker import cosign, errors, keys, policy
 from broker.cli import policy_acts
+from broker.cli._reader import policy_signer_option, signing_policy_as
 from broker.cli.keys import key_passphrase
 from broker.clock import SystemClock
 from broker.ids import PartnerCode, partner_code
@@ -271,6 +272,7 @@ def simulate(accord_path: pathlib.Path, traffic: pathlib.Path) -> None:
     show_default=True,
     help="Environment variable holding the passphrase (without --passphrase-file).",
 )
+@policy_signer_option
 def sign(
     accord_path: pathlib.Path,
     key_path: pathlib.Path,
@@ -279,12 +281,17 @@ def sign(
     at_text: str | None,
     passphrase_file: pathlib.Path | None,
     passphrase_env: str,
+    adapter_config: str | None,
+    officer_id: str | None,
 ) -> None:
     """Add PARTNER's co-signature to ACCORD.sigs.json (over the parsed accord, not the text).
 
     The key must be one of PARTNER's policy keys valid now in the registry: a signature by any
     other key would never count, and signing as a party with another's key is refused (exit 8).
+    With --adapter-config, on an adapter with officers, an officer with the sign-policy role
+    signs (exit 12 otherwise).
     """
+    signer = signing_policy_as(adapter_config, officer_id)
     accord = policy.load_accord(accord_path)
     key = keys.load_signing_key(
         key_path, passphrase=key_passphrase(passphrase_file, passphrase_env)
@@ -303,9 +310,10 @@ def sign(
     updated = cosign.sign_accord(accord, existing, key=key, partner=code)
     cosign.write_signature_file(sigs, updated)
     signers = ", ".join(sorted({s.partner for s in updated.signatures}))
+    by = "" if signer is None else f" ({code}'s signature by officer {signer})"
     click.echo(
         f"{sigs}: {accord.accord} v{accord.version} digest {updated.digest[:16]}... "
-        f"signed by {signers}"
+        f"signed by {signers}{by}"
     )
 
 

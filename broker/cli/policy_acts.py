@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from broker import errors, keys, policy
+from broker.cli._reader import policy_signer_option, signing_policy_as
 from broker.cli.keys import key_passphrase
 from broker.clock import SystemClock
 from broker.ids import PartnerCode, partner_code
@@ -49,6 +50,7 @@ def _act_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 show_default=True,
                 help="Environment variable holding the passphrase (without --passphrase-file).",
             ),
+            policy_signer_option,
         )
     ):
         command = option(command)
@@ -87,7 +89,10 @@ def _sign(
     registry_path: pathlib.Path | None,
     passphrase_file: pathlib.Path | None,
     passphrase_env: str,
+    adapter_config: str | None,
+    officer_id: str | None,
 ) -> None:
+    signing_policy_as(adapter_config, officer_id)  # before the key is opened
     accord = policy.load_accord(accord_path)
     try:
         party = partner_code(partner)

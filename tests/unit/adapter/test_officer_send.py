@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import pathlib
+import shutil
 from collections.abc import Sequence
 
 import pytest
@@ -345,3 +346,39 @@ def test_a_release_names_one_held_submission_or_none(
     assert len(held) == 2  # neither was released
     for path in held:
         path.unlink()
+
+
+def test_on_an_adapter_with_officers_only_a_sign_policy_officer_signs_with_its_policy_key(
+    federation: Federation, tmp_path: pathlib.Path
+) -> None:
+    """Where officers share the policy key on the adapter's host, `--adapter-config` makes
+    `policy sign` and the accord acts authenticate an officer with the sign-policy role before
+    the key is opened."""
+    config = str(federation.config_path("TR"))
+    _process_spool(config)
+    add = ["officers", "add", "--config", config, "--agency", "EGM", "--unit", "Policy"]
+    admin = _token(_run([*add, "--role", "admin", "t.admin"]))
+    clerk = _token(_run([*add, "--role", "submit", "t.clerk"], officer="t.admin", token=admin))
+    signer = _token(
+        _run([*add, "--role", "sign-policy", "t.signer"], officer="t.admin", token=admin)
+    )
+    accord = tmp_path / "gb-tr.yaml"
+    shutil.copy(federation.root / "accords" / "gb-tr.yaml", accord)
+    key = ["--key", str(federation.root / "keys" / "TR" / "policy.pem")]
+    passphrase = ["--passphrase-file", str(federation.root / "secrets" / "TR.passphrase")]
+    sign = ["policy", "sign", str(accord), "--partner", "TR", *key, *passphrase,
+            "--registry", str(federation.registry_path), "--adapter-config", config]  # fmt: skip
+    suspend = ["policy", "suspend", str(accord), "--partner", "TR", *key, *passphrase,
+               "--adapter-config", config]  # fmt: skip
+
+    assert "has officers" in str(_run(sign).exception)
+    for command in (sign, suspend):
+        refused = _run(command, officer="t.clerk", token=clerk)
+        assert isinstance(refused.exception, errors.AccessError)
+        assert "does not hold the sign-policy role" in str(refused.exception)
+    assert not (tmp_path / "gb-tr.yaml.sigs.json").exists()
+    assert not list(tmp_path.glob("*.acts.json"))
+    signed = _run(sign, officer="t.signer", token=signer)
+    assert signed.exit_code == 0, signed.output
+    assert "TR's signature by officer t.signer (EGM, Policy)" in signed.stdout
+    assert (tmp_path / "gb-tr.yaml.sigs.json").exists()
