@@ -35,7 +35,7 @@ from broker.clock import SystemClock
 from broker.config import AdapterConfig, load_config, read_trust, validate_partner
 from broker.ids import MessageId, PartnerCode, message_id_range, new_message_id
 from broker.pipeline.send import Cleared, Refused, clear, withdrawal_for
-from broker.schema import Message, parse_message
+from broker.schema import Message, message_bytes, parse_message
 from broker.schema.labels import Labels, MessageType
 
 __all__ = [
@@ -202,14 +202,20 @@ def send_command(
 @click.command("release")
 @click.option("--config", "config_path", required=True, envvar="BROKER_CONFIG", help=_CONFIG_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
+@click.option(
+    "--show",
+    is_flag=True,
+    help="Print what would be released (recipients, submitter, the message) and release nothing.",
+)
 @officer_option()
 @click.argument("message_id")
 def release_command(
-    config_path: str, as_json: bool, officer_id: str | None, message_id: str
+    config_path: str, as_json: bool, show: bool, officer_id: str | None, message_id: str
 ) -> None:
     """Release the held submission with a view MESSAGE_ID (or a unique prefix of 8 or more
     characters) for sealing: four-eyes release (spool.four_eyes_flows). The releasing officer
-    holds the approve role and is not the one who submitted it."""
+    holds the approve role and is not the one who submitted it; --show first prints what
+    they are about to release."""
     config = load_config(config_path, AdapterConfig)
     if config.spool is None:
         raise errors.UsageError(f"{config_path} has no spool section: the adapter reads no spool")
@@ -222,6 +228,15 @@ def release_command(
         raise errors.AccessError(
             f"officer {approver} submitted it: another officer must release it"
         )
+    if show:
+        document = {
+            "held": str(path),
+            "submitted_by": submission.officer,
+            "views": dict(submission.ids),
+            "message": json.loads(message_bytes(submission.message)),
+        }
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        return
     release_submission(path, approver=approver)
     views = [_View(r, mid) for r, mid in submission.ids.items()]
     by = f" (submitted by {submission.officer})" if submission.officer else ""

@@ -226,6 +226,13 @@ def test_a_four_eyes_flow_is_held_until_another_officer_releases_it(
     assert "held for a second officer's release (submitted by m.ilic)" in status.stdout
 
     release = ["release", "--config", config, view["message_id"][:13]]
+    # the second officer sees what they are about to release, and nothing moves
+    shown = _run([*release, "--show"], officer="it.lead", token=admin)
+    assert shown.exit_code == 0, shown.output
+    document = json.loads(shown.stdout)
+    assert (document["submitted_by"], document["views"]) == ("m.ilic", {"GB": view["message_id"]})
+    assert document["message"]["case_id"] == "RS-FOUR-EYES-1"
+    assert held.exists()
     own = _run(release, officer="m.ilic", token=clerk)
     assert isinstance(own.exception, errors.AccessError)
     assert "another officer must release it" in str(own.exception)
