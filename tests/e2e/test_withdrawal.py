@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from broker.adapter import write_submission
 from broker.demo.federation import Federation
 from broker.demo.tracker import receipt_file
-from broker.schema import message_bytes
+from broker.ids import PartnerCode, new_message_id
+from broker.schema import message_bytes, parse_message
 from broker.transport.testing import KafkaUnderTest
 
 from .harness import cli, delivered, report, running, wait_for
@@ -114,10 +116,16 @@ def test_a_partner_cannot_withdraw_a_view_another_partner_sent(
         "purposes": ["people-smuggling"],
         "body": {"withdraws": view, "reason": "please delete"},
     }
-    path = tmp_path / "forged.json"
-    path.write_text(json.dumps(forged))
-    said = json.loads(cli(federation, "send", str(path), "--to", "GB", "--json", partner="MK"))
-    (notice,) = said["views"]
+    # MK's own spool (`broker send` refuses withdrawals: `broker withdraw` takes back only
+    # views sent from here), as any writer of its spool could
+    notice = {"message_id": new_message_id()}
+    gb = PartnerCode("GB")
+    write_submission(
+        federation.spool_dir("MK"),
+        parse_message(json.dumps(forged).encode()),
+        [gb],
+        ids={gb: notice["message_id"]},
+    )
     receipt = wait_for(
         lambda: receipt_file(federation.delivery_dir("MK"), notice["message_id"]),
         timeout_s=_TIMEOUT_S,
