@@ -208,15 +208,17 @@ class SoakResult:
         allocator's arenas fill first), in per cent."""
         warm_s = min(60.0, self.profile.duration_s / 5)
         during = [(t, sample) for t, sample in self.rss_mb if t <= self.profile.duration_s]
-        warm = next((sample for t, sample in during if t >= warm_s), None)
-        if warm is None or not during:
+        if not during:
             return {}
         last = during[-1][1]
-        return {
-            name: round(100 * (last[name] - warm[name]) / warm[name], 1)
-            for name in sorted(warm)
-            if name in last and warm[name]
-        }
+        growth = {}
+        for name in sorted(last):
+            # its own first sample after warm-up: a daemon killed just then (a fault) has no
+            # reading in the samples taken while it was down
+            warm = next((s[name] for t, s in during if t >= warm_s and s.get(name)), None)
+            if warm:
+                growth[name] = round(100 * (last[name] - warm) / warm, 1)
+        return growth
 
     def cpu_figures(self, stored: int) -> dict[str, Any]:
         """Sustained throughput and CPU per stored view (each view's receipt included)."""
