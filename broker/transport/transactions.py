@@ -94,9 +94,19 @@ class TransactionalProducer:
             await self._client.commit_transaction()
 
     async def abort(self) -> None:
-        """Abort the open transaction: read_committed readers never see its records."""
+        """Abort the open transaction: read_committed readers never see its records.
+
+        A producer whose transaction failed fatally (aiokafka's sender gave up, as when every
+        node of the cluster stops at once) cannot abort, and aiokafka says so with an
+        AssertionError; that is a TransportError like any other, so the caller goes on to a
+        new producer instead of stopping (the coordinator aborts the old transaction)."""
         with _transport_errors("aborting a transaction"):
-            await self._client.abort_transaction()
+            try:
+                await self._client.abort_transaction()
+            except AssertionError as exc:
+                raise TransportError(
+                    f"aborting a transaction: this producer can no longer abort ({exc})"
+                ) from exc
 
 
 @contextlib.asynccontextmanager
