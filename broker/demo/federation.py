@@ -320,11 +320,16 @@ class Federation:
         self._daemon(name).kill()
 
     def stop_all(self, *, timeout_s: float = 30.0) -> dict[str, int]:
-        """SIGTERM every running daemon at once, then collect each exit status."""
+        """SIGTERM every running daemon at once, then collect each exit status; the logs of
+        daemons that had already exited are closed too."""
         running = [daemon for daemon in self._daemons.values() if daemon.running]
         for daemon in running:
             daemon.terminate()
-        return {daemon.name: daemon.wait(timeout_s=timeout_s) for daemon in running}
+        try:
+            return {daemon.name: daemon.wait(timeout_s=timeout_s) for daemon in running}
+        finally:
+            for daemon in self._daemons.values():
+                daemon.close()
 
     def metrics(self, name: str) -> dict[str, float]:
         """Daemon ``name``'s ``/metrics`` as ``{'series{labels}': value}``."""

@@ -107,6 +107,12 @@ class DaemonProcess:
             self._process.wait()
         self._close_log()
 
+    def close(self) -> None:
+        """Close the log of a daemon that exited on its own (nothing waited for it, so nothing
+        else closes it); a running daemon's log stays open."""
+        if not self.running:
+            self._close_log()
+
     def detach(self) -> int:
         """Leave the live process running past this one (``broker demo --keep``); its pid."""
         pid = self.pid
