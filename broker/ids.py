@@ -10,18 +10,19 @@ from __future__ import annotations
 import os
 import re
 import time
+import unicodedata
 import uuid
-from typing import NewType
+from typing import Final, NewType
 
 __all__ = [
     "MIN_ID_PREFIX",
     "OFFICER_ID",
-    "UNIT_NAME",
     "AccordId",
     "CaseId",
     "KeyId",
     "MessageId",
     "PartnerCode",
+    "is_unit_name",
     "message_id_range",
     "new_message_id",
     "parse_message_id",
@@ -46,10 +47,47 @@ CaseId = NewType("CaseId", str)
 _PARTNER_RE = re.compile(r"^[A-Z]{2}$")
 #: an officer's id on its adapter: lower-case letters, digits, ``.``, ``_`` and ``-``
 OFFICER_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-#: an agency or unit name (what ``restrict-to-units`` conditions name): 1 to 120 printable
-#: characters, no control character, no space at either end
-UNIT_NAME = re.compile(r"(?!\s)[^\x00-\x1f\x7f]{1,120}(?<!\s)")
+#: the Unicode categories no agency or unit name holds: controls (C0 and C1), format
+#: characters (zero-width, bidirectional overrides, byte order mark), surrogates, line and
+#: paragraph separators, and code points unassigned in this Python's Unicode data: each
+#: prints as nothing, reorders what is printed around it, or means nothing yet
+_UNSEEN: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Cn"})
+#: the default-ignorable code points of other categories: they print as nothing too
+#: (combining grapheme joiner, Hangul fillers, Khmer inherent vowels, Mongolian and other
+#: variation selectors)
+_IGNORABLE: Final = (
+    (0x034F, 0x034F),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFFA0, 0xFFA0),
+    (0xE0100, 0xE01EF),
+)
 _UUID7_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def is_unit_name(text: str) -> bool:
+    """Whether ``text`` is an agency or unit name (what ``restrict-to-units`` conditions and
+    the registry name): 1 to 120 characters in Unicode NFC, no character of the categories
+    Cc, Cf, Cs, Zl, Zp or Cn nor any other default-ignorable one, no white space but single
+    U+0020 spaces inside. Names are compared exactly: NFC is required, never applied, and
+    nothing invisible may tell two names apart. (Letters of other scripts that look alike,
+    Cyrillic Em (U+041C) beside Latin M, stay two names: agree names as the registry lists
+    them.)"""
+    if not 1 <= len(text) <= 120 or text[0] == " " or text[-1] == " " or "  " in text:
+        return False
+    if not unicodedata.is_normalized("NFC", text):
+        return False
+    return not any(_unseen(c) for c in text)
+
+
+def _unseen(c: str) -> bool:
+    if c != " " and c.isspace():
+        return True
+    code = ord(c)
+    return unicodedata.category(c) in _UNSEEN or any(lo <= code <= hi for lo, hi in _IGNORABLE)
 
 
 def partner_code(text: str) -> PartnerCode:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
 from broker import crypto, errors
 from broker.clock import format_instant, parse_instant
@@ -21,8 +21,7 @@ from broker.envelope._format import (
     canonical_loads,
     length_prefixed,
 )
-from broker.ids import OFFICER_ID, UNIT_NAME
-from broker.schema._base import StrictModel
+from broker.schema._base import OfficerIdText, StrictModel, UnitNameText
 from broker.schema.labels import Labels
 
 __all__ = [
@@ -60,26 +59,14 @@ class Commitment(StrictModel):
     key: Annotated[str, Field(pattern=_HEX64)]
 
 
-def _unit_name(value: str) -> str:
-    # the officer directory's own shapes (broker.ids), so a header names what it can hold
-    if not UNIT_NAME.fullmatch(value):
-        raise ValueError("not an agency or unit name")
-    return value
-
-
-def _officer_id(value: str) -> str:
-    if not OFFICER_ID.fullmatch(value):
-        raise ValueError("not an officer id")
-    return value
-
-
 class Origin(StrictModel):
     """Who, inside the sending partner, submitted the view: the sender's signed word for its
     own officer, agency and unit (docs/OFFICERS.md)."""
 
-    agency: Annotated[str, AfterValidator(_unit_name)]
-    unit: Annotated[str, AfterValidator(_unit_name)]
-    officer: Annotated[str, AfterValidator(_officer_id)]
+    # the officer directory's own shapes, so a header names what a directory can hold
+    agency: UnitNameText
+    unit: UnitNameText
+    officer: OfficerIdText
 
     @property
     def label(self) -> str:

@@ -37,7 +37,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from broker import errors
-from broker.ids import OFFICER_ID, UNIT_NAME
+from broker.ids import OFFICER_ID, is_unit_name
 from broker.schema.handling import HandlingCondition, RestrictToUnits
 from broker.store._sqlite import from_micros, to_micros, transaction
 
@@ -124,10 +124,10 @@ def check_officer_id(value: str) -> str:
 
 def check_name(value: str, *, what: str) -> str:
     """``value`` if it is a valid agency or unit name; UsageError otherwise."""
-    if not UNIT_NAME.fullmatch(value):
+    if not is_unit_name(value):
         raise errors.UsageError(
-            f"{what} is 1 to 120 printable characters without leading or trailing spaces, "
-            f"not {value!r}"
+            f"{what} is 1 to 120 characters in Unicode NFC: no control, format or separator "
+            f"character, and no white space but single spaces inside; not {value!r}"
         )
     return value
 

@@ -64,6 +64,8 @@ def _mutated(sealed: bytes, change: dict[str, Any], drop: tuple[str, ...] = ()) 
         ({"origin": {**ORIGIN.model_dump(), "unit": " Maritime"}}, (), "origin.unit"),
         ({"origin": {**ORIGIN.model_dump(), "agency": "x" * 121}}, (), "origin.agency"),
         ({"origin": {**ORIGIN.model_dump(), "agency": "a\u0000b"}}, (), "origin.agency"),
+        ({"origin": {**ORIGIN.model_dump(), "unit": "Maritime\u200b"}}, (), "origin.unit"),
+        ({"origin": {**ORIGIN.model_dump(), "agency": "Granic\u030cna"}}, (), "origin.agency"),
     ],
 )
 def test_every_other_form_of_an_origin_is_refused(
