@@ -1,8 +1,9 @@
 """`broker registry ...`: edit, sign, verify and show the partner registry document.
 
-Edits (init, add-partner, add-key, set-roots, set-expires, revoke) change the ``signed`` part:
-the first edit after any signature bumps the version and clears the signatures. Root holders
-then run `sign` in turn until the threshold is met; `verify` checks the result.
+Edits (init, add-partner, add-key, set-units, set-roots, set-expires, revoke) change the
+``signed`` part: the first edit after any signature bumps the version and clears the
+signatures. Root holders then run `sign` in turn until the threshold is met; `verify` checks
+the result.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from broker.cli._app import console as cli_console
 from broker.cli.keys import key_passphrase, passphrase_options, reports_errors
 from broker.clock import SystemClock, format_instant, utc
 from broker.ids import KeyId, PartnerCode, partner_code
+from broker.store.officers import check_name
 
 __all__ = ["group"]
 
@@ -106,6 +108,48 @@ def add_key(document: Path, card_path: Path) -> None:
     card = keys.KeyCard.from_bytes(_read(card_path))
     draft.add_service_key(card)
     _save(document, draft, f"added {card.kind} key {card.key_id} ({card.name})")
+
+
+@group.command(name="set-units")
+@click.argument("document", type=_DOCUMENT)
+@click.argument("partner")
+@click.option(
+    "--unit",
+    "units",
+    multiple=True,
+    type=(str, str),
+    metavar="AGENCY UNIT",
+    help="A unit and its agency, as the partner's officers are added (repeat for each).",
+)
+@click.option(
+    "--none",
+    "clear",
+    is_flag=True,
+    help="Remove the partner's list: its officers' units are then not checked.",
+)
+@reports_errors
+def set_units(
+    document: Path, partner: str, units: tuple[tuple[str, str], ...], clear: bool
+) -> None:
+    """Declare the units whose officers send for PARTNER, replacing its list (docs/OFFICERS.md).
+
+    Senders then check that a restrict-to-units condition names only these units, the gateway
+    and recipients refuse a view whose origin names another, and the partner's adapter adds
+    officers only to these units."""
+    try:
+        code = partner_code(partner)
+    except ValueError as exc:
+        raise errors.UsageError(str(exc)) from exc
+    if clear == bool(units):
+        raise errors.UsageError("give --unit AGENCY UNIT (once per unit) or --none")
+    declared = [
+        keys.PartnerUnit(check_name(agency, what="an agency"), check_name(unit, what="a unit"))
+        for agency, unit in units
+    ]
+    draft = _load(document)
+    draft.set_units(code, None if clear else declared)
+    what = "no units" if clear else f"{len(declared)} unit(s)"
+    _save(document, draft, f"partner {code} declares {what}")
 
 
 @group.command(name="set-roots")
@@ -273,6 +317,10 @@ def show(document: Path) -> None:
         scheme = registry.evaluation_scheme_of(code)
         if scheme is not None:
             console.print(f"  {code} reads gradings as {scheme}")
+        declared = registry.units_of(code)
+        if declared is not None:
+            listed = ", ".join(escape(str(unit)) for unit in declared)
+            console.print(f"  {code} units: {listed}")
     table = Table("owner", "name", "role", "key id", "suite", "valid from", "until", "status")
     for record in registry.key_records():
         owner = record.owner

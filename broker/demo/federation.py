@@ -374,6 +374,7 @@ def provision(
     suite: crypto.Suite = crypto.Suite.CLASSIC,
     session_timeout_ms: int = 3_000,
     clock: Clock | None = None,
+    units: Mapping[str, Iterable[tuple[str, str]]] | None = None,
 ) -> Federation:
     """Write a complete federation under ``root`` (which must be empty or absent).
 
@@ -384,7 +385,8 @@ def provision(
 
     Give ``kafka`` (address, engine, credentials: each daemon logs in as its own principal
     on a secured cluster) or a bare ``bootstrap``, which means the embedded broker in
-    PLAINTEXT.
+    PLAINTEXT. ``units`` are the ``(agency, unit)`` pairs partners declare in the registry
+    (none by default: no partner's units are then checked).
     """
     if (bootstrap is None) == (kafka is None):
         raise errors.UsageError("give exactly one of bootstrap or kafka")
@@ -397,7 +399,7 @@ def provision(
         (root / sub).mkdir(parents=True, exist_ok=True)
     sources = sorted(accords if accords is not None else default_policies_dir().glob("*.yaml"))
     fixture = build_registry(
-        now=now, partners=codes, suite=suite, also_suites=accord_suites(sources)
+        now=now, partners=codes, suite=suite, also_suites=accord_suites(sources), units=units
     )
     keys.write_public_file(root / "registry" / "registry.json", fixture.data)
     keys.write_public_file(root / "registry" / "trusted.json", fixture.data)

@@ -29,7 +29,7 @@ from broker.keys.cards import (
 )
 from broker.keys.diff import RegistryChange, TrustEffect, diff_registries
 from broker.keys.document import RegistryDraft
-from broker.keys.registry import KeyRecord, KeyRole, Registry, RootKey
+from broker.keys.registry import KeyRecord, KeyRole, PartnerUnit, Registry, RootKey
 from broker.keys.storage import (
     DEFAULT_PASSPHRASE_ENV,
     MIN_PASSPHRASE_BYTES,
@@ -51,6 +51,7 @@ __all__ = [
     "KeyRole",
     "PartnerCard",
     "PartnerKeys",
+    "PartnerUnit",
     "Registry",
     "RegistryChange",
     "RegistryDraft",

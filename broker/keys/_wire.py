@@ -13,7 +13,7 @@ from typing import Annotated, Literal, Self
 from pydantic import BeforeValidator, Field, PlainSerializer, StringConstraints, model_validator
 
 from broker.keys._canonical import format_timestamp, parse_timestamp
-from broker.schema._base import StrictModel
+from broker.schema._base import StrictModel, UnitNameText
 
 __all__ = [
     "KeyCardModel",
@@ -26,6 +26,7 @@ __all__ = [
     "ServiceKeyModel",
     "SignatureModel",
     "SignedModel",
+    "UnitModel",
 ]
 
 Timestamp = Annotated[
@@ -96,6 +97,14 @@ class RootsModel(StrictModel):
     keys: tuple[RootKeyModel, ...] = Field(min_length=1, max_length=64)
 
 
+class UnitModel(StrictModel):
+    """One unit of a partner, with the agency it belongs to (the names its officers'
+    ``origin`` and ``restrict-to-units`` conditions use, compared exactly)."""
+
+    agency: UnitNameText
+    unit: UnitNameText
+
+
 class PartnerModel(StrictModel):
     code: PartnerText
     name: Label
@@ -103,9 +112,20 @@ class PartnerModel(StrictModel):
     """The suite of every key of this partner that does not name its own."""
     evaluation_scheme: SchemeText | None = None
     """The grading scheme its analysts read, so partners know how their grading will be read."""
+    units: tuple[UnitModel, ...] | None = Field(default=None, min_length=1, max_length=256)
+    """The units whose officers send for it; absent, the partner declares none (unchecked)."""
     signing_keys: tuple[KeyEntryModel, ...] = Field(max_length=256)
     encryption_keys: tuple[KeyEntryModel, ...] = Field(max_length=256)
     policy_keys: tuple[KeyEntryModel, ...] = Field(max_length=256)
+
+    @model_validator(mode="after")
+    def _unit_names_are_unique(self) -> Self:
+        # restrict-to-units conditions name a unit alone: two agencies' units of one name
+        # could not be told apart
+        names = [u.unit for u in self.units or ()]
+        if len(names) != len(set(names)):
+            raise ValueError(f"partner {self.code} lists a unit name twice")
+        return self
 
 
 class SignedModel(StrictModel):

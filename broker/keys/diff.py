@@ -1,7 +1,8 @@
 """What changes between two versions of the registry, in the words a root holder reviews it in.
 
 A root holder asked to sign version N+1 needs to see what signing it does: which partners and
-keys come and go, which validity windows move, which keys are revoked, whether the roots or
+keys come and go, which validity windows move, which keys are revoked, which units a partner
+declares, whether the roots or
 their threshold change, and when the registry expires. Each change says whether it *grants*
 trust (a new key or partner, a longer window, a lower threshold, a later expiry) or *withdraws*
 it, so the grants can be read first.
@@ -14,7 +15,8 @@ import enum
 from collections.abc import Iterator
 
 from broker.clock import format_instant
-from broker.keys.registry import KeyRecord, Registry
+from broker.ids import PartnerCode
+from broker.keys.registry import KeyRecord, PartnerUnit, Registry
 
 __all__ = ["RegistryChange", "TrustEffect", "diff_registries"]
 
@@ -61,6 +63,11 @@ def _header(old: Registry, new: Registry) -> Iterator[RegistryChange]:
 def _partners(old: Registry, new: Registry) -> Iterator[RegistryChange]:
     for code in sorted(set(new.partners) - set(old.partners)):
         yield RegistryChange(TrustEffect.GRANTS, f"partner {code} ({new.name_of(code)}) joins")
+        units = new.units_of(code)
+        if units is not None:
+            yield RegistryChange(
+                TrustEffect.CHANGES, f"partner {code} lists units: {_listed(units)}"
+            )
     for code in sorted(set(old.partners) - set(new.partners)):
         yield RegistryChange(TrustEffect.WITHDRAWS, f"partner {code} ({old.name_of(code)}) leaves")
     for code in sorted(set(old.partners) & set(new.partners)):
@@ -69,6 +76,34 @@ def _partners(old: Registry, new: Registry) -> Iterator[RegistryChange]:
                 TrustEffect.CHANGES,
                 f"partner {code} renamed {old.name_of(code)!r} -> {new.name_of(code)!r}",
             )
+        yield from _units(code, old.units_of(code), new.units_of(code))
+
+
+def _units(
+    code: PartnerCode,
+    old: tuple[PartnerUnit, ...] | None,
+    new: tuple[PartnerUnit, ...] | None,
+) -> Iterator[RegistryChange]:
+    """A declared list narrows what a partner's officers may name; no list checks nothing."""
+    if old is None and new is not None:
+        yield RegistryChange(
+            TrustEffect.WITHDRAWS,
+            f"partner {code} declares its units: {_listed(new)}; a view naming another is refused",
+        )
+    elif old is not None and new is None:
+        yield RegistryChange(
+            TrustEffect.GRANTS,
+            f"partner {code} no longer declares its units (was {_listed(old)}): none are checked",
+        )
+    elif old is not None and new is not None:
+        for unit in sorted(set(new) - set(old)):
+            yield RegistryChange(TrustEffect.GRANTS, f"partner {code} adds unit {unit}")
+        for unit in sorted(set(old) - set(new)):
+            yield RegistryChange(TrustEffect.WITHDRAWS, f"partner {code} removes unit {unit}")
+
+
+def _listed(units: tuple[PartnerUnit, ...]) -> str:
+    return ", ".join(str(unit) for unit in units)
 
 
 def _keys(old: Registry, new: Registry) -> Iterator[RegistryChange]:

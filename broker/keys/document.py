@@ -19,7 +19,7 @@ from broker.ids import KeyId, PartnerCode
 from broker.keys._canonical import canonical_json, format_timestamp, parse_model, signing_input
 from broker.keys._wire import RegistryDocumentModel, SignatureModel
 from broker.keys.cards import KeyCard, PartnerCard
-from broker.keys.registry import _VERIFIED, Registry
+from broker.keys.registry import _VERIFIED, PartnerUnit, Registry
 from broker.keys.verify import valid_signers
 
 __all__ = ["RegistryDraft"]
@@ -157,6 +157,21 @@ class RegistryDraft:
         """Move the expiry (re-signing before expiry keeps a registry alive)."""
         signed = json.loads(self._signed_bytes)
         signed["expires"] = _timestamp(expires)
+        self._edit(signed)
+
+    def set_units(self, partner: PartnerCode, units: Sequence[PartnerUnit] | None) -> None:
+        """Declare ``partner``'s units (agency and unit each), replacing those listed; None
+        removes the list, so nothing checks that partner's units any more."""
+        signed = json.loads(self._signed_bytes)
+        owner = next((p for p in signed["partners"] if p["code"] == partner), None)
+        if owner is None:
+            raise errors.UsageError(f"partner {partner} is not in the registry")
+        if units is None:
+            owner.pop("units", None)
+        else:
+            if not units:
+                raise errors.UsageError("name one unit at least, or remove the list")
+            owner["units"] = [{"agency": u.agency, "unit": u.unit} for u in units]
         self._edit(signed)
 
     def revoke(

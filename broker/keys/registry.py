@@ -28,7 +28,7 @@ from broker.keys._canonical import describe_validation, format_timestamp
 from broker.keys._wire import KeyEntryModel, ServiceKeyModel, SignedModel
 from broker.schema import EvaluationScheme
 
-__all__ = ["KeyRecord", "KeyRole", "Registry", "RootKey"]
+__all__ = ["KeyRecord", "KeyRole", "PartnerUnit", "Registry", "RootKey"]
 
 KeyRole = Literal["signing", "encryption", "policy", "gateway", "witness"]
 _K = TypeVar("_K", crypto.VerifyKey, crypto.EncryptionKey)
@@ -58,6 +58,17 @@ class KeyRecord:
         if at >= self.not_after:
             return "expired"
         return "valid"
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class PartnerUnit:
+    """A unit a partner declares in the registry, with its agency (docs/OFFICERS.md)."""
+
+    agency: str
+    unit: str
+
+    def __str__(self) -> str:
+        return f"{self.unit} ({self.agency})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,6 +189,13 @@ class Registry:
         self._known(partner)
         listed = next(p for p in self._model.partners if p.code == partner).evaluation_scheme
         return None if listed is None else EvaluationScheme(listed)
+
+    def units_of(self, partner: PartnerCode) -> tuple[PartnerUnit, ...] | None:
+        """The units ``partner`` declares, in the order listed; None if it declares none (its
+        officers' units are then its own affair, and nothing checks them)."""
+        self._known(partner)
+        listed = next(p for p in self._model.partners if p.code == partner).units
+        return None if listed is None else tuple(PartnerUnit(u.agency, u.unit) for u in listed)
 
     def name_of(self, partner: PartnerCode) -> str:
         """The partner's display name."""

@@ -27,7 +27,7 @@ from broker.keys.cards import (
     rotate_partner_keys,
 )
 from broker.keys.document import RegistryDraft
-from broker.keys.registry import Registry
+from broker.keys.registry import PartnerUnit, Registry
 from broker.keys.verify import verify_registry
 
 __all__ = ["PARTNER_NAMES", "RegistryFixture", "build_registry", "make_registry"]
@@ -82,12 +82,14 @@ def build_registry(
     gateways: int = 1,
     witnesses: int = 1,
     also_suites: Mapping[str, Iterable[crypto.Suite]] | None = None,
+    units: Mapping[str, Iterable[tuple[str, str]]] | None = None,
 ) -> RegistryFixture:
     """A registry signed by all ``roots`` (threshold ``threshold``), keys valid from ``now``.
 
     Every key is valid over ``[now - 1 day, now - 1 day + valid_for)`` so lookups at ``now`` and
     a little before succeed; the registry expires at ``now + expires_in``. ``also_suites``
-    gives partners signing and encryption keys of more suites beside their ``suite`` ones.
+    gives partners signing and encryption keys of more suites beside their ``suite`` ones;
+    ``units`` the ``(agency, unit)`` pairs partners declare.
     """
     start = now - dt.timedelta(days=1)
     root_cards, root_keys = zip(
@@ -112,6 +114,8 @@ def build_registry(
             )
             others.setdefault(partner, {})[other] = rotated
         draft.add_partner(card)
+        if units and code in units:
+            draft.set_units(partner, [PartnerUnit(*pair) for pair in units[code]])
         private[partner] = keys
     service: dict[str, dict[KeyId, crypto.SigningKey]] = {"gateway": {}, "witness": {}}
     for kind, count in (("gateway", gateways), ("witness", witnesses)):

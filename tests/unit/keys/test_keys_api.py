@@ -22,6 +22,7 @@ def test_public_names_are_pinned() -> None:
         "MIN_PASSPHRASE_BYTES",
         "PartnerCard",
         "PartnerKeys",
+        "PartnerUnit",
         "Registry",
         "RegistryChange",
         "RegistryDraft",
