@@ -24,7 +24,7 @@ from broker.pipeline.revealed import revealed_field, revealed_header
 from broker.policy import Accord, Decision, decide_for_recipient, out_of_force
 from broker.reasons import ReasonCode
 from broker.schema import Message, labels_of, parse_message
-from broker.schema.labels import Labels, MessageType
+from broker.schema.labels import HandlingCode, Labels, MessageType
 from broker.trust import AccordInForce
 
 __all__ = [
@@ -283,16 +283,19 @@ def withdrawal_for(
     """The ``withdrawal`` taking back view ``withdraws``, sealed earlier under ``labels``
     (and ``case_id``); with ``replaced_by`` a correction, naming the view that replaces it.
 
-    It keeps the view's markings and purposes, as a receipt does: it speaks of that view.
+    It keeps the view's markings and purposes, as a receipt does: it speaks of that view. An
+    H3 view's withdrawal is H2: its structured conditions bind the view, which the withdrawal
+    destroys, and are not kept here to repeat (H3 without them is no valid message).
     """
     if labels.message_type in (MessageType.RECEIPT, MessageType.WITHDRAWAL):
         raise errors.UsageError(f"a {labels.message_type} is never withdrawn or corrected")
+    handling = HandlingCode.H2 if labels.handling is HandlingCode.H3 else labels.handling
     document: dict[str, object] = {
         "type": str(MessageType.WITHDRAWAL),
         "schema_version": 1,
         "classification": str(labels.classification),
         "tlp": str(labels.tlp),
-        "handling": str(labels.handling),
+        "handling": str(handling),
         "purposes": sorted(str(p) for p in labels.purposes),
         "body": {
             "withdraws": withdraws,

@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from broker import errors
 from broker.cli import cli
 from broker.clock import FixedClock
-from broker.pipeline.send import accord_digest
+from broker.pipeline.send import Outgoing, accord_digest, withdrawal_for
 from broker.policy import parse_accord
 from broker.schema import HandlingCode
 from broker.schema.handling import ConditionKind, RestrictToUnits
@@ -225,3 +225,33 @@ def test_the_recipient_sees_which_officer_of_the_sender_submitted_a_view(
     assert json.loads(listed.stdout)["origin"] == origin
     shown = _run(["inbox", "show", "--config", config, entry.message_id])
     assert json.loads(shown.stdout)["origin"] == origin
+
+
+def test_a_restricted_view_is_withdrawn_under_handling_h2(
+    tmp_path: pathlib.Path, clock: FixedClock
+) -> None:
+    """H3 needs its structured conditions, which bind the view and are not kept to repeat:
+    the withdrawal of an H3 view is H2, and it still destroys the view at RS."""
+    _config_path, message_id = _restricted(tmp_path, clock)
+    uk = make_adapter(GB, tmp_path / "gb", clock=clock)
+    serbia = make_adapter(RS, tmp_path / "rs", clock=clock)
+    try:
+        (fate,) = [f for f in uk.journal.fates_of(message_id) if f.recipient == RS]
+        assert fate.labels is not None
+        assert fate.labels.handling is HandlingCode.H3
+        withdrawal = withdrawal_for(
+            fate.labels, case_id=fate.case_id, withdraws=fate.message_id, reason="wrong boat"
+        )
+        assert withdrawal.handling is HandlingCode.H2
+        assert (withdrawal.classification, withdrawal.tlp) == (
+            fate.labels.classification,
+            fate.labels.tlp,
+        )
+        (sent,) = uk.submit(withdrawal, to=[RS])
+        assert isinstance(sent, Outgoing), sent
+        assert serbia.receive(deliver(sent.envelope, recipient=RS)) == "stored"
+        assert serbia.inbox.metadata(message_id).shredded_at is not None
+    finally:
+        for adapter in (uk, serbia):
+            adapter.journal.close()
+            adapter.inbox.close()
