@@ -47,6 +47,9 @@ class ReasonCode(enum.StrEnum):
     RATE_LIMITED = "rate_limited"
     # the sender's own four-eyes rule: a flow whose views a second officer must release
     NOT_RELEASED = "not_released"
+    # a unit the registry does not list for that partner: a view's origin, or a
+    # restrict-to-units condition naming units its recipient has not declared
+    UNLISTED_UNIT = "unlisted_unit"
     # de-duplication
     REPLAY_CONFLICT = "replay_conflict"
     # the gateway's attestation, checked by the receiver

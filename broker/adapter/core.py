@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
+import pydantic
 import structlog
 
 from broker import errors, limits
@@ -203,6 +204,13 @@ class Adapter:
                 _log.warning("spool_rejected", file=path.name, error=str(exc))
                 self.spool.mark_rejected(path, str(exc))
                 continue
+            except Exception as exc:  # noqa: BLE001 - one file must never stop the spool
+                # left in incoming/, it would stop the daemon again at every start
+                _log.exception("spool_failed", file=path.name)
+                self.spool.mark_rejected(
+                    path, f"the adapter could not process this submission ({type(exc).__name__})"
+                )
+                continue
             refused = [o for o in outcomes if isinstance(o, Refused)]
             # before the file moves: a crash in between decides it again, recording nothing twice
             self.journal.record_refusals(
@@ -297,7 +305,14 @@ class Adapter:
         if officer_id is None:
             return None
         officer = self.inbox.officers.holding(officer_id, Role.SUBMIT)
-        return Origin(agency=officer.agency, unit=officer.unit, officer=officer.officer_id)
+        try:
+            return Origin(agency=officer.agency, unit=officer.unit, officer=officer.officer_id)
+        except pydantic.ValidationError:
+            # added under an earlier, looser name rule: no header may carry that name
+            raise errors.AccessError(
+                f"officer {officer.label}: the agency or unit is not a name a header may "
+                "carry (docs/OFFICERS.md); disable the officer and add them again"
+            ) from None
 
     def _prepare(
         self,

@@ -103,6 +103,10 @@ def inbox_item(outcome: Accepted, frame: bytes) -> InboxItem:
     )
 
 
+#: refusals that mean the sender lied in what it signed, and a gateway let it through
+_ALERTING = frozenset({ReasonCode.LABEL_MISMATCH, ReasonCode.UNLISTED_UNIT})
+
+
 def log_rejection(outcome: Rejected, counter: Counter) -> None:
     """Count a refused delivery by reason code and log it (a security alert if it must be)."""
     counter.inc(reason_code=outcome.reason_code)
@@ -113,10 +117,10 @@ def log_rejection(outcome: Rejected, counter: Counter) -> None:
         message_id=outcome.message_id,
         sender=outcome.sender,
     )
-    if outcome.reason_code is ReasonCode.LABEL_MISMATCH:
+    if outcome.reason_code in _ALERTING:
         _log.error(
             "security_alert",
-            alert="label_mismatch",
+            alert=str(outcome.reason_code),
             message_id=outcome.message_id,
             sender=outcome.sender,
             reason=outcome.reason,

@@ -173,7 +173,7 @@ def _reading_scheme(config: AdapterConfig) -> str | None:
     entry for its partner (None when neither names one, or the registry cannot be read)."""
     if config.store.evaluation_scheme is not None:
         return config.store.evaluation_scheme
-    registry = _registry_on_file(config)
+    registry = registry_on_file(config)
     return None if registry is None else registry.evaluation_scheme_of(config.partner)
 
 
@@ -339,15 +339,17 @@ def reads_command(config_path: str, as_json: bool, message_id: str) -> None:
 def _partner_names(config: AdapterConfig) -> dict[str, str]:
     """Partners' display names from the registry file. An unreadable registry leaves the
     codes."""
-    registry = _registry_on_file(config)
+    registry = registry_on_file(config)
     if registry is None:
         return {}
     return {str(code): registry.name_of(code) for code in registry.partners}
 
 
-def _registry_on_file(config: AdapterConfig) -> keys.Registry | None:
-    """The registry file, its own signatures checked, for what is shown, never trusted
-    (names, the grading scheme to display); None if it cannot be read."""
+def registry_on_file(config: AdapterConfig) -> keys.Registry | None:
+    """The registry file, its own signatures checked but not against the trusted roots: for
+    what is shown (names, the grading scheme) and the operator's own checks (``officers
+    add``'s units), never for a decision on what is sent or received; None if it cannot be
+    read."""
     try:
         data = read_bounded(
             config.registry.path, limit=limits.REGISTRY_MAX_BYTES, what="the registry"

@@ -10,9 +10,12 @@ from typing import Any, TypeVar
 
 import click
 
+from broker import errors
 from broker.cli._reader import officer_option, reading_as
-from broker.cli.adapter import open_inbox
+from broker.cli.adapter import open_inbox, registry_on_file
 from broker.clock import SystemClock, format_instant
+from broker.config import AdapterConfig, load_config
+from broker.pipeline.units import unlisted_unit
 from broker.store import InboxStore
 from broker.store.officers import Role
 
@@ -60,9 +63,8 @@ def _open(function: _F) -> _F:
 )
 @officer_option("officer")
 @click.argument("officer_id")
-@_open
 def add_command(
-    inbox: InboxStore,
+    config_path: str,
     officer_id: str,
     agency: str,
     unit: str,
@@ -72,17 +74,44 @@ def add_command(
     """Add OFFICER_ID and print their token, once: hand it to the officer, it is not kept.
 
     The first officer must hold the admin role; from then on every change to the officers
-    needs an admin officer (--officer), and every command that shows content an officer."""
-    by = reading_as(inbox, officer, role=Role.ADMIN).name
-    granted = [Role(r) for r in roles]
-    token = inbox.officers.add(
-        officer_id, agency=agency, unit=unit, roles=granted, now=SystemClock().now(), by=by
-    )
+    needs an admin officer (--officer), and every command that shows content an officer.
+    When the registry lists this partner's units (`registry set-units`), the agency and unit
+    must be one of them: views naming another are refused."""
+    with open_inbox(config_path) as inbox:
+        by = reading_as(inbox, officer, role=Role.ADMIN).name
+        _check_declared(load_config(config_path, AdapterConfig), agency=agency, unit=unit)
+        granted = [Role(r) for r in roles]
+        token = inbox.officers.add(
+            officer_id, agency=agency, unit=unit, roles=granted, now=SystemClock().now(), by=by
+        )
     click.echo(
         f"officer {officer_id} added ({agency}, {unit}; {', '.join(sorted(roles))})", err=True
     )
     click.echo("their token, shown once (it is not kept; reissue it if lost):", err=True)
     click.echo(token)
+
+
+def _check_declared(config: AdapterConfig, *, agency: str, unit: str) -> None:
+    """Refuse a unit the registry on file does not list for this partner, before anything
+    changes; a registry that cannot be read checks nothing (said on stderr)."""
+    registry = registry_on_file(config)
+    if registry is None:
+        click.echo(
+            f"warning: {config.registry.path} cannot be read: the unit is not checked against "
+            "the units the registry lists",
+            err=True,
+        )
+        return
+    if config.partner not in registry.partners:
+        click.echo(
+            f"warning: {config.registry.path} does not list {config.partner}: the unit is not "
+            "checked",
+            err=True,
+        )
+        return
+    unlisted = unlisted_unit(registry, config.partner, agency, unit)
+    if unlisted is not None:
+        raise errors.UsageError(f"{unlisted}: ask the registry's root holders to add it first")
 
 
 @officers_group.command("reissue")

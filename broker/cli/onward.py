@@ -122,7 +122,7 @@ def request_command(
             "urgent": urgent,
         },
     )
-    refuse_if_refused(config, request, originator)
+    refuse_if_refused(config, request, originator, officer=officer)
     view = queue_view(config, request, originator, new_message_id(), officer=officer)
     print_queued([view], what=f"onward request to {originator}", as_json=as_json)
 
@@ -246,11 +246,11 @@ def forward_command(config_path: str, as_json: bool, officer_id: str | None, gra
     if why is not None:
         raise errors.PolicyError(f"the originator forbids dissemination to {third_party} ({why})")
     forward = _message(MessageType.ONWARD_FORWARD, original, body, conditions=conditions)
-    refuse_if_refused(config, forward, third_party)
+    submitter = None if reading.officer is None else reading.officer.officer_id
+    refuse_if_refused(config, forward, third_party, officer=submitter)
     with open_inbox(config_path) as inbox:
         # logged before it leaves (s.62): a disclosure that cannot be logged is not made
         inbox.reads.note([view_id], reader=reading.name, action="disclose", now=now)
-    submitter = None if reading.officer is None else reading.officer.officer_id
     view = queue_view(config, forward, third_party, new_message_id(), officer=submitter)
     print_queued([view], what=f"onward forward of {view_id} to {third_party}", as_json=as_json)
 
@@ -344,7 +344,7 @@ def _answer(
         "reason": answer.reason,
     }
     message = _message(MessageType.ONWARD_GRANT, request, document)
-    refuse_if_refused(config, message, holder)
+    refuse_if_refused(config, message, holder, officer=officer)
     view = queue_view(config, message, holder, new_message_id(), officer=officer)
     print_queued([view], what=f"onward {answer.decision} to {holder}", as_json=as_json)
 

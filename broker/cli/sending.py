@@ -30,13 +30,16 @@ from broker.adapter.spool import (
 )
 from broker.bounded import read_bounded
 from broker.cli._app import console
-from broker.cli._reader import officer_option, releasing_as, submitting_as
+from broker.cli._reader import inbox_of, officer_option, releasing_as, submitting_as
 from broker.clock import SystemClock
 from broker.config import AdapterConfig, load_config, read_trust, validate_partner
 from broker.ids import MessageId, PartnerCode, message_id_range, new_message_id
 from broker.pipeline.send import Cleared, Refused, clear, withdrawal_for
+from broker.pipeline.units import unlisted_unit
+from broker.reasons import ReasonCode
 from broker.schema import Message, message_bytes, parse_message
 from broker.schema.labels import Labels, MessageType
+from broker.store.officers import Role
 
 __all__ = [
     "correct_command",
@@ -85,19 +88,33 @@ def _time(when: dt.datetime | None) -> str | None:
 
 
 def _precheck(
-    config: AdapterConfig, message: Message, recipients: list[PartnerCode]
+    config: AdapterConfig, message: Message, recipients: list[PartnerCode], *, officer: str | None
 ) -> dict[PartnerCode, Refused]:
-    """The recipients the accords and registry on file refuse, with why."""
-    return _decide(config, message, recipients)[0]
+    """The recipients the accords and registry on file refuse ``officer``'s ``message``,
+    with why."""
+    return _decide(config, message, recipients, officer=officer)[0]
 
 
 def _decide(
-    config: AdapterConfig, message: Message, recipients: list[PartnerCode]
+    config: AdapterConfig,
+    message: Message,
+    recipients: list[PartnerCode],
+    *,
+    officer: str | None = None,
 ) -> tuple[dict[PartnerCode, Refused], set[PartnerCode]]:
     """The recipients the accords and registry on file refuse, with why; and those whose flow
-    waits for a second officer's release (``spool.four_eyes_flows``)."""
+    waits for a second officer's release (``spool.four_eyes_flows``). Every recipient is
+    refused when ``officer``'s unit is not one the registry lists for this partner, as the
+    adapter would refuse to seal it."""
     now = SystemClock().now()
     trust = read_trust(config, now=now)
+    if officer is not None:
+        with inbox_of(config) as inbox:
+            entry = inbox.officers.holding(officer, Role.SUBMIT)
+        unlisted = unlisted_unit(trust.registry, config.partner, entry.agency, entry.unit)
+        if unlisted is not None:
+            why = f"officer {officer}'s {unlisted}"
+            return {r: Refused(r, ReasonCode.UNLISTED_UNIT, (why,)) for r in recipients}, set()
     outcomes = clear(
         message,
         sender=config.partner,
@@ -158,7 +175,9 @@ def send_command(
             f"{message_file} is a {message.type}: the adapter makes receipts itself, and "
             "`broker withdraw ID` takes back a view"
         )
-    refused, held = ({}, set()) if no_precheck else _decide(config, message, recipients)
+    refused, held = (
+        ({}, set()) if no_precheck else _decide(config, message, recipients, officer=officer)
+    )
     if held and officer is None:
         raise errors.AccessError(
             f"{', '.join(sorted(held))}: a flow that needs a second officer's release "
@@ -260,7 +279,7 @@ def withdraw_command(
     withdrawal = withdrawal_for(
         _markings(fate), case_id=fate.case_id, withdraws=fate.message_id, reason=reason
     )
-    refuse_if_refused(config, withdrawal, fate.recipient)
+    refuse_if_refused(config, withdrawal, fate.recipient, officer=officer)
     view = queue_view(config, withdrawal, fate.recipient, new_message_id(), officer=officer)
     print_queued([view], what="withdrawal", as_json=as_json)
 
@@ -296,7 +315,7 @@ def correct_command(
         replaced_by=replacement,
     )
     for message in (corrected, withdrawal):  # both decided before either is queued
-        refuse_if_refused(config, message, fate.recipient)
+        refuse_if_refused(config, message, fate.recipient, officer=officer)
     view = queue_view(config, corrected, fate.recipient, replacement, officer=officer)
     # a withdrawal naming its replacement waits with it: it must not arrive alone
     views = [
@@ -334,10 +353,13 @@ def _markings(fate: ViewFate) -> Labels:
     return fate.labels
 
 
-def refuse_if_refused(config: AdapterConfig, message: Message, recipient: PartnerCode) -> None:
+def refuse_if_refused(
+    config: AdapterConfig, message: Message, recipient: PartnerCode, *, officer: str | None
+) -> None:
     """Raise :class:`errors.PolicyError` (exit 10) if the accords and registry on file
-    refuse ``message`` to ``recipient``, as ``broker send`` would."""
-    refused = _precheck(config, message, [recipient]).get(recipient)
+    refuse ``message``, submitted by ``officer``, to ``recipient``, as ``broker send``
+    would."""
+    refused = _precheck(config, message, [recipient], officer=officer).get(recipient)
     if refused is not None:
         raise errors.PolicyError(
             f"{recipient}: {refused.reason_code}: {'; '.join(refused.reasons)}; nothing was queued"

@@ -38,6 +38,7 @@ from broker.pipeline.records import (
     sign_audit_records,
 )
 from broker.pipeline.revealed import GRANT_HEADER, acknowledged, read_revealed
+from broker.pipeline.units import unlisted_origin
 from broker.policy import Accord, Decision, Outcome, Request, evaluate
 from broker.schema.labels import MessageType
 from broker.schema.protocol import Disclosed
@@ -266,6 +267,10 @@ def route(
             ReasonCode.SENDER_MISMATCH,
             f"signed by {header.sender} but read from topic {record.topic}",
         )
+    # 4b. an officer named in the signed origin is of a unit its partner declares, if it does
+    unlisted = unlisted_origin(registry, header.sender, header.origin)
+    if unlisted is not None:
+        return _quarantine(ctx, ReasonCode.UNLISTED_UNIT, unlisted)
     # 5. the recipient is registered, and the routing header (if any) agrees with the signed one
     if header.recipient not in registry.partners:
         return _quarantine(ctx, ReasonCode.UNKNOWN_RECIPIENT, f"{header.recipient} is unknown")

@@ -37,9 +37,11 @@ from broker.envelope import (
     verify_disclosure,
 )
 from broker.ids import KeyId, MessageId, PartnerCode
+from broker.keys import Registry
 from broker.pipeline.delivery import verify_attested
 from broker.pipeline.disclosure import Evidence
 from broker.pipeline.records import GatewayKeys
+from broker.pipeline.units import unlisted_origin
 from broker.schema import Message
 from broker.schema.handling import HandlingCondition, NoDisseminationTo, RestrictToUnits
 from broker.schema.labels import PROTOCOL_TYPES, Labels, MessageType
@@ -191,7 +193,7 @@ def check_forward(
     forward: Message,
     *,
     labels: Labels,
-    registry: KeyRegistry,
+    registry: Registry,
     holder: PartnerCode,
     me: PartnerCode,
     now: dt.datetime,
@@ -200,8 +202,10 @@ def check_forward(
     :func:`check_grant`), the original's disclosure (signed by the grant's originator, to the
     holder, the very message granted), that it reveals only the markings and granted fields,
     that no condition of the originator forbids dissemination to the third party and the
-    forward carries every condition of the original and the grant, and that the forward's
-    signed ``labels`` mark it no more loosely than the original.
+    forward carries every condition of the original and the grant, that the original's
+    ``origin`` names a unit its originator lists in the registry (a view that never passed a
+    gateway could name any), and that the forward's signed ``labels`` mark it no more loosely
+    than the original.
 
     Raises :class:`errors.PolicyError` naming the first problem, or an integrity error.
     """
@@ -215,6 +219,9 @@ def check_forward(
     values = verify_disclosure(original, registry=registry, now=now)
     header = parse_header(original.header_bytes)
     _check_original(header, grant)
+    unlisted = unlisted_origin(registry, grant.originator, header.origin)
+    if unlisted is not None:
+        raise errors.PolicyError(f"the original: {unlisted}")
     extra = sorted(set(values) - set(ORIGINAL_MARKINGS) - set(grant.fields_granted))
     if extra:
         raise errors.PolicyError(f"the forward reveals {', '.join(extra)}, which was not granted")

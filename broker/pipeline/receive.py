@@ -29,6 +29,7 @@ from broker.pipeline import delivery
 from broker.pipeline.onward import check_forward
 from broker.pipeline.receipts import Acknowledgement
 from broker.pipeline.retention import Retention, destroy_by, retention_for
+from broker.pipeline.units import unlisted_origin
 from broker.reasons import ReasonCode
 from broker.schema import Message, categories_present
 from broker.schema.labels import Labels, MessageType
@@ -77,7 +78,8 @@ class Rejected:
     """A delivery refused before any side effect, with a stable ``reason_code``.
 
     ``message_id`` and ``sender`` are set only once they were verified; ``receipt`` only when
-    the sender is authenticated and deserves to hear why (``label_mismatch``, ``expired``).
+    the sender is authenticated and deserves to hear why (``label_mismatch``, ``expired``,
+    ``unlisted_unit``, ``onward_not_granted``).
     """
 
     reason_code: ReasonCode
@@ -149,6 +151,9 @@ def accept(
     message = opened.message
     if message is None:  # open() always validates; None only comes from format-level seams
         return Rejected(ReasonCode.INVALID_MESSAGE, "the envelope carried no validated message")
+    unlisted = unlisted_origin(registry, header.sender, header.origin)
+    if unlisted is not None:
+        return _refusal(opened, message, now, ReasonCode.UNLISTED_UNIT, unlisted)
     if isinstance(message.body, OnwardForward):
         try:
             check_forward(

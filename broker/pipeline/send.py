@@ -21,6 +21,7 @@ from broker.envelope import Origin, Unsigned
 from broker.ids import CaseId, KeyId, MessageId, PartnerCode, new_message_id
 from broker.keys import Registry
 from broker.pipeline.revealed import revealed_field, revealed_header
+from broker.pipeline.units import unlisted_origin, unreadable_at
 from broker.policy import Accord, Decision, decide_for_recipient, out_of_force
 from broker.reasons import ReasonCode
 from broker.schema import Message, labels_of, parse_message
@@ -137,9 +138,12 @@ def clear(
     in force (``accord_expired``, ``accord_not_yet_effective``), has been suspended or
     terminated by a party (``accord_suspended``, ``accord_terminated``), or denies the message
     (``policy_denied``, ``rate_limited``), who has no valid encryption key (``unknown_key``) or
-    only one of another suite than the accord's (``suite_mismatch``), or when the message has
-    already expired (``expired``). This is all of :func:`prepare` that needs no private key:
-    ``broker send`` runs it to tell the operator at once what the adapter would refuse.
+    only one of another suite than the accord's (``suite_mismatch``), whose registry entry
+    lists units none of which every ``restrict-to-units`` condition names, or any recipient
+    when such a condition names something no unit can be called (``unlisted_unit``), or
+    when the message has already expired (``expired``). This is all of :func:`prepare` that
+    needs no private key: ``broker send`` runs it to tell the operator at once what the
+    adapter would refuse.
     Raises :class:`errors.UsageError` for a bad recipient list (empty, repeated, too long, or
     the sender itself).
     """
@@ -173,6 +177,10 @@ def clear(
             continue
         if in_force.halt is not None:
             outcomes.append(Refused(recipient, in_force.halt.code, (in_force.halt.reason,)))
+            continue
+        unmet = unreadable_at(registry, recipient, message)
+        if unmet is not None:
+            outcomes.append(Refused(recipient, ReasonCode.UNLISTED_UNIT, (unmet,)))
             continue
         if full_labels is None:
             full_labels = labels_of(message)
@@ -217,8 +225,9 @@ def prepare(
 ) -> list[SendOutcome]:
     """Decide, redact and seal ``message`` for each recipient, in the order given.
 
-    Every refusal of :func:`clear`, and also: our signing key is not of the accord's suite
-    (``suite_mismatch``), or the sealed view is larger than ``max_envelope_bytes``
+    Every refusal of :func:`clear`, and also: ``origin`` names a unit our registry entry
+    does not list (``unlisted_unit``, for every recipient), our signing key is not of the
+    accord's suite (``suite_mismatch``), or the sealed view is larger than ``max_envelope_bytes``
     (``oversized``: the gateway would refuse it, and Kafka might refuse to even take it,
     stalling the sender). ``message_ids`` gives the id of a recipient's view when it was
     chosen before (``broker send`` prints them); otherwise each view gets a fresh UUIDv7.
@@ -228,6 +237,10 @@ def prepare(
     """
     outcomes: list[SendOutcome] = []
     chosen = message_ids or {}
+    unlisted = unlisted_origin(registry, sender, origin)
+    if unlisted is not None:
+        _check_recipients(sender, recipients)
+        return [Refused(r, ReasonCode.UNLISTED_UNIT, (unlisted,)) for r in recipients]
     cleared = clear(
         message,
         sender=sender,

@@ -41,6 +41,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PATIENCE_S = 60.0
 DAEMONS = ("gateway", "GB", "RS", "XK")
 ACCORDS = [ROOT / "policies" / "gb-rs.yaml", ROOT / "policies" / "gb-xk.yaml"]
+#: the one unit XK lists in the registry (KEYS.md, "units"); GB and RS list none
+XK_UNITS = [("Policia e Kosovës", "Hetimet Kufitare")]
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -249,6 +251,7 @@ def exchange(kafka: KafkaUnderTest, tmp_path_factory: pytest.TempPathFactory) ->
         partners=("GB", "RS", "XK"),
         accords=ACCORDS,
         prefix=f"a{uuid.uuid4().hex[:10]}.",
+        units={"XK": XK_UNITS},
     )
     run(federation.create_topics(partitions=1))
     with federation:

@@ -261,3 +261,27 @@ def test_a_version_2_header_names_the_senders_officer_and_no_other_form_passes(
         where = run(_write(exchange, "outbox.XK", forged.to_bytes(), recipient="GB"))
         assert exchange.quarantined(where.position)["reason_code"] == "malformed", form
     exchange.flows("GB", "RS")
+
+
+def test_an_origin_naming_a_unit_its_partner_does_not_list_is_quarantined(
+    exchange: Exchange,
+) -> None:
+    """KEYS.md, ``units``: XK lists one unit in the registry. A view whose origin names
+    another unit, or the listed unit under another agency, is quarantined ``unlisted_unit``
+    though XK's own key signed it; the listed unit is delivered (the test above)."""
+    declared = exchange.registry.units("XK")
+    assert declared == [{"agency": _ORIGIN["agency"], "unit": _ORIGIN["unit"]}]
+    assert exchange.registry.units("GB") is None
+    for origin in (
+        {**_ORIGIN, "unit": "Njësia Kibernetike"},
+        {**_ORIGIN, "agency": "Dogana e Kosovës"},
+        {**_ORIGIN, "unit": _ORIGIN["unit"].lower()},
+    ):
+        stray = exchange.seal("XK", "GB", "gb-xk", origin=origin)
+        where = run(_write(exchange, "outbox.XK", stray.to_bytes(), recipient="GB"))
+        record = exchange.quarantined(where.position)
+        assert record["reason_code"] == "unlisted_unit", origin
+        # GATEWAY.md: a reason is ASCII, anything else backslash-escaped
+        named = repr(origin["unit"]).encode("ascii", "backslashreplace").decode()
+        assert named in record["reason"], record["reason"]
+    exchange.flows("GB", "RS")

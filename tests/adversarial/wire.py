@@ -118,6 +118,11 @@ class Registry:
         entry = max(classic, key=lambda e: e["not_before"])
         return entry["key_id"], base64.b64decode(entry["public_key"])
 
+    def units(self, code: str) -> list[dict[str, str]] | None:
+        """The units the partner lists, each ``{agency, unit}``; None when it lists none."""
+        listed = self._partner(code).get("units")
+        return None if listed is None else [dict(u) for u in listed]
+
     def gateway_key_id(self) -> str:
         return str(self.document["signed"]["gateways"][0]["key_id"])
 

@@ -20,7 +20,6 @@ from ruamel.yaml import YAML
 from broker import envelope, errors
 from broker.adapter import (
     SendJournal,
-    build_adapter,
     journal_path,
     parse_submission,
     write_submission,
@@ -31,8 +30,9 @@ from broker.demo.federation import Federation
 from broker.demo.scenario import network_report
 from broker.ids import PartnerCode, new_message_id
 from broker.pipeline.send import withdrawal_for
-from broker.runtime import Metrics
 from broker.schema import labels_of, message_bytes
+
+from .world import process_spool
 
 pytestmark = pytest.mark.slow
 
@@ -61,20 +61,11 @@ def _token(result: Result) -> str:
     return result.stdout.strip()
 
 
-def _process_spool(config: str) -> None:
-    adapter = build_adapter(load_config(config, AdapterConfig), metrics=Metrics())
-    try:
-        adapter.process_spool()
-    finally:
-        adapter.journal.close()
-        adapter.inbox.close()
-
-
 def test_an_officers_view_names_them_in_its_signed_header_and_status_shows_who(
     federation: Federation, tmp_path: pathlib.Path
 ) -> None:
     config = str(federation.config_path("GB"))
-    _process_spool(config)  # the adapter's first run makes its store
+    process_spool(config)  # the adapter's first run makes its store
     report = tmp_path / "report.json"
     report.write_bytes(message_bytes(network_report("GB-OFFICER-1")))
     spool = federation.spool_dir("GB")
@@ -106,7 +97,7 @@ def test_an_officers_view_names_them_in_its_signed_header_and_status_shows_who(
     (queued,) = (spool / "incoming").glob("*.json")
     assert parse_submission(queued.read_bytes()).officer == "d.clarke"
 
-    _process_spool(config)
+    process_spool(config)
     with SendJournal.open(journal_path(load_config(config, AdapterConfig))) as journal:
         (entry,) = [e for e in journal.pending() if e.message_id == view["message_id"]]
     header = envelope.parse(entry.envelope).header
@@ -151,7 +142,7 @@ def test_a_submission_naming_an_officer_who_may_not_submit_is_rejected_with_why(
     """The spool is written by the adapter's own account; still, a submission naming an
     unknown officer, or one without the submit role, is never sealed under their name."""
     config = str(federation.config_path("MK"))
-    _process_spool(config)
+    process_spool(config)
     admin = _token(
         _run(
             [
@@ -177,7 +168,7 @@ def test_a_submission_naming_an_officer_who_may_not_submit_is_rejected_with_why(
         ("ops.lead", "officer ops.lead does not hold the submit role"),
     ):
         queued = write_submission(spool, message, [PartnerCode("GB")], officer=officer)
-        _process_spool(config)
+        process_spool(config)
         rejected = spool / "rejected" / queued.name
         assert rejected.exists()
         assert why in (spool / "rejected" / f"{queued.name}.reason").read_text()
@@ -188,7 +179,7 @@ def rs_officers(federation: Federation) -> dict[str, str]:
     """RS's officers, by id, with their tokens: it.lead (admin, approve) and m.ilic (submit,
     approve)."""
     config = str(federation.config_path("RS"))
-    _process_spool(config)  # the adapter's first run makes its store
+    process_spool(config)  # the adapter's first run makes its store
     add = ["officers", "add", "--config", config, "--agency", "Granična policija"]
     admin = _token(_run([*add, "--unit", "IT", "--role", "admin", "--role", "approve", "it.lead"]))
     clerk = _token(
@@ -220,7 +211,7 @@ def test_a_four_eyes_flow_is_held_until_another_officer_releases_it(
     assert view["state"] == "held"
     (held,) = (spool / "held").glob("*.json")
     assert list((spool / "incoming").iterdir()) == []
-    _process_spool(config)  # the adapter never reads held/
+    process_spool(config)  # the adapter never reads held/
     assert held.exists()
     status = _run(["status", "--config", config, view["message_id"]])
     assert "held for a second officer's release (submitted by m.ilic)" in status.stdout
@@ -242,7 +233,7 @@ def test_a_four_eyes_flow_is_held_until_another_officer_releases_it(
     assert not held.exists()
     (queued,) = (spool / "incoming").glob("*.json")
     assert parse_submission(queued.read_bytes()).approver == "it.lead"
-    _process_spool(config)
+    process_spool(config)
     status = _run(["status", "--json", "--config", config, view["message_id"]])
     (fate,) = json.loads(status.stdout)["views"]
     assert (fate["state"], fate["released_by"]) == ("journalled", "it.lead")
@@ -256,7 +247,7 @@ def test_a_four_eyes_flow_is_held_until_another_officer_releases_it(
     # the adapter is the one that enforces it: a submission that skipped held/ is refused
     ids = {PartnerCode("GB"): new_message_id()}
     write_submission(spool, network_report("RS-FOUR-EYES-2"), list(ids), ids=ids, officer="m.ilic")
-    _process_spool(config)
+    process_spool(config)
     status = _run(["status", "--json", "--config", config, ids[PartnerCode("GB")]])
     (fate,) = json.loads(status.stdout)["views"]
     assert (fate["state"], fate["refused"]["reason_code"]) == ("refused", "not_released")
@@ -282,7 +273,7 @@ def test_no_copy_text_or_misnamed_flow_gets_past_the_four_eyes_rule(
     has, which would switch the rule off unnoticed."""
     misnamed = _four_eyes_config(federation, tmp_path, ["rs-gb-ops"])
     with pytest.raises(errors.UsageError, match="names rs-gb-ops, which no accord in force has"):
-        _process_spool(misnamed)
+        process_spool(misnamed)
     config = _four_eyes_config(federation, tmp_path, ["RS-GB-OPS"])
     spool = federation.spool_dir("RS")
     gb = PartnerCode("GB")
@@ -296,7 +287,7 @@ def test_no_copy_text_or_misnamed_flow_gets_past_the_four_eyes_rule(
     )
     ids = {gb: new_message_id()}
     write_submission(spool, notice, [gb], ids=ids)
-    _process_spool(config)
+    process_spool(config)
     status = _run(["status", "--json", "--config", config, ids[gb]])
     assert json.loads(status.stdout)["views"][0]["refused"]["reason_code"] == "not_released"
 
@@ -318,10 +309,10 @@ def test_no_copy_text_or_misnamed_flow_gets_past_the_four_eyes_rule(
     ids = {gb: new_message_id()}
     first = write_submission(spool, report, [gb], ids=ids, officer=None)
     plain = str(federation.config_path("RS"))
-    _process_spool(plain)
+    process_spool(plain)
     copy = write_submission(spool, report, [gb], ids=ids)
     again = write_submission(spool, report, [gb], ids=ids)  # twice in one chunk, too
-    _process_spool(plain)
+    process_spool(plain)
     for path in (copy, again):
         reason = (spool / "rejected" / f"{path.name}.reason").read_text()
         assert f"a view under {ids[gb]} was already sealed" in reason
@@ -362,7 +353,7 @@ def test_on_an_adapter_with_officers_only_a_sign_policy_officer_signs_with_its_p
     `policy sign` and the accord acts authenticate an officer with the sign-policy role before
     the key is opened."""
     config = str(federation.config_path("TR"))
-    _process_spool(config)
+    process_spool(config)
     add = ["officers", "add", "--config", config, "--agency", "EGM", "--unit", "Policy"]
     admin = _token(_run([*add, "--role", "admin", "t.admin"]))
     clerk = _token(_run([*add, "--role", "submit", "t.clerk"], officer="t.admin", token=admin))

@@ -7,8 +7,9 @@ import datetime as dt
 import pathlib
 
 from broker import envelope
-from broker.adapter import Adapter, AdapterKeys, SendJournal, Spool
+from broker.adapter import Adapter, AdapterKeys, SendJournal, Spool, build_adapter
 from broker.clock import FixedClock
+from broker.config import AdapterConfig, load_config
 from broker.crypto import AeadSealer, SigningKey
 from broker.ids import MessageId, PartnerCode
 from broker.keys.testing import RegistryFixture, build_registry
@@ -190,3 +191,15 @@ def route_at_gateway(
     )
     assert isinstance(outcome, Deliver | Quarantine)
     return outcome
+
+
+def process_spool(config: str) -> None:
+    """Run the adapter of the configuration file ``config`` over its spool once, as its
+    daemon would, with no Kafka: it seals and journals what waits (its first run makes its
+    stores)."""
+    adapter = build_adapter(load_config(config, AdapterConfig), metrics=Metrics())
+    try:
+        adapter.process_spool()
+    finally:
+        adapter.journal.close()
+        adapter.inbox.close()

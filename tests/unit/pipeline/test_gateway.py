@@ -15,8 +15,9 @@ from collections.abc import Callable
 import pytest
 
 from broker import crypto, envelope, limits
+from broker.envelope import Origin
 from broker.ids import AccordId, MessageId, PartnerCode, new_message_id
-from broker.keys import Registry
+from broker.keys import PartnerUnit, Registry
 from broker.keys.testing import RegistryFixture, build_registry
 from broker.pipeline import (
     ReasonCode,
@@ -150,6 +151,7 @@ class World:
         sender_key: crypto.SigningKey | None = None,
         recipient_key: crypto.EncryptionKey | None = None,
         message_id: MessageId | None = None,
+        origin: Origin | None = None,
     ) -> bytes:
         keys = self.fixture.partners
         if recipient_key is None:
@@ -169,6 +171,7 @@ class World:
             now=now,
             ttl=dt.timedelta(days=7),
             message_id=message_id,
+            origin=origin,
         )
 
 
@@ -246,6 +249,18 @@ def _revoked_registry(world: World) -> Registry:
     draft.revoke(
         partner=GB, key_id=gb.signing_key_id, at=NOW - dt.timedelta(hours=1), reason="lost"
     )
+    return world.fixture.resign(draft, now=NOW)[0]
+
+
+#: the unit GB declares in the registry of _units_declared, and one officer of it
+MARITIME = PartnerUnit("Border Force", "Maritime Intelligence")
+CLARKE = Origin(agency=MARITIME.agency, unit=MARITIME.unit, officer="d.clarke")
+
+
+def _units_declared(world: World) -> Registry:
+    """The world's registry, in which GB lists one unit (``registry set-units``)."""
+    draft = world.fixture.edit()
+    draft.set_units(GB, [MARITIME])
     return world.fixture.resign(draft, now=NOW)[0]
 
 
@@ -371,7 +386,29 @@ CASES: dict[str, tuple[Callable[[World], dict[str, object]], ReasonCode]] = {
         lambda w: {"value": w.seal(), "counters": {"GB-RS-OPS": 5}},
         ReasonCode.RATE_LIMITED,
     ),
+    "origin names a unit its sender does not list": (
+        lambda w: {
+            "value": w.seal(origin=CLARKE.model_copy(update={"unit": "Maritime Intel"})),
+            "registry": _units_declared(w),
+        },
+        ReasonCode.UNLISTED_UNIT,
+    ),
+    "origin names a listed unit of another agency": (
+        lambda w: {
+            "value": w.seal(origin=CLARKE.model_copy(update={"agency": "NCA"})),
+            "registry": _units_declared(w),
+        },
+        ReasonCode.UNLISTED_UNIT,
+    ),
 }
+
+
+def test_an_origin_of_a_listed_unit_is_delivered_and_no_list_checks_nothing(world: World) -> None:
+    """GB's officer of a unit GB declares passes; with no list, any well-formed unit does."""
+    declared = _units_declared(world)
+    assert isinstance(decide(world, world.seal(origin=CLARKE), registry=declared), Deliver)
+    elsewhere = CLARKE.model_copy(update={"unit": "Anything"})
+    assert isinstance(decide(world, world.seal(origin=elsewhere)), Deliver)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

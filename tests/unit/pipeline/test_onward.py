@@ -14,6 +14,7 @@ from broker import errors, strictjson
 from broker.adapter import Adapter
 from broker.clock import FixedClock
 from broker.ids import PartnerCode
+from broker.keys import PartnerUnit
 from broker.pipeline.disclosure import Evidence
 from broker.pipeline.gateway import Deliver, Quarantine
 from broker.pipeline.onward import (
@@ -342,3 +343,20 @@ def test_a_disclosure_of_a_batch_signed_view_travels_in_a_forward_body() -> None
     forged = disclosure_of(Disclosed.model_validate_json(json.dumps(moved)))
     with pytest.raises(errors.VerificationError):
         envelope.verify_disclosure(forged, registry=WORLD.registry)
+
+
+def test_a_forward_of_an_original_naming_a_unit_its_originator_does_not_list_is_refused(
+    shared: Shared,
+) -> None:
+    """The original reaches the third party inside the forward, never through a gateway on
+    its way there: its origin is checked against the originator's units where the forward is
+    checked. RS lists only another unit, so RS's officer's view cannot be passed on."""
+    draft = WORLD.edit()
+    draft.set_units(RS, [PartnerUnit("МУП", "УКП")])
+    listed, _ = WORLD.resign(draft, now=NOW)
+    forward = _forward(shared)
+    with pytest.raises(errors.PolicyError, match="the original: the origin names unit"):
+        check_forward(
+            forward, labels=labels_of(forward), registry=listed, holder=GB, me=MK, now=NOW
+        )
+    _check(shared, forward)  # with no list for RS, the same forward passes
