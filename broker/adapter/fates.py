@@ -439,7 +439,7 @@ def _fate(row: tuple[object, ...]) -> ViewFate:
         quarantine_code=_opt_str(q_code),
         quarantine_reason=_opt_str(q_reason),
         quarantined_at=_time(_opt_int(q_at)),
-        origin=None if origin is None else Origin.model_validate_json(str(origin)),
+        origin=None if origin is None else Origin.stored(str(origin)),
         approver=_opt_str(approver),
     )
 

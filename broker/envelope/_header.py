@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import struct
 from collections.abc import Mapping
@@ -72,6 +73,20 @@ class Origin(StrictModel):
     def label(self) -> str:
         """How logs and listings name the sender's officer: ``<id> (<agency>, <unit>)``."""
         return f"{self.officer} ({self.agency}, {self.unit})"
+
+    @classmethod
+    def stored(cls, text: str) -> Origin:
+        """An origin a store of ours kept as JSON, read as it was kept: it was checked when
+        it was sealed or received, perhaps under an earlier release's looser name rule, and
+        a tightened rule must not make the rows that hold it unreadable."""
+        try:
+            kept = json.loads(text)
+            agency, unit, officer = kept["agency"], kept["unit"], kept["officer"]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"a stored origin is not one: {text[:200]!r}") from exc
+        if not all(isinstance(v, str) for v in (agency, unit, officer)):
+            raise ValueError(f"a stored origin is not one: {text[:200]!r}")
+        return cls.model_construct(agency=agency, unit=unit, officer=officer)
 
 
 class EnvelopeHeader(StrictModel):

@@ -756,5 +756,5 @@ def _stored(rows: Iterable[Sequence[Any]]) -> Iterator[StoredMessage]:
             retention_rule=rule,
             retention_reason=reason,
             shred_reason=shred_reason,
-            origin=None if origin is None else Origin.model_validate_json(origin),
+            origin=None if origin is None else Origin.stored(origin),
         )

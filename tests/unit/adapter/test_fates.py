@@ -216,3 +216,22 @@ def test_a_journal_of_version_3_is_upgraded_and_its_views_have_no_markings(
         assert fate.quarantine_code is None
         assert fate.origin is None
         assert fate.approver is None
+
+
+def test_an_origin_kept_under_the_earlier_name_rule_is_read_as_kept(
+    tmp_path: pathlib.Path,
+) -> None:
+    """A decomposed name passed the earlier release's rule; the journal kept it, and `status`,
+    `withdraw` and the s.62 export must still read that view's fate after the upgrade."""
+    path = tmp_path / "j.sqlite"
+    with SendJournal.open(path) as journal:
+        journal.record([(A, RS, "t", b"a")], source=None, now=NOW)
+    kept = '{"agency":"Granic\\u030cna policija","officer":"m.petrovic","unit":"Analysis"}'
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("UPDATE views SET origin = ? WHERE message_id = ?", (kept, A))
+    conn.close()
+    with SendJournal.open(path) as journal:
+        (fate,) = journal.fates_of(A)
+    assert fate.origin is not None
+    assert fate.origin.agency == "Granic\u030cna policija"
+    assert fate.origin.label == "m.petrovic (Granic\u030cna policija, Analysis)"

@@ -118,3 +118,14 @@ def test_a_view_whose_origin_is_in_cyrillic_is_disclosed_and_verified(
     assert "Гранична полиција".encode() in shown.header_bytes
     revealed = envelope.verify_disclosure(shown, registry=registry, now=NOW)
     assert revealed == {"classification": "OFFICIAL-SENSITIVE"}
+
+
+def test_a_stored_origin_is_read_as_kept_and_anything_else_is_refused() -> None:
+    """What a store kept was checked on the way in, perhaps under an earlier rule: it is read
+    back as it was; text that is no origin at all is a ValueError, never a partial one."""
+    legacy = Origin.stored('{"agency":"Granic\\u030cna","officer":"m.p","unit":"Analysis"}')
+    assert (legacy.agency, legacy.officer, legacy.unit) == ("Granic\u030cna", "m.p", "Analysis")
+    assert Origin.stored(ORIGIN.model_dump_json()) == ORIGIN
+    for text in ("", "[]", '{"agency":"A","unit":"U"}', '{"agency":1,"unit":"U","officer":"o"}'):
+        with pytest.raises(ValueError, match="a stored origin is not one"):
+            Origin.stored(text)

@@ -319,3 +319,23 @@ def test_each_reads_every_message_past_any_page_size(inbox: InboxStore) -> None:
     inbox.put_many([item(n) for n in range(1, 24)])
     assert [m.message_id for m in inbox.each(batch=5)] == [mid(n) for n in range(1, 24)]
     assert [m.message_id for m in inbox.each(batch=100)] == [mid(n) for n in range(1, 24)]
+
+
+def test_an_origin_kept_under_the_earlier_name_rule_leaves_every_row_readable(
+    path: Path, sealer: Sealer
+) -> None:
+    """One row whose sender's origin passed the earlier release's looser rule (a decomposed
+    letter) must not make the listing, search or a whole-inbox check fail after the upgrade."""
+    with InboxStore.open(path, recipient="GB", sealer=sealer, dedup_retention=WINDOW) as store:
+        first, second = put(store, 1), put(store, 2)
+    kept = '{"agency":"Granic\\u030cna policija","officer":"m.petrovic","unit":"Analysis"}'
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("UPDATE messages SET origin = ? WHERE message_id = ?", (kept, first))
+    conn.close()
+    with InboxStore.open(path, recipient="GB", sealer=sealer, dedup_retention=WINDOW) as store:
+        listed = {meta.message_id: meta for meta in store.list()}
+        assert len(list(store.each())) == 2
+        origin = store.metadata(first).origin
+    assert set(listed) == {first, second}
+    assert origin is not None
+    assert (origin.agency, origin.unit) == ("Granic\u030cna policija", "Analysis")
