@@ -392,6 +392,7 @@ class Adapter:
                 o.gateway_header,
                 o.origin,
                 None if source is None else released.get(source),
+                o.conditions,
             )
             for source, outcomes in submissions
             for o in outcomes

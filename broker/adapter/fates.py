@@ -31,10 +31,13 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Final, Literal
 
+import pydantic
+
 from broker import errors
 from broker.envelope import Origin
 from broker.ids import MessageId, PartnerCode, message_id_range
 from broker.pipeline.notice import VerifiedNotice
+from broker.schema.handling import HandlingCondition
 from broker.schema.labels import Labels
 
 __all__ = [
@@ -104,6 +107,10 @@ QUARANTINE_SCHEMA: Final = (
 ORIGIN_SCHEMA: Final = ("ALTER TABLE views ADD COLUMN origin TEXT",)
 #: the second officer who released the view (four-eyes release), if any
 APPROVER_SCHEMA: Final = ("ALTER TABLE views ADD COLUMN approver TEXT",)
+#: the view's H3 handling conditions as sealed (a JSON array, empty for other handling
+#: codes): what a withdrawal of it repeats, so it binds as the view did
+CONDITIONS_SCHEMA: Final = ("ALTER TABLE views ADD COLUMN conditions TEXT",)
+_CONDITIONS: Final = pydantic.TypeAdapter(tuple[HandlingCondition, ...])
 
 State = Literal["refused", "journalled", "sent", "quarantined", "receipted"]
 
@@ -129,6 +136,7 @@ class Journalled:
     case_id: str | None = None
     origin: Origin | None = None
     approver: str | None = None
+    conditions: tuple[HandlingCondition, ...] | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -186,6 +194,9 @@ class ViewFate:
     origin: Origin | None = None
     #: the second officer who released it (four-eyes release; None: nobody had to)
     approver: str | None = None
+    #: its handling conditions as sealed (``None`` for views journalled before they were
+    #: kept, and for refused views)
+    conditions: tuple[HandlingCondition, ...] | None = None
 
     @property
     def state(self) -> State:
@@ -219,7 +230,7 @@ def note_journalled(
     stamp = micros(now)
     conn.executemany(
         "INSERT INTO views (message_id, recipient, source, recorded_at, journalled_at, labels, "
-        "case_id, origin, approver) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "case_id, origin, approver, conditions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (message_id) DO NOTHING",
         [
             (
@@ -232,6 +243,7 @@ def note_journalled(
                 v.case_id,
                 None if v.origin is None else v.origin.model_dump_json(),
                 v.approver,
+                None if v.conditions is None else _CONDITIONS.dump_json(v.conditions).decode(),
             )
             for v in views
         ],
@@ -340,7 +352,7 @@ _COLUMNS = (
     "message_id, recipient, source, recorded_at, journalled_at, refused_code, refused_reason, "
     'acknowledged_at, topic, partition, "offset", receipt_status, receipt_reason, receipt_at, '
     "received_at, receipt_id, labels, case_id, quarantine_code, quarantine_reason, quarantined_at, "
-    "origin, approver"
+    "origin, approver, conditions"
 )
 
 
@@ -415,7 +427,7 @@ def latest(
 def _fate(row: tuple[object, ...]) -> ViewFate:
     (mid, rcpt, source, recorded, journalled, code, reason, acked, topic, partition, offset,
      r_status, r_reason, r_at, received, r_id, labels, case_id, q_code, q_reason,
-     q_at, origin, approver) = row  # fmt: skip
+     q_at, origin, approver, conditions) = row  # fmt: skip
     position = None
     if isinstance(topic, str) and isinstance(partition, int) and isinstance(offset, int):
         position = (topic, partition, offset)
@@ -441,6 +453,7 @@ def _fate(row: tuple[object, ...]) -> ViewFate:
         quarantined_at=_time(_opt_int(q_at)),
         origin=None if origin is None else Origin.stored(str(origin)),
         approver=_opt_str(approver),
+        conditions=None if conditions is None else _CONDITIONS.validate_json(str(conditions)),
     )
 
 

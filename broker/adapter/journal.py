@@ -31,6 +31,7 @@ from broker.adapter.fates import Acknowledged, Receipted, ViewFate, ViewRefusal
 from broker.envelope import Origin
 from broker.ids import MessageId, PartnerCode
 from broker.pipeline.notice import VerifiedNotice
+from broker.schema.handling import HandlingCondition
 from broker.schema.labels import Labels
 from broker.store import open_database
 
@@ -39,8 +40,8 @@ __all__ = ["JournalEntry", "Sealed", "SendJournal"]
 #: version 2 names each pending envelope's source, version 3 keeps each view's fate, version 4
 #: each view's markings and the grant an onward forward travels with, version 5 what the
 #: gateway's notice said of a quarantined view, version 6 the officer who submitted each view,
-#: version 7 the officer who released it
-_VERSION = 7
+#: version 7 the officer who released it, version 8 its handling conditions
+_VERSION = 8
 _SOURCE_INDEX = "CREATE INDEX pending_source ON pending (source)"
 #: a Kafka header the gateway reads beside an envelope (name, value): a forward's grant, the
 #: id a receipt acknowledges
@@ -68,6 +69,7 @@ _SCHEMA = (
     *fates.QUARANTINE_SCHEMA,
     *fates.ORIGIN_SCHEMA,
     *fates.APPROVER_SCHEMA,
+    *fates.CONDITIONS_SCHEMA,
 )
 _MIGRATIONS = {
     1: ("ALTER TABLE pending ADD COLUMN source TEXT", _SOURCE_INDEX),
@@ -76,6 +78,7 @@ _MIGRATIONS = {
     4: fates.QUARANTINE_SCHEMA,
     5: fates.ORIGIN_SCHEMA,
     6: fates.APPROVER_SCHEMA,
+    7: fates.CONDITIONS_SCHEMA,
 }
 
 
@@ -96,6 +99,8 @@ class Sealed:
     origin: Origin | None = None
     #: the second officer who released it (four-eyes release), if any
     approver: str | None = None
+    #: its handling conditions, as sealed
+    conditions: tuple[HandlingCondition, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -365,10 +370,12 @@ def _gateway_header(sealed: Sealed | None) -> tuple[str | None, bytes | None]:
 
 def _markings(
     sealed: Sealed | None,
-) -> tuple[Labels | None, str | None, Origin | None, str | None]:
+) -> tuple[
+    Labels | None, str | None, Origin | None, str | None, tuple[HandlingCondition, ...] | None
+]:
     if sealed is None:
-        return None, None, None, None
-    return sealed.labels, sealed.case_id, sealed.origin, sealed.approver
+        return None, None, None, None, None
+    return sealed.labels, sealed.case_id, sealed.origin, sealed.approver, sealed.conditions
 
 
 @contextlib.contextmanager

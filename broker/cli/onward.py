@@ -19,7 +19,7 @@ import click
 from broker import errors
 from broker.adapter import journal_path
 from broker.adapter.journal import SendJournal
-from broker.cli._reader import officer_option, reading_as, submitting_as
+from broker.cli._reader import officer_option, reading_as
 from broker.cli.adapter import open_inbox
 from broker.cli.sending import print_queued, queue_view, refuse_if_refused
 from broker.clock import SystemClock, format_instant
@@ -89,13 +89,16 @@ def request_command(
     a third party. The request goes to the view's sender under the view's markings; on an
     adapter with officers, an officer with the submit role asks."""
     config = _adapter(config_path)
-    officer = submitting_as(config, officer_id)
     target = validate_partner(third_party)
     with open_inbox(config_path) as inbox:
+        asking = reading_as(inbox, officer_id, role=Role.SUBMIT)
         view_id = inbox.resolve(message_id)
         originator = inbox.metadata(view_id).sender
         original = parse_message(inbox.get(view_id))
         evidence = Evidence.from_bytes(inbox.evidence(view_id))
+    # asking about a view is using it: only an officer who may read it asks
+    asking.may_see(original.handling_conditions, message_id=view_id)
+    officer = None if asking.officer is None else asking.officer.officer_id
     registry = read_trust(config, now=SystemClock().now()).registry
     committed = committed_paths(evidence, registry=registry)
     _not_protocol(original, view_id)
@@ -233,13 +236,15 @@ def forward_command(config_path: str, as_json: bool, officer_id: str | None, gra
         if inbox.metadata(view_id).sender != originator:
             raise errors.UsageError(f"{view_id} was not sent by {originator}, who granted")
         original_json = inbox.get(view_id)
+        original = parse_message(original_json)
+        # passing a view on is reading it: only an officer who may read it forwards it
+        reading.may_see(original.handling_conditions, message_id=view_id)
         body = forward_body(
             Kept(Evidence.from_bytes(inbox.evidence(view_id)), original_json),
             Kept(Evidence.from_bytes(inbox.evidence(grant_view)), inbox.get(grant_view)),
             fields_granted=grant.fields_granted,
             registry=read_trust(config, now=now).registry,
         )
-    original = parse_message(original_json)
     third_party = PartnerCode(grant.third_party_country)
     conditions = forward_conditions(original.handling_conditions, grant.conditions)
     why = forbidding(conditions, third_party)
@@ -272,11 +277,13 @@ def _request(
     answering (authenticated first), once this adapter's journal shows it sent the view asked
     about to that holder."""
     config = _adapter(config_path)
-    officer = submitting_as(config, officer_id)
     with open_inbox(config_path) as inbox:
+        answering = reading_as(inbox, officer_id, role=Role.SUBMIT)
         view = inbox.resolve(request_id)
         holder = inbox.metadata(view).sender
         request = parse_message(inbox.get(view))
+    answering.may_see(request.handling_conditions, message_id=view)
+    officer = None if answering.officer is None else answering.officer.officer_id
     if not isinstance(request.body, OnwardRequest):
         raise errors.UsageError(f"{view} is a {request.type}, not an onward request")
     original = request.body.original_message

@@ -277,7 +277,11 @@ def withdraw_command(
     config, fate = _sent_view(config_path, message_id)
     officer = submitting_as(config, officer_id)
     withdrawal = withdrawal_for(
-        _markings(fate), case_id=fate.case_id, withdraws=fate.message_id, reason=reason
+        _markings(fate),
+        case_id=fate.case_id,
+        withdraws=fate.message_id,
+        reason=reason,
+        conditions=fate.conditions,
     )
     refuse_if_refused(config, withdrawal, fate.recipient, officer=officer)
     view = queue_view(config, withdrawal, fate.recipient, new_message_id(), officer=officer)
@@ -313,6 +317,7 @@ def correct_command(
         withdraws=fate.message_id,
         reason=reason,
         replaced_by=replacement,
+        conditions=fate.conditions,
     )
     for message in (corrected, withdrawal):  # both decided before either is queued
         refuse_if_refused(config, message, fate.recipient, officer=officer)

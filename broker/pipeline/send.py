@@ -25,7 +25,8 @@ from broker.pipeline.units import unlisted_origin, unreadable_at
 from broker.policy import Accord, Decision, decide_for_recipient, out_of_force
 from broker.reasons import ReasonCode
 from broker.schema import Message, labels_of, parse_message
-from broker.schema.labels import HandlingCode, Labels, MessageType
+from broker.schema.handling import HandlingCondition, handling_for
+from broker.schema.labels import Labels, MessageType
 from broker.trust import AccordInForce
 
 __all__ = [
@@ -83,6 +84,8 @@ class Outgoing:
     unsigned: Unsigned | None = dataclasses.field(default=None, repr=False)
     #: the officer its signed header names as having submitted it, if any
     origin: Origin | None = None
+    #: the view's handling conditions, kept with its fate for a withdrawal to repeat
+    conditions: tuple[HandlingCondition, ...] = ()
 
     __bool__ = _no_truth
 
@@ -292,23 +295,26 @@ def withdrawal_for(
     withdraws: MessageId,
     reason: str,
     replaced_by: MessageId | None = None,
+    conditions: Sequence[HandlingCondition] | None = None,
 ) -> Message:
     """The ``withdrawal`` taking back view ``withdraws``, sealed earlier under ``labels``
-    (and ``case_id``); with ``replaced_by`` a correction, naming the view that replaces it.
+    (and ``case_id``) with handling ``conditions``; with ``replaced_by`` a correction, naming
+    the view that replaces it.
 
-    It keeps the view's markings and purposes, as a receipt does: it speaks of that view. An
-    H3 view's withdrawal is H2: its structured conditions bind the view, which the withdrawal
-    destroys, and are not kept here to repeat (H3 without them is no valid message).
+    It keeps the view's markings, purposes and conditions, as a receipt does: it speaks of
+    that view, and its reason is read only by those who could read the view. An H3 view whose
+    conditions were not kept (journalled by an earlier release: ``None``) is withdrawn under
+    H2, since H3 needs its conditions.
     """
     if labels.message_type in (MessageType.RECEIPT, MessageType.WITHDRAWAL):
         raise errors.UsageError(f"a {labels.message_type} is never withdrawn or corrected")
-    handling = HandlingCode.H2 if labels.handling is HandlingCode.H3 else labels.handling
+    kept = tuple(conditions or ())
     document: dict[str, object] = {
         "type": str(MessageType.WITHDRAWAL),
         "schema_version": 1,
         "classification": str(labels.classification),
         "tlp": str(labels.tlp),
-        "handling": str(handling),
+        "handling": str(handling_for(labels.handling, kept)),
         "purposes": sorted(str(p) for p in labels.purposes),
         "body": {
             "withdraws": withdraws,
@@ -316,6 +322,8 @@ def withdrawal_for(
             **({} if replaced_by is None else {"replaced_by": replaced_by}),
         },
     }
+    if kept:
+        document["handling_conditions"] = [c.model_dump(mode="json") for c in kept]
     if case_id is not None:
         document["case_id"] = case_id
     return parse_message(json.dumps(document, separators=(",", ":"), sort_keys=True).encode())
@@ -440,6 +448,7 @@ def _seal(
         beside,
         None if sign else unsigned,
         origin,
+        cleared.view.handling_conditions,
     )
 
 

@@ -18,7 +18,7 @@ import structlog.testing
 from click.testing import CliRunner, Result
 
 from broker import errors
-from broker.adapter import Adapter, write_submission
+from broker.adapter import Adapter, parse_submission, write_submission
 from broker.adapter.receiving import log_rejection
 from broker.cli import cli
 from broker.cli._reader import inbox_of
@@ -154,6 +154,31 @@ def test_send_refuses_restrict_to_units_no_unit_of_the_recipient_meets(
     # gb-mk admits no H3: MK is refused by its accord, never for its units
     assert (mk["recipient"], mk["reason_code"]) == ("MK", "policy_denied")
     assert list((declared.federation.spool_dir("GB") / "incoming").iterdir()) == []
+
+
+def test_a_restricted_views_withdrawal_repeats_its_conditions(
+    declared: Declared, tmp_path: pathlib.Path
+) -> None:
+    """`broker withdraw` of a view TR restricted to GB's Maritime Intelligence (TR-GB-OPS
+    admits H3) queues a withdrawal under the same conditions (the journal kept them), so
+    only that unit at GB reads why it was taken back."""
+    config = str(declared.federation.config_path("TR"))
+    process_spool(config)  # the first run makes its stores
+    only = RestrictToUnits(kind=ConditionKind.RESTRICT_TO_UNITS, units=("Maritime Intelligence",))
+    restricted = network_report("TR-UNITS-1").model_copy(
+        update={"handling": HandlingCode.H3, "handling_conditions": (only,)}
+    )
+    message = tmp_path / "restricted.json"
+    message.write_bytes(message_bytes(restricted))
+    sent = _run(["send", "--json", "--config", config, "--to", "GB", str(message)])
+    assert sent.exit_code == 0, sent.output
+    (view,) = json.loads(sent.stdout)["views"]
+    process_spool(config)
+    withdrawn = _run(["withdraw", "--config", config, "--reason", "source", view["message_id"]])
+    assert withdrawn.exit_code == 0, withdrawn.output
+    (queued,) = (declared.federation.spool_dir("TR") / "incoming").iterdir()
+    withdrawal = parse_submission(queued.read_bytes()).message
+    assert (withdrawal.handling, withdrawal.handling_conditions) == (HandlingCode.H3, (only,))
 
 
 def test_the_adapter_refuses_to_seal_for_an_officer_of_a_unit_its_partner_no_longer_lists(

@@ -204,7 +204,7 @@ def test_a_journal_of_version_3_is_upgraded_and_its_views_have_no_markings(
         journal.record([(A, RS, "t", b"a")], source=None, now=NOW)
     conn = sqlite3.connect(path, isolation_level=None)
     dropped = ("labels", "case_id", "quarantine_code", "quarantine_reason", "quarantined_at")
-    for column in (*dropped, "origin", "approver"):
+    for column in (*dropped, "origin", "approver", "conditions"):
         conn.execute(f"ALTER TABLE views DROP COLUMN {column}")
     for column in ("gateway_header_name", "gateway_header"):
         conn.execute(f"ALTER TABLE pending DROP COLUMN {column}")
@@ -216,6 +216,7 @@ def test_a_journal_of_version_3_is_upgraded_and_its_views_have_no_markings(
         assert fate.quarantine_code is None
         assert fate.origin is None
         assert fate.approver is None
+        assert fate.conditions is None
 
 
 def test_an_origin_kept_under_the_earlier_name_rule_is_read_as_kept(

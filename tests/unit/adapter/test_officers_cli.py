@@ -14,9 +14,10 @@ from click.testing import CliRunner, Result
 from broker import errors
 from broker.cli import cli
 from broker.clock import FixedClock
+from broker.ids import MessageId
 from broker.pipeline.send import Outgoing, accord_digest, withdrawal_for
 from broker.policy import parse_accord
-from broker.schema import HandlingCode
+from broker.schema import HandlingCode, labels_of, parse_message
 from broker.schema.handling import ConditionKind, RestrictToUnits
 from broker.store.officers import Role
 from broker.trust import AccordInForce
@@ -227,26 +228,27 @@ def test_the_recipient_sees_which_officer_of_the_sender_submitted_a_view(
     assert json.loads(shown.stdout)["origin"] == origin
 
 
-def test_a_restricted_view_is_withdrawn_under_handling_h2(
+def test_a_restricted_views_withdrawal_is_read_only_where_the_view_was(
     tmp_path: pathlib.Path, clock: FixedClock
 ) -> None:
-    """H3 needs its structured conditions, which bind the view and are not kept to repeat:
-    the withdrawal of an H3 view is H2, and it still destroys the view at RS."""
-    _config_path, message_id = _restricted(tmp_path, clock)
+    """The withdrawal repeats the view's conditions (kept with its fate): its reason is
+    restricted to the view's unit at RS, and it still destroys the view there."""
+    config, message_id = _restricted(tmp_path, clock)
     uk = make_adapter(GB, tmp_path / "gb", clock=clock)
     serbia = make_adapter(RS, tmp_path / "rs", clock=clock)
     try:
         (fate,) = [f for f in uk.journal.fates_of(message_id) if f.recipient == RS]
         assert fate.labels is not None
-        assert fate.labels.handling is HandlingCode.H3
+        assert fate.conditions is not None
         withdrawal = withdrawal_for(
-            fate.labels, case_id=fate.case_id, withdraws=fate.message_id, reason="wrong boat"
+            fate.labels,
+            case_id=fate.case_id,
+            withdraws=fate.message_id,
+            reason="wrong boat",
+            conditions=fate.conditions,
         )
-        assert withdrawal.handling is HandlingCode.H2
-        assert (withdrawal.classification, withdrawal.tlp) == (
-            fate.labels.classification,
-            fate.labels.tlp,
-        )
+        assert withdrawal.handling is HandlingCode.H3
+        assert withdrawal.handling_conditions == fate.conditions
         (sent,) = uk.submit(withdrawal, to=[RS])
         assert isinstance(sent, Outgoing), sent
         assert serbia.receive(deliver(sent.envelope, recipient=RS)) == "stored"
@@ -255,3 +257,86 @@ def test_a_restricted_view_is_withdrawn_under_handling_h2(
         for adapter in (uk, serbia):
             adapter.journal.close()
             adapter.inbox.close()
+    admin = _first_admin(config)
+    maritime = _token(_add(config, "a.petrovic", "Maritime", "read", admin=admin))
+    border = _token(_add(config, "b.jovanovic", "Border Police", "read", admin=admin))
+    show = ["inbox", "show", "--config", config, sent.message_id]
+    outside = _denied(_run(show, officer="b.jovanovic", token=border))
+    assert "restricted to Maritime" in outside
+    shown = _run(show, officer="a.petrovic", token=maritime)
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["message"]["body"]["reason"] == "wrong boat"
+
+
+def test_an_h3_views_withdrawal_whose_conditions_were_not_kept_is_h2() -> None:
+    """A view journalled by an earlier release kept no conditions: H3 needs one, so its
+    withdrawal is H2 (which still forbids passing it on); other codes are kept as they were."""
+    labels = labels_of(
+        report().model_copy(
+            update={
+                "handling": HandlingCode.H3,
+                "handling_conditions": (
+                    RestrictToUnits(kind=ConditionKind.RESTRICT_TO_UNITS, units=("Maritime",)),
+                ),
+            }
+        )
+    )
+    view = MessageId("0190f0f0-0000-7000-8000-000000000001")
+    lost = withdrawal_for(labels, case_id=None, withdraws=view, reason="r", conditions=None)
+    assert (lost.handling, lost.handling_conditions) == (HandlingCode.H2, ())
+    h1 = withdrawal_for(
+        labels_of(report().model_copy(update={"handling": HandlingCode.H1})),
+        case_id=None,
+        withdraws=view,
+        reason="r",
+        conditions=(),
+    )
+    assert (h1.handling, h1.handling_conditions) == (HandlingCode.H1, ())
+
+
+def test_only_an_officer_of_a_restricted_views_unit_asks_about_it_or_passes_it_on(
+    tmp_path: pathlib.Path, clock: FixedClock
+) -> None:
+    """Asking the originator about a view, and forwarding it under a grant, use the view:
+    an officer outside its units is refused before anything else is read or checked."""
+    config, message_id = _restricted(tmp_path, clock)
+    uk = make_adapter(GB, tmp_path / "gb", clock=clock)
+    serbia = make_adapter(RS, tmp_path / "rs", clock=clock)
+    grant = {
+        **report().model_dump(
+            mode="json", include={"classification", "tlp", "handling", "purposes"}
+        ),
+        "type": "onward.grant",
+        "schema_version": 1,
+        "body": {
+            "request": "01900000-0000-7000-8000-0000000000bb",
+            "original_message": message_id,
+            "decision": "granted",
+            "third_party_country": "MK",
+            "conditions": [],
+            "fields_granted": ["body.summary"],
+            "valid_until": "2026-12-08T12:00:00Z",
+        },
+    }
+    try:
+        (sent,) = uk.submit(parse_message(json.dumps(grant).encode()), to=[RS])
+        assert isinstance(sent, Outgoing), sent
+        assert serbia.receive(deliver(sent.envelope, recipient=RS)) == "stored"
+    finally:
+        for adapter in (uk, serbia):
+            adapter.journal.close()
+            adapter.inbox.close()
+    admin = _first_admin(config)
+    border = _token(_add(config, "b.jovanovic", "Border Police", "read", "submit", admin=admin))
+    maritime = _token(_add(config, "a.petrovic", "Maritime", "read", "submit", admin=admin))
+    ask = ["onward", "request", "--config", config, "--to", "MK", "--authority", "MUP MK",
+           "--fields", "body.summary", "--justification", "same crossing", message_id]  # fmt: skip
+    forward = ["onward", "forward", "--config", config, sent.message_id]
+    for args in (ask, forward):
+        refused = _denied(_run(args, officer="b.jovanovic", token=border))
+        assert "restricted to Maritime; officer b.jovanovic is in Border Police" in refused
+        # an officer of the unit gets past it, to the trust files (which this adapter lacks)
+        passed = _run(args, officer="a.petrovic", token=maritime)
+        assert passed.exit_code != 0
+        assert not isinstance(passed.exception, errors.AccessError), passed.output
+        assert "cannot read trusted roots" in str(passed.exception)
