@@ -42,6 +42,7 @@ from broker.pipeline.send import (
 from broker.reasons import ReasonCode
 from broker.runtime import AccordReporter, Metrics, bind_ids
 from broker.schema import Message
+from broker.schema.handling import RestrictToUnits
 from broker.schema.protocol import Withdrawal
 from broker.store import DedupVerdict, InboxStore, RejectedDelivery, Withdrawn
 from broker.store.officers import Role
@@ -577,7 +578,7 @@ class Adapter:
                 message_id=body.withdraws,
                 sender=outcome.sender,
                 notice_id=outcome.message_id,
-                reason=body.reason,
+                reason=_reason_kept(outcome.message, body),
                 replaced_by=body.replaced_by,
             )
             for index, outcome in accepted
@@ -786,6 +787,15 @@ class Adapter:
 def _withdrawal(outcome: Accepted) -> Withdrawal | None:
     body = outcome.message.body
     return body if isinstance(body, Withdrawal) else None
+
+
+def _reason_kept(message: Message, body: Withdrawal) -> str:
+    """A withdrawal's reason as the view it shreds keeps it, which anyone who may list the
+    inbox sees: for a withdrawal restricted to units, only where to read it (the reason is
+    read as the withdrawal is, by those units)."""
+    if any(isinstance(c, RestrictToUnits) for c in message.handling_conditions):
+        return "its reason is restricted to units: read the withdrawal"
+    return body.reason
 
 
 def _receipt_source(message_id: MessageId) -> str:

@@ -266,6 +266,13 @@ def test_a_restricted_views_withdrawal_is_read_only_where_the_view_was(
     shown = _run(show, officer="a.petrovic", token=maritime)
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.output)["message"]["body"]["reason"] == "wrong boat"
+    # nor does the shredded view, whose shred reason any reader is told, repeat it
+    gone = _run(
+        ["inbox", "show", "--config", config, message_id], officer="b.jovanovic", token=border
+    )
+    assert f"withdrawn by GB ({sent.message_id})" in str(gone.exception)
+    assert "its reason is restricted to units: read the withdrawal" in str(gone.exception)
+    assert "wrong boat" not in str(gone.exception) + gone.output
 
 
 def test_an_h3_views_withdrawal_whose_conditions_were_not_kept_is_h2() -> None:
