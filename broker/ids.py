@@ -48,18 +48,20 @@ _PARTNER_RE = re.compile(r"^[A-Z]{2}$")
 #: an officer's id on its adapter: lower-case letters, digits, ``.``, ``_`` and ``-``
 OFFICER_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 #: the Unicode categories no agency or unit name holds: controls (C0 and C1), format
-#: characters (zero-width, bidirectional overrides, byte order mark), surrogates, line and
-#: paragraph separators, and code points unassigned in this Python's Unicode data: each
-#: prints as nothing, reorders what is printed around it, or means nothing yet
-_UNSEEN: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Cn"})
-#: the default-ignorable code points of other categories: they print as nothing too
+#: characters (zero-width, bidirectional overrides, byte order mark), surrogates, private
+#: use, line and paragraph separators, and code points unassigned in this Python's Unicode
+#: data: each prints as nothing, reorders what is printed around it, prints as whatever a
+#: font makes of it, or means nothing yet
+_UNSEEN: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp", "Cn"})
+#: code points of other categories that print as nothing too: the default-ignorable ones
 #: (combining grapheme joiner, Hangul fillers, Khmer inherent vowels, Mongolian and other
-#: variation selectors)
+#: variation selectors) and the blank Braille pattern
 _IGNORABLE: Final = (
     (0x034F, 0x034F),
     (0x115F, 0x1160),
     (0x17B4, 0x17B5),
     (0x180B, 0x180F),
+    (0x2800, 0x2800),
     (0x3164, 0x3164),
     (0xFE00, 0xFE0F),
     (0xFFA0, 0xFFA0),
@@ -71,11 +73,11 @@ _UUID7_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}
 def is_unit_name(text: str) -> bool:
     """Whether ``text`` is an agency or unit name (what ``restrict-to-units`` conditions and
     the registry name): 1 to 120 characters in Unicode NFC, no character of the categories
-    Cc, Cf, Cs, Zl, Zp or Cn nor any other default-ignorable one, no white space but single
-    U+0020 spaces inside. Names are compared exactly: NFC is required, never applied, and
-    nothing invisible may tell two names apart. (Letters of other scripts that look alike,
-    Cyrillic Em (U+041C) beside Latin M, stay two names: agree names as the registry lists
-    them.)"""
+    Cc, Cf, Cs, Co, Zl, Zp or Cn nor any other that prints as nothing (``_IGNORABLE``), no
+    white space but single U+0020 spaces inside. Names are compared exactly: NFC is
+    required, never applied, and nothing invisible may tell two names apart. (Letters of
+    other scripts that look alike, Cyrillic Em (U+041C) beside Latin M, stay two names:
+    agree names as the registry lists them.)"""
     if not 1 <= len(text) <= 120 or text[0] == " " or text[-1] == " " or "  " in text:
         return False
     if not unicodedata.is_normalized("NFC", text):

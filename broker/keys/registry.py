@@ -68,7 +68,8 @@ class PartnerUnit:
     unit: str
 
     def __str__(self) -> str:
-        return f"{self.unit} ({self.agency})"
+        # quoted: a name may hold commas and brackets, and a list of units must read as one
+        return f"{self.unit!r} of {self.agency!r}"
 
 
 @dataclasses.dataclass(frozen=True)

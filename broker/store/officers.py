@@ -126,8 +126,8 @@ def check_name(value: str, *, what: str) -> str:
     """``value`` if it is a valid agency or unit name; UsageError otherwise."""
     if not is_unit_name(value):
         raise errors.UsageError(
-            f"{what} is 1 to 120 characters in Unicode NFC: no control, format or separator "
-            f"character, and no white space but single spaces inside; not {value!r}"
+            f"{what} is 1 to 120 characters in Unicode NFC: no control, format, private-use "
+            f"or separator character, and no white space but single spaces inside; not {value!r}"
         )
     return value
 

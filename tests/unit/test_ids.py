@@ -58,6 +58,8 @@ def test_names_as_agencies_and_units_write_them_are_unit_names(name: str) -> Non
         "IT\u034f",  # combining grapheme joiner
         "IT\ufe0f",  # variation selector
         "UKP\u3164",  # Hangul filler
+        "\u2800",  # blank Braille pattern: a name that prints as nothing
+        "UKP\ue000",  # private use: prints as whatever a font makes of it
         "UKP\U00013439",  # unassigned in Python 3.11's Unicode data
         "a\x00b",
     ],

@@ -150,7 +150,7 @@ def test_send_refuses_restrict_to_units_no_unit_of_the_recipient_meets(
     rs, mk = json.loads(sent.stdout)["views"]
     assert (rs["state"], rs["reason_code"]) == ("refused", "unlisted_unit")
     assert "so no officer there could read it; RS does not list 'SBPOK'" in rs["reason"]
-    assert rs["reason"].endswith("(units: UKP (MUP))")
+    assert rs["reason"].endswith("(units: 'UKP' of 'MUP')")
     # gb-mk admits no H3: MK is refused by its accord, never for its units
     assert (mk["recipient"], mk["reason_code"]) == ("MK", "policy_denied")
     assert list((declared.federation.spool_dir("GB") / "incoming").iterdir()) == []

@@ -92,19 +92,37 @@ def test_a_root_holder_sees_what_a_change_of_units_does(fixture: RegistryFixture
     first, first_data = fixture.resign(_with_units(fixture, MARITIME), now=NOW)
     (declared,) = diff_registries(fixture.registry, first)
     assert declared.effect is TrustEffect.WITHDRAWS
-    assert "partner GB declares its units: Maritime Intelligence (Border Force)" in declared.text
+    assert (
+        "partner GB declares its units: 'Maritime Intelligence' of 'Border Force'" in declared.text
+    )
 
     second_draft = RegistryDraft.from_bytes(first_data)
     second_draft.set_units(GB, [OIC])
     changes = diff_registries(first, second_draft.unverified_registry)
     assert [(c.effect, c.text) for c in changes] == [
-        (TrustEffect.GRANTS, "partner GB adds unit Organised Immigration Crime (NCA)"),
-        (TrustEffect.WITHDRAWS, "partner GB removes unit Maritime Intelligence (Border Force)"),
+        (TrustEffect.GRANTS, "partner GB adds unit 'Organised Immigration Crime' of 'NCA'"),
+        (
+            TrustEffect.WITHDRAWS,
+            "partner GB removes unit 'Maritime Intelligence' of 'Border Force'",
+        ),
     ]
     second_draft.set_units(GB, None)
     (dropped,) = diff_registries(first, second_draft.unverified_registry)
     assert dropped.effect is TrustEffect.GRANTS
     assert "no longer declares its units" in dropped.text
+
+
+def test_a_name_holding_commas_and_brackets_reads_as_one_unit_in_the_diff(
+    fixture: RegistryFixture,
+) -> None:
+    """Names may hold punctuation: quoted, one unit never reads as two to a root holder."""
+    tricky = PartnerUnit("NCA", "Analysis (Border Force), Intelligence")
+    draft = _with_units(fixture, tricky)
+    (declared,) = diff_registries(fixture.registry, draft.unverified_registry)
+    assert declared.text.endswith(
+        "declares its units: 'Analysis (Border Force), Intelligence' of 'NCA'; "
+        "a view naming another is refused"
+    )
 
 
 def test_set_units_edits_the_document_and_show_lists_them(
@@ -125,7 +143,9 @@ def test_set_units_edits_the_document_and_show_lists_them(
     draft = RegistryDraft.from_bytes(document.read_bytes())
     assert draft.unverified_registry.units_of(GB) == (MARITIME, PartnerUnit("NCA", "Политика"))
     shown = runner.invoke(cli, ["registry", "show", str(document)])
-    assert "GB units: Maritime Intelligence (Border Force), Политика (NCA)" in shown.output
+    assert (
+        "GB units: 'Maritime Intelligence' of 'Border Force', 'Политика' of 'NCA'" in shown.output
+    )
 
     for args, why in [
         (["GB"], "give --unit AGENCY UNIT"),
@@ -152,4 +172,4 @@ def test_a_partner_joining_with_units_shows_them_to_the_root_holders(
         threshold=1,
     )
     changes = [c.text for c in diff_registries(fixture.registry, joining.registry)]
-    assert "partner MK lists units: Управа (Министерство)" in changes
+    assert "partner MK lists units: 'Управа' of 'Министерство'" in changes

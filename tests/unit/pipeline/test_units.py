@@ -136,7 +136,7 @@ def test_the_registry_lists_each_partners_units_in_order_and_none_for_the_silent
         why = unlisted_unit(REGISTRY, GB, agency, unit)
         assert why is not None
         assert repr(unit) in why
-        assert "Maritime Intelligence (Border Force)" in why
+        assert "'Maritime Intelligence' of 'Border Force'" in why
 
 
 def test_a_recipient_refuses_an_origin_its_sender_does_not_list_and_says_why() -> None:
@@ -203,7 +203,7 @@ def test_restrict_to_units_that_no_unit_of_the_recipient_meets_is_refused(
     assert rs.reason_code is ReasonCode.UNLISTED_UNIT
     (why,) = rs.reasons
     assert "no officer there could read it" in why
-    assert "UKP (MUP)" in why
+    assert "'UKP' of 'MUP'" in why
     unknown = {unit for units in conditions for unit in units} - {"UKP"}
     assert all(repr(unit) in why for unit in unknown)
 
