@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
-import pydantic
 import structlog
 
 from broker import errors, limits
@@ -305,15 +304,7 @@ class Adapter:
         or one without the ``submit`` role, has the submission rejected)."""
         if officer_id is None:
             return None
-        officer = self.inbox.officers.holding(officer_id, Role.SUBMIT)
-        try:
-            return Origin(agency=officer.agency, unit=officer.unit, officer=officer.officer_id)
-        except pydantic.ValidationError:
-            # added under an earlier, looser name rule: no header may carry that name
-            raise errors.AccessError(
-                f"officer {officer.label}: the agency or unit is not a name a header may "
-                "carry (docs/OFFICERS.md); disable the officer and add them again"
-            ) from None
+        return self.inbox.officers.holding(officer_id, Role.SUBMIT).origin()
 
     def _prepare(
         self,

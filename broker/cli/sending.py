@@ -111,6 +111,7 @@ def _decide(
     if officer is not None:
         with inbox_of(config) as inbox:
             entry = inbox.officers.holding(officer, Role.SUBMIT)
+        entry.origin()  # an officer whose names no header may carry sends nothing
         unlisted = unlisted_unit(trust.registry, config.partner, entry.agency, entry.unit)
         if unlisted is not None:
             why = f"officer {officer}'s {unlisted}"

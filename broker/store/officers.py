@@ -36,7 +36,10 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Final
 
+import pydantic
+
 from broker import errors
+from broker.envelope import Origin
 from broker.ids import OFFICER_ID, is_unit_name
 from broker.schema.handling import HandlingCondition, RestrictToUnits
 from broker.store._sqlite import from_micros, to_micros, transaction
@@ -110,6 +113,18 @@ class Officer:
     def label(self) -> str:
         """How logs name the officer: ``<officer id> (<agency>, <unit>)``."""
         return f"{self.officer_id} ({self.agency}, {self.unit})"
+
+    def origin(self) -> Origin:
+        """What a signed header says of this officer as a view's submitter. Raises
+        :class:`errors.AccessError` for an officer added under an earlier, looser name rule,
+        whose agency or unit no header may carry."""
+        try:
+            return Origin(agency=self.agency, unit=self.unit, officer=self.officer_id)
+        except pydantic.ValidationError:
+            raise errors.AccessError(
+                f"officer {self.label}: the agency or unit is not a name a header may carry "
+                "(docs/OFFICERS.md); disable the officer and add them again"
+            ) from None
 
 
 def check_officer_id(value: str) -> str:

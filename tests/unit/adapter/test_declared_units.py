@@ -285,3 +285,29 @@ def test_an_officer_named_under_the_earlier_rule_has_submissions_rejected_not_a_
         for path in (odd, fine):
             reason = (uk.spool.root / "rejected" / f"{path.name}.reason").read_text()
             assert reason.strip() == "the adapter could not process this submission (RuntimeError)"
+
+
+def test_send_refuses_an_officer_named_under_the_earlier_rule_where_no_units_are_listed(
+    declared: Declared, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MK lists no units, so nothing checks them; still, `broker send` queues nothing for an
+    officer whose unit no header may carry (the adapter would reject the submission)."""
+    config = str(declared.federation.config_path("MK"))
+    process_spool(config)  # the first run makes its stores
+    monkeypatch.setattr(officers, "check_name", lambda value, *, what: value)
+    with inbox_of(load_config(config, AdapterConfig)) as inbox:
+        token = inbox.officers.add(
+            "o.legacy",
+            agency="MVR",
+            unit="Granic\u030cna",  # decomposed: the earlier rule let it in
+            roles=[Role.ADMIN, Role.SUBMIT],
+            now=dt.datetime.now(dt.UTC),
+            by="test",
+        )
+    message = tmp_path / "report.json"
+    message.write_bytes(message_bytes(network_report("MK-LEGACY-1")))
+    sent = _run(["send", "--config", config, "--to", "GB", str(message)], officer="o.legacy",
+                token=token)  # fmt: skip
+    assert isinstance(sent.exception, errors.AccessError), sent.output
+    assert "is not a name a header may carry" in str(sent.exception)
+    assert list((declared.federation.spool_dir("MK") / "incoming").iterdir()) == []
