@@ -15,9 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from broker import crypto, envelope
+from broker.envelope import Origin
 from broker.ids import MessageId, PartnerCode
 from broker.keys import Registry
-from broker.keys.testing import build_registry
+from broker.keys.testing import RegistryFixture, build_registry
 from broker.pipeline.delivery import attest
 from broker.pipeline.receipts import Acknowledgement, batch_receipts
 from broker.pipeline.receive import Accepted, Rejected, accept
@@ -95,15 +96,23 @@ def sealed_view(message: Message | None = None, recipient: PartnerCode = RS) -> 
     return outgoing
 
 
-def _seal_for_rs(view: Message, *, labels: Labels, accord_digest: str = GB_RS.digest) -> bytes:
+def seal_for_rs(
+    view: Message,
+    *,
+    labels: Labels,
+    accord_digest: str = GB_RS.digest,
+    world: RegistryFixture = WORLD,
+    origin: Origin | None = None,
+) -> bytes:
     """GB's envelope of ``view`` for RS under gb-rs (``accord_digest`` names its version),
-    signed with ``labels``, which a test may make lie."""
-    key_id, key = REGISTRY.current_encryption_key(RS, at=NOW)
+    signed with ``labels``, which a test may make lie, on ``world``'s keys, naming
+    ``origin``; sealed directly, with no sender-side check."""
+    key_id, key = world.registry.current_encryption_key(RS, at=NOW)
     return envelope.seal(
         message_bytes(view),
         labels=labels,
         sender=GB,
-        sender_key=KEYS[GB].signing,
+        sender_key=world.partners[GB].signing,
         recipient=RS,
         recipient_key_id=key_id,
         recipient_key=key,
@@ -111,6 +120,7 @@ def _seal_for_rs(view: Message, *, labels: Labels, accord_digest: str = GB_RS.di
         accord_digest=accord_digest,
         now=NOW,
         ttl=dt.timedelta(days=1),
+        origin=origin,
     )
 
 
@@ -219,7 +229,7 @@ def test_under_declared_labels_are_caught() -> None:
     lying = honest.model_copy(
         update={"data_categories": honest.data_categories - {DataCategory.LOCATION}}
     )
-    sealed = _seal_for_rs(view, labels=lying)
+    sealed = seal_for_rs(view, labels=lying)
     outcome = receive(frame_for(sealed))
     assert isinstance(outcome, Rejected)
     assert outcome.reason_code == "label_mismatch"
@@ -236,7 +246,7 @@ def test_a_view_in_another_suite_than_its_accord_version_fixes_is_refused() -> N
     hybrid = GB_RS.accord.model_copy(update={"suite": crypto.Suite.PQ_HYBRID})
     digest = accord_digest(hybrid)
     view = redact(report(), [DataCategory.BIOMETRIC])
-    sealed = _seal_for_rs(view, labels=labels_of(view), accord_digest=digest)
+    sealed = seal_for_rs(view, labels=labels_of(view), accord_digest=digest)
     keys = KEYS[RS]
     outcome = accept(
         frame_for(sealed),
@@ -256,7 +266,7 @@ def test_milder_markings_in_the_labels_are_caught() -> None:
     """Labels claiming TLP:GREEN for an AMBER message are a mismatch too."""
     view = redact(report(), [DataCategory.BIOMETRIC])
     mild = labels_of(view).model_copy(update={"tlp": TLP.GREEN})
-    sealed = _seal_for_rs(view, labels=mild)
+    sealed = seal_for_rs(view, labels=mild)
     outcome = receive(frame_for(sealed))
     assert isinstance(outcome, Rejected)
     assert outcome.reason_code == "label_mismatch"

@@ -5,11 +5,8 @@ is not checked. Real signed registries, real sealed envelopes, the accords in po
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
-from broker import envelope
 from broker.envelope import Origin
 from broker.ids import PartnerCode
 from broker.keys import PartnerUnit
@@ -27,11 +24,11 @@ from broker.pipeline.send import (
 from broker.pipeline.units import unlisted_origin, unlisted_unit, unreadable_at
 from broker.policy import parse_accord
 from broker.reasons import ReasonCode
-from broker.schema import HandlingCode, Message, labels_of, message_bytes
+from broker.schema import HandlingCode, Message, labels_of
 from broker.schema.handling import ConditionKind, RestrictToUnits
 from broker.trust import AccordInForce
 
-from .test_receive import GB_MK, GB_RS, LATER, NOW, RETENTION, ROOT, frame_for, report
+from .test_receive import GB_MK, GB_RS, LATER, NOW, RETENTION, ROOT, frame_for, report, seal_for_rs
 
 GB, RS, MK = PartnerCode("GB"), PartnerCode("RS"), PartnerCode("MK")
 MARITIME = ("Border Force", "Maritime Intelligence")
@@ -78,22 +75,7 @@ def _clear(message: Message, recipients: list[PartnerCode]) -> list[Cleared | Re
 
 def _sealed_by_gb(origin: Origin) -> bytes:
     """GB's view for RS naming ``origin``, sealed directly (no sender-side check)."""
-    view = report()
-    key_id, key = REGISTRY.current_encryption_key(RS, at=NOW)
-    return envelope.seal(
-        message_bytes(view),
-        labels=labels_of(view),
-        sender=GB,
-        sender_key=KEYS[GB].signing,
-        recipient=RS,
-        recipient_key_id=key_id,
-        recipient_key=key,
-        accord_id=GB_RS.accord.accord_id,
-        accord_digest=GB_RS.digest,
-        now=NOW,
-        ttl=dt.timedelta(days=1),
-        origin=origin,
-    )
+    return seal_for_rs(report(), labels=labels_of(report()), world=WORLD, origin=origin)
 
 
 def _received_by_rs(sealed: bytes) -> Accepted | Rejected:
