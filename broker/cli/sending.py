@@ -34,7 +34,7 @@ from broker.cli._reader import inbox_of, officer_option, releasing_as, submittin
 from broker.clock import SystemClock
 from broker.config import AdapterConfig, load_config, read_trust, validate_partner
 from broker.ids import MessageId, PartnerCode, message_id_range, new_message_id
-from broker.pipeline.send import Cleared, Refused, clear, withdrawal_for
+from broker.pipeline.send import Cleared, Refused, clear, withdrawal_for, withholds_reason
 from broker.pipeline.units import unlisted_unit
 from broker.reasons import ReasonCode
 from broker.schema import Message, message_bytes, parse_message
@@ -286,6 +286,7 @@ def withdraw_command(
     )
     refuse_if_refused(config, withdrawal, fate.recipient, officer=officer)
     view = queue_view(config, withdrawal, fate.recipient, new_message_id(), officer=officer)
+    _say_if_withheld(fate)
     print_queued([view], what="withdrawal", as_json=as_json)
 
 
@@ -330,7 +331,19 @@ def correct_command(
             config, withdrawal, fate.recipient, new_message_id(), officer=officer, hold=view.held
         ),
     ]
+    _say_if_withheld(fate)
     print_queued(views, what="correction", as_json=as_json)
+
+
+def _say_if_withheld(fate: ViewFate) -> None:
+    """Tell the officer when the recipient is not sent their reason (withdrawal_for)."""
+    if withholds_reason(_markings(fate), fate.conditions):
+        click.echo(
+            f"note: {fate.message_id} was restricted to units at {fate.recipient}: the "
+            "withdrawal says it was withdrawn, not why (every unit there reads withdrawals); "
+            "keep the reason in your own case file",
+            err=True,
+        )
 
 
 def _sent_view(config_path: str, message_id: str) -> tuple[AdapterConfig, ViewFate]:

@@ -25,12 +25,13 @@ from broker.pipeline.units import unlisted_origin, unreadable_at
 from broker.policy import Accord, Decision, decide_for_recipient, out_of_force
 from broker.reasons import ReasonCode
 from broker.schema import Message, labels_of, parse_message
-from broker.schema.handling import HandlingCondition, handling_for
-from broker.schema.labels import Labels, MessageType
+from broker.schema.handling import HandlingCondition, RestrictToUnits
+from broker.schema.labels import HandlingCode, Labels, MessageType
 from broker.trust import AccordInForce
 
 __all__ = [
     "DEFAULT_TTL",
+    "WITHHELD_REASON",
     "AccordInForce",
     "Cleared",
     "Outgoing",
@@ -43,8 +44,14 @@ __all__ = [
     "prepare_receipt",
     "sign_views",
     "withdrawal_for",
+    "withholds_reason",
 ]
 
+#: the reason a withdrawal of a view restricted to units gives: the recipient's other units
+#: read withdrawals too, and the reason may tell what the view held
+WITHHELD_REASON = (
+    "withdrawn by its originator; the reason is not sent for a view restricted to units"
+)
 #: how long an envelope stays acceptable; receivers also refuse anything older than max age
 DEFAULT_TTL = dt.timedelta(days=2)
 #: at most this many recipients per submission (one envelope each)
@@ -301,32 +308,42 @@ def withdrawal_for(
     (and ``case_id``) with handling ``conditions``; with ``replaced_by`` a correction, naming
     the view that replaces it.
 
-    It keeps the view's markings, purposes and conditions, as a receipt does: it speaks of
-    that view, and its reason is read only by those who could read the view. An H3 view whose
-    conditions were not kept (journalled by an earlier release: ``None``) is withdrawn under
-    H2, since H3 needs its conditions.
+    It keeps the view's markings and purposes, as a receipt does: it speaks of that view. It
+    binds no conditions of its own, so it passes wherever the view did and shreds it whatever
+    has changed since (an accord's handling codes, the recipient's units, a deadline); an H3
+    view's withdrawal is H2, which still forbids passing it on. Anyone who may read the
+    recipient's inbox reads it, so :data:`WITHHELD_REASON` stands for ``reason`` when the
+    view was restricted to units (:func:`withholds_reason`).
     """
     if labels.message_type in (MessageType.RECEIPT, MessageType.WITHDRAWAL):
         raise errors.UsageError(f"a {labels.message_type} is never withdrawn or corrected")
-    kept = tuple(conditions or ())
+    handling = HandlingCode.H2 if labels.handling is HandlingCode.H3 else labels.handling
     document: dict[str, object] = {
         "type": str(MessageType.WITHDRAWAL),
         "schema_version": 1,
         "classification": str(labels.classification),
         "tlp": str(labels.tlp),
-        "handling": str(handling_for(labels.handling, kept)),
+        "handling": str(handling),
         "purposes": sorted(str(p) for p in labels.purposes),
         "body": {
             "withdraws": withdraws,
-            "reason": reason,
+            "reason": WITHHELD_REASON if withholds_reason(labels, conditions) else reason,
             **({} if replaced_by is None else {"replaced_by": replaced_by}),
         },
     }
-    if kept:
-        document["handling_conditions"] = [c.model_dump(mode="json") for c in kept]
     if case_id is not None:
         document["case_id"] = case_id
     return parse_message(json.dumps(document, separators=(",", ":"), sort_keys=True).encode())
+
+
+def withholds_reason(labels: Labels, conditions: Sequence[HandlingCondition] | None) -> bool:
+    """Whether a withdrawal of a view sealed under ``labels`` and ``conditions`` keeps its
+    reason from the recipient: when the view was restricted to units, whose officers alone
+    may know what it held, or was H3 under conditions not kept (``None``: journalled by an
+    earlier release), which may have restricted it."""
+    if conditions is None:
+        return labels.handling is HandlingCode.H3
+    return any(isinstance(c, RestrictToUnits) for c in conditions)
 
 
 def prepare_receipt(

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
 from broker.schema._base import StrictModel
 from broker.schema.forms import Timestamp
-from broker.schema.labels import HandlingCode
 
 __all__ = [
     "ConditionKind",
@@ -27,7 +25,6 @@ __all__ = [
     "PriorConsultation",
     "RestrictToUnits",
     "duty",
-    "handling_for",
 ]
 
 _Partner = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
@@ -104,12 +101,3 @@ def duty(condition: HandlingCondition) -> str:
 def _utc(at: dt.datetime) -> str:
     # a condition may carry any offset: the operator reads one clock
     return f"{at.astimezone(dt.UTC):%Y-%m-%d %H:%M}Z"
-
-
-def handling_for(handling: HandlingCode, conditions: Sequence[HandlingCondition]) -> HandlingCode:
-    """The handling code of a message about a view marked ``handling`` that carries
-    ``conditions`` (the view's, or some of them): H3 with any; without, the view's own code,
-    but H2 for an H3 view, since H3 needs a condition and H2 still forbids passing it on."""
-    if conditions:
-        return HandlingCode.H3
-    return HandlingCode.H2 if handling is HandlingCode.H3 else handling

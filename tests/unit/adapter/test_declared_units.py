@@ -28,10 +28,12 @@ from broker.demo.federation import Federation, current_accords, provision
 from broker.demo.scenario import network_report
 from broker.keys.testing import RegistryFixture, build_registry
 from broker.pipeline.receive import Rejected
+from broker.pipeline.send import WITHHELD_REASON
 from broker.reasons import ReasonCode
 from broker.runtime import Metrics
 from broker.schema import HandlingCode, message_bytes
 from broker.schema.handling import ConditionKind, RestrictToUnits
+from broker.schema.protocol import Withdrawal
 from broker.store import officers
 from broker.store.officers import Role
 
@@ -156,12 +158,12 @@ def test_send_refuses_restrict_to_units_no_unit_of_the_recipient_meets(
     assert list((declared.federation.spool_dir("GB") / "incoming").iterdir()) == []
 
 
-def test_a_restricted_views_withdrawal_repeats_its_conditions(
+def test_withdrawing_a_restricted_view_sends_no_reason_and_says_so(
     declared: Declared, tmp_path: pathlib.Path
 ) -> None:
     """`broker withdraw` of a view TR restricted to GB's Maritime Intelligence (TR-GB-OPS
-    admits H3) queues a withdrawal under the same conditions (the journal kept them), so
-    only that unit at GB reads why it was taken back."""
+    admits H3) queues a withdrawal that says the view was withdrawn, not why, since every
+    unit at GB reads withdrawals, and tells the operator so; its markings stay the view's."""
     config = str(declared.federation.config_path("TR"))
     process_spool(config)  # the first run makes its stores
     only = RestrictToUnits(kind=ConditionKind.RESTRICT_TO_UNITS, units=("Maritime Intelligence",))
@@ -174,11 +176,16 @@ def test_a_restricted_views_withdrawal_repeats_its_conditions(
     assert sent.exit_code == 0, sent.output
     (view,) = json.loads(sent.stdout)["views"]
     process_spool(config)
-    withdrawn = _run(["withdraw", "--config", config, "--reason", "source", view["message_id"]])
+    withdraw = ["withdraw", "--config", config, "--reason", "source burned", view["message_id"]]
+    withdrawn = _run(withdraw)
     assert withdrawn.exit_code == 0, withdrawn.output
+    assert "the withdrawal says it was withdrawn, not why" in withdrawn.stderr
     (queued,) = (declared.federation.spool_dir("TR") / "incoming").iterdir()
     withdrawal = parse_submission(queued.read_bytes()).message
-    assert (withdrawal.handling, withdrawal.handling_conditions) == (HandlingCode.H3, (only,))
+    assert isinstance(withdrawal.body, Withdrawal)
+    assert withdrawal.body.reason == WITHHELD_REASON
+    assert (withdrawal.handling, withdrawal.tlp) == (HandlingCode.H2, restricted.tlp)
+    process_spool(config)  # sealed: TR's spool is left empty
 
 
 def test_the_adapter_refuses_to_seal_for_an_officer_of_a_unit_its_partner_no_longer_lists(

@@ -15,10 +15,16 @@ from broker import errors
 from broker.cli import cli
 from broker.clock import FixedClock
 from broker.ids import MessageId
-from broker.pipeline.send import Outgoing, accord_digest, withdrawal_for
+from broker.pipeline.send import WITHHELD_REASON, Outgoing, accord_digest, withdrawal_for
 from broker.policy import parse_accord
 from broker.schema import HandlingCode, labels_of, parse_message
-from broker.schema.handling import ConditionKind, RestrictToUnits
+from broker.schema.handling import (
+    ConditionKind,
+    HandlingCondition,
+    NoDisseminationTo,
+    RestrictToUnits,
+)
+from broker.schema.protocol import Withdrawal
 from broker.store.officers import Role
 from broker.trust import AccordInForce
 
@@ -40,14 +46,17 @@ def _gb_rs_permits_h3(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(world, "GB_RS", AccordInForce(accord, accord_digest(accord)))
 
 
+_ONLY_MARITIME = RestrictToUnits(kind=ConditionKind.RESTRICT_TO_UNITS, units=("Maritime",))
+_NO_TR = NoDisseminationTo(kind=ConditionKind.NO_DISSEMINATION_TO, partners=("TR",))
+
+
 def _restricted(tmp_path: pathlib.Path, clock: FixedClock) -> tuple[str, str]:
     """RS holds one view GB restricted to RS's Maritime unit: the config and its id."""
     uk = make_adapter(GB, tmp_path / "gb", clock=clock)
     serbia = make_adapter(RS, tmp_path / "rs", clock=clock)
-    only_maritime = RestrictToUnits(kind=ConditionKind.RESTRICT_TO_UNITS, units=("Maritime",))
     outcomes = uk.submit(
         report().model_copy(
-            update={"handling": HandlingCode.H3, "handling_conditions": (only_maritime,)}
+            update={"handling": HandlingCode.H3, "handling_conditions": (_ONLY_MARITIME,)}
         ),
         to=[RS],
     )
@@ -228,27 +237,28 @@ def test_the_recipient_sees_which_officer_of_the_sender_submitted_a_view(
     assert json.loads(shown.stdout)["origin"] == origin
 
 
-def test_a_restricted_views_withdrawal_is_read_only_where_the_view_was(
+def test_a_restricted_views_withdrawal_tells_no_unit_why(
     tmp_path: pathlib.Path, clock: FixedClock
 ) -> None:
-    """The withdrawal repeats the view's conditions (kept with its fate): its reason is
-    restricted to the view's unit at RS, and it still destroys the view there."""
+    """Every unit at RS reads withdrawals, so that of a view restricted to Maritime says it
+    was withdrawn, not why; it binds no conditions of its own, and still destroys the view."""
     config, message_id = _restricted(tmp_path, clock)
     uk = make_adapter(GB, tmp_path / "gb", clock=clock)
     serbia = make_adapter(RS, tmp_path / "rs", clock=clock)
     try:
         (fate,) = [f for f in uk.journal.fates_of(message_id) if f.recipient == RS]
         assert fate.labels is not None
-        assert fate.conditions is not None
+        assert fate.conditions == (_ONLY_MARITIME,)  # kept with its fate
         withdrawal = withdrawal_for(
             fate.labels,
             case_id=fate.case_id,
             withdraws=fate.message_id,
-            reason="wrong boat",
+            reason="the source on the Aurora was burned",
             conditions=fate.conditions,
         )
-        assert withdrawal.handling is HandlingCode.H3
-        assert withdrawal.handling_conditions == fate.conditions
+        assert (withdrawal.handling, withdrawal.handling_conditions) == (HandlingCode.H2, ())
+        assert isinstance(withdrawal.body, Withdrawal)
+        assert withdrawal.body.reason == WITHHELD_REASON
         (sent,) = uk.submit(withdrawal, to=[RS])
         assert isinstance(sent, Outgoing), sent
         assert serbia.receive(deliver(sent.envelope, recipient=RS)) == "stored"
@@ -258,47 +268,95 @@ def test_a_restricted_views_withdrawal_is_read_only_where_the_view_was(
             adapter.journal.close()
             adapter.inbox.close()
     admin = _first_admin(config)
-    maritime = _token(_add(config, "a.petrovic", "Maritime", "read", admin=admin))
     border = _token(_add(config, "b.jovanovic", "Border Police", "read", admin=admin))
-    show = ["inbox", "show", "--config", config, sent.message_id]
-    outside = _denied(_run(show, officer="b.jovanovic", token=border))
-    assert "restricted to Maritime" in outside
-    shown = _run(show, officer="a.petrovic", token=maritime)
-    assert shown.exit_code == 0, shown.output
-    assert json.loads(shown.output)["message"]["body"]["reason"] == "wrong boat"
-    # nor does the shredded view, whose shred reason any reader is told, repeat it
-    gone = _run(
-        ["inbox", "show", "--config", config, message_id], officer="b.jovanovic", token=border
+    notice = _run(["inbox", "show", "--config", config, sent.message_id], officer="b.jovanovic",
+                  token=border)  # fmt: skip
+    assert notice.exit_code == 0, notice.output
+    assert json.loads(notice.output)["message"]["body"]["reason"] == WITHHELD_REASON
+    gone = _run(["inbox", "show", "--config", config, message_id], officer="b.jovanovic",
+                token=border)  # fmt: skip
+    assert f"withdrawn by GB ({sent.message_id})" in str(gone.exception)
+    assert "Aurora" not in str(gone.exception) + gone.output + notice.output
+
+
+def test_a_withdrawal_restricted_to_units_keeps_its_reason_out_of_the_shredded_row(
+    tmp_path: pathlib.Path, clock: FixedClock
+) -> None:
+    """Our adapter sends no such withdrawal, but the protocol allows one: its recipient keeps
+    its reason from the shredded view's row, which any reader is shown, and shows the
+    withdrawal itself to its units only."""
+    config, message_id = _restricted(tmp_path, clock)
+    uk = make_adapter(GB, tmp_path / "gb", clock=clock)
+    serbia = make_adapter(RS, tmp_path / "rs", clock=clock)
+    try:
+        (fate,) = [f for f in uk.journal.fates_of(message_id) if f.recipient == RS]
+        assert fate.labels is not None
+        plain = withdrawal_for(
+            fate.labels,
+            case_id=None,
+            withdraws=fate.message_id,
+            reason="the Aurora",
+            conditions=(),  # as another implementation might: the reason is sent
+        )
+        restricted = plain.model_copy(
+            update={"handling": HandlingCode.H3, "handling_conditions": (_ONLY_MARITIME,)}
+        )
+        (sent,) = uk.submit(restricted, to=[RS])
+        assert isinstance(sent, Outgoing), sent
+        assert serbia.receive(deliver(sent.envelope, recipient=RS)) == "stored"
+    finally:
+        for adapter in (uk, serbia):
+            adapter.journal.close()
+            adapter.inbox.close()
+    admin = _first_admin(config)
+    border = _token(_add(config, "b.jovanovic", "Border Police", "read", admin=admin))
+    maritime = _token(_add(config, "a.petrovic", "Maritime", "read", admin=admin))
+    show_notice = ["inbox", "show", "--config", config, sent.message_id]
+    assert "restricted to Maritime" in _denied(
+        _run(show_notice, officer="b.jovanovic", token=border)
     )
+    shown = _run(show_notice, officer="a.petrovic", token=maritime)
+    assert json.loads(shown.output)["message"]["body"]["reason"] == "the Aurora"
+    gone = _run(["inbox", "show", "--config", config, message_id], officer="b.jovanovic",
+                token=border)  # fmt: skip
     assert f"withdrawn by GB ({sent.message_id})" in str(gone.exception)
     assert "its reason is restricted to units: read the withdrawal" in str(gone.exception)
-    assert "wrong boat" not in str(gone.exception) + gone.output
+    assert "Aurora" not in str(gone.exception) + gone.output
 
 
-def test_an_h3_views_withdrawal_whose_conditions_were_not_kept_is_h2() -> None:
-    """A view journalled by an earlier release kept no conditions: H3 needs one, so its
-    withdrawal is H2 (which still forbids passing it on); other codes are kept as they were."""
-    labels = labels_of(
-        report().model_copy(
-            update={
-                "handling": HandlingCode.H3,
-                "handling_conditions": (
-                    RestrictToUnits(kind=ConditionKind.RESTRICT_TO_UNITS, units=("Maritime",)),
-                ),
-            }
-        )
+@pytest.mark.parametrize(
+    ("handling", "conditions", "withheld"),
+    [
+        # journalled by a release that kept no conditions: an H3 view may have been restricted
+        (HandlingCode.H3, None, True),
+        (HandlingCode.H3, (_ONLY_MARITIME,), True),
+        (HandlingCode.H3, (_NO_TR,), False),
+        (HandlingCode.H2, None, False),
+        (HandlingCode.H1, (), False),
+    ],
+)
+def test_only_a_view_that_was_or_may_have_been_restricted_has_its_reason_withheld(
+    handling: HandlingCode, conditions: tuple[HandlingCondition, ...] | None, withheld: bool
+) -> None:
+    """Whatever the view bound, its withdrawal binds nothing (H2 for H3: it must pass where
+    the view did), and keeps the reason from the recipient only where units may not know."""
+    view = report().model_copy(
+        update={
+            "handling": handling,
+            "handling_conditions": conditions or ((_ONLY_MARITIME,) if handling == "H3" else ()),
+        }
     )
-    view = MessageId("0190f0f0-0000-7000-8000-000000000001")
-    lost = withdrawal_for(labels, case_id=None, withdraws=view, reason="r", conditions=None)
-    assert (lost.handling, lost.handling_conditions) == (HandlingCode.H2, ())
-    h1 = withdrawal_for(
-        labels_of(report().model_copy(update={"handling": HandlingCode.H1})),
+    withdrawal = withdrawal_for(
+        labels_of(view),
         case_id=None,
-        withdraws=view,
-        reason="r",
-        conditions=(),
+        withdraws=MessageId("0190f0f0-0000-7000-8000-000000000001"),
+        reason="wrong boat",
+        conditions=conditions,
     )
-    assert (h1.handling, h1.handling_conditions) == (HandlingCode.H1, ())
+    assert isinstance(withdrawal.body, Withdrawal)
+    assert (withdrawal.body.reason == WITHHELD_REASON) is withheld
+    assert withdrawal.handling is (HandlingCode.H2 if handling is HandlingCode.H3 else handling)
+    assert withdrawal.handling_conditions == ()
 
 
 def test_only_an_officer_of_a_restricted_views_unit_asks_about_it_or_passes_it_on(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from broker.envelope import Origin
-from broker.ids import PartnerCode
+from broker.ids import MessageId, PartnerCode
 from broker.keys import PartnerUnit
 from broker.keys.testing import build_registry
 from broker.pipeline.receive import Accepted, Rejected, accept
@@ -20,6 +20,7 @@ from broker.pipeline.send import (
     accord_digest,
     clear,
     prepare,
+    withdrawal_for,
 )
 from broker.pipeline.units import unlisted_origin, unlisted_unit, unreadable_at
 from broker.policy import parse_accord
@@ -203,3 +204,32 @@ def test_restrict_to_units_naming_what_no_unit_can_be_called_is_refused_for_ever
         assert outcome.reason_code is ReasonCode.UNLISTED_UNIT
         (why,) = outcome.reasons
         assert f"restrict-to-units names {unit!a}, which is not a unit name" in why
+
+
+def test_a_restricted_views_withdrawal_passes_whatever_changed_since() -> None:
+    """A view sent under gb-rs amended to admit H3 and restricted to RS's UKP is still
+    withdrawn once the accord is back to H0-H2 and RS calls the unit something else: the
+    withdrawal binds nothing of its own, so nothing since can keep it from shredding."""
+    renamed = build_registry(
+        now=NOW, partners=("GB", "RS", "MK"), units={"RS": [("MUP", "UKP Beograd")]}
+    )
+    view = _restricted(("UKP",))
+    (sent,) = _clear(view, [RS])
+    assert isinstance(sent, Cleared)
+    withdrawal = withdrawal_for(
+        labels_of(view),
+        case_id=view.case_id,
+        withdraws=MessageId("0190f0f0-0000-7000-8000-000000000001"),
+        reason="source burned",
+        conditions=view.handling_conditions,
+    )
+    (out,) = clear(
+        withdrawal,
+        sender=GB,
+        recipients=[RS],
+        accords={RS: GB_RS},
+        registry=renamed.registry,
+        now=NOW,
+        counters={},
+    )
+    assert isinstance(out, Cleared), out
