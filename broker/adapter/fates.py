@@ -108,7 +108,8 @@ ORIGIN_SCHEMA: Final = ("ALTER TABLE views ADD COLUMN origin TEXT",)
 #: the second officer who released the view (four-eyes release), if any
 APPROVER_SCHEMA: Final = ("ALTER TABLE views ADD COLUMN approver TEXT",)
 #: the view's H3 handling conditions as sealed (a JSON array, empty for other handling
-#: codes): what a withdrawal of it repeats, so it binds as the view did
+#: codes): how a withdrawal of it knows the view was restricted to units, and so sends the
+#: recipient no reason
 CONDITIONS_SCHEMA: Final = ("ALTER TABLE views ADD COLUMN conditions TEXT",)
 _CONDITIONS: Final = pydantic.TypeAdapter(tuple[HandlingCondition, ...])
 

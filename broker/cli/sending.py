@@ -338,10 +338,15 @@ def correct_command(
 def _say_if_withheld(fate: ViewFate) -> None:
     """Tell the officer when the recipient is not sent their reason (withdrawal_for)."""
     if withholds_reason(_markings(fate), fate.conditions):
+        was = (
+            "was restricted to units"
+            if fate.conditions is not None
+            else "is H3 under conditions not kept here, which may have restricted it to units"
+        )
         click.echo(
-            f"note: {fate.message_id} was restricted to units at {fate.recipient}: the "
-            "withdrawal says it was withdrawn, not why (every unit there reads withdrawals); "
-            "keep the reason in your own case file",
+            f"note: {fate.message_id} {was} at {fate.recipient}: the withdrawal says it was "
+            "withdrawn, not why (every unit there reads withdrawals); keep the reason in your "
+            "own case file",
             err=True,
         )
 

@@ -91,7 +91,7 @@ class Outgoing:
     unsigned: Unsigned | None = dataclasses.field(default=None, repr=False)
     #: the officer its signed header names as having submitted it, if any
     origin: Origin | None = None
-    #: the view's handling conditions, kept with its fate for a withdrawal to repeat
+    #: the view's handling conditions, kept with its fate (:func:`withholds_reason`)
     conditions: tuple[HandlingCondition, ...] = ()
 
     __bool__ = _no_truth
