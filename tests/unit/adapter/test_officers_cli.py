@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import json
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 from click.testing import CliRunner, Result
 
 from broker import errors
+from broker.adapter import Adapter
 from broker.cli import cli
 from broker.clock import FixedClock
 from broker.ids import MessageId
 from broker.pipeline.send import WITHHELD_REASON, Outgoing, accord_digest, withdrawal_for
 from broker.policy import parse_accord
-from broker.schema import HandlingCode, labels_of, parse_message
+from broker.schema import HandlingCode, Message, labels_of, parse_message
 from broker.schema.handling import (
     ConditionKind,
     HandlingCondition,
@@ -52,21 +53,44 @@ _NO_TR = NoDisseminationTo(kind=ConditionKind.NO_DISSEMINATION_TO, partners=("TR
 
 def _restricted(tmp_path: pathlib.Path, clock: FixedClock) -> tuple[str, str]:
     """RS holds one view GB restricted to RS's Maritime unit: the config and its id."""
+    restricted = report().model_copy(
+        update={"handling": HandlingCode.H3, "handling_conditions": (_ONLY_MARITIME,)}
+    )
+    sent = _from_gb_to_rs(tmp_path, clock, lambda _: restricted)
+    return str(_config(tmp_path, tmp_path / "rs" / "inbox.sqlite")), sent.message_id
+
+
+def _from_gb_to_rs(
+    tmp_path: pathlib.Path, clock: FixedClock, build: Callable[[Adapter], Message]
+) -> Outgoing:
+    """GB's adapter seals what ``build`` makes (given GB's adapter) for RS, whose adapter
+    stores it; the view sent."""
     uk = make_adapter(GB, tmp_path / "gb", clock=clock)
     serbia = make_adapter(RS, tmp_path / "rs", clock=clock)
-    outcomes = uk.submit(
-        report().model_copy(
-            update={"handling": HandlingCode.H3, "handling_conditions": (_ONLY_MARITIME,)}
-        ),
-        to=[RS],
+    try:
+        (sent,) = uk.submit(build(uk), to=[RS])
+        assert isinstance(sent, Outgoing), sent
+        assert serbia.receive(deliver(sent.envelope, recipient=RS)) == "stored"
+        return sent
+    finally:
+        for adapter in (uk, serbia):
+            adapter.journal.close()
+            adapter.inbox.close()
+
+
+def _withdrawal_of(
+    uk: Adapter, message_id: str, reason: str, conditions: tuple[HandlingCondition, ...] | None
+) -> Message:
+    """GB's withdrawal of its view ``message_id`` to RS, from the view's fate."""
+    (fate,) = [f for f in uk.journal.fates_of(message_id) if f.recipient == RS]
+    assert fate.labels is not None
+    return withdrawal_for(
+        fate.labels,
+        case_id=fate.case_id,
+        withdraws=fate.message_id,
+        reason=reason,
+        conditions=conditions,
     )
-    assert uk.journal.pending(), outcomes
-    (entry,) = uk.journal.pending()
-    assert serbia.receive(deliver(entry.envelope, recipient=RS)) == "stored"
-    for adapter in (uk, serbia):
-        adapter.journal.close()
-        adapter.inbox.close()
-    return str(_config(tmp_path, tmp_path / "rs" / "inbox.sqlite")), entry.message_id
 
 
 def _run(args: Sequence[str], *, officer: str | None = None, token: str | None = None) -> Result:
@@ -243,30 +267,17 @@ def test_a_restricted_views_withdrawal_tells_no_unit_why(
     """Every unit at RS reads withdrawals, so that of a view restricted to Maritime says it
     was withdrawn, not why; it binds no conditions of its own, and still destroys the view."""
     config, message_id = _restricted(tmp_path, clock)
-    uk = make_adapter(GB, tmp_path / "gb", clock=clock)
-    serbia = make_adapter(RS, tmp_path / "rs", clock=clock)
-    try:
+
+    def withdrawal(uk: Adapter) -> Message:
         (fate,) = [f for f in uk.journal.fates_of(message_id) if f.recipient == RS]
-        assert fate.labels is not None
         assert fate.conditions == (_ONLY_MARITIME,)  # kept with its fate
-        withdrawal = withdrawal_for(
-            fate.labels,
-            case_id=fate.case_id,
-            withdraws=fate.message_id,
-            reason="the source on the Aurora was burned",
-            conditions=fate.conditions,
-        )
-        assert (withdrawal.handling, withdrawal.handling_conditions) == (HandlingCode.H2, ())
-        assert isinstance(withdrawal.body, Withdrawal)
-        assert withdrawal.body.reason == WITHHELD_REASON
-        (sent,) = uk.submit(withdrawal, to=[RS])
-        assert isinstance(sent, Outgoing), sent
-        assert serbia.receive(deliver(sent.envelope, recipient=RS)) == "stored"
-        assert serbia.inbox.metadata(message_id).shredded_at is not None
-    finally:
-        for adapter in (uk, serbia):
-            adapter.journal.close()
-            adapter.inbox.close()
+        made = _withdrawal_of(uk, message_id, "the source on the Aurora", fate.conditions)
+        assert (made.handling, made.handling_conditions) == (HandlingCode.H2, ())
+        assert isinstance(made.body, Withdrawal)
+        assert made.body.reason == WITHHELD_REASON
+        return made
+
+    sent = _from_gb_to_rs(tmp_path, clock, withdrawal)
     admin = _first_admin(config)
     border = _token(_add(config, "b.jovanovic", "Border Police", "read", admin=admin))
     notice = _run(["inbox", "show", "--config", config, sent.message_id], officer="b.jovanovic",
@@ -286,28 +297,15 @@ def test_a_withdrawal_restricted_to_units_keeps_its_reason_out_of_the_shredded_r
     its reason from the shredded view's row, which any reader is shown, and shows the
     withdrawal itself to its units only."""
     config, message_id = _restricted(tmp_path, clock)
-    uk = make_adapter(GB, tmp_path / "gb", clock=clock)
-    serbia = make_adapter(RS, tmp_path / "rs", clock=clock)
-    try:
-        (fate,) = [f for f in uk.journal.fates_of(message_id) if f.recipient == RS]
-        assert fate.labels is not None
-        plain = withdrawal_for(
-            fate.labels,
-            case_id=None,
-            withdraws=fate.message_id,
-            reason="the Aurora",
-            conditions=(),  # as another implementation might: the reason is sent
-        )
-        restricted = plain.model_copy(
+
+    def restricted(uk: Adapter) -> Message:
+        # as another implementation might send it: H3, restricted, its reason in it
+        plain = _withdrawal_of(uk, message_id, "the Aurora", conditions=())
+        return plain.model_copy(
             update={"handling": HandlingCode.H3, "handling_conditions": (_ONLY_MARITIME,)}
         )
-        (sent,) = uk.submit(restricted, to=[RS])
-        assert isinstance(sent, Outgoing), sent
-        assert serbia.receive(deliver(sent.envelope, recipient=RS)) == "stored"
-    finally:
-        for adapter in (uk, serbia):
-            adapter.journal.close()
-            adapter.inbox.close()
+
+    sent = _from_gb_to_rs(tmp_path, clock, restricted)
     admin = _first_admin(config)
     border = _token(_add(config, "b.jovanovic", "Border Police", "read", admin=admin))
     maritime = _token(_add(config, "a.petrovic", "Maritime", "read", admin=admin))
@@ -365,8 +363,6 @@ def test_only_an_officer_of_a_restricted_views_unit_asks_about_it_or_passes_it_o
     """Asking the originator about a view, and forwarding it under a grant, use the view:
     an officer outside its units is refused before anything else is read or checked."""
     config, message_id = _restricted(tmp_path, clock)
-    uk = make_adapter(GB, tmp_path / "gb", clock=clock)
-    serbia = make_adapter(RS, tmp_path / "rs", clock=clock)
     grant = {
         **report().model_dump(
             mode="json", include={"classification", "tlp", "handling", "purposes"}
@@ -383,14 +379,7 @@ def test_only_an_officer_of_a_restricted_views_unit_asks_about_it_or_passes_it_o
             "valid_until": "2026-12-08T12:00:00Z",
         },
     }
-    try:
-        (sent,) = uk.submit(parse_message(json.dumps(grant).encode()), to=[RS])
-        assert isinstance(sent, Outgoing), sent
-        assert serbia.receive(deliver(sent.envelope, recipient=RS)) == "stored"
-    finally:
-        for adapter in (uk, serbia):
-            adapter.journal.close()
-            adapter.inbox.close()
+    sent = _from_gb_to_rs(tmp_path, clock, lambda _: parse_message(json.dumps(grant).encode()))
     admin = _first_admin(config)
     border = _token(_add(config, "b.jovanovic", "Border Police", "read", "submit", admin=admin))
     maritime = _token(_add(config, "a.petrovic", "Maritime", "read", "submit", admin=admin))
